@@ -1,0 +1,97 @@
+"""The one error tree of loopline, sorted by who has to act.
+
+```
+LooplineError
+├── InvalidDefinitionError(ValueError)   the pipeline/spec author fixes their definition
+├── InvalidInputError(ValueError)        the caller fixes the request or the data
+│   └── PathTraversalError               an artifact URI tried to leave its store root
+├── NotFoundError(LookupError)           the caller named something that does not exist
+├── AlreadyExistsError                   the caller tried to create something twice
+├── ConflictError                        the object changed under the caller; retry or re-read
+├── GateFailedError                      a validation gate (data, model, infra) said no
+├── ComponentError                       user code inside a step raised (``raise … from exc``)
+├── StepTimeoutError                     a step, a rollout or a wait passed its deadline
+├── DependencyMissingError(ImportError)  an optional extra is not installed; the message says how
+├── ConfigurationError                   a setting has a bad value; the message names the setting
+├── UnauthorizedError                    a control-plane mutation without a valid token
+└── BackendError                         the database, file system or cluster misbehaved
+```
+
+HTTP status codes are assigned only in the HTTP layers (serving, control plane).
+Messages are sentences that name the offending value and the next step.
+"""
+
+from __future__ import annotations
+
+
+class LooplineError(Exception):
+    """Root of every error loopline raises on purpose."""
+
+
+class InvalidDefinitionError(LooplineError, ValueError):
+    """A pipeline, component or deployment definition breaks a rule; raised when it is built."""
+
+
+class InvalidInputError(LooplineError, ValueError):
+    """A request, an argument or a data file is malformed; the caller must fix it."""
+
+
+class PathTraversalError(InvalidInputError):
+    """An artifact URI points outside the store root (``..``, absolute path, other scheme)."""
+
+
+class NotFoundError(LooplineError, LookupError):
+    """The named object (artifact, run, model, version, alias…) does not exist."""
+
+
+class AlreadyExistsError(LooplineError):
+    """An object with the same identity already exists."""
+
+
+class ConflictError(LooplineError):
+    """The object changed concurrently, or the request contradicts its current state."""
+
+
+class GateFailedError(LooplineError):
+    """A validation gate blocked the run: data anomalies, an unblessed model, a failed infra check."""
+
+
+class ComponentError(LooplineError):
+    """User code inside a pipeline step raised; the original exception is the ``__cause__``."""
+
+
+class StepTimeoutError(LooplineError, TimeoutError):
+    """A step or a wait exceeded its deadline."""
+
+
+class DependencyMissingError(LooplineError, ImportError):
+    """An optional dependency is missing; the message carries the ``pip install`` to run."""
+
+
+class ConfigurationError(LooplineError):
+    """A setting (``LOOPLINE_*``) or configuration file has an invalid value."""
+
+
+class UnauthorizedError(LooplineError):
+    """A mutation of the control plane came without a valid token."""
+
+
+class BackendError(LooplineError):
+    """The metadata database, the artifact file system or the cluster API failed."""
+
+
+def require(module: str, extra: str, feature: str) -> None:
+    """Raise DependencyMissingError unless ``module`` can be imported.
+
+    Args:
+        module: the importable module name (``"skops"``).
+        extra: the loopline extra that brings it (``"sklearn"``).
+        feature: what needs it, for the message (``"saving scikit-learn models"``).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise DependencyMissingError(
+            f"{feature} needs the {module!r} package, which is not installed. "
+            f"Install it with: pip install 'loopline[{extra}]'"
+        )
