@@ -1,4 +1,9 @@
-"""The root ``loopline`` command group."""
+"""The root ``loopline`` command group.
+
+Command modules are imported only when their command is invoked (or when help lists them),
+so ``loopline run`` does not pay for the model server's imports, and a command group whose
+optional extra is missing does not break the rest of the CLI.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,38 @@ import click
 
 from loopline import __version__
 
-# Each entry is "module:attribute" of a click command or group. Modules are imported lazily
-# on start-up of the CLI, so a command group whose optional extra is missing still lets the
-# rest of the CLI work.
-COMMANDS: list[str] = [
-]
+# command name -> "module:attribute" of a click command or group.
+COMMANDS: dict[str, str] = {
+    "run": "loopline.cli.run:run",
+    "runs": "loopline.cli.runs:runs",
+    "why-rerun": "loopline.cli.runs:why_rerun",
+    "serve": "loopline.cli.serve:serve",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module_name, _, attr = spec.partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{spec} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="loopline")
 def cli() -> None:
     """loopline: pipelines, lineage, registry, serving and deployments in one system."""
 
 
-def _register() -> None:
-    for spec in COMMANDS:
-        module_name, _, attr = spec.partition(":")
-        module = importlib.import_module(module_name)
-        cli.add_command(getattr(module, attr))
-
-
 def main() -> None:
     """Console-script entry point."""
-    _register()
     cli()

@@ -1,0 +1,100 @@
+"""Who owns a staging directory or an upload in progress: host, pid and process start time.
+
+A crashed writer leaves its staging directory behind; ``sweep`` removes it only when the
+owner is provably gone. The process start time guards against a reused pid being mistaken
+for the original writer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux ``/proc``), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    if len(fields) < 20 or fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
+def _process_state(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return fields[0] if fields else None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that created a staging directory or started an upload."""
+
+    host: str
+    pid: int
+    start_ticks: int | None
+    created: float
+
+    @classmethod
+    def current(cls) -> Owner:
+        """The calling process."""
+        pid = os.getpid()
+        return cls(
+            host=socket.gethostname(),
+            pid=pid,
+            start_ticks=process_start_ticks(pid),
+            created=time.time(),
+        )
+
+    def to_json(self) -> bytes:
+        """Serialise for an owner marker file."""
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Owner | None:
+        """Parse an owner marker; None if it is unreadable (e.g. cut short by a crash)."""
+        try:
+            data = json.loads(raw)
+            start = data["start_ticks"]
+            return cls(
+                host=str(data["host"]),
+                pid=int(data["pid"]),
+                start_ticks=None if start is None else int(start),
+                created=float(data["created"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def is_dead(self) -> bool:
+        """True only when this owner's process has certainly exited.
+
+        An owner on another host is never declared dead here (its liveness is unknowable);
+        callers age such leftovers out instead.
+        """
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass  # the pid exists but belongs to another user
+        if _process_state(self.pid) == b"Z":
+            return True  # killed, not yet reaped: it will never write again
+        if self.start_ticks is None:
+            return False
+        now_ticks = process_start_ticks(self.pid)
+        # A different start time means the pid was reused by an unrelated process.
+        return now_ticks is not None and now_ticks != self.start_ticks

@@ -1,0 +1,70 @@
+"""Read a model bundle, verifying every digest before any byte is deserialised."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from loopline.bundle import sklearn_flavor
+from loopline.bundle.digest import file_sha256, tree_digest
+from loopline.bundle.manifest import Manifest
+from loopline.bundle.model import LoadedModel
+from loopline.errors import InvalidInputError, NotFoundError, PathTraversalError
+
+
+def _inside(root: Path, rel: str) -> Path:
+    p = (root / rel).resolve()
+    if os.path.isabs(rel) or ".." in Path(rel).parts or not p.is_relative_to(root.resolve()):
+        raise PathTraversalError(
+            f"Bundle file {rel!r} points outside the bundle {str(root)!r}; refusing to read it."
+        )
+    return p
+
+
+def load_model(path: str | os.PathLike[str], *, expected_digest: str | None = None) -> LoadedModel:
+    """Load the bundle at ``path``.
+
+    Checks, in order: ``expected_digest`` (the registry's ``sha256:<hex>`` tree digest, see
+    :func:`tree_digest`) if given; each flavor file's sha256 against the manifest; then loads
+    with skops, trusting only allow-listed types.
+
+    Raises:
+        NotFoundError: no bundle (or a listed file is missing) at ``path``.
+        InvalidInputError: a digest mismatch, a damaged manifest, a disallowed type.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise NotFoundError(f"No model bundle at {str(root)!r}: not a directory.")
+    digest = tree_digest(root)
+    if expected_digest is not None and digest != expected_digest:
+        raise InvalidInputError(
+            f"Bundle {str(root)!r} has digest {digest} but the registry recorded "
+            f"{expected_digest}; the files changed after registration. Refusing to load it."
+        )
+    manifest = Manifest.read(root)
+    if manifest.flavor != "sklearn":
+        raise InvalidInputError(
+            f"Bundle {str(root)!r} has flavor {manifest.flavor!r}; loopline loads ['sklearn']."
+        )
+    for rel, want in manifest.files.items():
+        p = _inside(root, rel)
+        if not p.is_file():
+            raise NotFoundError(f"Bundle {str(root)!r} lists {rel!r} but the file is missing.")
+        got = file_sha256(p)
+        if got != want:
+            raise InvalidInputError(
+                f"Bundle file {rel!r} has sha256 {got} but the manifest records {want}; "
+                "the bundle was modified or damaged. Refusing to load it."
+            )
+    if sklearn_flavor.MODEL_FILE not in manifest.files:
+        raise InvalidInputError(
+            f"Bundle {str(root)!r} does not list {sklearn_flavor.MODEL_FILE!r} in its manifest."
+        )
+    estimator = sklearn_flavor.load(root)
+    for method in manifest.methods:
+        if not callable(getattr(estimator, method, None)):
+            raise InvalidInputError(
+                f"Bundle {str(root)!r} serves {method!r} but the loaded "
+                f"{type(estimator).__name__} has no such method."
+            )
+    return LoadedModel(path=root, manifest=manifest, digest=digest, estimator=estimator)

@@ -1,0 +1,118 @@
+"""A loaded model bundle: its signature and a typed ``predict``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loopline.bundle.batch import Batch, coerce_batch
+from loopline.bundle.manifest import Manifest
+from loopline.bundle.signature import DTYPES, Signature
+from loopline.errors import InvalidInputError
+
+
+def _frame(columns: Mapping[str, np.ndarray[Any, Any]]) -> Any:
+    try:
+        import pandas as pd
+
+        return pd.DataFrame(dict(columns), copy=False)
+    except ImportError:  # pragma: no cover - pandas is present wherever sklearn pipelines are
+        import polars as pl
+
+        return pl.DataFrame({k: v for k, v in columns.items()})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LoadedModel:
+    """A model read from a bundle by :func:`loopline.bundle.load_model`.
+
+    ``predict`` takes a mapping of input name → array (or, for a single-tensor signature, the
+    array itself) and returns output name → array, one entry per served method.
+    """
+
+    path: Path
+    manifest: Manifest
+    digest: str
+    estimator: Any
+
+    @property
+    def signature(self) -> Signature:
+        return self.manifest.signature
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return self.manifest.methods
+
+    def model_input(self, batch: Mapping[str, np.ndarray[Any, Any]] | np.ndarray[Any, Any]) -> Any:
+        """What the estimator receives: a 2-D array or a data frame in signature order."""
+        sig = self.manifest.signature
+        if isinstance(batch, np.ndarray):
+            if not sig.is_tensor:
+                raise InvalidInputError(
+                    f"This model takes named columns {[s.name for s in sig.inputs]}; pass a "
+                    "mapping of column name to array, not one array."
+                )
+            return batch
+        if sig.is_tensor:
+            name = sig.inputs[0].name
+            if name not in batch:
+                raise InvalidInputError(f"Missing input {name!r}; the model takes {[name]}.")
+            return batch[name]
+        missing = [s.name for s in sig.inputs if s.name not in batch]
+        if missing:
+            raise InvalidInputError(
+                f"Missing input {missing[0]!r}; the model takes {[s.name for s in sig.inputs]}."
+            )
+        if self.manifest.input_kind == "frame":
+            return _frame({s.name: batch[s.name] for s in sig.inputs})
+        return np.column_stack([np.asarray(batch[s.name], dtype=np.float64) for s in sig.inputs])
+
+    def predict(
+        self,
+        batch: Mapping[str, np.ndarray[Any, Any]] | np.ndarray[Any, Any],
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """Run the served methods (or only ``outputs``) on ``batch``.
+
+        Raises:
+            InvalidInputError: a missing input, or an unknown output name.
+        """
+        names = self.methods if outputs is None else tuple(outputs)
+        for name in names:
+            if name not in self.methods:
+                raise InvalidInputError(
+                    f"Unknown output {name!r}; the model serves {list(self.methods)}."
+                )
+        x = self.model_input(batch)
+        result: dict[str, np.ndarray[Any, Any]] = {}
+        for name in names:
+            y = np.asarray(getattr(self.estimator, name)(x))
+            spec = self.manifest.signature.output(name)
+            if spec.dtype != "string" and y.dtype != DTYPES[spec.dtype]:
+                y = y.astype(DTYPES[spec.dtype])
+            elif spec.dtype == "string" and y.dtype.kind != "O":
+                y = y.astype(str).astype(object)
+            result[name] = y
+        return result
+
+    def example_batch(self) -> Batch:
+        """A small valid batch: the saved input example, or one synthetic row of zeros/"".
+
+        Used for the warm-up inference that gates readiness.
+        """
+        sig = self.manifest.signature
+        if self.manifest.example is not None:
+            batch, _ = coerce_batch(sig, self.manifest.example)
+            return batch
+        out: Batch = {}
+        for spec in sig.inputs:
+            shape = (1, *spec.shape[1:])
+            if spec.dtype == "string":
+                out[spec.name] = np.full(shape, "", dtype=object)
+            else:
+                out[spec.name] = np.zeros(shape, dtype=DTYPES[spec.dtype])
+        return out

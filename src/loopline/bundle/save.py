@@ -1,0 +1,153 @@
+"""Write a model bundle: flavor files + ``loopline-model.yaml``, atomically."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loopline.bundle import sklearn_flavor
+from loopline.bundle.batch import coerce_batch
+from loopline.bundle.digest import file_sha256
+from loopline.bundle.manifest import Manifest
+from loopline.bundle.signature import Signature, TensorSpec, _columns_of, dtype_name
+from loopline.errors import AlreadyExistsError, InvalidInputError
+
+FLAVORS = ("sklearn",)
+_ENV_PACKAGES = ("loopline", "scikit-learn", "numpy", "scipy", "skops", "pandas")
+_EXAMPLE_ROWS = 5
+
+
+def _environment() -> dict[str, str]:
+    env = {"python": platform.python_version()}
+    for pkg in _ENV_PACKAGES:
+        try:
+            env[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return env
+
+
+def _complete_outputs(model: Any, signature: Signature, methods: Sequence[str]) -> Signature:
+    """Add an output spec for each method the signature does not describe yet."""
+    outputs = list(signature.outputs)
+    known = {s.name for s in outputs}
+    classes = getattr(model, "classes_", None)
+    for method in methods:
+        if method in known:
+            continue
+        if method == "predict_proba" and classes is not None:
+            outputs.append(TensorSpec(method, "float64", (-1, len(classes))))
+        elif method == "predict":
+            dtype = dtype_name(np.asarray(classes).dtype) if classes is not None else "float64"
+            outputs.append(TensorSpec(method, dtype, (-1,)))
+        else:
+            raise InvalidInputError(
+                f"Method {method!r} has no output in the signature and loopline cannot infer "
+                "one; add a TensorSpec named after the method to signature.outputs."
+            )
+    extra = [s.name for s in outputs if s.name not in methods]
+    if extra:
+        raise InvalidInputError(
+            f"Signature output {extra[0]!r} is not a served method; outputs are named after "
+            f"methods {list(methods)}."
+        )
+    return Signature(inputs=signature.inputs, outputs=tuple(outputs))
+
+
+def _example(signature: Signature, input_example: Any) -> dict[str, list[Any]] | None:
+    if input_example is None:
+        return None
+    cols = _columns_of(input_example)
+    if cols is None:
+        arr = np.asarray(input_example)
+        cols = [(signature.inputs[0].name, arr)]
+    example = {name: np.asarray(v)[:_EXAMPLE_ROWS].tolist() for name, v in cols}
+    coerce_batch(signature, example)  # the example must satisfy the signature
+    return example
+
+
+def save_model(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    signature: Signature,
+    flavor: str = "sklearn",
+    methods: Sequence[str] = ("predict",),
+    metadata: Mapping[str, Any] | None = None,
+    input_example: Any = None,
+) -> Path:
+    """Save ``model`` as a bundle directory at ``path`` and return the path.
+
+    The bundle appears atomically (written under a temporary name, then renamed).
+    ``methods`` are the estimator methods served, e.g. ``("predict", "predict_proba")``;
+    outputs missing from ``signature`` are inferred for ``predict``/``predict_proba``.
+    ``input_example`` (same kinds as :func:`infer_signature` accepts; first rows kept) is used
+    for the warm-up inference that gates a server's readiness.
+
+    Raises:
+        AlreadyExistsError: ``path`` exists and is not an empty directory.
+        InvalidInputError: unknown flavor, a method the model lacks, a bad example.
+    """
+    if flavor not in FLAVORS:
+        raise InvalidInputError(f"Unknown flavor {flavor!r}; loopline saves {list(FLAVORS)}.")
+    methods = tuple(methods)
+    if not methods:
+        raise InvalidInputError("Serve at least one method, e.g. methods=('predict',).")
+    for method in methods:
+        if not callable(getattr(model, method, None)):
+            raise InvalidInputError(
+                f"Model {type(model).__name__} has no method {method!r} to serve."
+            )
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise AlreadyExistsError(
+            f"Cannot save a model to {str(target)!r}: it already exists. Choose a new path."
+        )
+    signature = _complete_outputs(model, signature, methods)
+    names_in = getattr(model, "feature_names_in_", None)
+    if signature.is_tensor:
+        input_kind = "array"
+    elif names_in is not None or any(s.dtype == "string" for s in signature.inputs):
+        input_kind = "frame"
+        sig_names = [s.name for s in signature.inputs]
+        if names_in is not None and list(names_in) != sig_names:
+            raise InvalidInputError(
+                f"The model was fitted on columns {list(names_in)} but the signature lists "
+                f"{sig_names}; they must match in order."
+            )
+    else:
+        input_kind = "array"
+    example = _example(signature, input_example)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        files = sklearn_flavor.save(model, staging)
+        manifest = Manifest(
+            flavor=flavor,
+            signature=signature,
+            methods=methods,
+            input_kind=input_kind,
+            files={f: file_sha256(staging / f) for f in files},
+            environment=_environment(),
+            metadata=dict(metadata or {}),
+            example=example,
+        )
+        manifest.write(staging)
+        for f in staging.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,60 @@
+"""Output helpers shared by the command groups: rich for people, JSON for machines."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from loopline.errors import (
+    GateFailedError,
+    InvalidDefinitionError,
+    InvalidInputError,
+    LooplineError,
+    NotFoundError,
+)
+from loopline.types import Json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables."
+)
+
+
+def print_json(value: Json) -> None:
+    """Write one JSON document to stdout (nothing else is printed in JSON mode)."""
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def exit_code_for(exc: LooplineError) -> int:
+    """1 for errors of the request or definition, 3 for a gate, 4 for a missing object."""
+    if isinstance(exc, GateFailedError):
+        return 3
+    if isinstance(exc, NotFoundError):
+        return 4
+    if isinstance(exc, InvalidDefinitionError | InvalidInputError):
+        return 1
+    return 1
+
+
+def handle_errors(fn: F) -> F:
+    """Turn loopline errors into a one-line message on stderr and a non-zero exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LooplineError as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            raise SystemExit(exit_code_for(exc)) from None
+
+    return wrapper  # type: ignore[return-value]

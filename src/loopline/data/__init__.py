@@ -1,0 +1,92 @@
+"""Facts about data: statistics, schema, anomalies and drift, as pure functions over Arrow.
+
+Shared by the StatisticsGen / SchemaGen / ExampleValidator components and the drift monitor::
+
+    ref = profile_table(train_table)                    # or profile_parquet(path)
+    schema = infer_schema(ref)                          # edit via dump_schema / load_schema
+    anomalies = validate(profile_table(eval_table, reference=ref), schema)
+    cur = profile_table(serving_window, reference=ref)  # same histogram edges as ref
+    report = compare(ref, cur, schema)                  # report.drifted_features
+
+Contracts:
+
+* A :class:`Profile` is a frozen value; ``save_profile``/``load_profile`` round-trip it through
+  JSON without loss, and it is the monitor's reference as it is.
+* ``merge(a, b)`` equals the profile of the concatenated tables, exactly (to float rounding) for
+  counts, moments, min/max and histograms on shared edges, and for categorical counts while at
+  most ``max_exact`` (100,000) distinct values; beyond that counts are a Misra–Gries sketch
+  and distinct counts HyperLogLog (``loopline.data.sketch`` states the error bounds).
+* Numeric histograms live on the reference's quantile edges: profile every table you will
+  compare with ``reference=<reference profile>``; mismatched edges raise InvalidInputError.
+* Distances carry units: JS distance base 2 in [0, 1]; L∞ as a share; Wasserstein-1 divided by
+  the reference's population std; PSI in nats with ε = 1e-4; new-value excess as a share.
+  Default thresholds: W1/σ ≥ 0.1 (numeric); JS ≥ 0.12 (= Evidently's 0.1 in ln units) and
+  new-value excess ≥ 0.01 (categorical).
+* Profiling is one vectorised pass per column (NumPy / Arrow compute); no per-row Python.
+* Bad input raises :class:`loopline.errors.InvalidInputError` naming the column or file.
+"""
+
+from loopline.data.anomaly import Anomaly, AnomalyKind, Severity, validate
+from loopline.data.distances import (
+    jensen_shannon_distance,
+    l_infinity,
+    psi,
+    wasserstein_pieces,
+)
+from loopline.data.drift import DriftCheck, DriftReport, FeatureDrift, compare
+from loopline.data.merge import merge
+from loopline.data.profile import CategoricalStats, DType, FeatureProfile, NumericStats, Profile
+from loopline.data.profile_json import (
+    load_profile,
+    profile_from_json,
+    profile_to_json,
+    save_profile,
+)
+from loopline.data.profiler import profile_batches, profile_parquet, profile_table
+from loopline.data.schema import (
+    DEFAULT_THRESHOLDS,
+    FeatureSchema,
+    Metric,
+    Schema,
+    Threshold,
+    infer_schema,
+    merge_schema,
+)
+from loopline.data.schema_yaml import dump_schema, load_schema
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Anomaly",
+    "AnomalyKind",
+    "CategoricalStats",
+    "DType",
+    "DriftCheck",
+    "DriftReport",
+    "FeatureDrift",
+    "FeatureProfile",
+    "FeatureSchema",
+    "Metric",
+    "NumericStats",
+    "Profile",
+    "Schema",
+    "Severity",
+    "Threshold",
+    "compare",
+    "dump_schema",
+    "infer_schema",
+    "jensen_shannon_distance",
+    "l_infinity",
+    "load_profile",
+    "load_schema",
+    "merge",
+    "merge_schema",
+    "profile_batches",
+    "profile_from_json",
+    "profile_parquet",
+    "profile_table",
+    "profile_to_json",
+    "psi",
+    "save_profile",
+    "validate",
+    "wasserstein_pieces",
+]

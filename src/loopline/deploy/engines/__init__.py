@@ -1,0 +1,1 @@
+"""Engines run replica and router processes: ``local`` (detached processes)."""

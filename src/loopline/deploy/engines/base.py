@@ -1,0 +1,67 @@
+"""The engine contract: start, watch, probe and stop replica and router processes."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import ClassVar
+
+from loopline.deploy.spec import Template
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessHandle:
+    """Identifies one started process: pid plus its start time, the port it listens on."""
+
+    pid: int
+    process_start: int  # clock ticks since boot (/proc/<pid>/stat field 22)
+    port: int
+    log_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessExit:
+    """A process that is gone; ``code`` is None when it was not our child (re-adopted)."""
+
+    code: int | None
+
+
+class DeployEngine(abc.ABC):
+    """Runs the processes of deployments. Capabilities are class data.
+
+    Implementations must never mistake a reused pid for a replica: a handle whose pid now
+    belongs to a process with another start time is reported as exited.
+    """
+
+    #: processes outlive the control plane and can be re-adopted by handle
+    survives_control_plane: ClassVar[bool] = False
+    #: :meth:`probe_ready` performs a real readiness check (else "alive" means ready)
+    probes_readiness: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def start_replica(self, replica_id: str, template: Template) -> ProcessHandle:
+        """Launch a replica of ``template`` on a free port; returns at once (not yet ready).
+
+        Raises:
+            BackendError: the process could not be launched at all.
+        """
+
+    @abc.abstractmethod
+    def start_router(self, deployment: str, port: int, admin_port: int) -> ProcessHandle:
+        """Launch the deployment's router on ``port`` (0: any free port), admin on loopback.
+
+        Raises:
+            BackendError: the router could not be launched or did not come up in time.
+        """
+
+    @abc.abstractmethod
+    def poll(self, handle: ProcessHandle) -> ProcessExit | None:
+        """None while the process runs; how it ended otherwise."""
+
+    @abc.abstractmethod
+    def probe_ready(self, handle: ProcessHandle, timeout: float) -> bool:
+        """One readiness probe, bounded by ``timeout`` seconds; False on any failure."""
+
+    @abc.abstractmethod
+    def stop(self, handle: ProcessHandle, grace: float) -> ProcessExit:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; returns how it ended."""

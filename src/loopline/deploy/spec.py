@@ -1,0 +1,336 @@
+"""The Deployment definition: ``apiVersion: loopline/v1``, ``kind: Deployment``.
+
+Parsed from YAML or a dict, validated when built (errors name the field path and the value),
+frozen afterwards. Defaults and validation copy Kubernetes ``apps/v1`` (``defaults.go``,
+``ValidateDeploymentSpec``): replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit 10,
+progressDeadlineSeconds 600, minReadySeconds 0; maxSurge and maxUnavailable may not both be 0;
+maxUnavailable may not exceed 100%; progressDeadlineSeconds must exceed minReadySeconds.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.types import JsonDict, ModelRef, check_name
+
+API_VERSION = "loopline/v1"
+KIND = "Deployment"
+
+IntOrPercent = int | str  # 3, or "25%"
+
+
+class StrategyType(enum.Enum):
+    """How a template change replaces replicas."""
+
+    ROLLING_UPDATE = "RollingUpdate"  # surge new replicas, then retire old ones; no downtime
+    RECREATE = "Recreate"  # stop every old replica, then start the new ones; downtime by design
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """Deployment strategy; ``max_surge``/``max_unavailable`` only apply to RollingUpdate."""
+
+    type: StrategyType = StrategyType.ROLLING_UPDATE
+    max_surge: IntOrPercent = "25%"
+    max_unavailable: IntOrPercent = "25%"
+
+
+@dataclass(frozen=True, slots=True)
+class Batching:
+    """Adaptive batching options passed to each replica's model server."""
+
+    enabled: bool = False
+    max_batch_size: int = 32
+    max_latency_ms: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Logging:
+    """Prediction logging options passed to each replica's model server."""
+
+    enabled: bool = False
+    sample_rate: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """The pod-template equivalent: what every replica of one revision runs."""
+
+    model: str
+    workers: int = 1
+    batching: Batching = field(default_factory=Batching)
+    logging: Logging = field(default_factory=Logging)
+
+    def to_dict(self) -> JsonDict:
+        """The template as the JSON object that :func:`template_hash` digests."""
+        return {
+            "model": self.model,
+            "workers": self.workers,
+            "batching": {
+                "enabled": self.batching.enabled,
+                "maxBatchSize": self.batching.max_batch_size,
+                "maxLatencyMs": self.batching.max_latency_ms,
+            },
+            "logging": {
+                "enabled": self.logging.enabled,
+                "sampleRate": self.logging.sample_rate,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSpec:
+    """A declarative model deployment. Build it with :meth:`from_dict` or :meth:`from_yaml`."""
+
+    name: str
+    template: Template
+    replicas: int = 1
+    strategy: Strategy = field(default_factory=Strategy)
+    min_ready_seconds: int = 0
+    progress_deadline_seconds: int = 600
+    revision_history_limit: int = 10
+    paused: bool = False
+    port: int | None = None
+
+    @property
+    def model(self) -> str:
+        """The model reference every replica serves (``name@alias``, ``name/version``)."""
+        return self.template.model
+
+    @classmethod
+    def from_yaml(cls, text: str) -> DeploymentSpec:
+        """Parse one YAML document. Raises InvalidDefinitionError naming the bad field."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidDefinitionError(f"Deployment YAML does not parse: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DeploymentSpec:
+        """Build and validate a spec from its JSON/YAML object form.
+
+        Raises:
+            InvalidDefinitionError: a field is missing, unknown, of the wrong type or out of
+                range; the message names its path (``spec.strategy.rollingUpdate.maxSurge``).
+        """
+        return _parse(data)
+
+    def to_dict(self) -> JsonDict:
+        """The object form; ``DeploymentSpec.from_dict(spec.to_dict()) == spec``."""
+        strategy: JsonDict = {"type": self.strategy.type.value}
+        if self.strategy.type is StrategyType.ROLLING_UPDATE:
+            strategy["rollingUpdate"] = {
+                "maxSurge": self.strategy.max_surge,
+                "maxUnavailable": self.strategy.max_unavailable,
+            }
+        tpl = self.template.to_dict()
+        spec: JsonDict = {
+            "model": self.template.model,
+            "replicas": self.replicas,
+            "strategy": strategy,
+            "minReadySeconds": self.min_ready_seconds,
+            "progressDeadlineSeconds": self.progress_deadline_seconds,
+            "revisionHistoryLimit": self.revision_history_limit,
+            "paused": self.paused,
+            "template": {k: v for k, v in tpl.items() if k != "model"},
+        }
+        if self.port is not None:
+            spec["port"] = self.port
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": self.name},
+            "spec": spec,
+        }
+
+
+def template_hash(template: Template) -> str:
+    """A stable 10-character digest of the template (Kubernetes' ``pod-template-hash``).
+
+    Two templates hash equal iff they are equal, whatever the key order of their source.
+    """
+    canonical = json.dumps(template.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def parse_int_or_percent(value: IntOrPercent, path: str) -> IntOrPercent:
+    """Validate ``3`` or ``"25%"``: a non-negative integer or a non-negative whole percent."""
+    if isinstance(value, bool):
+        raise _invalid(path, value, "must be a non-negative integer or a percent such as '25%'")
+    if isinstance(value, int):
+        if value < 0:
+            raise _invalid(path, value, "must be a non-negative integer or a percent such as '25%'")
+        return value
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        return f"{int(value[:-1])}%"
+    raise _invalid(path, value, "must be a non-negative integer or a percent such as '25%'")
+
+
+def _invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
+    return InvalidDefinitionError(f"Deployment field {path} = {value!r} is invalid: it {rule}.")
+
+
+class _Fields:
+    """Reads typed fields out of one mapping and rejects unknown keys."""
+
+    def __init__(self, data: object, path: str, known: set[str]) -> None:
+        if not isinstance(data, Mapping):
+            raise _invalid(path, data, "must be a mapping")
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            raise InvalidDefinitionError(
+                f"Deployment field {path} has unknown key(s) {unknown}; known keys are "
+                f"{sorted(known)}."
+            )
+        self.data: Mapping[str, Any] = data
+        self.path = path
+
+    def sub(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def int(self, key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _invalid(self.sub(key), value, "must be an integer")
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise _invalid(self.sub(key), value, f"must be at least {minimum}{upper}")
+        return value
+
+    def float(self, key: str, default: float, minimum: float, maximum: float | None) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _invalid(self.sub(key), value, "must be a number")
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise _invalid(self.sub(key), value, f"must be at least {minimum}{upper}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise _invalid(self.sub(key), value, "must be true or false")
+        return value
+
+
+def _parse(data: Any) -> DeploymentSpec:
+    top = _Fields(data, "", {"apiVersion", "kind", "metadata", "spec"})
+    if top.data.get("apiVersion") != API_VERSION:
+        raise _invalid("apiVersion", top.data.get("apiVersion"), f"must be {API_VERSION!r}")
+    if top.data.get("kind") != KIND:
+        raise _invalid("kind", top.data.get("kind"), f"must be {KIND!r}")
+    meta = _Fields(top.data.get("metadata"), "metadata", {"name", "labels", "annotations"})
+    name: str = meta.data.get("name")  # type: ignore[assignment]  # checked just below
+    try:
+        check_name("Deployment", name)
+    except InvalidInputError as exc:
+        raise InvalidDefinitionError(f"Deployment field metadata.name: {exc}") from exc
+    spec = _Fields(
+        top.data.get("spec"),
+        "spec",
+        {
+            "model",
+            "replicas",
+            "strategy",
+            "minReadySeconds",
+            "progressDeadlineSeconds",
+            "revisionHistoryLimit",
+            "paused",
+            "template",
+            "port",
+        },
+    )
+    model: str = spec.data.get("model")  # type: ignore[assignment]  # checked just below
+    try:
+        ModelRef.parse(model)
+    except InvalidInputError as exc:
+        raise InvalidDefinitionError(f"Deployment field spec.model: {exc}") from exc
+    min_ready = spec.int("minReadySeconds", 0)
+    deadline = spec.int("progressDeadlineSeconds", 600, minimum=1)
+    if deadline <= min_ready:
+        raise _invalid(
+            "spec.progressDeadlineSeconds",
+            deadline,
+            f"must be greater than minReadySeconds ({min_ready})",
+        )
+    port = spec.data.get("port")
+    if port is not None:
+        port = spec.int("port", 0, minimum=1, maximum=65535)
+    return DeploymentSpec(
+        name=name,
+        template=_parse_template(spec.data.get("template", {}), model),
+        replicas=spec.int("replicas", 1),
+        strategy=_parse_strategy(spec.data.get("strategy", {})),
+        min_ready_seconds=min_ready,
+        progress_deadline_seconds=deadline,
+        revision_history_limit=spec.int("revisionHistoryLimit", 10),
+        paused=spec.bool("paused", False),
+        port=port,
+    )
+
+
+def _parse_strategy(data: Any) -> Strategy:
+    f = _Fields(data, "spec.strategy", {"type", "rollingUpdate"})
+    raw_type = f.data.get("type", StrategyType.ROLLING_UPDATE.value)
+    try:
+        kind = StrategyType(raw_type)
+    except ValueError:
+        raise _invalid(
+            "spec.strategy.type", raw_type, "must be 'RollingUpdate' or 'Recreate'"
+        ) from None
+    if kind is StrategyType.RECREATE:
+        if "rollingUpdate" in f.data:
+            raise _invalid(
+                "spec.strategy.rollingUpdate",
+                f.data["rollingUpdate"],
+                "may not be specified when strategy type is 'Recreate'",
+            )
+        return Strategy(type=kind, max_surge=0, max_unavailable=0)
+    ru = _Fields(
+        f.data.get("rollingUpdate", {}),
+        "spec.strategy.rollingUpdate",
+        {"maxSurge", "maxUnavailable"},
+    )
+    surge = parse_int_or_percent(ru.data.get("maxSurge", "25%"), ru.sub("maxSurge"))
+    unavail = parse_int_or_percent(ru.data.get("maxUnavailable", "25%"), ru.sub("maxUnavailable"))
+    if isinstance(unavail, str) and int(unavail[:-1]) > 100:
+        raise _invalid(ru.sub("maxUnavailable"), unavail, "must not be greater than 100%")
+    if _is_zero(surge) and _is_zero(unavail):
+        raise _invalid(ru.sub("maxUnavailable"), unavail, "may not be 0 when maxSurge is 0")
+    return Strategy(type=kind, max_surge=surge, max_unavailable=unavail)
+
+
+def _is_zero(value: IntOrPercent) -> bool:
+    return value == 0 or value == "0%"
+
+
+def _parse_template(data: Any, model: str) -> Template:
+    f = _Fields(data, "spec.template", {"workers", "batching", "logging"})
+    b = _Fields(
+        f.data.get("batching", {}),
+        "spec.template.batching",
+        {"enabled", "maxBatchSize", "maxLatencyMs"},
+    )
+    lg = _Fields(f.data.get("logging", {}), "spec.template.logging", {"enabled", "sampleRate"})
+    return Template(
+        model=model,
+        workers=f.int("workers", 1, minimum=1, maximum=64),
+        batching=Batching(
+            enabled=b.bool("enabled", False),
+            max_batch_size=b.int("maxBatchSize", 32, minimum=1),
+            max_latency_ms=b.float("maxLatencyMs", 10.0, 0.0, None),
+        ),
+        logging=Logging(
+            enabled=lg.bool("enabled", False),
+            sample_rate=lg.float("sampleRate", 1.0, 0.0, 1.0),
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Rollout strategies: RollingUpdate and Recreate, one sync step each."""

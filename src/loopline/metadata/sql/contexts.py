@@ -1,0 +1,189 @@
+"""Context queries: groupings (pipeline, run, experiment, model) and their memberships."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loopline.errors import AlreadyExistsError, NotFoundError
+from loopline.metadata.entities import Context
+from loopline.metadata.sql import artifacts, executions
+from loopline.metadata.sql._values import (
+    check_id,
+    check_ids,
+    check_properties,
+    check_text,
+    chunks,
+    merge,
+    utcnow,
+)
+from loopline.metadata.sql.artifacts import check_limit
+from loopline.metadata.sql.schema import AssociationRow, AttributionRow, ContextRow
+
+
+def to_context(row: ContextRow) -> Context:
+    return Context(
+        id=row.id,
+        type_name=row.type_name,
+        name=row.name,
+        properties=dict(row.properties),
+        created_at=row.created_at,
+    )
+
+
+def _find_row(session: Session, type_name: str, name: str) -> ContextRow | None:
+    query = select(ContextRow).where(ContextRow.type_name == type_name, ContextRow.name == name)
+    return session.scalars(query).one_or_none()
+
+
+def _insert(
+    session: Session, type_name: str, name: str, properties: Mapping[str, Any] | None
+) -> ContextRow | None:
+    """Insert in a savepoint; None if (type_name, name) was taken (by us or a racer)."""
+    row = ContextRow(
+        type_name=type_name,
+        name=name,
+        properties=check_properties(properties),
+        created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def put(
+    session: Session, type_name: str, name: str, *, properties: Mapping[str, Any] | None
+) -> Context:
+    type_name = check_text("Context type name", type_name)
+    name = check_text("Context name", name)
+    existing = _find_row(session, type_name, name)
+    row = None if existing is not None else _insert(session, type_name, name, properties)
+    if row is None:
+        raise AlreadyExistsError(
+            f"Context {type_name}/{name!r} already exists; use ensure_context or find_context "
+            "to reuse it."
+        )
+    return to_context(row)
+
+
+def ensure(
+    session: Session, type_name: str, name: str, *, properties: Mapping[str, Any] | None
+) -> Context:
+    type_name = check_text("Context type name", type_name)
+    name = check_text("Context name", name)
+    check_properties(properties)
+    row = _find_row(session, type_name, name) or _insert(session, type_name, name, properties)
+    if row is None:  # lost a race: the winner's row is committed and visible now
+        row = _find_row(session, type_name, name)
+    if row is None:  # pragma: no cover - only if the winner rolled back after conflicting
+        raise NotFoundError(f"Context {type_name}/{name!r} vanished while being created; retry.")
+    return to_context(row)
+
+
+def load(session: Session, context_id: int, *, for_update: bool = False) -> ContextRow:
+    check_id("Context", context_id)
+    query = select(ContextRow).where(ContextRow.id == context_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is None:
+        raise NotFoundError(
+            f"Context {context_id} does not exist in the metadata store; check the id."
+        )
+    return row
+
+
+def get(session: Session, context_id: int) -> Context:
+    return to_context(load(session, context_id))
+
+
+def find(session: Session, type_name: str, name: str) -> Context | None:
+    row = _find_row(
+        session, check_text("Context type name", type_name), check_text("Context name", name)
+    )
+    return None if row is None else to_context(row)
+
+
+def update(session: Session, context_id: int, *, properties: Mapping[str, Any]) -> Context:
+    row = load(session, context_id, for_update=True)
+    row.properties = merge(row.properties, properties)
+    session.flush()
+    return to_context(row)
+
+
+def list_(session: Session, *, type_name: str | None, limit: int | None) -> list[Context]:
+    query = select(ContextRow)
+    if type_name is not None:
+        query = query.where(ContextRow.type_name == check_text("Context type name", type_name))
+    query = query.order_by(ContextRow.id.desc())
+    if check_limit(limit) is not None:
+        query = query.limit(limit)
+    return [to_context(row) for row in session.scalars(query)]
+
+
+def attribute(session: Session, context_id: int, artifact_ids: Sequence[int]) -> None:
+    load(session, context_id)
+    ids = sorted(set(check_ids("Artifact", artifact_ids)))
+    artifacts.require_existing(session, ids)
+    present: set[int] = set()
+    for part in chunks(ids):
+        present.update(
+            session.scalars(
+                select(AttributionRow.artifact_id).where(
+                    AttributionRow.context_id == context_id, AttributionRow.artifact_id.in_(part)
+                )
+            )
+        )
+    session.add_all(
+        AttributionRow(context_id=context_id, artifact_id=i) for i in ids if i not in present
+    )
+    session.flush()
+
+
+def associate(session: Session, context_id: int, execution_ids: Sequence[int]) -> None:
+    load(session, context_id)
+    ids = sorted(set(check_ids("Execution", execution_ids)))
+    executions.require_existing(session, ids)
+    present: set[int] = set()
+    for part in chunks(ids):
+        present.update(
+            session.scalars(
+                select(AssociationRow.execution_id).where(
+                    AssociationRow.context_id == context_id, AssociationRow.execution_id.in_(part)
+                )
+            )
+        )
+    session.add_all(
+        AssociationRow(context_id=context_id, execution_id=i) for i in ids if i not in present
+    )
+    session.flush()
+
+
+def of_execution(session: Session, execution_id: int) -> list[Context]:
+    executions.load(session, execution_id)
+    query = (
+        select(ContextRow)
+        .join(AssociationRow, AssociationRow.context_id == ContextRow.id)
+        .where(AssociationRow.execution_id == execution_id)
+        .order_by(ContextRow.id)
+    )
+    return [to_context(row) for row in session.scalars(query)]
+
+
+def of_artifact(session: Session, artifact_id: int) -> list[Context]:
+    artifacts.load(session, artifact_id)
+    query = (
+        select(ContextRow)
+        .join(AttributionRow, AttributionRow.context_id == ContextRow.id)
+        .where(AttributionRow.artifact_id == artifact_id)
+        .order_by(ContextRow.id)
+    )
+    return [to_context(row) for row in session.scalars(query)]

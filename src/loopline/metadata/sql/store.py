@@ -1,0 +1,519 @@
+"""``SqlMetadataStore``: the metadata store on SQLite or PostgreSQL through SQLAlchemy 2.
+
+Each public call runs in one session and one transaction (``BEGIN IMMEDIATE`` for writes on
+SQLite) and returns frozen entities built before the session closes. Transient lock and
+serialisation failures are retried with a bounded backoff; other database failures surface as
+``BackendError``. Open one with ``loopline.metadata.open_store(url)``, which also migrates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from loopline.errors import BackendError, ConflictError, LooplineError
+from loopline.metadata.entities import (
+    Artifact,
+    ArtifactState,
+    Context,
+    Direction,
+    Event,
+    Execution,
+    ExecutionState,
+    LineageGraph,
+    Metric,
+    ModelAlias,
+    ModelVersion,
+)
+from loopline.metadata.sql import (
+    artifacts,
+    contexts,
+    executions,
+    lineage,
+    models,
+    publish,
+)
+from loopline.metadata.sql import events as event_rows
+from loopline.metadata.sql import metrics as metric_rows
+from loopline.metadata.sql.engine import BEGIN_MODE, is_memory_sqlite
+from loopline.metadata.store import MetadataStore
+from loopline.types import ArtifactId, ContextId, ExecutionId, Json
+
+T = TypeVar("T")
+
+RETRY_DEADLINE_S = 60.0
+_PG_TRANSIENT = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
+
+
+class _Collision(Exception):
+    """A unique key raced with another writer; the transaction is retried."""
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    if "database is locked" in message or "database is busy" in message:
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _PG_TRANSIENT
+
+
+def _is_version_collision(exc: IntegrityError) -> bool:
+    message = str(exc.orig)
+    return "uq_model_versions_name_version" in message or "model_versions.name" in message
+
+
+class SqlMetadataStore(MetadataStore):
+    """The metadata store over a SQLAlchemy engine made by ``sql.engine.create_engines``.
+
+    Args:
+        engine: the engine; its schema must already be at head (``open_store`` does that).
+
+    Thread-safe. On in-memory SQLite (one shared connection) calls are serialised.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._read_engine = (
+            engine.execution_options(**{BEGIN_MODE: "DEFERRED"})
+            if engine.dialect.name == "sqlite"
+            else engine
+        )
+        self._serial: contextlib.AbstractContextManager[object] = (
+            threading.RLock() if is_memory_sqlite(engine.url) else contextlib.nullcontext()
+        )
+        self._closed = False
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (for migrations and tests); do not query tables through it."""
+        return self._engine
+
+    def __repr__(self) -> str:
+        return f"SqlMetadataStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    # ---- transaction plumbing --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _session(self, *, write: bool) -> Iterator[Session]:
+        if self._closed:
+            raise BackendError(
+                f"{self!r} was closed; open a new store with loopline.metadata.open_store(url)."
+            )
+        with self._serial:
+            engine = self._engine if write else self._read_engine
+            with Session(engine, expire_on_commit=False, autoflush=False) as session:
+                with session.begin():
+                    yield session
+
+    def _call(self, fn: Callable[[Session], T], *, write: bool, what: str) -> T:
+        deadline = time.monotonic() + RETRY_DEADLINE_S
+        delay = 0.005
+        while True:
+            try:
+                with self._session(write=write) as session:
+                    try:
+                        return fn(session)
+                    except IntegrityError as exc:
+                        if _is_version_collision(exc):
+                            raise _Collision from exc
+                        raise
+            except LooplineError:
+                raise
+            except (_Collision, OperationalError) as exc:
+                transient = isinstance(exc, _Collision) or (
+                    isinstance(exc, OperationalError) and _is_transient(exc)
+                )
+                if not transient or time.monotonic() + delay > deadline:
+                    raise BackendError(
+                        f"The metadata database failed to {what}: {exc.__cause__ or exc}. "
+                        f"Gave up after retrying for {RETRY_DEADLINE_S:.0f} s; check the "
+                        "database server and retry."
+                    ) from exc
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+            except IntegrityError as exc:
+                raise ConflictError(
+                    f"Could not {what}: it conflicts with data written concurrently "
+                    f"({exc.orig}). Re-read and retry."
+                ) from exc
+            except SQLAlchemyError as exc:
+                raise BackendError(
+                    f"The metadata database failed to {what}: {exc}. Check the database and retry."
+                ) from exc
+
+    # ---- artifacts -------------------------------------------------------------------------
+
+    def put_artifact(
+        self,
+        type_name: str,
+        uri: str,
+        *,
+        name: str | None = None,
+        digest: str | None = None,
+        properties: Mapping[str, Json] | None = None,
+        state: ArtifactState = ArtifactState.PENDING,
+    ) -> Artifact:
+        return self._call(
+            lambda s: artifacts.put(
+                s, type_name, uri, name=name, digest=digest, properties=properties, state=state
+            ),
+            write=True,
+            what="record an artifact",
+        )
+
+    def update_artifact(
+        self,
+        artifact_id: ArtifactId,
+        *,
+        state: ArtifactState | None = None,
+        digest: str | None = None,
+        uri: str | None = None,
+        properties: Mapping[str, Json] | None = None,
+    ) -> Artifact:
+        return self._call(
+            lambda s: artifacts.update(
+                s, artifact_id, state=state, digest=digest, uri=uri, properties=properties
+            ),
+            write=True,
+            what=f"update artifact {artifact_id}",
+        )
+
+    def get_artifact(self, artifact_id: ArtifactId) -> Artifact:
+        return self._call(
+            lambda s: artifacts.get(s, artifact_id), write=False, what="read an artifact"
+        )
+
+    def get_artifacts(self, artifact_ids: Sequence[ArtifactId]) -> list[Artifact]:
+        return self._call(
+            lambda s: artifacts.get_many(s, artifact_ids), write=False, what="read artifacts"
+        )
+
+    def list_artifacts(
+        self,
+        *,
+        type_name: str | None = None,
+        state: ArtifactState | None = None,
+        context_id: ContextId | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[Artifact]:
+        return self._call(
+            lambda s: artifacts.list_(
+                s,
+                type_name=type_name,
+                state=state,
+                context_id=context_id,
+                limit=limit,
+                newest_first=newest_first,
+            ),
+            write=False,
+            what="list artifacts",
+        )
+
+    # ---- executions ------------------------------------------------------------------------
+
+    def put_execution(
+        self,
+        type_name: str,
+        *,
+        name: str | None = None,
+        state: ExecutionState = ExecutionState.NEW,
+        cache_key: str | None = None,
+        properties: Mapping[str, Json] | None = None,
+        started_at: datetime | None = None,
+    ) -> Execution:
+        return self._call(
+            lambda s: executions.put(
+                s,
+                type_name,
+                name=name,
+                state=state,
+                cache_key=cache_key,
+                properties=properties,
+                started_at=started_at,
+            ),
+            write=True,
+            what="record an execution",
+        )
+
+    def update_execution(
+        self,
+        execution_id: ExecutionId,
+        *,
+        state: ExecutionState | None = None,
+        cache_key: str | None = None,
+        properties: Mapping[str, Json] | None = None,
+        log_uri: str | None = None,
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+    ) -> Execution:
+        return self._call(
+            lambda s: executions.update(
+                s,
+                execution_id,
+                state=state,
+                cache_key=cache_key,
+                properties=properties,
+                log_uri=log_uri,
+                started_at=started_at,
+                ended_at=ended_at,
+            ),
+            write=True,
+            what=f"update execution {execution_id}",
+        )
+
+    def get_execution(self, execution_id: ExecutionId) -> Execution:
+        return self._call(
+            lambda s: executions.get(s, execution_id), write=False, what="read an execution"
+        )
+
+    def list_executions(
+        self,
+        *,
+        type_name: str | None = None,
+        state: ExecutionState | None = None,
+        context_id: ContextId | None = None,
+        cache_key: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[Execution]:
+        return self._call(
+            lambda s: executions.list_(
+                s,
+                type_name=type_name,
+                state=state,
+                context_id=context_id,
+                cache_key=cache_key,
+                limit=limit,
+                newest_first=newest_first,
+            ),
+            write=False,
+            what="list executions",
+        )
+
+    def publish_execution(
+        self,
+        execution_id: ExecutionId,
+        *,
+        state: ExecutionState,
+        outputs: Sequence[Event] = (),
+        properties: Mapping[str, Json] | None = None,
+        ended_at: datetime | None = None,
+    ) -> Execution:
+        return self._call(
+            lambda s: publish.publish(
+                s,
+                execution_id,
+                state=state,
+                outputs=outputs,
+                properties=properties,
+                ended_at=ended_at,
+            ),
+            write=True,
+            what=f"publish execution {execution_id}",
+        )
+
+    def find_cached_execution(self, cache_key: str) -> Execution | None:
+        return self._call(
+            lambda s: executions.find_cached(s, cache_key),
+            write=False,
+            what="look up a cached execution",
+        )
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def put_events(self, events: Sequence[Event]) -> None:
+        self._call(lambda s: event_rows.put(s, events), write=True, what="record events")
+
+    def get_events(
+        self,
+        *,
+        artifact_ids: Sequence[ArtifactId] = (),
+        execution_ids: Sequence[ExecutionId] = (),
+    ) -> list[Event]:
+        return self._call(
+            lambda s: event_rows.get(s, artifact_ids=artifact_ids, execution_ids=execution_ids),
+            write=False,
+            what="read events",
+        )
+
+    # ---- contexts --------------------------------------------------------------------------
+
+    def put_context(
+        self, type_name: str, name: str, *, properties: Mapping[str, Json] | None = None
+    ) -> Context:
+        return self._call(
+            lambda s: contexts.put(s, type_name, name, properties=properties),
+            write=True,
+            what="record a context",
+        )
+
+    def ensure_context(
+        self, type_name: str, name: str, *, properties: Mapping[str, Json] | None = None
+    ) -> Context:
+        return self._call(
+            lambda s: contexts.ensure(s, type_name, name, properties=properties),
+            write=True,
+            what="ensure a context",
+        )
+
+    def get_context(self, context_id: ContextId) -> Context:
+        return self._call(lambda s: contexts.get(s, context_id), write=False, what="read a context")
+
+    def find_context(self, type_name: str, name: str) -> Context | None:
+        return self._call(
+            lambda s: contexts.find(s, type_name, name), write=False, what="find a context"
+        )
+
+    def update_context(self, context_id: ContextId, *, properties: Mapping[str, Json]) -> Context:
+        return self._call(
+            lambda s: contexts.update(s, context_id, properties=properties),
+            write=True,
+            what=f"update context {context_id}",
+        )
+
+    def list_contexts(
+        self, *, type_name: str | None = None, limit: int | None = None
+    ) -> list[Context]:
+        return self._call(
+            lambda s: contexts.list_(s, type_name=type_name, limit=limit),
+            write=False,
+            what="list contexts",
+        )
+
+    def attribute(self, context_id: ContextId, artifact_ids: Sequence[ArtifactId]) -> None:
+        self._call(
+            lambda s: contexts.attribute(s, context_id, artifact_ids),
+            write=True,
+            what="attribute artifacts to a context",
+        )
+
+    def associate(self, context_id: ContextId, execution_ids: Sequence[ExecutionId]) -> None:
+        self._call(
+            lambda s: contexts.associate(s, context_id, execution_ids),
+            write=True,
+            what="associate executions with a context",
+        )
+
+    def contexts_of_execution(self, execution_id: ExecutionId) -> list[Context]:
+        return self._call(
+            lambda s: contexts.of_execution(s, execution_id),
+            write=False,
+            what="list an execution's contexts",
+        )
+
+    def contexts_of_artifact(self, artifact_id: ArtifactId) -> list[Context]:
+        return self._call(
+            lambda s: contexts.of_artifact(s, artifact_id),
+            write=False,
+            what="list an artifact's contexts",
+        )
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def lineage(
+        self,
+        *,
+        artifact_id: ArtifactId | None = None,
+        execution_id: ExecutionId | None = None,
+        direction: Direction = Direction.UPSTREAM,
+        hops: int = 5,
+    ) -> LineageGraph:
+        return self._call(
+            lambda s: lineage.walk(
+                s,
+                artifact_id=artifact_id,
+                execution_id=execution_id,
+                direction=direction,
+                hops=hops,
+            ),
+            write=False,
+            what="walk lineage",
+        )
+
+    def latest_artifact(
+        self,
+        type_name: str,
+        *,
+        context_id: ContextId | None = None,
+        state: ArtifactState | None = ArtifactState.LIVE,
+    ) -> Artifact | None:
+        return self._call(
+            lambda s: artifacts.latest(s, type_name, context_id=context_id, state=state),
+            write=False,
+            what="find the latest artifact",
+        )
+
+    def latest_blessed_model(self, *, context_id: ContextId | None = None) -> Artifact | None:
+        return self._call(
+            lambda s: models.latest_blessed(s, context_id=context_id),
+            write=False,
+            what="find the latest blessed model",
+        )
+
+    # ---- experiment tracking ---------------------------------------------------------------
+
+    def log_metrics(
+        self, execution_id: ExecutionId, metrics: Mapping[str, float], *, step: int = 0
+    ) -> None:
+        self._call(
+            lambda s: metric_rows.log(s, execution_id, metrics, step=step),
+            write=True,
+            what="log metrics",
+        )
+
+    def get_metrics(self, execution_id: ExecutionId) -> list[Metric]:
+        return self._call(
+            lambda s: metric_rows.get(s, execution_id), write=False, what="read metrics"
+        )
+
+    # ---- model registry rows ---------------------------------------------------------------
+
+    def create_model_version(
+        self, name: str, artifact_id: ArtifactId, *, description: str = ""
+    ) -> ModelVersion:
+        return self._call(
+            lambda s: models.create_version(s, name, artifact_id, description=description),
+            write=True,
+            what=f"create a version of model {name!r}",
+        )
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        return self._call(
+            lambda s: models.get_version(s, name, version),
+            write=False,
+            what="read a model version",
+        )
+
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        return self._call(
+            lambda s: models.list_versions(s, name), write=False, what="list model versions"
+        )
+
+    def set_model_alias(
+        self, name: str, alias: str, version: int | None, *, execution_id: ExecutionId | None
+    ) -> ModelAlias | None:
+        return self._call(
+            lambda s: models.set_alias(s, name, alias, version, execution_id=execution_id),
+            write=True,
+            what=f"set alias {name}@{alias}",
+        )
+
+    def list_model_aliases(self, name: str | None = None) -> list[ModelAlias]:
+        return self._call(
+            lambda s: models.list_aliases(s, name), write=False, what="list model aliases"
+        )
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._closed = True
+        self._engine.dispose()

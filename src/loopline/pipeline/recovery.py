@@ -1,0 +1,64 @@
+"""Make the store consistent after a runner was killed (``kill -9``, power loss, OOM).
+
+A dead runner leaves executions in RUNNING, output artifacts in PENDING (perhaps with bytes
+already renamed into place) and staging directories. Before a run starts, every RUNNING
+execution whose owner process is gone is marked FAILED, its PENDING outputs are deleted and
+marked DELETED, and the artifact store sweeps its staging area. Steps that had completed are
+untouched: their outputs are LIVE, so the next run takes them from the cache.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from loopline.artifacts.store import ArtifactStore
+from loopline.errors import LooplineError
+from loopline.metadata.entities import ArtifactState, ExecutionState
+from loopline.metadata.store import MetadataStore
+from loopline.pipeline.owner import Owner
+
+
+def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:
+    """Fail the executions of dead runners and delete their unpublished outputs.
+
+    Returns the ids of the executions that were marked FAILED.
+    """
+    dead: list[int] = []
+    for execution in metadata.list_executions(state=ExecutionState.RUNNING):
+        owner = Owner.from_json(execution.properties.get("owner"))
+        if owner is None or owner.is_alive():
+            continue
+        metadata.update_execution(
+            execution.id,
+            state=ExecutionState.FAILED,
+            ended_at=datetime.now(UTC),
+            properties={
+                "error": f"the process running this step (pid {owner.pid}) died before it "
+                "finished; its unpublished outputs were removed",
+            },
+        )
+        dead.append(execution.id)
+    if dead:
+        dead_set = set(dead)
+        for artifact in metadata.list_artifacts(state=ArtifactState.PENDING):
+            if artifact.properties.get("producer_execution") in dead_set:
+                _delete(metadata, artifacts, artifact.id, artifact.uri)
+    for run in metadata.list_contexts(type_name="run", limit=50):
+        if run.properties.get("status") != "running":
+            continue
+        owner = Owner.from_json(run.properties.get("owner"))
+        if owner is not None and not owner.is_alive():
+            metadata.update_context(
+                run.id,
+                properties={"status": "crashed", "ended_at": datetime.now(UTC).isoformat()},
+            )
+    artifacts.sweep()
+    return dead
+
+
+def _delete(metadata: MetadataStore, artifacts: ArtifactStore, artifact_id: int, uri: str) -> None:
+    try:
+        artifacts.delete(uri)
+    except LooplineError:
+        pass  # an invalid URI was never written; the row is still marked deleted
+    metadata.update_artifact(artifact_id, state=ArtifactState.DELETED)

@@ -1,0 +1,472 @@
+"""Execute one step of a run: cache lookup, metadata rows, staging, the call, publishing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from loopline import __version__
+from loopline.artifacts.store import ArtifactStore
+from loopline.errors import LooplineError
+from loopline.metadata.entities import (
+    Artifact,
+    ArtifactState,
+    Event,
+    EventType,
+    ExecutionState,
+)
+from loopline.metadata.store import MetadataStore
+from loopline.pipeline.artifact_types import ArtifactType
+from loopline.pipeline.cache import cache_key
+from loopline.pipeline.context import StepContext
+from loopline.pipeline.executor import Invocation, Outcome, invoke
+from loopline.pipeline.fingerprint import code_parts, fingerprint
+from loopline.pipeline.owner import Owner
+from loopline.pipeline.ports import Input, Output
+from loopline.pipeline.results import StepResult
+from loopline.pipeline.step import Step
+from loopline.types import Json
+
+RETRY_BACKOFF_SECONDS = 0.5
+RETRY_BACKOFF_CAP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What every step of one run shares."""
+
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+    pipeline: str
+    run_name: str
+    context_ids: tuple[int, ...]
+    log_dir: Path
+    cache: bool
+    owner: Owner
+
+
+class StepExecutor:
+    """Runs one step to a terminal state and records everything in the metadata store."""
+
+    def __init__(self, scope: RunScope) -> None:
+        self.scope = scope
+
+    def terminal(self, step: Step, state: ExecutionState, reason: str) -> StepResult:
+        """Record a step that did not run (CANCELED) or could not start (FAILED)."""
+        now = datetime.now(UTC)
+        md = self.scope.metadata
+        execution = md.put_execution(
+            step.component.name,
+            name=step.id,
+            state=state,
+            properties={
+                "component": step.component.name,
+                "step": step.id,
+                "run": self.scope.run_name,
+                "pipeline": self.scope.pipeline,
+                "error": reason,
+            },
+            started_at=now,
+        )
+        md.update_execution(execution.id, ended_at=now)
+        self._link(execution.id, {}, [])
+        return StepResult(step.id, state, execution.id, False, 0.0, reason, False, {})
+
+    def fail(self, step: Step, reason: str) -> StepResult:
+        """Record a step that could not start."""
+        return self.terminal(step, ExecutionState.FAILED, reason)
+
+    def execute(
+        self, step: Step, params: Mapping[str, Json], inputs: Mapping[str, Artifact | None]
+    ) -> StepResult:
+        """Run ``step`` with resolved parameter values and input artifacts."""
+        started = time.monotonic()
+        comp = step.component
+        if comp.kind == "resolver":
+            return self._resolve(step, params, started)
+        parts = code_parts(comp.fn)
+        code_fp = fingerprint(parts)
+        digests = {p: (a.digest if a is not None else None) for p, a in inputs.items()}
+        key = cache_key(
+            component=comp.name,
+            code_fingerprint=code_fp,
+            parameters=params,
+            input_digests=digests,
+            outputs={p: o.type.type_name for p, o in comp.outputs.items()},
+            version=__version__,
+        )
+        properties: dict[str, Json] = {
+            "component": comp.name,
+            "step": step.id,
+            "run": self.scope.run_name,
+            "pipeline": self.scope.pipeline,
+            "parameters": dict(params),
+            "input_digests": dict(digests),
+            "code_parts": dict(parts),
+            "code_fingerprint": code_fp,
+            "cache_parts": dict(key.parts),
+            "cache_enabled": self.scope.cache and step.options.cache,
+            "loopline_version": __version__,
+        }
+        if self.scope.cache and step.options.cache:
+            hit = self._cached(step, key.key, properties, inputs, started)
+            if hit is not None:
+                return hit
+        return self._run(step, key.key, properties, params, inputs, started)
+
+    # -- resolvers -----------------------------------------------------------------------
+
+    def _resolve(self, step: Step, params: Mapping[str, Json], started: float) -> StepResult:
+        md = self.scope.metadata
+        execution = md.put_execution(
+            step.component.name,
+            name=step.id,
+            state=ExecutionState.RUNNING,
+            properties={
+                "component": step.component.name,
+                "step": step.id,
+                "run": self.scope.run_name,
+                "pipeline": self.scope.pipeline,
+                "parameters": dict(params),
+                "resolver": True,
+                "owner": self.scope.owner.to_json(),
+            },
+            started_at=datetime.now(UTC),
+        )
+        self._link(execution.id, {}, [])
+        try:
+            found = step.component.fn(md, self.scope.pipeline, **params)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            md.publish_execution(
+                execution.id,
+                state=ExecutionState.FAILED,
+                properties={"error": error},
+                ended_at=datetime.now(UTC),
+            )
+            return StepResult(
+                step.id,
+                ExecutionState.FAILED,
+                execution.id,
+                False,
+                time.monotonic() - started,
+                error,
+                False,
+                {},
+            )
+        port = next(iter(step.component.outputs))
+        expected = step.component.outputs[port].type
+        if found is not None and not (
+            isinstance(found, Artifact) and _is_type(found.type_name, expected)
+        ):
+            error = (
+                f"resolver returned {found!r}; it must return a {expected.type_name} "
+                "Artifact from the metadata store, or None"
+            )
+            md.publish_execution(
+                execution.id,
+                state=ExecutionState.FAILED,
+                properties={"error": error},
+                ended_at=datetime.now(UTC),
+            )
+            return StepResult(
+                step.id,
+                ExecutionState.FAILED,
+                execution.id,
+                False,
+                time.monotonic() - started,
+                error,
+                False,
+                {},
+            )
+        outputs = [] if found is None else [Event(found.id, execution.id, EventType.OUTPUT, port)]
+        md.publish_execution(
+            execution.id,
+            state=ExecutionState.COMPLETE,
+            outputs=outputs,
+            properties={"resolved": None if found is None else found.id},
+            ended_at=datetime.now(UTC),
+        )
+        return StepResult(
+            step.id,
+            ExecutionState.COMPLETE,
+            execution.id,
+            False,
+            time.monotonic() - started,
+            None,
+            False,
+            {port: None if found is None else found.id},
+        )
+
+    # -- cache ---------------------------------------------------------------------------
+
+    def _cached(
+        self,
+        step: Step,
+        key: str,
+        properties: dict[str, Json],
+        inputs: Mapping[str, Artifact | None],
+        started: float,
+    ) -> StepResult | None:
+        md = self.scope.metadata
+        previous = md.find_cached_execution(key)
+        if previous is None:
+            return None
+        outs = [e for e in md.get_events(execution_ids=[previous.id]) if e.type is EventType.OUTPUT]
+        artifacts = md.get_artifacts([e.artifact_id for e in outs])
+        if any(not self.scope.artifacts.exists(a.uri) for a in artifacts):
+            for a in artifacts:  # bytes vanished behind our back: never reuse them again
+                if not self.scope.artifacts.exists(a.uri):
+                    md.update_artifact(a.id, state=ArtifactState.DELETED)
+            return None
+        now = datetime.now(UTC)
+        execution = md.put_execution(
+            step.component.name,
+            name=step.id,
+            state=ExecutionState.RUNNING,
+            cache_key=None,
+            properties={
+                **properties,
+                "cached_from": previous.id,
+                "owner": self.scope.owner.to_json(),
+            },
+            started_at=now,
+        )
+        self._link(execution.id, inputs, [a.id for a in artifacts])
+        md.publish_execution(
+            execution.id,
+            state=ExecutionState.CACHED,
+            outputs=[
+                Event(e.artifact_id, execution.id, EventType.OUTPUT, e.port, e.index) for e in outs
+            ],
+            ended_at=now,
+        )
+        return StepResult(
+            step_id=step.id,
+            state=ExecutionState.CACHED,
+            execution_id=execution.id,
+            cached=True,
+            seconds=time.monotonic() - started,
+            error=None,
+            gate=False,
+            outputs={e.port: e.artifact_id for e in outs},
+        )
+
+    def _link(
+        self, execution_id: int, inputs: Mapping[str, Artifact | None], outputs: list[int]
+    ) -> None:
+        md = self.scope.metadata
+        events = [
+            Event(a.id, execution_id, EventType.INPUT, port)
+            for port, a in inputs.items()
+            if a is not None
+        ]
+        if events:
+            md.put_events(events)
+        for ctx in self.scope.context_ids:
+            md.associate(ctx, [execution_id])
+            if outputs:
+                md.attribute(ctx, outputs)
+
+    # -- a real run ----------------------------------------------------------------------
+
+    def _run(
+        self,
+        step: Step,
+        key: str,
+        properties: dict[str, Json],
+        params: Mapping[str, Json],
+        inputs: Mapping[str, Artifact | None],
+        started: float,
+    ) -> StepResult:
+        md = self.scope.metadata
+        log_path = self.scope.log_dir / f"{step.id}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        execution = md.put_execution(
+            step.component.name,
+            name=step.id,
+            state=ExecutionState.RUNNING,
+            cache_key=key,
+            properties={**properties, "owner": self.scope.owner.to_json()},
+            started_at=datetime.now(UTC),
+        )
+        md.update_execution(execution.id, log_uri=str(log_path))
+        self._link(execution.id, inputs, [])
+        attempts = step.options.retries + 1
+        outcome = Outcome()
+        ctx = StepContext(self.scope.run_name, step.id, execution.id)
+        result_outputs: dict[str, int | None] = {}
+        for attempt in range(1, attempts + 1):
+            ctx = StepContext(self.scope.run_name, step.id, execution.id, attempt=attempt)
+            if step.options.isolation == "thread":
+                ctx.metadata, ctx.artifacts = self.scope.metadata, self.scope.artifacts
+            outcome, result_outputs = self._attempt(
+                step, execution.id, params, inputs, ctx, log_path
+            )
+            if outcome.error is None or outcome.gate or attempt == attempts:
+                break
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"--- attempt {attempt} failed: {outcome.error}; retrying\n")
+            time.sleep(min(RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), RETRY_BACKOFF_CAP_SECONDS))
+        if ctx.metrics:
+            for k, v, s in ctx.metrics:
+                md.log_metrics(execution.id, {k: v}, step=s)
+        final: dict[str, Json] = {"attempts": attempt, "params": ctx.params, "tags": dict(ctx.tags)}
+        if outcome.error is None:
+            return self._finish(step, execution.id, result_outputs, final, started)
+        final.update(error=outcome.error, gate=outcome.gate, timed_out=outcome.timed_out)
+        md.publish_execution(
+            execution.id,
+            state=ExecutionState.FAILED,
+            properties=final,
+            ended_at=datetime.now(UTC),
+        )
+        return StepResult(
+            step_id=step.id,
+            state=ExecutionState.FAILED,
+            execution_id=execution.id,
+            cached=False,
+            seconds=time.monotonic() - started,
+            error=outcome.error,
+            gate=outcome.gate,
+            outputs={},
+        )
+
+    def _finish(
+        self,
+        step: Step,
+        execution_id: int,
+        outputs: dict[str, int | None],
+        final: dict[str, Json],
+        started: float,
+    ) -> StepResult:
+        md = self.scope.metadata
+        events = [
+            Event(aid, execution_id, EventType.OUTPUT, port)
+            for port, aid in outputs.items()
+            if aid is not None
+        ]
+        md.publish_execution(
+            execution_id,
+            state=ExecutionState.COMPLETE,
+            outputs=events,
+            properties=final,
+            ended_at=datetime.now(UTC),
+        )
+        ids = [a for a in outputs.values() if a is not None]
+        for ctx in self.scope.context_ids:
+            if ids:
+                md.attribute(ctx, ids)
+        return StepResult(
+            step_id=step.id,
+            state=ExecutionState.COMPLETE,
+            execution_id=execution_id,
+            cached=False,
+            seconds=time.monotonic() - started,
+            error=None,
+            gate=False,
+            outputs=outputs,
+        )
+
+    def _attempt(
+        self,
+        step: Step,
+        execution_id: int,
+        params: Mapping[str, Json],
+        inputs: Mapping[str, Artifact | None],
+        ctx: StepContext,
+        log_path: Path,
+    ) -> tuple[Outcome, dict[str, int | None]]:
+        md, store = self.scope.metadata, self.scope.artifacts
+        with contextlib.ExitStack() as stack:
+            handles: dict[str, Input[Any] | None] = {}
+            for port, art in inputs.items():
+                if art is None:
+                    handles[port] = None
+                    continue
+                path = stack.enter_context(store.open_local(art.uri))
+                handles[port] = Input(
+                    id=art.id,
+                    type_name=art.type_name,
+                    uri=art.uri,
+                    path=path,
+                    digest=art.digest,
+                    name=art.name,
+                    properties=MappingProxyType(dict(art.properties)),
+                )
+            rows: dict[str, Artifact] = {}
+            outs: dict[str, Output[Any]] = {}
+            for port, spec in step.component.outputs.items():
+                uri = store.allocate(
+                    spec.type.type_name,
+                    f"{self.scope.pipeline}/{self.scope.run_name}/{step.id}/{port}",
+                )
+                rows[port] = md.put_artifact(
+                    spec.type.type_name,
+                    uri,
+                    name=f"{step.id}.{port}",
+                    state=ArtifactState.PENDING,
+                    properties={"producer_execution": execution_id},
+                )
+                staged = stack.enter_context(store.staging())
+                outs[port] = Output(spec.type.type_name, uri, staged, f"{step.id}.{port}")
+            outcome = invoke(
+                Invocation(
+                    component=step.component,
+                    params=dict(params),
+                    inputs=handles,
+                    outputs=outs,
+                    context=ctx,
+                    timeout=step.options.timeout,
+                    isolation=step.options.isolation,
+                    log_path=log_path,
+                )
+            )
+            if outcome.error is None:
+                try:
+                    for port, out in outs.items():
+                        digest = store.publish(out.path, out.uri)
+                        md.update_artifact(
+                            rows[port].id, digest=digest, properties=_json_safe(out.properties)
+                        )
+                except (LooplineError, OSError, TypeError, ValueError) as exc:
+                    outcome = Outcome(
+                        error=f"{type(exc).__name__}: publishing output failed: {exc}",
+                        error_type=type(exc).__name__,
+                    )
+            if outcome.error is not None:
+                for row in rows.values():
+                    with contextlib.suppress(LooplineError, OSError):
+                        store.delete(row.uri)
+                    md.update_artifact(row.id, state=ArtifactState.DELETED)
+                return outcome, {}
+            return outcome, {port: row.id for port, row in rows.items()}
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_type(type_name: str, expected: type[ArtifactType]) -> bool:
+    return any(cls.type_name == type_name for cls in _subclasses(expected))
+
+
+def _subclasses(cls: type[ArtifactType]) -> list[type[ArtifactType]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_subclasses(sub))
+    return out
+
+
+def _json_safe(props: Mapping[str, Any]) -> dict[str, Json]:
+    try:
+        value: dict[str, Json] = json.loads(json.dumps(dict(props), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"output properties must be JSON values (finite numbers, strings, lists, dicts): {exc}"
+        ) from exc
+    return value

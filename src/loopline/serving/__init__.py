@@ -1,0 +1,39 @@
+"""The model server: Open Inference Protocol V2 plus MLflow, KServe V1 and TF Serving adapters.
+
+Key contracts:
+
+- ``create_app(models, options=...)`` returns a plain ASGI app; it reads no settings.
+  Models arrive loaded (:class:`ServedModel` wraps a ``loopline.bundle.LoadedModel``).
+- Ready (``/v2/health/ready`` 200) only after every model's warm-up inference succeeded;
+  503 while warming up and after shutdown began.
+- Bad input → 400 naming the field; unknown model/version → 404; body too large → 413;
+  not ready or overloaded → 503 with Retry-After. No stack trace ever reaches a client.
+- Adaptive batching per model (``ServedModel(batching=True)``): each caller gets only its rows.
+- Prediction logs and feedback labels are Parquet segments under ``LogOptions.directory``,
+  written off the request path (bounded buffer, drop-and-count); read them with
+  :func:`read_prediction_logs` / :func:`read_feedback`.
+- ``run_server`` runs N worker processes, each with its own SO_REUSEPORT socket on the port,
+  and shuts down gracefully on SIGTERM.
+"""
+
+from loopline.serving.app import ModelServerApp, create_app
+from loopline.serving.batcher import AdaptiveBatcher, Overloaded
+from loopline.serving.log_reader import read_feedback, read_prediction_logs
+from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
+from loopline.serving.runner import ServerHandle, run_server, serve_worker
+
+__all__ = [
+    "AdaptiveBatcher",
+    "BatchingOptions",
+    "LogOptions",
+    "ModelServerApp",
+    "Overloaded",
+    "ServedModel",
+    "ServerHandle",
+    "ServerOptions",
+    "create_app",
+    "read_feedback",
+    "read_prediction_logs",
+    "run_server",
+    "serve_worker",
+]

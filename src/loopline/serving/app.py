@@ -1,0 +1,500 @@
+"""The model server as a lean ASGI application (no framework on the hot path).
+
+Routes (``m`` = model name, ``v`` = version number or alias):
+
+- Open Inference Protocol V2: ``GET /v2/health/live``, ``/v2/health/ready``, ``/v2``,
+  ``/v2/models``, ``/v2/models/{m}[/versions/{v}]``, ``…/ready``; ``POST …/infer``;
+  ``POST …/feedback`` (loopline extension: ground-truth labels by request id).
+- MLflow: ``POST /invocations``, ``GET /ping``, ``/health``, ``/version``.
+- KServe V1 and TF Serving: ``GET /v1/models``, ``/v1/models/{m}``;
+  ``POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict``.
+- ``GET /metrics`` (Prometheus).
+
+Status codes: 400 bad input (naming the field), 404 unknown model/version/route, 405 wrong
+method, 413 body too large, 503 not ready or overloaded (with Retry-After). A 500 is only for
+a bug in a model, answered with the request id and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+import orjson
+
+from loopline import __version__
+from loopline.bundle import Batch, coerce_batch
+from loopline.errors import InvalidInputError, NotFoundError
+from loopline.serving import protocols
+from loopline.serving.batcher import AdaptiveBatcher, Outputs, Overloaded
+from loopline.serving.metrics import Metrics, publish_snapshot, read_snapshots
+from loopline.serving.model_table import Entry, ModelTable
+from loopline.serving.options import ServedModel, ServerOptions
+from loopline.serving.prediction_log import LogRecord, SegmentWriter
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON = [(b"content-type", b"application/json")]
+_LIVE = orjson.dumps({"live": True})
+_METRICS_PERIOD_S = 1.0
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()):
+        super().__init__(message)
+        self.status = status
+        self.headers = list(headers)
+
+
+def _error_body(protocol: str, status: int, message: str) -> bytes:
+    if protocol == "mlflow":
+        code = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST",
+                503: "TEMPORARILY_UNAVAILABLE"}.get(status, "INTERNAL_ERROR")  # fmt: skip
+        return orjson.dumps({"error_code": code, "message": message})
+    return orjson.dumps({"error": message})
+
+
+class ModelServerApp:
+    """ASGI app serving ``models`` (see module docstring). Build with :func:`create_app`."""
+
+    def __init__(self, models: Sequence[ServedModel], options: ServerOptions) -> None:
+        self.options = options
+        self.metrics = Metrics()
+        self.table = ModelTable(models)
+        self.shutting_down = False
+        self._started = False
+        self._pred_log: SegmentWriter | None = None
+        self._feedback_log: SegmentWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        for entry in self.table.entries:
+            self.metrics.ready.set(entry.labels, 0.0)
+            if entry.served.batching:
+                entry.batcher = self._make_batcher(entry)
+
+    def _make_batcher(self, entry: Entry) -> AdaptiveBatcher:
+        labels = entry.labels
+        m = self.metrics
+
+        def on_batch(rows: int, delays: list[float]) -> None:
+            m.batch_size.observe(labels, rows)
+            for d in delays:
+                m.queue_delay.observe(labels, d)
+
+        def on_shed(reason: str) -> None:
+            m.shed.inc((*labels, reason))
+
+        model = entry.served.model
+        return AdaptiveBatcher(
+            model.predict, self.options.batching, on_batch=on_batch, on_shed=on_shed
+        )
+
+    # ------------------------------------------------------------------ state
+    @property
+    def ready(self) -> bool:
+        """True when every model is warmed up and the server is not shutting down."""
+        return self._started and not self.shutting_down and all(e.ready for e in self.table.entries)
+
+    def begin_shutdown(self) -> None:
+        """Turn readiness false (first step of a graceful shutdown)."""
+        self.shutting_down = True
+        for entry in self.table.entries:
+            self.metrics.ready.set(entry.labels, 0.0)
+
+    async def startup(self) -> None:
+        """Warm up every model (readiness gate), start log writers and metric publishing."""
+        for entry in self.table.entries:
+            try:
+                model = entry.served.model
+                out = model.predict(model.example_batch())
+                if not out:
+                    raise InvalidInputError("the warm-up returned no outputs")
+            except Exception:
+                log.exception(
+                    "Warm-up of model %s version %s failed; it stays not ready.",
+                    entry.served.name, entry.served.version,
+                )  # fmt: skip
+                continue
+            entry.ready = True
+            self.metrics.ready.set(entry.labels, 1.0)
+        lo = self.options.log
+        if lo is not None:
+            self._pred_log = SegmentWriter(lo.directory, "predictions", lo,
+                on_written=lambda n: self.metrics.log_written.inc(("predictions",), n),
+                on_dropped=lambda n: self.metrics.log_dropped.inc(("predictions",), n))  # fmt: skip
+            self._feedback_log = SegmentWriter(lo.directory, "feedback", lo,
+                on_written=lambda n: self.metrics.log_written.inc(("feedback",), n),
+                on_dropped=lambda n: self.metrics.log_dropped.inc(("feedback",), n))  # fmt: skip
+            self._pred_log.start()
+            self._feedback_log.start()
+        if self.options.metrics_dir is not None:
+            self.options.metrics_dir.mkdir(parents=True, exist_ok=True)
+            self._tasks.append(asyncio.create_task(self._publish_metrics()))
+        self._started = True
+
+    async def shutdown(self) -> None:
+        self.begin_shutdown()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for entry in self.table.entries:
+            if entry.batcher is not None:
+                await asyncio.to_thread(entry.batcher.close)
+        for writer in (self._pred_log, self._feedback_log):
+            if writer is not None:
+                await asyncio.to_thread(writer.close)
+        self._publish_once()
+
+    def _publish_once(self) -> None:
+        if self.options.metrics_dir is not None:
+            try:
+                publish_snapshot(self.options.metrics_dir, self.options.worker_id,
+                                 self.metrics.snapshot())  # fmt: skip
+            except OSError:
+                log.warning("Could not publish metrics to %s.", self.options.metrics_dir)
+
+    async def _publish_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(_METRICS_PERIOD_S)
+            self._publish_once()
+
+    # ------------------------------------------------------------------- ASGI
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        protocol = "mlflow" if path == "/invocations" else "v2"
+        try:
+            if method == "POST":
+                await self._post(path, scope, receive, send)
+            elif method in ("GET", "HEAD"):
+                await self._get(path, send)
+            else:
+                raise _HttpError(405, f"Method {method} is not allowed on {path}.")
+        except _HttpError as exc:
+            await _respond(
+                send, exc.status, _error_body(protocol, exc.status, str(exc)), exc.headers
+            )
+
+    # -------------------------------------------------------------------- GET
+    async def _get(self, path: str, send: Send) -> None:
+        if path == "/v2/health/live":
+            return await _respond(send, 200, _LIVE)
+        if path in ("/v2/health/ready", "/ping", "/health"):
+            ready = self.ready
+            body = orjson.dumps({"ready": ready}) if path == "/v2/health/ready" else b"\n"
+            return await _respond(send, 200 if ready else 503, body)
+        if path == "/v2":
+            return await _respond(send, 200, orjson.dumps(
+                {"name": self.options.server_name, "version": __version__,
+                 "extensions": ["model_repository_versions", "feedback"]}))  # fmt: skip
+        if path in ("/v2/models", "/v1/models"):
+            return await _respond(send, 200, orjson.dumps({"models": self.table.names()}))
+        if path == "/version":
+            return await _respond(
+                send, 200, __version__.encode(), [(b"content-type", b"text/plain")]
+            )
+        if path == "/metrics":
+            others = []
+            if self.options.metrics_dir is not None:
+                others = read_snapshots(self.options.metrics_dir, self.options.worker_id)
+            return await _respond(send, 200, self.metrics.render(others),
+                                  [(b"content-type", b"text/plain; version=0.0.4")])  # fmt: skip
+        if path.startswith("/v2/models/"):
+            entry, rest = self._v2_entry(path)
+            if rest == "":
+                versions = self.table.versions(entry.served.name)
+                sig = entry.served.model.signature
+                return await _respond(
+                    send, 200, protocols.v2_metadata(entry.served.name, versions, sig)
+                )
+            if rest == "ready":
+                ok = entry.ready and not self.shutting_down
+                body = orjson.dumps({"name": entry.served.name, "ready": ok})
+                return await _respond(send, 200 if ok else 503, body)
+            raise _HttpError(404, f"No such endpoint {path}.")
+        if path.startswith("/v1/models/"):
+            entry, suffix = self._v1_entry(path)
+            if suffix:
+                raise _HttpError(404, f"No such endpoint {path}.")
+            ok = entry.ready and not self.shutting_down
+            return await _respond(send, 200, orjson.dumps({"name": entry.served.name, "ready": ok}))
+        raise _HttpError(404, f"No such endpoint {path}.")
+
+    def _v2_entry(self, path: str) -> tuple[Entry, str]:
+        parts = path[len("/v2/models/") :].split("/")
+        version = None
+        if len(parts) >= 3 and parts[1] == "versions":
+            version = parts[2]
+            rest = "/".join(parts[3:])
+        else:
+            rest = "/".join(parts[1:])
+        try:
+            return self.table.get(parts[0], version), rest
+        except NotFoundError as exc:
+            raise _HttpError(404, str(exc)) from exc
+
+    def _v1_entry(self, path: str) -> tuple[Entry, str]:
+        tail = path[len("/v1/models/") :]
+        tail, colon, verb = tail.partition(":")
+        parts = tail.split("/")
+        version = None
+        if len(parts) == 3 and parts[1] in ("versions", "labels"):
+            version = parts[2]
+        elif len(parts) != 1:
+            raise _HttpError(404, f"No such endpoint {path}.")
+        try:
+            return self.table.get(parts[0], version), verb if colon else ""
+        except NotFoundError as exc:
+            raise _HttpError(404, str(exc)) from exc
+
+    # ------------------------------------------------------------------- POST
+    async def _post(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if path == "/invocations":
+            entry = self.table.default_entry()
+            if entry is None:
+                raise _HttpError(
+                    404, "This server serves several models; use /v2/models/{m}/infer."
+                )
+            return await self._infer(entry, "mlflow", scope, receive, send)
+        if path.startswith("/v2/models/"):
+            entry, rest = self._v2_entry(path)
+            if rest == "infer":
+                return await self._infer(entry, "v2", scope, receive, send)
+            if rest == "feedback":
+                return await self._feedback(entry, scope, receive, send)
+            raise _HttpError(
+                404 if rest not in ("", "ready") else 405, f"No such endpoint POST {path}."
+            )
+        if path.startswith("/v1/models/"):
+            entry, verb = self._v1_entry(path)
+            if verb != "predict":
+                raise _HttpError(404, f"No such endpoint POST {path}; use :predict.")
+            return await self._infer(entry, "v1", scope, receive, send)
+        raise _HttpError(404, f"No such endpoint POST {path}.")
+
+    async def _read_json(self, scope: Scope, receive: Receive) -> tuple[Any, str | None]:
+        limit = self.options.max_body_bytes
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > limit:
+                        raise _TooLarge
+                except ValueError:
+                    raise InvalidInputError("The Content-Length header is not a number.") from None
+            elif name == b"x-request-id":
+                rid = value.decode("latin-1")[:128]
+        chunks = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise asyncio.CancelledError
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            return orjson.loads(raw), rid
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+
+    async def _infer(
+        self, entry: Entry, protocol: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        start = time.perf_counter()
+        labels = entry.labels
+        served = entry.served
+        m = self.metrics
+        m.in_flight.inc(labels)
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        try:
+            try:
+                if not entry.ready or self.shutting_down:
+                    raise _HttpError(503, f"Model {served.name!r} version {served.version} is not ready.",
+                                     [(b"retry-after", b"1")])  # fmt: skip
+                body, rid = await self._read_json(scope, receive)
+                sig = served.model.signature
+                wanted = None
+                key = "predictions"
+                if protocol == "v2":
+                    raw, wanted, body_id = protocols.decode_v2(body, sig)
+                    rid = body_id or rid
+                elif protocol == "mlflow":
+                    raw = protocols.decode_mlflow(body, sig)
+                else:
+                    raw, key = protocols.decode_predict(body, sig)
+                batch, rows = coerce_batch(sig, raw)
+                outputs = await self._predict(entry, batch, rows)
+                if rid is None:
+                    rid = uuid.uuid4().hex
+                if protocol == "v2":
+                    shown = outputs if wanted is None else {k: outputs[k] for k in wanted}
+                    payload = protocols.encode_v2(served.name, served.version, rid, shown, sig)
+                else:
+                    payload = protocols.encode_predictions(outputs, key)
+                self._log_prediction(rid, served, batch, rows, outputs)
+                status = 200
+                headers = [(b"x-request-id", rid.encode("latin-1", "replace"))]
+            except _HttpError as exc:
+                status, payload, headers = (
+                    exc.status,
+                    _error_body(protocol, exc.status, str(exc)),
+                    exc.headers,
+                )
+            except InvalidInputError as exc:
+                status, payload = 400, _error_body(protocol, 400, str(exc))
+            except _TooLarge:
+                status = 413
+                msg = f"The request body is larger than the server's limit of {self.options.max_body_bytes} bytes."
+                payload = _error_body(protocol, 413, msg)
+            except Overloaded as exc:
+                status, payload = 503, _error_body(protocol, 503, str(exc))
+                headers = [(b"retry-after", str(exc.retry_after).encode())]
+            except (ValueError, TypeError) as exc:  # the estimator rejected the values
+                status, payload = (
+                    400,
+                    _error_body(protocol, 400, f"The model rejected the input: {exc}"),
+                )
+            except Exception:
+                ref = uuid.uuid4().hex[:12]
+                log.exception("Prediction failed (error ref %s).", ref)
+                payload = _error_body(
+                    protocol,
+                    500,
+                    f"Internal error while predicting (ref {ref}); see the server log.",
+                )
+            await _respond(send, status, payload, headers)
+        finally:
+            m.in_flight.inc(labels, -1.0)
+            m.requests.inc((*labels, protocol, str(status)))
+            m.latency.observe(labels, time.perf_counter() - start)
+
+    async def _predict(self, entry: Entry, batch: Batch, rows: int) -> Outputs:
+        if entry.batcher is not None:
+            return await entry.batcher.submit(batch, rows)
+        return entry.served.model.predict(batch)
+
+    def _log_prediction(self, rid: str, served: ServedModel, batch: Batch, rows: int,
+                        outputs: Outputs) -> None:  # fmt: skip
+        writer = self._pred_log
+        if writer is None:
+            return
+        rate = self.options.log.sample_rate if self.options.log else 0.0
+        if rate < 1.0 and random.random() >= rate:
+            return
+        writer.offer(LogRecord(rid, time.time(), served.name, served.version, rows,
+                               {"inputs": batch, "outputs": outputs}))  # fmt: skip
+
+    async def _feedback(self, entry: Entry, scope: Scope, receive: Receive, send: Send) -> None:
+        writer = self._feedback_log
+        try:
+            if writer is None:
+                raise _HttpError(
+                    404, "Feedback is off: start the server with a log directory (--log-dir)."
+                )
+            body, _ = await self._read_json(scope, receive)
+            records = _feedback_records(body, entry)
+        except InvalidInputError as exc:
+            return await _respond(send, 400, _error_body("v2", 400, str(exc)))
+        except _TooLarge:
+            return await _respond(
+                send, 413, _error_body("v2", 413, "The feedback body is too large.")
+            )
+        accepted = sum(r.rows for r in records if writer.offer(r))
+        dropped = sum(r.rows for r in records) - accepted
+        await _respond(send, 200 if not dropped else 503,
+                       orjson.dumps({"accepted": accepted, "dropped": dropped}))  # fmt: skip
+
+
+def _feedback_records(body: Any, entry: Entry) -> list[LogRecord]:
+    """Parse ``{"request_id", "label"|"labels"}`` or ``{"feedback": [...]}``."""
+    if isinstance(body, dict) and "feedback" in body:
+        items = body["feedback"]
+        if not isinstance(items, list) or not items:
+            raise InvalidInputError("Field 'feedback' must be a non-empty list of objects.")
+    else:
+        items = [body]
+    spec = entry.served.model.signature.output(entry.served.model.methods[0])
+    from loopline.bundle import coerce_array
+
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInputError(
+                f"feedback[{i}] must be an object with request_id and label(s)."
+            )
+        rid = item.get("request_id")
+        if not isinstance(rid, str) or not rid:
+            raise InvalidInputError(f"feedback[{i}].request_id must be a non-empty string.")
+        if ("label" in item) == ("labels" in item):
+            raise InvalidInputError(f"feedback[{i}] needs exactly one of 'label' or 'labels'.")
+        values = [item["label"]] if "label" in item else item["labels"]
+        if not isinstance(values, list) or not values:
+            raise InvalidInputError(f"feedback[{i}].labels must be a non-empty list (one per row).")
+        labels = coerce_array(type(spec)("label", spec.dtype, spec.shape), values)
+        if labels.ndim != len(spec.shape):
+            raise InvalidInputError(f"feedback[{i}] labels must have shape {list(spec.shape)}.")
+        out.append(LogRecord(rid, time.time(), entry.served.name, entry.served.version,
+                             len(labels), {"label": {"label": labels}}))  # fmt: skip
+    return out
+
+
+async def _respond(send: Send, status: int, body: bytes,
+                   headers: Sequence[tuple[bytes, bytes]] = ()) -> None:  # fmt: skip
+    base = _JSON if not headers or headers[0][0] != b"content-type" else []
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*base, (b"content-length", b"%d" % len(body)), *headers]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    models: Sequence[ServedModel], *, options: ServerOptions | None = None
+) -> ModelServerApp:
+    """Build the ASGI app serving ``models`` (already loaded) with explicit ``options``.
+
+    Raises:
+        InvalidInputError: no models, or two served models claim the same name and version/alias.
+    """
+    return ModelServerApp(models, options or ServerOptions())
+
+
+__all__ = ["ModelServerApp", "create_app"]

@@ -1,0 +1,268 @@
+"""Adaptive batching: concurrent requests to one model run as one model call.
+
+Policy (anchored on BentoML's CORK dispatcher, ``research/serving.md`` §b5, simplified where
+a CPU server allows): a batch is dispatched as soon as the model is free, holding every
+queued request up to a size cap — so batches grow exactly when requests arrive faster than
+the model answers, and a lone request never waits for company. The cap is the largest batch
+that the measured latency model ``d(n) = a·n + b`` (least squares over the last 64 batches)
+finishes within half of ``max_latency_ms``, bounded by ``max_batch_size``. A request whose
+projected completion (queue ahead of it, in batches, times ``d``) exceeds ``max_latency_ms``,
+or that would push the queue past ``max_queue_rows``, is refused at once with
+:class:`Overloaded` (→ 503 + Retry-After); a queued request that has waited ``max_latency_ms``
+is shed. Each caller gets back only its own rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loopline.bundle import Batch
+from loopline.errors import LooplineError
+from loopline.serving.options import BatchingOptions
+
+Outputs = dict[str, np.ndarray[Any, Any]]
+RunFn = Callable[[Batch], Outputs]
+
+_HISTORY = 64
+
+
+class Overloaded(LooplineError):
+    """The batch queue is full or too slow; the client should retry after ``retry_after`` s."""
+
+    def __init__(self, message: str, retry_after: int, reason: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Item:
+    batch: Batch
+    rows: int
+    future: asyncio.Future[Outputs]
+    enqueued: float
+
+
+class LatencyModel:
+    """``d(n) = a·n + b`` seconds for a batch of ``n`` rows, fitted on recent batches."""
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[int, float]] = deque(maxlen=_HISTORY)
+        self.a = 0.0
+        self.b = 0.0
+        self._since_fit = 0
+
+    def record(self, rows: int, seconds: float) -> None:
+        self.samples.append((rows, seconds))
+        self._since_fit += 1
+        if self._since_fit >= 8 or len(self.samples) <= 8:
+            self._fit()
+
+    def _fit(self) -> None:
+        self._since_fit = 0
+        n = np.array([s[0] for s in self.samples], dtype=np.float64)
+        d = np.array([s[1] for s in self.samples], dtype=np.float64)
+        if len(n) >= 2 and np.ptp(n) > 0:
+            a, b = np.polyfit(n, d, 1)
+            self.a, self.b = max(float(a), 0.0), max(float(b), 0.0)
+            if self.b == 0.0:
+                self.a = float(np.mean(d / n))
+        else:
+            self.a, self.b = 0.0, float(np.mean(d))
+
+    def predict(self, rows: int) -> float:
+        return self.a * rows + self.b
+
+
+class AdaptiveBatcher:
+    """Queue requests for one model and run them as batches (see module docstring).
+
+    ``on_batch(rows, queue_delays)`` and ``on_shed(reason)`` report to metrics.
+    """
+
+    def __init__(
+        self,
+        run: RunFn,
+        options: BatchingOptions,
+        *,
+        on_batch: Callable[[int, list[float]], None] = lambda rows, delays: None,
+        on_shed: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        self._run = run
+        self._opts = options
+        self._on_batch = on_batch
+        self._on_shed = on_shed
+        self._queue: deque[_Item] = deque()
+        self._queued_rows = 0
+        self._busy = False
+        self._scheduled = False
+        self._inflight_started = 0.0
+        self._inflight_rows = 0
+        self.latency = LatencyModel()
+        self._executor: ThreadPoolExecutor | None = None
+
+    # ------------------------------------------------------------------ sizing
+    def batch_cap(self) -> int:
+        """Rows per batch allowed by the latency model (≥ 1, ≤ max_batch_size)."""
+        cap = self._opts.max_batch_size
+        a, b = self.latency.a, self.latency.b
+        budget = self._opts.max_latency_ms / 1000.0 / 2.0
+        if a > 0:
+            cap = min(cap, max(1, int((budget - b) / a)))
+        return cap
+
+    def projected_wait(self, extra_rows: int) -> float:
+        """Seconds until a request of ``extra_rows`` rows enqueued now would be answered."""
+        cap = self.batch_cap()
+        remaining = 0.0
+        if self._busy:
+            elapsed = time.perf_counter() - self._inflight_started
+            remaining = max(0.0, self.latency.predict(self._inflight_rows) - elapsed)
+        batches = math.ceil((self._queued_rows + extra_rows) / cap)
+        return remaining + batches * self.latency.predict(min(cap, self._queued_rows + extra_rows))
+
+    # ------------------------------------------------------------------ submit
+    async def submit(self, batch: Batch, rows: int) -> Outputs:
+        """Queue ``batch`` (``rows`` rows) and return its own outputs.
+
+        Raises:
+            Overloaded: the queue is full or the projected wait exceeds max_latency_ms.
+        """
+        max_latency = self._opts.max_latency_ms / 1000.0
+        if self._queued_rows + rows > self._opts.max_queue_rows:
+            self._on_shed("queue_full")
+            raise Overloaded(
+                f"The batch queue holds {self._queued_rows} rows, its limit is "
+                f"{self._opts.max_queue_rows}; retry later.",
+                retry_after=max(1, math.ceil(self.projected_wait(0))),
+                reason="queue_full",
+            )
+        wait = self.projected_wait(rows)
+        if self._queue and wait > max_latency:
+            self._on_shed("latency")
+            raise Overloaded(
+                f"The projected wait of {wait * 1000:.0f} ms exceeds the server's "
+                f"max_latency_ms={self._opts.max_latency_ms:g}; retry later.",
+                retry_after=max(1, math.ceil(wait)),
+                reason="latency",
+            )
+        loop = asyncio.get_running_loop()
+        item = _Item(batch, rows, loop.create_future(), time.perf_counter())
+        self._queue.append(item)
+        self._queued_rows += rows
+        if not self._busy and not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._dispatch)
+        return await item.future
+
+    # ---------------------------------------------------------------- dispatch
+    def _take(self) -> list[_Item]:
+        now = time.perf_counter()
+        max_latency = self._opts.max_latency_ms / 1000.0
+        while self._queue and now - self._queue[0].enqueued >= max_latency:
+            old = self._queue.popleft()
+            self._queued_rows -= old.rows
+            if not old.future.done():
+                self._on_shed("timeout")
+                old.future.set_exception(
+                    Overloaded(
+                        f"The request waited {(now - old.enqueued) * 1000:.0f} ms in the batch "
+                        "queue, past max_latency_ms; retry later.",
+                        retry_after=1,
+                        reason="timeout",
+                    )
+                )
+        cap = self.batch_cap()
+        items: list[_Item] = []
+        rows = 0
+        while self._queue and (not items or rows + self._queue[0].rows <= cap):
+            item = self._queue.popleft()
+            self._queued_rows -= item.rows
+            if item.future.done():  # the caller went away
+                continue
+            items.append(item)
+            rows += item.rows
+        return items
+
+    def _dispatch(self) -> None:
+        self._scheduled = False
+        if self._busy:
+            return
+        items = self._take()
+        if not items:
+            return
+        self._busy = True
+        start = time.perf_counter()
+        self._inflight_started = start
+        self._inflight_rows = sum(i.rows for i in items)
+        self._on_batch(self._inflight_rows, [start - i.enqueued for i in items])
+        inline = (
+            len(self.latency.samples) >= 4
+            and self.latency.predict(self._inflight_rows) * 1000 < self._opts.inline_below_ms
+        )
+        if inline:
+            self._finish(items, start, _run_items(self._run, items))
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="loopline-batch")
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._executor, _run_items, self._run, items
+        )
+        fut.add_done_callback(lambda f: self._finish(items, start, f.result()))
+
+    def _finish(
+        self, items: list[_Item], start: float, results: list[Outputs | BaseException]
+    ) -> None:
+        self.latency.record(self._inflight_rows, time.perf_counter() - start)
+        for item, result in zip(items, results, strict=False):
+            if item.future.done():
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+        self._busy = False
+        if self._queue and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=False)
+            self._executor = None
+
+
+def _run_items(run: RunFn, items: list[_Item]) -> list[Outputs | BaseException]:
+    """Run the items as one batch; if that fails, run each alone so one bad row fails alone."""
+    if len(items) == 1:
+        try:
+            return [run(items[0].batch)]
+        except Exception as exc:
+            return [exc]
+    keys = items[0].batch.keys()
+    merged = {k: np.concatenate([i.batch[k] for i in items]) for k in keys}
+    try:
+        out = run(merged)
+    except Exception:
+        results: list[Outputs | BaseException] = []
+        for item in items:
+            try:
+                results.append(run(item.batch))
+            except Exception as exc:
+                results.append(exc)
+        return results
+    split: list[Outputs | BaseException] = []
+    offset = 0
+    for item in items:
+        split.append({k: v[offset : offset + item.rows] for k, v in out.items()})
+        offset += item.rows
+    return split

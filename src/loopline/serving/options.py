@@ -1,0 +1,103 @@
+"""Explicit options of the model server (the composition root fills them from settings/CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loopline.bundle import LoadedModel
+from loopline.errors import InvalidInputError
+from loopline.types import check_name
+
+
+@dataclass(frozen=True, slots=True)
+class BatchingOptions:
+    """Adaptive batching limits.
+
+    Attributes:
+        max_batch_size: hard cap on rows per model call.
+        max_latency_ms: a request is refused (503 + Retry-After) rather than queued when its
+            projected completion exceeds this, and shed if it has waited this long.
+        max_queue_rows: bound on queued rows; beyond it requests get 503 at once.
+        inline_below_ms: batches whose measured latency is below this run on the event loop
+            (no thread hand-off); slower models run in a worker thread so parsing overlaps.
+    """
+
+    max_batch_size: int = 64
+    max_latency_ms: float = 1000.0
+    max_queue_rows: int = 4096
+    inline_below_ms: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.max_queue_rows < 1 or self.max_latency_ms <= 0:
+            raise InvalidInputError(
+                f"Batching options {self} are invalid: max_batch_size and max_queue_rows must "
+                "be ≥ 1 and max_latency_ms > 0."
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class LogOptions:
+    """Prediction logging: where, how much, and how often segments are flushed."""
+
+    directory: Path
+    sample_rate: float = 1.0
+    buffer_rows: int = 100_000
+    flush_rows: int = 20_000
+    flush_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sample_rate <= 1.0:
+            raise InvalidInputError(
+                f"Log sample rate {self.sample_rate} must be between 0 and 1 (1 = every request)."
+            )
+        if self.buffer_rows < 1 or self.flush_rows < 1 or self.flush_seconds <= 0:
+            raise InvalidInputError(
+                "Log buffer_rows and flush_rows must be ≥ 1 and flush_seconds > 0."
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Options of :func:`loopline.serving.create_app`.
+
+    Attributes:
+        max_body_bytes: larger request bodies get 413.
+        batching: limits used by every model served with ``batching=True``.
+        log: prediction/feedback logging, or None for off.
+        metrics_dir: shared directory where workers publish metric snapshots (None: this
+            worker's metrics only).
+        worker_id: this worker's name in ``metrics_dir``.
+        server_name: reported by ``GET /v2``.
+    """
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    batching: BatchingOptions = field(default_factory=BatchingOptions)
+    log: LogOptions | None = None
+    metrics_dir: Path | None = None
+    worker_id: str = "0"
+    server_name: str = "loopline"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServedModel:
+    """One model version the server answers for.
+
+    ``version`` is the registry version ("3") or another label for a directory model;
+    ``aliases`` are extra names for it in versioned paths (``/versions/champion``).
+    The first served model of a name answers the unversioned paths unless another one of
+    that name has ``default=True``.
+    """
+
+    name: str
+    version: str
+    model: LoadedModel
+    aliases: tuple[str, ...] = ()
+    batching: bool = False
+    default: bool = False
+
+    def __post_init__(self) -> None:
+        check_name("Model", self.name)
+        check_name("Version", self.version)
+        for alias in self.aliases:
+            check_name("Alias", alias)

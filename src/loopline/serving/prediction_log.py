@@ -1,0 +1,197 @@
+"""Prediction and feedback logs: Parquet segments written off the request path.
+
+Layout under the log directory (read it with :func:`loopline.serving.read_prediction_logs`)::
+
+    predictions/model=<name>/version=<version>/<utc-ts>-<pid>-<seq>.parquet
+    feedback/model=<name>/version=<version>/<utc-ts>-<pid>-<seq>.parquet
+
+Prediction rows: ``request_id`` (str), ``row`` (int32, index within the request), ``ts``
+(timestamp µs UTC), ``model``, ``version`` (str), ``inputs`` (struct: one field per signature
+input; a ``[-1, n]`` tensor is a fixed-size list), ``outputs`` (struct: one field per served
+method). Feedback rows: ``request_id``, ``row``, ``ts``, ``model``, ``version``, ``label``
+(typed like the model's ``predict`` output). One row per input row, so the monitor joins
+predictions and labels on ``(request_id, row)``.
+
+Segments appear atomically (written as ``.tmp-*`` then renamed); readers skip dot-files.
+The request path only appends a reference to a bounded in-memory buffer; when the buffer is
+full the record is dropped and counted, never waited for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loopline.serving.options import LogOptions
+
+log = logging.getLogger(__name__)
+
+STREAMS = ("predictions", "feedback")
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One logged request: its columns are arrays with ``rows`` rows."""
+
+    request_id: str
+    ts: float
+    model: str
+    version: str
+    rows: int
+    columns: Mapping[str, Mapping[str, np.ndarray[Any, Any]]]  # "inputs"/"outputs"/"label"
+
+
+def _arrow(arr: np.ndarray[Any, Any]) -> pa.Array:
+    if arr.ndim == 1:
+        if arr.dtype.kind == "O":
+            return pa.array(arr.tolist(), type=pa.string())
+        return pa.array(arr)
+    inner = int(np.prod(arr.shape[1:]))
+    flat = arr.reshape(len(arr), inner)
+    return pa.FixedSizeListArray.from_arrays(_arrow(flat.reshape(-1)), inner)
+
+
+def _struct(parts: list[Mapping[str, np.ndarray[Any, Any]]]) -> pa.Array:
+    names = list(parts[0].keys())
+    fields = [_arrow(np.concatenate([p[n] for p in parts])) for n in names]
+    return pa.StructArray.from_arrays(fields, names=names)
+
+
+def build_table(records: list[LogRecord]) -> pa.Table:
+    """The Arrow table of a list of records of one (model, version)."""
+    rows = [r.rows for r in records]
+    total = sum(rows)
+    ids = np.repeat(np.array([r.request_id for r in records], dtype=object), rows)
+    row_idx = np.concatenate([np.arange(n, dtype=np.int32) for n in rows])
+    ts = np.repeat(np.array([int(r.ts * 1e6) for r in records], dtype=np.int64), rows)
+    data: dict[str, pa.Array] = {
+        "request_id": pa.array(ids.tolist(), type=pa.string()),
+        "row": pa.array(row_idx),
+        "ts": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+        "model": pa.array([records[0].model] * total, type=pa.string()),
+        "version": pa.array([records[0].version] * total, type=pa.string()),
+    }
+    for key in records[0].columns:
+        parts = [r.columns[key] for r in records]
+        if key == "label":
+            data[key] = _arrow(np.concatenate([p["label"] for p in parts]))
+        else:
+            data[key] = _struct(list(parts))
+    return pa.table(data)
+
+
+class SegmentWriter:
+    """A bounded buffer of records and the thread that writes them as Parquet segments."""
+
+    def __init__(
+        self,
+        directory: Path,
+        stream: str,
+        options: LogOptions,
+        *,
+        on_written: Callable[[int], None] = lambda n: None,
+        on_dropped: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.root = Path(directory) / stream
+        self.options = options
+        self._on_written = on_written
+        self._on_dropped = on_dropped
+        self._lock = threading.Lock()
+        self._pending: list[LogRecord] = []
+        self._rows = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = itertools.count()
+        self.written = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"loopline-{self.root.name}-log", daemon=True
+        )
+        self._thread.start()
+
+    def offer(self, record: LogRecord) -> bool:
+        """Buffer ``record`` unless the buffer is full (then drop and count). Never blocks long:
+        the lock only guards an append."""
+        with self._lock:
+            if self._rows + record.rows > self.options.buffer_rows:
+                self.dropped += record.rows
+                full = True
+            else:
+                self._pending.append(record)
+                self._rows += record.rows
+                full = False
+                flush_now = self._rows >= self.options.flush_rows
+        if full:
+            self._on_dropped(record.rows)
+            return False
+        if flush_now:
+            self._wake.set()
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.options.flush_seconds)
+            self._wake.clear()
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write everything buffered now (called by the writer thread and on close)."""
+        with self._lock:
+            records, self._pending, self._rows = self._pending, [], 0
+        groups: dict[tuple[str, str], list[LogRecord]] = {}
+        for rec in records:
+            groups.setdefault((rec.model, rec.version), []).append(rec)
+        for (model, version), recs in groups.items():
+            n = sum(r.rows for r in recs)
+            try:
+                self._write(model, version, build_table(recs))
+            except Exception:  # disk full, bad data: count the loss, keep serving
+                log.exception("Could not write %d %s log rows; dropping them.", n, self.root.name)
+                self.dropped += n
+                self._on_dropped(n)
+                continue
+            self.written += n
+            self._on_written(n)
+
+    def _write(self, model: str, version: str, table: pa.Table) -> None:
+        folder = self.root / f"model={model}" / f"version={version}"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"{stamp}-{os.getpid()}-{next(self._seq)}.parquet"
+        tmp = folder / f".tmp-{name}"
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread after a final flush (waits at most ``timeout`` seconds)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        else:
+            self.flush()
+
+
+def now() -> float:
+    return time.time()

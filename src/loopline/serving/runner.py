@@ -1,0 +1,229 @@
+"""Run the model server: N worker processes, each with its own SO_REUSEPORT socket.
+
+The supervisor reserves the port (a bound, non-listening SO_REUSEPORT socket, so port 0
+works), loads the models once, forks the workers (they share the model pages), restarts a
+worker that dies, and on SIGTERM/SIGINT forwards SIGTERM and waits for the workers' graceful
+shutdown within a deadline before killing what is left.
+
+Each worker on SIGTERM: readiness turns false at once; after ``drain_seconds`` (time for a
+router to notice) it stops accepting connections, answers the requests in flight (at most
+``graceful_timeout`` seconds), flushes its logs and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.process
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from loopline.errors import DependencyMissingError, InvalidInputError
+from loopline.serving.app import ModelServerApp, create_app
+from loopline.serving.options import ServedModel, ServerOptions
+
+log = logging.getLogger(__name__)
+
+_RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def _listen_socket(host: str, port: int, *, listen: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInputError(
+            f"Cannot bind {host}:{port} ({exc.strerror}); choose another --port or stop the "
+            "process using it."
+        ) from exc
+    if listen:
+        sock.listen(2048)
+    return sock
+
+
+def _make_server_class() -> Any:
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - part of the serve extra
+        raise DependencyMissingError(
+            "Serving needs uvicorn. Install it with: pip install 'loopline[serve]'"
+        ) from exc
+
+    class _Server(uvicorn.Server):  # type: ignore[misc]
+        app_ref: ModelServerApp
+        drain_seconds: float = 0.0
+        _draining = False
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.app_ref.begin_shutdown()
+            if self._draining:
+                self.force_exit = sig == signal.SIGINT
+                return
+            self._draining = True
+            if self.drain_seconds > 0:
+                timer = threading.Timer(self.drain_seconds, self._exit)
+                timer.daemon = True
+                timer.start()
+            else:
+                self._exit()
+
+        def _exit(self) -> None:
+            self.should_exit = True
+
+    return _Server
+
+
+def serve_worker(
+    models: Sequence[ServedModel],
+    *,
+    host: str,
+    port: int,
+    options: ServerOptions,
+    graceful_timeout: float = 30.0,
+    drain_seconds: float = 0.0,
+) -> None:
+    """Run one worker in this process until SIGTERM (blocks)."""
+    import uvicorn
+
+    sock = _listen_socket(host, port, listen=True)
+    app = create_app(models, options=options)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(max(1, graceful_timeout)),
+        backlog=2048,
+    )
+    server = _make_server_class()(config)
+    server.app_ref = app
+    server.drain_seconds = drain_seconds
+    server.run(sockets=[sock])
+
+
+class ServerHandle:
+    """What :func:`run_server` reports once the port is bound."""
+
+    def __init__(self, host: str, port: int, workers: int) -> None:
+        self.host = host
+        self.port = port
+        self.workers = workers
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def run_server(
+    load_models: Callable[[], Sequence[ServedModel]],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    options: ServerOptions | None = None,
+    graceful_timeout: float = 30.0,
+    drain_seconds: float = 0.0,
+    on_started: Callable[[ServerHandle], None] = lambda handle: None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; return the exit code (0 after a clean shutdown).
+
+    Raises:
+        InvalidInputError: bad worker count or the port cannot be bound.
+    """
+    if workers < 1:
+        raise InvalidInputError(f"--workers is {workers}; use 1 or more worker processes.")
+    options = options or ServerOptions()
+    reserve = _listen_socket(host, port, listen=False)
+    port = reserve.getsockname()[1]
+    models = load_models()
+    metrics_dir = Path(tempfile.mkdtemp(prefix="loopline-metrics-")) if workers > 1 else None
+    ctx = multiprocessing.get_context("fork")
+    stopping = threading.Event()
+
+    def start(i: int) -> multiprocessing.process.BaseProcess:
+        opts = replace(options, worker_id=str(i), metrics_dir=metrics_dir)
+        proc = ctx.Process(
+            target=_worker_entry,
+            args=(models, host, port, opts, graceful_timeout, drain_seconds),
+            name=f"loopline-worker-{i}",
+            daemon=False,
+        )
+        proc.start()
+        return proc
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    procs = [start(i) for i in range(workers)]
+    restarts = [0] * workers
+    on_started(ServerHandle(host, port, workers))
+    code = 0
+    try:
+        while not stopping.wait(0.2):
+            for i, proc in enumerate(procs):
+                if proc.is_alive() or stopping.is_set():
+                    continue
+                delay = _RESTART_BACKOFF_S[min(restarts[i], len(_RESTART_BACKOFF_S) - 1)]
+                log.error("Worker %d exited with code %s; restarting in %.1f s.",
+                          i, proc.exitcode, delay)  # fmt: skip
+                if stopping.wait(delay):
+                    break
+                restarts[i] += 1
+                procs[i] = start(i)
+        code = _stop_workers(procs, graceful_timeout + drain_seconds + 5.0)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        reserve.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return code
+
+
+def _stop_workers(procs: list[multiprocessing.process.BaseProcess], deadline_s: float) -> int:
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + deadline_s
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    late = [p for p in procs if p.is_alive()]
+    for proc in late:
+        log.error("Worker pid %s missed the %.0f s shutdown deadline; killing it.",
+                  proc.pid, deadline_s)  # fmt: skip
+        proc.kill()
+        proc.join(5.0)
+    if late:
+        return 1
+    return 0 if all(p.exitcode == 0 for p in procs) else 1
+
+
+def _worker_entry(
+    models: Sequence[ServedModel], host: str, port: int, options: ServerOptions,
+    graceful_timeout: float, drain_seconds: float,
+) -> None:  # fmt: skip
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, signal.SIG_DFL)
+    serve_worker(models, host=host, port=port, options=options,
+                 graceful_timeout=graceful_timeout, drain_seconds=drain_seconds)  # fmt: skip
+
+
+__all__ = ["ServerHandle", "run_server", "serve_worker"]

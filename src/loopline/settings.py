@@ -1,0 +1,124 @@
+"""Every ``LOOPLINE_*`` setting, declared once: name, type, default and meaning.
+
+Only ``loopline.platform`` and ``loopline.cli`` read settings; everything below them receives
+explicit arguments (checked by import-linter). Read the environment once with
+:meth:`Settings.from_env`; the value is frozen afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from loopline.errors import ConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """The declaration of one environment variable."""
+
+    env: str
+    default: str
+    description: str
+
+
+DECLARED: tuple[Setting, ...] = (
+    Setting(
+        "LOOPLINE_DB_URL",
+        "sqlite:///loopline.db",
+        "Metadata database URL: sqlite:///PATH (WAL mode; relative to the working directory) "
+        "or postgresql://USER@HOST:PORT/DB.",
+    ),
+    Setting(
+        "LOOPLINE_ARTIFACT_ROOT",
+        "loopline_artifacts",
+        "Artifact store root: a local directory (relative to the working directory) or any "
+        "fsspec URL such as s3://bucket/prefix.",
+    ),
+    Setting(
+        "LOOPLINE_HOME",
+        ".loopline",
+        "Directory for local state: step logs, the control-plane token and process records.",
+    ),
+    Setting(
+        "LOOPLINE_MAX_WORKERS",
+        "2",
+        "How many pipeline steps the local runner executes at once.",
+    ),
+    Setting(
+        "LOOPLINE_CONTROLPLANE_URL",
+        "",
+        "URL of the control plane the CLI talks to; empty means the local one under "
+        "LOOPLINE_HOME, started on demand.",
+    ),
+    Setting(
+        "LOOPLINE_USER",
+        "",
+        "Who is acting, recorded on alias moves and overrides; defaults to the OS user.",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved settings. Relative paths are resolved against the working directory."""
+
+    db_url: str
+    artifact_root: str
+    home: Path
+    max_workers: int
+    controlplane_url: str
+    user: str
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None
+    ) -> Settings:
+        """Build settings from the environment (``os.environ`` by default).
+
+        Raises:
+            ConfigurationError: a value has the wrong type; the message names the variable.
+        """
+        env = os.environ if environ is None else environ
+        base = Path.cwd() if cwd is None else cwd
+        raw = {s.env: env.get(s.env, "") or s.default for s in DECLARED}
+        db_url = raw["LOOPLINE_DB_URL"]
+        if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
+            rel = db_url[len("sqlite:///") :]
+            db_url = f"sqlite:///{(base / rel).resolve()}"
+        root = raw["LOOPLINE_ARTIFACT_ROOT"]
+        if "://" not in root:
+            root = str((base / root).resolve())
+        try:
+            max_workers = int(raw["LOOPLINE_MAX_WORKERS"])
+            if max_workers < 1:
+                raise ValueError
+        except ValueError:
+            raise ConfigurationError(
+                f"LOOPLINE_MAX_WORKERS={raw['LOOPLINE_MAX_WORKERS']!r} is not a positive "
+                "integer; set it to 1 or more."
+            ) from None
+        user = raw["LOOPLINE_USER"] or _os_user()
+        return cls(
+            db_url=db_url,
+            artifact_root=root,
+            home=(base / raw["LOOPLINE_HOME"]).resolve(),
+            max_workers=max_workers,
+            controlplane_url=raw["LOOPLINE_CONTROLPLANE_URL"],
+            user=user,
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        """The settings as strings, for ``loopline config`` style output."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _os_user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
