@@ -187,3 +187,16 @@ def test_unreadable_owner_marker_is_recognised() -> None:
     assert Owner.from_json(b'{"host": "h", "pid": 1') is None
     me = Owner.current()
     assert Owner.from_json(me.to_json()) == me
+
+
+def test_refuses_to_publish_bytes_that_are_already_in_the_store(
+    local_store: FsspecArtifactStore,
+) -> None:
+    uri = local_store.allocate("Model", "k")
+    with local_store.staging() as staged:
+        (staged / "f").write_bytes(b"x")
+        local_store.publish(staged, uri)
+    with local_store.open_local(uri) as published:
+        with pytest.raises(InvalidInputError, match="published artifacts are immutable"):
+            local_store.publish(published, local_store.allocate("Model", "copy"))
+    assert local_store.exists(uri)

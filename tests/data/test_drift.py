@@ -117,7 +117,7 @@ def test_sampling_noise_guard_shrinks_with_sample_size() -> None:
         jensen_shannon_distance(rng.multinomial(2_000, p), rng.multinomial(2_000, p)) > small
         for _ in range(500)
     )
-    assert hits <= 5
+    assert hits <= 15  # α = 0.01: about 5 expected
 
 
 def test_schema_thresholds_decide_and_skew_uses_its_own_list(

@@ -205,3 +205,14 @@ def test_high_cardinality_switches_to_sketches_with_bounded_error() -> None:
 def test_rejects_too_few_bins() -> None:
     with pytest.raises(InvalidInputError, match="bins=1 is too small"):
         profile_table(pa.table({"x": [1.0]}), bins=1)
+
+
+def test_splits_are_counted_on_the_reference_split_edges(taxi: pa.Table) -> None:
+    from loopline.data import profile_splits
+
+    splits = {"train": taxi.slice(0, 7000), "eval": taxi.slice(7000)}
+    profiles = profile_splits(splits)
+    assert profiles["eval"].edges() == profiles["train"].edges()
+    assert profiles["eval"].num_rows == 3000
+    with pytest.raises(InvalidInputError, match="Reference split 'training' is not among"):
+        profile_splits(splits, reference_split="training")

@@ -183,6 +183,12 @@ class FsspecArtifactStore(ArtifactStore):
         target = self._local_target(uri)
         if os.path.lexists(target):
             raise self._exists_error(uri)
+        real, root = Path(os.path.realpath(staged)), Path(os.path.realpath(self._root.path))
+        if real.is_relative_to(root) and not real.is_relative_to(root / ".staging"):
+            raise InvalidInputError(
+                f"Staged path {str(staged)!r} is inside the store root {self.root!r}; published "
+                "artifacts are immutable. Copy the bytes into a directory from staging()."
+            )
         entry: Path | None = None
         source = staged
         self._staging.base.mkdir(parents=True, exist_ok=True)
@@ -200,6 +206,8 @@ class FsspecArtifactStore(ArtifactStore):
             try:
                 rename_noreplace(source, target)
             except FileExistsError:
+                if entry is not None and not copied:
+                    os.rename(source / staged.name, staged)  # give the caller its file back
                 raise self._exists_error(uri) from None
             fsync_dir(target.parent)
         finally:

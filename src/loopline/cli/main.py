@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "runs": "loopline.cli.runs:runs",
     "why-rerun": "loopline.cli.runs:why_rerun",
     "serve": "loopline.cli.serve:serve",
+    "lineage": "loopline.cli.lineage:lineage",
+    "artifacts": "loopline.cli.artifacts:artifacts",
+    "models": "loopline.cli.models:models",
 }
 
 

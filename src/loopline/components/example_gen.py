@@ -56,7 +56,9 @@ def split_table(
 ) -> dict[str, pa.Table]:
     """Split ``table`` by hash buckets in the ratio of ``splits`` (name → positive int)."""
     if not splits:
-        raise InvalidInputError("splits must name at least one split, e.g. {'train': 2, 'eval': 1}.")
+        raise InvalidInputError(
+            "splits must name at least one split, e.g. {'train': 2, 'eval': 1}."
+        )
     for name, weight in splits.items():
         check_name("Split", name)
         if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
@@ -124,10 +126,9 @@ def example_gen(
         input_fingerprint=fingerprint,
     )
     ctx.log_params(span=newest.span, rows_total=table.num_rows)
-    print(f"ExampleGen: spans {[s.span for s in found]}, {table.num_rows} rows -> {rows}")
 
 
-def ExampleGen(  # noqa: N802 - named like the other components, as TFX
+def ExampleGen(
     *,
     input_dir: str | Param,
     pattern: str | Param = "*.csv",
@@ -136,7 +137,7 @@ def ExampleGen(  # noqa: N802 - named like the other components, as TFX
     last_n_spans: int | Param | None = None,
     splits: dict[str, int] | Param | None = None,
     partition_feature: str | Param | None = None,
-    id: str = "ExampleGen",  # noqa: A002 - the step id, as Step.with_id
+    id: str = "ExampleGen",
 ) -> Step:
     """An ExampleGen step whose cache key includes the content of the input files.
 

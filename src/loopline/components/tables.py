@@ -32,7 +32,11 @@ def file_format(path: Path) -> str:
     """``csv``, ``parquet`` or ``arrow`` from the file name; InvalidInputError otherwise."""
     suffixes = path.suffixes
     fmt = FORMATS.get(path.suffix.lower())
-    if fmt == "csv" and path.suffix.lower() == ".gz" and (len(suffixes) < 2 or suffixes[-2] != ".csv"):
+    if (
+        fmt == "csv"
+        and path.suffix.lower() == ".gz"
+        and (len(suffixes) < 2 or suffixes[-2] != ".csv")
+    ):
         fmt = None
     if fmt is None:
         raise InvalidInputError(
@@ -95,9 +99,11 @@ def read_split(examples_dir: Path, split: str, properties: Mapping[str, Any]) ->
     return pq.read_table(path)
 
 
-def splits_of(properties: Mapping[str, Any], examples_dir: Path) -> list[str]:
-    """The split names of an Examples artifact, in ExampleGen's order."""
+def splits_of(
+    properties: Mapping[str, Any], directory: Path, *, suffix: str = ".parquet"
+) -> list[str]:
+    """The split names of an Examples (or statistics) artifact, in the producer's order."""
     splits = properties.get("splits")
     if isinstance(splits, list) and all(isinstance(s, str) for s in splits):
-        return list(splits)
-    return sorted(p.stem for p in examples_dir.glob("*.parquet"))
+        return [str(s) for s in splits]
+    return sorted(p.stem for p in directory.glob(f"*{suffix}"))

@@ -42,7 +42,12 @@ from loopline.data.profile_json import (
     profile_to_json,
     save_profile,
 )
-from loopline.data.profiler import profile_batches, profile_parquet, profile_table
+from loopline.data.profiler import (
+    profile_batches,
+    profile_parquet,
+    profile_splits,
+    profile_table,
+)
 from loopline.data.schema import (
     DEFAULT_THRESHOLDS,
     FeatureSchema,
@@ -83,6 +88,7 @@ __all__ = [
     "profile_batches",
     "profile_from_json",
     "profile_parquet",
+    "profile_splits",
     "profile_table",
     "profile_to_json",
     "psi",

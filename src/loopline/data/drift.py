@@ -17,8 +17,8 @@ Every distance is computed from the profiles alone, never from raw rows:
 A feature drifts when any of its thresholds (schema ``drift`` or ``skew`` list, else
 :data:`~loopline.data.schema.NUMERIC_DEFAULT` / ``CATEGORICAL_DEFAULT``) is reached *and* the
 value is beyond sampling noise: "significant AND ≥ δ". JS distance and PSI must exceed their
-χ²-based critical value at α = 0.001 for the two sample sizes (:func:`sampling_noise`), and the
-new-value excess 3.09 standard errors. On 1M rows these guards are ~100× below the thresholds;
+χ²-based critical value at α = 0.01 for the two sample sizes (:func:`sampling_noise`), and the
+new-value excess 2.33 standard errors. On 1M rows these guards are ~100× below the thresholds;
 on a 2,000-row window over a 5,000-level column they are what stops false alarms.
 """
 
@@ -38,7 +38,7 @@ from loopline.errors import InvalidInputError
 
 TOP_K = 50
 STD_FLOOR = 1e-3  # as Evidently: a constant reference column does not divide by zero
-ALPHA = 0.001  # false-alarm rate of the sampling-noise guard
+ALPHA = 0.01  # false-alarm rate of the sampling-noise guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class DriftCheck:
     """One threshold applied.
 
     ``drifted`` when ``value >= threshold`` *and* ``value > noise`` (when ``noise`` is set):
-    ``noise`` is the value that sampling alone exceeds with probability 0.001 at these sample
+    ``noise`` is the value that sampling alone exceeds with probability 0.01 at these sample
     sizes, so small windows and long tails do not raise false alarms.
     """
 
@@ -176,7 +176,7 @@ def _check(t: Threshold, value: float, noise: float | None) -> DriftCheck:
 
 
 def sampling_noise(cells: int, n_ref: int, n_cur: int) -> dict[Metric, float]:
-    """Critical values (α = 0.001) of JS distance and PSI between two samples of one law.
+    """Critical values (α = 0.01) of JS distance and PSI between two samples of one law.
 
     Both are, to second order, the χ² homogeneity statistic over ``cells`` cells divided by
     the effective size n = 1/(1/n_ref + 1/n_cur): PSI ≈ χ²/n, JSD_ln ≈ χ²/(8n).

@@ -14,7 +14,7 @@ first batch: every later batch is counted on those same edges, so merging stays 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TypeAlias
 
@@ -97,6 +97,35 @@ def profile_table(
             _feature(name, column, dtype, ref_edges.get(name), bins, max_exact, sketch_size)
         )
     return Profile(num_rows=table.num_rows, features=tuple(features))
+
+
+def profile_splits(
+    splits: Mapping[str, Table],
+    reference_split: str = "train",
+    *,
+    bins: int = BINS,
+    max_exact: int = MAX_EXACT,
+    sketch_size: int = SKETCH_SIZE,
+) -> dict[str, Profile]:
+    """Profile every split; all are counted on the histogram edges of ``reference_split``.
+
+    Raises:
+        InvalidInputError: ``reference_split`` is not one of the splits.
+    """
+    if reference_split not in splits:
+        raise InvalidInputError(
+            f"Reference split {reference_split!r} is not among the splits {sorted(splits)}; "
+            "name the split the schema is inferred from."
+        )
+    ref = profile_table(
+        splits[reference_split], bins=bins, max_exact=max_exact, sketch_size=sketch_size
+    )
+    return {
+        name: ref
+        if name == reference_split
+        else profile_table(table, ref, bins=bins, max_exact=max_exact, sketch_size=sketch_size)
+        for name, table in splits.items()
+    }
 
 
 def profile_batches(

@@ -90,7 +90,9 @@ class ModelRegistry:
         if artifact.type_name != MODEL_ARTIFACT_TYPE:
             problem = f"is of type {artifact.type_name!r}, not {MODEL_ARTIFACT_TYPE!r}"
         elif artifact.state is not ArtifactState.LIVE:
-            problem = f"is {artifact.state.value}, not live (its bytes were never published)"
+            problem = f"is {artifact.state.value}, not live"
+            if artifact.state is ArtifactState.PENDING:
+                problem += " (its bytes were never published)"
         elif not artifact.digest:
             problem = "has no content digest"
         elif not self.artifacts.exists(artifact.uri):

@@ -348,7 +348,7 @@ class ModelServerApp:
         headers: list[tuple[bytes, bytes]] = []
         try:
             try:
-                if not entry.ready or self.shutting_down:
+                if not entry.ready:  # shutting down still answers what reached us
                     raise _HttpError(503, f"Model {served.name!r} version {served.version} is not ready.",
                                      [(b"retry-after", b"1")])  # fmt: skip
                 body, rid = await self._read_json(scope, receive)

@@ -12,6 +12,7 @@ router to notice) it stops accepting connections, answers the requests in flight
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import multiprocessing.process
@@ -35,6 +36,7 @@ from loopline.serving.options import ServedModel, ServerOptions
 log = logging.getLogger(__name__)
 
 _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+_READ_PENDING_S = 0.05
 
 
 def _listen_socket(host: str, port: int, *, listen: bool) -> socket.socket:
@@ -83,6 +85,34 @@ def _make_server_class() -> Any:
 
         def _exit(self) -> None:
             self.should_exit = True
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Connections the kernel already accepted into the backlog, and requests already
+            # sent on accepted connections, are in flight for the client: adopt and read them
+            # before uvicorn closes the listener and the idle connections.
+            loop = asyncio.get_running_loop()
+            for sock in sockets or []:
+                await self._adopt_backlog(loop, sock)
+            await asyncio.sleep(_READ_PENDING_S)
+            await super().shutdown(sockets=sockets)
+
+        async def _adopt_backlog(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+            def protocol() -> asyncio.Protocol:
+                return self.config.http_protocol_class(  # type: ignore[no-any-return]
+                    config=self.config, server_state=self.server_state,
+                    app_state=self.lifespan.state, _loop=loop,
+                )  # fmt: skip
+
+            for server in self.servers:
+                server.close()  # stop accepting through the loop; we drain the rest here
+            sock.setblocking(False)
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:  # EAGAIN: backlog empty (or the socket is gone)
+                    return
+                conn.setblocking(False)
+                await loop.connect_accepted_socket(protocol, conn)
 
     return _Server
 

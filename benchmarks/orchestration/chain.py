@@ -1,0 +1,25 @@
+"""A chain of N empty steps (each reads the previous step's output), for the benchmarks."""
+
+from __future__ import annotations
+
+import os
+
+from loopline.pipeline import Dataset, Input, Output, Pipeline, component
+
+N = int(os.environ.get("CHAIN_STEPS", "20"))
+
+
+@component
+def first(out: Output[Dataset]) -> None:
+    (out.path / "x").write_text("0")
+
+
+@component
+def step(prev: Input[Dataset], out: Output[Dataset]) -> None:
+    (out.path / "x").write_text("0")
+
+
+steps = [first()]
+for i in range(1, N):
+    steps.append(step(prev=steps[-1].outputs.out).with_id(f"step_{i}"))
+pipeline = Pipeline(f"chain{N}", steps)

@@ -1,0 +1,138 @@
+"""Trainer: run the user's training function and save a model bundle.
+
+``train_fn(x, y, hyperparameters) -> estimator`` receives the *transformed* train split (a
+dense float matrix) when a TransformGraph is connected, else the raw feature DataFrame, and
+returns a fitted scikit-learn estimator. The bundle (``loopline.bundle``, skops, never pickle)
+holds ``Pipeline([("transform", fitted transform), ("model", estimator)])``, so its signature
+is the raw feature columns and serving applies the very transform training used; the
+manifest records the package versions. Hyperparameters: the ``hyperparameters`` parameter,
+overridden by the Tuner's best ones when ``tuned_hyperparameters`` is connected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from loopline.bundle import infer_signature, save_model
+from loopline.components.metrics import compute_metrics, is_classifier
+from loopline.components.training_data import fitted_transform, load_split
+from loopline.components.user_code import bind, unbound
+from loopline.errors import ComponentError, InvalidInputError
+from loopline.pipeline import (
+    Component,
+    Examples,
+    HyperParameters,
+    Input,
+    Model,
+    Output,
+    Step,
+    StepContext,
+    TransformGraph,
+    component,
+)
+from loopline.types import Json
+
+_TRAIN_FN = unbound("train_fn")
+BEST_FILE = "hyperparameters.json"
+
+
+def read_hyperparameters(tuned: Input[HyperParameters] | None) -> dict[str, Json]:
+    """The Tuner's best hyperparameters, or {}."""
+    if tuned is None:
+        return {}
+    data = json.loads((tuned.path / BEST_FILE).read_text())
+    best = data.get("best")
+    if not isinstance(best, dict):
+        raise InvalidInputError(f"{tuned.uri!r} has no 'best' hyperparameters.")
+    return best
+
+
+@component(name="Trainer")
+def trainer_template(
+    examples: Input[Examples],
+    model: Output[Model],
+    ctx: StepContext,
+    label: str,
+    transform_graph: Input[TransformGraph] | None = None,
+    tuned_hyperparameters: Input[HyperParameters] | None = None,
+    hyperparameters: dict[str, Json] | None = None,
+    train_split: str = "train",
+) -> None:
+    """Fit ``train_fn`` on ``train_split`` and save the bundle to ``model``."""
+    transform, columns = fitted_transform(transform_graph)
+    data = load_split(examples, train_split, label, transform, columns)
+    if len(data.y) == 0:
+        raise InvalidInputError(f"Split {train_split!r} is empty; there is nothing to train on.")
+    params: dict[str, Json] = {
+        **(hyperparameters or {}),
+        **read_hyperparameters(tuned_hyperparameters),
+    }
+    try:
+        estimator = _TRAIN_FN(data.x, data.y, dict(params))
+    except Exception as exc:
+        raise ComponentError(f"train_fn raised {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(estimator, "predict", None)):
+        raise ComponentError(
+            f"train_fn returned {estimator!r}; it must return a fitted estimator with predict."
+        )
+    served: Any = estimator
+    if transform is not None:
+        from sklearn.pipeline import Pipeline as SkPipeline
+
+        served = SkPipeline([("transform", transform), ("model", estimator)])
+    methods = ["predict"]
+    if is_classifier(estimator) and callable(getattr(estimator, "predict_proba", None)):
+        methods.append("predict_proba")
+    save_model(
+        served,
+        model.path,
+        signature=infer_signature(data.raw),
+        methods=methods,
+        metadata={
+            "label": label,
+            "hyperparameters": params,
+            "examples": examples.uri,
+            "examples_digest": examples.digest,
+            "span": examples.properties.get("span"),
+            "transform_digest": transform_graph.digest if transform_graph else None,
+        },
+        input_example=data.raw.head(5),
+    )
+    train_metrics = compute_metrics(served, data.raw, data.y)
+    ctx.log_params(hyperparameters=params)
+    ctx.log_metrics({f"train_{k}": v for k, v in train_metrics.items() if v == v})
+    model.properties.update(
+        label=label,
+        framework="sklearn",
+        estimator=type(estimator).__name__,
+        hyperparameters=params,
+        feature_columns=list(data.columns),
+        train_rows=len(data.y),
+        span=examples.properties.get("span"),
+        methods=list(methods),
+    )
+
+
+def Trainer(
+    *,
+    examples: Any,
+    train_fn: Callable[..., Any],
+    label: str,
+    transform_graph: Any = None,
+    tuned_hyperparameters: Any = None,
+    hyperparameters: dict[str, Json] | None = None,
+    train_split: str = "train",
+    id: str = "Trainer",
+) -> Step:
+    """A Trainer step running ``train_fn`` (hashed into the cache key)."""
+    comp: Component = bind(trainer_template, _TRAIN_FN=train_fn)
+    return comp(
+        examples=examples,
+        label=label,
+        transform_graph=transform_graph,
+        tuned_hyperparameters=tuned_hyperparameters,
+        hyperparameters=hyperparameters,
+        train_split=train_split,
+    ).with_id(id)
