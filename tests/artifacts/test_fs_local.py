@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loopline.artifacts._owner import Owner, process_start_ticks
+from loopline.artifacts.owner import Owner, process_start_ticks
 from loopline.artifacts.fs import FsspecArtifactStore
 from loopline.errors import (
     AlreadyExistsError,

@@ -11,12 +11,15 @@ from loopline.metadata import ArtifactState, ExecutionState, open_store
 from loopline.testing.metadata import hammer_store
 
 WORKERS = 4
-ROUNDS = 15
+ROUNDS = 25
 
 
 def _hammer(url: str) -> None:
     with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
-        results = pool.map(partial(hammer_store, url, rounds=ROUNDS), range(WORKERS), chunksize=1)
+        work = pool.map_async(
+            partial(hammer_store, url, rounds=ROUNDS), range(WORKERS), chunksize=1
+        )
+        results = work.get(timeout=240)
     versions = sorted(v for worker in results for v in worker)
     assert versions == list(range(1, WORKERS * ROUNDS + 1))
     store = open_store(url)

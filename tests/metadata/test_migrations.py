@@ -16,9 +16,10 @@ from sqlalchemy.engine import make_url
 
 from loopline.errors import BackendError
 from loopline.metadata import open_store
-from loopline.metadata.sql import alembic_config, current_revision, head_revision
 from loopline.metadata.sql.engine import create_engines
+from loopline.metadata.sql.migrate import alembic_config, current_revision, head_revision
 from loopline.metadata.sql.schema import Base
+from loopline.testing.metadata import open_and_put_artifact
 
 OUR_TABLES = set(Base.metadata.tables)
 
@@ -109,18 +110,14 @@ def test_refuses_a_database_newer_than_the_code(tmp_path: Path) -> None:
     assert _revision_of(url) == "9999"
 
 
-def _open_and_count(url: str) -> int:
-    store = open_store(url)
-    try:
-        return store.put_artifact("Examples", "u").id
-    finally:
-        store.close()
+def _open_in_processes(url: str, count: int = 4) -> list[int]:
+    with multiprocessing.get_context("spawn").Pool(count) as pool:
+        return pool.map_async(open_and_put_artifact, [url] * count, chunksize=1).get(timeout=120)
 
 
 def test_concurrent_first_opens_by_several_processes_all_succeed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        ids = pool.map(_open_and_count, [url] * 4, chunksize=1)
+    ids = _open_in_processes(url)
     assert sorted(ids) == [1, 2, 3, 4]
     assert _revision_of(url) == head_revision()
 
@@ -142,8 +139,7 @@ def test_downgrade_and_concurrent_upgrade_on_postgres(postgres_database: str) ->
         command.downgrade(config, "base")
     engines.dispose()
     assert _revision_of(postgres_database) is None
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        ids = pool.map(_open_and_count, [postgres_database] * 4, chunksize=1)
+    ids = _open_in_processes(postgres_database)
     assert sorted(ids) == [1, 2, 3, 4]
     assert _revision_of(postgres_database) == head_revision()
 
@@ -159,5 +155,7 @@ def test_refuses_a_postgres_database_newer_than_the_code(postgres_database: str)
             open_store(postgres_database)
     finally:
         with engine.begin() as connection:
-            connection.execute(text(f"UPDATE alembic_version SET version_num = '{head_revision()}'"))
+            connection.execute(
+                text(f"UPDATE alembic_version SET version_num = '{head_revision()}'")
+            )
         engine.dispose()

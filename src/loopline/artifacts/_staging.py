@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from loopline.artifacts._owner import Owner
+from loopline.artifacts.owner import Owner
 
 OWNER_FILE = "owner.json"
 DATA_DIR = "data"

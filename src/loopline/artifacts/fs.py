@@ -38,7 +38,7 @@ from loopline.artifacts._localfs import (
     remove_path,
     rename_noreplace,
 )
-from loopline.artifacts._owner import Owner
+from loopline.artifacts.owner import Owner
 from loopline.artifacts._staging import DATA_DIR, StagingArea
 from loopline.artifacts._uri import RESERVED_PREFIX, check_uri, parse_root, segment_problem
 from loopline.artifacts.store import ArtifactStore

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from loopline.bundle.signature import Signature, TensorSpec
+from loopline.bundle.signature import DTYPES, Signature, TensorSpec
 from loopline.errors import InvalidInputError
 
 Batch = dict[str, np.ndarray[Any, Any]]
@@ -43,6 +43,8 @@ def coerce_array(spec: TensorSpec, values: Any) -> np.ndarray[Any, Any]:
             f"Input {spec.name!r} is not a rectangular array of {spec.dtype} values ({exc})."
         ) from exc
     kind = arr.dtype.kind
+    if arr.size == 0:  # an empty list has no element type to check
+        return arr.astype(DTYPES[spec.dtype])
     if kind == "O" and spec.dtype == "string" and all(isinstance(v, str) for v in arr.flat):
         return arr
     if kind not in _ACCEPTED_KINDS[spec.dtype]:

@@ -139,10 +139,9 @@ def Evaluator(
     table = read_split(examples.path, split, examples.properties)
     masks = slice_masks(table, slicing_features or [])
     current = score(model.path, model.digest, table, label, masks, positive_label)
-    notes: list[str] = []
     base = baseline_model
-    if base is not None and base.digest is not None and base.digest == model.digest:
-        notes.append("the baseline is the candidate itself (same digest); no baseline")
+    same = base is not None and base.digest is not None and base.digest == model.digest
+    if same:
         base = None
     baseline = (
         score(base.path, base.digest, table, label, masks, positive_label)
@@ -158,7 +157,7 @@ def Evaluator(
         min_examples=min_examples_per_slice,
     )
     blessed = verdict.blessed or force_bless
-    report = _blessing_json(verdict, notes, force_bless, force_bless_by, force_bless_reason)
+    report = _blessing_json(verdict, force_bless, force_bless_by, force_bless_reason)
     report["blessed"] = blessed
     report["current_model_digest"] = model.digest
     report["baseline_model_digest"] = base.digest if base is not None else None
@@ -185,6 +184,12 @@ def Evaluator(
         blessed=int(blessed),
         current_model_id=model.id,
         baseline_model_id=base.id if base is not None else None,
+        baseline_note=(
+            f"baseline model {baseline_model.id} is the candidate itself (same digest); "
+            "compared as if there were no baseline"
+            if same and baseline_model is not None
+            else None
+        ),
         reasons=list(verdict.failures),
         forced=int(force_bless and not verdict.blessed),
         forced_by=force_bless_by if force_bless else None,
@@ -195,10 +200,9 @@ def Evaluator(
 
 
 def _blessing_json(
-    verdict: Verdict, notes: list[str], force: bool, who: str | None, why: str | None
+    verdict: Verdict, force: bool, who: str | None, why: str | None
 ) -> dict[str, Json]:
     out = verdict.to_json()
-    out["notes"] = [*notes, *verdict.notes]
     out["verdict_blessed"] = verdict.blessed
     out["forced"] = force and not verdict.blessed
     out["forced_by"] = who if force else None

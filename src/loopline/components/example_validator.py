@@ -99,6 +99,22 @@ def drift_messages(split: str, report: DriftReport) -> list[str]:
     return out
 
 
+def require_validated(anomalies: Input[ExampleAnomalies] | None) -> None:
+    """Raise GateFailedError unless ``anomalies`` passed or was overridden.
+
+    Steps after the gate (Transform, Trainer) take the ``ExampleAnomalies`` as an optional
+    input, so a blocked validator cancels them and their lineage shows the validation.
+    """
+    if anomalies is None:
+        return
+    passed = anomalies.properties.get("passed") == 1
+    if not passed and not anomalies.properties.get("overridden"):
+        raise GateFailedError(
+            f"ExampleAnomalies {anomalies.id} neither passed nor was overridden; the data "
+            "must not be used."
+        )
+
+
 @component(name="ExampleValidator")
 def ExampleValidator(
     statistics: Input[ExampleStatistics],

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from loopline.bundle import infer_signature, save_model
+from loopline.components.example_validator import require_validated
 from loopline.components.metrics import compute_metrics, is_classifier
 from loopline.components.training_data import fitted_transform, load_split
 from loopline.components.user_code import bind, unbound
 from loopline.errors import ComponentError, InvalidInputError
 from loopline.pipeline import (
     Component,
+    ExampleAnomalies,
     Examples,
     HyperParameters,
     Input,
@@ -59,8 +61,10 @@ def trainer_template(
     tuned_hyperparameters: Input[HyperParameters] | None = None,
     hyperparameters: dict[str, Json] | None = None,
     train_split: str = "train",
+    anomalies: Input[ExampleAnomalies] | None = None,
 ) -> None:
     """Fit ``train_fn`` on ``train_split`` and save the bundle to ``model``."""
+    require_validated(anomalies)
     transform, columns = fitted_transform(transform_graph)
     data = load_split(examples, train_split, label, transform, columns)
     if len(data.y) == 0:
@@ -124,6 +128,7 @@ def Trainer(
     tuned_hyperparameters: Any = None,
     hyperparameters: dict[str, Json] | None = None,
     train_split: str = "train",
+    anomalies: Any = None,
     id: str = "Trainer",
 ) -> Step:
     """A Trainer step running ``train_fn`` (hashed into the cache key)."""
@@ -135,4 +140,5 @@ def Trainer(
         tuned_hyperparameters=tuned_hyperparameters,
         hyperparameters=hyperparameters,
         train_split=train_split,
+        anomalies=anomalies,
     ).with_id(id)

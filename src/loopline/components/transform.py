@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopline.bundle import sklearn_flavor, tree_digest
+from loopline.components.example_validator import require_validated
 from loopline.components.schema_gen import SCHEMA_FILE
 from loopline.components.tables import read_split, split_path, splits_of
 from loopline.components.user_code import bind, unbound
@@ -28,6 +29,7 @@ from loopline.data import load_schema
 from loopline.errors import ComponentError, InvalidInputError
 from loopline.pipeline import (
     Component,
+    ExampleAnomalies,
     Examples,
     Input,
     Output,
@@ -85,8 +87,10 @@ def transform_template(
     ctx: StepContext,
     label: str | None = None,
     exclude_columns: list[str] | None = None,
+    anomalies: Input[ExampleAnomalies] | None = None,
 ) -> None:
     """Fit ``preprocessing_fn``'s transformer on train, transform every split."""
+    require_validated(anomalies)
     train = read_split(examples.path, "train", examples.properties)
     columns = feature_columns(train, label, exclude_columns)
     full = load_schema(schema.path / SCHEMA_FILE)
@@ -153,10 +157,15 @@ def Transform(
     preprocessing_fn: Callable[..., Any],
     label: str | None = None,
     exclude_columns: list[str] | None = None,
+    anomalies: Any = None,
     id: str = "Transform",
 ) -> Step:
     """A Transform step running ``preprocessing_fn`` (hashed into the cache key)."""
     comp: Component = bind(transform_template, _PREPROCESSING_FN=preprocessing_fn)
     return comp(
-        examples=examples, schema=schema, label=label, exclude_columns=exclude_columns
+        examples=examples,
+        schema=schema,
+        label=label,
+        exclude_columns=exclude_columns,
+        anomalies=anomalies,
     ).with_id(id)

@@ -36,7 +36,7 @@ def bind(template: Component, **functions: Callable[..., Any]) -> Component:
             raise InvalidDefinitionError(
                 f"{template.name}: {name.lstrip('_').lower()} must be a function, got {value!r}."
             )
-        if name not in fn.__code__.co_names:
+        if name not in _global_names(fn.__code__):
             raise InvalidDefinitionError(f"{template.name} does not read a global {name!r}.")
     scope = {**fn.__globals__, **functions}
     bound = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
@@ -46,6 +46,14 @@ def bind(template: Component, **functions: Callable[..., Any]) -> Component:
     bound.__module__ = fn.__module__
     bound.__doc__ = fn.__doc__
     return dataclasses.replace(template, fn=bound)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
 
 
 def unbound(what: str) -> Callable[..., Any]:

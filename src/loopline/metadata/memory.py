@@ -7,7 +7,6 @@ connection (``StaticPool``) makes it visible from every thread; calls are serial
 from __future__ import annotations
 
 from loopline.metadata.sql.engine import create_engines, parse_url
-from loopline.metadata.sql.migrate import upgrade
 from loopline.metadata.sql.store import SqlMetadataStore
 
 
@@ -15,6 +14,8 @@ class InMemoryMetadataStore(SqlMetadataStore):
     """A fresh, empty, fully migrated metadata store that lives as long as the object."""
 
     def __init__(self) -> None:
+        from loopline.metadata.sql.migrate import upgrade  # Alembic loads only when opening
+
         url = parse_url("sqlite://")
         engines = create_engines(url)
         upgrade(url, engines)

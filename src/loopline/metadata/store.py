@@ -185,9 +185,7 @@ class MetadataStore(abc.ABC):
         """Return the context (type_name, name) or None."""
 
     @abc.abstractmethod
-    def update_context(
-        self, context_id: ContextId, *, properties: Mapping[str, Json]
-    ) -> Context:
+    def update_context(self, context_id: ContextId, *, properties: Mapping[str, Json]) -> Context:
         """Merge properties into a context. Raises NotFoundError."""
 
     @abc.abstractmethod

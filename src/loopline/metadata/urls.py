@@ -13,7 +13,6 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from loopline.errors import BackendError
 from loopline.metadata.sql.engine import create_engines, is_memory_sqlite, parse_url
-from loopline.metadata.sql.migrate import upgrade
 from loopline.metadata.sql.store import SqlMetadataStore
 from loopline.metadata.store import MetadataStore
 
@@ -36,6 +35,8 @@ def open_store(url: str) -> MetadataStore:
         path = Path(str(parsed.database)).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         parsed = parsed.set(database=str(path))
+    from loopline.metadata.sql.migrate import upgrade  # Alembic loads only when opening
+
     engines = create_engines(parsed)
     try:
         upgrade(parsed, engines)

@@ -15,7 +15,7 @@ from loopline.artifacts.store import ArtifactStore
 from loopline.errors import LooplineError
 from loopline.metadata.entities import ArtifactState, ExecutionState
 from loopline.metadata.store import MetadataStore
-from loopline.pipeline.owner import Owner
+from loopline.artifacts.owner import Owner
 
 
 def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:
@@ -25,8 +25,8 @@ def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:
     """
     dead: list[int] = []
     for execution in metadata.list_executions(state=ExecutionState.RUNNING):
-        owner = Owner.from_json(execution.properties.get("owner"))
-        if owner is None or owner.is_alive():
+        owner = Owner.from_dict(execution.properties.get("owner"))
+        if owner is None or not owner.is_dead():
             continue
         metadata.update_execution(
             execution.id,
@@ -46,8 +46,8 @@ def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:
     for run in metadata.list_contexts(type_name="run", limit=50):
         if run.properties.get("status") != "running":
             continue
-        owner = Owner.from_json(run.properties.get("owner"))
-        if owner is not None and not owner.is_alive():
+        owner = Owner.from_dict(run.properties.get("owner"))
+        if owner is not None and owner.is_dead():
             metadata.update_context(
                 run.id,
                 properties={"status": "crashed", "ended_at": datetime.now(UTC).isoformat()},

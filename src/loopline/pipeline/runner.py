@@ -23,7 +23,7 @@ from loopline.metadata.store import MetadataStore
 from loopline.pipeline import capture
 from loopline.pipeline.component import accepts
 from loopline.pipeline.graph import Pipeline, resolve_params
-from loopline.pipeline.owner import Owner
+from loopline.artifacts.owner import Owner
 from loopline.pipeline.progress import RunProgress
 from loopline.pipeline.recovery import recover
 from loopline.pipeline.results import RunResult, RunStatus, StepResult
@@ -93,7 +93,7 @@ class LocalRunner:
                 "status": RunStatus.RUNNING.value,
                 "parameters": dict(values),
                 "started_at": datetime.now(UTC).isoformat(),
-                "owner": owner.to_json(),
+                "owner": owner.as_dict(),
                 "source": source,
                 "cache": cache,
                 "loopline_version": __version__,

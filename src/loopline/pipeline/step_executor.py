@@ -28,7 +28,7 @@ from loopline.pipeline.cache import cache_key
 from loopline.pipeline.context import StepContext
 from loopline.pipeline.executor import Invocation, Outcome, invoke
 from loopline.pipeline.fingerprint import code_parts, fingerprint
-from loopline.pipeline.owner import Owner
+from loopline.artifacts.owner import Owner
 from loopline.pipeline.ports import Input, Output
 from loopline.pipeline.results import StepResult
 from loopline.pipeline.step import Step
@@ -136,55 +136,26 @@ class StepExecutor:
                 "pipeline": self.scope.pipeline,
                 "parameters": dict(params),
                 "resolver": True,
-                "owner": self.scope.owner.to_json(),
+                "owner": self.scope.owner.as_dict(),
             },
             started_at=datetime.now(UTC),
         )
         self._link(execution.id, {}, [])
+        port = next(iter(step.component.outputs))
+        expected = step.component.outputs[port].type
         try:
             found = step.component.fn(md, self.scope.pipeline, **params)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            md.publish_execution(
-                execution.id,
-                state=ExecutionState.FAILED,
-                properties={"error": error},
-                ended_at=datetime.now(UTC),
-            )
-            return StepResult(
-                step.id,
-                ExecutionState.FAILED,
-                execution.id,
-                False,
-                time.monotonic() - started,
-                error,
-                False,
-                {},
-            )
-        port = next(iter(step.component.outputs))
-        expected = step.component.outputs[port].type
+            return self._failed(step, execution.id, f"{type(exc).__name__}: {exc}", started)
         if found is not None and not (
             isinstance(found, Artifact) and _is_type(found.type_name, expected)
         ):
-            error = (
+            return self._failed(
+                step,
+                execution.id,
                 f"resolver returned {found!r}; it must return a {expected.type_name} "
-                "Artifact from the metadata store, or None"
-            )
-            md.publish_execution(
-                execution.id,
-                state=ExecutionState.FAILED,
-                properties={"error": error},
-                ended_at=datetime.now(UTC),
-            )
-            return StepResult(
-                step.id,
-                ExecutionState.FAILED,
-                execution.id,
-                False,
-                time.monotonic() - started,
-                error,
-                False,
-                {},
+                "Artifact from the metadata store, or None",
+                started,
             )
         outputs = [] if found is None else [Event(found.id, execution.id, EventType.OUTPUT, port)]
         md.publish_execution(
@@ -235,7 +206,7 @@ class StepExecutor:
             properties={
                 **properties,
                 "cached_from": previous.id,
-                "owner": self.scope.owner.to_json(),
+                "owner": self.scope.owner.as_dict(),
             },
             started_at=now,
         )
@@ -294,7 +265,7 @@ class StepExecutor:
             name=step.id,
             state=ExecutionState.RUNNING,
             cache_key=key,
-            properties={**properties, "owner": self.scope.owner.to_json()},
+            properties={**properties, "owner": self.scope.owner.as_dict()},
             started_at=datetime.now(UTC),
         )
         md.update_execution(execution.id, log_uri=str(log_path))
@@ -322,20 +293,32 @@ class StepExecutor:
         if outcome.error is None:
             return self._finish(step, execution.id, result_outputs, final, started)
         final.update(error=outcome.error, gate=outcome.gate, timed_out=outcome.timed_out)
-        md.publish_execution(
-            execution.id,
+        return self._failed(step, execution.id, outcome.error, started, final, gate=outcome.gate)
+
+    def _failed(
+        self,
+        step: Step,
+        execution_id: int,
+        error: str,
+        started: float,
+        properties: dict[str, Json] | None = None,
+        *,
+        gate: bool = False,
+    ) -> StepResult:
+        self.scope.metadata.publish_execution(
+            execution_id,
             state=ExecutionState.FAILED,
-            properties=final,
+            properties=properties or {"error": error},
             ended_at=datetime.now(UTC),
         )
         return StepResult(
             step_id=step.id,
             state=ExecutionState.FAILED,
-            execution_id=execution.id,
+            execution_id=execution_id,
             cached=False,
             seconds=time.monotonic() - started,
-            error=outcome.error,
-            gate=outcome.gate,
+            error=error,
+            gate=gate,
             outputs={},
         )
 

@@ -12,7 +12,9 @@ router to notice) it stops accepting connections, answers the requests in flight
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import logging
 import multiprocessing
 import multiprocessing.process
@@ -21,6 +23,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import termios
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +39,7 @@ from loopline.serving.options import ServedModel, ServerOptions
 log = logging.getLogger(__name__)
 
 _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
-_READ_PENDING_S = 0.05
+_READ_PENDING_S = 2.0  # at most this long to read requests sent before SIGTERM
 
 
 def _listen_socket(host: str, port: int, *, listen: bool) -> socket.socket:
@@ -87,34 +90,64 @@ def _make_server_class() -> Any:
             self.should_exit = True
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            # Connections the kernel already accepted into the backlog, and requests already
-            # sent on accepted connections, are in flight for the client: adopt and read them
-            # before uvicorn closes the listener and the idle connections.
+            # A connection the kernel already accepted into the backlog, or a request already
+            # sent on an accepted connection, is in flight for the client: adopt the backlog,
+            # stop listening, and read what was sent before uvicorn closes idle connections.
             loop = asyncio.get_running_loop()
+            adopting: list[asyncio.Task[Any]] = []
             for sock in sockets or []:
-                await self._adopt_backlog(loop, sock)
-            await asyncio.sleep(_READ_PENDING_S)
+                adopting += self._adopt_backlog(loop, sock)
+            for server in self.servers:
+                server.close()  # no new connections from here on
+            if adopting:
+                await asyncio.gather(*adopting, return_exceptions=True)
+            deadline = loop.time() + _READ_PENDING_S
+            while loop.time() < deadline and any(
+                _has_unread_request(c) for c in list(self.server_state.connections)
+            ):
+                await asyncio.sleep(0.005)
             await super().shutdown(sockets=sockets)
 
-        async def _adopt_backlog(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        def _adopt_backlog(
+            self, loop: asyncio.AbstractEventLoop, sock: socket.socket
+        ) -> list[asyncio.Task[Any]]:
             def protocol() -> asyncio.Protocol:
                 return self.config.http_protocol_class(  # type: ignore[no-any-return]
                     config=self.config, server_state=self.server_state,
                     app_state=self.lifespan.state, _loop=loop,
                 )  # fmt: skip
 
-            for server in self.servers:
-                server.close()  # stop accepting through the loop; we drain the rest here
-            sock.setblocking(False)
-            while True:
+            tasks: list[asyncio.Task[Any]] = []
+            try:
+                sock.setblocking(False)
+            except OSError:  # already closed
+                return tasks
+            while True:  # no await until the backlog is empty: the loop cannot accept meanwhile
                 try:
                     conn, _ = sock.accept()
                 except OSError:  # EAGAIN: backlog empty (or the socket is gone)
-                    return
+                    return tasks
                 conn.setblocking(False)
-                await loop.connect_accepted_socket(protocol, conn)
+                tasks.append(loop.create_task(loop.connect_accepted_socket(protocol, conn)))
 
     return _Server
+
+
+def _has_unread_request(connection: Any) -> bool:
+    """True if an idle connection has bytes in the kernel that uvicorn has not parsed yet."""
+    cycle = getattr(connection, "cycle", None)
+    if cycle is not None and not cycle.response_complete:
+        return False  # busy: uvicorn waits for it anyway
+    transport = getattr(connection, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf, True)
+    except OSError:
+        return False
+    return buf[0] > 0
 
 
 def serve_worker(

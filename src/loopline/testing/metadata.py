@@ -110,14 +110,20 @@ class MetadataStoreContract:
             "Examples", "file:///data/1", name="train", digest="sha256:ab", properties={"span": 3}
         )
         assert artifact.id >= 1
-        assert (artifact.type_name, artifact.uri, artifact.name) == ("Examples", "file:///data/1", "train")
+        assert (artifact.type_name, artifact.uri, artifact.name) == (
+            "Examples",
+            "file:///data/1",
+            "train",
+        )
         assert artifact.state is ArtifactState.PENDING
         assert artifact.digest == "sha256:ab"
         assert dict(artifact.properties) == {"span": 3}
         assert artifact.created_at.tzinfo is not None and artifact.created_at >= before
         assert store.get_artifact(artifact.id) == artifact
 
-    def test_get_missing_artifact_raises_not_found_naming_the_id(self, store: MetadataStore) -> None:
+    def test_get_missing_artifact_raises_not_found_naming_the_id(
+        self, store: MetadataStore
+    ) -> None:
         with pytest.raises(NotFoundError, match="Artifact 4242 does not exist"):
             store.get_artifact(4242)
 
@@ -179,9 +185,9 @@ class MetadataStoreContract:
         assert [a.id for a in store.list_artifacts(type_name="Examples")] == [e2.id, e1.id]
         assert [a.id for a in store.list_artifacts(state=ArtifactState.LIVE)] == [m1.id, e1.id]
         assert [a.id for a in store.list_artifacts(context_id=run.id)] == [m1.id, e2.id]
-        assert [
-            a.id for a in store.list_artifacts(type_name="Examples", context_id=run.id)
-        ] == [e2.id]
+        assert [a.id for a in store.list_artifacts(type_name="Examples", context_id=run.id)] == [
+            e2.id
+        ]
         assert store.list_artifacts(type_name="Schema") == []
 
     def test_list_artifacts_orders_newest_first_and_limits(self, store: MetadataStore) -> None:
@@ -213,7 +219,7 @@ class MetadataStoreContract:
         assert dict(running.properties) == {"a": 1, "b": 2}
         assert running.log_uri == "file:///log"
         failed = store.update_execution(execution.id, state=ExecutionState.FAILED)
-        assert failed.ended_at is not None and failed.ended_at >= running.started_at  # type: ignore[operator]
+        assert failed.ended_at is not None and failed.ended_at >= running.started_at
 
     def test_finished_execution_cannot_run_again(self, store: MetadataStore) -> None:
         execution = store.put_execution("Trainer", state=ExecutionState.COMPLETE)
@@ -222,7 +228,7 @@ class MetadataStoreContract:
 
     def test_rejects_naive_datetimes(self, store: MetadataStore) -> None:
         with pytest.raises(InvalidInputError, match="must be a timezone-aware datetime"):
-            store.put_execution("Trainer", started_at=datetime(2024, 1, 1))  # noqa: DTZ001
+            store.put_execution("Trainer", started_at=datetime(2024, 1, 1))
 
     def test_explicit_times_round_trip_in_utc(self, store: MetadataStore) -> None:
         start = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -326,7 +332,7 @@ class MetadataStoreContract:
         self, store: MetadataStore
     ) -> None:
         first, _ = self._run_with_output(store)
-        second, second_model = self._run_with_output(store)
+        _, second_model = self._run_with_output(store)
         store.update_artifact(second_model, state=ArtifactState.DELETED)
         found = store.find_cached_execution("key")
         assert found is not None and found.id == first
@@ -464,15 +470,20 @@ class MetadataStoreContract:
             (1, {"a1", "e1", "e3", "e5"}),
             (2, {"a1", "e1", "e3", "e5", "a2", "a4", "a5", "a7"}),
             (3, {"a1", "e1", "e3", "e5", "a2", "a4", "a5", "a7", "e2", "e4", "e6"}),
-            (5, {"a1", "e1", "e3", "e5", "a2", "a4", "a5", "a7", "e2", "e4", "e6"}
-             | {"a3", "a6", "a8"}),
+            (
+                5,
+                {"a1", "e1", "e3", "e5", "a2", "a4", "a5", "a7", "e2", "e4", "e6"}
+                | {"a3", "a6", "a8"},
+            ),
         ],
     )
     def test_downstream_lineage_of_raw_examples_by_hops(
         self, store: MetadataStore, hops: int, expected: set[str]
     ) -> None:
         graph = build_pipeline_graph(store)
-        result = store.lineage(artifact_id=graph.ids["a1"], direction=Direction.DOWNSTREAM, hops=hops)
+        result = store.lineage(
+            artifact_id=graph.ids["a1"], direction=Direction.DOWNSTREAM, hops=hops
+        )
         assert graph.names(dict(result.hops)) == expected
 
     def test_lineage_in_both_directions_is_ancestors_and_descendants(
@@ -481,7 +492,15 @@ class MetadataStoreContract:
         graph = build_pipeline_graph(store)
         result = store.lineage(artifact_id=graph.ids["a6"], direction=Direction.BOTH, hops=2)
         assert graph.names(dict(result.hops)) == {
-            "a6", "e4", "a3", "a4", "a5", "e5", "e6", "a7", "a8"
+            "a6",
+            "e4",
+            "a3",
+            "a4",
+            "a5",
+            "e5",
+            "e6",
+            "a7",
+            "a8",
         }
         ids = graph.ids
         assert result.hops[f"a:{ids['a6']}"] == 0
@@ -506,7 +525,12 @@ class MetadataStoreContract:
             (ids["a5"], ids["e4"], IN),
         }
         assert result.hops[f"a:{ids['a4']}"] == 2 and result.hops[f"e:{ids['e4']}"] == 1
-        assert [a.type_name for a in result.artifacts] == ["Schema", "Examples", "TransformGraph", "Model"]
+        assert [a.type_name for a in result.artifacts] == [
+            "Schema",
+            "Examples",
+            "TransformGraph",
+            "Model",
+        ]
         assert store.lineage(artifact_id=ids["a9"], hops=5).hops == {f"a:{ids['a9']}": 0}
 
     def test_lineage_rejects_bad_starts(self, store: MetadataStore) -> None:
@@ -585,7 +609,9 @@ class MetadataStoreContract:
 
     def test_log_metrics_rejects_bad_values(self, store: MetadataStore) -> None:
         execution = store.put_execution("Trainer")
-        with pytest.raises(InvalidInputError, match="Metric 'loss' has value inf, which is not finite"):
+        with pytest.raises(
+            InvalidInputError, match="Metric 'loss' has value inf, which is not finite"
+        ):
             store.log_metrics(execution.id, {"acc": 1.0, "loss": float("inf")})
         with pytest.raises(InvalidInputError, match="Metric 'acc' has value 'high'"):
             store.log_metrics(execution.id, {"acc": "high"})  # type: ignore[dict-item]
@@ -614,9 +640,13 @@ class MetadataStoreContract:
     def test_model_version_errors_name_the_problem(self, store: MetadataStore) -> None:
         store.create_model_version("taxi", self._model(store))
         store.create_model_version("taxi", self._model(store))
-        with pytest.raises(NotFoundError, match="Model 'taxi' has no version 7. Known versions: 1, 2"):
+        with pytest.raises(
+            NotFoundError, match=r"Model 'taxi' has no version 7\. Known versions: 1, 2"
+        ):
             store.get_model_version("taxi", 7)
-        with pytest.raises(NotFoundError, match="Model 'nope' has no version 1. Known versions: none"):
+        with pytest.raises(
+            NotFoundError, match=r"Model 'nope' has no version 1\. Known versions: none"
+        ):
             store.get_model_version("nope", 1)
         with pytest.raises(NotFoundError, match="Artifact 999 does not exist"):
             store.create_model_version("taxi", 999)
@@ -662,7 +692,9 @@ class MetadataStoreContract:
 
     def test_alias_to_a_missing_version_raises_not_found(self, store: MetadataStore) -> None:
         store.create_model_version("taxi", self._model(store))
-        with pytest.raises(NotFoundError, match="Model 'taxi' has no version 3. Known versions: 1"):
+        with pytest.raises(
+            NotFoundError, match=r"Model 'taxi' has no version 3\. Known versions: 1"
+        ):
             store.set_model_alias("taxi", "champion", 3, execution_id=None)
         with pytest.raises(NotFoundError, match="Execution 55 does not exist"):
             store.set_model_alias("taxi", "champion", 1, execution_id=55)
@@ -699,7 +731,10 @@ def hammer_store(url: str, worker: int, rounds: int, model_name: str = "shared")
         for i in range(rounds):
             data = store.put_artifact("Examples", f"mem://w{worker}/d{i}", state=ArtifactState.LIVE)
             execution = store.put_execution(
-                "Trainer", name=f"w{worker}-{i}", state=ExecutionState.RUNNING, cache_key=f"w{worker}"
+                "Trainer",
+                name=f"w{worker}-{i}",
+                state=ExecutionState.RUNNING,
+                cache_key=f"w{worker}",
             )
             store.associate(context.id, [execution.id])
             store.put_events([Event(data.id, execution.id, IN, "examples")])
@@ -713,5 +748,19 @@ def hammer_store(url: str, worker: int, rounds: int, model_name: str = "shared")
             versions.append(store.create_model_version(model_name, model.id).version)
             store.lineage(artifact_id=model.id, hops=2)
         return versions
+    finally:
+        store.close()
+
+
+def open_and_put_artifact(url: str) -> int:
+    """Open (and so migrate) the store at ``url``, record one artifact, return its id.
+
+    For tests where several processes open a fresh database at the same time.
+    """
+    from loopline.metadata.urls import open_store
+
+    store = open_store(url)
+    try:
+        return store.put_artifact("Examples", "mem://first-open").id
     finally:
         store.close()

@@ -1,8 +1,9 @@
-"""Who owns a staging directory or an upload in progress: host, pid and process start time.
+"""Which process owns something: host, pid and process start time.
 
-A crashed writer leaves its staging directory behind; ``sweep`` removes it only when the
-owner is provably gone. The process start time guards against a reused pid being mistaken
-for the original writer.
+Used for staging directories and uploads in progress (``sweep`` removes them only when the
+owner is provably gone) and, by the pipeline runner, for RUNNING executions (recovery fails
+them only when their runner is provably gone). The process start time guards against a
+reused pid being mistaken for the original owner.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import socket
 import time
 from dataclasses import asdict, dataclass
+
+from loopline.types import Json
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -57,6 +60,22 @@ class Owner:
             start_ticks=process_start_ticks(pid),
             created=time.time(),
         )
+
+    def as_dict(self) -> dict[str, Json]:
+        """The owner as a JSON object (for metadata properties)."""
+        return {
+            "host": self.host,
+            "pid": self.pid,
+            "start_ticks": self.start_ticks,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Owner | None:
+        """Parse :meth:`as_dict` output; None if ``data`` is not such an object."""
+        if not isinstance(data, dict):
+            return None
+        return cls.from_json(json.dumps(data).encode())
 
     def to_json(self) -> bytes:
         """Serialise for an owner marker file."""
