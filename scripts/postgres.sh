@@ -6,6 +6,7 @@
 #
 # Use the printed URL as LOOPLINE_TEST_DATABASE_URL. The server binaries (initdb, pg_ctl, psql)
 # must be on PATH; they run as the `postgres` user (via runuser when we are root).
+# Test-only settings: trust authentication, fsync off. Never point this at data you keep.
 set -euo pipefail
 
 usage() {
@@ -33,14 +34,20 @@ start() {
     fi
     chmod 700 "$dir"
     if [ ! -f "$dir/PG_VERSION" ]; then
-        as_postgres initdb -D "$dir" -A trust -U postgres --no-sync >"$dir.initdb.log" 2>&1 || {
-            cat "$dir.initdb.log" >&2
+        local log
+        log="$(mktemp)"
+        if ! as_postgres initdb -D "$dir" -A trust -U postgres --no-sync >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
             exit 1
-        }
+        fi
+        rm -f "$log"
     fi
     # Sockets go in the data directory, so nothing outside DIR is needed or touched.
-    as_postgres pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 \
-        -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off" start >/dev/null
+    if ! as_postgres pg_ctl -D "$dir" status >/dev/null 2>&1; then
+        as_postgres pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 \
+            -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off" start >/dev/null
+    fi
     # pg_ctl -w already waited; pg_isready confirms TCP with its own bounded loop.
     local deadline=$((SECONDS + 60))
     until as_postgres pg_isready -q -h 127.0.0.1 -p "$port"; do

@@ -36,6 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PEERS_SCRIPT = ROOT.parent / "shared" / "bench" / "drift_peers.py"
+ROW_GROUP = 131_072  # Parquet is read a row group at a time: this bounds streaming memory
 
 
 def load_peers(script: Path) -> ModuleType:
@@ -55,8 +56,12 @@ def make_data(peers: ModuleType, rows: int, out: Path) -> tuple[Path, Path]:
     if not (ref_path.exists() and cur_path.exists()):
         ref, cur, _ = peers.make_pair(rows)
         out.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), ref_path)
-        pq.write_table(pa.Table.from_pandas(cur, preserve_index=False), cur_path)
+        pq.write_table(
+            pa.Table.from_pandas(ref, preserve_index=False), ref_path, row_group_size=ROW_GROUP
+        )
+        pq.write_table(
+            pa.Table.from_pandas(cur, preserve_index=False), cur_path, row_group_size=ROW_GROUP
+        )
     return ref_path, cur_path
 
 
@@ -84,9 +89,10 @@ def run_loopline(peers: ModuleType, rows: int, out: Path, repeats: int, streamed
         input_bytes = ref_t.nbytes + cur_t.nbytes
     base = _status_kib("VmRSS")
     _reset_peak()
-    walls, t_ref, t_cur, t_cmp = [], [], [], []
+    walls, cpus, t_ref, t_cur, t_cmp = [], [], [], [], []
     report = None
     for _ in range(repeats):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         if streamed:
             pr = profile_parquet(ref_path)
@@ -100,6 +106,7 @@ def run_loopline(peers: ModuleType, rows: int, out: Path, repeats: int, streamed
         report = compare(pr, pc)
         t3 = time.perf_counter()
         walls.append(t3 - t0)
+        cpus.append(time.process_time() - c0)
         t_ref.append(t1 - t0)
         t_cur.append(t2 - t1)
         t_cmp.append(t3 - t2)
@@ -131,6 +138,8 @@ def run_loopline(peers: ModuleType, rows: int, out: Path, repeats: int, streamed
         "repeats": repeats,
         "t_total_median_s": round(med(walls), 3),
         "t_total_all_s": [round(w, 3) for w in walls],
+        "cpu_total_median_s": round(med(cpus), 3),
+        "load_avg_1m_after": float(Path("/proc/loadavg").read_text().split()[0]),
         "t_profile_ref_median_s": round(med(t_ref), 3),
         "t_profile_cur_median_s": round(med(t_cur), 3),
         "t_compare_median_s": round(med(t_cmp), 4),

@@ -22,7 +22,11 @@ def preprocessing_fn(schema: Schema) -> ColumnTransformer:
     return ColumnTransformer(
         [
             ("numeric", StandardScaler(), numeric),
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                categorical,
+            ),
         ]
     )
 

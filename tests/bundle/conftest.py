@@ -19,10 +19,12 @@ def xy() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def frame() -> tuple[pd.DataFrame, Any]:
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({
-        "age": rng.integers(18, 90, 120).astype(np.int64),
-        "fare": rng.random(120) * 100,
-        "city": rng.choice(["paris", "lyon", "nice"], 120).astype(object),
-        "member": rng.random(120) > 0.5,
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, 120).astype(np.int64),
+            "fare": rng.random(120) * 100,
+            "city": rng.choice(["paris", "lyon", "nice"], 120).astype(object),
+            "member": rng.random(120) > 0.5,
+        }
+    )
     return df, ((df.fare > 50) ^ (df.city == "nice")).astype(np.int64)

@@ -16,16 +16,27 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from loopline.bundle import (
-    MANIFEST_NAME, Signature, TensorSpec, infer_signature, load_model, save_model, tree_digest,
-)  # fmt: skip
+    MANIFEST_NAME,
+    Signature,
+    TensorSpec,
+    infer_signature,
+    load_model,
+    save_model,
+    tree_digest,
+)
 from loopline.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 
 
 def test_forest_round_trips_with_predict_and_proba(tmp_path: Path, xy: Any) -> None:
     x, y = xy
     forest = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(x, y)
-    path = save_model(forest, tmp_path / "m", signature=infer_signature(x, y),
-                      methods=("predict", "predict_proba"), input_example=x[:2])  # fmt: skip
+    path = save_model(
+        forest,
+        tmp_path / "m",
+        signature=infer_signature(x, y),
+        methods=("predict", "predict_proba"),
+        input_example=x[:2],
+    )
     model = load_model(path, expected_digest=tree_digest(path))
     out = model.predict(x[:7])
     np.testing.assert_array_equal(out["predict"], forest.predict(x[:7]))
@@ -39,8 +50,8 @@ def test_forest_round_trips_with_predict_and_proba(tmp_path: Path, xy: Any) -> N
 
 def test_manifest_records_format_environment_and_file_digests(tmp_path: Path, xy: Any) -> None:
     x, y = xy
-    path = save_model(LogisticRegression(max_iter=500).fit(x, y), tmp_path / "m",
-                      signature=infer_signature(x, y), metadata={"run": "r1"})  # fmt: skip
+    lr = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x, y)
+    path = save_model(lr, tmp_path / "m", signature=infer_signature(x, y), metadata={"run": "r1"})
     manifest = yaml.safe_load((path / MANIFEST_NAME).read_text())
     assert manifest["format_version"] == 1 and manifest["flavor"] == "sklearn"
     assert manifest["methods"] == ["predict"]
@@ -50,22 +61,34 @@ def test_manifest_records_format_environment_and_file_digests(tmp_path: Path, xy
     assert not list(path.glob("*.pkl")) and not list(tmp_path.glob(".m.*"))
 
 
-def test_column_transformer_pipeline_takes_named_columns_in_signature_order(tmp_path: Path,
-                                                                           frame: Any) -> None:  # fmt: skip
+def test_column_transformer_pipeline_takes_named_columns_in_signature_order(
+    tmp_path: Path, frame: Any
+) -> None:
     df, y = frame
     pipe = make_pipeline(
-        ColumnTransformer([("num", StandardScaler(), ["age", "fare"]),
-                           ("cat", OneHotEncoder(), ["city"]), ("flag", "passthrough", ["member"])]),
+        ColumnTransformer(
+            [
+                ("num", StandardScaler(), ["age", "fare"]),
+                ("cat", OneHotEncoder(), ["city"]),
+                ("flag", "passthrough", ["member"]),
+            ]
+        ),
         LogisticRegression(),
-    ).fit(df, y)  # fmt: skip
+    ).fit(df, y)
     sig = infer_signature(df, y)
     assert [(s.name, s.dtype) for s in sig.inputs] == [
-        ("age", "int64"), ("fare", "float64"), ("city", "string"), ("member", "bool")]  # fmt: skip
+        ("age", "int64"),
+        ("fare", "float64"),
+        ("city", "string"),
+        ("member", "bool"),
+    ]
     model = load_model(save_model(pipe, tmp_path / "p", signature=sig, input_example=df.head(3)))
     assert model.manifest.input_kind == "frame"
     cols = {c: df[c].to_numpy() for c in reversed(df.columns)}  # order of the mapping is irrelevant
     np.testing.assert_array_equal(model.predict(cols)["predict"], pipe.predict(df))
-    np.testing.assert_array_equal(model.predict(model.example_batch())["predict"], pipe.predict(df.head(3)))
+    np.testing.assert_array_equal(
+        model.predict(model.example_batch())["predict"], pipe.predict(df.head(3))
+    )
 
 
 def test_expected_digest_mismatch_refuses_to_load(tmp_path: Path, xy: Any) -> None:
@@ -98,7 +121,9 @@ class Sneaky(ClassifierMixin, BaseEstimator):
 def test_types_outside_the_allow_list_are_refused_by_name(tmp_path: Path, xy: Any) -> None:
     x, y = xy
     path = save_model(Sneaky().fit(x, y), tmp_path / "m", signature=infer_signature(x, y))
-    with pytest.raises(InvalidInputError, match=r"contains type '.*test_save_load\.Sneaky'.*allow-list"):
+    with pytest.raises(
+        InvalidInputError, match=r"contains type '.*test_save_load\.Sneaky'.*allow-list"
+    ):
         load_model(path)
 
 
@@ -123,15 +148,25 @@ def test_saving_over_an_existing_bundle_is_refused(tmp_path: Path, xy: Any) -> N
 def test_failed_save_leaves_nothing_behind(tmp_path: Path, xy: Any) -> None:
     x, y = xy
     with pytest.raises(InvalidInputError, match="has no method 'predict_proba'"):
-        save_model(LinearRegression().fit(x, y), tmp_path / "m", signature=infer_signature(x, y),
-                   methods=("predict", "predict_proba"))  # fmt: skip
-    sig = Signature(inputs=(TensorSpec("input", "float64", (-1, 30)),),
-                    outputs=(TensorSpec("score", "float64", (-1,)),))  # fmt: skip
+        save_model(
+            LinearRegression().fit(x, y),
+            tmp_path / "m",
+            signature=infer_signature(x, y),
+            methods=("predict", "predict_proba"),
+        )
+    sig = Signature(
+        inputs=(TensorSpec("input", "float64", (-1, 30)),),
+        outputs=(TensorSpec("score", "float64", (-1,)),),
+    )
     with pytest.raises(InvalidInputError, match="output 'score' is not a served method"):
         save_model(LinearRegression().fit(x, y), tmp_path / "m", signature=sig)
     with pytest.raises(InvalidInputError, match="Input 'input' has shape"):
-        save_model(LinearRegression().fit(x, y), tmp_path / "m", signature=infer_signature(x, y),
-                   input_example=np.zeros((2, 3)))  # fmt: skip
+        save_model(
+            LinearRegression().fit(x, y),
+            tmp_path / "m",
+            signature=infer_signature(x, y),
+            input_example=np.zeros((2, 3)),
+        )
     assert list(tmp_path.iterdir()) == []
 
 

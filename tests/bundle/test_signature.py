@@ -16,8 +16,12 @@ from loopline.errors import InvalidInputError
 def test_infers_columns_from_pandas_polars_arrow_and_dicts(frame: Any) -> None:
     df, y = frame
     want = [("age", "int64"), ("fare", "float64"), ("city", "string"), ("member", "bool")]
-    for data in (df, pl.from_pandas(df), pa.Table.from_pandas(df),
-                 {c: df[c].to_numpy() for c in df.columns}):  # fmt: skip
+    for data in (
+        df,
+        pl.from_pandas(df),
+        pa.Table.from_pandas(df),
+        {c: df[c].to_numpy() for c in df.columns},
+    ):
         sig = infer_signature(data, y)
         assert [(s.name, s.dtype, s.shape) for s in sig.inputs] == [(n, d, (-1,)) for n, d in want]
         assert sig.outputs == (TensorSpec("predict", "int64", (-1,)),)
@@ -42,17 +46,26 @@ def test_bad_specs_are_refused() -> None:
 
 
 def test_round_trips_through_dicts() -> None:
-    sig = Signature(inputs=(TensorSpec("a", "string", (-1,)),),
-                    outputs=(TensorSpec("predict", "bool", (-1,)),))  # fmt: skip
+    sig = Signature(
+        inputs=(TensorSpec("a", "string", (-1,)),), outputs=(TensorSpec("predict", "bool", (-1,)),)
+    )
     assert Signature.from_dict(sig.to_dict()) == sig
 
 
-COLUMNS = Signature(inputs=(TensorSpec("n", "int64", (-1,)), TensorSpec("s", "string", (-1,)),
-                            TensorSpec("f", "float64", (-1,)), TensorSpec("b", "bool", (-1,))))  # fmt: skip
+COLUMNS = Signature(
+    inputs=(
+        TensorSpec("n", "int64", (-1,)),
+        TensorSpec("s", "string", (-1,)),
+        TensorSpec("f", "float64", (-1,)),
+        TensorSpec("b", "bool", (-1,)),
+    )
+)
 
 
 def test_coerce_batch_types_every_column() -> None:
-    batch, rows = coerce_batch(COLUMNS, {"n": [1, 2], "s": ["a", "b"], "f": [1, 2.5], "b": [True, False]})
+    batch, rows = coerce_batch(
+        COLUMNS, {"n": [1, 2], "s": ["a", "b"], "f": [1, 2.5], "b": [True, False]}
+    )
     assert rows == 2
     assert [batch[k].dtype.kind for k in "nsfb"] == ["i", "O", "f", "b"]
 
@@ -62,16 +75,34 @@ def test_coerce_batch_types_every_column() -> None:
     [
         ({"n": [1], "s": ["a"], "f": [1.0]}, "Missing input 'b'"),
         ({"n": [1], "s": ["a"], "f": [1.0], "b": [True], "z": [1]}, "Unknown input 'z'"),
-        ({"n": [1.5], "s": ["a"], "f": [1.0], "b": [True]}, "'n' expects int64 values but got floats"),
-        ({"n": [1], "s": [3], "f": [1.0], "b": [True]}, "'s' expects string values but got integers"),
-        ({"n": [1], "s": ["a"], "f": ["1.0"], "b": [True]}, "'f' expects float64 values but got strings"),
-        ({"n": [1], "s": ["a"], "f": [None], "b": [True]}, "'f' expects float64 values but got null"),
+        (
+            {"n": [1.5], "s": ["a"], "f": [1.0], "b": [True]},
+            "'n' expects int64 values but got floats",
+        ),
+        (
+            {"n": [1], "s": [3], "f": [1.0], "b": [True]},
+            "'s' expects string values but got integers",
+        ),
+        (
+            {"n": [1], "s": ["a"], "f": ["1.0"], "b": [True]},
+            "'f' expects float64 values but got strings",
+        ),
+        (
+            {"n": [1], "s": ["a"], "f": [None], "b": [True]},
+            "'f' expects float64 values but got null",
+        ),
         ({"n": [1], "s": ["a"], "f": [1.0], "b": [1]}, "'b' expects bool values but got integers"),
-        ({"n": [1, 2], "s": ["a"], "f": [1.0], "b": [True]}, "'s' has 1 rows but the inputs before it have 2"),
+        (
+            {"n": [1, 2], "s": ["a"], "f": [1.0], "b": [True]},
+            "'s' has 1 rows but the inputs before it have 2",
+        ),
         ({"n": [[1, 2]], "s": ["a"], "f": [1.0], "b": [True]}, "'n' must be a column"),
         ({"n": [], "s": [], "f": [], "b": []}, "holds no rows"),
         ({"n": [2**70], "s": ["a"], "f": [1.0], "b": [True]}, "'n' expects int64"),
-        ({"n": [[1], [2, 3]], "s": ["a"], "f": [1.0], "b": [True]}, "'n' is not a rectangular array"),
+        (
+            {"n": [[1], [2, 3]], "s": ["a"], "f": [1.0], "b": [True]},
+            "'n' is not a rectangular array",
+        ),
     ],
 )
 def test_coerce_batch_names_the_offending_field(raw: dict[str, Any], message: str) -> None:

@@ -216,3 +216,14 @@ def test_splits_are_counted_on_the_reference_split_edges(taxi: pa.Table) -> None
     assert profiles["eval"].num_rows == 3000
     with pytest.raises(InvalidInputError, match="Reference split 'training' is not among"):
         profile_splits(splits, reference_split="training")
+
+
+@pytest.mark.parametrize("bins", [20, 100])
+def test_histogram_of_many_blocks_equals_searchsorted(bins: int) -> None:
+    x = np.random.default_rng(9).standard_t(3, 100_003)
+    s = profile_table(pa.table({"x": x}), bins=bins)["x"].numeric
+    assert s is not None and len(s.edges) == bins - 1
+    idx = np.searchsorted(np.asarray(s.edges), x, side="right")
+    assert list(s.bucket_counts) == np.bincount(idx, minlength=bins).tolist()
+    sums = np.bincount(idx, weights=x, minlength=bins)
+    assert s.bucket_sums == pytest.approx(sums.tolist(), rel=1e-9, abs=1e-6)

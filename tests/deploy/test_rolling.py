@@ -60,14 +60,16 @@ def test_ten_replicas_with_slow_new_replicas_follows_the_kubernetes_worked_examp
     sim.settle()
     sim.engine.auto_ready = False  # new replicas are not ready until we say so
     sim.set_model("iris/2")
-    sim.sync()  # new revision created with 3 (13 total = 10 + surge 3)
-    assert sim.sizes() == (10, 3)
-    sim.sync()  # new unavailable: 13 - 8 - 3 = 2 old may go
-    assert sim.sizes() == (8, 3)
-    sim.sync()  # new grows to 13 - 8 = 5 total new
-    assert sim.sizes() == (8, 5)
+    # Creation sync: new revision gets 3 (13 = 10 + surge 3); in the same sync old may lose
+    # 13 - 8 (min available) - 3 (new unavailable) = 2.
     sim.sync()
-    assert sim.sizes() == (8, 5)  # stuck until new replicas become available
+    assert sim.sizes() == (8, 3)
+    sim.sync()  # new grows to fill the surge: 13 - 8 = 5
+    assert sim.sizes() == (8, 5)
+    sim.sync()  # 13 - 8 - 5 unavailable new = 0: stuck until new replicas become available
+    sim.sync()
+    assert sim.sizes() == (8, 5)
+    sim.engine.auto_ready = True
     sim.engine.set_all_ready()
     steps = rollout_steps(sim)
     assert steps[-1] == (0, 10)

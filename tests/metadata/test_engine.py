@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from loopline.metadata import InMemoryMetadataStore, open_store
+from loopline.metadata import InMemoryMetadataStore, SqlMetadataStore, open_store
 from loopline.metadata.sql import create_engines
 
 
@@ -67,3 +67,23 @@ def test_in_memory_store_is_shared_across_threads() -> None:
     assert sorted(ids) == list(range(1, 9))
     assert len(store.list_artifacts()) == 8
     store.close()
+
+
+def test_a_locked_database_is_retried_with_backoff_until_the_lock_goes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    open_store(url).close()
+    # SQLite gives up waiting after 50 ms, so "database is locked" reaches the store's retry.
+    impatient = SqlMetadataStore(create_engines(url, busy_timeout=0.05).write)
+    holder_engines = create_engines(url)
+    with holder_engines.write.connect() as holder:
+        holder.exec_driver_sql("SELECT 1")  # holds the write lock
+        timer = threading.Timer(0.8, holder.commit)
+        timer.start()
+        began = time.monotonic()
+        artifact = impatient.put_artifact("Examples", "u")
+        waited = time.monotonic() - began
+        timer.join()
+    assert waited >= 0.7  # it did wait for the holder, through several failed attempts
+    assert impatient.get_artifact(artifact.id) == artifact
+    holder_engines.dispose()
+    impatient.close()

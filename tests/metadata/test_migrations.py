@@ -159,3 +159,9 @@ def test_refuses_a_postgres_database_newer_than_the_code(postgres_database: str)
                 text(f"UPDATE alembic_version SET version_num = '{head_revision()}'")
             )
         engine.dispose()
+
+
+def test_the_newest_migration_file_name_is_alembics_head() -> None:
+    from loopline.metadata.sql.migrate import head_revision, newest_file_revision
+
+    assert newest_file_revision() == head_revision()

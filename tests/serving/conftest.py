@@ -49,8 +49,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     methods = ("predict", "predict_proba")
     save_model(lr, root / "lr", signature=sig, methods=methods, input_example=x[:2])
     save_model(lr2, root / "lr2", signature=sig, methods=methods, input_example=x[:2])
-    save_model(rf, root / "rf", signature=sig, methods=methods, input_example=x[:2],
-               metadata={"name": "rf"})  # fmt: skip
+    save_model(
+        rf,
+        root / "rf",
+        signature=sig,
+        methods=methods,
+        input_example=x[:2],
+        metadata={"name": "rf"},
+    )
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
         {
@@ -66,13 +72,23 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
         ),
         LogisticRegression(),
     ).fit(frame, target)
-    save_model(tab, root / "tab", signature=infer_signature(frame, target), methods=methods,
-               input_example=frame.head(3))  # fmt: skip
+    save_model(
+        tab,
+        root / "tab",
+        signature=infer_signature(frame, target),
+        methods=methods,
+        input_example=frame.head(3),
+    )
     dirs = {n: root / n for n in ("lr", "lr2", "rf", "tab")}
     return Models(
-        lr=load_model(dirs["lr"]), lr_v2=load_model(dirs["lr2"]), rf=load_model(dirs["rf"]),
-        tab=load_model(dirs["tab"]), x=x, frame=frame, dirs=dirs,
-    )  # fmt: skip
+        lr=load_model(dirs["lr"]),
+        lr_v2=load_model(dirs["lr2"]),
+        rf=load_model(dirs["rf"]),
+        tab=load_model(dirs["tab"]),
+        x=x,
+        frame=frame,
+        dirs=dirs,
+    )
 
 
 class ThreadedServer:
@@ -84,8 +100,15 @@ class ThreadedServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, lifespan="on", access_log=False, log_level="warning",
-                                loop="uvloop", http="httptools", timeout_graceful_shutdown=5)  # fmt: skip
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=5,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -111,7 +134,9 @@ class ThreadedServer:
         self.sock.close()
 
 
-def serve_models(served: Sequence[ServedModel], options: ServerOptions | None = None) -> ThreadedServer:
+def serve_models(
+    served: Sequence[ServedModel], options: ServerOptions | None = None
+) -> ThreadedServer:
     return ThreadedServer(create_app(served, options=options or ServerOptions()))
 
 
@@ -134,8 +159,11 @@ def client(server: ThreadedServer) -> Iterator[httpx.Client]:
 
 
 def v2_body(x: np.ndarray, name: str = "input", datatype: str = "FP64") -> dict[str, object]:
-    return {"inputs": [{"name": name, "shape": list(x.shape), "datatype": datatype,
-                        "data": x.ravel().tolist()}]}  # fmt: skip
+    return {
+        "inputs": [
+            {"name": name, "shape": list(x.shape), "datatype": datatype, "data": x.ravel().tolist()}
+        ]
+    }
 
 
 @pytest.fixture(name="v2_body", scope="session")

@@ -24,14 +24,22 @@ def tab(single: Any) -> Any:
 
 def _expected(models: Any, n: int) -> list[int]:
     f = models.frame.head(n)
-    return list(models.tab.predict({c: f[c].to_numpy() for c in ("age", "fare", "city")})["predict"])
+    return list(
+        models.tab.predict({c: f[c].to_numpy() for c in ("age", "fare", "city")})["predict"]
+    )
 
 
 def test_mlflow_accepts_all_four_documented_formats(tab: httpx.Client, models: Any) -> None:
     f = models.frame.head(3)
     records = f.to_dict(orient="records")
     bodies = [
-        {"dataframe_split": {"columns": list(f.columns), "index": [0, 1, 2], "data": f.values.tolist()}},
+        {
+            "dataframe_split": {
+                "columns": list(f.columns),
+                "index": [0, 1, 2],
+                "data": f.values.tolist(),
+            }
+        },
         {"dataframe_records": records},
         {"instances": records},
         {"inputs": {c: f[c].tolist() for c in f.columns}},
@@ -74,13 +82,16 @@ def test_kserve_v1_predict_and_status(client: httpx.Client, models: Any) -> None
     assert client.post("/v1/models/ghost:predict", json={"instances": [[1]]}).status_code == 404
 
 
-def test_tf_serving_paths_with_versions_labels_and_columnar_inputs(client: httpx.Client,
-                                                                   models: Any) -> None:  # fmt: skip
+def test_tf_serving_paths_with_versions_labels_and_columnar_inputs(
+    client: httpx.Client, models: Any
+) -> None:
     x = models.x[:2]
     want1 = models.lr.predict(x)["predict"].tolist()
     want2 = models.lr_v2.predict(x)["predict"].tolist()
-    r = client.post("/v1/models/lr/versions/2:predict",
-                    json={"signature_name": "serving_default", "instances": x.tolist()})  # fmt: skip
+    r = client.post(
+        "/v1/models/lr/versions/2:predict",
+        json={"signature_name": "serving_default", "instances": x.tolist()},
+    )
     assert r.json() == {"predictions": want2}
     r = client.post("/v1/models/lr/labels/champion:predict", json={"inputs": x.tolist()})
     assert r.json() == {"outputs": want1}

@@ -17,8 +17,11 @@ from loopline.serving import AdaptiveBatcher, BatchingOptions, Overloaded
 def test_concurrent_callers_each_get_their_own_rows(models: Any) -> None:
     model = models.rf
     sizes: list[int] = []
-    batcher = AdaptiveBatcher(model.predict, BatchingOptions(max_batch_size=64),
-                              on_batch=lambda rows, delays: sizes.append(rows))  # fmt: skip
+    batcher = AdaptiveBatcher(
+        model.predict,
+        BatchingOptions(max_batch_size=64),
+        on_batch=lambda rows, delays: sizes.append(rows),
+    )
     rng = np.random.default_rng(1)
     requests = [models.x[rng.integers(0, len(models.x), n)] for n in rng.integers(1, 6, 120)]
 
@@ -38,13 +41,20 @@ def test_concurrent_callers_each_get_their_own_rows(models: Any) -> None:
 def test_a_bad_request_fails_alone_inside_a_batch(models: Any) -> None:
     model = models.tab
     batcher = AdaptiveBatcher(model.predict, BatchingOptions())
-    good = {"age": np.array([30], dtype=np.int64), "fare": np.array([1.0]),
-            "city": np.array(["nice"], dtype=object)}  # fmt: skip
+    good = {
+        "age": np.array([30], dtype=np.int64),
+        "fare": np.array([1.0]),
+        "city": np.array(["nice"], dtype=object),
+    }
     bad = {**good, "city": np.array(["atlantis"], dtype=object)}
 
     async def main() -> list[Any]:
-        return await asyncio.gather(batcher.submit(good, 1), batcher.submit(bad, 1),
-                                    batcher.submit(good, 1), return_exceptions=True)  # fmt: skip
+        return await asyncio.gather(
+            batcher.submit(good, 1),
+            batcher.submit(bad, 1),
+            batcher.submit(good, 1),
+            return_exceptions=True,
+        )
 
     results = asyncio.run(main())
     batcher.close()
@@ -70,8 +80,9 @@ def test_full_queue_is_refused_with_retry_after() -> None:
     one = {"x": np.zeros(1)}
 
     async def main() -> list[Any]:
-        return await asyncio.gather(*(batcher.submit(one, 1) for _ in range(10)),
-                                    return_exceptions=True)  # fmt: skip
+        return await asyncio.gather(
+            *(batcher.submit(one, 1) for _ in range(10)), return_exceptions=True
+        )
 
     results = asyncio.run(main())
     batcher.close()
@@ -90,8 +101,9 @@ def test_requests_projected_past_max_latency_are_shed() -> None:
     async def main() -> list[Any]:
         await batcher.submit(one, 1)  # teach the latency model: ~50 ms per batch
         await batcher.submit(one, 1)
-        return await asyncio.gather(*(batcher.submit(one, 1) for _ in range(8)),
-                                    return_exceptions=True)  # fmt: skip
+        return await asyncio.gather(
+            *(batcher.submit(one, 1) for _ in range(8)), return_exceptions=True
+        )
 
     start = time.monotonic()
     results = asyncio.run(main())

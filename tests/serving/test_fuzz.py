@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import httpx
 import orjson
@@ -22,21 +21,36 @@ ENDPOINTS = [
 ]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=False), st.text(max_size=8),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+)
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 names = st.sampled_from(["input", "age", "fare", "city", "x", ""])
-datatypes = st.sampled_from(["FP64", "FP32", "INT64", "BOOL", "BYTES", "UINT8", "FP16", "BF16", "nope"])
+datatypes = st.sampled_from(
+    ["FP64", "FP32", "INT64", "BOOL", "BYTES", "UINT8", "FP16", "BF16", "nope"]
+)
 shapes = st.lists(st.integers(-2, 40), min_size=0, max_size=3)
 tensors = st.fixed_dictionaries(
-    {"name": names, "shape": shapes, "datatype": datatypes,
-     "data": st.one_of(st.lists(scalars, max_size=40), st.lists(st.lists(scalars, max_size=31), max_size=3), json_values)},
-)  # fmt: skip
+    {
+        "name": names,
+        "shape": shapes,
+        "datatype": datatypes,
+        "data": st.one_of(
+            st.lists(scalars, max_size=40),
+            st.lists(st.lists(scalars, max_size=31), max_size=3),
+            json_values,
+        ),
+    },
+)
 v2_bodies = st.fixed_dictionaries(
     {"inputs": st.lists(tensors, max_size=3)},
     optional={"id": json_values, "outputs": json_values, "parameters": json_values},
@@ -59,15 +73,21 @@ def _check(response: httpx.Response) -> None:
         assert "error" in body or "message" in body
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=st.one_of(v2_bodies, other_bodies), endpoint=st.sampled_from(ENDPOINTS))
 def test_structured_garbage_never_yields_5xx(server: Any, body: Any, endpoint: str) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as c:
         _check(c.post(endpoint, content=json.dumps(body)))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(raw=st.binary(max_size=300), endpoint=st.sampled_from([*ENDPOINTS, "/v2/models/lr/feedback"]))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    raw=st.binary(max_size=300), endpoint=st.sampled_from([*ENDPOINTS, "/v2/models/lr/feedback"])
+)
 def test_raw_bytes_never_yield_5xx(server: Any, raw: bytes, endpoint: str) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as c:
         _check(c.post(endpoint, content=raw))

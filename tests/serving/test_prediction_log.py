@@ -12,7 +12,13 @@ import polars as pl
 import pytest
 
 from loopline.errors import NotFoundError
-from loopline.serving import LogOptions, ServedModel, ServerOptions, read_feedback, read_prediction_logs
+from loopline.serving import (
+    LogOptions,
+    ServedModel,
+    ServerOptions,
+    read_feedback,
+    read_prediction_logs,
+)
 from loopline.serving.prediction_log import LogRecord, SegmentWriter
 
 
@@ -27,8 +33,9 @@ def _wait_for(fn: Any, timeout: float = 10.0) -> Any:
         delay = min(delay * 2, 0.2)
 
 
-def test_predictions_and_feedback_are_logged_and_joinable(models: Any, serve_models: Any,
-                                                          tmp_path: Path, v2_body: Any) -> None:  # fmt: skip
+def test_predictions_and_feedback_are_logged_and_joinable(
+    models: Any, serve_models: Any, tmp_path: Path, v2_body: Any
+) -> None:
     opts = ServerOptions(log=LogOptions(tmp_path, flush_seconds=0.1))
     served = [ServedModel("lr", "4", models.lr), ServedModel("tab", "1", models.tab)]
     with serve_models(served, opts) as s, httpx.Client(base_url=s.url) as c:
@@ -36,10 +43,16 @@ def test_predictions_and_feedback_are_logged_and_joinable(models: Any, serve_mod
         assert r.status_code == 200
         c.post("/v2/models/lr/infer", json=v2_body(models.x[3:4]), headers={"x-request-id": "b2"})
         f = models.frame.head(2)
-        c.post("/v2/models/tab/infer", json={"inputs": [
-            {"name": "age", "shape": [2], "datatype": "INT64", "data": f.age.tolist()},
-            {"name": "fare", "shape": [2], "datatype": "FP64", "data": f.fare.tolist()},
-            {"name": "city", "shape": [2], "datatype": "BYTES", "data": f.city.tolist()}]})  # fmt: skip
+        c.post(
+            "/v2/models/tab/infer",
+            json={
+                "inputs": [
+                    {"name": "age", "shape": [2], "datatype": "INT64", "data": f.age.tolist()},
+                    {"name": "fare", "shape": [2], "datatype": "FP64", "data": f.fare.tolist()},
+                    {"name": "city", "shape": [2], "datatype": "BYTES", "data": f.city.tolist()},
+                ]
+            },
+        )
         fb = c.post("/v2/models/lr/feedback", json={"request_id": "a1", "labels": [1, 0, 1]})
         assert fb.status_code == 200 and fb.json() == {"accepted": 3, "dropped": 0}
         many = {"feedback": [{"request_id": "b2", "label": 1}]}
@@ -64,10 +77,14 @@ def test_predictions_and_feedback_are_logged_and_joinable(models: Any, serve_mod
     assert not list(tmp_path.rglob(".tmp-*"))
 
 
-def test_sampling_rate_zero_logs_nothing(models: Any, serve_models: Any, tmp_path: Path,
-                                          v2_body: Any) -> None:  # fmt: skip
+def test_sampling_rate_zero_logs_nothing(
+    models: Any, serve_models: Any, tmp_path: Path, v2_body: Any
+) -> None:
     opts = ServerOptions(log=LogOptions(tmp_path, sample_rate=0.0, flush_seconds=0.05))
-    with serve_models([ServedModel("lr", "1", models.lr)], opts) as s, httpx.Client(base_url=s.url) as c:
+    with (
+        serve_models([ServedModel("lr", "1", models.lr)], opts) as s,
+        httpx.Client(base_url=s.url) as c,
+    ):
         for _ in range(5):
             assert c.post("/v2/models/lr/infer", json=v2_body(models.x[:1])).status_code == 200
     assert read_prediction_logs(tmp_path).is_empty()
@@ -80,12 +97,21 @@ def test_feedback_without_log_directory_is_404(client: httpx.Client) -> None:
 
 def test_full_buffer_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     dropped: list[int] = []
-    writer = SegmentWriter(tmp_path, "predictions",
-                           LogOptions(tmp_path, buffer_rows=100, flush_seconds=3600),
-                           on_dropped=dropped.append)  # fmt: skip
+    writer = SegmentWriter(
+        tmp_path,
+        "predictions",
+        LogOptions(tmp_path, buffer_rows=100, flush_seconds=3600),
+        on_dropped=dropped.append,
+    )
     writer.start()
-    rec = LogRecord("r", time.time(), "m", "1", 10,
-                    {"inputs": {"x": np.zeros(10)}, "outputs": {"predict": np.ones(10)}})  # fmt: skip
+    rec = LogRecord(
+        "r",
+        time.time(),
+        "m",
+        "1",
+        10,
+        {"inputs": {"x": np.zeros(10)}, "outputs": {"predict": np.ones(10)}},
+    )
     start = time.perf_counter()
     accepted = sum(writer.offer(rec) for _ in range(10_000))
     elapsed = time.perf_counter() - start
@@ -100,8 +126,16 @@ def test_reader_rejects_missing_directory_and_mixed_schemas(tmp_path: Path) -> N
         read_prediction_logs(tmp_path / "nope")
     for model, col in (("a", "x"), ("b", "y")):
         w = SegmentWriter(tmp_path, "predictions", LogOptions(tmp_path))
-        w.offer(LogRecord("r", time.time(), model, "1", 1,
-                          {"inputs": {col: np.zeros(1)}, "outputs": {"p": np.zeros(1)}}))  # fmt: skip
+        w.offer(
+            LogRecord(
+                "r",
+                time.time(),
+                model,
+                "1",
+                1,
+                {"inputs": {col: np.zeros(1)}, "outputs": {"p": np.zeros(1)}},
+            )
+        )
         w.flush()
     both = read_prediction_logs(tmp_path)
     assert isinstance(both, pl.DataFrame)

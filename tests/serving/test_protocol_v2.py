@@ -35,8 +35,9 @@ def test_model_metadata_lists_versions_and_tensor_specs(client: httpx.Client) ->
     }
 
 
-def test_infer_returns_every_output_with_shape_datatype_and_id(client: httpx.Client, models: Any,
-                                                               v2_body: Any) -> None:  # fmt: skip
+def test_infer_returns_every_output_with_shape_datatype_and_id(
+    client: httpx.Client, models: Any, v2_body: Any
+) -> None:
     x = models.x[:3]
     r = client.post("/v2/models/lr/infer", json={**v2_body(x), "id": "req-7"})
     assert r.status_code == 200
@@ -51,21 +52,29 @@ def test_infer_returns_every_output_with_shape_datatype_and_id(client: httpx.Cli
     np.testing.assert_allclose(out["predict_proba"]["data"], expected["predict_proba"].ravel())
 
 
-def test_infer_returns_only_requested_outputs(client: httpx.Client, models: Any, v2_body: Any) -> None:
+def test_infer_returns_only_requested_outputs(
+    client: httpx.Client, models: Any, v2_body: Any
+) -> None:
     body = {**v2_body(models.x[:1]), "outputs": [{"name": "predict_proba"}]}
     out = client.post("/v2/models/lr/infer", json=body).json()["outputs"]
     assert [o["name"] for o in out] == ["predict_proba"]
 
 
-def test_infer_accepts_nested_data_and_fp32_and_int_datatypes(client: httpx.Client, models: Any) -> None:
+def test_infer_accepts_nested_data_and_fp32_and_int_datatypes(
+    client: httpx.Client, models: Any
+) -> None:
     x = models.x[:2]
-    nested = {"inputs": [{"name": "input", "shape": [2, 30], "datatype": "FP32", "data": x.tolist()}]}
+    nested = {
+        "inputs": [{"name": "input", "shape": [2, 30], "datatype": "FP32", "data": x.tolist()}]
+    }
     assert client.post("/v2/models/lr/infer", json=nested).status_code == 200
     ints = {"inputs": [{"name": "input", "shape": [1, 30], "datatype": "INT64", "data": [1] * 30}]}
     assert client.post("/v2/models/lr/infer", json=ints).status_code == 200
 
 
-def test_versioned_paths_route_by_number_and_alias(client: httpx.Client, models: Any, v2_body: Any) -> None:
+def test_versioned_paths_route_by_number_and_alias(
+    client: httpx.Client, models: Any, v2_body: Any
+) -> None:
     x = models.x[:20]
     for path, version, model in [
         ("/v2/models/lr/versions/1/infer", "1", models.lr),
@@ -77,12 +86,16 @@ def test_versioned_paths_route_by_number_and_alias(client: httpx.Client, models:
         assert body["model_version"] == version
         proba = {o["name"]: o for o in body["outputs"]}["predict_proba"]["data"]
         np.testing.assert_allclose(proba, model.predict(x)["predict_proba"].ravel())
-    assert client.get("/v2/models/lr/versions/challenger/ready").json() == {"name": "lr", "ready": True}
+    assert client.get("/v2/models/lr/versions/challenger/ready").json() == {
+        "name": "lr",
+        "ready": True,
+    }
     assert client.get("/v2/models/lr/versions/2").json()["name"] == "lr"
 
 
-def test_unknown_model_or_version_is_404_with_error_body(client: httpx.Client, v2_body: Any,
-                                                         models: Any) -> None:  # fmt: skip
+def test_unknown_model_or_version_is_404_with_error_body(
+    client: httpx.Client, v2_body: Any, models: Any
+) -> None:
     r = client.post("/v2/models/nope/infer", json=v2_body(models.x[:1]))
     assert r.status_code == 404 and "Unknown model 'nope'" in r.json()["error"]
     r = client.get("/v2/models/lr/versions/9/ready")
@@ -91,8 +104,11 @@ def test_unknown_model_or_version_is_404_with_error_body(client: httpx.Client, v
 
 
 def _error(client: httpx.Client, body: Any, path: str = "/v2/models/lr/infer") -> str:
-    r = client.post(path, content=body if isinstance(body, bytes) else None,
-                    json=None if isinstance(body, bytes) else body)  # fmt: skip
+    r = client.post(
+        path,
+        content=body if isinstance(body, bytes) else None,
+        json=None if isinstance(body, bytes) else body,
+    )
     assert r.status_code == 400, r.text
     assert set(r.json()) == {"error"}
     return str(r.json()["error"])
@@ -101,35 +117,48 @@ def _error(client: httpx.Client, body: Any, path: str = "/v2/models/lr/infer") -
 def test_bad_inputs_are_400_naming_the_field(client: httpx.Client) -> None:
     good = {"name": "input", "shape": [1, 30], "datatype": "FP64", "data": [0.0] * 30}
     assert "Unknown input 'x'" in _error(client, {"inputs": [{**good, "name": "x"}]})
-    assert "has 29 values but shape [1, 30]" in _error(client, {"inputs": [{**good, "data": [0.0] * 29}]})
-    assert "shape [1, 29]" in _error(client, {"inputs": [{**good, "shape": [1, 29], "data": [0.0] * 29}]})
+    assert "has 29 values but shape [1, 30]" in _error(
+        client, {"inputs": [{**good, "data": [0.0] * 29}]}
+    )
+    assert "shape [1, 29]" in _error(
+        client, {"inputs": [{**good, "shape": [1, 29], "data": [0.0] * 29}]}
+    )
     assert "datatype BYTES but the model expects FP64" in _error(
-        client, {"inputs": [{**good, "datatype": "BYTES"}]})  # fmt: skip
+        client, {"inputs": [{**good, "datatype": "BYTES"}]}
+    )
     assert "'input' expects float64 values but got strings" in _error(
-        client, {"inputs": [{**good, "data": ["a"] * 30}]})  # fmt: skip
+        client, {"inputs": [{**good, "data": ["a"] * 30}]}
+    )
     assert "null" in _error(client, {"inputs": [{**good, "data": [None] * 30}]})
     assert "'inputs' must be a non-empty list" in _error(client, {"inputs": []})
     assert "not valid JSON" in _error(client, b"{nope")
     assert "appears twice" in _error(client, {"inputs": [good, good]})
-    assert "Unknown output 'logits'" in _error(client, {"inputs": [good], "outputs": [{"name": "logits"}]})
+    assert "Unknown output 'logits'" in _error(
+        client, {"inputs": [good], "outputs": [{"name": "logits"}]}
+    )
 
 
 def test_missing_column_of_a_named_column_model_is_400(client: httpx.Client) -> None:
-    body = {"inputs": [
-        {"name": "age", "shape": [1], "datatype": "INT64", "data": [30]},
-        {"name": "fare", "shape": [1], "datatype": "FP64", "data": [12.5]},
-    ]}  # fmt: skip
+    body = {
+        "inputs": [
+            {"name": "age", "shape": [1], "datatype": "INT64", "data": [30]},
+            {"name": "fare", "shape": [1], "datatype": "FP64", "data": [12.5]},
+        ]
+    }
     assert "Missing input 'city'" in _error(client, body, "/v2/models/tab/infer")
 
 
-def test_named_column_pipeline_with_strings_predicts_like_in_process(client: httpx.Client,
-                                                                     models: Any) -> None:  # fmt: skip
+def test_named_column_pipeline_with_strings_predicts_like_in_process(
+    client: httpx.Client, models: Any
+) -> None:
     f = models.frame.head(5)
-    body = {"inputs": [
-        {"name": "age", "shape": [5], "datatype": "INT64", "data": f.age.tolist()},
-        {"name": "fare", "shape": [5], "datatype": "FP64", "data": f.fare.tolist()},
-        {"name": "city", "shape": [5], "datatype": "BYTES", "data": f.city.tolist()},
-    ]}  # fmt: skip
+    body = {
+        "inputs": [
+            {"name": "age", "shape": [5], "datatype": "INT64", "data": f.age.tolist()},
+            {"name": "fare", "shape": [5], "datatype": "FP64", "data": f.fare.tolist()},
+            {"name": "city", "shape": [5], "datatype": "BYTES", "data": f.city.tolist()},
+        ]
+    }
     r = client.post("/v2/models/tab/infer", json=body)
     assert r.status_code == 200, r.text
     direct = models.tab.predict({c: f[c].to_numpy() for c in ("age", "fare", "city")})
@@ -137,11 +166,13 @@ def test_named_column_pipeline_with_strings_predicts_like_in_process(client: htt
 
 
 def test_a_value_the_model_rejects_is_400_not_500(client: httpx.Client) -> None:
-    body = {"inputs": [
-        {"name": "age", "shape": [1], "datatype": "INT64", "data": [30]},
-        {"name": "fare", "shape": [1], "datatype": "FP64", "data": [1.0]},
-        {"name": "city", "shape": [1], "datatype": "BYTES", "data": ["atlantis"]},
-    ]}  # fmt: skip
+    body = {
+        "inputs": [
+            {"name": "age", "shape": [1], "datatype": "INT64", "data": [30]},
+            {"name": "fare", "shape": [1], "datatype": "FP64", "data": [1.0]},
+            {"name": "city", "shape": [1], "datatype": "BYTES", "data": ["atlantis"]},
+        ]
+    }
     assert "The model rejected the input" in _error(client, body, "/v2/models/tab/infer")
 
 

@@ -30,7 +30,8 @@ class ServeProcess:
         line = self._read_line(deadline_s=30)
         if "listening on" not in line:
             self.proc.kill()
-            raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"server did not start: {line!r} {err}")
         self.url = line.split("listening on ")[1].split()[0]
 
     def _read_line(self, deadline_s: float) -> str:
@@ -83,7 +84,9 @@ def slow_model(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Path:
 
 @pytest.fixture()
 def two_workers(slow_model: Path) -> Iterator[ServeProcess]:
-    server = ServeProcess([str(slow_model), "--port", "0", "--workers", "2", "--graceful-timeout", "20"])
+    server = ServeProcess(
+        [str(slow_model), "--port", "0", "--workers", "2", "--graceful-timeout", "20"]
+    )
     try:
         server.wait_ready()
         yield server
@@ -98,8 +101,11 @@ def _cpu_seconds(pid: int) -> float:
 
 def _infer(url: str, models: Any, out: list[int], keepalive: bool = True) -> None:
     limits = httpx.Limits(max_keepalive_connections=None if keepalive else 0)
-    body = {"inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP64",
-                        "data": models.x[0].tolist()}]}  # fmt: skip
+    body = {
+        "inputs": [
+            {"name": "input", "shape": [1, 30], "datatype": "FP64", "data": models.x[0].tolist()}
+        ]
+    }
     with httpx.Client(timeout=30, limits=limits) as c:
         try:
             out.append(c.post(f"{url}/v2/models/forest/infer", json=body).status_code)
@@ -131,10 +137,22 @@ def test_workers_share_one_port_and_both_take_load(two_workers: ServeProcess, mo
 def _send_raw(url: str, models: Any) -> socket.socket:
     """Open a connection and send one whole inference request; the reply is read later."""
     host, port = url.removeprefix("http://").split(":")
-    body = json.dumps({"inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP64",
-                                   "data": models.x[0].tolist()}]}).encode()  # fmt: skip
-    head = (f"POST /v2/models/forest/infer HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, 30],
+                    "datatype": "FP64",
+                    "data": models.x[0].tolist(),
+                }
+            ]
+        }
+    ).encode()
+    head = (
+        f"POST /v2/models/forest/infer HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     sock = socket.create_connection((host, int(port)), timeout=30)
     sock.sendall(head.encode() + body)
     return sock
@@ -152,8 +170,9 @@ def _status_of(sock: socket.socket) -> int:
     return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else -1
 
 
-def test_sigterm_answers_every_request_in_flight_then_exits_zero(two_workers: ServeProcess,
-                                                                  models: Any) -> None:  # fmt: skip
+def test_sigterm_answers_every_request_in_flight_then_exits_zero(
+    two_workers: ServeProcess, models: Any
+) -> None:
     socks = [_send_raw(two_workers.url, models) for _ in range(24)]  # 24 × ~30 ms of work
     start = time.monotonic()
     two_workers.proc.send_signal(signal.SIGTERM)
@@ -166,8 +185,9 @@ def test_sigterm_answers_every_request_in_flight_then_exits_zero(two_workers: Se
         httpx.get(f"{two_workers.url}/v2/health/live", timeout=2)
 
 
-def test_readiness_turns_false_during_drain_while_requests_still_succeed(slow_model: Path,
-                                                                          models: Any) -> None:  # fmt: skip
+def test_readiness_turns_false_during_drain_while_requests_still_succeed(
+    slow_model: Path, models: Any
+) -> None:
     server = ServeProcess([str(slow_model), "--port", "0", "--drain-seconds", "2"])
     try:
         server.wait_ready()
@@ -199,7 +219,9 @@ def test_a_killed_worker_is_replaced(two_workers: ServeProcess, models: Any) -> 
     assert statuses == [200] * 10
 
 
-def test_unbindable_port_and_missing_bundle_are_clear_errors(tmp_path: Path, slow_model: Path) -> None:
+def test_unbindable_port_and_missing_bundle_are_clear_errors(
+    tmp_path: Path, slow_model: Path
+) -> None:
     cmd = [sys.executable, "-c", "from loopline.cli.main import main; main()", "serve"]
     r = subprocess.run([*cmd, str(tmp_path / "ghost")], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "Traceback" not in r.stderr

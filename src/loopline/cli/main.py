@@ -22,6 +22,17 @@ COMMANDS: dict[str, str] = {
     "lineage": "loopline.cli.lineage:lineage",
     "artifacts": "loopline.cli.artifacts:artifacts",
     "models": "loopline.cli.models:models",
+    "controlplane": "loopline.cli.controlplane:controlplane",
+    "up": "loopline.cli.controlplane:controlplane",
+    "apply": "loopline.cli.deploy:apply",
+    "create": "loopline.cli.deploy:create",
+    "delete": "loopline.cli.deploy:delete",
+    "scale": "loopline.cli.deploy:scale",
+    "set": "loopline.cli.deploy:set_",
+    "get": "loopline.cli.get:get",
+    "describe": "loopline.cli.get:describe_cmd",
+    "logs": "loopline.cli.get:logs",
+    "rollout": "loopline.cli.rollout:rollout",
 }
 
 

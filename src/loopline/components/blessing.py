@@ -55,15 +55,15 @@ class MetricThreshold:
     slices: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not self.has_value and not self.has_change:
-            raise InvalidInputError(
-                f"Threshold on {self.metric!r} sets no bound; give lower/upper (a value "
-                "threshold) or direction with absolute/relative (a change threshold)."
-            )
         if (self.absolute is not None or self.relative is not None) and self.direction is None:
             raise InvalidInputError(
                 f"Change threshold on {self.metric!r} needs direction 'higher_is_better' or "
                 "'lower_is_better'."
+            )
+        if not self.has_value and not self.has_change:
+            raise InvalidInputError(
+                f"Threshold on {self.metric!r} sets no bound; give lower/upper (a value "
+                "threshold) or direction with absolute/relative (a change threshold)."
             )
         if self.direction not in (None, "higher_is_better", "lower_is_better"):
             raise InvalidInputError(

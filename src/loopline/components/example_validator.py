@@ -199,7 +199,7 @@ def ExampleValidator(
     ctx.log_params(anomalies_blocking=len(blocking), anomalies_warnings=warnings)
     if blocking and not allow_anomalies:
         ctx.log_params(anomalies=found, drift=drift, blocking=list(blocking))
-        shown = "; ".join(blocking[:_SHOWN])
+        shown = "; ".join(b.rstrip(".") for b in blocking[:_SHOWN])
         more = f" (and {len(blocking) - _SHOWN} more)" if len(blocking) > _SHOWN else ""
         raise GateFailedError(
             f"ExampleValidator found {len(blocking)} blocking anomal"

@@ -14,8 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from loopline.components.statistics_gen import reference_split
 from loopline.components.tables import splits_of
+from loopline.data import Schema as DataSchema
 from loopline.data import dump_schema, infer_schema, load_profile, load_schema
 from loopline.errors import InvalidInputError, NotFoundError
 from loopline.pipeline import ExampleStatistics, Input, Output, Schema, Step, component
@@ -45,6 +48,7 @@ def schema_gen(
     )
     result = inferred
     if curated_schema is not None:
+        inferred = _without_retyped(inferred, curated_schema)
         with tempfile.TemporaryDirectory() as tmp:
             file = Path(tmp) / "curated.yaml"
             file.write_text(curated_schema, encoding="utf-8")
@@ -60,6 +64,27 @@ def schema_gen(
         curated_file=curated_source,
         inferred_from_split=name,
     )
+
+
+def _without_retyped(inferred: DataSchema, curated_text: str) -> DataSchema:
+    """``inferred`` minus the features whose type the curated schema changes: what was
+    inferred for another type (a string domain, a numeric range) must not carry over."""
+    try:
+        data = yaml.safe_load(curated_text)
+    except yaml.YAMLError:
+        return inferred  # load_schema reports the YAML error with the file name
+    features = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(features, dict):
+        return inferred
+    retyped = {
+        str(name)
+        for name, body in features.items()
+        if isinstance(body, dict)
+        and "type" in body
+        and (f := inferred.get(str(name))) is not None
+        and str(body["type"]) != f.dtype.value
+    }
+    return DataSchema(tuple(f for f in inferred.features if f.name not in retyped))
 
 
 def SchemaGen(

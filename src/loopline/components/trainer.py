@@ -82,6 +82,11 @@ def trainer_template(
             f"train_fn returned {estimator!r}; it must return a fitted estimator with predict."
         )
     served: Any = estimator
+    raw, columns = data.raw, list(data.columns)
+    fitted_on = getattr(estimator, "feature_names_in_", None)
+    if transform is None and fitted_on is not None:
+        columns = [str(c) for c in fitted_on]  # train_fn chose a subset of the columns
+        raw = raw[columns]
     if transform is not None:
         from sklearn.pipeline import Pipeline as SkPipeline
 
@@ -92,7 +97,7 @@ def trainer_template(
     save_model(
         served,
         model.path,
-        signature=infer_signature(data.raw),
+        signature=infer_signature(raw),
         methods=methods,
         metadata={
             "label": label,
@@ -102,9 +107,9 @@ def trainer_template(
             "span": examples.properties.get("span"),
             "transform_digest": transform_graph.digest if transform_graph else None,
         },
-        input_example=data.raw.head(5),
+        input_example=raw.head(5),
     )
-    train_metrics = compute_metrics(served, data.raw, data.y)
+    train_metrics = compute_metrics(served, raw, data.y)
     ctx.log_params(hyperparameters=params)
     ctx.log_metrics({f"train_{k}": v for k, v in train_metrics.items() if v == v})
     model.properties.update(
@@ -112,7 +117,7 @@ def trainer_template(
         framework="sklearn",
         estimator=type(estimator).__name__,
         hyperparameters=params,
-        feature_columns=list(data.columns),
+        feature_columns=list[Json](columns),
         train_rows=len(data.y),
         span=examples.properties.get("span"),
         methods=list(methods),

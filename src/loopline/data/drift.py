@@ -18,8 +18,9 @@ A feature drifts when any of its thresholds (schema ``drift`` or ``skew`` list, 
 :data:`~loopline.data.schema.NUMERIC_DEFAULT` / ``CATEGORICAL_DEFAULT``) is reached *and* the
 value is beyond sampling noise: "significant AND ≥ δ". JS distance and PSI must exceed their
 χ²-based critical value at α = 0.01 for the two sample sizes (:func:`sampling_noise`), and the
-new-value excess 2.33 standard errors. On 1M rows these guards are ~100× below the thresholds;
-on a 2,000-row window over a 5,000-level column they are what stops false alarms.
+new-value excess 2.33 standard errors. On 1M rows the guards sit an order of magnitude below the
+thresholds (JS: 0.005 on 51 cells vs 0.12); on a 2,000-row window over a 5,000-level column
+they are what stops false alarms.
 """
 
 from __future__ import annotations

@@ -264,12 +264,14 @@ def _numeric(
     x: npt.NDArray[np.float64], edges: tuple[float, ...] | None, bins: int
 ) -> NumericStats:
     nan_count = inf_count = 0
-    finite = np.isfinite(x)
-    n_finite = int(np.count_nonzero(finite))
-    if n_finite < len(x):
+    total = float(x.sum())
+    if not np.isfinite(total):  # a finite sum means no NaN/inf (else: overflow, also fine)
+        finite = np.isfinite(x)
+        n_finite = int(np.count_nonzero(finite))
         nan_count = int(np.count_nonzero(np.isnan(x)))
         inf_count = len(x) - n_finite - nan_count
         x = x[finite]
+        total = float(x.sum())
     n = len(x)
     if edges is None:
         edges = _quantile_edges(x, bins)
@@ -288,18 +290,13 @@ def _numeric(
             zero,
             (0.0,) * len(zero),
         )
-    mean = float(x.sum()) / n
-    d = x - mean
-    m2 = float(np.dot(d, d))
-    del d
-    bucket = _bucketize(x, edges)
-    counts = np.bincount(bucket, minlength=len(edges) + 1)
-    sums = np.bincount(bucket, weights=x, minlength=len(edges) + 1)
+    mean = total / n
+    counts, sums, m2, zeros = _scan(x, edges, mean)
     return NumericStats(
         count=n,
         nan_count=nan_count,
         inf_count=inf_count,
-        zeros=int(np.count_nonzero(x == 0)),
+        zeros=zeros,
         mean=mean,
         m2=m2,
         min=float(x.min()),
@@ -320,13 +317,45 @@ def _quantile_edges(x: npt.NDArray[np.float64], bins: int) -> tuple[float, ...]:
     return tuple(float(e) for e in np.unique(qs))
 
 
-def _bucketize(x: npt.NDArray[np.float64], edges: tuple[float, ...]) -> npt.NDArray[np.intp]:
-    """Bucket index per value: the number of edges <= x (one compare per edge, no branches)."""
+def _scan(
+    x: npt.NDArray[np.float64], edges: tuple[float, ...], mean: float
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], float, int]:
+    """Per-bucket counts and sums (bucket = number of edges <= x), M2 and zeros in one pass.
+
+    Works on cache-sized blocks with one branch-free compare per edge (NumPy's
+    ``searchsorted`` is 3-5x slower on unsorted data); ``searchsorted`` only beyond 64 edges.
+    """
+    k = len(edges) + 1
     if len(edges) > 64:
-        return np.searchsorted(np.asarray(edges), x, side="right")
-    acc = np.zeros(len(x), dtype=np.uint8)
-    buf = np.empty(len(x), dtype=np.bool_)
-    for e in edges:
-        np.greater_equal(x, e, out=buf)
-        acc += buf.view(np.uint8)
-    return acc.astype(np.intp)
+        idx = np.searchsorted(np.asarray(edges), x, side="right")
+        weighted = np.asarray(np.bincount(idx, weights=x, minlength=k), dtype=np.float64)
+        d = x - mean
+        zeros = int(np.count_nonzero(x == 0))
+        return np.bincount(idx, minlength=k), weighted, float(np.sum(d * d)), zeros
+    counts = np.zeros(k, dtype=np.intp)
+    sums = np.zeros(k, dtype=np.float64)
+    m2 = 0.0
+    zeros = 0
+    size = min(len(x), _BLOCK)
+    acc = np.empty(size, dtype=np.uint8)
+    buf = np.empty(size, dtype=np.bool_)
+    dev = np.empty(size, dtype=np.float64)
+    for start in range(0, len(x), _BLOCK):
+        xb = x[start : start + _BLOCK]
+        m = len(xb)
+        a, b, d = acc[:m], buf[:m], dev[:m]
+        np.subtract(xb, mean, out=d)
+        np.multiply(d, d, out=d)  # not np.dot: BLAS threads cost more than they save here
+        m2 += float(d.sum())
+        np.equal(xb, 0.0, out=b)
+        zeros += int(np.count_nonzero(b))
+        a.fill(0)
+        for e in edges:
+            np.greater_equal(xb, e, out=b)
+            a += b.view(np.uint8)
+        counts += np.bincount(a, minlength=k)
+        sums += np.bincount(a, weights=xb, minlength=k)
+    return counts, sums, m2, zeros
+
+
+_BLOCK = 1 << 15

@@ -291,10 +291,10 @@ class DeploymentManager:
             if rep.phase is not ReplicaPhase.TERMINATING:
                 rep = replace(rep, phase=ReplicaPhase.TERMINATING, ready=False)
                 self.store.put_replica(rep)
-            if self._pool is None:
-                self._finish_stop(d, rep, drain)
+            if self._pool is not None:
+                self._stopping[rep.id] = self._pool.submit(self._finish_stop, d, rep, drain)
                 return
-            self._stopping[rep.id] = self._pool.submit(self._finish_stop, d, rep, drain)
+        self._finish_stop(d, rep, drain)
 
     def _finish_stop(self, d: Deployment, rep: Replica, drain: bool) -> None:
         try:
@@ -318,12 +318,12 @@ class DeploymentManager:
     def _push_backends(self, d: Deployment) -> None:
         if self.routing is None:
             return
-        backends = tuple(
-            Backend(id=r.id, host=self.host, port=r.port, revision=r.revision)
-            for r in self.store.list_replicas(d.name)
-            if r.phase is ReplicaPhase.RUNNING and r.ready and r.port is not None
-        )
-        with self._lock:
+        with self._lock:  # compute and push under one lock: never push a stale set
+            backends = tuple(
+                Backend(id=r.id, host=self.host, port=r.port, revision=r.revision)
+                for r in self.store.list_replicas(d.name)
+                if r.phase is ReplicaPhase.RUNNING and r.ready and r.port is not None
+            )
             if self._pushed.get(d.name) == backends:
                 return
             self.routing.set_backends(d, backends)

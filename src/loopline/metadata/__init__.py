@@ -13,6 +13,8 @@ Key contracts:
 - Imports only ``loopline.errors`` and ``loopline.types``.
 """
 
+from typing import TYPE_CHECKING
+
 from loopline.metadata.entities import (
     TERMINAL_STATES,
     Artifact,
@@ -28,10 +30,31 @@ from loopline.metadata.entities import (
     ModelAlias,
     ModelVersion,
 )
-from loopline.metadata.memory import InMemoryMetadataStore
-from loopline.metadata.sql.store import SqlMetadataStore
 from loopline.metadata.store import MetadataStore
-from loopline.metadata.urls import open_store
+
+if TYPE_CHECKING:
+    from loopline.metadata.memory import InMemoryMetadataStore
+    from loopline.metadata.sql.store import SqlMetadataStore
+    from loopline.metadata.urls import open_store
+
+# The SQL backend (SQLAlchemy, and Alembic when a store is opened) is imported on first use,
+# so code that only needs the entities — every pipeline step, the CLI's start-up — does not
+# pay for it.
+_LAZY = {
+    "InMemoryMetadataStore": "loopline.metadata.memory",
+    "SqlMetadataStore": "loopline.metadata.sql.store",
+    "open_store": "loopline.metadata.urls",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopline.metadata' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "TERMINAL_STATES",

@@ -92,8 +92,17 @@ class MetadataStore(abc.ABC):
         cache_key: str | None = None,
         properties: Mapping[str, Json] | None = None,
         started_at: datetime | None = None,
+        log_uri: str | None = None,
+        inputs: Sequence[tuple[str, ArtifactId]] = (),
+        contexts: Sequence[ContextId] = (),
     ) -> Execution:
-        """Record a new execution and return it with its id."""
+        """Record a new execution and return it with its id, in one transaction.
+
+        Like MLMD's ``put_execution``: ``inputs`` are ``(port, artifact_id)`` pairs recorded
+        as INPUT events (index = position among the pairs of the same port), and the
+        execution is associated with every context in ``contexts``. Raises NotFoundError for
+        an unknown artifact or context (and records nothing).
+        """
 
     @abc.abstractmethod
     def update_execution(
@@ -135,8 +144,11 @@ class MetadataStore(abc.ABC):
         outputs: Sequence[Event] = (),
         properties: Mapping[str, Json] | None = None,
         ended_at: datetime | None = None,
+        contexts: Sequence[ContextId] = (),
     ) -> Execution:
         """Finish an execution in one transaction.
+
+        The output artifacts are also attributed to every context in ``contexts``.
 
         Records the output events, turns every output artifact of state PENDING into LIVE (only
         when ``state`` is COMPLETE), merges ``properties`` and sets the final state. Either all

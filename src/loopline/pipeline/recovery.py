@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from loopline.artifacts.owner import Owner
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import LooplineError
 from loopline.metadata.entities import ArtifactState, ExecutionState
 from loopline.metadata.store import MetadataStore
-from loopline.artifacts.owner import Owner
 
 
 def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:

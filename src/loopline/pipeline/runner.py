@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from loopline import __version__
+from loopline.artifacts.owner import Owner
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import InvalidDefinitionError
 from loopline.metadata.entities import Artifact, ExecutionState
@@ -23,7 +24,6 @@ from loopline.metadata.store import MetadataStore
 from loopline.pipeline import capture
 from loopline.pipeline.component import accepts
 from loopline.pipeline.graph import Pipeline, resolve_params
-from loopline.artifacts.owner import Owner
 from loopline.pipeline.progress import RunProgress
 from loopline.pipeline.recovery import recover
 from loopline.pipeline.results import RunResult, RunStatus, StepResult

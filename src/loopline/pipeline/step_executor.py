@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from loopline import __version__
+from loopline.artifacts.owner import Owner
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import LooplineError
 from loopline.metadata.entities import (
@@ -28,7 +29,6 @@ from loopline.pipeline.cache import cache_key
 from loopline.pipeline.context import StepContext
 from loopline.pipeline.executor import Invocation, Outcome, invoke
 from loopline.pipeline.fingerprint import code_parts, fingerprint
-from loopline.artifacts.owner import Owner
 from loopline.pipeline.ports import Input, Output
 from loopline.pipeline.results import StepResult
 from loopline.pipeline.step import Step
@@ -74,9 +74,8 @@ class StepExecutor:
                 "error": reason,
             },
             started_at=now,
+            contexts=self.scope.context_ids,
         )
-        md.update_execution(execution.id, ended_at=now)
-        self._link(execution.id, {}, [])
         return StepResult(step.id, state, execution.id, False, 0.0, reason, False, {})
 
     def fail(self, step: Step, reason: str) -> StepResult:
@@ -139,8 +138,8 @@ class StepExecutor:
                 "owner": self.scope.owner.as_dict(),
             },
             started_at=datetime.now(UTC),
+            contexts=self.scope.context_ids,
         )
-        self._link(execution.id, {}, [])
         port = next(iter(step.component.outputs))
         expected = step.component.outputs[port].type
         try:
@@ -209,8 +208,9 @@ class StepExecutor:
                 "owner": self.scope.owner.as_dict(),
             },
             started_at=now,
+            inputs=_input_pairs(inputs),
+            contexts=self.scope.context_ids,
         )
-        self._link(execution.id, inputs, [a.id for a in artifacts])
         md.publish_execution(
             execution.id,
             state=ExecutionState.CACHED,
@@ -218,6 +218,7 @@ class StepExecutor:
                 Event(e.artifact_id, execution.id, EventType.OUTPUT, e.port, e.index) for e in outs
             ],
             ended_at=now,
+            contexts=self.scope.context_ids,
         )
         return StepResult(
             step_id=step.id,
@@ -229,22 +230,6 @@ class StepExecutor:
             gate=False,
             outputs={e.port: e.artifact_id for e in outs},
         )
-
-    def _link(
-        self, execution_id: int, inputs: Mapping[str, Artifact | None], outputs: list[int]
-    ) -> None:
-        md = self.scope.metadata
-        events = [
-            Event(a.id, execution_id, EventType.INPUT, port)
-            for port, a in inputs.items()
-            if a is not None
-        ]
-        if events:
-            md.put_events(events)
-        for ctx in self.scope.context_ids:
-            md.associate(ctx, [execution_id])
-            if outputs:
-                md.attribute(ctx, outputs)
 
     # -- a real run ----------------------------------------------------------------------
 
@@ -267,9 +252,10 @@ class StepExecutor:
             cache_key=key,
             properties={**properties, "owner": self.scope.owner.as_dict()},
             started_at=datetime.now(UTC),
+            log_uri=str(log_path),
+            inputs=_input_pairs(inputs),
+            contexts=self.scope.context_ids,
         )
-        md.update_execution(execution.id, log_uri=str(log_path))
-        self._link(execution.id, inputs, [])
         attempts = step.options.retries + 1
         outcome = Outcome()
         ctx = StepContext(self.scope.run_name, step.id, execution.id)
@@ -286,9 +272,15 @@ class StepExecutor:
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"--- attempt {attempt} failed: {outcome.error}; retrying\n")
             time.sleep(min(RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), RETRY_BACKOFF_CAP_SECONDS))
-        if ctx.metrics:
-            for k, v, s in ctx.metrics:
-                md.log_metrics(execution.id, {k: v}, step=s)
+        by_step: dict[int, list[tuple[str, float]]] = {}
+        for key_, value, index in ctx.metrics:
+            by_step.setdefault(index, []).append((key_, value))
+        for index, values in by_step.items():
+            if len({k for k, _ in values}) == len(values):
+                md.log_metrics(execution.id, dict(values), step=index)
+            else:  # the same metric logged twice at one step: keep every value, in order
+                for key_, value in values:
+                    md.log_metrics(execution.id, {key_: value}, step=index)
         final: dict[str, Json] = {"attempts": attempt, "params": ctx.params, "tags": dict(ctx.tags)}
         if outcome.error is None:
             return self._finish(step, execution.id, result_outputs, final, started)
@@ -342,11 +334,8 @@ class StepExecutor:
             outputs=events,
             properties=final,
             ended_at=datetime.now(UTC),
+            contexts=self.scope.context_ids,
         )
-        ids = [a for a in outputs.values() if a is not None]
-        for ctx in self.scope.context_ids:
-            if ids:
-                md.attribute(ctx, ids)
         return StepResult(
             step_id=step.id,
             state=ExecutionState.COMPLETE,
@@ -432,6 +421,10 @@ class StepExecutor:
                 return outcome, {}
             return outcome, {port: row.id for port, row in rows.items()}
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _input_pairs(inputs: Mapping[str, Artifact | None]) -> list[tuple[str, int]]:
+    return [(port, a.id) for port, a in inputs.items() if a is not None]
 
 
 def _is_type(type_name: str, expected: type[ArtifactType]) -> bool:

@@ -23,8 +23,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import orjson
 
@@ -33,6 +32,17 @@ from loopline.bundle import Batch, coerce_batch
 from loopline.errors import InvalidInputError, NotFoundError
 from loopline.serving import protocols
 from loopline.serving.batcher import AdaptiveBatcher, Outputs, Overloaded
+from loopline.serving.feedback import feedback_records
+from loopline.serving.http import (
+    BodyTooLarge,
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    error_body,
+    read_json,
+    respond,
+)
 from loopline.serving.metrics import Metrics, publish_snapshot, read_snapshots
 from loopline.serving.model_table import Entry, ModelTable
 from loopline.serving.options import ServedModel, ServerOptions
@@ -40,33 +50,8 @@ from loopline.serving.prediction_log import LogRecord, SegmentWriter
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_JSON = [(b"content-type", b"application/json")]
 _LIVE = orjson.dumps({"live": True})
 _METRICS_PERIOD_S = 1.0
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()):
-        super().__init__(message)
-        self.status = status
-        self.headers = list(headers)
-
-
-def _error_body(protocol: str, status: int, message: str) -> bytes:
-    if protocol == "mlflow":
-        code = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST",
-                503: "TEMPORARILY_UNAVAILABLE"}.get(status, "INTERNAL_ERROR")  # fmt: skip
-        return orjson.dumps({"error_code": code, "message": message})
-    return orjson.dumps({"error": message})
 
 
 class ModelServerApp:
@@ -126,19 +111,28 @@ class ModelServerApp:
             except Exception:
                 log.exception(
                     "Warm-up of model %s version %s failed; it stays not ready.",
-                    entry.served.name, entry.served.version,
-                )  # fmt: skip
+                    entry.served.name,
+                    entry.served.version,
+                )
                 continue
             entry.ready = True
             self.metrics.ready.set(entry.labels, 1.0)
         lo = self.options.log
         if lo is not None:
-            self._pred_log = SegmentWriter(lo.directory, "predictions", lo,
+            self._pred_log = SegmentWriter(
+                lo.directory,
+                "predictions",
+                lo,
                 on_written=lambda n: self.metrics.log_written.inc(("predictions",), n),
-                on_dropped=lambda n: self.metrics.log_dropped.inc(("predictions",), n))  # fmt: skip
-            self._feedback_log = SegmentWriter(lo.directory, "feedback", lo,
+                on_dropped=lambda n: self.metrics.log_dropped.inc(("predictions",), n),
+            )
+            self._feedback_log = SegmentWriter(
+                lo.directory,
+                "feedback",
+                lo,
                 on_written=lambda n: self.metrics.log_written.inc(("feedback",), n),
-                on_dropped=lambda n: self.metrics.log_dropped.inc(("feedback",), n))  # fmt: skip
+                on_dropped=lambda n: self.metrics.log_dropped.inc(("feedback",), n),
+            )
             self._pred_log.start()
             self._feedback_log.start()
         if self.options.metrics_dir is not None:
@@ -163,8 +157,9 @@ class ModelServerApp:
     def _publish_once(self) -> None:
         if self.options.metrics_dir is not None:
             try:
-                publish_snapshot(self.options.metrics_dir, self.options.worker_id,
-                                 self.metrics.snapshot())  # fmt: skip
+                publish_snapshot(
+                    self.options.metrics_dir, self.options.worker_id, self.metrics.snapshot()
+                )
             except OSError:
                 log.warning("Could not publish metrics to %s.", self.options.metrics_dir)
 
@@ -202,56 +197,66 @@ class ModelServerApp:
             elif method in ("GET", "HEAD"):
                 await self._get(path, send)
             else:
-                raise _HttpError(405, f"Method {method} is not allowed on {path}.")
-        except _HttpError as exc:
-            await _respond(
-                send, exc.status, _error_body(protocol, exc.status, str(exc)), exc.headers
-            )
+                raise HttpError(405, f"Method {method} is not allowed on {path}.")
+        except HttpError as exc:
+            await respond(send, exc.status, error_body(protocol, exc.status, str(exc)), exc.headers)
 
     # -------------------------------------------------------------------- GET
     async def _get(self, path: str, send: Send) -> None:
         if path == "/v2/health/live":
-            return await _respond(send, 200, _LIVE)
+            return await respond(send, 200, _LIVE)
         if path in ("/v2/health/ready", "/ping", "/health"):
             ready = self.ready
             body = orjson.dumps({"ready": ready}) if path == "/v2/health/ready" else b"\n"
-            return await _respond(send, 200 if ready else 503, body)
+            return await respond(send, 200 if ready else 503, body)
         if path == "/v2":
-            return await _respond(send, 200, orjson.dumps(
-                {"name": self.options.server_name, "version": __version__,
-                 "extensions": ["model_repository_versions", "feedback"]}))  # fmt: skip
+            return await respond(
+                send,
+                200,
+                orjson.dumps(
+                    {
+                        "name": self.options.server_name,
+                        "version": __version__,
+                        "extensions": ["model_repository_versions", "feedback"],
+                    }
+                ),
+            )
         if path in ("/v2/models", "/v1/models"):
-            return await _respond(send, 200, orjson.dumps({"models": self.table.names()}))
+            return await respond(send, 200, orjson.dumps({"models": self.table.names()}))
         if path == "/version":
-            return await _respond(
+            return await respond(
                 send, 200, __version__.encode(), [(b"content-type", b"text/plain")]
             )
         if path == "/metrics":
             others = []
             if self.options.metrics_dir is not None:
                 others = read_snapshots(self.options.metrics_dir, self.options.worker_id)
-            return await _respond(send, 200, self.metrics.render(others),
-                                  [(b"content-type", b"text/plain; version=0.0.4")])  # fmt: skip
+            return await respond(
+                send,
+                200,
+                self.metrics.render(others),
+                [(b"content-type", b"text/plain; version=0.0.4")],
+            )
         if path.startswith("/v2/models/"):
             entry, rest = self._v2_entry(path)
             if rest == "":
                 versions = self.table.versions(entry.served.name)
                 sig = entry.served.model.signature
-                return await _respond(
+                return await respond(
                     send, 200, protocols.v2_metadata(entry.served.name, versions, sig)
                 )
             if rest == "ready":
                 ok = entry.ready and not self.shutting_down
                 body = orjson.dumps({"name": entry.served.name, "ready": ok})
-                return await _respond(send, 200 if ok else 503, body)
-            raise _HttpError(404, f"No such endpoint {path}.")
+                return await respond(send, 200 if ok else 503, body)
+            raise HttpError(404, f"No such endpoint {path}.")
         if path.startswith("/v1/models/"):
             entry, suffix = self._v1_entry(path)
             if suffix:
-                raise _HttpError(404, f"No such endpoint {path}.")
+                raise HttpError(404, f"No such endpoint {path}.")
             ok = entry.ready and not self.shutting_down
-            return await _respond(send, 200, orjson.dumps({"name": entry.served.name, "ready": ok}))
-        raise _HttpError(404, f"No such endpoint {path}.")
+            return await respond(send, 200, orjson.dumps({"name": entry.served.name, "ready": ok}))
+        raise HttpError(404, f"No such endpoint {path}.")
 
     def _v2_entry(self, path: str) -> tuple[Entry, str]:
         parts = path[len("/v2/models/") :].split("/")
@@ -264,7 +269,7 @@ class ModelServerApp:
         try:
             return self.table.get(parts[0], version), rest
         except NotFoundError as exc:
-            raise _HttpError(404, str(exc)) from exc
+            raise HttpError(404, str(exc)) from exc
 
     def _v1_entry(self, path: str) -> tuple[Entry, str]:
         tail = path[len("/v1/models/") :]
@@ -274,20 +279,18 @@ class ModelServerApp:
         if len(parts) == 3 and parts[1] in ("versions", "labels"):
             version = parts[2]
         elif len(parts) != 1:
-            raise _HttpError(404, f"No such endpoint {path}.")
+            raise HttpError(404, f"No such endpoint {path}.")
         try:
             return self.table.get(parts[0], version), verb if colon else ""
         except NotFoundError as exc:
-            raise _HttpError(404, str(exc)) from exc
+            raise HttpError(404, str(exc)) from exc
 
     # ------------------------------------------------------------------- POST
     async def _post(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         if path == "/invocations":
             entry = self.table.default_entry()
             if entry is None:
-                raise _HttpError(
-                    404, "This server serves several models; use /v2/models/{m}/infer."
-                )
+                raise HttpError(404, "This server serves several models; use /v2/models/{m}/infer.")
             return await self._infer(entry, "mlflow", scope, receive, send)
         if path.startswith("/v2/models/"):
             entry, rest = self._v2_entry(path)
@@ -295,46 +298,15 @@ class ModelServerApp:
                 return await self._infer(entry, "v2", scope, receive, send)
             if rest == "feedback":
                 return await self._feedback(entry, scope, receive, send)
-            raise _HttpError(
+            raise HttpError(
                 404 if rest not in ("", "ready") else 405, f"No such endpoint POST {path}."
             )
         if path.startswith("/v1/models/"):
             entry, verb = self._v1_entry(path)
             if verb != "predict":
-                raise _HttpError(404, f"No such endpoint POST {path}; use :predict.")
+                raise HttpError(404, f"No such endpoint POST {path}; use :predict.")
             return await self._infer(entry, "v1", scope, receive, send)
-        raise _HttpError(404, f"No such endpoint POST {path}.")
-
-    async def _read_json(self, scope: Scope, receive: Receive) -> tuple[Any, str | None]:
-        limit = self.options.max_body_bytes
-        rid = None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    if int(value) > limit:
-                        raise _TooLarge
-                except ValueError:
-                    raise InvalidInputError("The Content-Length header is not a number.") from None
-            elif name == b"x-request-id":
-                rid = value.decode("latin-1")[:128]
-        chunks = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise asyncio.CancelledError
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        try:
-            return orjson.loads(raw), rid
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+        raise HttpError(404, f"No such endpoint POST {path}.")
 
     async def _infer(
         self, entry: Entry, protocol: str, scope: Scope, receive: Receive, send: Send
@@ -349,9 +321,12 @@ class ModelServerApp:
         try:
             try:
                 if not entry.ready:  # shutting down still answers what reached us
-                    raise _HttpError(503, f"Model {served.name!r} version {served.version} is not ready.",
-                                     [(b"retry-after", b"1")])  # fmt: skip
-                body, rid = await self._read_json(scope, receive)
+                    raise HttpError(
+                        503,
+                        f"Model {served.name!r} version {served.version} is not ready.",
+                        [(b"retry-after", b"1")],
+                    )
+                body, rid = await read_json(scope, receive, self.options.max_body_bytes)
                 sig = served.model.signature
                 wanted = None
                 key = "predictions"
@@ -374,35 +349,36 @@ class ModelServerApp:
                 self._log_prediction(rid, served, batch, rows, outputs)
                 status = 200
                 headers = [(b"x-request-id", rid.encode("latin-1", "replace"))]
-            except _HttpError as exc:
+            except HttpError as exc:
                 status, payload, headers = (
                     exc.status,
-                    _error_body(protocol, exc.status, str(exc)),
+                    error_body(protocol, exc.status, str(exc)),
                     exc.headers,
                 )
             except InvalidInputError as exc:
-                status, payload = 400, _error_body(protocol, 400, str(exc))
-            except _TooLarge:
+                status, payload = 400, error_body(protocol, 400, str(exc))
+            except BodyTooLarge:
                 status = 413
-                msg = f"The request body is larger than the server's limit of {self.options.max_body_bytes} bytes."
-                payload = _error_body(protocol, 413, msg)
+                limit = self.options.max_body_bytes
+                msg = f"The request body is larger than the server's limit of {limit} bytes."
+                payload = error_body(protocol, 413, msg)
             except Overloaded as exc:
-                status, payload = 503, _error_body(protocol, 503, str(exc))
+                status, payload = 503, error_body(protocol, 503, str(exc))
                 headers = [(b"retry-after", str(exc.retry_after).encode())]
             except (ValueError, TypeError) as exc:  # the estimator rejected the values
                 status, payload = (
                     400,
-                    _error_body(protocol, 400, f"The model rejected the input: {exc}"),
+                    error_body(protocol, 400, f"The model rejected the input: {exc}"),
                 )
             except Exception:
                 ref = uuid.uuid4().hex[:12]
                 log.exception("Prediction failed (error ref %s).", ref)
-                payload = _error_body(
+                payload = error_body(
                     protocol,
                     500,
                     f"Internal error while predicting (ref {ref}); see the server log.",
                 )
-            await _respond(send, status, payload, headers)
+            await respond(send, status, payload, headers)
         finally:
             m.in_flight.inc(labels, -1.0)
             m.requests.inc((*labels, protocol, str(status)))
@@ -413,77 +389,48 @@ class ModelServerApp:
             return await entry.batcher.submit(batch, rows)
         return entry.served.model.predict(batch)
 
-    def _log_prediction(self, rid: str, served: ServedModel, batch: Batch, rows: int,
-                        outputs: Outputs) -> None:  # fmt: skip
+    def _log_prediction(
+        self, rid: str, served: ServedModel, batch: Batch, rows: int, outputs: Outputs
+    ) -> None:
         writer = self._pred_log
         if writer is None:
             return
         rate = self.options.log.sample_rate if self.options.log else 0.0
         if rate < 1.0 and random.random() >= rate:
             return
-        writer.offer(LogRecord(rid, time.time(), served.name, served.version, rows,
-                               {"inputs": batch, "outputs": outputs}))  # fmt: skip
+        writer.offer(
+            LogRecord(
+                rid,
+                time.time(),
+                served.name,
+                served.version,
+                rows,
+                {"inputs": batch, "outputs": outputs},
+            )
+        )
 
     async def _feedback(self, entry: Entry, scope: Scope, receive: Receive, send: Send) -> None:
         writer = self._feedback_log
         try:
             if writer is None:
-                raise _HttpError(
+                raise HttpError(
                     404, "Feedback is off: start the server with a log directory (--log-dir)."
                 )
-            body, _ = await self._read_json(scope, receive)
-            records = _feedback_records(body, entry)
+            body, _ = await read_json(scope, receive, self.options.max_body_bytes)
+            records = feedback_records(body, entry)
         except InvalidInputError as exc:
-            return await _respond(send, 400, _error_body("v2", 400, str(exc)))
-        except _TooLarge:
-            return await _respond(
-                send, 413, _error_body("v2", 413, "The feedback body is too large.")
+            return await respond(send, 400, error_body("v2", 400, str(exc)))
+        except BodyTooLarge:
+            return await respond(
+                send, 413, error_body("v2", 413, "The feedback body is too large.")
             )
         accepted = sum(r.rows for r in records if writer.offer(r))
         dropped = sum(r.rows for r in records) - accepted
-        await _respond(send, 200 if not dropped else 503,
-                       orjson.dumps({"accepted": accepted, "dropped": dropped}))  # fmt: skip
-
-
-def _feedback_records(body: Any, entry: Entry) -> list[LogRecord]:
-    """Parse ``{"request_id", "label"|"labels"}`` or ``{"feedback": [...]}``."""
-    if isinstance(body, dict) and "feedback" in body:
-        items = body["feedback"]
-        if not isinstance(items, list) or not items:
-            raise InvalidInputError("Field 'feedback' must be a non-empty list of objects.")
-    else:
-        items = [body]
-    spec = entry.served.model.signature.output(entry.served.model.methods[0])
-    from loopline.bundle import coerce_array
-
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise InvalidInputError(
-                f"feedback[{i}] must be an object with request_id and label(s)."
-            )
-        rid = item.get("request_id")
-        if not isinstance(rid, str) or not rid:
-            raise InvalidInputError(f"feedback[{i}].request_id must be a non-empty string.")
-        if ("label" in item) == ("labels" in item):
-            raise InvalidInputError(f"feedback[{i}] needs exactly one of 'label' or 'labels'.")
-        values = [item["label"]] if "label" in item else item["labels"]
-        if not isinstance(values, list) or not values:
-            raise InvalidInputError(f"feedback[{i}].labels must be a non-empty list (one per row).")
-        labels = coerce_array(type(spec)("label", spec.dtype, spec.shape), values)
-        if labels.ndim != len(spec.shape):
-            raise InvalidInputError(f"feedback[{i}] labels must have shape {list(spec.shape)}.")
-        out.append(LogRecord(rid, time.time(), entry.served.name, entry.served.version,
-                             len(labels), {"label": {"label": labels}}))  # fmt: skip
-    return out
-
-
-async def _respond(send: Send, status: int, body: bytes,
-                   headers: Sequence[tuple[bytes, bytes]] = ()) -> None:  # fmt: skip
-    base = _JSON if not headers or headers[0][0] != b"content-type" else []
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*base, (b"content-length", b"%d" % len(body)), *headers]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+        await respond(
+            send,
+            200 if not dropped else 503,
+            orjson.dumps({"accepted": accepted, "dropped": dropped}),
+        )
 
 
 def create_app(

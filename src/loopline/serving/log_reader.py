@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from loopline.errors import InvalidInputError, NotFoundError
 
-_BASE = {
+_BASE: dict[str, Any] = {
     "request_id": pl.String,
     "row": pl.Int32,
     "ts": pl.Datetime("us", "UTC"),
@@ -18,8 +19,9 @@ _BASE = {
 }
 
 
-def _read(directory: str | os.PathLike[str], stream: str, model: str | None,
-          version: str | None) -> pl.DataFrame:  # fmt: skip
+def _read(
+    directory: str | os.PathLike[str], stream: str, model: str | None, version: str | None
+) -> pl.DataFrame:
     root = Path(directory)
     if not root.is_dir():
         raise NotFoundError(f"No log directory at {str(root)!r}.")

@@ -19,8 +19,21 @@ from pathlib import Path
 from typing import Any
 
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 Labels = tuple[str, ...]
@@ -30,9 +43,13 @@ class Metric:
     """A named family: counter, gauge or histogram, with a fixed tuple of label names."""
 
     def __init__(
-        self, name: str, kind: str, help_text: str, labels: Sequence[str],
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        labels: Sequence[str],
         buckets: Sequence[float] = (),
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.name = name
         self.kind = kind
         self.help = help_text
@@ -68,35 +85,72 @@ class Metrics:
 
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
-        self.requests = self._add("loopline_requests_total", "counter",
+        self.requests = self._add(
+            "loopline_requests_total",
+            "counter",
             "Inference requests by model, version, protocol and HTTP status.",
-            ("model", "version", "protocol", "code"))  # fmt: skip
-        self.latency = self._add("loopline_request_duration_seconds", "histogram",
+            ("model", "version", "protocol", "code"),
+        )
+        self.latency = self._add(
+            "loopline_request_duration_seconds",
+            "histogram",
             "Inference request latency in seconds (body read to response).",
-            ("model", "version"), LATENCY_BUCKETS)  # fmt: skip
-        self.in_flight = self._add("loopline_requests_in_flight", "gauge",
-            "Inference requests being answered now.", ("model", "version"))  # fmt: skip
-        self.batch_size = self._add("loopline_batch_size_rows", "histogram",
+            ("model", "version"),
+            LATENCY_BUCKETS,
+        )
+        self.in_flight = self._add(
+            "loopline_requests_in_flight",
+            "gauge",
+            "Inference requests being answered now.",
+            ("model", "version"),
+        )
+        self.batch_size = self._add(
+            "loopline_batch_size_rows",
+            "histogram",
             "Rows per batch sent to the model by the adaptive batcher.",
-            ("model", "version"), BATCH_BUCKETS)  # fmt: skip
-        self.queue_delay = self._add("loopline_batch_queue_delay_seconds", "histogram",
+            ("model", "version"),
+            BATCH_BUCKETS,
+        )
+        self.queue_delay = self._add(
+            "loopline_batch_queue_delay_seconds",
+            "histogram",
             "Time a request waited in the batch queue before its batch started.",
-            ("model", "version"), LATENCY_BUCKETS)  # fmt: skip
-        self.shed = self._add("loopline_batch_shed_total", "counter",
+            ("model", "version"),
+            LATENCY_BUCKETS,
+        )
+        self.shed = self._add(
+            "loopline_batch_shed_total",
+            "counter",
             "Requests refused with 503 because the batch queue was full or too slow.",
-            ("model", "version", "reason"))  # fmt: skip
-        self.ready = self._add("loopline_model_ready", "gauge",
-            "1 when the model is loaded and warmed up, else 0.", ("model", "version"))  # fmt: skip
-        self.log_written = self._add("loopline_prediction_log_rows_total", "counter",
-            "Prediction and feedback rows written to Parquet segments.", ("stream",))  # fmt: skip
-        self.log_dropped = self._add("loopline_prediction_log_dropped_total", "counter",
+            ("model", "version", "reason"),
+        )
+        self.ready = self._add(
+            "loopline_model_ready",
+            "gauge",
+            "1 when the model is loaded and warmed up, else 0.",
+            ("model", "version"),
+        )
+        self.log_written = self._add(
+            "loopline_prediction_log_rows_total",
+            "counter",
+            "Prediction and feedback rows written to Parquet segments.",
+            ("stream",),
+        )
+        self.log_dropped = self._add(
+            "loopline_prediction_log_dropped_total",
+            "counter",
             "Rows dropped because the log buffer was full or a write failed.",
-            ("stream",))  # fmt: skip
+            ("stream",),
+        )
 
     def _add(
-        self, name: str, kind: str, help_text: str, labels: Sequence[str],
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        labels: Sequence[str],
         buckets: Sequence[float] = (),
-    ) -> Metric:  # fmt: skip
+    ) -> Metric:
         metric = Metric(name, kind, help_text, labels, buckets)
         self.families[name] = metric
         return metric
@@ -116,7 +170,11 @@ class Metrics:
                     key = tuple(labels)
                     if isinstance(value, list):
                         old = into.get(key)
-                        into[key] = value if old is None else [a + b for a, b in zip(old, value, strict=False)]
+                        into[key] = (
+                            value
+                            if old is None
+                            else [a + b for a, b in zip(old, value, strict=False)]
+                        )
                     elif self.families[name].kind == "gauge" and name == "loopline_model_ready":
                         into[key] = min(into.get(key, value), value)
                     else:
@@ -126,7 +184,9 @@ class Metrics:
             lines.append(f"# HELP {name} {metric.help}")
             lines.append(f"# TYPE {name} {metric.kind}")
             for key, value in sorted(merged.get(name, {}).items()):
-                lab = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(metric.labels, key, strict=False))
+                lab = ",".join(
+                    f'{n}="{_escape(v)}"' for n, v in zip(metric.labels, key, strict=False)
+                )
                 if metric.kind != "histogram":
                     lines.append(f"{name}{{{lab}}} {_num(value)}")
                     continue

@@ -119,9 +119,12 @@ def _v2_tensor(tensor: dict[str, Any], spec: TensorSpec) -> np.ndarray[Any, Any]
 
 
 def encode_v2(
-    model: str, version: str, rid: str | None, outputs: Mapping[str, np.ndarray[Any, Any]],
+    model: str,
+    version: str,
+    rid: str | None,
+    outputs: Mapping[str, np.ndarray[Any, Any]],
     signature: Signature,
-) -> bytes:  # fmt: skip
+) -> bytes:
     out = []
     for name, arr in outputs.items():
         spec = signature.output(name)
@@ -129,9 +132,13 @@ def encode_v2(
         if data.dtype.kind == "O":
             data = data.tolist()
         out.append(
-            {"name": name, "datatype": V2_DATATYPE[spec.dtype], "shape": list(arr.shape),
-             "data": data}
-        )  # fmt: skip
+            {
+                "name": name,
+                "datatype": V2_DATATYPE[spec.dtype],
+                "shape": list(arr.shape),
+                "data": data,
+            }
+        )
     body: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": out}
     if rid is not None:
         body["id"] = rid

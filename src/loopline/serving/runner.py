@@ -68,7 +68,7 @@ def _make_server_class() -> Any:
             "Serving needs uvicorn. Install it with: pip install 'loopline[serve]'"
         ) from exc
 
-    class _Server(uvicorn.Server):  # type: ignore[misc]
+    class _Server(uvicorn.Server):
         app_ref: ModelServerApp
         drain_seconds: float = 0.0
         _draining = False
@@ -112,10 +112,13 @@ def _make_server_class() -> Any:
             self, loop: asyncio.AbstractEventLoop, sock: socket.socket
         ) -> list[asyncio.Task[Any]]:
             def protocol() -> asyncio.Protocol:
-                return self.config.http_protocol_class(  # type: ignore[no-any-return]
-                    config=self.config, server_state=self.server_state,
-                    app_state=self.lifespan.state, _loop=loop,
-                )  # fmt: skip
+                factory: Any = self.config.http_protocol_class
+                return factory(  # type: ignore[no-any-return]
+                    config=self.config,
+                    server_state=self.server_state,
+                    app_state=self.lifespan.state,
+                    _loop=loop,
+                )
 
             tasks: list[asyncio.Task[Any]] = []
             try:
@@ -245,8 +248,9 @@ def run_server(
                 if proc.is_alive() or stopping.is_set():
                     continue
                 delay = _RESTART_BACKOFF_S[min(restarts[i], len(_RESTART_BACKOFF_S) - 1)]
-                log.error("Worker %d exited with code %s; restarting in %.1f s.",
-                          i, proc.exitcode, delay)  # fmt: skip
+                log.error(
+                    "Worker %d exited with code %s; restarting in %.1f s.", i, proc.exitcode, delay
+                )
                 if stopping.wait(delay):
                     break
                 restarts[i] += 1
@@ -270,8 +274,9 @@ def _stop_workers(procs: list[multiprocessing.process.BaseProcess], deadline_s: 
         proc.join(max(0.0, deadline - time.monotonic()))
     late = [p for p in procs if p.is_alive()]
     for proc in late:
-        log.error("Worker pid %s missed the %.0f s shutdown deadline; killing it.",
-                  proc.pid, deadline_s)  # fmt: skip
+        log.error(
+            "Worker pid %s missed the %.0f s shutdown deadline; killing it.", proc.pid, deadline_s
+        )
         proc.kill()
         proc.join(5.0)
     if late:
@@ -280,13 +285,23 @@ def _stop_workers(procs: list[multiprocessing.process.BaseProcess], deadline_s: 
 
 
 def _worker_entry(
-    models: Sequence[ServedModel], host: str, port: int, options: ServerOptions,
-    graceful_timeout: float, drain_seconds: float,
-) -> None:  # fmt: skip
+    models: Sequence[ServedModel],
+    host: str,
+    port: int,
+    options: ServerOptions,
+    graceful_timeout: float,
+    drain_seconds: float,
+) -> None:
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, signal.SIG_DFL)
-    serve_worker(models, host=host, port=port, options=options,
-                 graceful_timeout=graceful_timeout, drain_seconds=drain_seconds)  # fmt: skip
+    serve_worker(
+        models,
+        host=host,
+        port=port,
+        options=options,
+        graceful_timeout=graceful_timeout,
+        drain_seconds=drain_seconds,
+    )
 
 
 __all__ = ["ServerHandle", "run_server", "serve_worker"]

@@ -277,6 +277,48 @@ class MetadataStoreContract:
         [event] = store.get_events(execution_ids=[execution_id])
         assert (event.artifact_id, event.type, event.port) == (model_id, OUT, "model")
 
+    def test_put_execution_records_inputs_contexts_and_log_in_one_call(
+        self, store: MetadataStore
+    ) -> None:
+        data = store.put_artifact("Examples", "file:///d", state=ArtifactState.LIVE)
+        schema = store.put_artifact("Schema", "file:///s", state=ArtifactState.LIVE)
+        run = store.put_context("run", "r1")
+        execution = store.put_execution(
+            "Trainer",
+            state=ExecutionState.RUNNING,
+            log_uri="/logs/trainer.log",
+            inputs=[("examples", data.id), ("examples", schema.id), ("schema", schema.id)],
+            contexts=[run.id],
+        )
+        assert execution.log_uri == "/logs/trainer.log"
+        events = store.get_events(execution_ids=[execution.id])
+        assert sorted((e.port, e.index, e.artifact_id, e.type) for e in events) == [
+            ("examples", 0, data.id, IN),
+            ("examples", 1, schema.id, IN),
+            ("schema", 0, schema.id, IN),
+        ]
+        assert [e.id for e in store.list_executions(context_id=run.id)] == [execution.id]
+
+    def test_put_execution_with_an_unknown_input_records_nothing(
+        self, store: MetadataStore
+    ) -> None:
+        run = store.put_context("run", "r1")
+        with pytest.raises(NotFoundError, match="4242"):
+            store.put_execution("Trainer", inputs=[("examples", 4242)], contexts=[run.id])
+        assert store.list_executions() == []
+
+    def test_publish_attributes_outputs_to_the_given_contexts(self, store: MetadataStore) -> None:
+        run = store.put_context("run", "r1")
+        execution = store.put_execution("Trainer", state=ExecutionState.RUNNING)
+        model = store.put_artifact("Model", "file:///m")
+        store.publish_execution(
+            execution.id,
+            state=ExecutionState.COMPLETE,
+            outputs=[Event(model.id, execution.id, OUT, "model")],
+            contexts=[run.id],
+        )
+        assert [a.id for a in store.list_artifacts(context_id=run.id)] == [model.id]
+
     def test_publish_failed_leaves_outputs_pending(self, store: MetadataStore) -> None:
         _, model_id = self._run_with_output(store, ExecutionState.FAILED)
         assert store.get_artifact(model_id).state is ArtifactState.PENDING

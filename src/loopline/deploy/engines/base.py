@@ -48,7 +48,9 @@ class DeployEngine(abc.ABC):
 
     @abc.abstractmethod
     def start_router(self, deployment: str, port: int, admin_port: int) -> ProcessHandle:
-        """Launch the deployment's router on ``port`` (0: any free port), admin on loopback.
+        """Launch the deployment's router on ``port`` (0: any free port); its admin API
+        listens on loopback ``admin_port`` (chosen by the caller, never 0). Returns once the
+        admin API answers.
 
         Raises:
             BackendError: the router could not be launched or did not come up in time.

@@ -77,10 +77,14 @@ def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def create_engines(url: str | URL, *, foreign_keys: bool = True) -> Engines:
+def create_engines(
+    url: str | URL, *, foreign_keys: bool = True, busy_timeout: float = BUSY_TIMEOUT_S
+) -> Engines:
     """Create the engines for ``url`` (a string is parsed with :func:`parse_url`).
 
     ``foreign_keys=False`` is only for SQLite table rebuilds during migrations.
+    ``busy_timeout`` (seconds) is how long a SQLite writer waits for the lock inside SQLite
+    before "database is locked" (which the store then retries with backoff).
 
     Raises:
         ConfigurationError: unknown scheme or malformed URL.
@@ -88,14 +92,14 @@ def create_engines(url: str | URL, *, foreign_keys: bool = True) -> Engines:
     """
     parsed = parse_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engines(parsed, foreign_keys=foreign_keys)
+        return _sqlite_engines(parsed, foreign_keys=foreign_keys, busy_timeout=busy_timeout)
     return _postgres_engines(parsed)
 
 
-def _sqlite_engines(url: URL, *, foreign_keys: bool) -> Engines:
+def _sqlite_engines(url: URL, *, foreign_keys: bool, busy_timeout: float) -> Engines:
     memory = is_memory_sqlite(url)
     kwargs: dict[str, Any] = {
-        "connect_args": {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+        "connect_args": {"timeout": busy_timeout, "check_same_thread": False},
     }
     if memory:
         kwargs["poolclass"] = StaticPool
@@ -109,7 +113,7 @@ def _sqlite_engines(url: URL, *, foreign_keys: bool) -> Engines:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")

@@ -27,6 +27,7 @@ from loopline.metadata.entities import (
     Context,
     Direction,
     Event,
+    EventType,
     Execution,
     ExecutionState,
     LineageGraph,
@@ -42,6 +43,7 @@ from loopline.metadata.sql import (
     models,
     publish,
 )
+from loopline.metadata.sql import contexts as contexts_rows
 from loopline.metadata.sql import events as event_rows
 from loopline.metadata.sql import metrics as metric_rows
 from loopline.metadata.sql.engine import BEGIN_MODE, is_memory_sqlite
@@ -131,11 +133,16 @@ class SqlMetadataStore(MetadataStore):
                 transient = isinstance(exc, _Collision) or (
                     isinstance(exc, OperationalError) and _is_transient(exc)
                 )
-                if not transient or time.monotonic() + delay > deadline:
+                if not transient:
                     raise BackendError(
-                        f"The metadata database failed to {what}: {exc.__cause__ or exc}. "
-                        f"Gave up after retrying for {RETRY_DEADLINE_S:.0f} s; check the "
-                        "database server and retry."
+                        f"The metadata database failed to {what}: {exc}. Check the database "
+                        "and retry."
+                    ) from exc
+                if time.monotonic() + delay > deadline:
+                    raise BackendError(
+                        f"The metadata database failed to {what}: {exc.__cause__ or exc}, "
+                        f"still after retrying for {RETRY_DEADLINE_S:.0f} s. Another process "
+                        "may hold a long write transaction; check it, then retry."
                     ) from exc
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
@@ -229,9 +236,12 @@ class SqlMetadataStore(MetadataStore):
         cache_key: str | None = None,
         properties: Mapping[str, Json] | None = None,
         started_at: datetime | None = None,
+        log_uri: str | None = None,
+        inputs: Sequence[tuple[str, ArtifactId]] = (),
+        contexts: Sequence[ContextId] = (),
     ) -> Execution:
-        return self._call(
-            lambda s: executions.put(
+        def put(s: Session) -> Execution:
+            execution = executions.put(
                 s,
                 type_name,
                 name=name,
@@ -239,10 +249,31 @@ class SqlMetadataStore(MetadataStore):
                 cache_key=cache_key,
                 properties=properties,
                 started_at=started_at,
-            ),
-            write=True,
-            what="record an execution",
-        )
+            )
+            if log_uri is not None:
+                execution = executions.update(
+                    s,
+                    execution.id,
+                    state=None,
+                    cache_key=None,
+                    properties=None,
+                    log_uri=log_uri,
+                    started_at=None,
+                    ended_at=None,
+                )
+            if inputs:
+                seen: dict[str, int] = {}
+                events = []
+                for port, artifact_id in inputs:
+                    index = seen.get(port, 0)
+                    seen[port] = index + 1
+                    events.append(Event(artifact_id, execution.id, EventType.INPUT, port, index))
+                event_rows.put(s, events)
+            for context_id in contexts:
+                contexts_rows.associate(s, context_id, [execution.id])
+            return execution
+
+        return self._call(put, write=True, what="record an execution")
 
     def update_execution(
         self,
@@ -307,19 +338,24 @@ class SqlMetadataStore(MetadataStore):
         outputs: Sequence[Event] = (),
         properties: Mapping[str, Json] | None = None,
         ended_at: datetime | None = None,
+        contexts: Sequence[ContextId] = (),
     ) -> Execution:
-        return self._call(
-            lambda s: publish.publish(
+        def publish_(s: Session) -> Execution:
+            execution = publish.publish(
                 s,
                 execution_id,
                 state=state,
                 outputs=outputs,
                 properties=properties,
                 ended_at=ended_at,
-            ),
-            write=True,
-            what=f"publish execution {execution_id}",
-        )
+            )
+            produced = sorted({e.artifact_id for e in outputs})
+            for context_id in contexts:
+                if produced:
+                    contexts_rows.attribute(s, context_id, produced)
+            return execution
+
+        return self._call(publish_, write=True, what=f"publish execution {execution_id}")
 
     def find_cached_execution(self, cache_key: str) -> Execution | None:
         return self._call(

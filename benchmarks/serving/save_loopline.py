@@ -1,0 +1,53 @@
+"""Train the benchmark models exactly like train.py and save them as loopline bundles.
+
+Run with the project venv: ``.venv/bin/python save_loopline.py`` (after train.py).
+Writes $ARTIFACTS/loopline_{lr,rf} and payload/loopline_{1,32}.json (V2 bodies), and checks
+that the bundles predict exactly what the joblib models of train.py predict (same seeds,
+same scikit-learn), without unpickling them: it compares against the expected labels that
+train.py's models produce on rows.json, recomputed here.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from loopline.bundle import infer_signature, load_model, save_model
+
+HERE = pathlib.Path(__file__).resolve().parent
+ART = pathlib.Path(os.environ.get("ARTIFACTS", HERE / "artifacts"))
+(ART / "payload").mkdir(parents=True, exist_ok=True)
+
+data = load_breast_cancer()
+X_tr, X_te, y_tr, y_te = train_test_split(
+    data.data, data.target, test_size=0.25, random_state=0, stratify=data.target
+)
+rows = np.asarray(json.loads((ART / "rows.json").read_text()))
+assert np.array_equal(rows, X_te[:32])
+
+for name in ("lr", "rf"):
+    if name == "rf":
+        model = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0)
+    else:
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(X_tr, y_tr)
+    dest = ART / f"loopline_{name}"
+    shutil.rmtree(dest, ignore_errors=True)
+    save_model(model, dest, signature=infer_signature(X_tr, y_tr), input_example=X_te[:2],
+               metadata={"name": name})
+    loaded = load_model(dest)
+    assert np.array_equal(loaded.predict(rows)["predict"], model.predict(rows))
+    print(f"{name}: saved {dest.name}, test accuracy {model.score(X_te, y_te):.4f}")
+
+for n in (1, 32):
+    body = {"inputs": [{"name": "input", "shape": [n, 30], "datatype": "FP64",
+                        "data": rows[:n].ravel().tolist()}]}
+    (ART / "payload" / f"loopline_{n}.json").write_text(json.dumps(body))

@@ -1,0 +1,50 @@
+"""``loopline controlplane`` (alias ``up``): the API server plus the deployment controllers."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from loopline.cli.output import err_console, handle_errors
+
+
+@click.command("controlplane")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Anything but loopback exposes the API: reads then "
+                   "need the token too.")  # fmt: skip
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port; 0 picks a free one (recorded in endpoint.json).")  # fmt: skip
+@click.option("--sync-interval", default=0.25, show_default=True,
+              type=click.FloatRange(0.05, 10),
+              help="Seconds between controller syncs.")  # fmt: skip
+@handle_errors
+def controlplane(host: str, port: int, sync_interval: float) -> None:
+    """Run the control plane: REST API (OpenAPI at /openapi.json) and deployment controllers.
+
+    State lives in the metadata database (LOOPLINE_DB_URL). SIGTERM stops the API and the
+    controllers but leaves replicas and routers serving; the next start re-adopts them.
+    """
+    from loopline.controlplane.build import build_controlplane
+    from loopline.controlplane.files import ControlPlaneFiles
+    from loopline.controlplane.server import is_loopback, run_controlplane
+    from loopline.platform import Platform
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not is_loopback(host):
+        err_console.print(
+            f"[yellow]warning:[/] binding {host}: the control-plane API is reachable from other "
+            "hosts; every request then needs the bearer token, and traffic is not encrypted."
+        )
+    with Platform.from_env() as platform:
+        files = ControlPlaneFiles(platform.settings.home)
+        service = build_controlplane(platform)
+
+        def started(url: str) -> None:
+            err_console.print(f"control plane serving at {url} (state: {platform.settings.db_url})")
+
+        run_controlplane(
+            service, files, host=host, port=port, sync_interval=sync_interval, on_started=started
+        )

@@ -1,0 +1,328 @@
+"""The control plane's REST API (Starlette): routes, bearer-token auth and JSON errors.
+
+Every mutating request (POST, PUT, PATCH, DELETE) needs ``Authorization: Bearer <token>``;
+reads are open to loopback clients and need the token from anywhere else. Errors are
+``{"error": <sentence>, "reason": <kind>}`` (plus ``field`` when a spec field is at fault)
+with a 4xx code; an unexpected failure is a 500 with a generic message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from loopline import __version__
+from loopline.controlplane.openapi import openapi_document
+from loopline.controlplane.service import ControlPlane, check_spec_name
+from loopline.errors import (
+    AlreadyExistsError,
+    BackendError,
+    ConflictError,
+    InvalidDefinitionError,
+    InvalidInputError,
+    LooplineError,
+    NotFoundError,
+    StepTimeoutError,
+    UnauthorizedError,
+)
+
+log = logging.getLogger(__name__)
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_BODY_BYTES = 1024 * 1024
+_FIELD = re.compile(r"Deployment field ([A-Za-z0-9_.]+)")
+
+_STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
+    (InvalidDefinitionError, 400, "Invalid"),
+    (InvalidInputError, 400, "BadRequest"),
+    (NotFoundError, 404, "NotFound"),
+    (AlreadyExistsError, 409, "AlreadyExists"),
+    (ConflictError, 409, "Conflict"),
+    (UnauthorizedError, 401, "Unauthorized"),
+    (StepTimeoutError, 504, "Timeout"),
+    (BackendError, 503, "BackendUnavailable"),
+)
+
+
+def error_response(exc: LooplineError) -> JSONResponse:
+    """The JSON error for a loopline error, with its HTTP status."""
+    code, reason = next(
+        ((c, r) for kind, c, r in _STATUS if isinstance(exc, kind)), (500, "InternalError")
+    )
+    body: dict[str, Any] = {"error": str(exc), "reason": reason}
+    match = _FIELD.search(str(exc))
+    if match and isinstance(exc, InvalidDefinitionError):
+        body["field"] = match.group(1)
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+class TokenAuth:
+    """ASGI middleware: bearer token on mutations (and on reads from non-loopback clients)."""
+
+    def __init__(self, app: ASGIApp, *, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        given = _bearer(scope)
+        what = "changes" if method in MUTATING else "reads from other hosts"
+        problem = "carries no bearer token" if given is None else "carries a wrong token"
+        exc = UnauthorizedError(
+            f"{method} {scope['path']} {problem}; control-plane {what} need "
+            "'Authorization: Bearer <token>' with the token in "
+            "$LOOPLINE_HOME/controlplane/token (the loopline CLI sends it for you)."
+        )
+        await error_response(exc)(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        given = _bearer(scope)
+        if given is not None and hmac.compare_digest(given, self.token):
+            return True
+        if scope["method"] in MUTATING:
+            return False
+        return _is_loopback(scope.get("client"))
+
+
+def _bearer(scope: Scope) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            scheme, _, credentials = value.partition(b" ")
+            if scheme.lower() == b"bearer" and credentials.strip():
+                return bytes(credentials.strip())
+    return None
+
+
+def _is_loopback(client: Any) -> bool:
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:
+        return False
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(service: ControlPlane, *, token: str) -> Starlette:
+    """The ASGI app of the control plane over ``service``, guarded by ``token``."""
+    api = _Api(service)
+    routes = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
+        Route("/v1/deployments", api.list_deployments, methods=["GET"]),
+        Route("/v1/deployments", api.create_deployment, methods=["POST"]),
+        Route("/v1/deployments/{name}", api.get_deployment, methods=["GET"]),
+        Route("/v1/deployments/{name}", api.put_deployment, methods=["PUT"]),
+        Route("/v1/deployments/{name}", api.delete_deployment, methods=["DELETE"]),
+        Route("/v1/deployments/{name}/scale", api.scale, methods=["PUT", "PATCH"]),
+        Route("/v1/deployments/{name}/model", api.set_model, methods=["PUT"]),
+        Route("/v1/deployments/{name}/rollout", api.rollout_status, methods=["GET"]),
+        Route("/v1/deployments/{name}/rollout/pause", api.pause, methods=["POST"]),
+        Route("/v1/deployments/{name}/rollout/resume", api.resume, methods=["POST"]),
+        Route("/v1/deployments/{name}/rollout/undo", api.undo, methods=["POST"]),
+        Route("/v1/deployments/{name}/revisions", api.revisions, methods=["GET"]),
+        Route("/v1/deployments/{name}/replicas", api.deployment_replicas, methods=["GET"]),
+        Route("/v1/deployments/{name}/events", api.events, methods=["GET"]),
+        Route("/v1/replicas", api.all_replicas, methods=["GET"]),
+        Route("/v1/replicas/{replica_id}/log", api.replica_log, methods=["GET"]),
+    ]
+
+    async def on_loopline_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, LooplineError):
+            return error_response(exc)
+        raise exc
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        log.exception("Unexpected error in %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {
+                "error": "The control plane failed unexpectedly; see its log "
+                "($LOOPLINE_HOME/controlplane/controlplane.log).",
+                "reason": "InternalError",
+            },
+            status_code=500,
+        )
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        code = getattr(exc, "status_code", 404)
+        reason = "MethodNotAllowed" if code == 405 else "NotFound"
+        return JSONResponse(
+            {"error": f"No route {request.method} {request.url.path}; see /openapi.json.",
+             "reason": reason},
+            status_code=code,
+        )  # fmt: skip
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            LooplineError: on_loopline_error,
+            Exception: on_error,
+            404: not_found,
+            405: not_found,
+        },
+    )
+    app.add_middleware(TokenAuth, token=token)
+    return app
+
+
+class _Api:
+    """Route handlers; blocking store calls run on the thread pool."""
+
+    def __init__(self, service: ControlPlane) -> None:
+        self.s = service
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    async def list_deployments(self, request: Request) -> Response:
+        return JSONResponse({"items": await run_in_threadpool(self.s.list_deployments)})
+
+    async def get_deployment(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(self.s.get_deployment, name))
+
+    async def create_deployment(self, request: Request) -> Response:
+        doc = await _body(request)
+        view, outcome = await run_in_threadpool(
+            lambda: self.s.apply(doc, create_only=True, cause=_cause(request, "create"))
+        )
+        return JSONResponse({"outcome": outcome, "deployment": view}, status_code=201)
+
+    async def put_deployment(self, request: Request) -> Response:
+        name = _name(request)
+        doc = await _body(request)
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        given = meta.get("name") if isinstance(meta, dict) else None
+        if given != name:
+            raise InvalidDefinitionError(
+                f"Deployment field metadata.name = {given!r} does not match the URL's "
+                f"deployment {name!r}; send the object to /v1/deployments/{given}."
+            )
+        view, outcome = await run_in_threadpool(
+            lambda: self.s.apply(doc, cause=_cause(request, "apply"))
+        )
+        return JSONResponse(
+            {"outcome": outcome, "deployment": view},
+            status_code=201 if outcome == "created" else 200,
+        )
+
+    async def delete_deployment(self, request: Request) -> Response:
+        name = _name(request)
+        await run_in_threadpool(self.s.delete, name)
+        return JSONResponse({"outcome": "deleted", "name": name})
+
+    async def scale(self, request: Request) -> Response:
+        name = _name(request)
+        body = await _object(request)
+        return JSONResponse(await run_in_threadpool(self.s.scale, name, body.get("replicas")))
+
+    async def set_model(self, request: Request) -> Response:
+        name = _name(request)
+        body = await _object(request)
+        cause = _cause(request, f"set model {body.get('model')}")
+        return JSONResponse(
+            await run_in_threadpool(self.s.set_model, name, body.get("model"), cause)
+        )
+
+    async def rollout_status(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(self.s.rollout_status, name))
+
+    async def pause(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(self.s.set_paused, name, True))
+
+    async def resume(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(self.s.set_paused, name, False))
+
+    async def undo(self, request: Request) -> Response:
+        name = _name(request)
+        body = await _object(request, allow_empty=True)
+        view, skipped = await run_in_threadpool(self.s.undo, name, body.get("toRevision", 0))
+        return JSONResponse({"skipped": skipped, "deployment": view})
+
+    async def revisions(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse({"items": await run_in_threadpool(self.s.revisions, name)})
+
+    async def deployment_replicas(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse({"items": await run_in_threadpool(self.s.replicas, name)})
+
+    async def all_replicas(self, request: Request) -> Response:
+        return JSONResponse({"items": await run_in_threadpool(self.s.replicas, None)})
+
+    async def events(self, request: Request) -> Response:
+        name = _name(request)
+        limit = _int_param(request, "limit")
+        return JSONResponse({"items": await run_in_threadpool(self.s.list_events, name, limit)})
+
+    async def replica_log(self, request: Request) -> Response:
+        replica_id = request.path_params["replica_id"]
+        tail = _int_param(request, "tail")
+        text = await run_in_threadpool(self.s.replica_log, replica_id, tail)
+        return PlainTextResponse(text)
+
+
+def _name(request: Request) -> str:
+    return check_spec_name(request.path_params["name"])
+
+
+def _cause(request: Request, default: str) -> str:
+    cause = request.headers.get("x-loopline-cause", "").strip()
+    return cause[:200] if cause else default
+
+
+def _int_param(request: Request, key: str) -> int | None:
+    raw = request.query_params.get(key)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise InvalidInputError(f"Query parameter {key}={raw!r} is invalid: use an integer ≥ 0.")
+    return int(raw)
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidInputError(
+            f"The request body has {len(raw)} bytes; the control plane accepts at most "
+            f"{MAX_BODY_BYTES}."
+        )
+    if not raw.strip():
+        raise InvalidInputError("The request body is empty; send a JSON object.")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+
+
+async def _object(request: Request, allow_empty: bool = False) -> dict[str, Any]:
+    if allow_empty and not (await request.body()).strip():
+        return {}
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise InvalidInputError(f"The request body must be a JSON object, not {body!r}.")
+    return body

@@ -1,0 +1,76 @@
+"""The control plane's composition: local engine, routers, state store, registry, from a
+:class:`~loopline.platform.Platform`."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from loopline.controlplane.events import EventLog
+from loopline.controlplane.pinning import ModelPinner
+from loopline.controlplane.replica import replica_command
+from loopline.controlplane.service import ControlPlane
+from loopline.deploy.engines.local import LocalEngine
+from loopline.deploy.local_routing import LocalRouting
+from loopline.deploy.manager import DeploymentManager
+from loopline.deploy.state import DeploymentStateStore
+from loopline.platform import Platform
+
+
+def open_state_store(platform: Platform) -> DeploymentStateStore:
+    """The deployment state store in the metadata database (``LOOPLINE_DB_URL``)."""
+    from loopline.deploy.sql_state import SqlDeploymentStateStore
+
+    return SqlDeploymentStateStore.from_metadata(platform.metadata)
+
+
+def build_controlplane(
+    platform: Platform,
+    *,
+    store: DeploymentStateStore | None = None,
+    host: str = "127.0.0.1",
+    drain_timeout: float = 30.0,
+    stop_grace: float = 10.0,
+    graceful_timeout: float = 30.0,
+) -> ControlPlane:
+    """A ControlPlane whose replicas are ``loopline serve`` processes on this machine.
+
+    Args:
+        platform: settings and stores (metadata, registry).
+        store: deployment state (default: the SQL store in the metadata database).
+        host: loopback address replicas and routers bind to.
+        drain_timeout: seconds a retiring replica may take to finish in-flight requests.
+        stop_grace: seconds between SIGTERM and SIGKILL of a replica.
+        graceful_timeout: the replica server's own in-flight deadline after SIGTERM.
+    """
+    settings = platform.settings
+    home = settings.home
+    engine = LocalEngine(
+        command=replica_command(
+            python=sys.executable,
+            log_root=home / "predictions",
+            graceful_timeout=graceful_timeout,
+            drain_seconds=0.0,
+        ),
+        log_dir=home / "deployments" / "logs",
+        host=host,
+        env={
+            "LOOPLINE_DB_URL": settings.db_url,
+            "LOOPLINE_ARTIFACT_ROOT": settings.artifact_root,
+            "LOOPLINE_HOME": str(home),
+        },
+    )
+    manager = DeploymentManager(
+        store=store if store is not None else open_state_store(platform),
+        engine=engine,
+        routing=LocalRouting(engine, stop_grace=stop_grace),
+        host=host,
+        drain_timeout=drain_timeout,
+        stop_grace=stop_grace,
+    )
+    return ControlPlane(
+        manager=manager,
+        pinner=ModelPinner(registry=platform.registry, metadata=platform.metadata),
+        events=EventLog(clock=time.time),
+        host=host,
+    )

@@ -1,0 +1,230 @@
+"""The OpenAPI 3.1 document of the control plane's REST API (served at ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopline import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Invalid request or spec; `field` names the offending spec field.",
+        401: "Missing or wrong bearer token.",
+        404: "No such deployment, revision or replica.",
+        409: "Conflict: exists already, paused, or being deleted.",
+        504: "The operation did not finish within its deadline.",
+    }
+    return {str(c): _json(_ERROR, text[c]) for c in codes}
+
+
+def _op(summary: str, ok: dict[str, Any], *errors: int, body: Any = None, **kw: Any) -> Any:
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors(*errors)}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    op.update(kw)
+    return op
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API description; mutating operations declare the bearer-token requirement."""
+    dep = {"$ref": "#/components/schemas/Deployment"}
+    auth: list[dict[str, list[str]]] = [{"bearer": []}]
+    items = {"type": "object", "properties": {"items": {"type": "array"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "loopline control plane",
+            "version": __version__,
+            "description": "Declarative model deployments on the local engine: specs, "
+            "revisions, replicas, rollouts. Mutations need `Authorization: Bearer <token>` "
+            "(the token is in $LOOPLINE_HOME/controlplane/token).",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "reason"],
+                    "properties": {
+                        "error": {
+                            "type": "string",
+                            "description": "What went wrong and what to do next.",
+                        },
+                        "reason": {
+                            "type": "string",
+                            "enum": [
+                                "Invalid",
+                                "BadRequest",
+                                "NotFound",
+                                "AlreadyExists",
+                                "Conflict",
+                                "Unauthorized",
+                                "Timeout",
+                                "BackendUnavailable",
+                                "InternalError",
+                                "MethodNotAllowed",
+                            ],
+                        },
+                        "field": {"type": "string"},
+                    },
+                },
+                "Deployment": {
+                    "type": "object",
+                    "required": ["apiVersion", "kind", "metadata", "spec"],
+                    "properties": {
+                        "apiVersion": {"const": "loopline/v1"},
+                        "kind": {"const": "Deployment"},
+                        "metadata": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                        },
+                        "spec": {
+                            "type": "object",
+                            "required": ["model"],
+                            "properties": {
+                                "model": {"type": "string", "examples": ["taxi@champion"]},
+                                "replicas": {"type": "integer", "minimum": 0, "default": 1},
+                                "strategy": {"type": "object"},
+                                "minReadySeconds": {"type": "integer"},
+                                "progressDeadlineSeconds": {"type": "integer"},
+                                "revisionHistoryLimit": {"type": "integer"},
+                                "paused": {"type": "boolean"},
+                                "port": {"type": "integer"},
+                                "template": {"type": "object"},
+                            },
+                        },
+                        "status": {"type": "object", "readOnly": True},
+                    },
+                },
+            },
+        },
+        "paths": {
+            "/healthz": {"get": _op("Liveness of the control plane", _json({}, "ok"))},
+            "/v1/deployments": {
+                "get": _op("List deployments", _json(items, "deployments")),
+                "post": _op(
+                    "Create a deployment",
+                    _json(dep, "created"),
+                    400,
+                    401,
+                    409,
+                    body=dep,
+                    security=auth,
+                ),
+            },
+            "/v1/deployments/{name}": {
+                "parameters": [_NAME],
+                "get": _op("Get a deployment", _json(dep, "the deployment"), 404),
+                "put": _op(
+                    "Apply (create or update) a deployment",
+                    _json(dep, "applied"),
+                    400,
+                    401,
+                    409,
+                    body=dep,
+                    security=auth,
+                ),
+                "delete": _op(
+                    "Delete a deployment, its replicas and router",
+                    _json({}, "deleted"),
+                    401,
+                    404,
+                    409,
+                    504,
+                    security=auth,
+                ),
+            },
+            "/v1/deployments/{name}/scale": {
+                "parameters": [_NAME],
+                "put": _op(
+                    "Set the replica count",
+                    _json(dep, "scaled"),
+                    400,
+                    401,
+                    404,
+                    body={
+                        "type": "object",
+                        "properties": {"replicas": {"type": "integer", "minimum": 0}},
+                    },
+                    security=auth,
+                ),
+            },
+            "/v1/deployments/{name}/model": {
+                "parameters": [_NAME],
+                "put": _op(
+                    "Point at another model reference",
+                    _json(dep, "set"),
+                    400,
+                    401,
+                    404,
+                    body={"type": "object", "properties": {"model": {"type": "string"}}},
+                    security=auth,
+                ),
+            },
+            "/v1/deployments/{name}/rollout": {
+                "parameters": [_NAME],
+                "get": _op("Rollout status (done / failed / message)", _json({}, "status"), 404),
+            },
+            "/v1/deployments/{name}/rollout/pause": {
+                "parameters": [_NAME],
+                "post": _op(
+                    "Pause the rollout", _json(dep, "paused"), 401, 404, 409, security=auth
+                ),
+            },
+            "/v1/deployments/{name}/rollout/resume": {
+                "parameters": [_NAME],
+                "post": _op(
+                    "Resume the rollout", _json(dep, "resumed"), 401, 404, 409, security=auth
+                ),
+            },
+            "/v1/deployments/{name}/rollout/undo": {
+                "parameters": [_NAME],
+                "post": _op(
+                    "Roll back to a revision (0: the previous one)",
+                    _json({}, "undone"),
+                    400,
+                    401,
+                    404,
+                    409,
+                    security=auth,
+                    body={
+                        "type": "object",
+                        "properties": {"toRevision": {"type": "integer", "minimum": 0}},
+                    },
+                ),
+            },
+            "/v1/deployments/{name}/revisions": {
+                "parameters": [_NAME],
+                "get": _op("Revisions with their pinned models", _json(items, "revisions"), 404),
+            },
+            "/v1/deployments/{name}/replicas": {
+                "parameters": [_NAME],
+                "get": _op("Replicas of a deployment", _json(items, "replicas"), 404),
+            },
+            "/v1/deployments/{name}/events": {
+                "parameters": [_NAME],
+                "get": _op("Recent events", _json(items, "events"), 404),
+            },
+            "/v1/replicas": {"get": _op("Replicas of every deployment", _json(items, "all"))},
+            "/v1/replicas/{replica_id}/log": {
+                "parameters": [
+                    {
+                        "name": "replica_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {"name": "tail", "in": "query", "schema": {"type": "integer"}},
+                ],
+                "get": _op("The replica's log file", {"description": "text/plain"}, 404),
+            },
+        },
+    }

@@ -1,0 +1,145 @@
+"""Running the control plane: one process with the REST API and the sync loop.
+
+:func:`run_controlplane` takes the instance lock, creates the token on first start, binds
+the socket, starts the sync loop on a thread, writes ``endpoint.json`` once it accepts
+connections and serves until SIGTERM/SIGINT. Shutdown stops the loop and the API but leaves
+every replica and router running (they live in their own sessions), so the next start
+re-adopts them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from loopline.controlplane.api import create_app
+from loopline.controlplane.files import ControlPlaneFiles, own_endpoint
+from loopline.controlplane.service import ControlPlane
+from loopline.errors import ConfigurationError, DependencyMissingError, StepTimeoutError
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: any free port).
+
+    Raises:
+        ConfigurationError: the address cannot be bound (in use, not local, no permission).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"The control plane cannot listen on {host}:{port}: {exc.strerror}. Pick another "
+            "--port (0 picks a free one) or stop what uses it."
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(False)
+    return sock
+
+
+def run_controlplane(
+    service: ControlPlane,
+    files: ControlPlaneFiles,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sync_interval: float = 0.25,
+    shutdown_timeout: float = 15.0,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the API and run the sync loop until SIGTERM or SIGINT.
+
+    Args:
+        service: the control plane's operations.
+        files: where the token, endpoint record and lock live.
+        host: interface to bind (loopback by default).
+        port: TCP port (0: any free port; the URL is written to ``endpoint.json``).
+        sync_interval: seconds between syncs of every deployment.
+        shutdown_timeout: seconds to wait for the loop and in-flight replica stops on exit.
+        on_started: called with the URL once the API accepts connections.
+
+    Raises:
+        ConflictError: another control plane runs for the same home.
+        ConfigurationError: the address cannot be bound.
+    """
+    try:
+        import uvicorn
+    except ImportError:
+        raise DependencyMissingError(
+            "The control plane needs starlette and uvicorn. Install them with: "
+            "pip install 'loopline[serve]'"
+        ) from None
+    lock = files.acquire_lock()
+    try:
+        token = files.ensure_token()
+        sock = bind_socket(host, port)
+        bound = sock.getsockname()[1]
+        url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        if ":" in url_host:
+            url_host = f"[{url_host}]"
+        url = f"http://{url_host}:{bound}"
+        app = create_app(service, token=token)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+        )
+        server = uvicorn.Server(config)
+        stop = threading.Event()
+        loop = threading.Thread(
+            target=service.run, args=(stop, sync_interval), name="controlplane-sync", daemon=True
+        )
+        loop.start()
+        announcer = threading.Thread(
+            target=_announce, args=(server, files, url, on_started), daemon=True
+        )
+        announcer.start()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            stop.set()
+            files.remove_endpoint(os.getpid())
+            loop.join(timeout=shutdown_timeout)
+            try:
+                service.manager.close(timeout=shutdown_timeout)
+            except TimeoutError:
+                log.warning(
+                    "Replica stops still in flight at shutdown; the next start resumes them."
+                )
+            sock.close()
+    finally:
+        lock.close()
+
+
+def _announce(
+    server: object, files: ControlPlaneFiles, url: str, on_started: Callable[[str], None] | None
+) -> None:
+    deadline = time.monotonic() + 60.0
+    delay = 0.01
+    while not getattr(server, "started", False):
+        if time.monotonic() > deadline or getattr(server, "should_exit", False):
+            log.error("%s", StepTimeoutError("The API server did not start within 60 s."))
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    files.write_endpoint(own_endpoint(url))
+    if on_started is not None:
+        on_started(url)

@@ -1,0 +1,361 @@
+"""The control plane's operations, independent of HTTP: what each API endpoint does.
+
+``ControlPlane`` wraps a :class:`~loopline.deploy.manager.DeploymentManager`: it pins model
+references before storing specs, serialises read-modify-write mutations (scale, set model,
+pause, undo), keeps deletions from racing the sync loop, and turns each sync's actions into
+events. Everything durable is in the manager's state store and the metadata store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from loopline.controlplane.events import WARNING, EventLog
+from loopline.controlplane.pinning import ModelPin, ModelPinner
+from loopline.controlplane.rollout import rollout_status
+from loopline.controlplane.views import deployment_view, replica_view, revision_view
+from loopline.deploy.actions import UpdateStatus
+from loopline.deploy.deployment import Deployment
+from loopline.deploy.manager import DeploymentManager
+from loopline.deploy.replica import Replica
+from loopline.deploy.spec import DeploymentSpec, template_hash
+from loopline.deploy.status import DeploymentStatus
+from loopline.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidDefinitionError,
+    InvalidInputError,
+    NotFoundError,
+    StepTimeoutError,
+)
+from loopline.types import JsonDict, check_name
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_BYTES = 4 * 1024 * 1024
+
+
+class ControlPlane:
+    """Deployment operations over a manager, a model pinner and an event log.
+
+    Args:
+        manager: the deployment manager (its store is the source of truth).
+        pinner: resolves and records model references.
+        events: recent events per deployment.
+        host: the address routers listen on, for the URLs shown to users.
+        delete_timeout: seconds a delete may take to drain and stop every replica.
+    """
+
+    def __init__(
+        self,
+        *,
+        manager: DeploymentManager,
+        pinner: ModelPinner,
+        events: EventLog,
+        host: str = "127.0.0.1",
+        delete_timeout: float = 60.0,
+    ) -> None:
+        self.manager = manager
+        self.store = manager.store
+        self.pinner = pinner
+        self.events = events
+        self.host = host
+        self.delete_timeout = delete_timeout
+        self._mutate = threading.Lock()  # one read-modify-write at a time
+        self._sync = threading.Lock()  # held while one deployment syncs
+        self._deleting: set[str] = set()
+        self._last_error: dict[str, str] = {}
+        self._down_since: dict[str, float] = {}
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def list_deployments(self) -> list[JsonDict]:
+        return [self._view(d) for d in self.store.list_deployments()]
+
+    def get_deployment(self, name: str) -> JsonDict:
+        return self._view(self.store.get_deployment(name))
+
+    def rollout_status(self, name: str) -> JsonDict:
+        return rollout_status(self.store.get_deployment(name)).to_dict()
+
+    def revisions(self, name: str) -> list[JsonDict]:
+        d = self.store.get_deployment(name)
+        pins = self.pinner.pins(name)
+        current = template_hash(d.spec.template)
+        return [revision_view(r, pins, current) for r in self.store.list_revisions(name)]
+
+    def replicas(self, name: str | None = None) -> list[JsonDict]:
+        names = [name] if name is not None else [d.name for d in self.store.list_deployments()]
+        out: list[JsonDict] = []
+        for n in names:
+            self.store.get_deployment(n)  # NotFoundError for an unknown name
+            revs = {r.hash: r for r in self.store.list_revisions(n)}
+            out.extend(replica_view(rep, revs) for rep in self.store.list_replicas(n))
+        return out
+
+    def list_events(self, name: str, limit: int | None = None) -> list[JsonDict]:
+        self.store.get_deployment(name)
+        return [e.to_dict() for e in self.events.list(name, limit)]
+
+    def replica_log(self, replica_id: str, tail: int | None = None) -> str:
+        """The replica's log file (its last ``tail`` lines; at most 4 MiB).
+
+        Raises:
+            NotFoundError: no replica has that id, or it has no log file yet.
+        """
+        rep = self._find_replica(replica_id)
+        if rep.log_path is None:
+            raise NotFoundError(f"Replica {replica_id!r} has no log file yet; it has not started.")
+        path = Path(rep.log_path)
+        if not path.is_file():
+            raise NotFoundError(f"The log file {str(path)!r} of replica {replica_id!r} is gone.")
+        return _tail(path, tail)
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def apply(
+        self, doc: Any, *, create_only: bool = False, cause: str = ""
+    ) -> tuple[JsonDict, str]:
+        """Create or update a deployment from its object form.
+
+        Returns the stored deployment and what happened: ``created``, ``configured`` or
+        ``unchanged``.
+
+        Raises:
+            InvalidDefinitionError: the object breaks a rule (the message names the field) or
+                its model reference does not resolve.
+            AlreadyExistsError: ``create_only`` and the deployment exists.
+            ConflictError: the deployment is being deleted.
+        """
+        spec = DeploymentSpec.from_dict(doc)
+        with self._mutate:
+            self._check_not_deleting(spec.name)
+            try:
+                before: Deployment | None = self.store.get_deployment(spec.name)
+            except NotFoundError:
+                before = None
+            if before is not None and create_only:
+                raise AlreadyExistsError(
+                    f"Deployment {spec.name!r} already exists; change it with loopline apply -f "
+                    "FILE, or delete it first."
+                )
+            stored = self._store(spec, cause or ("create" if before is None else "apply"))
+        if before is None:
+            outcome = "created"
+        elif stored.generation != before.generation:
+            outcome = "configured"
+        else:
+            outcome = "unchanged"
+        if outcome != "unchanged":
+            self.events.add(
+                spec.name,
+                "SpecApplied",
+                f"Generation {stored.generation}: {spec.model} → {stored.spec.model}, "
+                f"{stored.spec.replicas} replica(s)",
+            )
+        return self._view(stored), outcome
+
+    def scale(self, name: str, replicas: Any) -> JsonDict:
+        """Set the replica count (the template, and so the revision, stays)."""
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise InvalidInputError(
+                f"replicas = {replicas!r} is invalid: it must be an integer ≥ 0."
+            )
+        with self._mutate:
+            d = self._current(name)
+            stored = self.manager.apply(replace(d.spec, replicas=replicas))
+        if stored.generation != d.generation:
+            self.events.add(name, "ScalingDeployment", f"Scaled to {replicas} replica(s)")
+        return self._view(stored)
+
+    def set_model(self, name: str, ref: Any, cause: str = "") -> JsonDict:
+        """Point the deployment at another model reference (a new revision if it resolves
+        to another version)."""
+        if not isinstance(ref, str):
+            raise InvalidInputError(f"model = {ref!r} is invalid: it must be a string.")
+        with self._mutate:
+            d = self._current(name)
+            template = replace(d.spec.template, model=ref)
+            stored = self._store(replace(d.spec, template=template), cause or f"set model {ref}")
+        if stored.generation != d.generation:
+            self.events.add(name, "ModelChanged", f"Model set to {ref} ({stored.spec.model})")
+        return self._view(stored)
+
+    def set_paused(self, name: str, paused: bool) -> JsonDict:
+        """``rollout pause`` / ``rollout resume``."""
+        with self._mutate:
+            d = self._current(name)
+            if d.spec.paused == paused:
+                state = "paused" if paused else "not paused"
+                raise ConflictError(f"Deployment {name!r} is already {state}.")
+            stored = self.manager.apply(replace(d.spec, paused=paused))
+        return self._view(stored)
+
+    def undo(self, name: str, to_revision: Any = 0) -> tuple[JsonDict, bool]:
+        """``rollout undo``; returns the deployment and whether it was skipped (already
+        at that template).
+
+        Raises:
+            ConflictError: the deployment is paused.
+            NotFoundError: no such revision.
+        """
+        if isinstance(to_revision, bool) or not isinstance(to_revision, int) or to_revision < 0:
+            raise InvalidInputError(
+                f"toRevision = {to_revision!r} is invalid: it must be an integer ≥ 0 "
+                "(0 means the previous revision)."
+            )
+        with self._mutate:
+            self._current(name)
+            result = self.manager.undo(name, to_revision)
+        if not result.skipped:
+            self.events.add(
+                name,
+                "RolledBack",
+                f"Rolled back to revision {result.revision.number} "
+                f"({result.revision.template.model})",
+            )
+        return self.get_deployment(name), result.skipped
+
+    def delete(self, name: str) -> None:
+        """Drain and stop every replica and the router, then forget the deployment.
+
+        Raises:
+            NotFoundError: no such deployment.
+            ConflictError: it is already being deleted.
+            StepTimeoutError: the replicas did not stop within ``delete_timeout``.
+        """
+        with self._mutate:
+            self.store.get_deployment(name)
+            self._check_not_deleting(name)
+            with self._sync:  # wait for a sync in flight; none starts afterwards
+                self._deleting.add(name)
+        try:
+            self.manager.delete(name, timeout=self.delete_timeout)
+        except TimeoutError:
+            raise StepTimeoutError(
+                f"Deployment {name!r}: its replicas did not stop within "
+                f"{self.delete_timeout:g} s; retry the delete."
+            ) from None
+        finally:
+            with self._sync:
+                self._deleting.discard(name)
+        self.pinner.forget(name)
+        self.events.forget(name)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def sync_once(self) -> None:
+        """One sync of every deployment; an error in one is logged and does not stop others."""
+        for d in self.store.list_deployments():
+            with self._sync:
+                if d.name in self._deleting:
+                    continue
+                self._sync_one(d.name)
+
+    def run(self, stop: threading.Event, interval: float = 0.25) -> None:
+        """Adopt what survived a restart, then sync every ``interval`` s until ``stop``."""
+        self.manager.adopt()
+        while not stop.is_set():
+            try:
+                self.sync_once()
+            except Exception:  # the store itself failed; keep the loop alive
+                log.exception("The sync loop failed; retrying in %.2f s.", interval)
+            stop.wait(interval)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _sync_one(self, name: str) -> None:
+        try:
+            before = self.store.list_revisions(name)
+            old_status = self.store.get_deployment(name).status
+            actions = self.manager.sync(name)
+        except NotFoundError:
+            return
+        except Exception as exc:
+            message = f"Sync failed: {exc}"
+            if self._last_error.get(name) != message:
+                log.exception("Sync of deployment %r failed; retrying next round.", name)
+                self.events.add(name, "SyncFailed", message, WARNING)
+                self._last_error[name] = message
+            return
+        self._last_error.pop(name, None)
+        self.events.record_sync(name, before, old_status, actions)
+        for action in actions:
+            if isinstance(action, UpdateStatus):
+                self._track_downtime(name, old_status, action.status)
+
+    def _track_downtime(self, name: str, old: DeploymentStatus, new: DeploymentStatus) -> None:
+        """Report each stretch with no available replica (Recreate's downtime, a crash)."""
+        now = self.events.clock()
+        if old.available_replicas > 0 and new.available_replicas == 0:
+            self._down_since[name] = now
+        elif new.available_replicas > 0 and name in self._down_since:
+            lasted = now - self._down_since.pop(name)
+            self.events.add(
+                name,
+                "Downtime",
+                f"No replica was available for {lasted:.1f} s; available again: "
+                f"{new.available_replicas}",
+                WARNING,
+            )
+
+    def _store(self, spec: DeploymentSpec, cause: str) -> Deployment:
+        pinned = self.pinner.pin(spec, cause=cause)
+        stored = self.manager.apply(pinned.spec)
+        self.pinner.record(spec.name, pinned.spec, pinned.pin)
+        return stored
+
+    def _current(self, name: str) -> Deployment:
+        self._check_not_deleting(name)
+        return self.store.get_deployment(name)
+
+    def _check_not_deleting(self, name: str) -> None:
+        if name in self._deleting:
+            raise ConflictError(f"Deployment {name!r} is being deleted; wait for it to finish.")
+
+    def _view(self, d: Deployment) -> JsonDict:
+        return deployment_view(d, self.pins(d.name), self.host)
+
+    def pins(self, name: str) -> dict[str, ModelPin]:
+        return self.pinner.pins(name)
+
+    def _find_replica(self, replica_id: str) -> Replica:
+        check_name("Replica", replica_id)
+        for d in self.store.list_deployments():
+            for rep in self.store.list_replicas(d.name):
+                if rep.id == replica_id:
+                    return rep
+        raise NotFoundError(
+            f"Replica {replica_id!r} does not exist; list replicas with: loopline get replicas"
+        )
+
+
+def _tail(path: Path, lines: int | None) -> str:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if lines is None:
+            f.seek(max(0, size - MAX_LOG_BYTES))
+            return f.read().decode(errors="replace")
+        if lines <= 0:
+            return ""
+        block, data, pos = 64 * 1024, b"", size
+        while pos > 0 and data.count(b"\n") <= lines and len(data) < MAX_LOG_BYTES:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            data = f.read(step) + data
+    text = data.decode(errors="replace")
+    kept = text.splitlines(keepends=True)[-lines:]
+    return "".join(kept)
+
+
+def check_spec_name(name: str) -> str:
+    """Validate a deployment name from a URL path."""
+    try:
+        return check_name("Deployment", name)
+    except InvalidInputError as exc:
+        raise InvalidDefinitionError(str(exc)) from exc

@@ -1,0 +1,90 @@
+"""The JSON shapes the API returns for deployments, revisions and replicas."""
+
+from __future__ import annotations
+
+from loopline.controlplane.pinning import ModelPin
+from loopline.deploy.deployment import Deployment
+from loopline.deploy.replica import Replica
+from loopline.deploy.revision import Revision
+from loopline.deploy.spec import template_hash
+from loopline.types import JsonDict
+
+
+def deployment_view(d: Deployment, pins: dict[str, ModelPin], host: str) -> JsonDict:
+    """A deployment as ``get deployment -o yaml`` shows it.
+
+    ``spec.model`` is the reference as the user wrote it (``taxi@champion``);
+    ``status.model`` is what it was pinned to (version and digest).
+    """
+    doc = d.spec.to_dict()
+    current_hash = template_hash(d.spec.template)
+    pin = pins.get(current_hash)
+    spec = doc["spec"]
+    if pin is not None and isinstance(spec, dict):
+        spec["model"] = pin.ref
+    status = d.status.to_dict()
+    status["model"] = (
+        pin.to_dict() | {"pinned": pin.pinned_ref}
+        if pin is not None
+        else {"ref": d.spec.model, "pinned": d.spec.model}
+    )
+    status["templateHash"] = current_hash
+    status["router"] = (
+        None
+        if d.router is None
+        else {
+            "port": d.router.port,
+            "url": f"http://{host}:{d.router.port}",
+            "pid": d.router.pid,
+        }
+    )
+    doc["metadata"] = {
+        "name": d.name,
+        "generation": d.generation,
+        "creationTimestamp": d.created_at,
+    }
+    doc["status"] = status
+    return doc
+
+
+def revision_view(r: Revision, pins: dict[str, ModelPin], current_hash: str) -> JsonDict:
+    """One revision with its pinned model."""
+    pin = pins.get(r.hash)
+    return {
+        "number": r.number,
+        "hash": r.hash,
+        "name": r.name,
+        "model": r.template.model,
+        "ref": pin.ref if pin is not None else r.template.model,
+        "digest": pin.digest if pin is not None else None,
+        "cause": pin.cause if pin is not None else "",
+        "replicas": r.replicas,
+        "history": list(r.history),
+        "createdAt": r.created_at,
+        "current": r.hash == current_hash,
+    }
+
+
+def replica_view(rep: Replica, revisions: dict[str, Revision]) -> JsonDict:
+    """One replica slot and its process."""
+    rev = revisions.get(rep.revision)
+    last = rep.last_exit
+    return {
+        "id": rep.id,
+        "deployment": rep.deployment,
+        "revision": rep.revision,
+        "revisionNumber": rev.number if rev is not None else None,
+        "model": rev.template.model if rev is not None else None,
+        "phase": rep.phase.value,
+        "ready": rep.ready,
+        "port": rep.port,
+        "pid": rep.pid,
+        "restarts": rep.restarts,
+        "createdAt": rep.created_at,
+        "startedAt": rep.started_at,
+        "readySince": rep.ready_since,
+        "lastExit": None
+        if last is None
+        else {"at": last.at, "code": last.code, "message": last.message},
+        "logPath": rep.log_path,
+    }

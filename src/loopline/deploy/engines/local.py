@@ -1,0 +1,244 @@
+"""The local engine: replicas and routers as detached processes on this machine.
+
+Each process runs in its own session (``start_new_session``), so it survives the control
+plane; stdout and stderr go to ``<log_dir>/<replica_id>.log``. A process is identified by
+pid *and* start time (``/proc/<pid>/stat`` field 22), so a reused pid is never mistaken
+for a replica, and a restarted control plane re-adopts processes from those two numbers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandle
+from loopline.deploy.spec import Template
+from loopline.errors import BackendError, InvalidDefinitionError
+
+PLACEHOLDERS = (
+    "model", "port", "host", "workers", "replica_id", "batching", "max_batch_size",
+    "max_latency_ms", "logging", "sample_rate", "python",
+)  # fmt: skip
+
+
+def process_start_time(pid: int) -> tuple[int, str] | None:
+    """``(start ticks, state letter)`` of a live pid from /proc, or None if there is none."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    return int(fields[19]), fields[0].decode()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel just reported free (the usual small race is accepted)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LocalEngine(DeployEngine):
+    """Runs replicas from a command template, e.g. ``("loopline", "serve", "{model}",
+    "--port", "{port}", "--host", "{host}", "--workers", "{workers}")``.
+
+    Args:
+        command: argv template; placeholders are :data:`PLACEHOLDERS`.
+        log_dir: where each process's log file goes (created if missing).
+        host: the loopback address replicas bind to and are probed on.
+        env: extra environment for the processes (added to this process's environment).
+        router_ready_timeout: seconds a new router may take to answer its admin endpoint.
+    """
+
+    survives_control_plane: ClassVar[bool] = True
+    probes_readiness: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        command: Sequence[str],
+        log_dir: Path,
+        host: str = "127.0.0.1",
+        env: Mapping[str, str] | None = None,
+        router_ready_timeout: float = 10.0,
+    ) -> None:
+        if not command:
+            raise InvalidDefinitionError("LocalEngine command is empty; pass an argv template.")
+        for arg in command:
+            try:
+                arg.format(**dict.fromkeys(PLACEHOLDERS, "x"))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise InvalidDefinitionError(
+                    f"LocalEngine command argument {arg!r} has an unknown placeholder "
+                    f"({exc}); known placeholders: {list(PLACEHOLDERS)}."
+                ) from None
+        self.command = tuple(command)
+        self.log_dir = Path(log_dir)
+        self.host = host
+        self.env = dict(env or {})
+        self.router_ready_timeout = router_ready_timeout
+        self._children: dict[int, int | None] = {}  # our children → exit code once reaped
+
+    # ---- launching ---------------------------------------------------------------------------
+
+    def _spawn(self, argv: list[str], log_name: str, port: int) -> ProcessHandle:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{log_name}.log"
+        env = {**os.environ, **self.env}
+        # posix_spawn with setsid (not subprocess.Popen): the process is detached from our
+        # session, and no Popen object warns or reaps behind our back when this engine goes
+        # away with replicas still running (a control-plane crash must leave them serving).
+        try:
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise BackendError(f"could not open log file {str(log_path)!r}: {exc}") from exc
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 2),
+                ],
+                setsid=True,
+            )
+        except OSError as exc:
+            raise BackendError(f"could not run {argv[0]!r}: {exc}") from exc
+        finally:
+            os.close(log_fd)
+        info = process_start_time(pid)
+        if info is None:  # pragma: no cover - our own child stays in /proc until reaped
+            raise BackendError(f"process {pid} vanished right after it was started")
+        self._children[pid] = None
+        return ProcessHandle(pid=pid, process_start=info[0], port=port, log_path=str(log_path))
+
+    def start_replica(self, replica_id: str, template: Template) -> ProcessHandle:
+        port = free_port(self.host)
+        fields: dict[str, object] = {
+            "model": template.model,
+            "port": port,
+            "host": self.host,
+            "workers": template.workers,
+            "replica_id": replica_id,
+            "batching": "on" if template.batching.enabled else "off",
+            "max_batch_size": template.batching.max_batch_size,
+            "max_latency_ms": template.batching.max_latency_ms,
+            "logging": "on" if template.logging.enabled else "off",
+            "sample_rate": template.logging.sample_rate,
+            "python": sys.executable,
+        }
+        argv = [a.format(**fields) for a in self.command]
+        return self._spawn(argv, replica_id, port)
+
+    def start_router(self, deployment: str, port: int, admin_port: int) -> ProcessHandle:
+        if not admin_port:
+            raise InvalidDefinitionError("start_router needs an explicit admin port (not 0).")
+        port = port or free_port(self.host)
+        argv = [
+            sys.executable, "-m", "loopline.deploy.router", "--name", deployment,
+            "--host", self.host, "--port", str(port), "--admin-port", str(admin_port),
+        ]  # fmt: skip
+        handle = self._spawn(argv, f"router-{deployment}", port)
+        deadline = time.monotonic() + self.router_ready_timeout
+        delay = 0.02
+        while time.monotonic() < deadline:
+            if self.poll(handle) is not None:
+                raise BackendError(
+                    f"Router of deployment {deployment!r} exited at start (port {port} taken?); "
+                    f"see {handle.log_path}."
+                )
+            if _http_status("127.0.0.1", admin_port, "/healthz", 0.5) == 200:
+                return handle
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        self.stop(handle, grace=1.0)
+        raise BackendError(
+            f"Router of deployment {deployment!r} did not answer on admin port {admin_port} "
+            f"within {self.router_ready_timeout} s; see {handle.log_path}."
+        )
+
+    # ---- watching ----------------------------------------------------------------------------
+
+    def _reap(self, pid: int) -> int | None:
+        """Exit code of our child ``pid`` if it has ended (reaping it), else None."""
+        if pid not in self._children:
+            return None
+        code = self._children[pid]
+        if code is not None:
+            return code
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done == 0:
+            return None
+        code = os.waitstatus_to_exitcode(status)
+        self._children[pid] = code
+        return code
+
+    def poll(self, handle: ProcessHandle) -> ProcessExit | None:
+        code = self._reap(handle.pid)
+        if code is not None:
+            return ProcessExit(code=code)
+        info = process_start_time(handle.pid)
+        if info is None or info[0] != handle.process_start or info[1] in ("Z", "X"):
+            return ProcessExit(code=None)
+        return None
+
+    def probe_ready(self, handle: ProcessHandle, timeout: float) -> bool:
+        if self.poll(handle) is not None:
+            return False
+        return _http_status(self.host, handle.port, "/v2/health/ready", timeout) == 200
+
+    def stop(self, handle: ProcessHandle, grace: float) -> ProcessExit:
+        gone = self.poll(handle)
+        if gone is not None:
+            self._children.pop(handle.pid, None)
+            return gone
+        try:
+            os.kill(handle.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace
+        delay = 0.01
+        while time.monotonic() < deadline:
+            gone = self.poll(handle)
+            if gone is not None:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        else:
+            try:
+                os.killpg(handle.pid, signal.SIGKILL)  # the whole session: workers too
+            except (ProcessLookupError, PermissionError):
+                pass
+            for _ in range(100):  # SIGKILL is not instant: wait (≤ 5 s) for it to land
+                gone = self.poll(handle)
+                if gone is not None:
+                    break
+                time.sleep(0.05)
+            else:
+                gone = ProcessExit(code=None)
+        self._children.pop(handle.pid, None)
+        return gone
+
+
+def _http_status(host: str, port: int, path: str, timeout: float) -> int | None:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()

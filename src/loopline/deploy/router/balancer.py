@@ -1,0 +1,114 @@
+"""Backend selection: exact per-revision weights (smooth weighted round robin), then the
+least-outstanding ready backend of that revision (rotating among ties)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@dataclass(eq=False)
+class BackendState:
+    """One backend as the router tracks it."""
+
+    id: str
+    host: str
+    port: int
+    revision: str
+    healthy: bool = True
+    draining: bool = False
+    outstanding: int = 0
+    pool: deque[Connection] = field(default_factory=deque)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def usable(self) -> bool:
+        return self.healthy and not self.draining
+
+    def close_pool(self) -> None:
+        while self.pool:
+            _, writer = self.pool.pop()
+            writer.close()
+
+
+class Balancer:
+    """The set of backends and how requests are spread over them."""
+
+    def __init__(self) -> None:
+        self.backends: dict[str, BackendState] = {}
+        self.retiring: dict[str, BackendState] = {}  # removed, still finishing requests
+        self.weights: dict[str, int] | None = None
+        self._current: dict[str, int] = {}
+        self._rotation = 0
+
+    def replace(self, backends: list[BackendState], weights: Mapping[str, int] | None) -> None:
+        """Install a new backend set; removed backends finish their in-flight requests."""
+        new: dict[str, BackendState] = {}
+        for b in backends:
+            old = self.backends.get(b.id)
+            if old is not None and (old.host, old.port) == (b.host, b.port):
+                old.revision = b.revision
+                new[b.id] = old
+            else:
+                new[b.id] = b
+        for bid, old in self.backends.items():
+            if new.get(bid) is not old:
+                self._retire(old)
+        self.backends = new
+        self.weights = dict(weights) if weights else None
+        self._current = {}
+
+    def _retire(self, b: BackendState) -> None:
+        b.draining = True
+        b.close_pool()
+        if b.outstanding:
+            self.retiring[b.id] = b
+
+    def release(self, b: BackendState) -> None:
+        """A request to ``b`` finished."""
+        b.outstanding -= 1
+        if b.outstanding == 0:
+            b.idle.set()
+            if b.draining and self.retiring.get(b.id) is b:
+                del self.retiring[b.id]
+
+    def find(self, backend_id: str) -> BackendState | None:
+        return self.backends.get(backend_id) or self.retiring.get(backend_id)
+
+    def pick(self, exclude: BackendState | None = None) -> BackendState | None:
+        """The backend for the next request, or None if none is usable."""
+        candidates = [b for b in self.backends.values() if b.usable() and b is not exclude]
+        if not candidates:
+            return None
+        if self.weights is not None:
+            revisions = {b.revision for b in candidates}
+            eligible = {r: w for r, w in self.weights.items() if w > 0 and r in revisions}
+            if eligible:
+                chosen = self._smooth_wrr(eligible)
+                candidates = [b for b in candidates if b.revision == chosen]
+        n = len(candidates)
+        self._rotation = (self._rotation + 1) % 1_000_003
+        start = self._rotation % n
+        best = candidates[start]
+        for i in range(1, n):
+            b = candidates[(start + i) % n]
+            if b.outstanding < best.outstanding:
+                best = b
+        return best
+
+    def _smooth_wrr(self, weights: dict[str, int]) -> str:
+        """nginx's smooth weighted round robin: exact shares, evenly interleaved."""
+        total = 0
+        best: str | None = None
+        for rev, w in weights.items():
+            cur = self._current.get(rev, 0) + w
+            self._current[rev] = cur
+            total += w
+            if best is None or cur > self._current[best]:
+                best = rev
+        assert best is not None  # weights is non-empty
+        self._current[best] -= total
+        return best

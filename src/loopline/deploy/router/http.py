@@ -1,0 +1,121 @@
+"""Minimal HTTP/1.1 message framing for the router (heads parsed once, bodies buffered)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+MAX_HEAD = 64 * 1024
+MAX_BODY = 64 * 1024 * 1024
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
+)
+
+
+class HttpError(Exception):
+    """A malformed message; ``status`` is what the router answers the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(slots=True)
+class Head:
+    """A parsed request or response head. ``headers`` keeps the raw lines minus hop-by-hop."""
+
+    first_line: bytes
+    headers: list[tuple[bytes, bytes]]
+    content_length: int | None
+    chunked: bool
+    keep_alive: bool
+
+
+def parse_head(raw: bytes) -> Head:
+    """Parse a head ending in CRLFCRLF. Raises HttpError(400) when malformed."""
+    lines = raw[:-4].split(b"\r\n")
+    first = lines[0]
+    version_11 = first.endswith(b"HTTP/1.1") or first.startswith(b"HTTP/1.1")
+    keep_alive = version_11
+    length: int | None = None
+    chunked = False
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise HttpError(400, f"Malformed header line {line[:80]!r}.")
+        key = name.strip().lower()
+        value = value.strip()
+        if key == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise HttpError(400, f"Content-Length {value[:40]!r} is not a number.") from None
+            if length < 0:
+                raise HttpError(400, f"Content-Length {length} is negative.")
+        elif key == b"transfer-encoding":
+            chunked = value.lower().endswith(b"chunked")
+            continue
+        elif key == b"connection":
+            tokens = value.lower()
+            if b"close" in tokens:
+                keep_alive = False
+            elif b"keep-alive" in tokens:
+                keep_alive = True
+            continue
+        if key in HOP_BY_HOP:
+            continue
+        headers.append((name.strip(), value))
+    return Head(first, headers, length, chunked, keep_alive)
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes | None:
+    """The raw head, or None on a clean EOF before any byte. Raises HttpError(431/400)."""
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise HttpError(400, "Connection closed in the middle of a message head.") from None
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, f"Message head exceeds {MAX_HEAD} bytes.") from None
+
+
+async def read_chunked(reader: asyncio.StreamReader, limit: int = MAX_BODY) -> bytes:
+    """De-chunk a chunked body (trailers dropped). Raises HttpError(413/400)."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise HttpError(400, f"Bad chunk size {size_line[:40]!r}.") from None
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                pass
+            return b"".join(parts)
+        total += size
+        if total > limit:
+            raise HttpError(413, f"Request body exceeds {limit} bytes.")
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+def build_head(first_line: bytes, headers: list[tuple[bytes, bytes]], extra: bytes) -> bytes:
+    """Serialise a head; ``extra`` holds pre-formatted header lines (each ending CRLF)."""
+    out = [first_line, b"\r\n"]
+    for name, value in headers:
+        out += (name, b": ", value, b"\r\n")
+    out.append(extra)
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def simple_response(status: int, reason: str, body: bytes, keep_alive: bool) -> bytes:
+    """A complete JSON response."""
+    conn = b"keep-alive" if keep_alive else b"close"
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"connection: %s\r\n\r\n" % (status, reason.encode(), len(body), conn)
+    ) + body

@@ -1,0 +1,65 @@
+"""Run a router: the proxy on its stable port, the admin API on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+
+from loopline.deploy.router.admin import admin_handler
+from loopline.deploy.router.proxy import Router
+
+log = logging.getLogger(__name__)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(
+    router: Router,
+    *,
+    host: str,
+    port: int,
+    admin_port: int,
+    stop: asyncio.Event,
+    shutdown_grace: float = 10.0,
+) -> None:
+    """Serve until ``stop`` is set, then stop accepting and let requests finish (≤ grace)."""
+    proxy = await asyncio.start_server(router.handle_client, sock=_listen(host, port))
+    admin = await asyncio.start_server(admin_handler(router), sock=_listen("127.0.0.1", admin_port))
+    router.start_health_checks()
+    log.info(
+        "Router %r serving on %s:%d (admin 127.0.0.1:%d).", router.name, host, port, admin_port
+    )
+    await stop.wait()
+    proxy.close()
+    admin.close()
+    deadline = asyncio.get_running_loop().time() + shutdown_grace
+    while asyncio.get_running_loop().time() < deadline and router.in_flight():
+        await asyncio.sleep(0.05)
+    await router.shutdown()
+
+
+def run(name: str, host: str, port: int, admin_port: int) -> None:
+    """Blocking entry point; SIGTERM/SIGINT stop the router gracefully."""
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(Router(name), host=host, port=port, admin_port=admin_port, stop=stop)
+
+    asyncio.run(main())

@@ -1,0 +1,139 @@
+"""The issue's reliability scenarios, each under a bounded load generator: real replicas
+(``loopline serve``), real routers, the real control plane, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loopline.deploy.state import InMemoryDeploymentStateStore
+from tests.controlplane.live import LiveCluster, deployment, infer_body, live_cluster
+from tests.controlplane.load import LoadGenerator
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, bc_bundles: list[Path]
+) -> Iterator[LiveCluster]:
+    base = tmp_path_factory.mktemp("live")
+    with live_cluster(base, bc_bundles, InMemoryDeploymentStateStore()) as c:
+        yield c
+
+
+def test_rolling_update_v1_to_v2_at_3_replicas_fails_no_request(cluster: LiveCluster) -> None:
+    c = cluster.client
+    c.apply(deployment("roll", "bc/1", 3))
+    cluster.wait_rollout("roll")
+    with LoadGenerator(cluster.router_url("roll"), infer_body()) as load:
+        time.sleep(0.5)
+        c.set_model("roll", "bc/2")
+        cluster.wait_rollout("roll")
+        time.sleep(0.5)
+    report = load.report
+    print(f"rolling update: {report}")
+    assert report.failed == 0, report.errors
+    assert report.versions["1"] > 0 and report.versions["2"] > 0
+    assert {r["model"] for r in c.replicas("roll") if r["phase"] == "Running"} == {"bc/2"}
+    c.delete("roll")
+
+
+def test_scale_1_to_5_to_1_fails_no_request(cluster: LiveCluster) -> None:
+    c = cluster.client
+    c.apply(deployment("scale", "bc/1", 1))
+    cluster.wait_rollout("scale")
+    with LoadGenerator(cluster.router_url("scale"), infer_body()) as load:
+        c.scale("scale", 5)
+        cluster.wait_for("5 ready replicas", lambda: sum(
+            r["ready"] for r in c.replicas("scale")) == 5)  # fmt: skip
+        c.scale("scale", 1)
+        cluster.wait_for("1 replica left", lambda: len(c.replicas("scale")) == 1)
+        time.sleep(0.5)
+    print(f"scale 1→5→1: {load.report}")
+    assert load.report.failed == 0, load.report.errors
+    assert load.report.ok > 0
+    c.delete("scale")
+
+
+def test_rollout_undo_fails_no_request(cluster: LiveCluster) -> None:
+    c = cluster.client
+    c.apply(deployment("undo", "bc/1", 2))
+    cluster.wait_rollout("undo")
+    c.set_model("undo", "bc/2")
+    cluster.wait_rollout("undo")
+    with LoadGenerator(cluster.router_url("undo"), infer_body()) as load:
+        result = c.undo("undo")
+        assert result["deployment"]["status"]["model"]["pinned"] == "bc/1"
+        cluster.wait_rollout("undo")
+        time.sleep(0.5)
+    print(f"undo: {load.report}")
+    assert load.report.failed == 0, load.report.errors
+    assert load.report.versions["2"] > 0 and load.report.versions["1"] > 0
+    assert [r["number"] for r in c.revisions("undo")] == [2, 3]
+    c.delete("undo")
+
+
+def test_recreate_reports_its_downtime(cluster: LiveCluster) -> None:
+    c = cluster.client
+    c.apply(deployment("recreate", "bc/1", 2, strategy={"type": "Recreate"}))
+    cluster.wait_rollout("recreate")
+    with LoadGenerator(cluster.router_url("recreate"), infer_body()) as load:
+        time.sleep(0.3)
+        c.set_model("recreate", "bc/2")
+        cluster.wait_rollout("recreate")
+        time.sleep(0.5)
+    downtime = [e for e in c.events("recreate") if e["reason"] == "Downtime"]
+    print(f"recreate: measured {load.report.downtime:.1f} s of failures; {downtime}")
+    assert load.report.failed > 0  # Recreate stops every old replica first, by design
+    assert len(downtime) == 1 and downtime[0]["type"] == "Warning"
+    assert "No replica was available for" in downtime[0]["message"]
+    c.delete("recreate")
+
+
+def test_killed_replica_is_replaced_and_no_request_fails(cluster: LiveCluster) -> None:
+    c = cluster.client
+    c.apply(deployment("heal", "bc/1", 2))
+    cluster.wait_rollout("heal")
+    victim = c.replicas("heal")[0]
+    with LoadGenerator(cluster.router_url("heal"), infer_body()) as load:
+        time.sleep(0.5)
+        os.killpg(victim["pid"], signal.SIGKILL)
+        cluster.wait_for("the killed replica to restart", lambda: any(
+            r["id"] == victim["id"] and r["ready"] and r["pid"] != victim["pid"]
+            for r in c.replicas("heal")))  # fmt: skip
+        time.sleep(0.5)
+    print(f"kill -9 replica: {load.report}")
+    assert load.report.failed == 0, load.report.errors
+    healed = next(r for r in c.replicas("heal") if r["id"] == victim["id"])
+    assert healed["restarts"] == 1
+    assert "exited" in healed["lastExit"]["message"]
+    c.delete("heal")
+
+
+def test_model_that_fails_to_load_stalls_and_undo_recovers(cluster: LiveCluster) -> None:
+    c = cluster.client
+    c.apply(deployment("bad", "bc/1", 2, progressDeadlineSeconds=8))
+    cluster.wait_rollout("bad")
+    with LoadGenerator(cluster.router_url("bad"), infer_body()) as load:
+        c.set_model("bad", "bc/3")
+        status = cluster.wait_for("ProgressDeadlineExceeded",
+                                  lambda: (s := c.rollout_status("bad"))["failed"] and s)  # fmt: skip
+        assert status["message"] == "deployment 'bad' exceeded its progress deadline"
+        d = c.get_deployment("bad")
+        reasons = {x["type"]: x["reason"] for x in d["status"]["conditions"]}
+        assert reasons["Progressing"] == "ProgressDeadlineExceeded"
+        assert d["status"]["availableReplicas"] == 2  # the old replicas keep serving
+        c.undo("bad")
+        cluster.wait_rollout("bad")
+        time.sleep(0.5)
+    print(f"failed model + undo: {load.report}")
+    assert load.report.failed == 0, load.report.errors
+    assert set(load.report.versions) == {"1"}
+    assert {r["model"] for r in c.replicas("bad")} == {"bc/1"}
+    c.delete("bad")
