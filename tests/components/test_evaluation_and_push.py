@@ -167,3 +167,59 @@ def test_infra_validation_refuses_a_directory_the_server_cannot_load(tmp_path: P
     (tmp_path / "model" / "loopline-model.yaml").write_text("format: nonsense\n")
     with pytest.raises(_Refused, match="the model server exited with code"):
         validate_serving(tmp_path / "model", [], timeout=60)
+
+
+def test_pusher_refuses_a_model_that_failed_infra_validation(
+    harness: Harness, cancer_dir: Path, iris_dir: Path
+) -> None:
+    steps = pipeline(cancer_dir, train_fn=good_model, infra=False)
+    gen, trainer, baseline, evaluate = steps[:4]
+    wrong = ExampleGen(input_dir=str(iris_dir), pattern="span-{SPAN}/*.csv", id="iris")
+    infra = InfraValidator(model=trainer.outputs.model, examples=wrong.outputs.examples)
+    push = Pusher(
+        model=trainer.outputs.model,
+        blessing=evaluate.outputs.blessing,
+        infra_blessing=infra.outputs.infra_blessing,
+        model_name="cancer",
+    )
+    result = harness.run("infra", [gen, trainer, baseline, evaluate, wrong, infra, push])
+    assert result.status is RunStatus.BLOCKED
+    verdict = harness.artifact(result, "InfraValidator", "infra_blessing")
+    assert verdict.properties["blessed"] == 0
+    assert "lacks model input column(s)" in str(verdict.properties["reason"])
+    assert "failed infra validation, so it is not pushed" in harness.error(result, "Pusher")
+    assert harness.metadata.list_model_versions("cancer") == []
+
+
+def regressor(x: Any, y: Any, hp: dict[str, Any]) -> Any:
+    from sklearn.linear_model import Ridge
+
+    return Ridge().fit(x[["sepal_length", "sepal_width", "petal_length"]], y)
+
+
+def test_regression_metrics_and_lower_is_better_thresholds(
+    harness: Harness, iris_dir: Path
+) -> None:
+    gen = ExampleGen(input_dir=str(iris_dir), pattern="span-{SPAN}/*.csv")
+    trainer = Trainer(examples=gen.outputs.examples, train_fn=regressor, label="petal_width")
+    evaluate = Evaluator(
+        examples=gen.outputs.examples,
+        model=trainer.outputs.model,
+        label="petal_width",
+        slicing_features=["species"],
+        min_examples_per_slice=5,
+        thresholds=[
+            {"metric": "rmse", "upper": 0.3, "slices": ["overall"]},
+            {"metric": "r2", "lower": 0.5, "slices": ["species"]},
+        ],
+    )
+    result = harness.run("regression", [gen, trainer, evaluate])
+    assert result.ok
+    blessing = harness.artifact(result, "Evaluator", "blessing")
+    evaluation = json.loads(
+        harness.read(harness.artifact(result, "Evaluator", "evaluation"), "evaluation.json")
+    )
+    assert evaluation["slices"]["overall"]["rmse"] < 0.3
+    # within one species petal width barely varies: r2 is low there, and that slice fails
+    assert blessing.properties["blessed"] == 0
+    assert any("r2 on slice species=" in str(r) for r in blessing.properties["reasons"])  # type: ignore[union-attr]

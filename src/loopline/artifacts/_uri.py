@@ -13,8 +13,6 @@ import os
 import re
 from dataclasses import dataclass
 
-import fsspec
-
 from loopline.errors import DependencyMissingError, InvalidInputError, PathTraversalError
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,254}$")
@@ -76,6 +74,8 @@ def parse_root(root: str) -> Root:
                 "'file:///absolute/path'."
             )
         return _local_root(os.path.normpath("/" + path))
+    import fsspec  # imported on first remote root: local stores never pay for it
+
     try:
         cls = fsspec.get_filesystem_class(scheme)
     except ImportError as exc:

@@ -28,8 +28,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-import fsspec
-
 from loopline.artifacts._digest import combine, local_files, stream_sha256
 from loopline.artifacts._localfs import (
     fsync_dir,
@@ -38,9 +36,9 @@ from loopline.artifacts._localfs import (
     remove_path,
     rename_noreplace,
 )
-from loopline.artifacts.owner import Owner
 from loopline.artifacts._staging import DATA_DIR, StagingArea
 from loopline.artifacts._uri import RESERVED_PREFIX, check_uri, parse_root, segment_problem
+from loopline.artifacts.owner import Owner
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import (
     AlreadyExistsError,
@@ -99,6 +97,8 @@ class FsspecArtifactStore(ArtifactStore):
 
     @cached_property
     def _fs(self) -> Any:
+        import fsspec  # local stores never import it
+
         return fsspec.filesystem(self._root.scheme)
 
     @cached_property

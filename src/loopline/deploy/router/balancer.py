@@ -7,8 +7,10 @@ import asyncio
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+if TYPE_CHECKING:
+    from loopline.deploy.router.protocols import UpstreamProtocol
 
 
 @dataclass(eq=False)
@@ -22,7 +24,7 @@ class BackendState:
     healthy: bool = True
     draining: bool = False
     outstanding: int = 0
-    pool: deque[Connection] = field(default_factory=deque)
+    pool: deque[UpstreamProtocol] = field(default_factory=deque)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def usable(self) -> bool:
@@ -30,8 +32,9 @@ class BackendState:
 
     def close_pool(self) -> None:
         while self.pool:
-            _, writer = self.pool.pop()
-            writer.close()
+            up = self.pool.pop()
+            if up.transport is not None:
+                up.transport.close()
 
 
 class Balancer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
@@ -119,3 +120,15 @@ def simple_response(status: int, reason: str, body: bytes, keep_alive: bool) -> 
         b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
         b"connection: %s\r\n\r\n" % (status, reason.encode(), len(body), conn)
     ) + body
+
+
+REASONS = {
+    400: "Bad Request", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}  # fmt: skip
+
+
+def error_response(status: int, message: str, keep_alive: bool) -> bytes:
+    """A JSON error response ``{"error": message}``."""
+    body = json.dumps({"error": message}).encode()
+    return simple_response(status, REASONS.get(status, "Error"), body, keep_alive)

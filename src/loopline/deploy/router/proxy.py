@@ -1,47 +1,31 @@
-"""The router: an asyncio HTTP/1.1 reverse proxy with keep-alive pools per backend.
+"""The router: exact-weight load balancing, retries, drain and health checks.
 
-Requests are buffered (bodies ≤ 64 MiB) so an inference whose connection fails before any
-response byte arrives can be retried once on another ready backend. Responses stream back
-(Content-Length, chunked or close-delimited).
+The per-request work happens in :mod:`loopline.deploy.router.protocols` (asyncio protocols,
+httptools); this class decides where each request goes and what happens on failure.
+Requests are buffered (bodies ≤ 64 MiB) so that an inference whose connection fails before
+any response byte arrives is retried once on another ready backend (inference is safe to
+retry). A failed pooled keep-alive connection first gets one fresh connection to the same
+backend, since idle connections going stale is normal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 
-from loopline.deploy.router.balancer import BackendState, Balancer, Connection
-from loopline.deploy.router.http import (
-    MAX_BODY,
-    Head,
-    HttpError,
-    build_head,
-    parse_head,
-    read_chunked,
-    read_head,
-    simple_response,
-)
+from loopline.deploy.router.balancer import BackendState, Balancer
+from loopline.deploy.router.http import error_response
+from loopline.deploy.router.protocols import ClientProtocol, Exchange, UpstreamProtocol
 
 log = logging.getLogger(__name__)
-
-_REASONS = {
-    400: "Bad Request",
-    413: "Payload Too Large",
-    431: "Request Header Fields Too Large",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-}
-
-
-class _BackendFailed(Exception):
-    """The backend failed before sending any response byte (safe to retry)."""
 
 
 @dataclass
 class RouterStats:
+    """Counters since the router started."""
+
     requests: int = 0
     retries: int = 0
     failed: int = 0
@@ -54,7 +38,7 @@ class Router:
     Args:
         name: the deployment name (for messages).
         connect_timeout: seconds to open a backend connection.
-        response_timeout: seconds a backend may take to start its response.
+        response_timeout: seconds a backend may take to start its response (then 504).
         health_interval: seconds between active health checks of each backend.
         health_path: the readiness path probed on backends.
     """
@@ -75,12 +59,16 @@ class Router:
         self.health_path = health_path.encode()
         self.balancer = Balancer()
         self.stats = RouterStats()
+        self.clients: set[ClientProtocol] = set()
         self._health_task: asyncio.Task[None] | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
+
+    def protocol(self) -> ClientProtocol:
+        """Protocol factory for ``loop.create_server``."""
+        return ClientProtocol(self)
 
     # ---- control (called by the admin endpoint) ---------------------------------------------
 
-    def set_backends(self, backends: list[dict[str, object]], weights: object) -> None:
+    def set_backends(self, backends: list[object], weights: object) -> None:
         """Install a backend set from its JSON form. Raises ValueError when malformed."""
         states = []
         for b in backends:
@@ -88,17 +76,20 @@ class Router:
                 raise ValueError(f"Backend {b!r} is not an object.")
             bid, host, port, rev = b.get("id"), b.get("host"), b.get("port"), b.get("revision")
             if not isinstance(bid, str) or not isinstance(host, str) or not isinstance(port, int):
-                raise ValueError(f"Backend {b!r} needs string id and host and integer port.")
+                raise ValueError(f"Backend {b!r} needs a string id and host and an integer port.")
             states.append(BackendState(bid, host, port, str(rev or "")))
-        if weights is not None:
-            if not isinstance(weights, dict) or not all(
-                isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in weights.items()
-            ):
-                raise ValueError(f"Weights {weights!r} must map revision to an integer ≥ 0.")
+        if weights is not None and not (
+            isinstance(weights, dict)
+            and all(isinstance(k, str) and type(v) is int and v >= 0 for k, v in weights.items())
+        ):
+            raise ValueError(f"Weights {weights!r} must map revision hash to an integer ≥ 0.")
         self.balancer.replace(states, weights)
 
     async def drain(self, backend_id: str, timeout: float) -> tuple[bool, int]:
-        """Take the backend out of rotation and wait for its in-flight requests."""
+        """Take the backend out of rotation and wait (≤ ``timeout`` s) for in-flight requests.
+
+        Returns ``(drained, still_in_flight)``; an unknown backend counts as drained.
+        """
         b = self.balancer.find(backend_id)
         if b is None:
             return True, 0
@@ -109,6 +100,11 @@ class Router:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(b.idle.wait(), timeout)
         return b.outstanding == 0, b.outstanding
+
+    def in_flight(self) -> int:
+        """Requests currently being proxied."""
+        bal = self.balancer
+        return sum(b.outstanding for b in [*bal.backends.values(), *bal.retiring.values()])
 
     def describe(self) -> dict[str, object]:
         return {
@@ -129,41 +125,95 @@ class Router:
             "stats": vars(self.stats),
         }
 
-    # ---- serving ----------------------------------------------------------------------------
+    # ---- request routing (called by the protocols) ------------------------------------------
+
+    def dispatch(self, ex: Exchange) -> None:
+        """Send ``ex`` to the best backend (never the one that already failed it)."""
+        if ex.tried is None and not ex.fresh_retry:
+            self.stats.requests += 1
+        backend = self.balancer.pick(exclude=ex.tried)
+        if backend is None:
+            if ex.tried is None:
+                self.stats.no_backend += 1
+                msg = (f"Deployment {self.name!r} has no ready replica to serve this request; "
+                       "check its status and replica logs.")  # fmt: skip
+                status = 503
+            else:
+                self.stats.failed += 1
+                msg = (f"Deployment {self.name!r}: the replica failed before responding and "
+                       "no other ready replica was left to retry on.")  # fmt: skip
+                status = 502
+            ex.done = True
+            ex.client.write(error_response(status, msg, ex.keep_alive))
+            ex.client.finish(ex, ex.keep_alive)
+            return
+        self._send(ex, backend, allow_pooled=True)
+
+    def _send(self, ex: Exchange, backend: BackendState, allow_pooled: bool) -> None:
+        ex.backend = backend
+        backend.outstanding += 1
+        if allow_pooled:
+            while backend.pool:
+                up = backend.pool.pop()
+                if not up.closed:
+                    up.send(ex, reused=True)
+                    return
+        asyncio.get_running_loop().create_task(self._connect(ex, backend))
+
+    async def _connect(self, ex: Exchange, backend: BackendState) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, up = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: UpstreamProtocol(self, backend), backend.host, backend.port
+                ),
+                self.connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            log.warning("Cannot connect to backend %s: %r", backend.id, exc)
+            self.failed(ex, backend, reused=False)
+            return
+        if ex.client.closed:
+            self.complete(ex, backend)
+            if up.transport is not None:
+                up.transport.close()
+            return
+        up.send(ex, reused=False)
+
+    def complete(self, ex: Exchange, backend: BackendState) -> None:
+        """The exchange is over for ``backend`` (answered, abandoned or failed)."""
+        ex.done = True
+        self.balancer.release(backend)
+
+    def failed(self, ex: Exchange, backend: BackendState, reused: bool) -> None:
+        """The backend failed ``ex`` before sending any response byte: retry or give up."""
+        self.balancer.release(backend)
+        if ex.client.closed:
+            ex.done = True
+            return
+        if reused and not ex.fresh_retry:
+            ex.fresh_retry = True  # an idle pooled connection went stale: one fresh try
+            self._send(ex, backend, allow_pooled=False)
+            return
+        backend.healthy = False  # until the next health check passes
+        backend.close_pool()
+        if ex.tried is not None:  # this was already the retry
+            ex.tried = backend
+            self.stats.failed += 1
+            ex.done = True
+            msg = (f"Deployment {self.name!r}: two replicas failed before responding; "
+                   "see the replica logs.")  # fmt: skip
+            ex.client.write(error_response(502, msg, ex.keep_alive))
+            ex.client.finish(ex, ex.keep_alive)
+            return
+        ex.tried = backend
+        self.stats.retries += 1
+        self.dispatch(ex)
+
+    # ---- health -----------------------------------------------------------------------------
 
     def start_health_checks(self) -> None:
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
-
-    async def handle_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        """Serve one client connection until it closes."""
-        self._clients.add(writer)
-        try:
-            while True:
-                try:
-                    raw = await read_head(reader)
-                    if raw is None:
-                        return
-                    head = parse_head(raw)
-                    body = await self._read_body(reader, head)
-                except HttpError as exc:
-                    writer.write(_error(exc.status, str(exc), keep_alive=False))
-                    await writer.drain()
-                    return
-                keep = await self._proxy(head, body, writer)
-                if not keep:
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            return
-        finally:
-            self._clients.discard(writer)
-            writer.close()
-
-    def in_flight(self) -> int:
-        """Requests currently being proxied."""
-        bal = self.balancer
-        return sum(b.outstanding for b in [*bal.backends.values(), *bal.retiring.values()])
 
     async def shutdown(self) -> None:
         """Stop health checks and close every pooled and client connection."""
@@ -173,140 +223,10 @@ class Router:
                 await self._health_task
         for b in [*self.balancer.backends.values(), *self.balancer.retiring.values()]:
             b.close_pool()
-        for w in list(self._clients):
-            w.close()
+        for c in list(self.clients):
+            if c.transport is not None:
+                c.transport.close()
         await asyncio.sleep(0)
-
-    async def _read_body(self, reader: asyncio.StreamReader, head: Head) -> bytes:
-        if head.chunked:
-            return await read_chunked(reader)
-        if head.content_length:
-            if head.content_length > MAX_BODY:
-                raise HttpError(
-                    413, f"Request body of {head.content_length} bytes exceeds {MAX_BODY}."
-                )
-            return await reader.readexactly(head.content_length)
-        return b""
-
-    async def _proxy(self, head: Head, body: bytes, writer: asyncio.StreamWriter) -> bool:
-        self.stats.requests += 1
-        request = build_head(
-            head.first_line,
-            head.headers,
-            b"content-length: %d\r\n" % len(body)
-            if body or head.content_length is not None or head.chunked
-            else b"",
-        )
-        tried: BackendState | None = None
-        for attempt in range(2):
-            backend = self.balancer.pick(exclude=tried)
-            if backend is None:
-                break
-            if attempt:
-                self.stats.retries += 1
-            backend.outstanding += 1
-            try:
-                return await self._exchange(backend, request, body, head, writer)
-            except _BackendFailed as exc:
-                log.warning("Backend %s failed before responding: %s", backend.id, exc)
-                backend.healthy = False
-                backend.close_pool()
-                tried = backend
-            finally:
-                self.balancer.release(backend)
-        if tried is None:
-            self.stats.no_backend += 1
-            msg = (
-                f"Deployment {self.name!r} has no ready replica to serve this request; "
-                "check its status and replica logs."
-            )
-            writer.write(_error(503, msg, head.keep_alive))
-        else:
-            self.stats.failed += 1
-            msg = (
-                f"Deployment {self.name!r}: the replica failed before responding and the "
-                "retry found no other ready replica."
-            )
-            writer.write(_error(502, msg, head.keep_alive))
-        await writer.drain()
-        return head.keep_alive
-
-    async def _connect(self, b: BackendState, fresh: bool) -> tuple[Connection, bool]:
-        if not fresh:
-            while b.pool:
-                conn = b.pool.pop()
-                if not conn[1].is_closing() and not conn[0].at_eof():
-                    return conn, True
-                conn[1].close()
-        try:
-            conn = await asyncio.wait_for(
-                asyncio.open_connection(b.host, b.port), self.connect_timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            raise _BackendFailed(f"connect to {b.host}:{b.port}: {exc!r}") from exc
-        return conn, False
-
-    async def _exchange(
-        self,
-        b: BackendState,
-        request: bytes,
-        body: bytes,
-        head: Head,
-        client: asyncio.StreamWriter,
-    ) -> bool:
-        fresh = False
-        while True:
-            (up_r, up_w), reused = await self._connect(b, fresh)
-            try:
-                up_w.write(request)
-                if body:
-                    up_w.write(body)
-                raw = await asyncio.wait_for(read_head(up_r), self.response_timeout)
-                if raw is None:
-                    raise ConnectionResetError("closed before responding")
-                break
-            except (OSError, HttpError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                up_w.close()
-                if reused and not fresh:
-                    fresh = True  # an idle pooled connection went stale: one fresh try
-                    continue
-                raise _BackendFailed(repr(exc)) from exc
-        resp = parse_head(raw)
-        is_head = head.first_line.startswith(b"HEAD ")
-        status = int(resp.first_line[9:12])
-        no_body = is_head or status in (204, 304) or 100 <= status < 200
-        close_delimited = not no_body and resp.content_length is None and not resp.chunked
-        keep_client = head.keep_alive and not close_delimited
-        extra = b"connection: keep-alive\r\n" if keep_client else b"connection: close\r\n"
-        if resp.chunked:
-            extra += b"transfer-encoding: chunked\r\n"
-        client.write(build_head(resp.first_line, resp.headers, extra))
-        reusable = resp.keep_alive and not close_delimited
-        try:
-            if no_body:
-                pass
-            elif resp.content_length is not None:
-                remaining = resp.content_length
-                while remaining:
-                    chunk = await up_r.read(min(remaining, 256 * 1024))
-                    if not chunk:
-                        raise ConnectionResetError("backend closed mid-body")
-                    client.write(chunk)
-                    remaining -= len(chunk)
-            elif resp.chunked:
-                await _relay_chunked(up_r, client)
-            else:
-                while chunk := await up_r.read(256 * 1024):
-                    client.write(chunk)
-        except (OSError, asyncio.IncompleteReadError):
-            up_w.close()
-            return False  # response already started: cannot retry; drop the client
-        if reusable and not b.draining:
-            b.pool.append((up_r, up_w))
-        else:
-            up_w.close()
-        await client.drain()
-        return keep_client
 
     async def _health_loop(self) -> None:
         while True:
@@ -322,32 +242,11 @@ class Router:
         except (OSError, TimeoutError):
             return False
         try:
-            w.write(
-                b"GET %s HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n"
-                % (self.health_path, b.host.encode())
-            )
+            w.write(b"GET %s HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n"
+                    % (self.health_path, b.host.encode()))  # fmt: skip
             line = await asyncio.wait_for(r.readline(), 1.0)
             return line[9:12] == b"200"
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             return False
         finally:
             w.close()
-
-
-async def _relay_chunked(up: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
-    while True:
-        size_line = await up.readuntil(b"\r\n")
-        client.write(size_line)
-        size = int(size_line.split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            while True:
-                line = await up.readuntil(b"\r\n")
-                client.write(line)
-                if line == b"\r\n":
-                    return
-        client.write(await up.readexactly(size + 2))
-
-
-def _error(status: int, message: str, keep_alive: bool) -> bytes:
-    body = json.dumps({"error": message}).encode()
-    return simple_response(status, _REASONS.get(status, "Error"), body, keep_alive)

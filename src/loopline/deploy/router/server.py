@@ -33,7 +33,8 @@ async def serve(
     shutdown_grace: float = 10.0,
 ) -> None:
     """Serve until ``stop`` is set, then stop accepting and let requests finish (≤ grace)."""
-    proxy = await asyncio.start_server(router.handle_client, sock=_listen(host, port))
+    loop = asyncio.get_running_loop()
+    proxy = await loop.create_server(router.protocol, sock=_listen(host, port))
     admin = await asyncio.start_server(admin_handler(router), sock=_listen("127.0.0.1", admin_port))
     router.start_health_checks()
     log.info(

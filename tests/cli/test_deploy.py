@@ -1,0 +1,146 @@
+"""The kubectl-style deployment verbs, end to end: the real CLI starts the real control
+plane, which runs real ``loopline serve`` replicas and a router on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+import yaml
+
+from loopline.controlplane.client import ControlPlaneClient
+from loopline.controlplane.files import ControlPlaneFiles
+from loopline.platform import Platform
+from loopline.settings import Settings
+from tests.controlplane.conftest import register_bc
+from tests.controlplane.live import kill_all_processes
+
+Run = Callable[..., CompletedProcess[str]]
+
+SPEC = """\
+apiVersion: loopline/v1
+kind: Deployment
+metadata:
+  name: bc
+spec:
+  model: bc@champion
+  replicas: 1
+  progressDeadlineSeconds: 120
+"""
+
+
+def stop_controlplane(home: Path) -> None:
+    """Delete every deployment, then SIGTERM the control plane and wait for it."""
+    files = ControlPlaneFiles(home)
+    endpoint = files.read_endpoint()
+    if endpoint is None or not endpoint.is_alive():
+        return
+    with ControlPlaneClient(endpoint.url, token=files.read_token(), timeout=60) as client:
+        for d in client.list_deployments():
+            client.delete(d["metadata"]["name"], timeout=60)
+    os.kill(endpoint.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while endpoint.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if endpoint.is_alive():
+        os.kill(endpoint.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, bc_bundles: list[Path]) -> Iterator[Path]:
+    """A working directory whose default registry holds bc versions 1 and 2."""
+    with Platform(Settings.from_env({}, cwd=tmp_path)) as platform:
+        register_bc(platform.metadata, platform.artifacts, bc_bundles)
+    try:
+        yield tmp_path
+    finally:
+        home = tmp_path / ".loopline"
+        try:
+            stop_controlplane(home)
+        finally:
+            with Platform(Settings.from_env({}, cwd=tmp_path)) as platform:
+                from loopline.controlplane.build import open_state_store
+
+                kill_all_processes(open_state_store(platform))
+
+
+@pytest.mark.slow
+def test_deployment_verbs_end_to_end(loopline: Run, workdir: Path) -> None:
+    (workdir / "bc.yaml").write_text(SPEC)
+    applied = loopline("apply", "-f", "bc.yaml")
+    assert "deployment/bc created" in applied.stdout
+    assert "started the control plane at http://127.0.0.1:" in applied.stderr
+    assert "unchanged" in loopline("apply", "-f", "bc.yaml").stdout
+    assert "started the control plane" not in loopline("get", "deployments").stderr
+
+    status = loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
+    assert "deployment 'bc' successfully rolled out" in status.stdout
+    listing = loopline("get", "deployments").stdout
+    assert "bc@champion → bc/1" in listing and "http://127.0.0.1:" in listing
+    doc = json.loads(loopline("get", "deployment", "bc", "-o", "json").stdout)
+    assert doc["spec"]["model"] == "bc@champion"
+    assert doc["status"]["model"]["pinned"] == "bc/1"
+    assert yaml.safe_load(loopline("get", "deployment", "bc", "-o", "yaml").stdout) == doc | {
+        "status": yaml.safe_load(loopline("get", "deploy/bc", "-o", "yaml").stdout)["status"]
+    }
+
+    assert "scaled" in loopline("scale", "deployment", "bc", "--replicas=2").stdout
+    loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
+    out = loopline("set", "model", "deployment/bc", "bc/2").stdout
+    assert "model updated to bc/2 (bc/2)" in out
+    loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
+    history = loopline("rollout", "history", "deployment/bc").stdout
+    assert "bc/1" in history and "bc/2" in history
+    assert "loopline set model deployment/bc bc/2" in history
+
+    assert "rolled back" in loopline("rollout", "undo", "deployment/bc", "--to-revision=1").stdout
+    loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
+    replicas = yaml.safe_load(loopline("get", "replicas", "bc", "-o", "yaml").stdout)["items"]
+    assert {r["model"] for r in replicas} == {"bc/1"} and len(replicas) == 2
+
+    described = loopline("describe", "deployment", "bc").stdout
+    for needle in ("Conditions", "NewRevisionAvailable", "Revisions:", "Events:",
+                   "RolledBack", "bc@champion → bc/1", "RollingUpdateStrategy"):  # fmt: skip
+        assert needle in described, needle
+    log = loopline("logs", replicas[0]["id"], "--tail", "5").stdout
+    assert "listening on http://127.0.0.1:" in log
+
+    exists = loopline("create", "deployment", "bc", "--model", "bc/1", check=False)
+    assert exists.returncode == 1 and "'bc' already exists" in exists.stderr
+    bad = loopline("create", "deployment", "other", "--model", "bc@nope", check=False)
+    assert bad.returncode == 1 and "spec.model = 'bc@nope' cannot be resolved" in bad.stderr
+
+    assert 'deployment "bc" deleted' in loopline("delete", "deployment", "bc").stdout
+    missing = loopline("get", "deployment", "bc", check=False)
+    assert missing.returncode == 4 and "'bc' does not exist" in missing.stderr
+    assert not any(_alive(r["pid"]) for r in replicas)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    return False
+
+
+def test_invalid_spec_names_the_field(loopline: Run, workdir: Path) -> None:
+    (workdir / "bad.yaml").write_text(SPEC.replace("replicas: 1", "replicas: many"))
+    bad = loopline("apply", "-f", "bad.yaml", check=False)
+    assert bad.returncode == 1
+    assert "spec.replicas = 'many' is invalid: it must be an integer" in bad.stderr
+
+
+def test_resource_names_are_checked(loopline: Run, workdir: Path) -> None:
+    wrong = loopline("scale", "pod/bc", "--replicas=2", check=False)
+    assert wrong.returncode == 1 and "Expected a deployment, got 'pod'" in wrong.stderr
