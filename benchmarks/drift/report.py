@@ -18,7 +18,7 @@ def _row(size: int, name: str, run: dict[str, Any]) -> str:
         detail = (
             f"median of {run['repeats']}: ref {run['t_profile_ref_median_s']} s + cur "
             f"{run['t_profile_cur_median_s']} s + compare {run['t_compare_median_s']} s; "
-            f"CPU {run['cpu_total_median_s']} s"
+            f"CPU {run.get('cpu_total_median_s', '?')} s"
         )
         rate = f"{run['rows_per_s_profile_cur']:,} (cur) / {run['rows_per_s_profile_ref']:,} (ref)"
         mem = f"{run['peak_rss_above_baseline_mib']} above baseline"

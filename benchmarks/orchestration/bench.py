@@ -35,8 +35,9 @@ def loopline_per_step(steps: int, repeat: int) -> list[float]:
     per_step = []
     with tempfile.TemporaryDirectory() as tmp:
         md = open_store(f"sqlite:///{tmp}/loopline.db")
-        runner = LocalRunner(md, FsspecArtifactStore(f"{tmp}/artifacts"),
-                             log_dir=Path(tmp) / "logs", max_workers=2)
+        runner = LocalRunner(
+            md, FsspecArtifactStore(f"{tmp}/artifacts"), log_dir=Path(tmp) / "logs", max_workers=2
+        )
         runner.run(pipeline, cache=False)  # warm-up: imports, first-run code paths
         for _ in range(repeat):
             start = time.perf_counter()
@@ -70,8 +71,7 @@ def cached_rerun(repeat: int) -> list[float]:
         subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True)
         for _ in range(repeat):
             start = time.perf_counter()
-            out = subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True,
-                                 text=True)
+            out = subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True, text=True)
             walls.append(time.perf_counter() - start)
             assert '"cached": false' not in out.stdout, "the re-run was not fully cached"
     return walls
@@ -86,15 +86,21 @@ def main() -> None:
 
     ours = loopline_per_step(args.steps, args.repeat)
     med = statistics.median(ours)
-    print(f"loopline   {args.steps}-step chain: median {med * 1000:.1f} ms/step "
-          f"(min {min(ours) * 1000:.1f}, max {max(ours) * 1000:.1f}; goal < 20 ms)")
+    print(
+        f"loopline   {args.steps}-step chain: median {med * 1000:.1f} ms/step "
+        f"(min {min(ours) * 1000:.1f}, max {max(ours) * 1000:.1f}; goal < 20 ms)"
+    )
     if not args.no_kfp:
         theirs = kfp_per_step(args.steps)
-        print(f"kfp.local  {args.steps}-step chain: {theirs * 1000:.0f} ms/step "
-              f"→ loopline is {theirs / med:.0f}× faster per step")
+        print(
+            f"kfp.local  {args.steps}-step chain: {theirs * 1000:.0f} ms/step "
+            f"→ loopline is {theirs / med:.0f}× faster per step"
+        )
     walls = cached_rerun(args.repeat)
-    print(f"cached re-run of a 10-step pipeline, whole `loopline run` process: median "
-          f"{statistics.median(walls):.3f} s (min {min(walls):.3f}; goal < 0.5 s)")
+    print(
+        f"cached re-run of a 10-step pipeline, whole `loopline run` process: median "
+        f"{statistics.median(walls):.3f} s (min {min(walls):.3f}; goal < 0.5 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Router overhead: wrk through the router (2 backends) vs wrk straight at the 2 backends.
 
     .venv/bin/python benchmarks/router/run.py [--duration 5] [--connections 32]
-        [--latency-ms 0 2 5] [--rounds 3]
+        [--latency-ms 0 2 5] [--rounds 3] [--router-workers 1]
 
 Backends are ``tests/deploy/fake_server.py`` (asyncio, answers an OIP-shaped JSON), with an
 optional simulated inference time (``--latency-ms``; asyncio sleep, so it costs no CPU).
@@ -36,7 +36,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 10.0) -> None:
+def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -95,13 +95,21 @@ def scenario(latency_ms: float, args: argparse.Namespace) -> dict[str, object]:
         rport, aport = free_port(), free_port()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "loopline.deploy.router", "--name", "bench",
-             "--port", str(rport), "--admin-port", str(aport)],
+             "--port", str(rport), "--admin-port", str(aport),
+             "--workers", str(args.router_workers)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{aport}/healthz")
-        httpx.put(f"http://127.0.0.1:{aport}/backends", json={"backends": [
-            {"id": f"b{i}", "host": "127.0.0.1", "port": p, "revision": "r"}
-            for i, p in enumerate(ports)], "weights": None}).raise_for_status()
+        httpx.put(
+            f"http://127.0.0.1:{aport}/backends",
+            json={
+                "backends": [
+                    {"id": f"b{i}", "host": "127.0.0.1", "port": p, "revision": "r"}
+                    for i, p in enumerate(ports)
+                ],
+                "weights": None,
+            },
+        ).raise_for_status()
         run_router(rport, args.connections, 1)  # warm-up (pools, JIT-free but caches)
         run_direct(ports, args.connections, 1)
         direct, routed = [], []
@@ -113,6 +121,7 @@ def scenario(latency_ms: float, args: argparse.Namespace) -> dict[str, object]:
         d_p50 = statistics.median(r[1] for r in direct)
         r_p50 = statistics.median(r[1] for r in routed)
         return {
+            "router_workers": args.router_workers,
             "latency_ms": latency_ms,
             "direct_rps": round(d_rps),
             "router_rps": round(r_rps),
@@ -134,6 +143,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--router-workers", type=int, default=1)
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 2.0, 5.0])
     args = parser.parse_args()
     for latency in args.latency_ms:

@@ -51,8 +51,13 @@ for name in ("lr", "rf"):
     for n in (32, 64):
         x = np.concatenate([rows, rows])[:n]
         timing = bench(lambda x=x: model.predict(x))
-        r = {"model": name, "rows": n, "case": "batched_rows_s",
-             "rows_per_s": round(n / (timing["median_us"] / 1e6)), **timing}
+        r = {
+            "model": name,
+            "rows": n,
+            "case": "batched_rows_s",
+            "rows_per_s": round(n / (timing["median_us"] / 1e6)),
+            **timing,
+        }
         results.append(r)
         print(json.dumps(r), flush=True)
 if len(sys.argv) > 1:

@@ -16,6 +16,7 @@ Example:
   python3 run_bench.py --peers fastapi,mlflow --models lr,rf --batches 1,32 \
       --conc 1,32,64 --duration 30 --out results/raw.jsonl
 """
+
 import argparse
 import json
 import os
@@ -51,40 +52,109 @@ def peer_spec(peer, model, port):
     """Return (family, argv, extra_env, health_path, predict_path, payload_prefix)."""
     mp = str(ART / f"{model}.joblib")
     if peer in ("loopline", "loopline_batch"):
-        argv = [venv("loopline", "loopline"), "serve", str(ART / f"loopline_{model}"),
-                "--host", HOST, "--port", str(port), "--workers", WORKERS]
+        argv = [
+            venv("loopline", "loopline"),
+            "serve",
+            str(ART / f"loopline_{model}"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            WORKERS,
+        ]
         if peer == "loopline_batch":
             argv.append("--batching")
         return ("loopline", argv, {}, "/v2/health/ready", f"/v2/models/{model}/infer", "loopline")
     if peer == "fastapi":
-        return ("fastapi",
-                [venv("fastapi", "uvicorn"), "fastapi_app:app", "--host", HOST, "--port", str(port),
-                 "--workers", WORKERS, "--log-level", "warning", "--no-access-log"],
-                {"MODEL_PATH": mp}, "/health", "/predict", "fastapi")
+        return (
+            "fastapi",
+            [
+                venv("fastapi", "uvicorn"),
+                "fastapi_app:app",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                WORKERS,
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            {"MODEL_PATH": mp},
+            "/health",
+            "/predict",
+            "fastapi",
+        )
     if peer in ("bentoml", "bentoml_batch"):
-        return ("bentoml",
-                [venv("bentoml", "bentoml"), "serve", "bento_service:Classifier",
-                 "--host", HOST, "--port", str(port)],
-                {"MODEL_PATH": mp, "BENTO_WORKERS": WORKERS,
-                 "BENTO_BATCHING": "1" if peer == "bentoml_batch" else "0",
-                 "BENTOML_DO_NOT_TRACK": "True"},
-                "/readyz", "/predict", "bentoml")
+        return (
+            "bentoml",
+            [
+                venv("bentoml", "bentoml"),
+                "serve",
+                "bento_service:Classifier",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+            ],
+            {
+                "MODEL_PATH": mp,
+                "BENTO_WORKERS": WORKERS,
+                "BENTO_BATCHING": "1" if peer == "bentoml_batch" else "0",
+                "BENTOML_DO_NOT_TRACK": "True",
+            },
+            "/readyz",
+            "/predict",
+            "bentoml",
+        )
     if peer == "mlflow":
-        return ("mlflow",
-                [venv("mlflow", "mlflow"), "models", "serve", "-m", str(ART / f"mlflow_{model}"),
-                 "--env-manager", "local", "-h", HOST, "-p", str(port), "--workers", WORKERS],
-                # mlflow execs `uvicorn ...`; uvicorn reads UVICORN_* env vars
-                {"UVICORN_ACCESS_LOG": "false"},
-                "/ping", "/invocations", "mlflow")
+        return (
+            "mlflow",
+            [
+                venv("mlflow", "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                str(ART / f"mlflow_{model}"),
+                "--env-manager",
+                "local",
+                "-h",
+                HOST,
+                "-p",
+                str(port),
+                "--workers",
+                WORKERS,
+            ],
+            # mlflow execs `uvicorn ...`; uvicorn reads UVICORN_* env vars
+            {"UVICORN_ACCESS_LOG": "false"},
+            "/ping",
+            "/invocations",
+            "mlflow",
+        )
     if peer in ("kserve_v1", "kserve_v2"):
-        return ("kserve",
-                [venv("kserve", "python"), "kserve_server.py", "--http_port", str(port),
-                 "--grpc_port", str(port + 1000), "--workers", WORKERS,
-                 "--enable_grpc", "false", "--enable_latency_logging", "false"],
-                {"MODEL_PATH": mp},
-                "/v2/health/ready",
-                "/v1/models/clf:predict" if peer == "kserve_v1" else "/v2/models/clf/infer",
-                peer)
+        return (
+            "kserve",
+            [
+                venv("kserve", "python"),
+                "kserve_server.py",
+                "--http_port",
+                str(port),
+                "--grpc_port",
+                str(port + 1000),
+                "--workers",
+                WORKERS,
+                "--enable_grpc",
+                "false",
+                "--enable_latency_logging",
+                "false",
+            ],
+            {"MODEL_PATH": mp},
+            "/v2/health/ready",
+            "/v1/models/clf:predict" if peer == "kserve_v1" else "/v2/models/clf/infer",
+            peer,
+        )
     raise SystemExit(f"unknown peer {peer}")
 
 
@@ -92,7 +162,7 @@ def peer_spec(peer, model, port):
 def _stat(pid):
     with open(f"/proc/{pid}/stat") as f:
         s = f.read()
-    rest = s[s.rindex(")") + 2:].split()
+    rest = s[s.rindex(")") + 2 :].split()
     # fields after comm: state(0) ppid(1) ... utime(11) stime(12) ... starttime(19)
     return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19])
 
@@ -196,8 +266,12 @@ def port_free(port):
 
 
 def http(method, path, port, body=None, timeout=10):
-    req = urllib.request.Request(f"http://{HOST}:{port}{path}", data=body, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://{HOST}:{port}{path}",
+        data=body,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.status, r.read()
 
@@ -238,8 +312,17 @@ def stop_server(proc, seen):
 # ---------------------------------------------------------------- wrk
 def run_wrk(port, path, body_file, conc, duration, threads=1):
     env = dict(os.environ, BODY_FILE=str(body_file))
-    cmd = ["wrk", f"-t{threads}", f"-c{conc}", f"-d{duration}s", "--timeout", "10s",
-           "-s", str(HERE / "post.lua"), f"http://{HOST}:{port}{path}"]
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{conc}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(HERE / "post.lua"),
+        f"http://{HOST}:{port}{path}",
+    ]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60)
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -252,12 +335,18 @@ def run_wrk(port, path, body_file, conc, duration, threads=1):
 
 
 def versions(family):
-    pkgs = {"fastapi": ["fastapi", "uvicorn", "starlette"], "bentoml": ["bentoml"],
-            "mlflow": ["mlflow", "uvicorn", "gunicorn"], "kserve": ["kserve", "fastapi", "uvicorn"],
-            "loopline": ["loopline", "uvicorn", "uvloop", "httptools"]}[family]
+    pkgs = {
+        "fastapi": ["fastapi", "uvicorn", "starlette"],
+        "bentoml": ["bentoml"],
+        "mlflow": ["mlflow", "uvicorn", "gunicorn"],
+        "kserve": ["kserve", "fastapi", "uvicorn"],
+        "loopline": ["loopline", "uvicorn", "uvloop", "httptools"],
+    }[family]
     pkgs += ["scikit-learn", "numpy"]
-    code = ("import importlib.metadata as m, json\nout={}\nfor p in %r:\n"
-            "    try: out[p]=m.version(p)\n    except Exception: pass\nprint(json.dumps(out))" % pkgs)
+    code = (
+        "import importlib.metadata as m, json\nout={}\nfor p in %r:\n"
+        "    try: out[p]=m.version(p)\n    except Exception: pass\nprint(json.dumps(out))" % pkgs
+    )
     out = subprocess.run([venv(family, "python"), "-c", code], capture_output=True, text=True)
     return json.loads(out.stdout)
 
@@ -296,13 +385,18 @@ def main():
             try:
                 ready = wait_ready(proc, port, health)
                 if ready is None:
-                    print(f"!! {peer}/{model}: server did not become ready; see {log.name}", flush=True)
+                    print(
+                        f"!! {peer}/{model}: server did not become ready; see {log.name}",
+                        flush=True,
+                    )
                     continue
                 time.sleep(2)  # let all workers finish booting
                 idle_rss, idle_pss = sampler.sample()
                 checks = {}
                 for n in map(int, a.batches.split(",")):
-                    st, resp = http("POST", path, port, (ART / "payload" / f"{pfx}_{n}.json").read_bytes())
+                    st, resp = http(
+                        "POST", path, port, (ART / "payload" / f"{pfx}_{n}.json").read_bytes()
+                    )
                     checks[n] = resp[:160].decode(errors="replace")
                     print(f"   {peer}/{model} n={n}: HTTP {st} {checks[n][:100]}", flush=True)
                 for n in map(int, a.batches.split(",")):
@@ -319,32 +413,47 @@ def main():
                         sampler.stop()
                         server_cpu = (cpu1 - cpu0) / CLK
                         other_cpu = (sys1 - sys0) / CLK - server_cpu - r["wrk_cpu_s"]
-                        row = {"peer": peer, "model": model, "batch": n, "conc": c,
-                               "duration_s": a.duration, "workers": int(WORKERS),
-                               # successful (2xx) responses per second; wrk's own
-                               # request count also includes non-2xx answers
-                               "rps": round((r["requests"] - r["err_status"]) / (r["duration_us"] / 1e6), 1),
-                               "rps_all": round(r["requests"] / (r["duration_us"] / 1e6), 1),
-                               "p50_ms": r["lat_p50_us"] / 1000, "p99_ms": r["lat_p99_us"] / 1000,
-                               "errors": sum(r[k] for k in r if k.startswith("err_")),
-                               "peak_rss_mib": round(sampler.peak_rss / 1024, 1),
-                               "peak_pss_mib": round(sampler.peak_pss / 1024, 1),
-                               "idle_rss_mib": round(idle_rss / 1024, 1),
-                               "idle_pss_mib": round(idle_pss / 1024, 1),
-                               "nproc": sampler.nproc,
-                               "server_cpu_s": round(server_cpu, 2),
-                               # CPU burnt by everything else (other tenants, this script):
-                               "other_cores": round(other_cpu / (r["duration_us"] / 1e6), 2),
-                               "pre_busy_cores": pre_busy, "quiet_wait_s": waited,
-                               "startup_s": round(ready, 1), "versions": vers,
-                               "check": checks[n][:80], "wrk": r}
+                        row = {
+                            "peer": peer,
+                            "model": model,
+                            "batch": n,
+                            "conc": c,
+                            "duration_s": a.duration,
+                            "workers": int(WORKERS),
+                            # successful (2xx) responses per second; wrk's own
+                            # request count also includes non-2xx answers
+                            "rps": round(
+                                (r["requests"] - r["err_status"]) / (r["duration_us"] / 1e6), 1
+                            ),
+                            "rps_all": round(r["requests"] / (r["duration_us"] / 1e6), 1),
+                            "p50_ms": r["lat_p50_us"] / 1000,
+                            "p99_ms": r["lat_p99_us"] / 1000,
+                            "errors": sum(r[k] for k in r if k.startswith("err_")),
+                            "peak_rss_mib": round(sampler.peak_rss / 1024, 1),
+                            "peak_pss_mib": round(sampler.peak_pss / 1024, 1),
+                            "idle_rss_mib": round(idle_rss / 1024, 1),
+                            "idle_pss_mib": round(idle_pss / 1024, 1),
+                            "nproc": sampler.nproc,
+                            "server_cpu_s": round(server_cpu, 2),
+                            # CPU burnt by everything else (other tenants, this script):
+                            "other_cores": round(other_cpu / (r["duration_us"] / 1e6), 2),
+                            "pre_busy_cores": pre_busy,
+                            "quiet_wait_s": waited,
+                            "startup_s": round(ready, 1),
+                            "versions": vers,
+                            "check": checks[n][:80],
+                            "wrk": r,
+                        }
                         with out.open("a") as f:
                             f.write(json.dumps(row) + "\n")
-                        print(f"{peer:13s} {model} b={n:<2d} c={c:<2d} {row['rps']:8.1f} req/s "
-                              f"p50 {row['p50_ms']:7.2f} ms p99 {row['p99_ms']:7.2f} ms "
-                              f"err {row['errors']} rss {row['peak_rss_mib']} MiB "
-                              f"pss {row['peak_pss_mib']} MiB srv {row['server_cpu_s']}s "
-                              f"wrk {r['wrk_cpu_s']}s other {row['other_cores']} cores", flush=True)
+                        print(
+                            f"{peer:13s} {model} b={n:<2d} c={c:<2d} {row['rps']:8.1f} req/s "
+                            f"p50 {row['p50_ms']:7.2f} ms p99 {row['p99_ms']:7.2f} ms "
+                            f"err {row['errors']} rss {row['peak_rss_mib']} MiB "
+                            f"pss {row['peak_pss_mib']} MiB srv {row['server_cpu_s']}s "
+                            f"wrk {r['wrk_cpu_s']}s other {row['other_cores']} cores",
+                            flush=True,
+                        )
             finally:
                 seen = dict(sampler.seen)
                 seen.update({p: s for p, s, _ in tree(proc.pid)})

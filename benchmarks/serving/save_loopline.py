@@ -41,13 +41,26 @@ for name in ("lr", "rf"):
     model.fit(X_tr, y_tr)
     dest = ART / f"loopline_{name}"
     shutil.rmtree(dest, ignore_errors=True)
-    save_model(model, dest, signature=infer_signature(X_tr, y_tr), input_example=X_te[:2],
-               metadata={"name": name})
+    save_model(
+        model,
+        dest,
+        signature=infer_signature(X_tr, y_tr),
+        input_example=X_te[:2],
+        metadata={"name": name},
+    )
     loaded = load_model(dest)
     assert np.array_equal(loaded.predict(rows)["predict"], model.predict(rows))
     print(f"{name}: saved {dest.name}, test accuracy {model.score(X_te, y_te):.4f}")
 
 for n in (1, 32):
-    body = {"inputs": [{"name": "input", "shape": [n, 30], "datatype": "FP64",
-                        "data": rows[:n].ravel().tolist()}]}
+    body = {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [n, 30],
+                "datatype": "FP64",
+                "data": rows[:n].ravel().tolist(),
+            }
+        ]
+    }
     (ART / "payload" / f"loopline_{n}.json").write_text(json.dumps(body))

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import taxi_utils
@@ -31,7 +32,8 @@ from loopline.components import (
 from loopline.pipeline import Param, Pipeline
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE / "data"
+# Where the span files live; the demo points this at its own workspace.
+DATA = Path(os.environ.get("TAXI_DATA_DIR", HERE / "data")).resolve()
 ensure_span_one(DATA)
 
 THRESHOLDS = [
@@ -69,7 +71,7 @@ tuner = Tuner(
     label="tip",
     metric="auc",
     positive_label="yes",
-    n_trials=4,
+    n_trials=Param("tuner_trials", 4),
 )
 trainer = Trainer(
     examples=gen.outputs.examples,

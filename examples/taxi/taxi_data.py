@@ -7,13 +7,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(
+    os.environ.get("TAXI_DATA_DIR", Path(__file__).resolve().parent / "data")
+).resolve()
 PATTERN = "span-{SPAN}/taxi.csv"
 COLUMNS = ["tip", "distance", "company", "local", "dow", "month", "hour"]
 

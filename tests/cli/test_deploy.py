@@ -19,10 +19,11 @@ from loopline.controlplane.client import ControlPlaneClient
 from loopline.controlplane.files import ControlPlaneFiles
 from loopline.platform import Platform
 from loopline.settings import Settings
-from tests.controlplane.conftest import register_bc
+from tests.controlplane.conftest import bc_bundles, register_bc
 from tests.controlplane.live import kill_all_processes
 
 Run = Callable[..., CompletedProcess[str]]
+__all__ = ["bc_bundles"]  # the session fixture, shared with tests/controlplane
 
 SPEC = """\
 apiVersion: loopline/v1
@@ -134,13 +135,16 @@ def _alive(pid: int) -> bool:
     return False
 
 
-def test_invalid_spec_names_the_field(loopline: Run, workdir: Path) -> None:
-    (workdir / "bad.yaml").write_text(SPEC.replace("replicas: 1", "replicas: many"))
+def test_invalid_spec_names_the_field_before_any_server_starts(
+    loopline: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "bad.yaml").write_text(SPEC.replace("replicas: 1", "replicas: many"))
     bad = loopline("apply", "-f", "bad.yaml", check=False)
     assert bad.returncode == 1
     assert "spec.replicas = 'many' is invalid: it must be an integer" in bad.stderr
+    assert not (tmp_path / ".loopline" / "controlplane").exists()
 
 
-def test_resource_names_are_checked(loopline: Run, workdir: Path) -> None:
+def test_resource_names_are_checked(loopline: Run) -> None:
     wrong = loopline("scale", "pod/bc", "--replicas=2", check=False)
     assert wrong.returncode == 1 and "Expected a deployment, got 'pod'" in wrong.stderr

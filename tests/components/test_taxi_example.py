@@ -27,19 +27,20 @@ def test_taxi_pipeline_trains_pushes_caches_and_gates_a_shifted_span(
         shutil.copy(EXAMPLE / name, copy / name)
     try:
         pipeline = load_pipeline(copy / "pipeline.py")
-        first = harness.runner.run(pipeline)
+        fast = {"tuner_trials": 1}  # the example's default is 4; one keeps the test short
+        first = harness.runner.run(pipeline, params=fast)
         assert first.ok, {k: v.error for k, v in first.steps.items() if v.error}
         registry = ModelRegistry(harness.metadata, harness.artifacts)
         assert registry.get_model("taxi").aliases == {"champion": 1, "challenger": 1}
 
-        again = harness.runner.run(load_pipeline(copy / "pipeline.py"))
+        again = harness.runner.run(load_pipeline(copy / "pipeline.py"), params=fast)
         ran = {k for k, s in again.steps.items() if not s.cached}
         assert ran <= {"previous_statistics", "baseline_model", "Evaluator"}
 
         import taxi_data
 
         taxi_data.make_shifted_span(copy / "data")
-        blocked = harness.runner.run(load_pipeline(copy / "pipeline.py"))
+        blocked = harness.runner.run(load_pipeline(copy / "pipeline.py"), params=fast)
         assert blocked.status is RunStatus.BLOCKED
         error = harness.error(blocked, "ExampleValidator")
         assert "feature 'distance' drifted: normalized_wasserstein" in error
@@ -48,7 +49,7 @@ def test_taxi_pipeline_trains_pushes_caches_and_gates_a_shifted_span(
 
         overridden = harness.runner.run(
             load_pipeline(copy / "pipeline.py"),
-            params={"allow_anomalies": True, "override_reason": "fleet change, reviewed"},
+            params={**fast, "allow_anomalies": True, "override_reason": "fleet change, reviewed"},
         )
         assert overridden.ok, {k: v.error for k, v in overridden.steps.items() if v.error}
         anomalies = harness.artifact(overridden, "ExampleValidator", "anomalies")

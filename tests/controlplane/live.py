@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import uvicorn
 from sklearn.datasets import load_breast_cancer
+from tests.controlplane.conftest import TOKEN, publish_bundle, register_bc
 
 from loopline.controlplane.api import create_app
 from loopline.controlplane.build import build_controlplane
@@ -26,7 +27,6 @@ from loopline.controlplane.service import ControlPlane
 from loopline.deploy.state import DeploymentStateStore
 from loopline.platform import Platform
 from loopline.settings import Settings
-from tests.controlplane.conftest import TOKEN, publish_bundle, register_bc
 
 
 def infer_body() -> dict[str, Any]:

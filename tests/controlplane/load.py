@@ -28,15 +28,22 @@ class LoadReport:
 
 
 class LoadGenerator:
-    """``threads`` clients POST ``body`` to ``url`` until stopped (at most ``max_seconds``)."""
+    """``threads`` clients POST ``body`` to ``url`` until stopped (at most ``max_seconds``),
+    each pausing ``pause`` s between requests."""
 
     def __init__(
-        self, url: str, body: dict[str, Any], threads: int = 4, max_seconds: float = 120.0
+        self,
+        url: str,
+        body: dict[str, Any],
+        threads: int = 3,
+        max_seconds: float = 120.0,
+        pause: float = 0.01,
     ) -> None:
         self.url = url
         self.body = body
         self.threads = threads
         self.max_seconds = max_seconds
+        self.pause = pause  # between requests of one client: leaves CPU for the rollout
         self.report = LoadReport()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -60,8 +67,7 @@ class LoadGenerator:
                         self.report.failed += 1
                         self.report.errors[problem] += 1
                         self.report.failure_times.append(time.monotonic())
-                if problem is not None:
-                    time.sleep(0.02)  # do not spin while the endpoint is down
+                time.sleep(self.pause if problem is None else 0.02)
 
     def __enter__(self) -> LoadGenerator:
         for w in self._workers:

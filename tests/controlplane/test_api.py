@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.controlplane.conftest import TOKEN, FakeCluster
 
 from loopline.controlplane.client import ControlPlaneClient
 from loopline.errors import (
@@ -16,7 +17,6 @@ from loopline.errors import (
     NotFoundError,
     UnauthorizedError,
 )
-from tests.controlplane.conftest import TOKEN, FakeCluster
 
 
 def spec(name: str = "bc", model: str = "bc@champion", replicas: int = 2, **extra: Any) -> dict:

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from loopline.deploy.state import InMemoryDeploymentStateStore
 from tests.controlplane.live import LiveCluster, deployment, infer_body, live_cluster
 from tests.controlplane.load import LoadGenerator
+
+from loopline.deploy.state import InMemoryDeploymentStateStore
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_scale_1_to_5_to_1_fails_no_request(cluster: LiveCluster) -> None:
 
 def test_rollout_undo_fails_no_request(cluster: LiveCluster) -> None:
     c = cluster.client
-    c.apply(deployment("undo", "bc/1", 2))
+    c.apply(deployment("undo", "bc/1", 1))
     cluster.wait_rollout("undo")
     c.set_model("undo", "bc/2")
     cluster.wait_rollout("undo")
@@ -81,7 +81,7 @@ def test_rollout_undo_fails_no_request(cluster: LiveCluster) -> None:
 
 def test_recreate_reports_its_downtime(cluster: LiveCluster) -> None:
     c = cluster.client
-    c.apply(deployment("recreate", "bc/1", 2, strategy={"type": "Recreate"}))
+    c.apply(deployment("recreate", "bc/1", 1, strategy={"type": "Recreate"}))
     cluster.wait_rollout("recreate")
     with LoadGenerator(cluster.router_url("recreate"), infer_body()) as load:
         time.sleep(0.3)
@@ -118,17 +118,20 @@ def test_killed_replica_is_replaced_and_no_request_fails(cluster: LiveCluster) -
 
 def test_model_that_fails_to_load_stalls_and_undo_recovers(cluster: LiveCluster) -> None:
     c = cluster.client
-    c.apply(deployment("bad", "bc/1", 2, progressDeadlineSeconds=8))
+    c.apply(deployment("bad", "bc/1", 1))
     cluster.wait_rollout("bad")
     with LoadGenerator(cluster.router_url("bad"), infer_body()) as load:
-        c.set_model("bad", "bc/3")
-        status = cluster.wait_for("ProgressDeadlineExceeded",
-                                  lambda: (s := c.rollout_status("bad"))["failed"] and s)  # fmt: skip
+        c.apply(deployment("bad", "bc/3", 1, progressDeadlineSeconds=6))
+        status = cluster.wait_for(
+            "ProgressDeadlineExceeded", lambda: (s := c.rollout_status("bad"))["failed"] and s
+        )
         assert status["message"] == "deployment 'bad' exceeded its progress deadline"
         d = c.get_deployment("bad")
         reasons = {x["type"]: x["reason"] for x in d["status"]["conditions"]}
         assert reasons["Progressing"] == "ProgressDeadlineExceeded"
-        assert d["status"]["availableReplicas"] == 2  # the old replicas keep serving
+        assert d["status"]["availableReplicas"] == 1  # the old replica keeps serving
+        crashed = [r for r in c.replicas("bad") if r["model"] == "bc/3"]
+        assert crashed and crashed[0]["lastExit"] is not None
         c.undo("bad")
         cluster.wait_rollout("bad")
         time.sleep(0.5)

@@ -44,7 +44,9 @@ def backend() -> Iterator[Callable[..., tuple[int, subprocess.Popen[bytes]]]]:
     """Start fake model servers: ``port, proc = backend(id="a", latency_ms=5, wait=True)``."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(id: str = "x", wait: bool = True, **opts: object) -> tuple[int, subprocess.Popen[bytes]]:
+    def start(
+        id: str = "x", wait: bool = True, **opts: object
+    ) -> tuple[int, subprocess.Popen[bytes]]:
         port = free_port()
         argv = [sys.executable, str(FAKE_SERVER), "--port", str(port), "--id", id]
         for key, value in opts.items():
@@ -75,8 +77,14 @@ class RouterThread:
 
     def _run(self) -> None:
         self.runner.run(
-            serve(self.router, host="127.0.0.1", port=self.port, admin_port=self.admin_port,
-                  stop=self._stop, shutdown_grace=2.0)
+            serve(
+                self.router,
+                host="127.0.0.1",
+                port=self.port,
+                admin_port=self.admin_port,
+                stop=self._stop,
+                shutdown_grace=2.0,
+            )
         )
         self.runner.close()
 

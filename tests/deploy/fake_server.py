@@ -47,9 +47,11 @@ async def serve(args: argparse.Namespace) -> None:
     ready_at = loop.time() + args.ready_delay
     in_flight = 0
     body = json.dumps({"model_name": "m", "id": args.id, "outputs": [{"data": [1]}]}).encode()
-    ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(
-        body
-    ) + body
+    ok = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+        % len(body)
+        + body
+    )
     ready = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
     unready = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
     missing = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"

@@ -202,3 +202,25 @@ def test_replicas_whose_process_vanished_while_the_control_plane_was_down_are_re
     sim.sync(seconds=0)
     rep = next(r for r in sim.replicas() if r.id == gone.id)
     assert rep.restarts == 1 and rep.phase is ReplicaPhase.PENDING
+
+
+def test_a_router_that_cannot_be_reached_does_not_stop_replica_reconciliation() -> None:
+    from loopline.errors import BackendError
+    from loopline.testing.deploy import FakeRouting
+
+    class FlakyRouting(FakeRouting):
+        broken = True
+
+        def set_backends(self, deployment, backends, weights=None):  # type: ignore[no-untyped-def]
+            if self.broken:
+                raise BackendError("router unreachable")
+            super().set_backends(deployment, backends, weights)
+
+    sim = DeploymentSimulator(make_spec(replicas=2))
+    flaky = FlakyRouting()
+    sim.manager.routing = flaky
+    sim.settle()
+    assert sim.deployment.status.available_replicas == 2
+    flaky.broken = False
+    sim.sync()
+    assert len(flaky.backends["web"]) == 2  # pushed as soon as the router answers

@@ -232,7 +232,9 @@ def test_a_revision_that_fails_to_load_stalls_old_replicas_serve_and_undo_recove
         system.manager.undo("web")
         wait_for(lambda: system.complete(2), 30, "undo to finish")
     assert load.failures == []
-    assert system.store.get_deployment("web").status.condition(ConditionType.REPLICA_FAILURE) is None
+    assert (
+        system.store.get_deployment("web").status.condition(ConditionType.REPLICA_FAILURE) is None
+    )
 
 
 def test_control_plane_crash_mid_rollout_keeps_serving_and_a_new_one_finishes_it(
@@ -261,8 +263,10 @@ def test_control_plane_crash_mid_rollout_keeps_serving_and_a_new_one_finishes_it
 
 def test_recreate_has_downtime_by_design_and_reports_it(system: System) -> None:
     system.manager.apply(
-        spec(replicas=2, strategy=Strategy(type=StrategyType.RECREATE, max_surge=0,
-                                           max_unavailable=0))
+        spec(
+            replicas=2,
+            strategy=Strategy(type=StrategyType.RECREATE, max_surge=0, max_unavailable=0),
+        )
     )
     wait_for(lambda: system.complete(2), 20, "first rollout")
     seen_unavailable = []

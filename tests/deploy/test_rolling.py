@@ -25,7 +25,10 @@ def test_first_rollout_starts_all_replicas_and_completes() -> None:
     sim.settle()
     st = sim.deployment.status
     assert (st.replicas, st.updated_replicas, st.ready_replicas, st.available_replicas) == (
-        3, 3, 3, 3,
+        3,
+        3,
+        3,
+        3,
     )
     assert sim.condition(ConditionType.PROGRESSING) == ("True", Reason.NEW_REVISION_AVAILABLE)
     assert sim.condition(ConditionType.AVAILABLE) == ("True", Reason.MINIMUM_REPLICAS_AVAILABLE)
@@ -133,7 +136,8 @@ def test_scale_down_removes_unready_replicas_before_ready_ones() -> None:
     sim.settle()
     victim = sim.live()[1].id
     sim.engine.set_ready(victim, False)
-    sim.sync()
+    for _ in range(3):  # readiness failureThreshold
+        sim.sync()
     sim.apply(replicas=2)
     sim.sync()
     assert victim in sim.engine.stopped
@@ -202,3 +206,20 @@ def test_router_sees_only_ready_replicas_and_retired_ones_are_drained() -> None:
     now = {b.id for b in sim.routing.backends["web"]}
     assert len(now) == 2 and not now & first
     assert set(sim.routing.drained) == first
+
+
+def test_a_ready_replica_is_marked_unready_after_three_failed_probes() -> None:
+    sim = DeploymentSimulator(make_spec(replicas=2))
+    sim.settle()
+    rid = sim.live()[0].id
+    sim.engine.set_ready(rid, False)
+    sim.sync()
+    sim.sync()
+    assert sim.deployment.status.ready_replicas == 2  # two failures: still ready
+    sim.sync()  # third failure: out of rotation
+    assert sim.deployment.status.ready_replicas == 1
+    assert rid not in {b.id for b in sim.routing.backends["web"]}
+    sim.engine.set_ready(rid, True)
+    sim.sync()
+    sim.sync()
+    assert sim.deployment.status.ready_replicas == 2

@@ -72,29 +72,43 @@ def test_to_dict_round_trips(text: str) -> None:
 @pytest.mark.parametrize(
     ("doc", "match"),
     [
-        (_doc(strategy={"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}),
-         r"spec\.strategy\.rollingUpdate\.maxUnavailable = '0%' is invalid: it may not be 0 "
-         "when maxSurge is 0"),
-        (_doc(strategy={"rollingUpdate": {"maxUnavailable": "120%"}}),
-         r"maxUnavailable = '120%' is invalid: it must not be greater than 100%"),
-        (_doc(strategy={"rollingUpdate": {"maxSurge": "ten"}}),
-         r"maxSurge = 'ten' is invalid: it must be a non-negative integer or a percent"),
+        (
+            _doc(strategy={"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}),
+            r"spec\.strategy\.rollingUpdate\.maxUnavailable = '0%' is invalid: it may not be 0 "
+            "when maxSurge is 0",
+        ),
+        (
+            _doc(strategy={"rollingUpdate": {"maxUnavailable": "120%"}}),
+            r"maxUnavailable = '120%' is invalid: it must not be greater than 100%",
+        ),
+        (
+            _doc(strategy={"rollingUpdate": {"maxSurge": "ten"}}),
+            r"maxSurge = 'ten' is invalid: it must be a non-negative integer or a percent",
+        ),
         (_doc(strategy={"rollingUpdate": {"maxSurge": -1}}), r"maxSurge = -1 is invalid"),
-        (_doc(strategy={"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}),
-         r"spec\.strategy\.rollingUpdate = .* may not be specified when strategy type is "
-         "'Recreate'"),
-        (_doc(strategy={"type": "BlueGreen"}),
-         r"spec\.strategy\.type = 'BlueGreen' is invalid: it must be 'RollingUpdate' or "
-         "'Recreate'"),
+        (
+            _doc(strategy={"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}),
+            r"spec\.strategy\.rollingUpdate = .* may not be specified when strategy type is "
+            "'Recreate'",
+        ),
+        (
+            _doc(strategy={"type": "BlueGreen"}),
+            r"spec\.strategy\.type = 'BlueGreen' is invalid: it must be 'RollingUpdate' or "
+            "'Recreate'",
+        ),
         (_doc(replicas=-1), r"spec\.replicas = -1 is invalid: it must be at least 0"),
         (_doc(replicas="3"), r"spec\.replicas = '3' is invalid: it must be an integer"),
-        (_doc(minReadySeconds=30, progressDeadlineSeconds=30),
-         r"spec\.progressDeadlineSeconds = 30 is invalid: it must be greater than "
-         r"minReadySeconds \(30\)"),
+        (
+            _doc(minReadySeconds=30, progressDeadlineSeconds=30),
+            r"spec\.progressDeadlineSeconds = 30 is invalid: it must be greater than "
+            r"minReadySeconds \(30\)",
+        ),
         (_doc(template={"workers": 0}), r"spec\.template\.workers = 0 is invalid"),
-        (_doc(template={"logging": {"sampleRate": 1.5}}),
-         r"spec\.template\.logging\.sampleRate = 1\.5 is invalid: it must be at least 0\.0 "
-         r"and at most 1\.0"),
+        (
+            _doc(template={"logging": {"sampleRate": 1.5}}),
+            r"spec\.template\.logging\.sampleRate = 1\.5 is invalid: it must be at least 0\.0 "
+            r"and at most 1\.0",
+        ),
         (_doc(template={"gpus": 1}), r"spec\.template has unknown key\(s\) \['gpus'\]"),
         (_doc(port=70000), r"spec\.port = 70000 is invalid"),
         (_doc(paused="yes"), r"spec\.paused = 'yes' is invalid: it must be true or false"),

@@ -102,8 +102,12 @@ def create_deployment(
     }
     if port is not None:
         spec["port"] = port
-    doc: dict[str, Any] = {"apiVersion": "loopline/v1", "kind": "Deployment", "metadata": {"name": name},
-           "spec": spec}  # fmt: skip
+    doc: dict[str, Any] = {
+        "apiVersion": "loopline/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
     with connect() as client:
         result = client.create(doc, cause=command_line())
     fmt = machine_format(output, as_json)

@@ -91,7 +91,13 @@ def _registry_models(refs: list[str], batching: bool) -> list[ServedModel]:
     show_default=True,
     help="Adaptive batching of concurrent requests.",
 )
-@click.option("--max-batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--max-batch-size",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Rows per model call at most (the latency model may choose fewer).",
+)
 @click.option(
     "--max-latency-ms",
     default=1000.0,

@@ -23,12 +23,34 @@ Key contracts:
   only through ``apply`` / ``set model`` (a new revision), never behind its back.
 """
 
-from loopline.controlplane.client import ControlPlaneClient
-from loopline.controlplane.events import DeploymentEvent, EventLog
-from loopline.controlplane.files import ControlPlaneFiles, Endpoint
-from loopline.controlplane.pinning import ModelPin, ModelPinner, PinnedSpec
-from loopline.controlplane.rollout import RolloutStatus, rollout_status
-from loopline.controlplane.service import ControlPlane
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loopline.controlplane.client import ControlPlaneClient
+    from loopline.controlplane.events import DeploymentEvent, EventLog
+    from loopline.controlplane.files import ControlPlaneFiles, Endpoint
+    from loopline.controlplane.pinning import ModelPin, ModelPinner, PinnedSpec
+    from loopline.controlplane.rollout import RolloutStatus, rollout_status
+    from loopline.controlplane.service import ControlPlane
+
+# Imported on first use, so ``python -m loopline.controlplane.replica`` (run for every replica
+# start) does not pay for the registry, SQLAlchemy and httpx.
+_EXPORTS = {
+    "ControlPlane": "loopline.controlplane.service",
+    "ControlPlaneClient": "loopline.controlplane.client",
+    "ControlPlaneFiles": "loopline.controlplane.files",
+    "DeploymentEvent": "loopline.controlplane.events",
+    "Endpoint": "loopline.controlplane.files",
+    "EventLog": "loopline.controlplane.events",
+    "ModelPin": "loopline.controlplane.pinning",
+    "ModelPinner": "loopline.controlplane.pinning",
+    "PinnedSpec": "loopline.controlplane.pinning",
+    "RolloutStatus": "loopline.controlplane.rollout",
+    "rollout_status": "loopline.controlplane.rollout",
+}
 
 __all__ = [
     "ControlPlane",
@@ -43,3 +65,10 @@ __all__ = [
     "RolloutStatus",
     "rollout_status",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopline.controlplane' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -24,11 +24,13 @@ class LocalRouting(Routing):
 
     The router keeps its port across restarts: ``spec.port`` if set, else the port it was
     first given (recorded in the store), so clients never see the endpoint move.
+    ``workers`` > 1 runs a multi-process router (one supervisor, N proxies on the port).
     """
 
-    def __init__(self, engine: DeployEngine, stop_grace: float = 10.0) -> None:
+    def __init__(self, engine: DeployEngine, stop_grace: float = 10.0, workers: int = 1) -> None:
         self.engine = engine
         self.stop_grace = stop_grace
+        self.workers = workers
 
     def ensure(self, deployment: Deployment) -> RouterProcess | None:
         current = deployment.router
@@ -39,7 +41,7 @@ class LocalRouting(Routing):
             self.engine.stop(_handle(current), self.stop_grace)  # the spec moved the port
         port = wanted or (current.port if current is not None else 0)
         admin_port = free_port("127.0.0.1")
-        handle = self.engine.start_router(deployment.name, port, admin_port)
+        handle = self.engine.start_router(deployment.name, port, admin_port, self.workers)
         return RouterProcess(
             pid=handle.pid, process_start=handle.process_start, port=handle.port,
             admin_port=admin_port,

@@ -55,6 +55,8 @@ class DeploymentManager:
         backoff: crash back-off policy.
         host: the address replicas listen on, as the router reaches them.
         probe_timeout: seconds allowed for one readiness probe.
+        probe_failure_threshold: consecutive failed probes before a ready replica is marked
+            not ready (Kubernetes' readiness ``failureThreshold``, default 3).
         drain_timeout: seconds a retiring replica may take to finish in-flight requests.
         stop_grace: seconds between SIGTERM and SIGKILL.
         background_stops: retire replicas on worker threads (True for real processes, so a
@@ -71,6 +73,7 @@ class DeploymentManager:
         backoff: BackoffPolicy | None = None,
         host: str = "127.0.0.1",
         probe_timeout: float = 0.5,
+        probe_failure_threshold: int = 3,
         drain_timeout: float = 30.0,
         stop_grace: float = 10.0,
         background_stops: bool = True,
@@ -82,6 +85,7 @@ class DeploymentManager:
         self.backoff = backoff or BackoffPolicy()
         self.host = host
         self.probe_timeout = probe_timeout
+        self.probe_failure_threshold = probe_failure_threshold
         self.drain_timeout = drain_timeout
         self.stop_grace = stop_grace
         self._pool = ThreadPoolExecutor(max_workers=8) if background_stops else None
@@ -134,18 +138,27 @@ class DeploymentManager:
         """Observe, reconcile and act once for one deployment; returns the actions taken."""
         d = self.store.get_deployment(name)
         if self.routing is not None:
-            router = self.routing.ensure(d)
-            if router != d.router:
-                d = self.store.set_router(name, router)
-                self._pushed.pop(name, None)
+            try:
+                router = self.routing.ensure(d)
+            except BackendError:
+                # Replicas are still reconciled; the router is retried next round.
+                log.exception("Router of deployment %r is not running; retrying.", name)
+            else:
+                if router != d.router:
+                    d = self.store.set_router(name, router)
+                    self._pushed.pop(name, None)
         self._observe(d)
+        self._resume_stops(d)
         now = self.clock()
         actions = reconcile(
             d, self.store.list_revisions(name), self.store.list_replicas(name), now, self.backoff
         )
         for action in actions:
             self._apply(d, action)
-        self._push_backends(self.store.get_deployment(name))
+        try:
+            self._push_backends(self.store.get_deployment(name))
+        except BackendError:
+            log.exception("Could not update the router of %r; retrying next round.", name)
         return actions
 
     def sync_all(self) -> None:
@@ -174,6 +187,14 @@ class DeploymentManager:
 
     # ---- observation --------------------------------------------------------------------
 
+    def _resume_stops(self, d: Deployment) -> None:
+        """Retire again any TERMINATING replica whose stop is not in progress (it failed)."""
+        for rep in self.store.list_replicas(d.name):
+            if rep.phase is ReplicaPhase.TERMINATING:
+                fut = self._stopping.get(rep.id)
+                if fut is None and self._pool is not None:
+                    self._retire(d, rep)
+
     def _observe(self, d: Deployment) -> None:
         for rep in self.store.list_replicas(d.name):
             if rep.phase not in (ReplicaPhase.PENDING, ReplicaPhase.RUNNING):
@@ -200,10 +221,19 @@ class DeploymentManager:
                 continue
             ready = self.engine.probe_ready(handle, self.probe_timeout)
             if ready and not rep.ready:
-                rep = replace(rep, phase=ReplicaPhase.RUNNING, ready=True, ready_since=now)
+                rep = replace(
+                    rep, phase=ReplicaPhase.RUNNING, ready=True, ready_since=now, probe_failures=0
+                )
                 self.store.put_replica(rep)
+            elif ready and rep.probe_failures:
+                self.store.put_replica(replace(rep, probe_failures=0))
             elif not ready and rep.ready:
-                self.store.put_replica(replace(rep, ready=False, ready_since=None))
+                failures = rep.probe_failures + 1
+                if failures >= self.probe_failure_threshold:
+                    rep = replace(rep, ready=False, ready_since=None, probe_failures=0)
+                else:
+                    rep = replace(rep, probe_failures=failures)
+                self.store.put_replica(rep)
 
     # ---- actions ----------------------------------------------------------------------------
 
@@ -300,7 +330,10 @@ class DeploymentManager:
         try:
             # Take it out of rotation first (the loop's next push also omits it), then
             # wait for in-flight requests, then signal the process.
-            self._push_backends(self.store.get_deployment(d.name))
+            try:
+                self._push_backends(self.store.get_deployment(d.name))
+            except BackendError:
+                log.warning("Router of %r unreachable while retiring %r.", d.name, rep.id)
             if drain and self.routing is not None and rep.port is not None:
                 self.routing.drain(d, rep.id, self.drain_timeout)
             handle = _handle(rep)

@@ -158,7 +158,7 @@ def replica_failure(plan: Plan) -> Condition | None:
         failing = [
             r
             for r in plan.replicas
-            if r.revision == rs.hash and r.phase is ReplicaPhase.FAILED and r.last_exit is not None
+            if r.revision == rs.hash and r.phase is not ReplicaPhase.TERMINATING and r.is_failing()
         ]
         if not failing:
             continue

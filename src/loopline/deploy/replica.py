@@ -63,8 +63,15 @@ class Replica:
     ready_since: float | None = None
     restarts: int = 0
     crash_streak: int = 0
+    probe_failures: int = 0  # consecutive failed readiness probes while ready
     last_exit: ExitInfo | None = None
     log_path: str | None = None
+
+    def is_failing(self) -> bool:
+        """Exited (or could not start), or crashed before and not ready again yet."""
+        if self.last_exit is None:
+            return False
+        return self.phase is ReplicaPhase.FAILED or (self.crash_streak >= 2 and not self.ready)
 
     def is_available(self, min_ready_seconds: int, now: float) -> bool:
         """Ready for at least ``min_ready_seconds`` (Kubernetes ``IsPodAvailable``)."""

@@ -23,7 +23,7 @@ class BatchingOptions:
             (no thread hand-off); slower models run in a worker thread so parsing overlaps.
     """
 
-    max_batch_size: int = 64
+    max_batch_size: int = 1024
     max_latency_ms: float = 1000.0
     max_queue_rows: int = 4096
     inline_below_ms: float = 1.0

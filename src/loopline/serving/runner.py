@@ -218,7 +218,11 @@ def run_server(
     options = options or ServerOptions()
     reserve = _listen_socket(host, port, listen=False)
     port = reserve.getsockname()[1]
-    models = load_models()
+    try:
+        models = load_models()
+    except BaseException:
+        reserve.close()
+        raise
     metrics_dir = Path(tempfile.mkdtemp(prefix="loopline-metrics-")) if workers > 1 else None
     ctx = multiprocessing.get_context("fork")
     stopping = threading.Event()

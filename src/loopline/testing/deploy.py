@@ -94,7 +94,9 @@ class FakeEngine(DeployEngine):
         self.processes[pid] = proc
         return ProcessHandle(pid=pid, process_start=pid * 7, port=proc.port)
 
-    def start_router(self, deployment: str, port: int, admin_port: int) -> ProcessHandle:
+    def start_router(
+        self, deployment: str, port: int, admin_port: int, workers: int = 1
+    ) -> ProcessHandle:
         pid = next(self._pids)
         self.processes[pid] = FakeProcess(f"router:{deployment}", None, port=port or 30000 + pid)
         return ProcessHandle(pid=pid, process_start=pid * 7, port=port or 30000 + pid)

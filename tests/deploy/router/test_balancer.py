@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from loopline.deploy.router.balancer import Balancer, BackendState
+from loopline.deploy.router.balancer import BackendState, Balancer
 
 
 def _states(*specs: tuple[str, str]) -> list[BackendState]:
@@ -46,7 +46,9 @@ def test_unhealthy_and_draining_backends_get_nothing() -> None:
     bal.backends["a"].healthy = False
     bal.backends["b"].draining = True
     assert {bal.pick().id for _ in range(6)} == {"c"}  # type: ignore[union-attr]
-    bal.backends["c"].healthy = False
+    bal.backends["c"].healthy = False  # all failing: panic mode tries the non-draining ones
+    assert {bal.pick().id for _ in range(6)} == {"a", "c"}  # type: ignore[union-attr]
+    bal.backends["a"].draining = bal.backends["c"].draining = True
     assert bal.pick() is None
 
 

@@ -18,8 +18,9 @@ INFER = "/v2/models/m/infer"
 BODY = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
 
 
-def _set(rt: Any, backends: list[tuple[str, int, str]], weights: dict[str, int] | None = None
-         ) -> None:
+def _set(
+    rt: Any, backends: list[tuple[str, int, str]], weights: dict[str, int] | None = None
+) -> None:
     RouterAdminClient(rt.admin_port).set_backends(
         [Backend(id=i, host="127.0.0.1", port=p, revision=r) for i, p, r in backends], weights
     )
@@ -128,7 +129,7 @@ def test_health_checks_take_an_unready_backend_out_and_bring_it_back(
 ) -> None:
     pa, _ = backend(id="a")
     pb, _ = backend(id="b", ready_delay=1.5, wait=False)
-    rt = router_thread(health_interval=0.2)
+    rt = router_thread(health_interval=0.2, unhealthy_after=1)
     _set(rt, [("a", pa, "r"), ("b", pb, "r")])
     time.sleep(0.5)
     url = f"http://127.0.0.1:{rt.port}{INFER}"
@@ -155,3 +156,23 @@ def test_forwards_chunked_request_bodies_and_rejects_garbage(
     with socket.create_connection(("127.0.0.1", rt.port), timeout=2) as s:
         s.sendall(b"POST /x HTTP/1.1\r\ncontent-length: nope\r\n\r\n")
         assert s.recv(200).startswith(b"HTTP/1.1 400")
+
+
+def test_answers_expect_100_continue_itself_and_forwards_the_body(
+    backend: Callable[..., Any], router_thread: Callable[..., Any]
+) -> None:
+    import socket
+
+    pa, _ = backend(id="a")
+    rt = router_thread()
+    _set(rt, [("a", pa, "r")])
+    body = b'{"inputs": []}'
+    with socket.create_connection(("127.0.0.1", rt.port), timeout=5) as s:
+        s.sendall(
+            b"POST /v2/models/m/infer HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+            b"content-length: %d\r\n\r\n" % len(body)
+        )
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(body)
+        reply = s.recv(1000)
+    assert reply.startswith(b"HTTP/1.1 200") and b'"id": "a"' in reply

@@ -47,10 +47,12 @@ class DeployEngine(abc.ABC):
         """
 
     @abc.abstractmethod
-    def start_router(self, deployment: str, port: int, admin_port: int) -> ProcessHandle:
+    def start_router(
+        self, deployment: str, port: int, admin_port: int, workers: int = 1
+    ) -> ProcessHandle:
         """Launch the deployment's router on ``port`` (0: any free port); its admin API
         listens on loopback ``admin_port`` (chosen by the caller, never 0). Returns once the
-        admin API answers.
+        admin API answers. ``workers`` > 1 runs that many proxy processes on the port.
 
         Raises:
             BackendError: the router could not be launched or did not come up in time.

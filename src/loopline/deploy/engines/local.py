@@ -140,13 +140,16 @@ class LocalEngine(DeployEngine):
         argv = [a.format(**fields) for a in self.command]
         return self._spawn(argv, replica_id, port)
 
-    def start_router(self, deployment: str, port: int, admin_port: int) -> ProcessHandle:
+    def start_router(
+        self, deployment: str, port: int, admin_port: int, workers: int = 1
+    ) -> ProcessHandle:
         if not admin_port:
             raise InvalidDefinitionError("start_router needs an explicit admin port (not 0).")
         port = port or free_port(self.host)
         argv = [
             sys.executable, "-m", "loopline.deploy.router", "--name", deployment,
             "--host", self.host, "--port", str(port), "--admin-port", str(admin_port),
+            "--workers", str(workers),
         ]  # fmt: skip
         handle = self._spawn(argv, f"router-{deployment}", port)
         deadline = time.monotonic() + self.router_ready_timeout

@@ -1,4 +1,4 @@
-"""``python -m loopline.deploy.router --name web --port 8080 --admin-port 9090``."""
+"""``python -m loopline.deploy.router --name web --port 8080 --admin-port 9090 [--workers N]``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from loopline.deploy.router.server import run
+from loopline.deploy.router.supervisor import run_supervisor
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,9 +15,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address of the stable endpoint")
     parser.add_argument("--port", type=int, required=True, help="stable endpoint port")
     parser.add_argument("--admin-port", type=int, required=True, help="admin port (loopback)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)"
+    )
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run(args.name, args.host, args.port, args.admin_port)
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1:
+        run_supervisor(args.name, args.host, args.port, args.admin_port, args.workers)
+    else:
+        run(args.name, args.host, args.port, args.admin_port, reuse_port=args.reuse_port)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class BackendState:
     healthy: bool = True
     draining: bool = False
     outstanding: int = 0
+    failures: int = 0  # consecutive failed active health checks
     pool: deque[UpstreamProtocol] = field(default_factory=deque)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -82,10 +83,17 @@ class Balancer:
         return self.backends.get(backend_id) or self.retiring.get(backend_id)
 
     def pick(self, exclude: BackendState | None = None) -> BackendState | None:
-        """The backend for the next request, or None if none is usable."""
+        """The backend for the next request, or None if none is usable.
+
+        When every backend is failing its health checks, all non-draining ones are tried
+        anyway (Envoy's "panic" mode): a health checker starved of CPU must not turn a
+        working deployment into a wall of 503s; the retry covers a truly dead one.
+        """
         candidates = [b for b in self.backends.values() if b.usable() and b is not exclude]
         if not candidates:
-            return None
+            candidates = [b for b in self.backends.values() if not b.draining and b is not exclude]
+            if not candidates:
+                return None
         if self.weights is not None:
             revisions = {b.revision for b in candidates}
             eligible = {r: w for r, w in self.weights.items() if w > 0 and r in revisions}

@@ -1,4 +1,4 @@
-"""Minimal HTTP/1.1 message framing for the router (heads parsed once, bodies buffered)."""
+"""Small HTTP/1.1 helpers: head parsing for the admin API, canned responses."""
 
 from __future__ import annotations
 
@@ -80,37 +80,6 @@ async def read_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HttpError(400, "Connection closed in the middle of a message head.") from None
     except asyncio.LimitOverrunError:
         raise HttpError(431, f"Message head exceeds {MAX_HEAD} bytes.") from None
-
-
-async def read_chunked(reader: asyncio.StreamReader, limit: int = MAX_BODY) -> bytes:
-    """De-chunk a chunked body (trailers dropped). Raises HttpError(413/400)."""
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise HttpError(400, f"Bad chunk size {size_line[:40]!r}.") from None
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass
-            return b"".join(parts)
-        total += size
-        if total > limit:
-            raise HttpError(413, f"Request body exceeds {limit} bytes.")
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
-
-
-def build_head(first_line: bytes, headers: list[tuple[bytes, bytes]], extra: bytes) -> bytes:
-    """Serialise a head; ``extra`` holds pre-formatted header lines (each ending CRLF)."""
-    out = [first_line, b"\r\n"]
-    for name, value in headers:
-        out += (name, b": ", value, b"\r\n")
-    out.append(extra)
-    out.append(b"\r\n")
-    return b"".join(out)
 
 
 def simple_response(status: int, reason: str, body: bytes, keep_alive: bool) -> bytes:

@@ -58,6 +58,7 @@ class ClientProtocol(asyncio.Protocol):
         self._headers: list[bytes] = []
         self._body: list[bytes] = []
         self._size = 0
+        self._expect = False
 
     # transport callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -89,15 +90,21 @@ class ClientProtocol(asyncio.Protocol):
     # parser callbacks
     def on_message_begin(self) -> None:
         self._url, self._headers, self._body, self._size = b"", [], [], 0
+        self._expect = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() not in HOP_BY_HOP and name.lower() not in (
-            b"content-length", b"transfer-encoding"
-        ):  # fmt: skip
+        low = name.lower()
+        if low == b"expect":
+            self._expect = value.lower() == b"100-continue"
+        elif low not in HOP_BY_HOP and low not in (b"content-length", b"transfer-encoding"):
             self._headers.append(b"%s: %s\r\n" % (name, value))
+
+    def on_headers_complete(self) -> None:
+        if self._expect:  # the body is buffered here, so say "go on" ourselves
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -159,6 +166,20 @@ class UpstreamProtocol(asyncio.Protocol):
         self._chunked = False
         self._length = False
         self._keep = True
+        self._out: list[bytes] = []  # response bytes not yet written to the client
+        self._out_size = 0
+
+    def _emit(self, data: bytes, ex: Exchange) -> None:
+        """Coalesce writes to the client: one syscall per small response, not per part."""
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= 65536:
+            self._flush(ex)
+
+    def _flush(self, ex: Exchange) -> None:
+        if self._out:
+            ex.client.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
+            self._out, self._out_size = [], 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -227,8 +248,8 @@ class UpstreamProtocol(asyncio.Protocol):
             ex.keep_alive = False  # body ends when the backend closes: close the client too
         conn = b"connection: keep-alive\r\n" if ex.keep_alive else b"connection: close\r\n"
         te = b"transfer-encoding: chunked\r\n" if self._chunked else b""
-        ex.client.write(b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (
-            status, self._reason, b"".join(self._headers), conn, te))  # fmt: skip
+        self._emit(b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (
+            status, self._reason, b"".join(self._headers), conn, te), ex)  # fmt: skip
         if ex.is_head:  # httptools would wait for a body a HEAD response never has
             self._keep = False
             self._done(ex)
@@ -238,19 +259,20 @@ class UpstreamProtocol(asyncio.Protocol):
         if ex is None:
             return
         if self._chunked:
-            ex.client.write(b"%x\r\n%s\r\n" % (len(body), body))
+            self._emit(b"%x\r\n%s\r\n" % (len(body), body), ex)
         else:
-            ex.client.write(body)
+            self._emit(body, ex)
 
     def on_message_complete(self) -> None:
         ex = self.ex
         if ex is None:
             return
         if self._chunked:
-            ex.client.write(b"0\r\n\r\n")
+            self._emit(b"0\r\n\r\n", ex)
         self._done(ex)
 
     def _done(self, ex: Exchange) -> None:
+        self._flush(ex)
         self.ex = None
         ex.client.upstream = None
         self.router.complete(ex, self.backend)
@@ -268,6 +290,7 @@ class UpstreamProtocol(asyncio.Protocol):
         if ex is None or ex.done:
             return
         ex.client.upstream = None
+        self._flush(ex)
         if not ex.started:
             self.router.failed(ex, self.backend, self.reused)
         elif not self._length and not self._chunked:

@@ -41,6 +41,8 @@ class Router:
         response_timeout: seconds a backend may take to start its response (then 504).
         health_interval: seconds between active health checks of each backend.
         health_path: the readiness path probed on backends.
+        unhealthy_after: consecutive failed health checks before a backend is taken out
+            (a refused connection while proxying takes it out at once).
     """
 
     def __init__(
@@ -51,12 +53,14 @@ class Router:
         response_timeout: float = 300.0,
         health_interval: float = 1.0,
         health_path: str = "/v2/health/ready",
+        unhealthy_after: int = 3,
     ) -> None:
         self.name = name
         self.connect_timeout = connect_timeout
         self.response_timeout = response_timeout
         self.health_interval = health_interval
         self.health_path = health_path.encode()
+        self.unhealthy_after = unhealthy_after
         self.balancer = Balancer()
         self.stats = RouterStats()
         self.clients: set[ClientProtocol] = set()
@@ -234,7 +238,11 @@ class Router:
             backends = list(self.balancer.backends.values())
             results = await asyncio.gather(*(self._check(b) for b in backends))
             for b, ok in zip(backends, results, strict=True):
-                b.healthy = ok
+                b.failures = 0 if ok else b.failures + 1
+                if ok:
+                    b.healthy = True
+                elif b.failures >= self.unhealthy_after:
+                    b.healthy = False
 
     async def _check(self, b: BackendState) -> bool:
         try:

@@ -14,9 +14,11 @@ from loopline.deploy.router.proxy import Router
 log = logging.getLogger(__name__)
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # several worker processes, one port: the kernel spreads connections
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -31,10 +33,11 @@ async def serve(
     admin_port: int,
     stop: asyncio.Event,
     shutdown_grace: float = 10.0,
+    reuse_port: bool = False,
 ) -> None:
     """Serve until ``stop`` is set, then stop accepting and let requests finish (≤ grace)."""
     loop = asyncio.get_running_loop()
-    proxy = await loop.create_server(router.protocol, sock=_listen(host, port))
+    proxy = await loop.create_server(router.protocol, sock=_listen(host, port, reuse_port))
     admin = await asyncio.start_server(admin_handler(router), sock=_listen("127.0.0.1", admin_port))
     router.start_health_checks()
     log.info(
@@ -49,7 +52,7 @@ async def serve(
     await router.shutdown()
 
 
-def run(name: str, host: str, port: int, admin_port: int) -> None:
+def run(name: str, host: str, port: int, admin_port: int, reuse_port: bool = False) -> None:
     """Blocking entry point; SIGTERM/SIGINT stop the router gracefully."""
     with contextlib.suppress(ImportError):
         import uvloop
@@ -61,6 +64,9 @@ def run(name: str, host: str, port: int, admin_port: int) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(Router(name), host=host, port=port, admin_port=admin_port, stop=stop)
+        await serve(
+            Router(name), host=host, port=port, admin_port=admin_port, stop=stop,
+            reuse_port=reuse_port,
+        )  # fmt: skip
 
     asyncio.run(main())

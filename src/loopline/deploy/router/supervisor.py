@@ -1,0 +1,154 @@
+"""A multi-worker router: N worker processes share the stable port (``SO_REUSEPORT``).
+
+The supervisor serves the public admin API and fans every call out to the workers' own
+(loopback) admin ports: ``PUT /backends`` goes to all of them, ``POST /drain`` waits until
+every worker has drained, ``GET /backends`` sums counters. It keeps the last backend set and
+re-pushes it to a worker it had to restart. Weights stay exact overall: every worker runs
+the same smooth weighted round robin over its share of the traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import socket
+import sys
+from typing import Any
+
+import httpx
+
+from loopline.deploy.router.http import HttpError, parse_head, read_head, simple_response
+
+log = logging.getLogger(__name__)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Supervisor:
+    """Starts, watches and fans out to the worker processes."""
+
+    def __init__(self, name: str, host: str, port: int, admin_port: int, workers: int) -> None:
+        self.name, self.host, self.port, self.admin_port = name, host, port, admin_port
+        self.ports = [_free_port() for _ in range(workers)]
+        self.procs: list[asyncio.subprocess.Process | None] = [None] * workers
+        self.last_backends: dict[str, Any] | None = None
+        self.client = httpx.AsyncClient(timeout=10.0)
+
+    async def _spawn(self, i: int) -> None:
+        self.procs[i] = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "loopline.deploy.router", "--name", self.name,
+            "--host", self.host, "--port", str(self.port),
+            "--admin-port", str(self.ports[i]), "--reuse-port",
+        )  # fmt: skip
+        for _ in range(100):  # ≤ 10 s for the worker's admin API to answer
+            try:
+                await self.client.get(f"http://127.0.0.1:{self.ports[i]}/healthz", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        if self.last_backends is not None:
+            await self._call(i, "PUT", "/backends", self.last_backends)
+
+    async def _call(self, i: int, method: str, path: str, body: object = None,
+                    timeout: float = 10.0) -> Any:  # fmt: skip
+        r = await self.client.request(
+            method, f"http://127.0.0.1:{self.ports[i]}{path}", json=body, timeout=timeout
+        )
+        return r.status_code, r.json()
+
+    async def _fan_out(self, method: str, path: str, body: object = None,
+                       timeout: float = 10.0) -> list[tuple[int, Any]]:  # fmt: skip
+        return list(await asyncio.gather(
+            *(self._call(i, method, path, body, timeout) for i in range(len(self.ports)))
+        ))  # fmt: skip
+
+    async def route(self, method: str, path: str, body: bytes) -> tuple[int, object]:
+        if (method, path) == ("GET", "/healthz"):
+            return 200, {"ok": all(p is not None and p.returncode is None for p in self.procs)}
+        data = json.loads(body) if body else None
+        if (method, path) == ("PUT", "/backends"):
+            results = await self._fan_out("PUT", "/backends", data)
+            if all(s == 200 for s, _ in results):
+                self.last_backends = data
+            return results[0]
+        if (method, path) == ("POST", "/drain"):
+            timeout = float((data or {}).get("timeout", 30))
+            results = await self._fan_out("POST", "/drain", data, timeout=timeout + 5)
+            if any(s != 200 for s, _ in results):
+                return next((s, b) for s, b in results if s != 200)
+            return 200, {
+                "drained": all(b["drained"] for _, b in results),
+                "inFlight": sum(b["inFlight"] for _, b in results),
+            }
+        if (method, path) == ("GET", "/backends"):
+            results = await self._fan_out("GET", "/backends")
+            merged = results[0][1]
+            for _, other in results[1:]:
+                for key, value in other["stats"].items():
+                    merged["stats"][key] += value
+                for mine, theirs in zip(merged["backends"], other["backends"], strict=False):
+                    mine["outstanding"] += theirs["outstanding"]
+            merged["workers"] = len(results)
+            return 200, merged
+        return 404, {"error": f"No admin route {method} {path}."}
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            raw = await read_head(reader)
+            if raw is None:
+                return
+            head = parse_head(raw)
+            body = await reader.readexactly(head.content_length or 0)
+            parts = head.first_line.split(b" ")
+            status, payload = await self.route(parts[0].decode(), parts[1].decode(), body)
+        except HttpError as exc:
+            status, payload = exc.status, {"error": str(exc)}
+        except (ValueError, httpx.HTTPError) as exc:
+            status, payload = 502, {"error": f"Router worker call failed: {exc!r}"}
+        except (ConnectionError, asyncio.IncompleteReadError):
+            writer.close()
+            return
+        writer.write(simple_response(status, "OK" if status == 200 else "Error",
+                                     json.dumps(payload).encode(), False))  # fmt: skip
+        await writer.drain()
+        writer.close()
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        for i in range(len(self.ports)):
+            await self._spawn(i)
+        server = await asyncio.start_server(self.handle, "127.0.0.1", self.admin_port)
+        while not stop.is_set():  # supervise: restart a worker that died
+            for i, proc in enumerate(self.procs):
+                if proc is not None and proc.returncode is not None:
+                    log.warning("Router worker %d exited (%s); restarting.", i, proc.returncode)
+                    await self._spawn(i)
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+        server.close()
+        for proc in self.procs:
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+        for proc in self.procs:
+            if proc is not None:
+                try:
+                    await asyncio.wait_for(proc.wait(), 15)
+                except TimeoutError:
+                    proc.kill()
+        await self.client.aclose()
+
+
+def run_supervisor(name: str, host: str, port: int, admin_port: int, workers: int) -> None:
+    """Blocking entry point of a multi-worker router."""
+    asyncio.run(Supervisor(name, host, port, admin_port, workers).run())
