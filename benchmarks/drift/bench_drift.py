@@ -190,6 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--peers", default="", help="comma-separated: evidently,whylogs")
     ap.add_argument("--peer-timeout", type=float, default=900.0)
     ap.add_argument("--mode", choices=["all", "loopline", "loopline-parquet"], default="all")
+    ap.add_argument("--loopline-modes", default="loopline,loopline-parquet")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other runs of an existing summary (each run is timestamped)",
+    )
     a = ap.parse_args(argv)
     peers = load_peers(a.peers_script)
     out: Path = a.out
@@ -199,7 +205,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     make_data(peers, a.rows, out)
     summary: dict[str, Any] = {"rows": a.rows, "python": sys.version.split()[0], "runs": {}}
-    for mode in ("loopline", "loopline-parquet"):
+    path = a.results / f"summary_{a.rows}.json"
+    if a.update and path.exists():
+        summary = json.loads(path.read_text())
+    for mode in [m for m in a.loopline_modes.split(",") if m]:
         cmd = [
             sys.executable,
             __file__,
@@ -215,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             str(a.peers_script),
         ]
         info, stdout = child(cmd, a.peer_timeout)
+        info["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if info["returncode"] == 0:
             info.update(json.loads(stdout.strip().splitlines()[-1]))
         summary["runs"][mode] = info
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             str(peer_out),
         ]
         info, _ = child(cmd, a.peer_timeout)
+        info["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         result = peer_out / f"{tool}_{a.rows}.json"
         if info["returncode"] == 0 and result.exists():
             info.update(json.loads(result.read_text()))
@@ -247,7 +258,6 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     a.results.mkdir(parents=True, exist_ok=True)
-    path = a.results / f"summary_{a.rows}.json"
     path.write_text(json.dumps(summary, indent=2, default=str))
     print(f"wrote {path}")
 

@@ -70,6 +70,24 @@ def parse(out: str) -> tuple[float, float, int]:
     return rps, p50, errors
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its children, from /proc (clock ticks → seconds)."""
+    import os
+
+    total = 0.0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
 def run_direct(ports: list[int], connections: int, duration: int) -> tuple[float, float, int]:
     procs = [wrk(p, connections // len(ports), duration) for p in ports]
     results = [parse(p.communicate()[0]) for p in procs]
@@ -112,10 +130,14 @@ def scenario(latency_ms: float, args: argparse.Namespace) -> dict[str, object]:
         ).raise_for_status()
         run_router(rport, args.connections, 1)  # warm-up (pools, JIT-free but caches)
         run_direct(ports, args.connections, 1)
-        direct, routed = [], []
+        direct, routed, cpu_us = [], [], []
+        router_pid = procs[-1].pid
         for _ in range(args.rounds):
             direct.append(run_direct(ports, args.connections, args.duration))
+            before = cpu_seconds(router_pid)
             routed.append(run_router(rport, args.connections, args.duration))
+            spent = cpu_seconds(router_pid) - before
+            cpu_us.append(spent / (routed[-1][0] * args.duration) * 1e6)
         d_rps = statistics.median(r[0] for r in direct)
         r_rps = statistics.median(r[0] for r in routed)
         d_p50 = statistics.median(r[1] for r in direct)
@@ -129,6 +151,7 @@ def scenario(latency_ms: float, args: argparse.Namespace) -> dict[str, object]:
             "direct_p50_ms": round(d_p50, 3),
             "router_p50_ms": round(r_p50, 3),
             "added_p50_ms": round(r_p50 - d_p50, 3),
+            "router_cpu_us_per_request": round(statistics.median(cpu_us), 1),
             "errors": sum(r[2] for r in direct + routed),
         }
     finally:

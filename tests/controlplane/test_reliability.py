@@ -44,7 +44,7 @@ def test_rolling_update_v1_to_v2_at_3_replicas_fails_no_request(cluster: LiveClu
     c.delete("roll")
 
 
-def test_scale_1_to_5_to_1_fails_no_request(cluster: LiveCluster) -> None:
+def test_scale_1_to_5_to_1_and_a_killed_replica_fail_no_request(cluster: LiveCluster) -> None:
     c = cluster.client
     c.apply(deployment("scale", "bc/1", 1))
     cluster.wait_rollout("scale")
@@ -52,12 +52,21 @@ def test_scale_1_to_5_to_1_fails_no_request(cluster: LiveCluster) -> None:
         c.scale("scale", 5)
         cluster.wait_for("5 ready replicas", lambda: sum(
             r["ready"] for r in c.replicas("scale")) == 5)  # fmt: skip
+        scaled_up = load.report.ok
+        victim = c.replicas("scale")[2]
+        os.killpg(victim["pid"], signal.SIGKILL)  # kill -9 the whole replica
+        cluster.wait_for("the killed replica to restart", lambda: any(
+            r["id"] == victim["id"] and r["ready"] and r["pid"] != victim["pid"]
+            for r in c.replicas("scale")))  # fmt: skip
+        healed = next(r for r in c.replicas("scale") if r["id"] == victim["id"])
         c.scale("scale", 1)
         cluster.wait_for("1 replica left", lambda: len(c.replicas("scale")) == 1)
         time.sleep(0.5)
-    print(f"scale 1→5→1: {load.report}")
+    print(f"scale 1→5→1 with a kill -9: {load.report}")
     assert load.report.failed == 0, load.report.errors
-    assert load.report.ok > 0
+    assert 0 < scaled_up < load.report.ok
+    assert healed["restarts"] == 1
+    assert "exited" in healed["lastExit"]["message"]
     c.delete("scale")
 
 
@@ -96,32 +105,14 @@ def test_recreate_reports_its_downtime(cluster: LiveCluster) -> None:
     c.delete("recreate")
 
 
-def test_killed_replica_is_replaced_and_no_request_fails(cluster: LiveCluster) -> None:
-    c = cluster.client
-    c.apply(deployment("heal", "bc/1", 2))
-    cluster.wait_rollout("heal")
-    victim = c.replicas("heal")[0]
-    with LoadGenerator(cluster.router_url("heal"), infer_body()) as load:
-        time.sleep(0.5)
-        os.killpg(victim["pid"], signal.SIGKILL)
-        cluster.wait_for("the killed replica to restart", lambda: any(
-            r["id"] == victim["id"] and r["ready"] and r["pid"] != victim["pid"]
-            for r in c.replicas("heal")))  # fmt: skip
-        time.sleep(0.5)
-    print(f"kill -9 replica: {load.report}")
-    assert load.report.failed == 0, load.report.errors
-    healed = next(r for r in c.replicas("heal") if r["id"] == victim["id"])
-    assert healed["restarts"] == 1
-    assert "exited" in healed["lastExit"]["message"]
-    c.delete("heal")
-
-
 def test_model_that_fails_to_load_stalls_and_undo_recovers(cluster: LiveCluster) -> None:
     c = cluster.client
     c.apply(deployment("bad", "bc/1", 1))
     cluster.wait_rollout("bad")
     with LoadGenerator(cluster.router_url("bad"), infer_body()) as load:
         c.apply(deployment("bad", "bc/3", 1, progressDeadlineSeconds=6))
+        cluster.wait_for("the bc/3 replica to fail", lambda: any(
+            r["model"] == "bc/3" and r["lastExit"] for r in c.replicas("bad")))  # fmt: skip
         status = cluster.wait_for(
             "ProgressDeadlineExceeded", lambda: (s := c.rollout_status("bad"))["failed"] and s
         )
@@ -130,8 +121,6 @@ def test_model_that_fails_to_load_stalls_and_undo_recovers(cluster: LiveCluster)
         reasons = {x["type"]: x["reason"] for x in d["status"]["conditions"]}
         assert reasons["Progressing"] == "ProgressDeadlineExceeded"
         assert d["status"]["availableReplicas"] == 1  # the old replica keeps serving
-        crashed = [r for r in c.replicas("bad") if r["model"] == "bc/3"]
-        assert crashed and crashed[0]["lastExit"] is not None
         c.undo("bad")
         cluster.wait_rollout("bad")
         time.sleep(0.5)

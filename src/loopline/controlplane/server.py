@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -112,9 +113,21 @@ def run_controlplane(
             target=_announce, args=(server, files, url, on_started), daemon=True
         )
         announcer.start()
+
+        # uvicorn handles SIGTERM/SIGINT while serving, then restores the previous handlers
+        # and re-raises the signal; with these handlers the re-raise only asks for the exit
+        # already under way, so the clean-up below runs and the process exits 0.
+        def request_exit(signum: int, frame: object) -> None:
+            server.should_exit = True
+
+        previous = {
+            sig: signal.signal(sig, request_exit) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         try:
             server.run(sockets=[sock])
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             stop.set()
             files.remove_endpoint(os.getpid())
             loop.join(timeout=shutdown_timeout)

@@ -305,9 +305,10 @@ class ControlPlane:
 
     def _store(self, spec: DeploymentSpec, cause: str) -> Deployment:
         pinned = self.pinner.pin(spec, cause=cause)
-        stored = self.manager.apply(pinned.spec)
+        # The pin first: a stored spec always has its pin (a pin whose spec failed to store
+        # is harmless history).
         self.pinner.record(spec.name, pinned.spec, pinned.pin)
-        return stored
+        return self.manager.apply(pinned.spec)
 
     def _current(self, name: str) -> Deployment:
         self._check_not_deleting(name)

@@ -2,7 +2,7 @@
 
 Shared by the StatisticsGen / SchemaGen / ExampleValidator components and the drift monitor::
 
-    ref = profile_table(train_table)                    # or profile_parquet(path)
+    ref = profile_table(train_table)                    # or profile_parquet / profile_splits
     schema = infer_schema(ref)                          # edit via dump_schema / load_schema
     anomalies = validate(profile_table(eval_table, reference=ref), schema)
     cur = profile_table(serving_window, reference=ref)  # same histogram edges as ref
@@ -21,7 +21,9 @@ Contracts:
 * Distances carry units: JS distance base 2 in [0, 1]; L∞ as a share; Wasserstein-1 divided by
   the reference's population std; PSI in nats with ε = 1e-4; new-value excess as a share.
   Default thresholds: W1/σ ≥ 0.1 (numeric); JS ≥ 0.12 (= Evidently's 0.1 in ln units) and
-  new-value excess ≥ 0.01 (categorical).
+  new-value excess ≥ 0.01 (categorical). A check fires only when its value also exceeds the
+  sampling-noise critical value for the two sample sizes (α = 0.01), so small windows and
+  long-tailed columns do not raise false alarms.
 * Profiling is one vectorised pass per column (NumPy / Arrow compute); no per-row Python.
 * Bad input raises :class:`loopline.errors.InvalidInputError` naming the column or file.
 """

@@ -10,7 +10,8 @@ Key contracts:
   history clean-up) plus replica healing with kubelet-style crash back-off.
 - :class:`DeploymentManager` is the thin sync loop: observe processes through a
   :class:`DeployEngine`, reconcile, apply, push ready backends to the :class:`Routing`.
-  All state lives in a :class:`DeploymentStateStore`; a new manager on the same store
+  All state lives in a :class:`DeploymentStateStore` (in memory, or
+  :class:`SqlDeploymentStateStore` in the metadata database); a new manager on the same store
   re-adopts running replicas (pid + start time) and finishes rollouts in progress.
 - :class:`LocalEngine` runs replicas and routers as detached processes (own session, one
   log file each); :class:`LocalRouting` drives one router process per deployment.
@@ -50,6 +51,7 @@ from loopline.deploy.spec import (
     Template,
     template_hash,
 )
+from loopline.deploy.sql_state import SqlDeploymentStateStore
 from loopline.deploy.state import DeploymentStateStore, InMemoryDeploymentStateStore
 from loopline.deploy.status import Condition, ConditionType, DeploymentStatus, Reason
 from loopline.deploy.undo import UndoResult, undo
@@ -85,6 +87,7 @@ __all__ = [
     "RouterProcess",
     "Routing",
     "ScaleRevision",
+    "SqlDeploymentStateStore",
     "StartReplica",
     "StopReplica",
     "Strategy",

@@ -69,6 +69,16 @@ class Template:
     batching: Batching = field(default_factory=Batching)
     logging: Logging = field(default_factory=Logging)
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Template:
+        """Inverse of :meth:`to_dict`. Raises InvalidDefinitionError naming the bad field."""
+        if not isinstance(data, Mapping):
+            raise _invalid("spec.template", data, "must be a mapping")
+        model = data.get("model")
+        if not isinstance(model, str):
+            raise _invalid("spec.model", model, "must be a model reference such as 'iris/3'")
+        return _parse_template({k: v for k, v in data.items() if k != "model"}, model)
+
     def to_dict(self) -> JsonDict:
         """The template as the JSON object that :func:`template_hash` digests."""
         return {

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
         "--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)"
     )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backends-file", help="JSON backend set to start with")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.workers < 1:
@@ -26,7 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         run_supervisor(args.name, args.host, args.port, args.admin_port, args.workers)
     else:
-        run(args.name, args.host, args.port, args.admin_port, reuse_port=args.reuse_port)
+        run(
+            args.name, args.host, args.port, args.admin_port,
+            reuse_port=args.reuse_port, backends_file=args.backends_file,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

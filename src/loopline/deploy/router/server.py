@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import socket
+from pathlib import Path
 
 from loopline.deploy.router.admin import admin_handler
 from loopline.deploy.router.proxy import Router
@@ -52,8 +54,19 @@ async def serve(
     await router.shutdown()
 
 
-def run(name: str, host: str, port: int, admin_port: int, reuse_port: bool = False) -> None:
-    """Blocking entry point; SIGTERM/SIGINT stop the router gracefully."""
+def run(
+    name: str,
+    host: str,
+    port: int,
+    admin_port: int,
+    reuse_port: bool = False,
+    backends_file: str | None = None,
+) -> None:
+    """Blocking entry point; SIGTERM/SIGINT stop the router gracefully.
+
+    ``backends_file`` (the admin ``PUT /backends`` JSON) seeds the backend set before the
+    router listens (used by the multi-worker supervisor when it restarts a worker).
+    """
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -64,8 +77,12 @@ def run(name: str, host: str, port: int, admin_port: int, reuse_port: bool = Fal
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        router = Router(name)
+        if backends_file is not None:
+            data = json.loads(Path(backends_file).read_text())
+            router.set_backends(data["backends"], data.get("weights"))
         await serve(
-            Router(name), host=host, port=port, admin_port=admin_port, stop=stop,
+            router, host=host, port=port, admin_port=admin_port, stop=stop,
             reuse_port=reuse_port,
         )  # fmt: skip
 

@@ -15,6 +15,8 @@ import logging
 import signal
 import socket
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,12 +41,17 @@ class Supervisor:
         self.procs: list[asyncio.subprocess.Process | None] = [None] * workers
         self.last_backends: dict[str, Any] | None = None
         self.client = httpx.AsyncClient(timeout=10.0)
+        # A restarted worker reads the current backend set from here before it listens,
+        # so it never answers 503 while the rest of the router serves.
+        self._dir = tempfile.TemporaryDirectory(prefix="loopline-router-")
+        self.backends_file = Path(self._dir.name) / "backends.json"
 
     async def _spawn(self, i: int) -> None:
         self.procs[i] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "loopline.deploy.router", "--name", self.name,
             "--host", self.host, "--port", str(self.port),
             "--admin-port", str(self.ports[i]), "--reuse-port",
+            *(["--backends-file", str(self.backends_file)] if self.last_backends else []),
         )  # fmt: skip
         for _ in range(100):  # ≤ 10 s for the worker's admin API to answer
             try:
@@ -52,8 +59,6 @@ class Supervisor:
                 break
             except httpx.HTTPError:
                 await asyncio.sleep(0.1)
-        if self.last_backends is not None:
-            await self._call(i, "PUT", "/backends", self.last_backends)
 
     async def _call(self, i: int, method: str, path: str, body: object = None,
                     timeout: float = 10.0) -> Any:  # fmt: skip
@@ -76,6 +81,9 @@ class Supervisor:
             results = await self._fan_out("PUT", "/backends", data)
             if all(s == 200 for s, _ in results):
                 self.last_backends = data
+                tmp = self.backends_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps(data))
+                tmp.replace(self.backends_file)  # atomic: a starting worker never reads half
             return results[0]
         if (method, path) == ("POST", "/drain"):
             timeout = float((data or {}).get("timeout", 30))
@@ -147,6 +155,7 @@ class Supervisor:
                 except TimeoutError:
                     proc.kill()
         await self.client.aclose()
+        self._dir.cleanup()
 
 
 def run_supervisor(name: str, host: str, port: int, admin_port: int, workers: int) -> None:
