@@ -12,6 +12,19 @@ from loopline.data import Metric, dump_schema, infer_schema, load_schema, profil
 from loopline.errors import InvalidInputError
 
 
+def test_a_curated_type_change_drops_the_inferred_type_specific_expectations(
+    tmp_path: Path,
+) -> None:
+    inferred = infer_schema(profile_table(pa.table({"code": ["1", "2", "2", None] * 25})))
+    assert inferred.get("code").domain is not None  # type: ignore[union-attr]
+    path = tmp_path / "curated.yaml"
+    path.write_text("features:\n  code:\n    type: float\n    range: [0, 10]\n")
+    code = load_schema(path, base=inferred).get("code")
+    assert code is not None
+    assert (code.dtype.value, code.domain, code.range_max) == ("float", None, 10.0)
+    assert code.min_fraction == inferred.get("code").min_fraction  # type: ignore[union-attr]
+
+
 def test_dump_then_load_gives_the_same_schema(taxi: pa.Table, tmp_path: Path) -> None:
     schema = infer_schema(profile_table(taxi), infer_ranges=True)
     path = tmp_path / "schema.yaml"

@@ -143,4 +143,10 @@ def _feature(name: str, body: Any, base: FeatureSchema | None, source: str) -> F
         raise InvalidInputError(f"{where} has a malformed value: {exc!r}.") from exc
     if base is None:
         return FeatureSchema(name=name, **changes)
+    if "dtype" in changes and changes["dtype"] is not base.dtype:
+        # A curated type change makes the inferred domain, range and drift thresholds
+        # meaningless (a string domain on a float): keep only what does not depend on the
+        # type — presence — and take everything else from the curated file or the defaults.
+        changes.setdefault("min_fraction", base.min_fraction)
+        return FeatureSchema(name=name, **changes)
     return dataclasses.replace(base, **changes)
