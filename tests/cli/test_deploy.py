@@ -20,8 +20,8 @@ from loopline.controlplane.client import ControlPlaneClient
 from loopline.controlplane.files import ControlPlaneFiles
 from loopline.platform import Platform
 from loopline.settings import Settings
-from tests.controlplane.conftest import bc_bundles, register_bc
-from tests.controlplane.live import kill_all_processes
+from tests.controlplane.conftest import bc_bundles
+from tests.controlplane.live import kill_all_processes, register_models
 
 Run = Callable[..., CompletedProcess[str]]
 __all__ = ["bc_bundles"]  # the session fixture, shared with tests/controlplane
@@ -57,9 +57,9 @@ def stop_controlplane(home: Path) -> None:
 
 @pytest.fixture
 def workdir(tmp_path: Path, bc_bundles: list[Path]) -> Iterator[Path]:
-    """A working directory whose default registry holds bc versions 1 and 2."""
+    """A working directory whose default registry holds bc versions 1, 2 and a broken 3."""
     with Platform(Settings.from_env({}, cwd=tmp_path)) as platform:
-        register_bc(platform.metadata, platform.artifacts, bc_bundles)
+        register_models(platform, bc_bundles)  # bc/1, bc/2, and bc/3 that fails to load
     try:
         yield tmp_path
     finally:
@@ -92,6 +92,8 @@ def test_deployment_verbs_end_to_end(loopline: Run, workdir: Path) -> None:
 
     out = loopline("set", "model", "deployment/bc", "bc/2").stdout
     assert "model updated to bc/2 (bc/2)" in out
+    hurried = loopline("rollout", "status", "deployment/bc", "--timeout", "100ms", check=False)
+    assert hurried.returncode == 1 and "Timed out waiting for the rollout" in hurried.stderr
     loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
     history = loopline("rollout", "history", "deployment/bc").stdout
     assert "bc/1" in history and "bc/2" in history
@@ -116,7 +118,17 @@ def test_deployment_verbs_end_to_end(loopline: Run, workdir: Path) -> None:
     bad = loopline("create", "deployment", "other", "--model", "bc@nope", check=False)
     assert bad.returncode == 1 and "spec.model = 'bc@nope' cannot be resolved" in bad.stderr
 
+    (workdir / "broken.yaml").write_text(SPEC.replace("bc@champion", "bc/3").replace("120", "5"))
+    assert "configured" in loopline("apply", "-f", "broken.yaml").stdout
+    stalled = loopline("rollout", "status", "deployment/bc", "--timeout", "2m", check=False)
+    assert stalled.returncode == 1
+    assert "deployment 'bc' exceeded its progress deadline" in stalled.stdout
+
+    router_pid = json.loads(loopline("get", "deployment", "bc", "--json").stdout)["status"][
+        "router"
+    ]["pid"]
     assert 'deployment "bc" deleted' in loopline("delete", "deployment", "bc").stdout
+    assert not _alive(router_pid)
     missing = loopline("get", "deployment", "bc", check=False)
     assert missing.returncode == 4 and "'bc' does not exist" in missing.stderr
     assert not any(_alive(r["pid"]) for r in replicas if r["pid"])

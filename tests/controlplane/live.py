@@ -117,13 +117,13 @@ def kill_all_processes(store: DeploymentStateStore) -> None:
 
 
 @contextlib.contextmanager
-def live_cluster(
-    base: Path, bundles: list[Path], store: DeploymentStateStore
-) -> Iterator[LiveCluster]:
+def live_cluster(base: Path, bundles: list[Path]) -> Iterator[LiveCluster]:
+    """The control plane as ``loopline controlplane`` builds it (state in the metadata
+    database), with its API on a loopback port of this process."""
     platform = Platform(platform_settings(base))
     register_models(platform, bundles)
     service = build_controlplane(
-        platform, store=store, drain_timeout=10.0, stop_grace=5.0, graceful_timeout=10.0
+        platform, drain_timeout=10.0, stop_grace=5.0, graceful_timeout=10.0
     )
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

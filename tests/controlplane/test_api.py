@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 from tests.controlplane.conftest import TOKEN, FakeCluster
 
+from loopline.controlplane.api import create_app
 from loopline.controlplane.client import ControlPlaneClient
 from loopline.errors import (
     AlreadyExistsError,
@@ -230,3 +232,28 @@ def test_openapi_document_describes_every_route(fake_cluster: FakeCluster) -> No
     assert doc["openapi"].startswith("3.")
     assert "/v1/deployments/{name}/rollout/undo" in doc["paths"]
     assert doc["paths"]["/v1/deployments"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_reads_from_other_hosts_need_the_token(fake_cluster: FakeCluster) -> None:
+    app = create_app(fake_cluster.service, token=TOKEN)
+
+    async def get(headers: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://cp") as remote:
+            return await remote.get("/v1/deployments", headers=headers)
+
+    denied = asyncio.run(get({}))
+    assert denied.status_code == 401
+    assert "reads from other hosts" in denied.json()["error"]
+    allowed = asyncio.run(get({"Authorization": f"Bearer {TOKEN}"}))
+    assert allowed.status_code == 200
+
+
+def test_the_output_of_get_can_be_applied_again(client: ControlPlaneClient) -> None:
+    client.apply(spec())
+    shown = client.get_deployment("bc")
+    shown["spec"]["replicas"] = 3
+    result = client.apply(shown)
+    assert result["outcome"] == "configured"
+    assert result["deployment"]["spec"]["replicas"] == 3
+    assert result["deployment"]["status"]["model"]["pinned"] == "bc/1"

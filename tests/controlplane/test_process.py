@@ -122,7 +122,7 @@ def test_token_endpoint_and_auth_of_a_real_control_plane(daemon: Daemon) -> None
 
 
 @pytest.mark.slow
-def test_killed_control_plane_leaves_serving_and_finishes_the_rollout_on_restart(
+def test_control_plane_kill_and_sigterm_leave_serving_and_restarts_carry_on(
     daemon: Daemon,
 ) -> None:
     first = daemon.start()
@@ -158,3 +158,17 @@ def test_killed_control_plane_leaves_serving_and_finishes_the_rollout_on_restart
     assert after["status"]["router"]["pid"] == router["pid"]  # re-adopted, not restarted
     # the replica started before the crash was re-adopted, not started a second time
     assert [(r["model"], r["pid"]) for r in replicas] == [("bc/2", starting[0]["pid"])]
+
+    # SIGTERM: a clean exit that leaves the replica and the router serving ...
+    os.kill(second.pid, signal.SIGTERM)
+    assert daemon.procs[1].wait(30) == 0
+    assert daemon.files.read_endpoint() is None
+    assert httpx.post(url, json=infer_body(), timeout=10).json()["model_version"] == "2"
+    # ... which the next start re-adopts as they are.
+    third = daemon.start()
+    with daemon.client(third) as c3:
+        time.sleep(1.5)  # a few syncs
+        assert c3.get_deployment("crash")["status"]["router"]["pid"] == router["pid"]
+        assert [(r["pid"], r["ready"]) for r in c3.replicas("crash")] == [
+            (starting[0]["pid"], True)
+        ]

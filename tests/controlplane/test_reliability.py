@@ -13,8 +13,6 @@ import pytest
 from tests.controlplane.live import LiveCluster, deployment, infer_body, live_cluster
 from tests.controlplane.load import LoadGenerator
 
-from loopline.deploy.state import InMemoryDeploymentStateStore
-
 pytestmark = pytest.mark.slow
 
 
@@ -23,7 +21,7 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory, bc_bundles: list[Path]
 ) -> Iterator[LiveCluster]:
     base = tmp_path_factory.mktemp("live")
-    with live_cluster(base, bc_bundles, InMemoryDeploymentStateStore()) as c:
+    with live_cluster(base, bc_bundles) as c:
         yield c
 
 

@@ -90,7 +90,8 @@ class System:
             engine=self.engine,
             routing=LocalRouting(self.engine, stop_grace=5),
             backoff=BackoffPolicy(initial=0.5, cap=2, reset_after=30),
-            probe_timeout=0.5,
+            # The load threads share this process's GIL with the probes: give them room.
+            probe_timeout=2.0,
             drain_timeout=5,
             stop_grace=5,
         )

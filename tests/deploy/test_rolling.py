@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loopline.deploy.replica import ReplicaPhase
 from loopline.deploy.status import ConditionType, Reason
 from loopline.testing.deploy import DeploymentSimulator, FakeEngine, make_spec
@@ -223,3 +225,36 @@ def test_a_ready_replica_is_marked_unready_after_three_failed_probes() -> None:
     sim.sync()
     sim.sync()
     assert sim.deployment.status.ready_replicas == 2
+
+
+@pytest.mark.parametrize(
+    ("replicas", "surge", "unavailable"),
+    [
+        (1, "25%", "25%"),  # surge 1, unavailable 0
+        (2, 0, "1%"),  # both resolve to 0 → unavailable 1
+        (4, "50%", 0),
+        (5, 2, "40%"),
+        (7, "10%", "10%"),  # surge 1 (up), unavailable 0 (down)
+        (10, 3, 2),
+        (6, "100%", 0),  # blue-green-like: whole new set first
+    ],
+)
+def test_rollouts_respect_their_fenceposts_at_every_step(
+    replicas: int, surge: int | str, unavailable: int | str
+) -> None:
+    from loopline.deploy.fenceposts import resolve_fenceposts
+
+    max_s, max_u = resolve_fenceposts(surge, unavailable, replicas)
+    max_u = min(max_u, replicas)
+    sim = DeploymentSimulator(make_spec(replicas=replicas, surge=surge, unavailable=unavailable))
+    sim.settle()
+    sim.set_model("iris/2")
+    for _ in range(80):
+        actions = sim.sync()
+        assert sum(sim.sizes()) <= replicas + max_s
+        assert len(sim.live()) <= replicas + max_s
+        assert sim.available() >= replicas - max_u
+        if not actions:
+            break
+    assert sim.sizes() == (0, replicas)
+    assert sim.condition(ConditionType.PROGRESSING) == ("True", Reason.NEW_REVISION_AVAILABLE)

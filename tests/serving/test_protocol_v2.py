@@ -188,3 +188,16 @@ def test_wrong_method_is_405(client: httpx.Client) -> None:
 
 def test_model_list_names_every_model(client: httpx.Client) -> None:
     assert client.get("/v2/models").json() == {"models": ["lr", "rf", "tab"]}
+
+
+def test_a_client_that_disconnects_mid_body_gets_no_answer_and_the_server_lives(
+    server: Any, client: httpx.Client
+) -> None:
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(b"POST /v2/models/lr/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+    sock.close()
+    assert client.get("/v2/health/live").status_code == 200
+    text = client.get("/metrics").text
+    assert 'code="500"' not in text

@@ -33,6 +33,7 @@ def controlplane(host: str, port: int, sync_interval: float) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per router call otherwise
     if not is_loopback(host):
         err_console.print(
             f"[yellow]warning:[/] binding {host}: the control-plane API is reachable from other "

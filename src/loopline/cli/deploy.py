@@ -16,6 +16,7 @@ import yaml
 from loopline.cli.connect import connect
 from loopline.cli.deploy_output import emit, machine_format, output_options, split_resource
 from loopline.cli.output import console, handle_errors
+from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.spec import DeploymentSpec
 from loopline.errors import InvalidDefinitionError, InvalidInputError
 
@@ -59,7 +60,8 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
     """Create or update the deployments described in a file (declarative, idempotent)."""
     docs = read_documents(filename)
     for doc in docs:
-        DeploymentSpec.from_dict(doc)  # fail fast, before reaching (or starting) the server
+        # fail fast, before reaching (or starting) the server
+        DeploymentSpec.from_dict(strip_server_fields(doc))
     results = []
     with connect() as client:
         for doc in docs:

@@ -164,7 +164,7 @@ def describe(d: dict[str, Any], revisions: list[dict[str, Any]],
         ("Name", d["metadata"]["name"]),
         ("Created", f"{age(d['metadata'].get('creationTimestamp'))} ago"),
         ("Generation", f"{d['metadata']['generation']} (observed {s.get('observedGeneration')})"),
-        ("Model", f"{model.get('ref')} → {model.get('pinned')}"),
+        ("Model", model_column(d)),
         ("Digest", str(model.get("digest") or "-")),
         ("Endpoint", endpoint(d)),
         ("Replicas", f"{spec['replicas']} desired | {s.get('updatedReplicas', 0)} updated | "

@@ -17,7 +17,12 @@ from typing import Any
 from loopline.controlplane.events import WARNING, EventLog
 from loopline.controlplane.pinning import ModelPin, ModelPinner
 from loopline.controlplane.rollout import rollout_status
-from loopline.controlplane.views import deployment_view, replica_view, revision_view
+from loopline.controlplane.views import (
+    deployment_view,
+    replica_view,
+    revision_view,
+    strip_server_fields,
+)
 from loopline.deploy.actions import UpdateStatus
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.manager import DeploymentManager
@@ -120,7 +125,8 @@ class ControlPlane:
     def apply(
         self, doc: Any, *, create_only: bool = False, cause: str = ""
     ) -> tuple[JsonDict, str]:
-        """Create or update a deployment from its object form.
+        """Create or update a deployment from its object form (``status`` and the
+        server-filled metadata of a ``get -o yaml`` output are ignored).
 
         Returns the stored deployment and what happened: ``created``, ``configured`` or
         ``unchanged``.
@@ -131,7 +137,7 @@ class ControlPlane:
             AlreadyExistsError: ``create_only`` and the deployment exists.
             ConflictError: the deployment is being deleted.
         """
-        spec = DeploymentSpec.from_dict(doc)
+        spec = DeploymentSpec.from_dict(strip_server_fields(doc))
         with self._mutate:
             self._check_not_deleting(spec.name)
             try:

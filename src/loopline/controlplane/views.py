@@ -88,3 +88,19 @@ def replica_view(rep: Replica, revisions: dict[str, Revision]) -> JsonDict:
         else {"at": last.at, "code": last.code, "message": last.message},
         "logPath": rep.log_path,
     }
+
+
+#: Fields the server fills in; an applied object may carry them (the output of
+#: ``get -o yaml``, edited) and they are ignored, as Kubernetes ignores status on update.
+SERVER_FIELDS = ("generation", "creationTimestamp")
+
+
+def strip_server_fields(doc: object) -> object:
+    """``doc`` without ``status`` and the server-filled ``metadata`` fields (a copy)."""
+    if not isinstance(doc, dict):
+        return doc
+    clean = {k: v for k, v in doc.items() if k != "status"}
+    meta = clean.get("metadata")
+    if isinstance(meta, dict):
+        clean["metadata"] = {k: v for k, v in meta.items() if k not in SERVER_FIELDS}
+    return clean

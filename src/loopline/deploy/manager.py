@@ -72,7 +72,7 @@ class DeploymentManager:
         clock: Clock = time.time,
         backoff: BackoffPolicy | None = None,
         host: str = "127.0.0.1",
-        probe_timeout: float = 0.5,
+        probe_timeout: float = 1.0,
         probe_failure_threshold: int = 3,
         drain_timeout: float = 30.0,
         stop_grace: float = 10.0,

@@ -35,6 +35,7 @@ from loopline.serving.batcher import AdaptiveBatcher, Outputs, Overloaded
 from loopline.serving.feedback import feedback_records
 from loopline.serving.http import (
     BodyTooLarge,
+    ClientDisconnected,
     HttpError,
     Receive,
     Scope,
@@ -193,7 +194,8 @@ class ModelServerApp:
         protocol = "mlflow" if path == "/invocations" else "v2"
         try:
             if method == "POST":
-                await self._post(path, scope, receive, send)
+                with contextlib.suppress(ClientDisconnected):
+                    await self._post(path, scope, receive, send)
             elif method in ("GET", "HEAD"):
                 await self._get(path, send)
             else:
@@ -349,6 +351,9 @@ class ModelServerApp:
                 self._log_prediction(rid, served, batch, rows, outputs)
                 status = 200
                 headers = [(b"x-request-id", rid.encode("latin-1", "replace"))]
+            except ClientDisconnected:
+                status = 499  # nginx's "client closed request", for the metrics only
+                raise
             except HttpError as exc:
                 status, payload, headers = (
                     exc.status,

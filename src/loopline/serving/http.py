@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -20,6 +19,10 @@ _JSON = [(b"content-type", b"application/json")]
 
 class BodyTooLarge(Exception):
     pass
+
+
+class ClientDisconnected(Exception):
+    """The client went away before sending its whole body; nothing is answered."""
 
 
 class HttpError(Exception):
@@ -59,7 +62,7 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[Any, st
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
+            raise ClientDisconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
