@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,48 @@ class TestSqliteStateStore(DeploymentStateStoreContract):
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[DeploymentStateStore]:
-        engines = create_engines(f"sqlite:///{tmp_path / 'meta.db'}")
-        yield SqlDeploymentStateStore(engines.write)
+        meta = open_store(f"sqlite:///{tmp_path / 'meta.db'}")  # migrates: creates the tables
+        yield SqlDeploymentStateStore.from_metadata(meta)
+        meta.close()
+
+
+def test_the_mapped_tables_match_what_the_migrations_create(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from loopline.deploy.sql_state import schema
+
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    open_store(url).close()
+    engines = create_engines(url)
+    try:
+        with engines.read.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), schema)
+    finally:
+        engines.dispose()
+    ours = {"deploy_deployments", "deploy_revisions", "deploy_replicas"}
+
+    def table_of(entry: Any) -> str:
+        if isinstance(entry, list):  # column modifications come as lists of tuples
+            entry = entry[0]
+        kind, item = entry[0], entry[1]
+        if kind.endswith("_table"):
+            return str(item.name)
+        if kind.endswith(("_index", "_constraint")):
+            return str(item.table.name)
+        return str(entry[2])  # (kind, schema, table, column, ...)
+
+    assert [d for d in diff if table_of(d) in ours] == []
+
+
+def test_a_database_without_the_migrations_is_a_clear_backend_error(tmp_path: Path) -> None:
+    from loopline.errors import BackendError
+
+    engines = create_engines(f"sqlite:///{tmp_path / 'bare.db'}")
+    try:
+        with pytest.raises(BackendError):
+            SqlDeploymentStateStore(engines.write).list_deployments()
+    finally:
         engines.dispose()
 
 

@@ -5,10 +5,10 @@ entities are stored as JSON documents next to their keys, so adding a field neve
 schema change. Every call is one transaction on the metadata store's engine (SQLite: WAL,
 ``BEGIN IMMEDIATE`` for writes).
 
-Schema ownership: the tables belong in the metadata migration chain as Alembic revision
-``0003`` (after the model server's ``0002``). Until that revision exists, the store creates
-its tables itself when opened (``CREATE TABLE IF NOT EXISTS`` semantics); the migration must
-then create them only if missing. See ``docs/deploy.md``.
+Schema ownership: the tables are created by the metadata migration chain (Alembic revision
+``0002``, ``loopline/metadata/sql/migrations/versions/0002_deployments.py``), applied when the
+metadata store is opened; the ``Table`` objects here only map them (a test checks that the
+two agree).
 """
 
 from __future__ import annotations
@@ -88,10 +88,6 @@ class SqlDeploymentStateStore(DeploymentStateStore):
         self.engine = engine
         # In-memory SQLite has one shared connection: serialise calls on it.
         self._lock = threading.RLock()
-        try:
-            schema.create_all(engine, checkfirst=True)
-        except SQLAlchemyError as exc:
-            raise BackendError(f"Could not create the deployment tables: {exc}") from exc
 
     @classmethod
     def from_metadata(cls, metadata: object) -> SqlDeploymentStateStore:
