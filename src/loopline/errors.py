@@ -53,7 +53,8 @@ class ConflictError(LooplineError):
 
 
 class GateFailedError(LooplineError):
-    """A validation gate blocked the run: data anomalies, an unblessed model, a failed infra check."""
+    """A validation gate blocked the run: data anomalies, an unblessed model, a failed infra
+    check."""
 
 
 class ComponentError(LooplineError):

@@ -8,7 +8,7 @@ from typing import TypeAlias
 
 from loopline.errors import InvalidInputError
 
-Json: TypeAlias = "None | bool | int | float | str | list[Json] | dict[str, Json]"
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
 JsonDict: TypeAlias = "dict[str, Json]"
 
 ArtifactId: TypeAlias = int

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loopline.artifacts.owner import Owner, process_start_ticks
 from loopline.artifacts.fs import FsspecArtifactStore
+from loopline.artifacts.owner import Owner, process_start_ticks
 from loopline.errors import (
     AlreadyExistsError,
     DependencyMissingError,

@@ -13,8 +13,8 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from loopline.artifacts.owner import Owner
 from loopline.artifacts.fs import FsspecArtifactStore
+from loopline.artifacts.owner import Owner
 from loopline.errors import BackendError, NotFoundError, PathTraversalError
 from loopline.testing.artifacts import fsspec_child_setup, wait_for
 
