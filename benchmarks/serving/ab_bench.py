@@ -53,8 +53,8 @@ def main():
     a = ap.parse_args()
     out = pathlib.Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    logs = out.parent / "logs"
-    logs.mkdir(exist_ok=True)
+    logs = pathlib.Path(os.environ.get("BENCH_LOGS", "/tmp/loopline-bench/logs"))  # not in git
+    logs.mkdir(parents=True, exist_ok=True)
     peers = a.peers.split(",")
     for model in a.models.split(","):
         servers = []

@@ -4,8 +4,8 @@
 #   bash run.sh setup    # wrk (apt) + one throwaway venv per peer under $VENV_ROOT (not the project venv)
 #   bash run.sh train    # models + payloads into $ARTIFACTS (joblib for peers, bundles for loopline)
 #   bash run.sh inproc   # in-process floors: peers' predict/json round trip, loopline's lean path
-#   bash run.sh bench    # the wrk matrix -> $RESULTS/raw.jsonl
-#   bash run.sh report   # markdown tables -> $RESULTS/tables.md
+#   bash run.sh bench    # the interleaved wrk matrix -> $RESULTS/ab.jsonl
+#   bash run.sh report   # markdown tables -> $RESULTS/ab_tables.md
 #
 # Env: VENV_ROOT (/tmp/loopline-bench/venvs), ARTIFACTS (/tmp/loopline-bench/artifacts),
 #   RESULTS (./results), WORKERS (2), DURATION (30), PEERS, MODELS, BATCHES, CONC.
@@ -17,7 +17,7 @@ export ARTIFACTS="${ARTIFACTS:-/tmp/loopline-bench/artifacts}"
 export RESULTS="${RESULTS:-$HERE/results}"
 export WORKERS="${WORKERS:-2}"
 export LOOPLINE_VENV="${LOOPLINE_VENV:-$HERE/../../.venv}"
-DURATION="${DURATION:-30}"
+DURATION="${DURATION:-5}"
 PEERS="${PEERS:-loopline_batch,loopline,fastapi,kserve_v1,bentoml_batch,bentoml,mlflow}"
 MODELS="${MODELS:-lr,rf}"
 BATCHES="${BATCHES:-1,32}"
@@ -50,9 +50,9 @@ case "${1:-}" in
     "$LOOPLINE_VENV/bin/python" inproc_loopline.py "$RESULTS/inproc_loopline.json" ;;
   bench)
     mkdir -p "$RESULTS"
-    "$PY" run_bench.py --peers "$PEERS" --models "$MODELS" --batches "$BATCHES" \
-        --conc "$CONC" --duration "$DURATION" --out "$RESULTS/raw.jsonl" ;;
+    "$PY" ab_bench.py --peers "$PEERS" --models "$MODELS" --batches "$BATCHES" \
+        --conc "$CONC" --duration "$DURATION" --rounds "${ROUNDS:-2}" --out "$RESULTS/ab.jsonl" ;;
   report)
-    "$PY" summarize.py "$RESULTS" ;;
+    "$PY" summarize_ab.py "$RESULTS" ab.jsonl ;;
   *) echo "usage: $0 setup|train|inproc|bench|report" >&2; exit 2 ;;
 esac

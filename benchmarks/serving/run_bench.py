@@ -344,8 +344,8 @@ def versions(family):
     }[family]
     pkgs += ["scikit-learn", "numpy"]
     code = (
-        "import importlib.metadata as m, json\nout={}\nfor p in %r:\n"
-        "    try: out[p]=m.version(p)\n    except Exception: pass\nprint(json.dumps(out))" % pkgs
+        f"import importlib.metadata as m, json\nout={{}}\nfor p in {pkgs!r}:\n"
+        "    try: out[p]=m.version(p)\n    except Exception: pass\nprint(json.dumps(out))"
     )
     out = subprocess.run([venv(family, "python"), "-c", code], capture_output=True, text=True)
     return json.loads(out.stdout)

@@ -1,6 +1,7 @@
 """Markdown tables from ab_bench.py output (+ the in-process floors).
 
-Usage: python3 summarize_ab.py results   -> prints markdown, writes results/ab_tables.md
+Usage: python3 summarize_ab.py results [ab.jsonl]
+  -> prints markdown, writes results/<name>_tables.md
 For each (server, model, rows, concurrency) the best round (most req/s; noise only slows a
 run down) is shown with that round's latencies. Ratios compare servers measured in the same
 interleaved rounds.
@@ -11,7 +12,8 @@ import pathlib
 import sys
 
 res = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "results")
-rows = [json.loads(x) for x in (res / "ab.jsonl").read_text().splitlines() if x.strip()]
+src = res / (sys.argv[2] if len(sys.argv) > 2 else "ab.jsonl")
+rows = [json.loads(x) for x in src.read_text().splitlines() if x.strip()]
 NAME = {
     "loopline_batch": "loopline + batching",
     "loopline": "loopline",
@@ -29,7 +31,8 @@ for r in rows:
         best[k] = r
 cells = sorted({k[1:] for k in best})
 out = [
-    "| model | rows | conc | server | req/s | p50 ms | p99 ms | errors | PSS MiB | server cores | other load (cores) |",
+    "| model | rows | conc | server | req/s | p50 ms | p99 ms | errors | PSS MiB "
+    "| server cores | other load (cores) |",
     "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for model, n, c in cells:
@@ -73,5 +76,5 @@ for name in ("inproc.json", "inproc_loopline.json"):
                 f"{x.get('rows_per_s', '')} |"
             )
 text = "\n".join(out) + "\n"
-(res / "ab_tables.md").write_text(text)
+(res / f"{src.stem}_tables.md").write_text(text)
 print(text)

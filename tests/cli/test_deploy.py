@@ -118,6 +118,11 @@ def test_deployment_verbs_end_to_end(loopline: Run, workdir: Path) -> None:
     bad = loopline("create", "deployment", "other", "--model", "bc@nope", check=False)
     assert bad.returncode == 1 and "spec.model = 'bc@nope' cannot be resolved" in bad.stderr
 
+    assert "paused" in loopline("rollout", "pause", "deployment/bc").stdout
+    refused = loopline("rollout", "undo", "deployment/bc", check=False)
+    assert refused.returncode == 1 and "is paused; resume it" in refused.stderr
+    assert "resumed" in loopline("rollout", "resume", "deployment/bc").stdout
+
     (workdir / "broken.yaml").write_text(SPEC.replace("bc@champion", "bc/3").replace("120", "5"))
     assert "configured" in loopline("apply", "-f", "broken.yaml").stdout
     stalled = loopline("rollout", "status", "deployment/bc", "--timeout", "2m", check=False)

@@ -257,3 +257,18 @@ def test_the_output_of_get_can_be_applied_again(client: ControlPlaneClient) -> N
     assert result["outcome"] == "configured"
     assert result["deployment"]["spec"]["replicas"] == 3
     assert result["deployment"]["status"]["model"]["pinned"] == "bc/1"
+
+
+def test_a_failing_database_is_a_503_json_error_not_a_traceback(
+    fake_cluster: FakeCluster,
+) -> None:
+    fake_cluster.registry.metadata.close()
+    r = httpx.put(
+        fake_cluster.url + "/v1/deployments/bc",
+        json=spec(),
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert r.status_code == 503
+    assert r.json()["reason"] == "BackendUnavailable"
+    assert "was closed" in r.json()["error"]
+    assert "Traceback" not in r.text

@@ -224,3 +224,27 @@ def test_a_router_that_cannot_be_reached_does_not_stop_replica_reconciliation() 
     flaky.broken = False
     sim.sync()
     assert len(flaky.backends["web"]) == 2  # pushed as soon as the router answers
+
+
+def test_when_every_replica_fails_readiness_at_once_the_router_keeps_them() -> None:
+    sim = DeploymentSimulator(make_spec(replicas=2))
+    sim.settle()
+    ids = {r.id for r in sim.live()}
+    pushed_before = len(sim.routing.history)
+    for rid in ids:  # probes starved, processes alive
+        sim.engine.find(rid).ready = False
+    for _ in range(5):  # well past the probe failure threshold
+        sim.sync(seconds=1)
+    assert sim.deployment.status.ready_replicas == 0
+    assert {b.id for b in sim.routing.backends["web"]} == ids
+    assert () not in sim.routing.history[pushed_before:]
+
+
+def test_an_unready_replica_leaves_the_router_while_another_is_ready() -> None:
+    sim = DeploymentSimulator(make_spec(replicas=2))
+    sim.settle()
+    bad, good = (r.id for r in sim.live())
+    sim.engine.find(bad).ready = False
+    for _ in range(5):
+        sim.sync(seconds=1)
+    assert {b.id for b in sim.routing.backends["web"]} == {good}

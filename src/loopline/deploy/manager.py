@@ -148,6 +148,12 @@ class DeploymentManager:
                     d = self.store.set_router(name, router)
                     self._pushed.pop(name, None)
         self._observe(d)
+        # Route to what just became ready *before* the status can say Available, so a
+        # client that waits for the rollout never races the router.
+        try:
+            self._push_backends(self.store.get_deployment(name))
+        except BackendError:
+            log.exception("Could not update the router of %r; retrying next round.", name)
         self._resume_stops(d)
         now = self.clock()
         actions = reconcile(
@@ -352,10 +358,24 @@ class DeploymentManager:
         if self.routing is None:
             return
         with self._lock:  # compute and push under one lock: never push a stale set
+            live = [
+                r
+                for r in self.store.list_replicas(d.name)
+                if r.phase is ReplicaPhase.RUNNING and r.port is not None
+            ]
+            chosen = [r for r in live if r.ready]
+            if not chosen:
+                # Panic mode (Envoy's, one level up): when every live replica fails its
+                # readiness probes at once — typically probes starved by load, not replicas
+                # gone bad — keep routing to those the router already had rather than
+                # answer every request with 503. A replica that really died is no longer
+                # RUNNING, and the router retries a failed request on another one.
+                before = {b.id for b in self._pushed.get(d.name, ())}
+                chosen = [r for r in live if r.id in before]
             backends = tuple(
                 Backend(id=r.id, host=self.host, port=r.port, revision=r.revision)
-                for r in self.store.list_replicas(d.name)
-                if r.phase is ReplicaPhase.RUNNING and r.ready and r.port is not None
+                for r in chosen
+                if r.port is not None
             )
             if self._pushed.get(d.name) == backends:
                 return

@@ -15,6 +15,7 @@ from __future__ import annotations
 import array
 import asyncio
 import fcntl
+import gc
 import logging
 import multiprocessing
 import multiprocessing.process
@@ -223,6 +224,11 @@ def run_server(
     except BaseException:
         reserve.close()
         raise
+    # Move the loaded models (and everything imported) out of the collector's reach: full
+    # collections in the workers then scan only request garbage (shorter pauses, fewer
+    # copy-on-write page faults after fork).
+    gc.collect()
+    gc.freeze()
     metrics_dir = Path(tempfile.mkdtemp(prefix="loopline-metrics-")) if workers > 1 else None
     ctx = multiprocessing.get_context("fork")
     stopping = threading.Event()
