@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import yaml
 
 from loopline.cli.output import console, err_console, handle_errors, json_option, print_json
 from loopline.errors import InvalidInputError
@@ -20,6 +19,10 @@ EXIT_BLOCKED = 3
 def parse_params(items: tuple[str, ...]) -> dict[str, Json]:
     """``k=v`` pairs; values are read as YAML scalars (``5`` → 5, ``true`` → True)."""
     out: dict[str, Json] = {}
+    if not items:
+        return out
+    import yaml
+
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:

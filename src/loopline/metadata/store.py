@@ -94,14 +94,18 @@ class MetadataStore(abc.ABC):
         started_at: datetime | None = None,
         log_uri: str | None = None,
         inputs: Sequence[tuple[str, ArtifactId]] = (),
+        outputs: Sequence[tuple[str, ArtifactId]] = (),
         contexts: Sequence[ContextId] = (),
     ) -> Execution:
         """Record a new execution and return it with its id, in one transaction.
 
-        Like MLMD's ``put_execution``: ``inputs`` are ``(port, artifact_id)`` pairs recorded
-        as INPUT events (index = position among the pairs of the same port), and the
-        execution is associated with every context in ``contexts``. Raises NotFoundError for
-        an unknown artifact or context (and records nothing).
+        Like MLMD's ``put_execution``: ``inputs`` and ``outputs`` are ``(port, artifact_id)``
+        pairs recorded as INPUT and OUTPUT events (index = position among the pairs of the
+        same port); the execution is associated with every context in ``contexts`` and its
+        outputs are attributed to them. Outputs are for executions recorded in a final state
+        (e.g. CACHED, pointing at existing LIVE artifacts); a running execution publishes its
+        outputs with :meth:`publish_execution`. Raises NotFoundError for an unknown artifact
+        or context and InvalidInputError for outputs of a non-final state (recording nothing).
         """
 
     @abc.abstractmethod

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from types import TracebackType
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from loopline.metadata.entities import ExecutionState
 from loopline.pipeline.results import StepResult
+
+if TYPE_CHECKING:  # rich is imported only when progress is shown
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
 
 _STYLE = {
     "waiting": ("·", "dim"),
@@ -37,6 +39,8 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         if self.console is not None and self.console.is_terminal:
+            from rich.live import Live
+
             self._live = Live(self._table(), console=self.console, refresh_per_second=8)
             self._live.__enter__()
         elif self.console is not None:
@@ -84,6 +88,8 @@ class RunProgress:
             self._live.update(self._table())
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         table = Table(title=f"run {self.run_name}", title_justify="left", expand=False)
         table.add_column("step")
         table.add_column("state")

@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from loopline import __version__
 from loopline.artifacts.owner import Owner
@@ -30,6 +28,9 @@ from loopline.pipeline.results import RunResult, RunStatus, StepResult
 from loopline.pipeline.step import OutputRef, Param, Step
 from loopline.pipeline.step_executor import RunScope, StepExecutor
 from loopline.types import Json
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _OK = (ExecutionState.COMPLETE, ExecutionState.CACHED)
 
@@ -153,36 +154,19 @@ class LocalRunner:
             ) as pool,
         ):
             while pending or running:
-                for step in list(pending):
-                    ups = step.upstream_ids()
-                    if any(u not in results for u in ups):
-                        continue
-                    pending.remove(step)
-                    blocked = [u for u in ups if results[u].state not in _OK]
-                    if blocked:
-                        results[step.id] = self._cancel(executor.scope, step, blocked[0])
-                        progress.finished(results[step.id])
-                        continue
-                    inputs = self._inputs(step, results)
-                    empty = [
-                        p
-                        for p, a in inputs.items()
-                        if a is None and not step.component.inputs[p].optional
-                    ]
-                    if empty:
-                        ref = step.arguments[empty[0]]
-                        results[step.id] = executor.fail(
-                            step,
-                            f"input {empty[0]!r} is empty: {ref} produced no artifact in this "
-                            "run; make the input optional (Input[T] | None = None) to accept "
-                            "that",
-                        )
-                        progress.finished(results[step.id])
-                        continue
+                ready = self._ready(pending, executor, results, progress)
+                if len(ready) == 1 and not running:
+                    # Nothing else can run meanwhile (a chain): run it here and save the
+                    # thread hand-off, which costs more than a cached step.
+                    step, inputs = ready[0]
                     progress.running(step.id)
-                    running[pool.submit(executor.execute, step, step_params[step.id], inputs)] = (
-                        step
-                    )
+                    results[step.id] = executor.execute(step, step_params[step.id], inputs)
+                    progress.finished(results[step.id])
+                    continue
+                for step, inputs in ready:
+                    progress.running(step.id)
+                    future = pool.submit(executor.execute, step, step_params[step.id], inputs)
+                    running[future] = step
                 if not running:
                     continue
                 done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -190,6 +174,42 @@ class LocalRunner:
                     step = running.pop(fut)
                     results[step.id] = fut.result()
                     progress.finished(results[step.id])
+
+    def _ready(
+        self,
+        pending: list[Step],
+        executor: StepExecutor,
+        results: dict[str, StepResult],
+        progress: RunProgress,
+    ) -> list[tuple[Step, dict[str, Artifact | None]]]:
+        """Take the steps whose upstream steps are done off ``pending``: record those that
+        cannot run (canceled, empty input) and return the others with their inputs."""
+        ready: list[tuple[Step, dict[str, Artifact | None]]] = []
+        for step in list(pending):
+            ups = step.upstream_ids()
+            if any(u not in results for u in ups):
+                continue
+            pending.remove(step)
+            blocked = [u for u in ups if results[u].state not in _OK]
+            if blocked:
+                results[step.id] = self._cancel(executor.scope, step, blocked[0])
+                progress.finished(results[step.id])
+                continue
+            inputs = self._inputs(step, results)
+            empty = [
+                p for p, a in inputs.items() if a is None and not step.component.inputs[p].optional
+            ]
+            if empty:
+                ref = step.arguments[empty[0]]
+                results[step.id] = executor.fail(
+                    step,
+                    f"input {empty[0]!r} is empty: {ref} produced no artifact in this run; make "
+                    "the input optional (Input[T] | None = None) to accept that",
+                )
+                progress.finished(results[step.id])
+                continue
+            ready.append((step, inputs))
+        return ready
 
     def _inputs(self, step: Step, results: Mapping[str, StepResult]) -> dict[str, Artifact | None]:
         inputs: dict[str, Artifact | None] = {}

@@ -196,28 +196,14 @@ class StepExecutor:
                 if not self.scope.artifacts.exists(a.uri):
                     md.update_artifact(a.id, state=ArtifactState.DELETED)
             return None
-        now = datetime.now(UTC)
         execution = md.put_execution(
             step.component.name,
             name=step.id,
-            state=ExecutionState.RUNNING,
-            cache_key=None,
-            properties={
-                **properties,
-                "cached_from": previous.id,
-                "owner": self.scope.owner.as_dict(),
-            },
-            started_at=now,
-            inputs=_input_pairs(inputs),
-            contexts=self.scope.context_ids,
-        )
-        md.publish_execution(
-            execution.id,
             state=ExecutionState.CACHED,
-            outputs=[
-                Event(e.artifact_id, execution.id, EventType.OUTPUT, e.port, e.index) for e in outs
-            ],
-            ended_at=now,
+            properties={**properties, "cached_from": previous.id},
+            started_at=datetime.now(UTC),
+            inputs=_input_pairs(inputs),
+            outputs=[(e.port, e.artifact_id) for e in sorted(outs, key=lambda e: e.index)],
             contexts=self.scope.context_ids,
         )
         return StepResult(

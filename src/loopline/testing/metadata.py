@@ -299,6 +299,22 @@ class MetadataStoreContract:
         ]
         assert [e.id for e in store.list_executions(context_id=run.id)] == [execution.id]
 
+    def test_put_execution_in_a_final_state_records_outputs_and_attributes_them(
+        self, store: MetadataStore
+    ) -> None:
+        model = store.put_artifact("Model", "file:///m", state=ArtifactState.LIVE)
+        run = store.put_context("run", "r2")
+        cached = store.put_execution(
+            "Trainer", state=ExecutionState.CACHED, outputs=[("model", model.id)],
+            contexts=[run.id],
+        )  # fmt: skip
+        [event] = store.get_events(execution_ids=[cached.id])
+        assert (event.artifact_id, event.type, event.port) == (model.id, OUT, "model")
+        assert [a.id for a in store.list_artifacts(context_id=run.id)] == [model.id]
+        with pytest.raises(InvalidInputError, match="outputs with a final state"):
+            store.put_execution("Trainer", state=ExecutionState.RUNNING,
+                                outputs=[("model", model.id)])  # fmt: skip
+
     def test_put_execution_with_an_unknown_input_records_nothing(
         self, store: MetadataStore
     ) -> None:

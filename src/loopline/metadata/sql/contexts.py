@@ -187,3 +187,56 @@ def of_artifact(session: Session, artifact_id: int) -> list[Context]:
         .order_by(ContextRow.id)
     )
     return [to_context(row) for row in session.scalars(query)]
+
+
+def link(
+    session: Session,
+    context_ids: Sequence[int],
+    *,
+    execution_ids: Sequence[int] = (),
+    artifact_ids: Sequence[int] = (),
+) -> None:
+    """Associate executions and attribute artifacts to several contexts at once.
+
+    The fast path of ``put_execution``/``publish_execution``: the caller has already checked
+    (or just created) the executions and artifacts in this transaction, so only the
+    contexts are checked — with one query — and the links are inserted with one
+    ``INSERT … ON CONFLICT DO NOTHING`` per table (idempotent, like ``attribute``).
+
+    Raises:
+        NotFoundError: a context does not exist (nothing is linked).
+    """
+    ctx_ids = sorted(set(check_ids("Context", context_ids)))
+    if not ctx_ids:
+        return
+    found = set(session.scalars(select(ContextRow.id).where(ContextRow.id.in_(ctx_ids))))
+    missing = [c for c in ctx_ids if c not in found]
+    if missing:
+        raise NotFoundError(
+            f"Context {missing[0]} does not exist in the metadata store; check the id."
+        )
+    _insert_ignoring_duplicates(
+        session,
+        AssociationRow,
+        [{"context_id": c, "execution_id": e} for c in ctx_ids for e in set(execution_ids)],
+    )
+    _insert_ignoring_duplicates(
+        session,
+        AttributionRow,
+        [{"context_id": c, "artifact_id": a} for c in ctx_ids for a in set(artifact_ids)],
+    )
+
+
+def _insert_ignoring_duplicates(
+    session: Session, row: type[AssociationRow] | type[AttributionRow], values: list[dict[str, int]]
+) -> None:
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(row).on_conflict_do_nothing(), values)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(row).on_conflict_do_nothing(), values)

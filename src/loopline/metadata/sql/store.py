@@ -20,8 +20,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from loopline.errors import BackendError, ConflictError, LooplineError
+from loopline.errors import BackendError, ConflictError, InvalidInputError, LooplineError
 from loopline.metadata.entities import (
+    TERMINAL_STATES,
     Artifact,
     ArtifactState,
     Context,
@@ -238,8 +239,15 @@ class SqlMetadataStore(MetadataStore):
         started_at: datetime | None = None,
         log_uri: str | None = None,
         inputs: Sequence[tuple[str, ArtifactId]] = (),
+        outputs: Sequence[tuple[str, ArtifactId]] = (),
         contexts: Sequence[ContextId] = (),
     ) -> Execution:
+        if outputs and state not in TERMINAL_STATES:
+            raise InvalidInputError(
+                f"put_execution got outputs for an execution in state {state.value!r}; record "
+                "outputs with a final state, or publish them with publish_execution."
+            )
+
         def put(s: Session) -> Execution:
             execution = executions.put(
                 s,
@@ -261,16 +269,18 @@ class SqlMetadataStore(MetadataStore):
                     started_at=None,
                     ended_at=None,
                 )
-            if inputs:
-                seen: dict[str, int] = {}
-                events = []
-                for port, artifact_id in inputs:
-                    index = seen.get(port, 0)
-                    seen[port] = index + 1
-                    events.append(Event(artifact_id, execution.id, EventType.INPUT, port, index))
+            events = [
+                *_events(execution.id, EventType.INPUT, inputs),
+                *_events(execution.id, EventType.OUTPUT, outputs),
+            ]
+            if events:
                 event_rows.put(s, events)
-            for context_id in contexts:
-                contexts_rows.associate(s, context_id, [execution.id])
+            contexts_rows.link(
+                s,
+                contexts,
+                execution_ids=[execution.id],
+                artifact_ids=sorted({a for _, a in outputs}),
+            )
             return execution
 
         return self._call(put, write=True, what="record an execution")
@@ -349,10 +359,7 @@ class SqlMetadataStore(MetadataStore):
                 properties=properties,
                 ended_at=ended_at,
             )
-            produced = sorted({e.artifact_id for e in outputs})
-            for context_id in contexts:
-                if produced:
-                    contexts_rows.attribute(s, context_id, produced)
+            contexts_rows.link(s, contexts, artifact_ids=sorted({e.artifact_id for e in outputs}))
             return execution
 
         return self._call(publish_, write=True, what=f"publish execution {execution_id}")
@@ -553,3 +560,16 @@ class SqlMetadataStore(MetadataStore):
     def close(self) -> None:
         self._closed = True
         self._engine.dispose()
+
+
+def _events(
+    execution_id: ExecutionId, kind: EventType, pairs: Sequence[tuple[str, ArtifactId]]
+) -> list[Event]:
+    """Events for ``(port, artifact_id)`` pairs; the index counts within each port."""
+    seen: dict[str, int] = {}
+    events = []
+    for port, artifact_id in pairs:
+        index = seen.get(port, 0)
+        seen[port] = index + 1
+        events.append(Event(artifact_id, execution_id, kind, port, index))
+    return events
