@@ -136,3 +136,27 @@ def test_template_hash_is_stable_and_ignores_rollout_settings() -> None:
     assert len(template_hash(a.template)) == 10
     assert template_hash(Template(model="iris/1")) == template_hash(Template(model="iris/1"))
     assert template_hash(Template(model="iris/1")) != template_hash(Template(model="iris/2"))
+
+
+def test_labels_and_annotations_are_kept_and_round_trip() -> None:
+    doc = {
+        "apiVersion": "loopline/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "taxi", "labels": {"team": "ml"}, "annotations": {"owner": "ada"}},
+        "spec": {"model": "taxi@champion"},
+    }
+    spec = DeploymentSpec.from_dict(doc)
+    assert spec.labels == (("team", "ml"),) and spec.annotations == (("owner", "ada"),)
+    assert DeploymentSpec.from_dict(spec.to_dict()) == spec
+    assert spec.to_dict()["metadata"] == doc["metadata"]
+
+
+def test_labels_must_map_strings_to_strings() -> None:
+    doc = {
+        "apiVersion": "loopline/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "taxi", "labels": {"replicas": 3}},
+        "spec": {"model": "taxi@champion"},
+    }
+    with pytest.raises(InvalidDefinitionError, match="metadata.labels"):
+        DeploymentSpec.from_dict(doc)

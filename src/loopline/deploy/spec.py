@@ -48,8 +48,14 @@ class Batching:
     """Adaptive batching options passed to each replica's model server."""
 
     enabled: bool = False
-    max_batch_size: int = 32
-    max_latency_ms: float = 10.0
+    max_batch_size: int = 1024
+    """Rows per model call at most (``loopline serve --max-batch-size``)."""
+    max_latency_ms: float = 1000.0
+    """How long a request may wait queued before it is shed with 503 + Retry-After
+    (``loopline serve --max-latency-ms``; the same default)."""
+
+
+DEFAULT_BATCHING = Batching()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,10 @@ class DeploymentSpec:
     revision_history_limit: int = 10
     paused: bool = False
     port: int | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    """``metadata.labels`` as sorted pairs (kept and shown; they do not make a revision)."""
+    annotations: tuple[tuple[str, str], ...] = ()
+    """``metadata.annotations`` as sorted pairs."""
 
     @property
     def model(self) -> str:
@@ -155,10 +165,15 @@ class DeploymentSpec:
         }
         if self.port is not None:
             spec["port"] = self.port
+        metadata: JsonDict = {"name": self.name}
+        if self.labels:
+            metadata["labels"] = dict(self.labels)
+        if self.annotations:
+            metadata["annotations"] = dict(self.annotations)
         return {
             "apiVersion": API_VERSION,
             "kind": KIND,
-            "metadata": {"name": self.name},
+            "metadata": metadata,
             "spec": spec,
         }
 
@@ -285,7 +300,20 @@ def _parse(data: Any) -> DeploymentSpec:
         revision_history_limit=spec.int("revisionHistoryLimit", 10),
         paused=spec.bool("paused", False),
         port=port,
+        labels=_string_map(meta.data.get("labels"), "metadata.labels"),
+        annotations=_string_map(meta.data.get("annotations"), "metadata.annotations"),
     )
+
+
+def _string_map(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+    """A ``{str: str}`` mapping as sorted pairs; None is empty."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _invalid(path, value, "must map strings to strings")
+    return tuple(sorted(value.items()))
 
 
 def _parse_strategy(data: Any) -> Strategy:
@@ -336,8 +364,8 @@ def _parse_template(data: Any, model: str) -> Template:
         workers=f.int("workers", 1, minimum=1, maximum=64),
         batching=Batching(
             enabled=b.bool("enabled", False),
-            max_batch_size=b.int("maxBatchSize", 32, minimum=1),
-            max_latency_ms=b.float("maxLatencyMs", 10.0, 0.0, None),
+            max_batch_size=b.int("maxBatchSize", DEFAULT_BATCHING.max_batch_size, minimum=1),
+            max_latency_ms=b.float("maxLatencyMs", DEFAULT_BATCHING.max_latency_ms, 1.0, None),
         ),
         logging=Logging(
             enabled=lg.bool("enabled", False),
