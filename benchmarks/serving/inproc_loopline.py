@@ -1,4 +1,4 @@
-# ruff: noqa: B023  (each timed lambda is called inside the iteration that defines it)
+
 """The floors loopline is measured against, in-process (no HTTP), project venv.
 
 Usage: .venv/bin/python inproc_loopline.py [out.json]   (reads $ARTIFACTS)
