@@ -10,18 +10,26 @@ touches anything else. Each step is a real ``loopline`` command, printed before 
 3. A drifted span 2 lands: the data-validation gate blocks the run (exit code 3).
 4. A reviewed override lets it through; ``taxi/2`` becomes the challenger.
 5. Show the registry and the lineage of the champion.
+6. Deploy ``taxi@champion`` with 2 replicas behind one endpoint (the control plane starts
+   on demand), and send it traffic.
+7. Promote the challenger and roll it out under that traffic: zero failed requests.
+8. Clean up: delete the deployment and stop the control plane.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.panel import Panel
 
@@ -64,6 +72,96 @@ def run_pipeline(env: dict[str, str], *params: str, expect: int = 0) -> dict[str
     return out
 
 
+class Traffic:
+    """Closed-loop V2 inference requests from two client threads, counted by outcome and by
+    the model version that answered (bounded: stops by itself after ``limit`` seconds)."""
+
+    def __init__(self, url: str, rows: list[dict[str, str]], limit: float = 300.0) -> None:
+        self.url, self.rows, self.limit = url, rows, limit
+        self.versions: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(2)]
+
+    def _body(self, row: dict[str, str]) -> dict[str, object]:
+        def tensor(name: str, datatype: str, value: object) -> dict[str, object]:
+            return {"name": name, "shape": [1], "datatype": datatype, "data": [value]}
+
+        return {"inputs": [
+            tensor("distance", "FP64", float(row["distance"])),
+            *(tensor(c, "BYTES", row[c]) for c in ("company", "local", "dow", "month")),
+            tensor("hour", "INT64", int(row["hour"])),
+        ]}  # fmt: skip
+
+    def _run(self, offset: int) -> None:
+        deadline = time.monotonic() + self.limit
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            i = offset
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                row = self.rows[i % len(self.rows)]
+                i += 2
+                try:
+                    r = client.post("/v2/models/taxi/infer", json=self._body(row))
+                    outcome = (
+                        str(r.json().get("model_version"))
+                        if r.status_code == 200
+                        else (f"HTTP {r.status_code}")
+                    )
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                with self._lock:
+                    if outcome.startswith(("HTTP", "Connect", "Read", "Remote")):
+                        self.failures[outcome] += 1
+                    else:
+                        self.versions[f"taxi/{outcome}"] += 1
+
+    def __enter__(self) -> Traffic:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+
+
+def deploy_and_roll_out(env: dict[str, str], workspace: Path) -> None:
+    console.rule("6. serve the champion: 2 replicas behind one endpoint")
+    loopline("apply", "-f", str(TAXI / "deployment.yaml"), env=env)
+    loopline("rollout", "status", "deployment/taxi", "--timeout", "3m", env=env)
+    doc = json.loads(loopline("get", "deployment", "taxi", "--json", env=env))
+    url = doc["status"]["router"]["url"]
+    loopline("get", "deployments", env=env)
+    with open(workspace / "data" / "span-1" / "taxi.csv") as fh:
+        rows = [r for _, r in zip(range(200), csv.DictReader(fh), strict=False)]
+
+    console.rule("7. promote the challenger and roll it out under traffic")
+    runs = json.loads(loopline("runs", "show", "latest", "--json", env=env))
+    blessing = next(s for s in runs["steps"] if s["name"] == "Evaluator")["outputs"]["blessing"]
+    with Traffic(url, rows) as traffic:
+        time.sleep(2)
+        before = dict(traffic.versions)
+        loopline("models", "alias", "set", "taxi", "champion", "2", "--why",
+                 "challenger passed review", "--evidence", str(blessing), env=env)  # fmt: skip
+        loopline("set", "model", "deployment/taxi", "taxi@champion", env=env)
+        loopline("rollout", "status", "deployment/taxi", "--timeout", "3m", env=env)
+        time.sleep(2)
+    loopline("rollout", "history", "deployment/taxi", env=env)
+    loopline("get", "replicas", "taxi", env=env)
+    total = sum(traffic.versions.values()) + sum(traffic.failures.values())
+    style = "green" if not traffic.failures else "red"
+    console.print(Panel(
+        f"{total} requests through {url} during the rollout\n"
+        f"answered by: {dict(traffic.versions)} (before the rollout: {before})\n"
+        f"failed: {sum(traffic.failures.values())} {dict(traffic.failures) or ''}",
+        title="rolling update under load", style=style,
+    ))  # fmt: skip
+    if traffic.failures:
+        raise SystemExit("demo: requests failed during the rollout")
+
+
 def main() -> None:
     workspace = Path(sys.argv[1] if len(sys.argv) > 1 else "demo-workspace").resolve()
     if workspace.exists():
@@ -100,6 +198,12 @@ def main() -> None:
 
     console.rule("5. where the champion came from")
     loopline("lineage", "taxi@champion", "--hops", "4", env=env)
+
+    try:
+        deploy_and_roll_out(env, workspace)
+    finally:
+        console.rule("8. clean up")
+        loopline("down", "--delete-deployments", env=env)
     console.print(
         Panel(
             f"Done. Explore it yourself:\n"

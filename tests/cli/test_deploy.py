@@ -163,3 +163,22 @@ def test_invalid_spec_names_the_field_before_any_server_starts(
 def test_resource_names_are_checked(loopline: Run) -> None:
     wrong = loopline("scale", "pod/bc", "--replicas=2", check=False)
     assert wrong.returncode == 1 and "Expected a deployment, got 'pod'" in wrong.stderr
+
+
+def test_down_deletes_deployments_on_request_and_stops_the_control_plane(
+    loopline: Run, workdir: Path
+) -> None:
+    (workdir / "bc.yaml").write_text(SPEC)
+    loopline("apply", "-f", "bc.yaml")
+    loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
+    router_pid = json.loads(loopline("get", "deployment", "bc", "--json").stdout)["status"][
+        "router"
+    ]["pid"]
+    endpoint = ControlPlaneFiles(workdir / ".loopline").read_endpoint()
+    assert endpoint is not None and endpoint.is_alive()
+
+    out = loopline("down", "--delete-deployments")
+    assert "deleted deployment bc" in out.stderr
+    assert f"stopped the control plane (pid {endpoint.pid})" in out.stderr
+    assert not endpoint.is_alive() and not _alive(router_pid)
+    assert "nothing to stop" in loopline("down").stderr

@@ -49,3 +49,46 @@ def controlplane(host: str, port: int, sync_interval: float) -> None:
         run_controlplane(
             service, files, host=host, port=port, sync_interval=sync_interval, on_started=started
         )
+
+
+@click.command("down")
+@click.option("--delete-deployments", is_flag=True,
+              help="First delete every deployment, stopping its replicas and router.")  # fmt: skip
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(1, 600),
+              help="Seconds to wait for the control plane to exit.")  # fmt: skip
+@handle_errors
+def down(delete_deployments: bool, timeout: float) -> None:
+    """Stop the local control plane (SIGTERM). Replicas and routers keep serving unless
+    --delete-deployments is given; the next start re-adopts them."""
+    import os
+    import signal
+    import time
+
+    from loopline.controlplane.client import ControlPlaneClient
+    from loopline.controlplane.files import ControlPlaneFiles
+    from loopline.errors import StepTimeoutError
+    from loopline.settings import Settings
+
+    files = ControlPlaneFiles(Settings.from_env().home)
+    endpoint = files.live_endpoint()
+    if endpoint is None:
+        err_console.print("no control plane is running here; nothing to stop")
+        return
+    if delete_deployments:
+        with ControlPlaneClient(endpoint.url, token=files.read_token()) as client:
+            for d in client.list_deployments():
+                name = str(d["metadata"]["name"])
+                client.delete(name)
+                err_console.print(f"deleted deployment {name}")
+    os.kill(endpoint.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while endpoint.is_alive():
+        if time.monotonic() >= deadline:
+            raise StepTimeoutError(
+                f"The control plane (pid {endpoint.pid}) did not exit within {timeout:.0f} s "
+                f"of SIGTERM; see {files.log_path}, or stop it with kill -9 {endpoint.pid}."
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    err_console.print(f"stopped the control plane (pid {endpoint.pid})")

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "models": "loopline.cli.models:models",
     "controlplane": "loopline.cli.controlplane:controlplane",
     "up": "loopline.cli.controlplane:controlplane",
+    "down": "loopline.cli.controlplane:down",
     "apply": "loopline.cli.deploy:apply",
     "create": "loopline.cli.deploy:create",
     "delete": "loopline.cli.deploy:delete",
