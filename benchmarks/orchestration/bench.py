@@ -64,6 +64,9 @@ def kfp_per_step(steps: int) -> float:
 
 def cached_rerun(repeat: int) -> list[float]:
     env = {**os.environ, "CHAIN_STEPS": "10"}
+    # As installed for a user: bytecode caches on (some sandboxes set this variable, which
+    # makes every start recompile loopline's own modules).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     exe = Path(sys.executable).with_name("loopline")
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
