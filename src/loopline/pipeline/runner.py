@@ -212,15 +212,15 @@ class LocalRunner:
         return ready
 
     def _inputs(self, step: Step, results: Mapping[str, StepResult]) -> dict[str, Artifact | None]:
-        inputs: dict[str, Artifact | None] = {}
+        ids: dict[str, int | None] = {}
         for port in step.component.inputs:
             ref = step.arguments.get(port)
-            if not isinstance(ref, OutputRef):
-                inputs[port] = None
-                continue
-            aid = results[ref.step_id].outputs.get(ref.port)
-            inputs[port] = None if aid is None else self.metadata.get_artifact(aid)
-        return inputs
+            ids[port] = (
+                results[ref.step_id].outputs.get(ref.port) if isinstance(ref, OutputRef) else None
+            )
+        wanted = [aid for aid in ids.values() if aid is not None]
+        found = {a.id: a for a in self.metadata.get_artifacts(wanted)} if wanted else {}
+        return {port: None if aid is None else found[aid] for port, aid in ids.items()}
 
     def _cancel(self, scope: RunScope, step: Step, upstream: str) -> StepResult:
         return StepExecutor(scope).terminal(

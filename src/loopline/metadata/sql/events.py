@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from loopline.errors import InvalidInputError
@@ -111,3 +111,32 @@ def rows_touching(
                 query = query.where(EventRow.type == kind.value)
             found.extend(session.scalars(query))
     return found
+
+
+def put_for_new_execution(session: Session, events: Sequence[Event]) -> None:
+    """Insert the first edges of an execution created in this same transaction.
+
+    The fast path of ``put_execution``: the execution is new, so it has no edges yet and
+    needs no existence check; only the artifacts are checked (one query), and the rows go in
+    with one multi-row INSERT. Duplicate pairs in ``events`` cannot occur (the caller numbers
+    each port's index).
+    """
+    checked = [check_event(event) for event in events]
+    if not checked:
+        return
+    artifacts.require_existing(session, [e.artifact_id for e in checked])
+    now = utcnow()
+    session.execute(
+        insert(EventRow),
+        [
+            {
+                "artifact_id": e.artifact_id,
+                "execution_id": e.execution_id,
+                "type": e.type.value,
+                "port": e.port,
+                "idx": e.index,
+                "created_at": now,
+            }
+            for e in checked
+        ],
+    )

@@ -274,7 +274,7 @@ class SqlMetadataStore(MetadataStore):
                 *_events(execution.id, EventType.OUTPUT, outputs),
             ]
             if events:
-                event_rows.put(s, events)
+                event_rows.put_for_new_execution(s, events)
             contexts_rows.link(
                 s,
                 contexts,
