@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from loopline.artifacts._digest import combine, local_files, stream_sha256
+from loopline.artifacts.digest import combine, local_files, stream_sha256
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1

@@ -28,7 +28,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from loopline.artifacts._digest import combine, local_files, stream_sha256
 from loopline.artifacts._localfs import (
     fsync_dir,
     hash_and_fsync,
@@ -38,6 +37,7 @@ from loopline.artifacts._localfs import (
 )
 from loopline.artifacts._staging import DATA_DIR, StagingArea
 from loopline.artifacts._uri import RESERVED_PREFIX, check_uri, parse_root, segment_problem
+from loopline.artifacts.digest import combine, local_files, stream_sha256
 from loopline.artifacts.owner import Owner
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import (

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from loopline.errors import InvalidInputError
+from loopline.errors import InvalidInputError, NotFoundError
 
 CHUNK = 1 << 20
 
@@ -74,3 +74,27 @@ def local_files(staged: Path) -> list[tuple[str, Path]]:
             found.append((path.relative_to(staged).as_posix(), path))
     found.sort()
     return found
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of one file's bytes, streamed."""
+    with open(path, "rb") as f:
+        return stream_sha256(f)
+
+
+def tree_digest(path: str | os.PathLike[str]) -> str:
+    """The artifact digest (``"sha256:<hex>"``) of a local file or directory tree.
+
+    The same value the artifact store records when it publishes these bytes, so a reader
+    (the model server, a component) can check what it loads against the metadata store.
+
+    Raises:
+        NotFoundError: ``path`` does not exist.
+        InvalidInputError: the tree holds a symbolic link or a special file.
+    """
+    root = Path(path)
+    try:
+        files = local_files(root)
+    except FileNotFoundError:
+        raise NotFoundError(f"Cannot digest {str(root)!r}: no such file or directory.") from None
+    return combine((rel, file_sha256(p)) for rel, p in files)
