@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loopline.controlplane.files import (
-    ControlPlaneFiles,
-    Endpoint,
-    own_endpoint,
-    process_alive,
-    process_start_time,
-)
+from loopline.artifacts.owner import process_start_ticks as process_start_time
+from loopline.controlplane.files import ControlPlaneFiles, Endpoint, own_endpoint, process_alive
 from loopline.errors import ConfigurationError, ConflictError
 
 

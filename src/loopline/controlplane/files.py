@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from loopline.artifacts.owner import process_start_ticks
 from loopline.errors import ConfigurationError, ConflictError
 
 TOKEN_BYTES = 32
@@ -47,42 +48,14 @@ class Endpoint:
         return process_alive(self.pid, self.process_start)
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22).
-
-    None if the process does not exist or ``/proc`` is unavailable.
-    """
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
 def process_alive(pid: int, process_start: int | None) -> bool:
-    """True if ``pid`` runs and, when known, started at ``process_start`` (not a zombie)."""
+    """True if ``pid`` runs (not a zombie) and, when known, started at ``process_start``."""
     if pid <= 0:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    ticks = process_start_ticks(pid)  # None: gone, or a zombie that will never serve again
+    if ticks is None:
         return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-        if raw[raw.rfind(")") + 2 :].split()[0] == "Z":
-            return False
-    except (OSError, IndexError):
-        pass
-    if process_start is None:
-        return True
-    return process_start_time(pid) == process_start
+    return process_start is None or ticks == process_start
 
 
 class ControlPlaneFiles:
@@ -224,4 +197,6 @@ class ControlPlaneFiles:
 def own_endpoint(url: str) -> Endpoint:
     """The endpoint record of the current process."""
     pid = os.getpid()
-    return Endpoint(url=url, pid=pid, process_start=process_start_time(pid), started_at=time.time())
+    return Endpoint(
+        url=url, pid=pid, process_start=process_start_ticks(pid), started_at=time.time()
+    )
