@@ -41,9 +41,11 @@ def write_module(tmp_path: Path) -> Callable[[str, str], ModuleType]:
     def write(name: str, source: str) -> ModuleType:
         folder = tmp_path / "project"
         folder.mkdir(exist_ok=True)
-        path = folder / f"{name}.py"
-        path.write_text(textwrap.dedent(source))
+        # A fresh file per version: rewriting one file within the same second, at the same
+        # size, would let Python load the stale bytecode cached for the previous version.
         modname = f"{name}_{uuid.uuid4().hex[:8]}"
+        path = folder / f"{modname}.py"
+        path.write_text(textwrap.dedent(source))
         spec = importlib.util.spec_from_file_location(modname, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

@@ -83,7 +83,10 @@ def test_stop_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> Non
     handle = engine.start_replica("r", Template(model="iris/1"))
     import time
 
-    time.sleep(0.3)
+    deadline = time.monotonic() + 20  # wait until SIGTERM is really ignored (a loaded CI box)
+    while not any("up" in p.read_text() for p in tmp_path.glob("*.log")):
+        assert time.monotonic() < deadline, "the stubborn process never started"
+        time.sleep(0.05)
     gone = engine.stop(handle, grace=0.5)
     assert gone.code == -signal.SIGKILL
 
