@@ -108,6 +108,39 @@ def test_transform_fits_on_train_only_and_the_bundle_carries_it(
     )
 
 
+def train_centroids(x: Any, y: Any, hp: dict[str, Any]) -> Any:
+    from tests.bundle.selfsaving import Centroids
+
+    return Centroids.fit(np.asarray(x, dtype=np.float64), np.asarray(y))
+
+
+def test_a_model_of_another_framework_saves_itself_with_the_transform(
+    harness: Harness, cancer_dir: Path
+) -> None:
+    steps = data_steps(cancer_dir)
+    transform = transform_step(steps, preprocess_numbers_only)
+    trainer = Trainer(
+        examples=steps[0].outputs.examples,
+        transform_graph=transform.outputs.transform_graph,
+        train_fn=train_centroids,
+        label="label",
+    )
+    result = harness.run("centroids", [*steps, transform, trainer])
+    assert result.ok, result.steps
+    model = harness.artifact(result, "Trainer", "model")
+    assert model.properties["flavor"] == "python"
+    rows = harness.read_table(result, "ExampleGen", "examples", "eval")
+    with harness.artifacts.open_local(model.uri) as local:
+        loaded = load_model(local, expected_digest=model.digest)
+        assert loaded.manifest.loader == "tests.bundle.selfsaving:Centroids"
+        assert loaded.manifest.has_transform
+        columns = [s.name for s in loaded.signature.inputs]
+        batch = {c: rows.column(c).to_numpy(zero_copy_only=False) for c in columns}
+        served = loaded.predict(batch)["predict"]
+    truth = np.asarray(rows.column("label").to_pylist())
+    assert np.mean(served == truth) > 0.7  # nearest centroid on standardised features
+
+
 def test_editing_the_preprocessing_function_reruns_only_what_depends_on_it(
     harness: Harness, cancer_dir: Path
 ) -> None:

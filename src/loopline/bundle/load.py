@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from loopline.bundle import sklearn_flavor
+from loopline.bundle import python_flavor, sklearn_flavor
 from loopline.bundle.digest import file_sha256, tree_digest
 from loopline.bundle.manifest import Manifest
 from loopline.bundle.model import LoadedModel
@@ -42,9 +42,10 @@ def load_model(path: str | os.PathLike[str], *, expected_digest: str | None = No
             f"{expected_digest}; the files changed after registration. Refusing to load it."
         )
     manifest = Manifest.read(root)
-    if manifest.flavor != "sklearn":
+    if manifest.flavor not in ("sklearn", "python"):
         raise InvalidInputError(
-            f"Bundle {str(root)!r} has flavor {manifest.flavor!r}; loopline loads ['sklearn']."
+            f"Bundle {str(root)!r} has flavor {manifest.flavor!r}; loopline loads "
+            "['sklearn', 'python']."
         )
     for rel, want in manifest.files.items():
         p = _inside(root, rel)
@@ -56,11 +57,22 @@ def load_model(path: str | os.PathLike[str], *, expected_digest: str | None = No
                 f"Bundle file {rel!r} has sha256 {got} but the manifest records {want}; "
                 "the bundle was modified or damaged. Refusing to load it."
             )
-    if sklearn_flavor.MODEL_FILE not in manifest.files:
+    unlisted = _unlisted_files(root, manifest)
+    if unlisted:
         raise InvalidInputError(
-            f"Bundle {str(root)!r} does not list {sklearn_flavor.MODEL_FILE!r} in its manifest."
+            f"Bundle {str(root)!r} holds {unlisted[0]!r}, which its manifest does not list; "
+            "refusing to load files whose digest was never recorded."
         )
-    estimator = sklearn_flavor.load(root)
+    if manifest.flavor == "python":
+        if manifest.loader is None:
+            raise InvalidInputError(f"Bundle {str(root)!r} (flavor python) names no loader.")
+        estimator = python_flavor.load(root, manifest.loader, with_transform=manifest.has_transform)
+    else:
+        if sklearn_flavor.MODEL_FILE not in manifest.files:
+            raise InvalidInputError(
+                f"Bundle {str(root)!r} does not list {sklearn_flavor.MODEL_FILE!r} in its manifest."
+            )
+        estimator = sklearn_flavor.load(root)
     for method in manifest.methods:
         if not callable(getattr(estimator, method, None)):
             raise InvalidInputError(
@@ -68,3 +80,15 @@ def load_model(path: str | os.PathLike[str], *, expected_digest: str | None = No
                 f"{type(estimator).__name__} has no such method."
             )
     return LoadedModel(path=root, manifest=manifest, digest=digest, estimator=estimator)
+
+
+def _unlisted_files(root: Path, manifest: Manifest) -> list[str]:
+    """Files in the bundle that are neither the manifest nor listed in it."""
+    from loopline.bundle.manifest import MANIFEST_NAME
+
+    present = sorted(
+        Path(dirpath, f).relative_to(root).as_posix()
+        for dirpath, _, filenames in os.walk(root)
+        for f in filenames
+    )
+    return [f for f in present if f != MANIFEST_NAME and f not in manifest.files]

@@ -31,6 +31,8 @@ class Manifest:
         environment: ``python`` and package versions at save time.
         metadata: free-form JSON-like data from the caller.
         example: an input example (input name → list of values) used for warm-up, or None.
+        loader: for flavor ``python``, the ``module:QualName`` whose ``load`` reads the model.
+        has_transform: for flavor ``python``, whether a skops transform precedes the model.
     """
 
     flavor: str
@@ -42,6 +44,8 @@ class Manifest:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     example: Mapping[str, list[Any]] | None = None
     format_version: int = FORMAT_VERSION
+    loader: str | None = None
+    has_transform: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,7 @@ class Manifest:
             "files": dict(sorted(self.files.items())),
             "metadata": dict(self.metadata),
             "example": None if self.example is None else dict(self.example),
+            **({"loader": self.loader, "has_transform": self.has_transform} if self.loader else {}),
         }
 
     @classmethod
@@ -84,6 +89,8 @@ class Manifest:
                 environment=dict(data.get("environment") or {}),
                 metadata=dict(data.get("metadata") or {}),
                 example=data.get("example"),
+                loader=None if data.get("loader") is None else str(data["loader"]),
+                has_transform=bool(data.get("has_transform", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(

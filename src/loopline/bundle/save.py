@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from loopline.bundle import sklearn_flavor
+from loopline.bundle import python_flavor, sklearn_flavor
 from loopline.bundle.batch import coerce_batch
 from loopline.bundle.digest import file_sha256
 from loopline.bundle.manifest import Manifest
 from loopline.bundle.signature import Signature, TensorSpec, _columns_of, dtype_name
 from loopline.errors import AlreadyExistsError, InvalidInputError
 
-FLAVORS = ("sklearn",)
+FLAVORS = ("sklearn", "python")
 _ENV_PACKAGES = ("loopline", "scikit-learn", "numpy", "scipy", "skops", "pandas")
 _EXAMPLE_ROWS = 5
 
@@ -83,8 +83,13 @@ def save_model(
     methods: Sequence[str] = ("predict",),
     metadata: Mapping[str, Any] | None = None,
     input_example: Any = None,
+    transform: Any = None,
 ) -> Path:
     """Save ``model`` as a bundle directory at ``path`` and return the path.
+
+    Flavors: ``"sklearn"`` (skops; compose any preprocessing into a scikit-learn Pipeline)
+    and ``"python"`` (a model of any framework that saves itself, see
+    :mod:`loopline.bundle.python_flavor`; a fitted scikit-learn ``transform`` may precede it).
 
     The bundle appears atomically (written under a temporary name, then renamed).
     ``methods`` are the estimator methods served, e.g. ``("predict", "predict_proba")``;
@@ -98,6 +103,13 @@ def save_model(
     """
     if flavor not in FLAVORS:
         raise InvalidInputError(f"Unknown flavor {flavor!r}; loopline saves {list(FLAVORS)}.")
+    if transform is not None and flavor != "python":
+        raise InvalidInputError(
+            "transform= goes with flavor 'python'; for scikit-learn models compose it into "
+            "the model: Pipeline([('transform', t), ('model', m)])."
+        )
+    if flavor == "python":
+        python_flavor.loader_of(model)  # the save/load protocol, before anything else
     methods = tuple(methods)
     if not methods:
         raise InvalidInputError("Serve at least one method, e.g. methods=('predict',).")
@@ -112,7 +124,7 @@ def save_model(
             f"Cannot save a model to {str(target)!r}: it already exists. Choose a new path."
         )
     signature = _complete_outputs(model, signature, methods)
-    names_in = getattr(model, "feature_names_in_", None)
+    names_in = getattr(transform if transform is not None else model, "feature_names_in_", None)
     if signature.is_tensor:
         input_kind = "array"
     elif names_in is not None or any(s.dtype == "string" for s in signature.inputs):
@@ -129,7 +141,11 @@ def save_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        files = sklearn_flavor.save(model, staging)
+        loader: str | None = None
+        if flavor == "python":
+            files, loader = python_flavor.save(model, staging, transform=transform)
+        else:
+            files = sklearn_flavor.save(model, staging)
         manifest = Manifest(
             flavor=flavor,
             signature=signature,
@@ -139,11 +155,14 @@ def save_model(
             environment=_environment(),
             metadata=dict(metadata or {}),
             example=example,
+            loader=loader,
+            has_transform=transform is not None,
         )
         manifest.write(staging)
-        for f in staging.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
+        for f in staging.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
         if target.exists():
             target.rmdir()
         os.replace(staging, target)

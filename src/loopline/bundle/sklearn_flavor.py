@@ -13,13 +13,13 @@ MODEL_FILE = "model.skops"
 ALLOWED_MODULES: tuple[str, ...] = ("sklearn", "numpy", "scipy", "loopline")
 
 
-def save(model: Any, directory: Path) -> list[str]:
-    """Write ``model`` into ``directory`` with skops; return the relative file names."""
+def save(model: Any, directory: Path, *, name: str = MODEL_FILE) -> list[str]:
+    """Write ``model`` into ``directory/name`` with skops; return the relative file names."""
     require("skops", "sklearn", "Saving scikit-learn models")
     import skops.io as sio
 
-    sio.dump(model, directory / MODEL_FILE)
-    return [MODEL_FILE]
+    sio.dump(model, directory / name)
+    return [name]
 
 
 def _allowed(type_name: str) -> bool:
@@ -27,7 +27,7 @@ def _allowed(type_name: str) -> bool:
     return top in ALLOWED_MODULES
 
 
-def load(directory: Path) -> Any:
+def load(directory: Path, *, name: str = MODEL_FILE) -> Any:
     """Load the model, trusting only types from :data:`ALLOWED_MODULES`.
 
     Raises:
@@ -36,7 +36,7 @@ def load(directory: Path) -> Any:
     require("skops", "sklearn", "Loading scikit-learn models")
     import skops.io as sio
 
-    path = directory / MODEL_FILE
+    path = directory / name
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises a variety of errors on corrupt files

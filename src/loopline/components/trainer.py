@@ -17,7 +17,7 @@ from typing import Any
 
 from loopline.bundle import infer_signature, save_model
 from loopline.components.example_validator import require_validated
-from loopline.components.metrics import compute_metrics, is_classifier
+from loopline.components.metrics import compute_metrics
 from loopline.components.training_data import fitted_transform, load_split
 from loopline.components.user_code import bind, unbound
 from loopline.errors import ComponentError, InvalidInputError
@@ -87,18 +87,23 @@ def trainer_template(
     if transform is None and fitted_on is not None:
         columns = [str(c) for c in fitted_on]  # train_fn chose a subset of the columns
         raw = raw[columns]
-    if transform is not None:
+    # scikit-learn estimators are saved with skops, the transform composed in; a model of
+    # any other framework saves itself (flavor "python") with the transform beside it.
+    flavor = "sklearn" if hasattr(estimator, "get_params") else "python"
+    if transform is not None and flavor == "sklearn":
         from sklearn.pipeline import Pipeline as SkPipeline
 
         served = SkPipeline([("transform", transform), ("model", estimator)])
     methods = ["predict"]
-    if is_classifier(estimator) and callable(getattr(estimator, "predict_proba", None)):
+    if hasattr(estimator, "classes_") and callable(getattr(estimator, "predict_proba", None)):
         methods.append("predict_proba")
     save_model(
         served,
         model.path,
         signature=infer_signature(raw),
         methods=methods,
+        flavor=flavor,
+        transform=transform if flavor == "python" else None,
         metadata={
             "label": label,
             "hyperparameters": params,
@@ -109,12 +114,17 @@ def trainer_template(
         },
         input_example=raw.head(5),
     )
+    if flavor == "python" and transform is not None:
+        from loopline.bundle.python_flavor import TransformThen
+
+        served = TransformThen(transform=transform, model=estimator)
     train_metrics = compute_metrics(served, raw, data.y)
     ctx.log_params(hyperparameters=params)
     ctx.log_metrics({f"train_{k}": v for k, v in train_metrics.items() if v == v})
     model.properties.update(
         label=label,
-        framework="sklearn",
+        framework="sklearn" if flavor == "sklearn" else type(estimator).__module__.split(".")[0],
+        flavor=flavor,
         estimator=type(estimator).__name__,
         hyperparameters=params,
         feature_columns=list[Json](columns),
