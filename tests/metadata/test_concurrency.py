@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 
 from loopline.metadata import ArtifactState, ExecutionState, open_store
-from loopline.testing.metadata import hammer_store
+from loopline.testing.metadata_processes import hammer_store
 
 WORKERS = 4
 ROUNDS = 25

@@ -19,7 +19,7 @@ from loopline.metadata import open_store
 from loopline.metadata.sql.engine import create_engines
 from loopline.metadata.sql.migrate import alembic_config, current_revision, head_revision
 from loopline.metadata.sql.schema import Base
-from loopline.testing.metadata import open_and_put_artifact
+from loopline.testing.metadata_processes import open_and_put_artifact
 
 OUR_TABLES = set(Base.metadata.tables)
 
