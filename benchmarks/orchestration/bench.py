@@ -1,5 +1,6 @@
 """Orchestration overhead, measured side by side with kfp.local, plus the cached re-run.
 
+    .venv/bin/pip install -e '.[bench-kfp]'      # the peer, once
     .venv/bin/python benchmarks/orchestration/bench.py [--steps 20] [--repeat 5] [--no-kfp]
 
 1. loopline: a chain of N empty steps (each reads the previous output) run by the local
