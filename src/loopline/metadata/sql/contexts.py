@@ -17,7 +17,6 @@ from loopline.metadata.sql._values import (
     check_ids,
     check_properties,
     check_text,
-    chunks,
     merge,
     utcnow,
 )
@@ -133,38 +132,18 @@ def attribute(session: Session, context_id: int, artifact_ids: Sequence[int]) ->
     load(session, context_id)
     ids = sorted(set(check_ids("Artifact", artifact_ids)))
     artifacts.require_existing(session, ids)
-    present: set[int] = set()
-    for part in chunks(ids):
-        present.update(
-            session.scalars(
-                select(AttributionRow.artifact_id).where(
-                    AttributionRow.context_id == context_id, AttributionRow.artifact_id.in_(part)
-                )
-            )
-        )
-    session.add_all(
-        AttributionRow(context_id=context_id, artifact_id=i) for i in ids if i not in present
+    _insert_ignoring_duplicates(
+        session, AttributionRow, [{"context_id": context_id, "artifact_id": i} for i in ids]
     )
-    session.flush()
 
 
 def associate(session: Session, context_id: int, execution_ids: Sequence[int]) -> None:
     load(session, context_id)
     ids = sorted(set(check_ids("Execution", execution_ids)))
     executions.require_existing(session, ids)
-    present: set[int] = set()
-    for part in chunks(ids):
-        present.update(
-            session.scalars(
-                select(AssociationRow.execution_id).where(
-                    AssociationRow.context_id == context_id, AssociationRow.execution_id.in_(part)
-                )
-            )
-        )
-    session.add_all(
-        AssociationRow(context_id=context_id, execution_id=i) for i in ids if i not in present
+    _insert_ignoring_duplicates(
+        session, AssociationRow, [{"context_id": context_id, "execution_id": i} for i in ids]
     )
-    session.flush()
 
 
 def of_execution(session: Session, execution_id: int) -> list[Context]:
