@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from loopline.errors import ConfigurationError
@@ -109,10 +109,6 @@ class Settings:
             controlplane_url=raw["LOOPLINE_CONTROLPLANE_URL"],
             user=user,
         )
-
-    def as_dict(self) -> dict[str, str]:
-        """The settings as strings, for ``loopline config`` style output."""
-        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
 
 
 def _os_user() -> str:

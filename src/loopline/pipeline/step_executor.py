@@ -244,7 +244,6 @@ class StepExecutor:
         )
         attempts = step.options.retries + 1
         outcome = Outcome()
-        ctx = StepContext(self.scope.run_name, step.id, execution.id)
         result_outputs: dict[str, int | None] = {}
         for attempt in range(1, attempts + 1):
             ctx = StepContext(self.scope.run_name, step.id, execution.id, attempt=attempt)
