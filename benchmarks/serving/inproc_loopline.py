@@ -5,7 +5,10 @@ Usage: .venv/bin/python inproc_loopline.py [out.json]   (reads $ARTIFACTS)
   lean_roundtrip   orjson.loads(V2 body) -> coerce_batch -> LoadedModel.predict -> encode_v2
                    (exactly the server's per-request work, minus HTTP)
   batched_rows_s   rows per second of LoadedModel.predict on batches of 32 and 64 rows,
-                   one core (the "in-process batched predict throughput")
+                   one core (the "in-process batched predict throughput"), twice:
+                   predictor "sklearn" = the estimator's own predict (load_model(fast=False)),
+                   predictor "loopline" = what the server runs (forests: ForestPredictor,
+                   identical outputs; other models: the estimator's own predict)
 """
 
 import json
@@ -37,6 +40,7 @@ def bench(fn):
 results = []
 for name in ("lr", "rf"):
     model = load_model(ART / f"loopline_{name}")
+    plain = load_model(ART / f"loopline_{name}", fast=False)
     sig = model.signature
     for n in (1, 32):
         body = (ART / "payload" / f"loopline_{n}.json").read_bytes()
@@ -49,13 +53,16 @@ for name in ("lr", "rf"):
         r = {"model": name, "rows": n, "case": "lean_roundtrip", **bench(lean)}
         results.append(r)
         print(json.dumps(r), flush=True)
-    for n in (32, 64):
+    for (n, predictor, m) in [
+        (n, p, m) for n in (32, 64) for p, m in (("sklearn", plain), ("loopline", model))
+    ]:
         x = np.concatenate([rows, rows])[:n]
-        timing = bench(lambda x=x: model.predict(x))
+        timing = bench(lambda x=x, m=m: m.predict(x))
         r = {
             "model": name,
             "rows": n,
             "case": "batched_rows_s",
+            "predictor": predictor,
             "rows_per_s": round(n / (timing["median_us"] / 1e6)),
             **timing,
         }

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from pathlib import Path
 
+import numpy as np
+
 from loopline.bundle import python_flavor, sklearn_flavor
 from loopline.bundle.digest import file_sha256, tree_digest
+from loopline.bundle.forest import Method, fast_methods
 from loopline.bundle.manifest import Manifest
 from loopline.bundle.model import LoadedModel
 from loopline.errors import InvalidInputError, NotFoundError, PathTraversalError
+
+log = logging.getLogger(__name__)
 
 
 def _inside(root: Path, rel: str) -> Path:
@@ -21,8 +28,14 @@ def _inside(root: Path, rel: str) -> Path:
     return p
 
 
-def load_model(path: str | os.PathLike[str], *, expected_digest: str | None = None) -> LoadedModel:
+def load_model(
+    path: str | os.PathLike[str], *, expected_digest: str | None = None, fast: bool = True
+) -> LoadedModel:
     """Load the bundle at ``path``.
+
+    With ``fast`` (the default), scikit-learn forests predict through
+    :class:`~loopline.bundle.forest.ForestPredictor` (identical outputs, checked here on the
+    example batch; ~10× less time per call).
 
     Checks, in order: ``expected_digest`` (the registry's ``sha256:<hex>`` tree digest, see
     :func:`tree_digest`) if given; each flavor file's sha256 against the manifest; then loads
@@ -79,7 +92,47 @@ def load_model(path: str | os.PathLike[str], *, expected_digest: str | None = No
                 f"Bundle {str(root)!r} serves {method!r} but the loaded "
                 f"{type(estimator).__name__} has no such method."
             )
-    return LoadedModel(path=root, manifest=manifest, digest=digest, estimator=estimator)
+    model = LoadedModel(path=root, manifest=manifest, digest=digest, estimator=estimator)
+    if not fast:
+        return model
+    calls = checked_fast_methods(model)
+    return dataclasses.replace(model, calls=calls) if calls else model
+
+
+def checked_fast_methods(model: LoadedModel) -> dict[str, Method]:
+    """The faster methods of :func:`fast_methods` that answer exactly as the originals.
+
+    Both run on the model's example batch; a method whose output differs in any bit, dtype
+    or shape (or that raises) is dropped with a warning, and the original serves.
+    """
+    candidates = fast_methods(model.estimator, model.methods)
+    if not candidates:
+        return {}
+    try:
+        probe = model.model_input(model.example_batch())
+    except Exception:  # the warm-up will report the problem with the model itself
+        return {}
+    kept: dict[str, Method] = {}
+    for name, call in candidates.items():
+        try:
+            want = np.asarray(getattr(model.estimator, name)(probe))
+            got = np.asarray(call(probe))
+            same = want.dtype == got.dtype and np.array_equal(
+                want, got, equal_nan=want.dtype.kind in "fc"
+            )
+        except Exception:
+            log.warning("The fast %s of %s raised; using its own.", name, model.path, exc_info=True)
+            continue
+        if same:
+            kept[name] = call
+        else:
+            log.warning(
+                "The fast %s of %s differs from the estimator's own on the example batch; "
+                "using its own.",
+                name,
+                model.path,
+            )
+    return kept
 
 
 def _unlisted_files(root: Path, manifest: Manifest) -> list[str]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,16 @@ class LoadedModel:
     """A model read from a bundle by :func:`loopline.bundle.load_model`.
 
     ``predict`` takes a mapping of input name → array (or, for a single-tensor signature, the
-    array itself) and returns output name → array, one entry per served method.
+    array itself) and returns output name → array, one entry per served method. ``calls``
+    holds faster equivalents of some methods (see :mod:`loopline.bundle.forest`), used in
+    their place.
     """
 
     path: Path
     manifest: Manifest
     digest: str
     estimator: Any
+    calls: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @property
     def signature(self) -> Signature:
@@ -90,7 +93,8 @@ class LoadedModel:
         x = self.model_input(batch)
         result: dict[str, np.ndarray[Any, Any]] = {}
         for name in names:
-            y = np.asarray(getattr(self.estimator, name)(x))
+            call = self.calls.get(name) or getattr(self.estimator, name)
+            y = np.asarray(call(x))
             spec = self.manifest.signature.output(name)
             if spec.dtype != "string" and y.dtype != DTYPES[spec.dtype]:
                 y = y.astype(DTYPES[spec.dtype])

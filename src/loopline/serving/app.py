@@ -81,12 +81,19 @@ class ModelServerApp:
             for d in delays:
                 m.queue_delay.observe(labels, d)
 
+        def on_done(rows: int, seconds: float) -> None:
+            m.batch_duration.observe(labels, seconds)
+
         def on_shed(reason: str) -> None:
             m.shed.inc((*labels, reason))
 
         model = entry.served.model
         return AdaptiveBatcher(
-            model.predict, self.options.batching, on_batch=on_batch, on_shed=on_shed
+            model.predict,
+            self.options.batching,
+            on_batch=on_batch,
+            on_done=on_done,
+            on_shed=on_shed,
         )
 
     # ------------------------------------------------------------------ state

@@ -89,7 +89,8 @@ class LatencyModel:
 class AdaptiveBatcher:
     """Queue requests for one model and run them as batches (see module docstring).
 
-    ``on_batch(rows, queue_delays)`` and ``on_shed(reason)`` report to metrics.
+    ``on_batch(rows, queue_delays)``, ``on_done(rows, seconds)`` (the model call's duration)
+    and ``on_shed(reason)`` report to metrics.
     """
 
     def __init__(
@@ -98,11 +99,13 @@ class AdaptiveBatcher:
         options: BatchingOptions,
         *,
         on_batch: Callable[[int, list[float]], None] = lambda rows, delays: None,
+        on_done: Callable[[int, float], None] = lambda rows, seconds: None,
         on_shed: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._run = run
         self._opts = options
         self._on_batch = on_batch
+        self._on_done = on_done
         self._on_shed = on_shed
         self._queue: deque[_Item] = deque()
         self._queued_rows = 0
@@ -272,7 +275,9 @@ class AdaptiveBatcher:
     def _finish(
         self, items: list[_Item], start: float, results: list[Outputs | BaseException]
     ) -> None:
-        self.latency.record(self._inflight_rows, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        self.latency.record(self._inflight_rows, seconds)
+        self._on_done(self._inflight_rows, seconds)
         for item, result in zip(items, results, strict=False):
             if item.future.done():
                 continue

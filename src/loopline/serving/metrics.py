@@ -118,6 +118,13 @@ class Metrics:
             ("model", "version"),
             LATENCY_BUCKETS,
         )
+        self.batch_duration = self._add(
+            "loopline_batch_duration_seconds",
+            "histogram",
+            "Time of one model call on a batch (the latency model's input).",
+            ("model", "version"),
+            LATENCY_BUCKETS,
+        )
         self.shed = self._add(
             "loopline_batch_shed_total",
             "counter",
