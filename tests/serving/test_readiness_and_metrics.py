@@ -64,5 +64,8 @@ def test_metrics_count_requests_latency_and_batches(
     )
     assert _value(text, 'loopline_batch_size_rows_count{model="rf",version="1"}') >= 3
     assert _value(text, 'loopline_batch_queue_delay_seconds_count{model="rf",version="1"}') >= 3
+    calls = _value(text, 'loopline_batch_duration_seconds_count{model="rf",version="1"}')
+    assert calls == _value(text, 'loopline_batch_size_rows_count{model="rf",version="1"}')
+    assert _value(text, 'loopline_batch_duration_seconds_sum{model="rf",version="1"}') > 0
     assert _value(text, 'loopline_requests_in_flight{model="rf",version="1"}') == 0
     assert 'loopline_request_duration_seconds_bucket{model="rf",version="1",le="+Inf"}' in text
