@@ -1,4 +1,3 @@
-
 """The floors loopline is measured against, in-process (no HTTP), project venv.
 
 Usage: .venv/bin/python inproc_loopline.py [out.json]   (reads $ARTIFACTS)
@@ -53,7 +52,7 @@ for name in ("lr", "rf"):
         r = {"model": name, "rows": n, "case": "lean_roundtrip", **bench(lean)}
         results.append(r)
         print(json.dumps(r), flush=True)
-    for (n, predictor, m) in [
+    for n, predictor, m in [
         (n, p, m) for n in (32, 64) for p, m in (("sklearn", plain), ("loopline", model))
     ]:
         x = np.concatenate([rows, rows])[:n]

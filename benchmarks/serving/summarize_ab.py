@@ -72,7 +72,7 @@ for name in ("inproc.json", "inproc_loopline.json"):
         ]
         for x in json.loads(f.read_text())["results"]:
             out.append(
-                f"| {x['model']} | {x['rows']} | {x['case']} | {x['median_us']:.0f} | "
+                f"| {x['model']} | {x['rows']} | {x['case']}{' (' + x['predictor'] + ')' if 'predictor' in x else ''} | {x['median_us']:.0f} | "
                 f"{x.get('rows_per_s', '')} |"
             )
 text = "\n".join(out) + "\n"
