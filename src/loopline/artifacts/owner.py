@@ -17,8 +17,12 @@ from dataclasses import asdict, dataclass
 from loopline.types import Json
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux ``/proc``), or None if unknown."""
+def process_stat(pid: int) -> tuple[int, str] | None:
+    """``(start ticks since boot, state letter)`` of ``pid`` from Linux ``/proc``, or None.
+
+    The start time tells a process from a later one that reuses its pid; the state tells a
+    zombie (``"Z"``: dead, not yet reaped) from a live process.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
@@ -26,19 +30,15 @@ def process_start_ticks(pid: int) -> int | None:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     fields = raw[raw.rfind(b")") + 2 :].split()
-    if len(fields) < 20 or fields[0] == b"Z":
+    if len(fields) < 20:
         return None
-    return int(fields[19])
+    return int(fields[19]), fields[0].decode()
 
 
-def _process_state(pid: int) -> bytes | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return fields[0] if fields else None
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of live ``pid`` in clock ticks since boot, or None (gone, zombie, unknown)."""
+    stat = process_stat(pid)
+    return None if stat is None or stat[1] == "Z" else stat[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,8 @@ class Owner:
             return True
         except PermissionError:
             pass  # the pid exists but belongs to another user
-        if _process_state(self.pid) == b"Z":
+        stat = process_stat(self.pid)
+        if stat is not None and stat[1] == "Z":
             return True  # killed, not yet reaped: it will never write again
         if self.start_ticks is None:
             return False

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from loopline.artifacts.owner import process_stat
 from loopline.deploy.engines.base import DeployEngine
-from loopline.deploy.engines.local import LocalEngine, process_start_time
+from loopline.deploy.engines.local import LocalEngine
 from loopline.deploy.spec import Template
 from loopline.errors import BackendError, InvalidDefinitionError
 from loopline.testing.deploy import DeployEngineContract, FakeEngine
@@ -58,7 +59,7 @@ def test_replica_runs_in_its_own_session_with_a_log_file(tmp_path: Path) -> None
     try:
         assert os.getsid(handle.pid) == handle.pid != os.getsid(0)
         assert handle.log_path == str(tmp_path / "web-abc-1.log")
-        info = process_start_time(handle.pid)
+        info = process_stat(handle.pid)
         assert info is not None and info[0] == handle.process_start
     finally:
         engine.stop(handle, grace=5)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from loopline.artifacts.owner import process_stat
 from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandle
 from loopline.deploy.spec import Template
 from loopline.errors import BackendError, InvalidDefinitionError
@@ -26,16 +27,6 @@ PLACEHOLDERS = (
     "model", "port", "host", "workers", "replica_id", "batching", "max_batch_size",
     "max_latency_ms", "logging", "sample_rate", "python",
 )  # fmt: skip
-
-
-def process_start_time(pid: int) -> tuple[int, str] | None:
-    """``(start ticks, state letter)`` of a live pid from /proc, or None if there is none."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(b")") + 2 :].split()
-    return int(fields[19]), fields[0].decode()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -116,7 +107,7 @@ class LocalEngine(DeployEngine):
             raise BackendError(f"could not run {argv[0]!r}: {exc}") from exc
         finally:
             os.close(log_fd)
-        info = process_start_time(pid)
+        info = process_stat(pid)
         if info is None:  # pragma: no cover - our own child stays in /proc until reaped
             raise BackendError(f"process {pid} vanished right after it was started")
         self._children[pid] = None
@@ -193,7 +184,7 @@ class LocalEngine(DeployEngine):
         code = self._reap(handle.pid)
         if code is not None:
             return ProcessExit(code=code)
-        info = process_start_time(handle.pid)
+        info = process_stat(handle.pid)
         if info is None or info[0] != handle.process_start or info[1] in ("Z", "X"):
             return ProcessExit(code=None)
         return None
