@@ -4,7 +4,10 @@ Answers ``GET /v2/health/ready`` (200 once ready) and ``POST /v2/models/m/infer`
 a JSON with this server's id). SIGTERM: stop accepting, finish in-flight, exit 0.
 
     python fake_server.py --port P [--id X] [--fail-start] [--crash-after S]
-                          [--ready-delay S] [--latency-ms MS]
+                          [--ready-delay S] [--latency-ms MS] [--split-ms MS] [--chunked]
+
+``--split-ms`` writes an inference answer's head and body apart (MS between them);
+``--chunked`` sends it with chunked transfer encoding instead of a Content-Length.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def main() -> None:
     p.add_argument("--crash-after", type=float, default=0.0, help="exit 3 after S seconds")
     p.add_argument("--ready-delay", type=float, default=0.0)
     p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--split-ms", type=float, default=0.0)
+    p.add_argument("--chunked", action="store_true")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--model", default="m", help="a model ending in '/bad' fails to load")
     args, _ = p.parse_known_args()
@@ -52,6 +57,17 @@ async def serve(args: argparse.Namespace) -> None:
         % len(body)
         + body
     )
+    if args.chunked:
+        half = len(body) // 2
+        ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        ok += b"transfer-encoding: chunked\r\n\r\n"
+        ok += b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+            half,
+            body[:half],
+            len(body) - half,
+            body[half:],
+        )
+    split = ok.index(b"\r\n\r\n") + 4
     ready = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
     unready = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
     missing = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
@@ -73,7 +89,13 @@ async def serve(args: argparse.Namespace) -> None:
                     in_flight += 1
                     if args.latency_ms:
                         await asyncio.sleep(args.latency_ms / 1000)
-                    w.write(ok)
+                    if args.split_ms:
+                        w.write(ok[:split])
+                        await w.drain()
+                        await asyncio.sleep(args.split_ms / 1000)
+                        w.write(ok[split:])
+                    else:
+                        w.write(ok)
                     in_flight -= 1
                 else:
                     w.write(missing)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.neighbors import KNeighborsClassifier
 
 from loopline.bundle import infer_signature, save_model
 
@@ -75,10 +76,14 @@ class ServeProcess:
 
 @pytest.fixture(scope="module")
 def slow_model(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Path:
-    path = tmp_path_factory.mktemp("slow") / "forest"
-    x, y = models.x, (models.x[:, 0] > 14).astype(int)
-    forest = RandomForestClassifier(n_estimators=300, max_depth=12, random_state=0).fit(x, y)
-    save_model(forest, path, signature=infer_signature(x, y), input_example=x[:1])
+    """A model that takes ~20 ms per request whatever loopline optimises: brute-force
+    nearest neighbours (Minkowski p=3) over 40,000 stored rows."""
+    path = tmp_path_factory.mktemp("slow") / "slow"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40_000, 30)) * models.x.std(axis=0) + models.x.mean(axis=0)
+    y = (x[:, 0] > 14).astype(int)
+    knn = KNeighborsClassifier(n_neighbors=5, algorithm="brute", p=3).fit(x, y)
+    save_model(knn, path, signature=infer_signature(x, y), input_example=x[:1])
     return path
 
 
@@ -108,7 +113,7 @@ def _infer(url: str, models: Any, out: list[int], keepalive: bool = True) -> Non
     }
     with httpx.Client(timeout=30, limits=limits) as c:
         try:
-            out.append(c.post(f"{url}/v2/models/forest/infer", json=body).status_code)
+            out.append(c.post(f"{url}/v2/models/slow/infer", json=body).status_code)
         except httpx.TransportError:
             out.append(-1)
 
@@ -150,7 +155,7 @@ def _send_raw(url: str, models: Any) -> socket.socket:
         }
     ).encode()
     head = (
-        f"POST /v2/models/forest/infer HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        f"POST /v2/models/slow/infer HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     sock = socket.create_connection((host, int(port)), timeout=30)
@@ -173,7 +178,7 @@ def _status_of(sock: socket.socket) -> int:
 def test_sigterm_answers_every_request_in_flight_then_exits_zero(
     two_workers: ServeProcess, models: Any
 ) -> None:
-    socks = [_send_raw(two_workers.url, models) for _ in range(24)]  # 24 × ~30 ms of work
+    socks = [_send_raw(two_workers.url, models) for _ in range(24)]  # 24 × ~20 ms of work
     start = time.monotonic()
     two_workers.proc.send_signal(signal.SIGTERM)
     statuses = [_status_of(s) for s in socks]
@@ -217,6 +222,22 @@ def test_a_killed_worker_is_replaced(two_workers: ServeProcess, models: Any) -> 
     for _ in range(10):
         _infer(two_workers.url, models, statuses, keepalive=False)
     assert statuses == [200] * 10
+
+
+def test_workers_stop_when_the_supervisor_is_killed_with_sigkill(
+    two_workers: ServeProcess, models: Any
+) -> None:
+    pids = two_workers.workers()
+    socks = [_send_raw(two_workers.url, models) for _ in range(6)]
+    two_workers.proc.kill()
+    statuses = [_status_of(s) for s in socks]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{p}").exists() for p in pids), "orphaned workers still run"
+    assert statuses == [200] * 6  # they stopped gracefully: what reached them was answered
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{two_workers.url}/v2/health/live", timeout=2)
 
 
 def test_unbindable_port_and_missing_bundle_are_clear_errors(

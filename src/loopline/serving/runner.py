@@ -34,6 +34,7 @@ from types import FrameType
 from typing import Any
 
 from loopline.errors import DependencyMissingError, InvalidInputError
+from loopline.lifetime import die_with_parent
 from loopline.serving.app import ModelServerApp, create_app
 from loopline.serving.options import ServedModel, ServerOptions
 
@@ -232,12 +233,13 @@ def run_server(
     metrics_dir = Path(tempfile.mkdtemp(prefix="loopline-metrics-")) if workers > 1 else None
     ctx = multiprocessing.get_context("fork")
     stopping = threading.Event()
+    supervisor = os.getpid()
 
     def start(i: int) -> multiprocessing.process.BaseProcess:
         opts = replace(options, worker_id=str(i), metrics_dir=metrics_dir)
         proc = ctx.Process(
             target=_worker_entry,
-            args=(models, host, port, opts, graceful_timeout, drain_seconds),
+            args=(models, host, port, opts, graceful_timeout, drain_seconds, supervisor),
             name=f"loopline-worker-{i}",
             daemon=False,
         )
@@ -301,9 +303,11 @@ def _worker_entry(
     options: ServerOptions,
     graceful_timeout: float,
     drain_seconds: float,
+    supervisor: int,
 ) -> None:
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, signal.SIG_DFL)
+    die_with_parent(supervisor)  # a SIGKILLed supervisor must not leave workers serving
     serve_worker(
         models,
         host=host,

@@ -69,3 +69,21 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
     finally:
         engine.stop(handle, grace=10)
     assert engine.poll(handle) is not None
+
+
+def test_workers_stop_when_the_supervisor_is_killed_with_sigkill(tmp_path: Path) -> None:
+    engine = LocalEngine(command=("unused",), log_dir=tmp_path)
+    handle = engine.start_router("web", 0, free_port(), workers=2)
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers := _children(handle.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(workers) == 2
+        os.kill(handle.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+            engine.poll(handle)  # reap the supervisor
+            time.sleep(0.05)
+        assert not any(Path(f"/proc/{p}").exists() for p in workers), "orphaned router workers"
+    finally:
+        engine.stop(handle, grace=5)

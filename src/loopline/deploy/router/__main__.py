@@ -7,6 +7,7 @@ import logging
 
 from loopline.deploy.router.server import run
 from loopline.deploy.router.supervisor import run_supervisor
+from loopline.lifetime import die_with_parent
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,9 +20,12 @@ def main(argv: list[str] | None = None) -> None:
         "--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)"
     )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # supervisor's pid
     parser.add_argument("--backends-file", help="JSON backend set to start with")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.parent is not None:  # a supervisor's worker: stop when the supervisor dies
+        die_with_parent(args.parent)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
     if args.workers > 1:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from loopline.deploy.router.protocols import UpstreamProtocol
+    from loopline.deploy.router.upstream import UpstreamProtocol
 
 
 @dataclass(eq=False)
@@ -89,7 +89,9 @@ class Balancer:
         anyway (Envoy's "panic" mode): a health checker starved of CPU must not turn a
         working deployment into a wall of 503s; the retry covers a truly dead one.
         """
-        candidates = [b for b in self.backends.values() if b.usable() and b is not exclude]
+        candidates = [  # usable(), inlined: this runs once per request
+            b for b in self.backends.values() if b.healthy and not b.draining and b is not exclude
+        ]
         if not candidates:
             candidates = [b for b in self.backends.values() if not b.draining and b is not exclude]
             if not candidates:

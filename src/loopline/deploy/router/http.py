@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
+)
+
+
+# A header that stops a message from being forwarded byte for byte (hop-by-hop, framing,
+# 100-continue), searched for in the lowercased head; see loopline.deploy.router.protocols.
+NOT_PLAIN = re.compile(
+    rb"\n(?:connection|keep-alive|proxy-connection|te|trailer|upgrade|expect|transfer-encoding):"
 )
 
 

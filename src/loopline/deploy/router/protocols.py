@@ -1,9 +1,18 @@
 """The proxy's hot path as asyncio protocols with httptools parsers (no per-request awaits).
 
-A :class:`ClientProtocol` parses requests (bodies buffered, so a request can be retried),
-hands each to :meth:`Router.dispatch`, and answers them in order. An
-:class:`UpstreamProtocol` is one keep-alive connection to a backend, pooled by the router;
-it streams the response back to the client (re-chunking chunked bodies).
+A :class:`ClientProtocol` frames requests, hands each to :meth:`Router.dispatch`, and
+answers them in order. An :class:`~loopline.deploy.router.upstream.UpstreamProtocol` is one
+keep-alive connection to a backend, pooled by the router; it streams the response back.
+
+Two paths, same behaviour. *Plain* messages (HTTP/1.1, none of the ``NOT_PLAIN`` headers:
+hop-by-hop, ``Expect``, ``Transfer-Encoding``; ≤ ``PLAIN_LIMIT`` bytes; responses also need
+a ``Content-Length``, a final status, and a request other than HEAD) are forwarded byte for
+byte. A second httptools parser per connection, with only begin/complete callbacks, says
+where each one ends and rejects malformed ones, so no Python code runs per header. Anything
+else (chunked bodies, ``Connection`` headers, HTTP/1.0, ``100-continue``, pipelined
+requests, large bodies) goes, from its first byte, through the full parser, which rebuilds
+the head without hop-by-hop headers and streams the body. A connection returns to the plain
+path at the next message boundary.
 """
 
 from __future__ import annotations
@@ -14,33 +23,53 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from loopline.deploy.router.http import HOP_BY_HOP, MAX_BODY, error_response
+from loopline.deploy.router.http import HOP_BY_HOP, MAX_BODY, NOT_PLAIN, error_response
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
     from loopline.deploy.router.proxy import Router
+    from loopline.deploy.router.upstream import UpstreamProtocol
+
+PLAIN_LIMIT = 256 * 1024  # larger messages are streamed through the full parser
 
 
 class Exchange:
     """One request on its way through the router."""
 
     __slots__ = (
-        "backend", "body", "client", "done", "fresh_retry", "is_head", "keep_alive",
+        "backend", "body", "client", "done", "fresh_retry", "is_head", "keep_alive", "plain",
         "request", "started", "tried",
     )  # fmt: skip
 
     def __init__(self, client: ClientProtocol, request: bytes, body: bytes, keep_alive: bool,
-                 is_head: bool) -> None:  # fmt: skip
+                 is_head: bool, plain: bool = False) -> None:  # fmt: skip
         self.client = client
         self.request = request
         self.body = body
         self.keep_alive = keep_alive
         self.is_head = is_head
+        self.plain = plain  # verbatim HTTP/1.1 keep-alive request: a plain answer may be too
         self.backend: BackendState | None = None
         self.tried: BackendState | None = None
         self.started = False  # response head already sent to the client: no retry
         self.done = False
         self.fresh_retry = False
+
+
+class Framing:
+    """Callbacks of a checking parser: it only reports where plain messages begin and end."""
+
+    __slots__ = ("begun", "complete")
+
+    def __init__(self) -> None:
+        self.begun = 0
+        self.complete = False
+
+    def on_message_begin(self) -> None:
+        self.begun += 1
+
+    def on_message_complete(self) -> None:
+        self.complete = True
 
 
 class ClientProtocol(asyncio.Protocol):
@@ -50,6 +79,11 @@ class ClientProtocol(asyncio.Protocol):
         self.router = router
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
+        self.framing = Framing()
+        self.checker = httptools.HttpRequestParser(self.framing)
+        self.full = False  # the full parser is in the middle of a message
+        self.buf = b""  # start of a plain message not yet complete
+        self.buf_vetted = False  # its head is complete, plain, and fed to the checker
         self.queue: deque[Exchange] = deque()
         self.current: Exchange | None = None
         self.closed = False
@@ -67,11 +101,62 @@ class ClientProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.parser.feed_data(data)
+            if self.full:
+                self.parser.feed_data(data)
+            else:
+                self._plain(data)
         except httptools.HttpParserUpgrade:
             self.reject(400, "Protocol upgrades are not supported by the router.")
         except httptools.HttpParserError as exc:
             self.reject(400, f"Malformed HTTP request: {exc}.")
+
+    def _plain(self, data: bytes) -> None:
+        """Buffer a plain request until the checking parser says it is complete, then send it.
+
+        The head is vetted once complete; a request that is not plain, outgrows
+        PLAIN_LIMIT or is followed by the start of another (pipelining) is handed, from its
+        first byte, to the full parser.
+        """
+        buf = self.buf + data if self.buf else data
+        framing = self.framing
+        if self.buf_vetted:
+            self.checker.feed_data(data)
+        else:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:  # head not complete yet
+                if len(buf) > PLAIN_LIMIT:
+                    self._full(buf)
+                else:
+                    self.buf = buf
+                return
+            if not buf[: buf.find(b"\r\n")].endswith(b" HTTP/1.1") or NOT_PLAIN.search(
+                buf[:end].lower()
+            ):
+                self._full(buf)
+                return
+            self.buf_vetted = True
+            framing.begun, framing.complete = 0, False
+            self.checker.feed_data(buf)
+        if framing.begun > 1 or (not framing.complete and len(buf) > PLAIN_LIMIT):
+            self._full(buf)
+            return
+        if not framing.complete:
+            self.buf = buf
+            return
+        # One whole request (a CRLF after it, which llhttp skips, goes along: servers ignore
+        # empty lines before a request line).
+        self.buf, self.buf_vetted = b"", False
+        ex = Exchange(self, buf, b"", True, buf.startswith(b"HEAD "), True)
+        self.queue.append(ex)
+        if self.current is None:
+            self.next()
+
+    def _full(self, buf: bytes) -> None:
+        """Hand ``buf`` (from a message's first byte) and what follows to the full parser."""
+        if self.buf_vetted:  # the checking parser is mid-message: start a fresh one
+            self.checker = httptools.HttpRequestParser(self.framing)
+        self.buf, self.buf_vetted, self.full = b"", False, True
+        self.parser.feed_data(buf)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -87,10 +172,11 @@ class ClientProtocol(asyncio.Protocol):
         if self.upstream is not None and self.upstream.transport is not None:
             self.upstream.transport.resume_reading()
 
-    # parser callbacks
+    # full-parser callbacks
     def on_message_begin(self) -> None:
         self._url, self._headers, self._body, self._size = b"", [], [], 0
         self._expect = False
+        self.full = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -113,6 +199,7 @@ class ClientProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self.full = False  # at a message boundary: the next bytes may be framed plainly
         method = self.parser.get_method()
         body = b"".join(self._body)
         version = self.parser.get_http_version().encode()
@@ -147,155 +234,3 @@ class ClientProtocol(asyncio.Protocol):
         self.write(error_response(status, message, keep_alive=False))
         if self.transport is not None:
             self.transport.close()
-
-
-class UpstreamProtocol(asyncio.Protocol):
-    """One keep-alive connection to a backend."""
-
-    def __init__(self, router: Router, backend: BackendState) -> None:
-        self.router = router
-        self.backend = backend
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.ex: Exchange | None = None
-        self.reused = False
-        self.closed = False
-        self.timer: asyncio.TimerHandle | None = None
-        self._reason = b""
-        self._headers: list[bytes] = []
-        self._chunked = False
-        self._length = False
-        self._keep = True
-        self._out: list[bytes] = []  # response bytes not yet written to the client
-        self._out_size = 0
-
-    def _emit(self, data: bytes, ex: Exchange) -> None:
-        """Coalesce writes to the client: one syscall per small response, not per part."""
-        self._out.append(data)
-        self._out_size += len(data)
-        if self._out_size >= 65536:
-            self._flush(ex)
-
-    def _flush(self, ex: Exchange) -> None:
-        if self._out:
-            ex.client.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
-            self._out, self._out_size = [], 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def send(self, ex: Exchange, reused: bool) -> None:
-        self.ex, self.reused = ex, reused
-        ex.client.upstream = self
-        assert self.transport is not None
-        self.transport.write(ex.request + ex.body if ex.body else ex.request)
-        self.timer = asyncio.get_running_loop().call_later(
-            self.router.response_timeout, self._timed_out
-        )
-
-    def _timed_out(self) -> None:
-        ex = self.ex
-        if ex is not None and not ex.started:
-            self.ex = None
-            self.router.complete(ex, self.backend)
-            msg = "The replica did not start answering within the router's response timeout."
-            ex.client.write(error_response(504, msg, ex.keep_alive))
-            ex.client.finish(ex, ex.keep_alive)
-        if self.transport is not None:
-            self.transport.close()
-
-    def data_received(self, data: bytes) -> None:
-        if self.ex is None:  # bytes on an idle connection: not reusable
-            if self.transport is not None:
-                self.transport.close()
-            return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            if self.transport is not None:
-                self.transport.close()
-
-    def on_message_begin(self) -> None:
-        self._reason, self._headers = b"", []
-        self._chunked = self._length = False
-
-    def on_status(self, reason: bytes) -> None:
-        self._reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        low = name.lower()
-        if low in HOP_BY_HOP:
-            return
-        if low == b"transfer-encoding":
-            self._chunked = value.lower().endswith(b"chunked")
-            return
-        if low == b"content-length":
-            self._length = True
-        self._headers.append(b"%s: %s\r\n" % (name, value))
-
-    def on_headers_complete(self) -> None:
-        ex = self.ex
-        if ex is None:
-            return
-        if self.timer is not None:
-            self.timer.cancel()
-        ex.started = True
-        status = self.parser.get_status_code()
-        self._keep = self.parser.should_keep_alive()
-        no_body = ex.is_head or status in (204, 304) or status < 200
-        delimited = not no_body and not self._length and not self._chunked
-        if delimited:
-            ex.keep_alive = False  # body ends when the backend closes: close the client too
-        conn = b"connection: keep-alive\r\n" if ex.keep_alive else b"connection: close\r\n"
-        te = b"transfer-encoding: chunked\r\n" if self._chunked else b""
-        self._emit(b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (
-            status, self._reason, b"".join(self._headers), conn, te), ex)  # fmt: skip
-        if ex.is_head:  # httptools would wait for a body a HEAD response never has
-            self._keep = False
-            self._done(ex)
-
-    def on_body(self, body: bytes) -> None:
-        ex = self.ex
-        if ex is None:
-            return
-        if self._chunked:
-            self._emit(b"%x\r\n%s\r\n" % (len(body), body), ex)
-        else:
-            self._emit(body, ex)
-
-    def on_message_complete(self) -> None:
-        ex = self.ex
-        if ex is None:
-            return
-        if self._chunked:
-            self._emit(b"0\r\n\r\n", ex)
-        self._done(ex)
-
-    def _done(self, ex: Exchange) -> None:
-        self._flush(ex)
-        self.ex = None
-        ex.client.upstream = None
-        self.router.complete(ex, self.backend)
-        if self._keep and not self.backend.draining and not self.closed:
-            self.backend.pool.append(self)
-        elif self.transport is not None:
-            self.transport.close()
-        ex.client.finish(ex, ex.keep_alive)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.timer is not None:
-            self.timer.cancel()
-        ex, self.ex = self.ex, None
-        if ex is None or ex.done:
-            return
-        ex.client.upstream = None
-        self._flush(ex)
-        if not ex.started:
-            self.router.failed(ex, self.backend, self.reused)
-        elif not self._length and not self._chunked:
-            self.router.complete(ex, self.backend)  # close-delimited body: this is its end
-            ex.client.finish(ex, keep_alive=False)
-        else:  # the backend died mid-body: nothing sensible to send; drop the client
-            self.router.complete(ex, self.backend)
-            ex.client.finish(ex, keep_alive=False)

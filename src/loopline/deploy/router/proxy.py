@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from loopline.deploy.router.balancer import BackendState, Balancer
 from loopline.deploy.router.http import error_response
-from loopline.deploy.router.protocols import ClientProtocol, Exchange, UpstreamProtocol
+from loopline.deploy.router.protocols import ClientProtocol, Exchange
+from loopline.deploy.router.upstream import UpstreamProtocol
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,8 @@ class Router:
     Args:
         name: the deployment name (for messages).
         connect_timeout: seconds to open a backend connection.
-        response_timeout: seconds a backend may take to start its response (then 504).
+        response_timeout: seconds a backend may take to send its first response byte (then
+            504); checked by a sweep every ``min(1, response_timeout / 10)`` seconds.
         health_interval: seconds between active health checks of each backend.
         health_path: the readiness path probed on backends.
         unhealthy_after: consecutive failed health checks before a backend is taken out
@@ -64,7 +67,10 @@ class Router:
         self.balancer = Balancer()
         self.stats = RouterStats()
         self.clients: set[ClientProtocol] = set()
-        self._health_task: asyncio.Task[None] | None = None
+        # Connections waiting for the first response byte, checked by one periodic sweep
+        # (a timer per request would cost more than the rest of the routing decision).
+        self.waiting: set[UpstreamProtocol] = set()
+        self._tasks: list[asyncio.Task[None]] = []
 
     def protocol(self) -> ClientProtocol:
         """Protocol factory for ``loop.create_server``."""
@@ -214,17 +220,31 @@ class Router:
         self.stats.retries += 1
         self.dispatch(ex)
 
-    # ---- health -----------------------------------------------------------------------------
+    # ---- background -------------------------------------------------------------------------
 
-    def start_health_checks(self) -> None:
-        self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
+    async def _sweep(self) -> None:
+        """504 every exchange whose backend sent no byte by its deadline.
+
+        Checked every ``response_timeout / 10`` (at most 1 s), so a timeout fires up to 10 %
+        late; one sweep instead of a timer per request.
+        """
+        while True:
+            await asyncio.sleep(min(1.0, self.response_timeout / 10))
+            now = time.monotonic()
+            for up in [u for u in self.waiting if u.deadline <= now]:
+                up.timed_out()
+
+    def start_background_tasks(self) -> None:
+        """Start the health checks and the response-timeout sweep (on the running loop)."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._health_loop()), loop.create_task(self._sweep())]
 
     async def shutdown(self) -> None:
-        """Stop health checks and close every pooled and client connection."""
-        if self._health_task is not None:
-            self._health_task.cancel()
+        """Stop the background tasks and close every pooled and client connection."""
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+                await task
         for b in [*self.balancer.backends.values(), *self.balancer.retiring.values()]:
             b.close_pool()
         for c in list(self.clients):

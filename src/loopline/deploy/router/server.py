@@ -41,7 +41,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     proxy = await loop.create_server(router.protocol, sock=_listen(host, port, reuse_port))
     admin = await asyncio.start_server(admin_handler(router), sock=_listen("127.0.0.1", admin_port))
-    router.start_health_checks()
+    router.start_background_tasks()
     log.info(
         "Router %r serving on %s:%d (admin 127.0.0.1:%d).", router.name, host, port, admin_port
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -50,7 +51,7 @@ class Supervisor:
         self.procs[i] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "loopline.deploy.router", "--name", self.name,
             "--host", self.host, "--port", str(self.port),
-            "--admin-port", str(self.ports[i]), "--reuse-port",
+            "--admin-port", str(self.ports[i]), "--reuse-port", "--parent", str(os.getpid()),
             *(["--backends-file", str(self.backends_file)] if self.last_backends else []),
         )  # fmt: skip
         for _ in range(100):  # ≤ 10 s for the worker's admin API to answer

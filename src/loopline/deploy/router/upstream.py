@@ -1,0 +1,236 @@
+"""One pooled keep-alive connection from the router to a backend (see
+:mod:`loopline.deploy.router.protocols` for the plain and full paths)."""
+
+from __future__ import annotations
+
+import asyncio
+from time import monotonic
+from typing import TYPE_CHECKING
+
+import httptools
+
+from loopline.deploy.router.http import HOP_BY_HOP, NOT_PLAIN, error_response
+from loopline.deploy.router.protocols import PLAIN_LIMIT, Exchange, Framing
+
+if TYPE_CHECKING:
+    from loopline.deploy.router.balancer import BackendState
+    from loopline.deploy.router.proxy import Router
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One keep-alive connection to a backend."""
+
+    def __init__(self, router: Router, backend: BackendState) -> None:
+        self.router = router
+        self.backend = backend
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.framing = Framing()
+        self.checker = httptools.HttpResponseParser(self.framing)
+        self.ex: Exchange | None = None
+        self.reused = False
+        self.closed = False
+        self.deadline = 0.0  # monotonic() by which forwarding must start (router sweeps)
+        self.full = False  # this response goes through the full parser
+        self.buf = b""  # start of a plain response not yet complete
+        self.buf_vetted = False  # its head is complete, plain, and fed to the checker
+        self._reason = b""
+        self._headers: list[bytes] = []
+        self._chunked = False
+        self._length = False
+        self._keep = True
+        self._out: list[bytes] = []  # response bytes not yet written to the client
+        self._out_size = 0
+
+    def _emit(self, data: bytes, ex: Exchange) -> None:
+        """Coalesce writes to the client: one syscall per small response, not per part."""
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= 65536:
+            self._flush(ex)
+
+    def _flush(self, ex: Exchange) -> None:
+        if self._out:
+            ex.client.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
+            self._out, self._out_size = [], 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, ex: Exchange, reused: bool) -> None:
+        self.ex, self.reused = ex, reused
+        ex.client.upstream = self
+        assert self.transport is not None
+        self.transport.write(ex.request + ex.body if ex.body else ex.request)
+        router = self.router
+        self.deadline = monotonic() + router.response_timeout
+        router.waiting.add(self)
+
+    def timed_out(self) -> None:
+        """Nothing forwarded by the deadline (called by the router's sweep): 504.
+
+        The deadline holds until the client starts receiving: a backend that sends part of
+        a head (or of a buffered plain response) and stalls times out like a silent one.
+        """
+        self.router.waiting.discard(self)
+        ex = self.ex
+        if ex is not None and not ex.started:
+            self.ex = None
+            self.router.complete(ex, self.backend)
+            msg = "The replica did not start answering within the router's response timeout."
+            ex.client.write(error_response(504, msg, ex.keep_alive))
+            ex.client.finish(ex, ex.keep_alive)
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        ex = self.ex
+        if ex is None:  # bytes on an idle connection: not reusable
+            if self.transport is not None:
+                self.transport.close()
+            return
+        try:
+            if ex.plain and not self.full:
+                self._plain(ex, data)
+            else:
+                self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self.transport is not None:
+                self.transport.close()
+
+    def _plain(self, ex: Exchange, data: bytes) -> None:
+        """Buffer a plain response until the checking parser says it is complete, then
+        forward it verbatim. Not plain (or over PLAIN_LIMIT): the full parser, from byte 0.
+
+        Plain responses: HTTP/1.1, final (≥ 200), with a Content-Length, none of the
+        NOT_PLAIN headers, answering anything but HEAD (whose Content-Length has no body).
+        Chunked ones stream through the full parser.
+        """
+        buf = self.buf + data if self.buf else data
+        framing = self.framing
+        if self.buf_vetted:
+            self.checker.feed_data(data)
+        else:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:  # head not complete yet
+                if len(buf) > PLAIN_LIMIT:
+                    self._full(buf)
+                else:
+                    self.buf = buf
+                return
+            low = buf[:end].lower()
+            if (
+                not buf.startswith(b"HTTP/1.1 ")
+                or buf[9] < 50  # 1xx
+                or ex.is_head
+                or b"\ncontent-length:" not in low
+                or NOT_PLAIN.search(low)
+            ):
+                self._full(buf)
+                return
+            self.buf_vetted = True
+            framing.begun, framing.complete = 0, False
+            self.checker.feed_data(buf)
+        if framing.begun > 1 or (not framing.complete and len(buf) > PLAIN_LIMIT):
+            self._full(buf)
+            return
+        if not framing.complete:
+            self.buf = buf
+            return
+        self.buf, self.buf_vetted = b"", False
+        self.router.waiting.discard(self)
+        ex.started = True
+        ex.client.write(buf)
+        self._keep = True
+        self._done(ex)
+
+    def _full(self, buf: bytes) -> None:
+        """Hand ``buf`` (from the response's first byte) and the rest to the full parser."""
+        if self.buf_vetted:  # the checking parser is mid-message: start a fresh one
+            self.checker = httptools.HttpResponseParser(self.framing)
+        self.buf, self.buf_vetted, self.full = b"", False, True
+        self.parser.feed_data(buf)
+
+    def on_message_begin(self) -> None:
+        self._reason, self._headers = b"", []
+        self._chunked = self._length = False
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        low = name.lower()
+        if low in HOP_BY_HOP:
+            return
+        if low == b"transfer-encoding":
+            self._chunked = value.lower().endswith(b"chunked")
+            return
+        if low == b"content-length":
+            self._length = True
+        self._headers.append(b"%s: %s\r\n" % (name, value))
+
+    def on_headers_complete(self) -> None:
+        ex = self.ex
+        if ex is None:
+            return
+        self.router.waiting.discard(self)
+        ex.started = True
+        status = self.parser.get_status_code()
+        self._keep = self.parser.should_keep_alive()
+        no_body = ex.is_head or status in (204, 304) or status < 200
+        delimited = not no_body and not self._length and not self._chunked
+        if delimited:
+            ex.keep_alive = False  # body ends when the backend closes: close the client too
+        conn = b"connection: keep-alive\r\n" if ex.keep_alive else b"connection: close\r\n"
+        te = b"transfer-encoding: chunked\r\n" if self._chunked else b""
+        self._emit(b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (
+            status, self._reason, b"".join(self._headers), conn, te), ex)  # fmt: skip
+        if ex.is_head:  # httptools would wait for a body a HEAD response never has
+            self._keep = False
+            self._done(ex)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.ex
+        if ex is None:
+            return
+        if self._chunked:
+            self._emit(b"%x\r\n%s\r\n" % (len(body), body), ex)
+        else:
+            self._emit(body, ex)
+
+    def on_message_complete(self) -> None:
+        ex = self.ex
+        if ex is None:
+            return
+        if self._chunked:
+            self._emit(b"0\r\n\r\n", ex)
+        self._done(ex)
+
+    def _done(self, ex: Exchange) -> None:
+        self._flush(ex)
+        self.ex = None
+        self.full = False
+        ex.client.upstream = None
+        self.router.complete(ex, self.backend)
+        if self._keep and not self.backend.draining and not self.closed:
+            self.backend.pool.append(self)
+        elif self.transport is not None:
+            self.transport.close()
+        ex.client.finish(ex, ex.keep_alive)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.router.waiting.discard(self)
+        ex, self.ex = self.ex, None
+        if ex is None or ex.done:
+            return
+        ex.client.upstream = None
+        self._flush(ex)
+        if not ex.started:
+            self.router.failed(ex, self.backend, self.reused)
+        elif not self._length and not self._chunked:
+            self.router.complete(ex, self.backend)  # close-delimited body: this is its end
+            ex.client.finish(ex, keep_alive=False)
+        else:  # the backend died mid-body: nothing sensible to send; drop the client
+            self.router.complete(ex, self.backend)
+            ex.client.finish(ex, keep_alive=False)
