@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/router/run.py [--duration 4] [--rounds 3] [--connections 32]
         [--cases fake-0ms fake-5ms lr lr-batching rf-batching] [--router-workers 1]
+        [--proxies loopline haproxy haproxy-2t]
 
 Cases (backends):
   ``fake-<N>ms``   ``tests/deploy/fake_server.py`` (raw asyncio, answers an OIP-shaped JSON)
@@ -12,12 +13,21 @@ Cases (backends):
                    ``$ARTIFACTS/payload/loopline_1.json``; ARTIFACTS defaults to
                    /tmp/loopline-bench/artifacts).
 
+Proxies (``--proxies``, default ``loopline``), each in front of the same two backends:
+  ``loopline``     ``python -m loopline.deploy.router --workers N`` (``--router-workers``).
+  ``haproxy``, ``haproxy-<N>t``   HAProxy as a peer, ``nbthread`` 1 or N: ``mode http``,
+                   ``balance roundrobin``, ``http-reuse always``, ``option http-keep-alive``,
+                   no health checks, no logging; config generated into a temp dir, run with
+                   ``haproxy -f CFG -db``. Installed with apt-get only when requested.
+
 "Direct" runs two wrk processes at once, one per backend, with half the connections each,
-and sums their throughput. Rounds alternate direct/router so noise hits both alike; the
-figures reported are medians over rounds. ``router_cpu_us_per_request`` is the router
-process tree's CPU time (from /proc) per request served through it;
-``backends_cpu_us_per_request_{direct,routed}`` the same for the two backends' process
-trees, hit directly and through the router. Measured Python
+and sums their throughput. Each round measures direct and every proxy in turn, rotating the
+order so each goes first in turn and noise hits all alike; the figures reported are medians
+over rounds. ``router_cpu_us_per_request`` (``<proxy>_cpu_us_per_request`` for HAProxy) is
+the proxy process tree's CPU time (from /proc) per request served through it (``*_user_us_*``
+its user-space part);
+``backends_cpu_us_per_request_{direct,routed,<proxy>}`` the same for the two backends'
+process trees, hit directly, through the loopline router and through the other proxies. Measured Python
 processes run without PYTHONDONTWRITEBYTECODE (as in benchmarks/serving). Everything binds
 127.0.0.1 and stops by itself.
 """
@@ -28,10 +38,12 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,15 +112,17 @@ def parse(out: str) -> tuple[float, float, int]:
     return rps, p50, errors
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` and its children, from /proc (clock ticks → seconds)."""
+def cpu_seconds(pid: int, user_only: bool = False) -> float:
+    """utime + stime (utime alone if ``user_only``) of ``pid`` and its children, from /proc
+    (clock ticks → seconds)."""
     total = 0.0
     pids = [pid]
     while pids:
         p = pids.pop()
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            ticks = int(fields[11]) + (0 if user_only else int(fields[12]))
+            total += ticks / os.sysconf("SC_CLK_TCK")
             for task in Path(f"/proc/{p}/task").iterdir():
                 pids += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
@@ -168,25 +182,48 @@ def start_backends(case: str, procs: list[subprocess.Popen[bytes]]) -> Target:
     return Target(f"/v2/models/{model}/infer", body, ports)
 
 
-def scenario(case: str, args: argparse.Namespace) -> dict[str, object]:
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        target = start_backends(case, procs)
-        check = httpx.post(
-            f"http://127.0.0.1:{target.ports[0]}{target.path}",
-            content=target.body.read_bytes() if target.body else FAKE_BODY,
-            headers={"content-type": "application/json"},
-        )
-        if check.status_code != 200:
-            raise SystemExit(f"{case}: backend answered {check.status_code}: {check.text[:200]}")
-        rport, aport = free_port(), free_port()
+PROXY = re.compile(r"loopline|haproxy(?:-(\d+)t)?")
+
+
+def ensure_haproxy() -> str:
+    """The haproxy binary, installed from Debian for the benchmark if it is missing."""
+    subprocess.run(
+        "command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)",
+        shell=True, check=True,
+    )  # fmt: skip
+    path = shutil.which("haproxy")
+    if path is None:
+        raise SystemExit("haproxy is still not on PATH after apt-get install; install it by hand.")
+    return path
+
+
+def haproxy_config(port: int, backends: list[int], threads: int) -> str:
+    """HTTP mode, round robin over the backends, kept-alive pooled upstream connections,
+    no health checks, no logging (no ``log`` line anywhere)."""
+    servers = "".join(f"    server b{i} 127.0.0.1:{p}\n" for i, p in enumerate(backends))
+    return (
+        f"global\n    nbthread {threads}\n    maxconn 4096\n\n"
+        "defaults\n    mode http\n    option http-keep-alive\n    http-reuse always\n"
+        "    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\n"
+        f"frontend bench\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\n"
+        f"backend replicas\n    balance roundrobin\n{servers}"
+    )
+
+
+def start_proxy(
+    name: str, target: Target, args: argparse.Namespace, tmp: Path,
+    procs: list[subprocess.Popen[bytes]],
+) -> tuple[int, int]:  # fmt: skip
+    """Start proxy ``name`` in front of the target's backends; (its port, its pid)."""
+    port = free_port()
+    if name == "loopline":
+        aport = free_port()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "loopline.deploy.router", "--name", "bench",
-             "--port", str(rport), "--admin-port", str(aport),
+             "--port", str(port), "--admin-port", str(aport),
              "--workers", str(args.router_workers)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
         ))  # fmt: skip
-        router_pid = procs[-1].pid
         wait_http(f"http://127.0.0.1:{aport}/healthz", procs[-1])
         httpx.put(
             f"http://127.0.0.1:{aport}/backends",
@@ -198,53 +235,120 @@ def scenario(case: str, args: argparse.Namespace) -> dict[str, object]:
                 "weights": None,
             },
         ).raise_for_status()
-        target.routed(rport, args.connections, 1)  # warm-up (pools, caches)
-        target.direct(args.connections, 1)
-        backend_pids = [p.pid for p in procs[:-1]]
+        return port, procs[-1].pid
+    m = PROXY.fullmatch(name)  # validated in main()
+    threads = int(m.group(1) or 1) if m else 1
+    cfg = tmp / f"{name}.cfg"
+    cfg.write_text(haproxy_config(port, target.ports, threads))
+    with (tmp / f"{name}.log").open("wb") as log:
+        procs.append(subprocess.Popen(
+            [args.haproxy, "-f", str(cfg), "-db"], stdout=log, stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1], timeout=30)
+    except SystemExit:
+        sys.stderr.write((tmp / f"{name}.log").read_text())
+        raise
+    return port, procs[-1].pid
 
-        def backends_cpu() -> float:
-            return sum(cpu_seconds(pid) for pid in backend_pids)
 
-        direct, routed, cpu_us, b_direct, b_routed = [], [], [], [], []
-        for _ in range(args.rounds):
+def result_keys(mode: str) -> dict[str, str]:
+    """JSON keys of one proxy's figures (the loopline router keeps the historical names)."""
+    if mode == "loopline":
+        return {"rps": "router_rps", "p50": "router_p50_ms", "ratio": "throughput_ratio",
+                "added": "added_p50_ms", "cpu": "router_cpu_us_per_request",
+                "user": "router_user_us_per_request",
+                "backends": "backends_cpu_us_per_request_routed"}  # fmt: skip
+    p = mode.replace("-", "_")
+    return {"rps": f"{p}_rps", "p50": f"{p}_p50_ms", "ratio": f"{p}_throughput_ratio",
+            "added": f"{p}_added_p50_ms", "cpu": f"{p}_cpu_us_per_request",
+            "user": f"{p}_user_us_per_request",
+            "backends": f"backends_cpu_us_per_request_{p}"}  # fmt: skip
+
+
+def scenario(case: str, args: argparse.Namespace) -> dict[str, object]:
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
+        try:
+            return measure(case, args, Path(tmp), procs)
+        finally:  # stop everything before its temp dir (HAProxy's config, log) goes
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=5)
+
+
+def measure(
+    case: str, args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes]]
+) -> dict[str, object]:
+    target = start_backends(case, procs)
+    backend_pids = [p.pid for p in procs]
+    check = httpx.post(
+        f"http://127.0.0.1:{target.ports[0]}{target.path}",
+        content=target.body.read_bytes() if target.body else FAKE_BODY,
+        headers={"content-type": "application/json"},
+    )
+    if check.status_code != 200:
+        raise SystemExit(f"{case}: backend answered {check.status_code}: {check.text[:200]}")
+    proxies = {name: start_proxy(name, target, args, tmp, procs) for name in args.proxies}
+    for port, _ in proxies.values():  # warm-up (pools, caches)
+        target.routed(port, args.connections, 1)
+    target.direct(args.connections, 1)
+
+    def backends_cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in backend_pids)
+
+    modes = ["direct", *args.proxies]
+    # mode -> per round: req/s, p50 ms, errors, proxy CPU µs/request, backends CPU µs/request,
+    # proxy user-space CPU µs/request
+    samples: dict[str, list[tuple[float, float, int, float, float, float]]] = {m: [] for m in modes}
+    for r in range(args.rounds):
+        shift = r % len(modes)  # rotate the order so each mode goes first in turn
+        for mode in modes[shift:] + modes[:shift]:
+            pid = proxies[mode][1] if mode != "direct" else None
             b0 = backends_cpu()
-            direct.append(target.direct(args.connections, args.duration))
-            b_direct.append((backends_cpu() - b0) / (direct[-1][0] * args.duration) * 1e6)
-            before, b0 = cpu_seconds(router_pid), backends_cpu()
-            routed.append(target.routed(rport, args.connections, args.duration))
-            spent = cpu_seconds(router_pid) - before
-            cpu_us.append(spent / (routed[-1][0] * args.duration) * 1e6)
-            b_routed.append((backends_cpu() - b0) / (routed[-1][0] * args.duration) * 1e6)
-        d_rps = statistics.median(r[0] for r in direct)
-        r_rps = statistics.median(r[0] for r in routed)
-        d_p50 = statistics.median(r[1] for r in direct)
-        r_p50 = statistics.median(r[1] for r in routed)
-        return {
-            "case": case,
-            "router_workers": args.router_workers,
-            "connections": args.connections,
-            "direct_rps": round(d_rps),
-            "router_rps": round(r_rps),
-            "throughput_ratio": round(r_rps / d_rps, 3),
-            "direct_p50_ms": round(d_p50, 3),
-            "router_p50_ms": round(r_p50, 3),
-            "added_p50_ms": round(r_p50 - d_p50, 3),
-            "router_cpu_us_per_request": round(statistics.median(cpu_us), 1),
-            "backends_cpu_us_per_request_direct": round(statistics.median(b_direct), 1),
-            "backends_cpu_us_per_request_routed": round(statistics.median(b_routed), 1),
-            "errors": sum(r[2] for r in direct + routed),
-            "rounds": args.rounds,
-            "duration_s": args.duration,
-        }
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+            c0, u0 = (cpu_seconds(pid), cpu_seconds(pid, user_only=True)) if pid else (0.0, 0.0)
+            if pid is None:
+                rps, p50, errors = target.direct(args.connections, args.duration)
+            else:
+                rps, p50, errors = target.routed(proxies[mode][0], args.connections, args.duration)
+            served = rps * args.duration
+            proxy_us = (cpu_seconds(pid) - c0) / served * 1e6 if pid else 0.0
+            user_us = (cpu_seconds(pid, user_only=True) - u0) / served * 1e6 if pid else 0.0
+            backends_us = (backends_cpu() - b0) / served * 1e6
+            samples[mode].append((rps, p50, errors, proxy_us, backends_us, user_us))
+
+    def med(mode: str, i: int) -> float:
+        return statistics.median(s[i] for s in samples[mode])
+
+    d_rps, d_p50 = med("direct", 0), med("direct", 1)
+    result: dict[str, object] = {
+        "case": case,
+        "proxies": args.proxies,
+        "router_workers": args.router_workers,
+        "connections": args.connections,
+        "direct_rps": round(d_rps),
+        "direct_p50_ms": round(d_p50, 3),
+        "backends_cpu_us_per_request_direct": round(med("direct", 4), 1),
+    }
+    for mode in args.proxies:
+        k = result_keys(mode)
+        result[k["rps"]] = round(med(mode, 0))
+        result[k["ratio"]] = round(med(mode, 0) / d_rps, 3)
+        result[k["p50"]] = round(med(mode, 1), 3)
+        result[k["added"]] = round(med(mode, 1) - d_p50, 3)
+        result[k["cpu"]] = round(med(mode, 3), 1)
+        result[k["user"]] = round(med(mode, 5), 1)
+        result[k["backends"]] = round(med(mode, 4), 1)
+    result["errors"] = sum(s[2] for m in modes for s in samples[m])
+    result["rps_by_round"] = {m: [round(s[0]) for s in samples[m]] for m in modes}
+    result["rounds"] = args.rounds
+    result["duration_s"] = args.duration
+    return result
 
 
 def main() -> None:
@@ -254,8 +358,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--router-workers", type=int, default=1)
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES)
+    parser.add_argument(
+        "--proxies", nargs="+", default=["loopline"],
+        help="measured in turn against direct: loopline, haproxy (nbthread 1), haproxy-<N>t",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="also append each result line to this file")
     args = parser.parse_args()
+    for name in args.proxies:
+        if PROXY.fullmatch(name) is None:
+            parser.error(f"unknown proxy {name!r}; use loopline, haproxy or haproxy-<N>t")
+    if len(set(args.proxies)) != len(args.proxies):
+        parser.error(f"--proxies lists a proxy twice: {args.proxies}")
+    args.haproxy = ensure_haproxy() if any(p != "loopline" for p in args.proxies) else None
     for case in args.cases:
         line = json.dumps(scenario(case, args))
         print(line, flush=True)
