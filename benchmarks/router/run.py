@@ -88,12 +88,21 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -
     raise SystemExit(f"{url} did not come up in {timeout} s")
 
 
+# ``--pin``: the load generator and the replicas on CPU 0, the proxy alone on CPU 1 (the
+# configuration the goal is about: a proxy whose CPU does not come out of the replicas').
+PIN = {"load": [], "proxy": []}
+
+
+def pinned(role: str, argv: list[str]) -> list[str]:
+    return [*PIN[role], *argv]
+
+
 def wrk(port: int, path: str, body: Path | None, connections: int,
         duration: int) -> subprocess.Popen[str]:  # fmt: skip
     env = dict(os.environ, BODY_FILE=str(body) if body else "")
     return subprocess.Popen(
-        ["/usr/bin/wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-         "-s", str(LUA), f"http://127.0.0.1:{port}{path}"],
+        pinned("load", ["/usr/bin/wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+               "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}{path}"]),
         stdout=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
 
@@ -155,8 +164,8 @@ def start_backends(case: str, procs: list[subprocess.Popen[bytes]]) -> Target:
     if m := re.fullmatch(r"fake-([\d.]+)ms", case):
         for i, port in enumerate(ports):
             procs.append(subprocess.Popen(
-                [sys.executable, str(FAKE), "--port", str(port), "--id", f"b{i}",
-                 "--latency-ms", m.group(1)],
+                pinned("load", [sys.executable, str(FAKE), "--port", str(port),
+                                "--id", f"b{i}", "--latency-ms", m.group(1)]),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
             ))  # fmt: skip
             wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1])
@@ -174,8 +183,8 @@ def start_backends(case: str, procs: list[subprocess.Popen[bytes]]) -> Target:
         )
     for port in ports:  # one at a time: two start-ups at once starve each other
         procs.append(subprocess.Popen(
-            [str(LOOPLINE), "serve", str(bundle), "--port", str(port), "--workers", "1",
-             *(["--batching"] if m.group(2) else [])],
+            pinned("load", [str(LOOPLINE), "serve", str(bundle), "--port", str(port),
+                            "--workers", "1", *(["--batching"] if m.group(2) else [])]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1])
@@ -219,9 +228,9 @@ def start_proxy(
     if name == "loopline":
         aport = free_port()
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "loopline.deploy.router", "--name", "bench",
-             "--port", str(port), "--admin-port", str(aport),
-             "--workers", str(args.router_workers)],
+            pinned("proxy", [sys.executable, "-m", "loopline.deploy.router", "--name",
+                             "bench", "--port", str(port), "--admin-port", str(aport),
+                             "--workers", str(args.router_workers)]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{aport}/healthz", procs[-1])
@@ -242,7 +251,8 @@ def start_proxy(
     cfg.write_text(haproxy_config(port, target.ports, threads))
     with (tmp / f"{name}.log").open("wb") as log:
         procs.append(subprocess.Popen(
-            [args.haproxy, "-f", str(cfg), "-db"], stdout=log, stderr=subprocess.STDOUT,
+            pinned("proxy", [args.haproxy, "-f", str(cfg), "-db"]),
+            stdout=log, stderr=subprocess.STDOUT,
         ))  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1], timeout=30)
@@ -270,7 +280,7 @@ def scenario(case: str, args: argparse.Namespace) -> dict[str, object]:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
         try:
-            return measure(case, args, Path(tmp), procs)
+            return {**measure(case, args, Path(tmp), procs), "pinned": args.pin}
         finally:  # stop everything before its temp dir (HAProxy's config, log) goes
             for p in procs:
                 p.terminate()
@@ -363,7 +373,13 @@ def main() -> None:
         help="measured in turn against direct: loopline, haproxy (nbthread 1), haproxy-<N>t",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, help="also append each result line to this file")
+    parser.add_argument(
+        "--pin", action="store_true",
+        help="taskset: wrk and the replicas on CPU 0, the proxy on CPU 1",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.pin:
+        PIN["load"], PIN["proxy"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     for name in args.proxies:
         if PROXY.fullmatch(name) is None:
             parser.error(f"unknown proxy {name!r}; use loopline, haproxy or haproxy-<N>t")
