@@ -178,3 +178,15 @@ def test_frames_keep_their_dtypes_through_the_fast_path(tmp_path: Path, frame: A
     model = load_model(path)
     batch = {c: df[c].to_numpy() for c in df.columns}
     assert identical(model.predict(batch)["predict"], pipe.predict(pd.DataFrame(batch)))
+
+
+def test_string_labels_pass_the_load_time_check(tmp_path: Path, cancer: Any) -> None:
+    x, y = cancer
+    labels = np.where(y == 1, "benign", "malignant").astype(object)
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, labels)
+    path = save_model(
+        forest, tmp_path / "m", signature=infer_signature(x, labels), input_example=x[:3]
+    )
+    model = load_model(path)
+    assert sorted(model.calls) == ["predict"]
+    assert list(model.predict(x[:20])["predict"]) == list(forest.predict(x[:20]))
