@@ -102,7 +102,8 @@ def fast_methods(estimator: Any, methods: Sequence[str]) -> dict[str, Method]:
     prefix: Any = None
     forest = estimator
     steps = getattr(estimator, "steps", None)
-    if type(estimator).__name__ == "Pipeline" and isinstance(steps, list) and steps:
+    kind = type(estimator)
+    if (kind.__module__, kind.__name__) == ("sklearn.pipeline", "Pipeline") and steps:
         prefix = estimator[:-1] if len(steps) > 1 else None
         forest = steps[-1][1]
     predictor = ForestPredictor.of(forest)
