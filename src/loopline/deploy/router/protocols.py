@@ -24,13 +24,12 @@ from typing import TYPE_CHECKING
 import httptools
 
 from loopline.deploy.router.http import HOP_BY_HOP, MAX_BODY, NOT_PLAIN, error_response
+from loopline.deploy.router.plain import DONE, FULL, PlainBuffer
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
     from loopline.deploy.router.proxy import Router
     from loopline.deploy.router.upstream import UpstreamProtocol
-
-PLAIN_LIMIT = 256 * 1024  # larger messages are streamed through the full parser
 
 
 class Exchange:
@@ -56,22 +55,6 @@ class Exchange:
         self.fresh_retry = False
 
 
-class Framing:
-    """Callbacks of a checking parser: it only reports where plain messages begin and end."""
-
-    __slots__ = ("begun", "complete")
-
-    def __init__(self) -> None:
-        self.begun = 0
-        self.complete = False
-
-    def on_message_begin(self) -> None:
-        self.begun += 1
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-
-
 class ClientProtocol(asyncio.Protocol):
     """One client connection."""
 
@@ -79,11 +62,8 @@ class ClientProtocol(asyncio.Protocol):
         self.router = router
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.framing = Framing()
-        self.checker = httptools.HttpRequestParser(self.framing)
+        self.plain = PlainBuffer(httptools.HttpRequestParser)
         self.full = False  # the full parser is in the middle of a message
-        self.buf = b""  # start of a plain message not yet complete
-        self.buf_vetted = False  # its head is complete, plain, and fed to the checker
         self.queue: deque[Exchange] = deque()
         self.current: Exchange | None = None
         self.closed = False
@@ -117,35 +97,13 @@ class ClientProtocol(asyncio.Protocol):
         PLAIN_LIMIT or is followed by the start of another (pipelining) is handed, from its
         first byte, to the full parser.
         """
-        buf = self.buf + data if self.buf else data
-        framing = self.framing
-        if self.buf_vetted:
-            self.checker.feed_data(data)
-        else:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:  # head not complete yet
-                if len(buf) > PLAIN_LIMIT:
-                    self._full(buf)
-                else:
-                    self.buf = buf
-                return
-            if not buf[: buf.find(b"\r\n")].endswith(b" HTTP/1.1") or NOT_PLAIN.search(
-                buf[:end].lower()
-            ):
-                self._full(buf)
-                return
-            self.buf_vetted = True
-            framing.begun, framing.complete = 0, False
-            self.checker.feed_data(buf)
-        if framing.begun > 1 or (not framing.complete and len(buf) > PLAIN_LIMIT):
+        outcome, buf = self.plain.feed(data, _plain_request)
+        if outcome == FULL:
             self._full(buf)
-            return
-        if not framing.complete:
-            self.buf = buf
+        if outcome != DONE:
             return
         # One whole request (a CRLF after it, which llhttp skips, goes along: servers ignore
         # empty lines before a request line).
-        self.buf, self.buf_vetted = b"", False
         ex = Exchange(self, buf, b"", True, buf.startswith(b"HEAD "), True)
         self.queue.append(ex)
         if self.current is None:
@@ -153,9 +111,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def _full(self, buf: bytes) -> None:
         """Hand ``buf`` (from a message's first byte) and what follows to the full parser."""
-        if self.buf_vetted:  # the checking parser is mid-message: start a fresh one
-            self.checker = httptools.HttpRequestParser(self.framing)
-        self.buf, self.buf_vetted, self.full = b"", False, True
+        self.full = True
         self.parser.feed_data(buf)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -234,3 +190,10 @@ class ClientProtocol(asyncio.Protocol):
         self.write(error_response(status, message, keep_alive=False))
         if self.transport is not None:
             self.transport.close()
+
+
+def _plain_request(buf: bytes, end: int) -> bool:
+    """An HTTP/1.1 request head without any NOT_PLAIN header."""
+    return buf[: buf.find(b"\r\n")].endswith(b" HTTP/1.1") and not NOT_PLAIN.search(
+        buf[:end].lower()
+    )

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import httptools
 
 from loopline.deploy.router.http import HOP_BY_HOP, NOT_PLAIN, error_response
-from loopline.deploy.router.protocols import PLAIN_LIMIT, Exchange, Framing
+from loopline.deploy.router.plain import DONE, FULL, PlainBuffer
+from loopline.deploy.router.protocols import Exchange
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
@@ -25,15 +26,12 @@ class UpstreamProtocol(asyncio.Protocol):
         self.backend = backend
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.framing = Framing()
-        self.checker = httptools.HttpResponseParser(self.framing)
+        self.plain = PlainBuffer(httptools.HttpResponseParser)
         self.ex: Exchange | None = None
         self.reused = False
         self.closed = False
         self.deadline = 0.0  # monotonic() by which forwarding must start (router sweeps)
         self.full = False  # this response goes through the full parser
-        self.buf = b""  # start of a plain response not yet complete
-        self.buf_vetted = False  # its head is complete, plain, and fed to the checker
         self._reason = b""
         self._headers: list[bytes] = []
         self._chunked = False
@@ -106,38 +104,12 @@ class UpstreamProtocol(asyncio.Protocol):
         NOT_PLAIN headers, answering anything but HEAD (whose Content-Length has no body).
         Chunked ones stream through the full parser.
         """
-        buf = self.buf + data if self.buf else data
-        framing = self.framing
-        if self.buf_vetted:
-            self.checker.feed_data(data)
-        else:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:  # head not complete yet
-                if len(buf) > PLAIN_LIMIT:
-                    self._full(buf)
-                else:
-                    self.buf = buf
-                return
-            low = buf[:end].lower()
-            if (
-                not buf.startswith(b"HTTP/1.1 ")
-                or buf[9] < 50  # 1xx
-                or ex.is_head
-                or b"\ncontent-length:" not in low
-                or NOT_PLAIN.search(low)
-            ):
-                self._full(buf)
-                return
-            self.buf_vetted = True
-            framing.begun, framing.complete = 0, False
-            self.checker.feed_data(buf)
-        if framing.begun > 1 or (not framing.complete and len(buf) > PLAIN_LIMIT):
+        # A HEAD response's Content-Length announces a body that never comes: full parser.
+        outcome, buf = self.plain.feed(data, _never if ex.is_head else _plain_response)
+        if outcome == FULL:
             self._full(buf)
+        if outcome != DONE:
             return
-        if not framing.complete:
-            self.buf = buf
-            return
-        self.buf, self.buf_vetted = b"", False
         self.router.waiting.discard(self)
         ex.started = True
         ex.client.write(buf)
@@ -146,9 +118,7 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def _full(self, buf: bytes) -> None:
         """Hand ``buf`` (from the response's first byte) and the rest to the full parser."""
-        if self.buf_vetted:  # the checking parser is mid-message: start a fresh one
-            self.checker = httptools.HttpResponseParser(self.framing)
-        self.buf, self.buf_vetted, self.full = b"", False, True
+        self.full = True
         self.parser.feed_data(buf)
 
     def on_message_begin(self) -> None:
@@ -234,3 +204,18 @@ class UpstreamProtocol(asyncio.Protocol):
         else:  # the backend died mid-body: nothing sensible to send; drop the client
             self.router.complete(ex, self.backend)
             ex.client.finish(ex, keep_alive=False)
+
+
+def _plain_response(buf: bytes, end: int) -> bool:
+    """A final HTTP/1.1 response head with a Content-Length and no NOT_PLAIN header."""
+    low = buf[:end].lower()
+    return (
+        buf.startswith(b"HTTP/1.1 ")
+        and buf[9] >= 50  # not 1xx
+        and b"\ncontent-length:" in low
+        and not NOT_PLAIN.search(low)
+    )
+
+
+def _never(buf: bytes, end: int) -> bool:
+    return False
