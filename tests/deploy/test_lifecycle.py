@@ -211,10 +211,10 @@ def test_a_router_that_cannot_be_reached_does_not_stop_replica_reconciliation() 
     class FlakyRouting(FakeRouting):
         broken = True
 
-        def set_backends(self, deployment, backends, weights=None):  # type: ignore[no-untyped-def]
+        def set_routes(self, deployment, table):  # type: ignore[no-untyped-def]
             if self.broken:
                 raise BackendError("router unreachable")
-            super().set_backends(deployment, backends, weights)
+            super().set_routes(deployment, table)
 
     sim = DeploymentSimulator(make_spec(replicas=2))
     flaky = FlakyRouting()

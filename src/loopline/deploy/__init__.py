@@ -41,7 +41,8 @@ from loopline.deploy.local_routing import LocalRouting
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase
 from loopline.deploy.revision import Revision
-from loopline.deploy.routing import Backend, Routing
+from loopline.deploy.route_table import Backend, RouteTable, route_table
+from loopline.deploy.routing import Routing
 from loopline.deploy.spec import (
     Batching,
     DeploymentSpec,
@@ -54,6 +55,7 @@ from loopline.deploy.spec import (
 from loopline.deploy.sql_state import SqlDeploymentStateStore
 from loopline.deploy.state import DeploymentStateStore, InMemoryDeploymentStateStore
 from loopline.deploy.status import Condition, ConditionType, DeploymentStatus, Reason
+from loopline.deploy.traffic import HeaderMatch, HeaderRoute, Mirror, Traffic
 from loopline.deploy.undo import UndoResult, undo
 
 __all__ = [
@@ -72,10 +74,13 @@ __all__ = [
     "DeploymentStateStore",
     "DeploymentStatus",
     "ExitInfo",
+    "HeaderMatch",
+    "HeaderRoute",
     "InMemoryDeploymentStateStore",
     "LocalEngine",
     "LocalRouting",
     "Logging",
+    "Mirror",
     "ProcessExit",
     "ProcessHandle",
     "Reason",
@@ -84,6 +89,7 @@ __all__ = [
     "ReplicaPhase",
     "RestartReplica",
     "Revision",
+    "RouteTable",
     "RouterProcess",
     "Routing",
     "ScaleRevision",
@@ -93,12 +99,14 @@ __all__ = [
     "Strategy",
     "StrategyType",
     "Template",
+    "Traffic",
     "UndoResult",
     "UpdateStatus",
     "max_surge",
     "max_unavailable",
     "reconcile",
     "resolve_fenceposts",
+    "route_table",
     "template_hash",
     "undo",
 ]

@@ -9,6 +9,7 @@ from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase
 from loopline.deploy.revision import Revision
 from loopline.deploy.spec import Template
 from loopline.deploy.status import Condition, ConditionType, DeploymentStatus
+from loopline.deploy.traffic import Traffic
 from loopline.types import JsonDict
 
 
@@ -73,6 +74,7 @@ def status_from_json(d: Any) -> DeploymentStatus:
                       c["lastUpdateTime"], c["lastTransitionTime"])
             for c in d["conditions"]
         ),
+        traffic=Traffic.from_dict(d.get("traffic")),
     )  # fmt: skip
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 
 from loopline.deploy.deployment import Deployment, RouterProcess
 from loopline.deploy.engines.base import DeployEngine, ProcessHandle
 from loopline.deploy.engines.local import free_port
+from loopline.deploy.route_table import RouteTable
 from loopline.deploy.router.client import RouterAdminClient
-from loopline.deploy.routing import Backend, Routing
+from loopline.deploy.routing import Routing
 from loopline.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,8 @@ class LocalRouting(Routing):
             raise BackendError(f"Deployment {deployment.name!r} has no router yet; sync it first.")
         return RouterAdminClient(deployment.router.admin_port)
 
-    def set_backends(
-        self,
-        deployment: Deployment,
-        backends: Sequence[Backend],
-        weights: Mapping[str, int] | None = None,
-    ) -> None:
-        self._client(deployment).set_backends(backends, weights)
+    def set_routes(self, deployment: Deployment, table: RouteTable) -> None:
+        self._client(deployment).set_routes(table)
 
     def drain(self, deployment: Deployment, backend_id: str, timeout: float) -> bool:
         try:

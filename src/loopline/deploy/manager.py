@@ -33,7 +33,8 @@ from loopline.deploy.deployment import Deployment
 from loopline.deploy.engines.base import DeployEngine, ProcessHandle
 from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase
 from loopline.deploy.revision import Revision
-from loopline.deploy.routing import Backend, Routing
+from loopline.deploy.route_table import RouteTable, route_table
+from loopline.deploy.routing import Routing
 from loopline.deploy.spec import DeploymentSpec
 from loopline.deploy.state import DeploymentStateStore
 from loopline.deploy.undo import UndoResult, undo
@@ -90,7 +91,7 @@ class DeploymentManager:
         self.stop_grace = stop_grace
         self._pool = ThreadPoolExecutor(max_workers=8) if background_stops else None
         self._stopping: dict[str, Future[None]] = {}
-        self._pushed: dict[str, tuple[Backend, ...]] = {}
+        self._pushed: dict[str, RouteTable] = {}
         self._lock = threading.Lock()
 
     # ---- API used by the control plane ------------------------------------------------------
@@ -358,29 +359,16 @@ class DeploymentManager:
         if self.routing is None:
             return
         with self._lock:  # compute and push under one lock: never push a stale set
-            live = [
-                r
-                for r in self.store.list_replicas(d.name)
-                if r.phase is ReplicaPhase.RUNNING and r.port is not None
-            ]
-            chosen = [r for r in live if r.ready]
-            if not chosen:
-                # Panic mode (Envoy's, one level up): when every live replica fails its
-                # readiness probes at once — typically probes starved by load, not replicas
-                # gone bad — keep routing to those the router already had rather than
-                # answer every request with 503. A replica that really died is no longer
-                # RUNNING, and the router retries a failed request on another one.
-                before = {b.id for b in self._pushed.get(d.name, ())}
-                chosen = [r for r in live if r.id in before]
-            backends = tuple(
-                Backend(id=r.id, host=self.host, port=r.port, revision=r.revision)
-                for r in chosen
-                if r.port is not None
+            table = route_table(
+                self.store.list_replicas(d.name),
+                self.host,
+                traffic=d.status.traffic,
+                previous=self._pushed.get(d.name),
             )
-            if self._pushed.get(d.name) == backends:
+            if self._pushed.get(d.name) == table:
                 return
-            self.routing.set_backends(d, backends)
-            self._pushed[d.name] = backends
+            self.routing.set_routes(d, table)
+            self._pushed[d.name] = table
 
     def _revision(self, name: str, hash: str) -> Revision:
         for rev in self.store.list_revisions(name):

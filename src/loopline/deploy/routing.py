@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from loopline.deploy.deployment import Deployment, RouterProcess
-
-
-@dataclass(frozen=True, slots=True)
-class Backend:
-    """One ready replica as the router sees it."""
-
-    id: str  # the replica id
-    host: str
-    port: int
-    revision: str  # revision hash, for per-revision weights
+from loopline.deploy.route_table import RouteTable
 
 
 class Routing(abc.ABC):
-    """Keeps each deployment's router running and its backend set current."""
+    """Keeps each deployment's router running and its route table current."""
 
     @abc.abstractmethod
     def ensure(self, deployment: Deployment) -> RouterProcess | None:
@@ -33,13 +22,8 @@ class Routing(abc.ABC):
         """
 
     @abc.abstractmethod
-    def set_backends(
-        self,
-        deployment: Deployment,
-        backends: Sequence[Backend],
-        weights: Mapping[str, int] | None = None,
-    ) -> None:
-        """Replace the backend set; ``weights`` maps revision hash → exact traffic share.
+    def set_routes(self, deployment: Deployment, table: RouteTable) -> None:
+        """Replace the router's whole route table.
 
         Raises:
             BackendError: the router did not accept the update.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from loopline.deploy.traffic import Traffic
 from loopline.types import JsonDict
 
 
@@ -66,6 +67,8 @@ class DeploymentStatus:
     unavailable_replicas: int = 0
     conditions: tuple[Condition, ...] = ()
     revision: int = 0  # number of the revision the spec currently points at
+    traffic: Traffic = field(default_factory=Traffic)
+    """Where the router sends requests (weights, header routes, mirror, preview)."""
 
     def condition(self, kind: ConditionType) -> Condition | None:
         """The condition of that type, if present."""
@@ -84,4 +87,5 @@ class DeploymentStatus:
             "unavailableReplicas": self.unavailable_replicas,
             "revision": self.revision,
             "conditions": [c.to_dict() for c in self.conditions],
+            "traffic": self.traffic.to_dict(),
         }

@@ -26,7 +26,8 @@ from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandl
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.replica import Replica, ReplicaPhase
 from loopline.deploy.revision import Revision
-from loopline.deploy.routing import Backend, Routing
+from loopline.deploy.route_table import Backend, RouteTable
+from loopline.deploy.routing import Routing
 from loopline.deploy.spec import DeploymentSpec, Strategy, StrategyType, Template
 from loopline.deploy.state import DeploymentStateStore, InMemoryDeploymentStateStore
 from loopline.deploy.status import ConditionType, DeploymentStatus
@@ -152,6 +153,7 @@ class FakeRouting(Routing):
     """Records what the sync loop asked of the router."""
 
     def __init__(self) -> None:
+        self.tables: dict[str, RouteTable] = {}
         self.backends: dict[str, tuple[Backend, ...]] = {}
         self.weights: dict[str, Mapping[str, int] | None] = {}
         self.drained: list[str] = []
@@ -164,15 +166,11 @@ class FakeRouting(Routing):
             pid=1, process_start=1, port=deployment.spec.port or 8000, admin_port=1
         )
 
-    def set_backends(
-        self,
-        deployment: Deployment,
-        backends: Sequence[Backend],
-        weights: Mapping[str, int] | None = None,
-    ) -> None:
-        self.backends[deployment.name] = tuple(backends)
-        self.weights[deployment.name] = weights
-        self.history.append(tuple(b.id for b in backends))
+    def set_routes(self, deployment: Deployment, table: RouteTable) -> None:
+        self.tables[deployment.name] = table
+        self.backends[deployment.name] = table.backends
+        self.weights[deployment.name] = table.traffic.weight_map()
+        self.history.append(tuple(b.id for b in table.backends))
 
     def drain(self, deployment: Deployment, backend_id: str, timeout: float) -> bool:
         self.drained.append(backend_id)

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 
 from loopline.deploy.engines.local import free_port
+from loopline.deploy.route_table import Backend, RouteTable
 from loopline.deploy.router.client import RouterAdminClient
-from loopline.deploy.routing import Backend
+from loopline.deploy.traffic import Traffic
 
 INFER = "/v2/models/m/infer"
 BODY = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
@@ -21,8 +22,11 @@ BODY = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]
 def _set(
     rt: Any, backends: list[tuple[str, int, str]], weights: dict[str, int] | None = None
 ) -> None:
-    RouterAdminClient(rt.admin_port).set_backends(
-        [Backend(id=i, host="127.0.0.1", port=p, revision=r) for i, p, r in backends], weights
+    RouterAdminClient(rt.admin_port).set_routes(
+        RouteTable(
+            tuple(Backend(id=i, host="127.0.0.1", port=p, revision=r) for i, p, r in backends),
+            Traffic(None if weights is None else tuple(sorted(weights.items()))),
+        )
     )
 
 

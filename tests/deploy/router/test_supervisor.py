@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from loopline.deploy.engines.local import LocalEngine, free_port
+from loopline.deploy.route_table import Backend, RouteTable
 from loopline.deploy.router.client import RouterAdminClient
-from loopline.deploy.routing import Backend
+from loopline.deploy.traffic import Traffic
 
 INFER = "/v2/models/m/infer"
 pytestmark = pytest.mark.slow
@@ -38,9 +39,11 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
     handle = engine.start_router("web", 0, admin_port, workers=2)
     try:
         client = RouterAdminClient(admin_port)
-        client.set_backends(
-            [Backend("a", "127.0.0.1", pa, "r1"), Backend("b", "127.0.0.1", pb, "r2")],
-            {"r1": 1, "r2": 1},
+        client.set_routes(
+            RouteTable(
+                (Backend("a", "127.0.0.1", pa, "r1"), Backend("b", "127.0.0.1", pb, "r2")),
+                Traffic((("r1", 1), ("r2", 1))),
+            )
         )
         url = f"http://127.0.0.1:{handle.port}{INFER}"
         ids: Counter[str] = Counter()

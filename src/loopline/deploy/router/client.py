@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from loopline.deploy.routing import Backend
+from loopline.deploy.route_table import RouteTable
 from loopline.errors import BackendError
 
 
@@ -38,18 +37,18 @@ class RouterAdminClient:
         except BackendError:
             return False
 
-    def set_backends(
-        self, backends: Sequence[Backend], weights: Mapping[str, int] | None = None
-    ) -> None:
+    def set_routes(self, table: RouteTable) -> None:
+        """``PUT /backends`` with the whole table (see the admin module for the JSON form)."""
+        traffic = table.traffic
         self._call(
             "PUT",
             "/backends",
             {
                 "backends": [
                     {"id": b.id, "host": b.host, "port": b.port, "revision": b.revision}
-                    for b in backends
+                    for b in table.backends
                 ],
-                "weights": dict(weights) if weights is not None else None,
+                "weights": traffic.weight_map(),
             },
         )
 
