@@ -18,7 +18,15 @@ from typing import Any
 
 import yaml
 
+from loopline.deploy.fields import Fields, invalid
+from loopline.deploy.progressive_spec import (
+    BlueGreenStrategy,
+    CanaryStrategy,
+    parse_blue_green,
+    parse_canary,
+)
 from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.serving import BatchingOptions
 from loopline.types import JsonDict, ModelRef, check_name
 
 API_VERSION = "loopline/v1"
@@ -32,15 +40,25 @@ class StrategyType(enum.Enum):
 
     ROLLING_UPDATE = "RollingUpdate"  # surge new replicas, then retire old ones; no downtime
     RECREATE = "Recreate"  # stop every old replica, then start the new ones; downtime by design
+    CANARY = "Canary"  # steps of exact traffic weights, pauses and analyses (Argo Rollouts)
+    BLUE_GREEN = "BlueGreen"  # a full preview stack, then all traffic switched at once
 
 
 @dataclass(frozen=True, slots=True)
 class Strategy:
-    """Deployment strategy; ``max_surge``/``max_unavailable`` only apply to RollingUpdate."""
+    """Deployment strategy; ``max_surge``/``max_unavailable`` only apply to RollingUpdate;
+    ``canary``/``blue_green`` are set exactly when the type says so."""
 
     type: StrategyType = StrategyType.ROLLING_UPDATE
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
+    canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
+
+    @property
+    def progressive(self) -> bool:
+        """Canary or BlueGreen: a stable revision serves while the new one is proven."""
+        return self.type in (StrategyType.CANARY, StrategyType.BLUE_GREEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +66,9 @@ class Batching:
     """Adaptive batching options passed to each replica's model server."""
 
     enabled: bool = False
-    max_batch_size: int = 1024
-    """Rows per model call at most (``loopline serve --max-batch-size``)."""
-    max_latency_ms: float = 1000.0
+    max_batch_size: int = BatchingOptions().max_batch_size
+    """Rows per model call at most (``loopline serve --max-batch-size``, the same default)."""
+    max_latency_ms: float = BatchingOptions().max_latency_ms
     """How long a request may wait queued before it is shed with 503 + Retry-After
     (``loopline serve --max-latency-ms``; the same default)."""
 
@@ -152,6 +170,10 @@ class DeploymentSpec:
                 "maxSurge": self.strategy.max_surge,
                 "maxUnavailable": self.strategy.max_unavailable,
             }
+        if self.strategy.canary is not None:
+            strategy["canary"] = self.strategy.canary.to_dict()
+        if self.strategy.blue_green is not None:
+            strategy["blueGreen"] = self.strategy.blue_green.to_dict()
         tpl = self.template.to_dict()
         spec: JsonDict = {
             "model": self.template.model,
@@ -200,51 +222,8 @@ def parse_int_or_percent(value: IntOrPercent, path: str) -> IntOrPercent:
     raise _invalid(path, value, "must be a non-negative integer or a percent such as '25%'")
 
 
-def _invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
-    return InvalidDefinitionError(f"Deployment field {path} = {value!r} is invalid: it {rule}.")
-
-
-class _Fields:
-    """Reads typed fields out of one mapping and rejects unknown keys."""
-
-    def __init__(self, data: object, path: str, known: set[str]) -> None:
-        if not isinstance(data, Mapping):
-            raise _invalid(path, data, "must be a mapping")
-        unknown = sorted(str(k) for k in data if k not in known)
-        if unknown:
-            raise InvalidDefinitionError(
-                f"Deployment field {path} has unknown key(s) {unknown}; known keys are "
-                f"{sorted(known)}."
-            )
-        self.data: Mapping[str, Any] = data
-        self.path = path
-
-    def sub(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def int(self, key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-        value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _invalid(self.sub(key), value, "must be an integer")
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise _invalid(self.sub(key), value, f"must be at least {minimum}{upper}")
-        return value
-
-    def float(self, key: str, default: float, minimum: float, maximum: float | None) -> float:
-        value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _invalid(self.sub(key), value, "must be a number")
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise _invalid(self.sub(key), value, f"must be at least {minimum}{upper}")
-        return float(value)
-
-    def bool(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise _invalid(self.sub(key), value, "must be true or false")
-        return value
+_invalid = invalid
+_Fields = Fields
 
 
 def _parse(data: Any) -> DeploymentSpec:
@@ -317,14 +296,25 @@ def _string_map(value: Any, path: str) -> tuple[tuple[str, str], ...]:
 
 
 def _parse_strategy(data: Any) -> Strategy:
-    f = _Fields(data, "spec.strategy", {"type", "rollingUpdate"})
+    f = _Fields(data, "spec.strategy", {"type", "rollingUpdate", "canary", "blueGreen"})
     raw_type = f.data.get("type", StrategyType.ROLLING_UPDATE.value)
     try:
         kind = StrategyType(raw_type)
     except ValueError:
         raise _invalid(
-            "spec.strategy.type", raw_type, "must be 'RollingUpdate' or 'Recreate'"
+            "spec.strategy.type",
+            raw_type,
+            "must be one of 'RollingUpdate', 'Recreate', 'Canary' or 'BlueGreen'",
         ) from None
+    for key, owner in (("rollingUpdate", StrategyType.ROLLING_UPDATE),
+                       ("canary", StrategyType.CANARY), ("blueGreen", StrategyType.BLUE_GREEN)):
+        if key in f.data and kind is not owner:
+            raise _invalid(f"spec.strategy.{key}", f.data[key],
+                           f"may not be specified when strategy type is {kind.value!r}")
+    if kind is StrategyType.CANARY:
+        return Strategy(type=kind, canary=parse_canary(f.data.get("canary") or {}))
+    if kind is StrategyType.BLUE_GREEN:
+        return Strategy(type=kind, blue_green=parse_blue_green(f.data.get("blueGreen") or {}))
     if kind is StrategyType.RECREATE:
         if "rollingUpdate" in f.data:
             raise _invalid(
