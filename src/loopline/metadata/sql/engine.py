@@ -15,17 +15,25 @@ SQLite concurrency choices, in one place:
 
 In-memory SQLite (``sqlite://``) keeps one connection (``StaticPool``) so every thread sees
 the same database; the store serialises calls on it with a lock.
+
+Every store on these engines (the metadata store, the deployment state store) opens its read
+transactions on :func:`read_engine` and runs each whole transaction through
+:func:`retry_transient`, which retries "database is locked"/busy (SQLite) and serialisation
+failures or deadlocks (PostgreSQL) with a bounded, jittered backoff.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from loopline.errors import ConfigurationError, DependencyMissingError
@@ -34,6 +42,10 @@ KNOWN_SCHEMES = ("sqlite", "postgresql")
 BUSY_TIMEOUT_S = 30.0
 # Execution option read by the SQLite ``begin`` hook: "IMMEDIATE" for writes, "DEFERRED" reads.
 BEGIN_MODE = "loopline_sqlite_begin"
+RETRY_DEADLINE_S = 60.0
+_PG_TRANSIENT = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +154,63 @@ def _postgres_engines(url: URL) -> Engines:
         )
     engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     return Engines(write=engine, read=engine, in_memory=False)
+
+
+def read_engine(engine: Engine) -> Engine:
+    """``engine`` for read-only transactions: on SQLite they start with a plain (deferred)
+    ``BEGIN``, so a read never takes the write lock; other databases need no change."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{BEGIN_MODE: "DEFERRED"})
+
+
+class TransientConflict(Exception):
+    """Raised inside a transaction to have :func:`retry_transient` run it again (e.g. a unique
+    key raced with another writer). Chain the cause: ``raise TransientConflict from exc``."""
+
+
+class RetriesExhausted(Exception):
+    """:func:`retry_transient` gave up; ``__cause__`` is the last transient failure."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that a retry of the whole transaction can cure: SQLite's "database
+    is locked"/"database is busy", PostgreSQL serialisation failures, deadlocks and lock
+    timeouts, and :class:`TransientConflict`."""
+    if isinstance(exc, TransientConflict):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    message = str(exc.orig).lower()
+    if "database is locked" in message or "database is busy" in message:
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _PG_TRANSIENT
+
+
+def retry_transient(
+    attempt: Callable[[], T],
+    *,
+    deadline_s: float = RETRY_DEADLINE_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``attempt`` (one whole transaction) until it does not fail transiently.
+
+    Backoff starts at 5 ms, doubles up to 0.5 s, with jitter; every other exception
+    propagates at once.
+
+    Raises:
+        RetriesExhausted: still failing transiently after ``deadline_s`` seconds (the last
+            failure is its ``__cause__``); callers turn it into their own ``BackendError``.
+    """
+    deadline = time.monotonic() + deadline_s
+    delay = 0.005
+    while True:
+        try:
+            return attempt()
+        except (OperationalError, TransientConflict) as exc:
+            if not is_transient(exc):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise RetriesExhausted(f"still failing after {deadline_s:g} s: {exc}") from exc
+        sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.5)

@@ -9,15 +9,13 @@ serialisation failures are retried with a bounded backoff; other database failur
 from __future__ import annotations
 
 import contextlib
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from loopline.errors import BackendError, ConflictError, InvalidInputError, LooplineError
@@ -47,26 +45,18 @@ from loopline.metadata.sql import (
 from loopline.metadata.sql import contexts as contexts_rows
 from loopline.metadata.sql import events as event_rows
 from loopline.metadata.sql import metrics as metric_rows
-from loopline.metadata.sql.engine import BEGIN_MODE, is_memory_sqlite
+from loopline.metadata.sql.engine import (
+    RETRY_DEADLINE_S,
+    RetriesExhausted,
+    TransientConflict,
+    is_memory_sqlite,
+    read_engine,
+    retry_transient,
+)
 from loopline.metadata.store import MetadataStore
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
 T = TypeVar("T")
-
-RETRY_DEADLINE_S = 60.0
-_PG_TRANSIENT = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
-
-
-class _Collision(Exception):
-    """A unique key raced with another writer; the transaction is retried."""
-
-
-def _is_transient(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower()
-    if "database is locked" in message or "database is busy" in message:
-        return True
-    return getattr(exc.orig, "sqlstate", None) in _PG_TRANSIENT
-
 
 def _is_version_collision(exc: IntegrityError) -> bool:
     message = str(exc.orig)
@@ -84,11 +74,7 @@ class SqlMetadataStore(MetadataStore):
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._read_engine = (
-            engine.execution_options(**{BEGIN_MODE: "DEFERRED"})
-            if engine.dialect.name == "sqlite"
-            else engine
-        )
+        self._read_engine = read_engine(engine)
         self._serial: contextlib.AbstractContextManager[object] = (
             threading.RLock() if is_memory_sqlite(engine.url) else contextlib.nullcontext()
         )
@@ -117,45 +103,36 @@ class SqlMetadataStore(MetadataStore):
                     yield session
 
     def _call(self, fn: Callable[[Session], T], *, write: bool, what: str) -> T:
-        deadline = time.monotonic() + RETRY_DEADLINE_S
-        delay = 0.005
-        while True:
-            try:
-                with self._session(write=write) as session:
-                    try:
-                        return fn(session)
-                    except IntegrityError as exc:
-                        if _is_version_collision(exc):
-                            raise _Collision from exc
-                        raise
-            except LooplineError:
-                raise
-            except (_Collision, OperationalError) as exc:
-                transient = isinstance(exc, _Collision) or (
-                    isinstance(exc, OperationalError) and _is_transient(exc)
-                )
-                if not transient:
-                    raise BackendError(
-                        f"The metadata database failed to {what}: {exc}. Check the database "
-                        "and retry."
-                    ) from exc
-                if time.monotonic() + delay > deadline:
-                    raise BackendError(
-                        f"The metadata database failed to {what}: {exc.__cause__ or exc}, "
-                        f"still after retrying for {RETRY_DEADLINE_S:.0f} s. Another process "
-                        "may hold a long write transaction; check it, then retry."
-                    ) from exc
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.5)
-            except IntegrityError as exc:
-                raise ConflictError(
-                    f"Could not {what}: it conflicts with data written concurrently "
-                    f"({exc.orig}). Re-read and retry."
-                ) from exc
-            except SQLAlchemyError as exc:
-                raise BackendError(
-                    f"The metadata database failed to {what}: {exc}. Check the database and retry."
-                ) from exc
+        def attempt() -> T:
+            with self._session(write=write) as session:
+                try:
+                    return fn(session)
+                except IntegrityError as exc:
+                    if _is_version_collision(exc):
+                        raise TransientConflict from exc
+                    raise
+
+        try:
+            return retry_transient(attempt)
+        except LooplineError:
+            raise
+        except RetriesExhausted as exc:
+            last = exc.__cause__
+            detail = (last.__cause__ or last) if last is not None else exc
+            raise BackendError(
+                f"The metadata database failed to {what}: {detail}, still after retrying for "
+                f"{RETRY_DEADLINE_S:.0f} s. Another process may hold a long write transaction; "
+                "check it, then retry."
+            ) from last
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"Could not {what}: it conflicts with data written concurrently "
+                f"({exc.orig}). Re-read and retry."
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise BackendError(
+                f"The metadata database failed to {what}: {exc}. Check the database and retry."
+            ) from exc
 
     # ---- artifacts -------------------------------------------------------------------------
 
