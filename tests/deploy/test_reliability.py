@@ -20,12 +20,18 @@ from loopline.deploy.replica import ReplicaPhase
 from loopline.deploy.spec import DeploymentSpec, Strategy, StrategyType, Template
 from loopline.deploy.state import InMemoryDeploymentStateStore
 from loopline.deploy.status import ConditionType, Reason
+from loopline.serving import ServeCommand
 
 pytestmark = pytest.mark.slow
 
 FAKE_SERVER = str(Path(__file__).with_name("fake_server.py"))
-COMMAND = (sys.executable, FAKE_SERVER, "--port", "{port}", "--id", "{replica_id}",
-           "--model", "{model}", "--latency-ms", "2")  # fmt: skip
+
+
+def fake_server(replica_id: str, command: ServeCommand) -> list[str]:
+    (model,) = command.models
+    return [sys.executable, FAKE_SERVER, "--port", str(command.port), "--id", replica_id,
+            "--model", model, "--latency-ms", "2"]  # fmt: skip
+
 INFER = "/v2/models/m/infer"
 
 
@@ -84,7 +90,7 @@ class System:
     def __init__(self, tmp: Path, store: InMemoryDeploymentStateStore | None = None) -> None:
         self.tmp = tmp
         self.store = store or InMemoryDeploymentStateStore()
-        self.engine = LocalEngine(command=COMMAND, log_dir=tmp / "logs")
+        self.engine = LocalEngine(log_dir=tmp / "logs", argv=fake_server)
         self.manager = DeploymentManager(
             store=self.store,
             engine=self.engine,
@@ -99,8 +105,7 @@ class System:
         self._thread = threading.Thread(target=self.manager.run, args=(self._stop, 0.1))
 
     def start(self) -> System:
-        self.manager.adopt()
-        self._thread.start()
+        self._thread.start()  # the control plane's loop: adopt, then a tick every 0.1 s
         return self
 
     def crash(self) -> None:

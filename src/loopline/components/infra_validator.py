@@ -1,10 +1,11 @@
 """InfraValidator: load the candidate exactly as serving will, in a separate process.
 
-It starts the real model server (``python -m loopline.cli serve MODEL_DIR --port 0``, bound to
-127.0.0.1) in its own session, waits for ``/v2/health/ready`` (the server is ready only after
-its warm-up inference succeeded), sends ``num_examples`` rows of the eval split to
-``/invocations`` and checks that every row gets a prediction; then stops the server (SIGTERM,
-then SIGKILL after a grace period). Every wait has a deadline and polls back off.
+It starts the real model server (``ServeCommand((MODEL_DIR,), port=0).process_argv(python)``:
+the process every deployment replica runs, bound to 127.0.0.1) in its own session, waits for
+``/v2/health/ready`` (the server is ready only after its warm-up inference succeeded), sends
+``num_examples`` rows of the eval split to ``/invocations`` and checks that every row gets a
+prediction; then stops the server (SIGTERM, then SIGKILL after a grace period).
+Every wait has a deadline and polls back off.
 
 The result is an ``InfraBlessing`` (``infra_blessing.json``, marker ``INFRA_BLESSED`` or
 ``INFRA_NOT_BLESSED``, property ``blessed`` 1/0 and ``reason``); a failure is a verdict, not
@@ -38,6 +39,7 @@ from loopline.pipeline import (
     StepContext,
     component,
 )
+from loopline.serving import ServeCommand
 from loopline.types import Json
 
 RESULT_FILE = "infra_blessing.json"
@@ -126,8 +128,13 @@ def validate_serving(
 ) -> dict[str, Json]:
     """Serve ``model_dir`` in a child process and query it; raises _Refused with a reason."""
     deadline = time.monotonic() + timeout
-    cmd = [sys.executable, "-m", "loopline.cli", "serve", str(model_dir), "--host", "127.0.0.1"]
-    cmd += ["--port", "0", "--name", "infra-validation", "--graceful-timeout", "5"]
+    cmd = ServeCommand(
+        models=(str(model_dir),),
+        host="127.0.0.1",
+        port=0,
+        name="infra-validation",
+        graceful_timeout=5.0,
+    ).process_argv(sys.executable)
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,

@@ -8,7 +8,6 @@ import time
 
 from loopline.controlplane.events import EventLog
 from loopline.controlplane.pinning import ModelPinner
-from loopline.controlplane.replica import replica_command
 from loopline.controlplane.service import ControlPlane
 from loopline.deploy.engines.local import LocalEngine
 from loopline.deploy.local_routing import LocalRouting
@@ -31,9 +30,10 @@ def build_controlplane(
     host: str = "127.0.0.1",
     drain_timeout: float = 30.0,
     stop_grace: float = 10.0,
-    graceful_timeout: float = 30.0,
+    graceful_timeout: float | None = None,
 ) -> ControlPlane:
-    """A ControlPlane whose replicas are ``loopline serve`` processes on this machine.
+    """A ControlPlane whose replicas are model-server processes on this machine (the local
+    engine starts ``python -m loopline.cli.serve_process`` from each revision's template).
 
     Args:
         platform: settings and stores (metadata, registry).
@@ -41,19 +41,18 @@ def build_controlplane(
         host: loopback address replicas and routers bind to.
         drain_timeout: seconds a retiring replica may take to finish in-flight requests.
         stop_grace: seconds between SIGTERM and SIGKILL of a replica.
-        graceful_timeout: the replica server's own in-flight deadline after SIGTERM.
+        graceful_timeout: the replica server's own in-flight deadline after SIGTERM (None:
+            the server's default, ``loopline serve --graceful-timeout``).
     """
     settings = platform.settings
     home = settings.home
     engine = LocalEngine(
-        command=replica_command(
-            python=sys.executable,
-            log_root=home / "predictions",
-            graceful_timeout=graceful_timeout,
-            drain_seconds=0.0,
-        ),
         log_dir=home / "deployments" / "logs",
         host=host,
+        python=sys.executable,
+        prediction_log_root=home / "predictions",
+        graceful_timeout=graceful_timeout,
+        drain_seconds=0.0,  # the router stops sending before the replica is stopped
         env={
             "LOOPLINE_DB_URL": settings.db_url,
             "LOOPLINE_ARTIFACT_ROOT": settings.artifact_root,

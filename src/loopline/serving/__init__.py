@@ -12,12 +12,15 @@ Key contracts:
 - Prediction logs and feedback labels are Parquet segments under ``LogOptions.directory``,
   written off the request path (bounded buffer, drop-and-count); read them with
   :func:`read_prediction_logs` / :func:`read_feedback`.
+- :class:`ServeCommand` is one server process's models and options: ``to_argv``/``from_argv``
+  (exact inverses), ``server_options()``, ``run(load_models)``; every launcher builds one.
 - ``run_server`` runs N worker processes, each with its own SO_REUSEPORT socket on the port,
   and shuts down gracefully on SIGTERM.
 """
 
 from loopline.serving.app import ModelServerApp, create_app
 from loopline.serving.batcher import AdaptiveBatcher, Overloaded
+from loopline.serving.command import ServeCommand
 from loopline.serving.log_reader import read_feedback, read_prediction_logs
 from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
 from loopline.serving.runner import ServerHandle, run_server, serve_worker
@@ -28,6 +31,7 @@ __all__ = [
     "LogOptions",
     "ModelServerApp",
     "Overloaded",
+    "ServeCommand",
     "ServedModel",
     "ServerHandle",
     "ServerOptions",

@@ -1,24 +1,39 @@
-"""The local engine with real processes (the fake model server)."""
+"""The local engine with real processes: the fake model server, and the real one."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 
 from loopline.artifacts.owner import process_stat
 from loopline.deploy.engines.base import DeployEngine
-from loopline.deploy.engines.local import LocalEngine
-from loopline.deploy.spec import Template
+from loopline.deploy.engines.local import LocalEngine, ReplicaArgv
+from loopline.deploy.spec import Batching, Logging, Template
 from loopline.errors import BackendError, InvalidDefinitionError
+from loopline.serving import ServeCommand
 from loopline.testing.deploy import DeployEngineContract, FakeEngine
 
 FAKE_SERVER = str(Path(__file__).parents[1] / "fake_server.py")
-COMMAND = (sys.executable, FAKE_SERVER, "--port", "{port}", "--id", "{replica_id}",
-           "--workers", "{workers}")  # fmt: skip
+
+
+def fake_server(*extra: str) -> ReplicaArgv:
+    """Start the fake model server on the replica's port, answering with the replica id."""
+
+    def argv(replica_id: str, command: ServeCommand) -> list[str]:
+        return [sys.executable, FAKE_SERVER, "--port", str(command.port), "--id", replica_id,
+                "--workers", str(command.workers), *extra]  # fmt: skip
+
+    return argv
+
+
+FAKE = fake_server()
 
 
 class TestLocalEngineContract(DeployEngineContract):
@@ -26,7 +41,7 @@ class TestLocalEngineContract(DeployEngineContract):
 
     @pytest.fixture
     def engine(self, tmp_path: Path) -> DeployEngine:
-        return LocalEngine(command=COMMAND, log_dir=tmp_path / "logs")
+        return LocalEngine(log_dir=tmp_path / "logs", argv=FAKE)
 
     @pytest.fixture
     def template(self) -> Template:
@@ -54,7 +69,7 @@ class TestFakeEngineContract(DeployEngineContract):
 
 
 def test_replica_runs_in_its_own_session_with_a_log_file(tmp_path: Path) -> None:
-    engine = LocalEngine(command=COMMAND, log_dir=tmp_path)
+    engine = LocalEngine(log_dir=tmp_path, argv=FAKE)
     handle = engine.start_replica("web-abc-1", Template(model="iris/1"))
     try:
         assert os.getsid(handle.pid) == handle.pid != os.getsid(0)
@@ -66,9 +81,9 @@ def test_replica_runs_in_its_own_session_with_a_log_file(tmp_path: Path) -> None
 
 
 def test_a_fresh_engine_re_adopts_a_running_replica_and_stops_it(tmp_path: Path) -> None:
-    first = LocalEngine(command=COMMAND, log_dir=tmp_path)
+    first = LocalEngine(log_dir=tmp_path, argv=FAKE)
     handle = first.start_replica("r", Template(model="iris/1"))
-    second = LocalEngine(command=COMMAND, log_dir=tmp_path)  # the control plane restarted
+    second = LocalEngine(log_dir=tmp_path, argv=FAKE)  # the control plane restarted
     assert second.poll(handle) is None
     gone = second.stop(handle, grace=5)
     assert gone.code is None  # not our child: the exit code is unknown
@@ -80,12 +95,11 @@ def test_stop_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> Non
     stubborn = (sys.executable, "-c",
                 "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
                 "print('up', flush=True); time.sleep(60)")  # fmt: skip
-    engine = LocalEngine(command=stubborn, log_dir=tmp_path)
+    engine = LocalEngine(log_dir=tmp_path, argv=lambda replica_id, command: stubborn)
     handle = engine.start_replica("r", Template(model="iris/1"))
-    import time
-
+    log = Path(handle.log_path or "")
     deadline = time.monotonic() + 20  # wait until SIGTERM is really ignored (a loaded CI box)
-    while not any("up" in p.read_text() for p in tmp_path.glob("*.log")):
+    while "up" not in log.read_text().splitlines():
         assert time.monotonic() < deadline, "the stubborn process never started"
         time.sleep(0.05)
     gone = engine.stop(handle, grace=0.5)
@@ -93,26 +107,126 @@ def test_stop_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> Non
 
 
 def test_a_replica_that_fails_to_start_reports_its_exit_code(tmp_path: Path) -> None:
-    engine = LocalEngine(command=(*COMMAND, "--fail-start"), log_dir=tmp_path)
+    engine = LocalEngine(log_dir=tmp_path, argv=fake_server("--fail-start"))
     handle = engine.start_replica("r", Template(model="iris/1"))
-    import time
-
-    time.sleep(0.5)
-    for _ in range(50):
-        gone = engine.poll(handle)
-        if gone is not None:
-            break
-        time.sleep(0.1)
-    assert gone is not None and gone.code == 1
+    deadline = time.monotonic() + 20
+    while (gone := engine.poll(handle)) is None:
+        assert time.monotonic() < deadline, "the failing replica never exited"
+        time.sleep(0.05)
+    assert gone.code == 1
     assert "model failed to load" in Path(handle.log_path or "").read_text()
 
 
 def test_unlaunchable_command_raises_backend_error(tmp_path: Path) -> None:
-    engine = LocalEngine(command=("/nonexistent/loopline-serve",), log_dir=tmp_path)
-    with pytest.raises(BackendError, match="could not run '/nonexistent/loopline-serve'"):
+    engine = LocalEngine(log_dir=tmp_path, python="/nonexistent/python")
+    with pytest.raises(BackendError, match="could not run '/nonexistent/python'"):
         engine.start_replica("r", Template(model="iris/1"))
 
 
-def test_unknown_placeholder_is_rejected_when_the_engine_is_built(tmp_path: Path) -> None:
-    with pytest.raises(InvalidDefinitionError, match=r"unknown placeholder .*'modle'"):
-        LocalEngine(command=("serve", "{modle}"), log_dir=tmp_path)
+def test_a_replica_runs_the_serve_command_of_its_template_and_the_engine_settings(
+    tmp_path: Path,
+) -> None:
+    engine = LocalEngine(log_dir=tmp_path, prediction_log_root=tmp_path / "predictions",
+                         graceful_timeout=20, drain_seconds=0.5)  # fmt: skip
+    template = Template(
+        model="taxi@champion",
+        workers=2,
+        batching=Batching(enabled=True, max_batch_size=32, max_latency_ms=10.0),
+        logging=Logging(enabled=True, sample_rate=0.5),
+    )
+    assert engine.serve_command(template, 8123) == ServeCommand(
+        models=("taxi@champion",), port=8123, workers=2, batching=True, max_batch_size=32,
+        max_latency_ms=10.0, log_dir=tmp_path / "predictions", log_sample_rate=0.5,
+        graceful_timeout=20.0, drain_seconds=0.5,
+    )  # fmt: skip
+
+
+def test_a_plain_template_leaves_every_other_option_at_the_servers_default(
+    tmp_path: Path,
+) -> None:
+    engine = LocalEngine(log_dir=tmp_path, host="127.0.0.2")
+    command = engine.serve_command(Template(model="iris/1"), 9000)
+    assert command == ServeCommand(models=("iris/1",), host="127.0.0.2", port=9000)
+    assert command.to_argv() == ["iris/1", "--host", "127.0.0.2", "--port", "9000"]
+
+
+def test_the_replica_log_starts_with_the_command_the_engine_ran(tmp_path: Path) -> None:
+    seen: list[tuple[str, ServeCommand]] = []
+
+    def argv(replica_id: str, command: ServeCommand) -> list[str]:
+        seen.append((replica_id, command))
+        return FAKE(replica_id, command)
+
+    engine = LocalEngine(log_dir=tmp_path, argv=argv)
+    handle = engine.start_replica("web-abc-1", Template(model="iris/1", workers=3))
+    try:
+        ((replica_id, command),) = seen
+        assert (replica_id, command.models, command.port) == ("web-abc-1", ("iris/1",), handle.port)
+        first = Path(handle.log_path or "").read_text().splitlines()[0]
+        assert first.startswith("web-abc-1: ") and "--id web-abc-1 --workers 3" in first
+    finally:
+        engine.stop(handle, grace=5)
+
+
+def test_a_logging_template_without_a_prediction_log_root_fails_to_start(
+    tmp_path: Path,
+) -> None:
+    engine = LocalEngine(log_dir=tmp_path, argv=FAKE)
+    template = Template(model="iris/1", logging=Logging(enabled=True))
+    with pytest.raises(BackendError, match="cannot start replica 'r'.*no prediction_log_root"):
+        engine.start_replica("r", template)
+
+
+def test_invalid_engine_settings_are_rejected_when_the_engine_is_built(tmp_path: Path) -> None:
+    with pytest.raises(InvalidDefinitionError, match=r"--graceful-timeout 0.5 is out of range"):
+        LocalEngine(log_dir=tmp_path, graceful_timeout=0.5)
+    with pytest.raises(InvalidDefinitionError, match=r"--drain-seconds -1 is out of range"):
+        LocalEngine(log_dir=tmp_path, drain_seconds=-1)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sklearn.linear_model import LogisticRegression
+
+    from loopline.bundle import infer_signature, save_model
+
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
+    y = np.array([0, 1, 0, 1])
+    path = tmp_path_factory.mktemp("bundle") / "clf"
+    save_model(LogisticRegression().fit(x, y), path, signature=infer_signature(x, y),
+               input_example=x[:2], metadata={"name": "clf"})  # fmt: skip
+    return path
+
+
+@pytest.mark.slow
+def test_a_replica_is_the_real_model_server_with_batching_and_prediction_logs(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    from loopline.serving import read_prediction_logs
+
+    root = tmp_path / "predictions"
+    engine = LocalEngine(log_dir=tmp_path / "logs", prediction_log_root=root,
+                         graceful_timeout=5)  # fmt: skip
+    template = Template(
+        model=str(model_dir),
+        batching=Batching(enabled=True, max_batch_size=8),
+        logging=Logging(enabled=True),
+    )
+    handle = engine.start_replica("clf-1", template)
+    try:
+        deadline = time.monotonic() + 60
+        while not engine.probe_ready(handle, timeout=1.0):
+            assert engine.poll(handle) is None, Path(handle.log_path or "").read_text()
+            assert time.monotonic() < deadline, "the model server never became ready"
+            time.sleep(0.1)
+        body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64",
+                            "data": [0.1, 0.8]}]}  # fmt: skip
+        with httpx.Client(base_url=f"http://127.0.0.1:{handle.port}", timeout=10) as client:
+            answer = client.post("/v2/models/clf/infer", json=body)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["model_name"] == "clf"
+    finally:
+        gone = engine.stop(handle, grace=20)
+    assert gone.code == 0  # a graceful shutdown, logs flushed
+    logged = read_prediction_logs(root, model="clf")
+    assert logged.height == 1

@@ -34,7 +34,7 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
 ) -> None:
     pa, _ = backend(id="a")
     pb, _ = backend(id="b")
-    engine = LocalEngine(command=("unused",), log_dir=tmp_path)
+    engine = LocalEngine(log_dir=tmp_path)
     admin_port = free_port()
     handle = engine.start_router("web", 0, admin_port, workers=2)
     try:
@@ -75,7 +75,7 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
 
 
 def test_workers_stop_when_the_supervisor_is_killed_with_sigkill(tmp_path: Path) -> None:
-    engine = LocalEngine(command=("unused",), log_dir=tmp_path)
+    engine = LocalEngine(log_dir=tmp_path)
     handle = engine.start_router("web", 0, free_port(), workers=2)
     try:
         deadline = time.monotonic() + 20

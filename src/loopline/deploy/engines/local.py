@@ -1,5 +1,11 @@
 """The local engine: replicas and routers as detached processes on this machine.
 
+A replica is a model-server process: the engine turns the revision's :class:`Template`
+(model, workers, batching, logging) and its own settings (python, prediction-log root,
+graceful timeout, drain seconds) into a :class:`~loopline.serving.ServeCommand` and starts
+``ServeCommand.process_argv(python)``; tests that need another process (a fake server) pass
+``argv``, which maps the replica id and the command to the argv to start.
+
 Each process runs in its own session (``start_new_session``), so it survives the control
 plane; stdout and stderr go to ``<log_dir>/<replica_id>.log``. A process is identified by
 pid *and* start time (``/proc/<pid>/stat`` field 22), so a reused pid is never mistaken
@@ -10,23 +16,24 @@ from __future__ import annotations
 
 import http.client
 import os
+import shlex
 import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from loopline.artifacts.owner import process_stat
 from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandle
 from loopline.deploy.spec import Template
-from loopline.errors import BackendError, InvalidDefinitionError
+from loopline.errors import BackendError, InvalidDefinitionError, InvalidInputError
+from loopline.serving import ServeCommand
 
-PLACEHOLDERS = (
-    "model", "port", "host", "workers", "replica_id", "batching", "max_batch_size",
-    "max_latency_ms", "logging", "sample_rate", "python",
-)  # fmt: skip
+ReplicaArgv = Callable[[str, ServeCommand], Sequence[str]]
+"""``argv(replica_id, command)``: the process to start for a replica (default:
+``command.process_argv(python)``, the real model server)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -38,13 +45,21 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class LocalEngine(DeployEngine):
-    """Runs replicas from a command template, e.g. ``("loopline", "serve", "{model}",
-    "--port", "{port}", "--host", "{host}", "--workers", "{workers}")``.
+    """Runs each replica as a model-server process built from a :class:`ServeCommand`.
 
     Args:
-        command: argv template; placeholders are :data:`PLACEHOLDERS`.
         log_dir: where each process's log file goes (created if missing).
         host: the loopback address replicas bind to and are probed on.
+        python: the interpreter that runs loopline's model server (and the routers).
+        prediction_log_root: where replicas whose template enables logging write prediction
+            logs (shared by all replicas; segment names carry the pid, the layout the model
+            and version). None: such a replica fails to start, saying so.
+        graceful_timeout: seconds a replica may take to finish in-flight requests after
+            SIGTERM (None: the server's default).
+        drain_seconds: seconds a replica keeps accepting after SIGTERM while reporting
+            not-ready (None: the server's default, 0 — the router already drained it).
+        argv: ``argv(replica_id, command)`` → the process to start instead of the model
+            server (tests start a fake server with it).
         env: extra environment for the processes (added to this process's environment).
         router_ready_timeout: seconds a new router may take to answer its admin endpoint.
     """
@@ -55,28 +70,62 @@ class LocalEngine(DeployEngine):
     def __init__(
         self,
         *,
-        command: Sequence[str],
         log_dir: Path,
         host: str = "127.0.0.1",
+        python: str = sys.executable,
+        prediction_log_root: Path | None = None,
+        graceful_timeout: float | None = None,
+        drain_seconds: float | None = None,
+        argv: ReplicaArgv | None = None,
         env: Mapping[str, str] | None = None,
         router_ready_timeout: float = 10.0,
     ) -> None:
-        if not command:
-            raise InvalidDefinitionError("LocalEngine command is empty; pass an argv template.")
-        for arg in command:
-            try:
-                arg.format(**dict.fromkeys(PLACEHOLDERS, "x"))
-            except (KeyError, IndexError, ValueError) as exc:
-                raise InvalidDefinitionError(
-                    f"LocalEngine command argument {arg!r} has an unknown placeholder "
-                    f"({exc}); known placeholders: {list(PLACEHOLDERS)}."
-                ) from None
-        self.command = tuple(command)
         self.log_dir = Path(log_dir)
         self.host = host
+        self.python = python
+        self.prediction_log_root = prediction_log_root
+        self.graceful_timeout = graceful_timeout
+        self.drain_seconds = drain_seconds
+        self.argv = argv
         self.env = dict(env or {})
         self.router_ready_timeout = router_ready_timeout
         self._children: dict[int, int | None] = {}  # our children → exit code once reaped
+        try:  # a bad engine setting fails here, not at the first replica start
+            self.serve_command(Template(model="model"), 0)
+        except InvalidInputError as exc:
+            raise InvalidDefinitionError(f"LocalEngine settings are invalid: {exc}") from None
+
+    def serve_command(self, template: Template, port: int) -> ServeCommand:
+        """The model-server command of a replica of ``template`` listening on ``port``.
+
+        Raises:
+            InvalidInputError: the template enables logging but the engine has no
+                ``prediction_log_root``, or a value is out of the server's range.
+        """
+        settings: dict[str, Any] = {}
+        if template.logging.enabled:
+            if self.prediction_log_root is None:
+                raise InvalidInputError(
+                    f"Template of model {template.model!r} enables prediction logging but "
+                    "this LocalEngine has no prediction_log_root; build it with one."
+                )
+            settings.update(
+                log_dir=self.prediction_log_root, log_sample_rate=template.logging.sample_rate
+            )
+        if self.graceful_timeout is not None:
+            settings["graceful_timeout"] = self.graceful_timeout
+        if self.drain_seconds is not None:
+            settings["drain_seconds"] = self.drain_seconds
+        return ServeCommand(
+            models=(template.model,),
+            host=self.host,
+            port=port,
+            workers=template.workers,
+            batching=template.batching.enabled,
+            max_batch_size=template.batching.max_batch_size,
+            max_latency_ms=template.batching.max_latency_ms,
+            **settings,
+        )
 
     # ---- launching ---------------------------------------------------------------------------
 
@@ -89,6 +138,7 @@ class LocalEngine(DeployEngine):
         # away with replicas still running (a control-plane crash must leave them serving).
         try:
             log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.write(log_fd, f"{log_name}: {shlex.join(argv)}\n".encode())
         except OSError as exc:
             raise BackendError(f"could not open log file {str(log_path)!r}: {exc}") from exc
         try:
@@ -115,20 +165,16 @@ class LocalEngine(DeployEngine):
 
     def start_replica(self, replica_id: str, template: Template) -> ProcessHandle:
         port = free_port(self.host)
-        fields: dict[str, object] = {
-            "model": template.model,
-            "port": port,
-            "host": self.host,
-            "workers": template.workers,
-            "replica_id": replica_id,
-            "batching": "on" if template.batching.enabled else "off",
-            "max_batch_size": template.batching.max_batch_size,
-            "max_latency_ms": template.batching.max_latency_ms,
-            "logging": "on" if template.logging.enabled else "off",
-            "sample_rate": template.logging.sample_rate,
-            "python": sys.executable,
-        }
-        argv = [a.format(**fields) for a in self.command]
+        try:
+            command = self.serve_command(template, port)
+        except InvalidInputError as exc:
+            raise BackendError(f"cannot start replica {replica_id!r}: {exc}") from exc
+        if self.argv is None:
+            argv = command.process_argv(self.python)
+        else:
+            argv = list(self.argv(replica_id, command))
+        if not argv:
+            raise BackendError(f"cannot start replica {replica_id!r}: the argv hook gave []")
         return self._spawn(argv, replica_id, port)
 
     def start_router(
@@ -138,7 +184,7 @@ class LocalEngine(DeployEngine):
             raise InvalidDefinitionError("start_router needs an explicit admin port (not 0).")
         port = port or free_port(self.host)
         argv = [
-            sys.executable, "-m", "loopline.deploy.router", "--name", deployment,
+            self.python, "-m", "loopline.deploy.router", "--name", deployment,
             "--host", self.host, "--port", str(port), "--admin-port", str(admin_port),
             "--workers", str(workers),
         ]  # fmt: skip

@@ -1,0 +1,302 @@
+"""One typed serve-command: everything a model-server process needs, and its argv.
+
+A model-server process is described once, by a :class:`ServeCommand`. ``loopline serve``
+(the click front end), the local deploy engine and InfraValidator build one; the process is
+started with :meth:`ServeCommand.process_argv` and parses its arguments back with
+:meth:`ServeCommand.from_argv`, the exact inverse of :meth:`ServeCommand.to_argv`. A
+replica's launch path is therefore deployment template → ServeCommand → argv → ServeCommand
+→ :class:`ServerOptions` + :func:`run_server`, with one parser and no placeholders.
+
+Defaults have one source, the serving option dataclasses (:class:`BatchingOptions`,
+:class:`ServerOptions`, :class:`LogOptions`, :class:`ServedModel`); the flags that have no
+option dataclass (host, port, workers, graceful timeout, drain seconds) are defined here.
+``loopline serve``'s flag defaults and the local engine read them from this class.
+
+The process entry point is ``python -m loopline.cli.serve_process`` (:data:`SERVE_MODULE`):
+loading a model by registry reference needs the platform (stores built from settings), a
+layer above serving, so the process that loads the models lives in the CLI layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.errors import InvalidInputError
+from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
+from loopline.types import check_name
+
+if TYPE_CHECKING:
+    from loopline.serving.runner import ServerHandle
+
+#: ``python -m SERVE_MODULE ARGV…`` serves ``ServeCommand.from_argv(ARGV)``.
+SERVE_MODULE = "loopline.cli.serve_process"
+
+
+def _field_default(cls: type, name: str) -> Any:
+    (default,) = (f.default for f in fields(cls) if f.name == name)
+    return default
+
+
+_BATCHING = BatchingOptions()
+_SERVER = ServerOptions()
+_SAMPLE_RATE: float = _field_default(LogOptions, "sample_rate")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeCommand:
+    """A ``loopline serve`` process: the models it serves and every server option.
+
+    Attributes:
+        models: model directories, or registry references (``name@alias``, ``name/version``);
+            the first one answers the unversioned paths.
+        host: interface to bind.
+        port: TCP port (0 = any free port; the chosen one is announced).
+        workers: worker processes sharing the port (SO_REUSEPORT).
+        name: model name for directory models (default: the bundle's name, else the
+            directory's); registry references keep their registered name.
+        batching: adaptive batching of concurrent requests.
+        max_batch_size, max_latency_ms, max_queue_rows: the :class:`BatchingOptions` limits.
+        max_body_bytes: larger request bodies get 413.
+        log_dir: where prediction logs and feedback go (None: no logging).
+        log_sample_rate: share of requests logged (needs ``log_dir``).
+        graceful_timeout: seconds to finish in-flight requests after SIGTERM.
+        drain_seconds: after SIGTERM, report not-ready but keep accepting for this long.
+
+    Raises:
+        InvalidInputError: a value is missing or out of range; the message names its flag.
+    """
+
+    models: tuple[str, ...]
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    name: str | None = None
+    batching: bool = _field_default(ServedModel, "batching")
+    max_batch_size: int = _BATCHING.max_batch_size
+    max_latency_ms: float = _BATCHING.max_latency_ms
+    max_queue_rows: int = _BATCHING.max_queue_rows
+    max_body_bytes: int = _SERVER.max_body_bytes
+    log_dir: Path | None = None
+    log_sample_rate: float = _SAMPLE_RATE
+    graceful_timeout: float = 30.0
+    drain_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "models", tuple(self.models))
+        if not self.models:
+            raise InvalidInputError(
+                "MODEL_REF is missing: pass at least one model directory or registry "
+                "reference (name@alias or name/version)."
+            )
+        for model in self.models:
+            if not isinstance(model, str) or not model or model.startswith("-"):
+                raise InvalidInputError(
+                    f"MODEL_REF {model!r} is not a model directory or registry reference "
+                    "(it may not be empty or start with '-'; write ./-dir for such a directory)."
+                )
+        if not isinstance(self.host, str) or not self.host or self.host.startswith("-"):
+            raise InvalidInputError(
+                f"--host {self.host!r} is not an interface address; use e.g. 127.0.0.1."
+            )
+        _check_int("--port", self.port, 0, 65535, "0 picks any free port")
+        _check_int("--workers", self.workers, 1, 64, "worker processes sharing the port")
+        if self.name is not None:
+            try:
+                check_name("Model", self.name)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"--name: {exc}") from None
+        if not isinstance(self.batching, bool):
+            raise InvalidInputError(f"--batching is on or off (a bool), not {self.batching!r}.")
+        _check_int("--max-batch-size", self.max_batch_size, 1, None, "rows per model call")
+        _check_int("--max-queue-rows", self.max_queue_rows, 1, None, "rows queued at most")
+        _check_int("--max-body-bytes", self.max_body_bytes, 1, None, "bytes per request body")
+        for flag, attr, low, high, hint in _FLOAT_RANGES:
+            set_(self, attr, _check_float(flag, getattr(self, attr), low, high, hint))
+        if self.log_dir is not None:
+            set_(self, "log_dir", Path(self.log_dir))
+        elif self.log_sample_rate != _SAMPLE_RATE:
+            raise InvalidInputError(
+                f"--log-sample-rate {self.log_sample_rate!r} has no effect without --log-dir; "
+                "add --log-dir DIR to log predictions."
+            )
+
+    # ---- argv --------------------------------------------------------------------------------
+
+    def to_argv(self) -> list[str]:
+        """The arguments of ``loopline serve``: the models, then each flag whose value is not
+        the default. ``ServeCommand.from_argv(c.to_argv()) == c`` for every command."""
+        argv = list(self.models)
+        for flag in _FLAGS:
+            value = getattr(self, flag.attr)
+            if value == _DEFAULTS[flag.attr]:
+                continue
+            if flag.kind is bool:
+                argv.append(flag.name if value else "--no-" + flag.name[2:])
+            else:
+                argv += [flag.name, repr(value) if flag.kind is float else str(value)]
+        return argv
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str]) -> ServeCommand:
+        """Parse ``loopline serve`` arguments (``--flag value``, ``--flag=value``, ``--``).
+
+        Raises:
+            InvalidInputError: an unknown flag, a missing or malformed value, or a value out
+                of range; the message names the flag.
+        """
+        values: dict[str, Any] = {}
+        models: list[str] = []
+        args = list(argv)
+        positional_only = False
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            i += 1
+            if positional_only or not arg.startswith("-"):
+                models.append(arg)
+                continue
+            if arg == "--":
+                positional_only = True
+                continue
+            name, eq, inline = arg.partition("=")
+            flag = _BY_NAME.get(name)
+            if flag is None:
+                known = ", ".join(sorted(_BY_NAME))
+                raise InvalidInputError(f"{name} is not a serve option; the options are {known}.")
+            if flag.kind is bool:
+                if eq:
+                    raise InvalidInputError(f"{name} takes no value (got {inline!r}).")
+                values[flag.attr] = not name.startswith("--no-")
+                continue
+            if eq:
+                text = inline
+            elif i < len(args):
+                text = args[i]
+                i += 1
+            else:
+                raise InvalidInputError(f"{name} needs a value.")
+            values[flag.attr] = _parse(flag, text)
+        return cls(models=tuple(models), **values)
+
+    def process_argv(self, python: str) -> list[str]:
+        """The argv of a model-server process running this command."""
+        return [python, "-m", SERVE_MODULE, *self.to_argv()]
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def server_options(self) -> ServerOptions:
+        """The :class:`ServerOptions` of every worker of this server."""
+        log = None if self.log_dir is None else LogOptions(self.log_dir, self.log_sample_rate)
+        return ServerOptions(
+            max_body_bytes=self.max_body_bytes,
+            batching=BatchingOptions(
+                max_batch_size=self.max_batch_size,
+                max_latency_ms=self.max_latency_ms,
+                max_queue_rows=self.max_queue_rows,
+            ),
+            log=log,
+        )
+
+    def run(
+        self,
+        load_models: Callable[[], Sequence[ServedModel]],
+        *,
+        on_started: Callable[[ServerHandle], None] | None = None,
+    ) -> int:
+        """Serve what ``load_models`` returns until SIGTERM/SIGINT; return the exit code.
+
+        ``load_models`` turns :attr:`models` into loaded models (references need the
+        registry); it runs once the port is reserved, see :func:`run_server`.
+        """
+        from loopline.serving.runner import run_server
+
+        return run_server(
+            load_models,
+            host=self.host,
+            port=self.port,
+            workers=self.workers,
+            options=self.server_options(),
+            graceful_timeout=self.graceful_timeout,
+            drain_seconds=self.drain_seconds,
+            on_started=on_started or (lambda handle: None),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Flag:
+    name: str  # "--max-batch-size"
+    attr: str  # "max_batch_size"
+    kind: type  # a bool flag also has its "--no-…" form
+
+
+_FLAGS: tuple[_Flag, ...] = (
+    _Flag("--host", "host", str),
+    _Flag("--port", "port", int),
+    _Flag("--workers", "workers", int),
+    _Flag("--name", "name", str),
+    _Flag("--batching", "batching", bool),
+    _Flag("--max-batch-size", "max_batch_size", int),
+    _Flag("--max-latency-ms", "max_latency_ms", float),
+    _Flag("--max-queue-rows", "max_queue_rows", int),
+    _Flag("--max-body-bytes", "max_body_bytes", int),
+    _Flag("--log-dir", "log_dir", Path),
+    _Flag("--log-sample-rate", "log_sample_rate", float),
+    _Flag("--graceful-timeout", "graceful_timeout", float),
+    _Flag("--drain-seconds", "drain_seconds", float),
+)
+_BY_NAME: dict[str, _Flag] = {f.name: f for f in _FLAGS} | {
+    "--no-" + f.name[2:]: f for f in _FLAGS if f.kind is bool
+}
+_DEFAULTS: dict[str, object] = {
+    f.name: f.default for f in fields(ServeCommand) if f.default is not MISSING
+}
+_FLOAT_RANGES: tuple[tuple[str, str, float, float | None, str], ...] = (
+    ("--max-latency-ms", "max_latency_ms", 1.0, None, "the longest a request may wait queued"),
+    ("--log-sample-rate", "log_sample_rate", 0.0, 1.0, "1 logs every request"),
+    ("--graceful-timeout", "graceful_timeout", 1.0, None, "seconds for in-flight requests"),
+    ("--drain-seconds", "drain_seconds", 0.0, None, "0 when a router already drained it"),
+)
+
+
+def _range(low: float, high: float | None) -> str:
+    return f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+
+
+def _check_int(flag: str, value: object, low: int, high: int | None, hint: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{flag} must be an integer, not {value!r} ({hint}).")
+    if value < low or (high is not None and value > high):
+        raise InvalidInputError(
+            f"{flag} {value} is out of range: use {_range(low, high)} ({hint})."
+        )
+
+
+def _check_float(flag: str, value: object, low: float, high: float | None, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(f"{flag} must be a finite number, not {value!r} ({hint}).")
+    if value < low or (high is not None and value > high):
+        raise InvalidInputError(
+            f"{flag} {value!r} is out of range: use {_range(low, high)} ({hint})."
+        )
+    return float(value)
+
+
+def _parse(flag: _Flag, text: str) -> object:
+    if flag.kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidInputError(f"{flag.name} {text!r} is not an integer.") from None
+    if flag.kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidInputError(f"{flag.name} {text!r} is not a number.") from None
+    if flag.kind is Path:
+        return Path(text)
+    return text
