@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from loopline.controlplane.rollout import RolloutStatus, rollout_status
     from loopline.controlplane.service import ControlPlane
 
-# Imported on first use, so ``python -m loopline.controlplane.replica`` (run for every replica
-# start) does not pay for the registry, SQLAlchemy and httpx.
+# Imported on first use, so importing one module of the package does not pay for the
+# registry, SQLAlchemy and httpx.
 _EXPORTS = {
     "ControlPlane": "loopline.controlplane.service",
     "ControlPlaneClient": "loopline.controlplane.client",
