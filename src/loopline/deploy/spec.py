@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from loopline.deploy.autoscaling import Autoscaling
 from loopline.deploy.fields import Fields, invalid
 from loopline.deploy.progressive_spec import (
     BlueGreenStrategy,
@@ -137,6 +138,8 @@ class DeploymentSpec:
     """``metadata.labels`` as sorted pairs (kept and shown; they do not make a revision)."""
     annotations: tuple[tuple[str, str], ...] = ()
     """``metadata.annotations`` as sorted pairs."""
+    autoscaling: Autoscaling | None = None
+    """``spec.autoscaling`` (HPA v2 fields); not part of the template, so never a revision."""
 
     @property
     def model(self) -> str:
@@ -187,6 +190,8 @@ class DeploymentSpec:
         }
         if self.port is not None:
             spec["port"] = self.port
+        if self.autoscaling is not None:
+            spec["autoscaling"] = self.autoscaling.to_dict()
         metadata: JsonDict = {"name": self.name}
         if self.labels:
             metadata["labels"] = dict(self.labels)
@@ -251,6 +256,7 @@ def _parse(data: Any) -> DeploymentSpec:
             "paused",
             "template",
             "port",
+            "autoscaling",
         },
     )
     model: str = spec.data.get("model")  # type: ignore[assignment]  # checked just below
@@ -281,6 +287,11 @@ def _parse(data: Any) -> DeploymentSpec:
         port=port,
         labels=_string_map(meta.data.get("labels"), "metadata.labels"),
         annotations=_string_map(meta.data.get("annotations"), "metadata.annotations"),
+        autoscaling=(
+            None
+            if spec.data.get("autoscaling") is None
+            else Autoscaling.from_dict(spec.data["autoscaling"])
+        ),
     )
 
 
