@@ -15,9 +15,9 @@ from loopline.deploy.autoscaling import (
     MetricSourceType,
     MetricSpec,
     MetricTargetType,
+    ScaleToZero,
     ScalingPolicy,
     ScalingPolicyType,
-    ScaleToZero,
     SelectPolicy,
     format_quantity,
     parse_quantity,
@@ -45,7 +45,9 @@ spec:
       scaleUp:
         stabilizationWindowSeconds: 0
         selectPolicy: Max
-        policies: [{type: Pods, value: 4, periodSeconds: 15}, {type: Percent, value: 100, periodSeconds: 15}]
+        policies:
+        - {type: Pods, value: 4, periodSeconds: 15}
+        - {type: Percent, value: 100, periodSeconds: 15}
       scaleDown:
         stabilizationWindowSeconds: 300
         selectPolicy: Min
@@ -93,8 +95,8 @@ def test_defaults_are_the_hpa_defaults_cpu_80_percent_and_the_legacy_path() -> N
 
 
 def test_behavior_defaults_are_filled_field_by_field() -> None:
-    a = _parse({"maxReplicas": 3, "behavior": {"scaleUp": {"selectPolicy": "Min"},
-                                               "scaleDown": {"stabilizationWindowSeconds": 60}}})  # fmt: skip
+    given = {"scaleUp": {"selectPolicy": "Min"}, "scaleDown": {"stabilizationWindowSeconds": 60}}
+    a = _parse({"maxReplicas": 3, "behavior": given})
     assert a.behavior is not None
     up, down = a.behavior.scale_up, a.behavior.scale_down
     assert up.select_policy is SelectPolicy.MIN
