@@ -1,9 +1,11 @@
 """The control plane's operations, independent of HTTP: what each API endpoint does.
 
 ``ControlPlane`` wraps a :class:`~loopline.deploy.manager.DeploymentManager`: it pins model
-references before storing specs, serialises read-modify-write mutations (scale, set model,
-pause, undo), keeps deletions from racing the sync loop, and turns each sync's actions into
-events. Everything durable is in the manager's state store and the metadata store.
+references before storing specs and serialises read-modify-write mutations (scale, set model,
+pause, undo). It runs the manager's sync loop (:meth:`DeploymentManager.run`, the one loop,
+which also keeps deletions from racing it) with itself as the loop's hooks: each sync's
+before/after views and actions become events and downtime reports. Everything durable is in
+the manager's state store and the metadata store.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ from loopline.controlplane.views import (
     revision_view,
     strip_server_fields,
 )
-from loopline.deploy.actions import UpdateStatus
 from loopline.deploy.deployment import Deployment
-from loopline.deploy.manager import DeploymentManager
+from loopline.deploy.manager import DeploymentManager, SyncResult
 from loopline.deploy.replica import Replica
 from loopline.deploy.spec import DeploymentSpec, template_hash
 from loopline.deploy.status import DeploymentStatus
@@ -45,7 +46,8 @@ MAX_LOG_BYTES = 4 * 1024 * 1024
 
 
 class ControlPlane:
-    """Deployment operations over a manager, a model pinner and an event log.
+    """Deployment operations over a manager, a model pinner and an event log; the hooks of
+    the manager's sync loop (:class:`~loopline.deploy.manager.SyncHooks`).
 
     Args:
         manager: the deployment manager (its store is the source of truth).
@@ -71,8 +73,6 @@ class ControlPlane:
         self.host = host
         self.delete_timeout = delete_timeout
         self._mutate = threading.Lock()  # one read-modify-write at a time
-        self._sync = threading.Lock()  # held while one deployment syncs
-        self._deleting: set[str] = set()
         self._last_error: dict[str, str] = {}
         self._down_since: dict[str, float] = {}
 
@@ -88,18 +88,17 @@ class ControlPlane:
         return rollout_status(self.store.get_deployment(name)).to_dict()
 
     def revisions(self, name: str) -> list[JsonDict]:
-        d = self.store.get_deployment(name)
+        snap = self.store.snapshot(name)
         pins = self.pinner.pins(name)
-        current = template_hash(d.spec.template)
-        return [revision_view(r, pins, current) for r in self.store.list_revisions(name)]
+        current = template_hash(snap.deployment.spec.template)
+        return [revision_view(r, pins, current) for r in snap.revisions]
 
     def replicas(self, name: str | None = None) -> list[JsonDict]:
-        names = [name] if name is not None else [d.name for d in self.store.list_deployments()]
+        snaps = [self.store.snapshot(name)] if name is not None else self.store.snapshot_all()
         out: list[JsonDict] = []
-        for n in names:
-            self.store.get_deployment(n)  # NotFoundError for an unknown name
-            revs = {r.hash: r for r in self.store.list_revisions(n)}
-            out.extend(replica_view(rep, revs) for rep in self.store.list_replicas(n))
+        for snap in snaps:
+            revs = {r.hash: r for r in snap.revisions}
+            out.extend(replica_view(rep, revs) for rep in snap.replicas)
         return out
 
     def list_events(self, name: str, limit: int | None = None) -> list[JsonDict]:
@@ -234,65 +233,54 @@ class ControlPlane:
             ConflictError: it is already being deleted.
             StepTimeoutError: the replicas did not stop within ``delete_timeout``.
         """
-        with self._mutate:
-            self.store.get_deployment(name)
+        with self._mutate:  # a read-modify-write in flight finishes first
             self._check_not_deleting(name)
-            with self._sync:  # wait for a sync in flight; none starts afterwards
-                self._deleting.add(name)
         try:
+            # Waits for a sync in flight; the loop leaves the deployment alone afterwards.
             self.manager.delete(name, timeout=self.delete_timeout)
         except TimeoutError:
             raise StepTimeoutError(
                 f"Deployment {name!r}: its replicas did not stop within "
                 f"{self.delete_timeout:g} s; retry the delete."
             ) from None
-        finally:
-            with self._sync:
-                self._deleting.discard(name)
         self.pinner.forget(name)
         self.events.forget(name)
 
     # ---- the loop ----------------------------------------------------------------------------
 
     def sync_once(self) -> None:
-        """One sync of every deployment; an error in one is logged and does not stop others."""
-        for d in self.store.list_deployments():
-            with self._sync:
-                if d.name in self._deleting:
-                    continue
-                self._sync_one(d.name)
+        """One tick of the sync loop (every deployment once), with this control plane's
+        hooks; an error in one deployment is reported and does not stop the others."""
+        self.manager.sync_all(self)
 
     def run(self, stop: threading.Event, interval: float = 0.25) -> None:
-        """Adopt what survived a restart, then sync every ``interval`` s until ``stop``."""
-        self.manager.adopt()
-        while not stop.is_set():
-            try:
-                self.sync_once()
-            except Exception:  # the store itself failed; keep the loop alive
-                log.exception("The sync loop failed; retrying in %.2f s.", interval)
-            stop.wait(interval)
+        """The manager's sync loop (adopt, then a tick every ``interval`` s until ``stop``)
+        with this control plane's hooks."""
+        self.manager.run(stop, interval, hooks=self)
+
+    # ---- the loop's hooks --------------------------------------------------------------------
+
+    def synced(self, result: SyncResult) -> None:
+        """Events from one sync's before/after views and actions; downtime tracking."""
+        name = result.name
+        self._last_error.pop(name, None)
+        if not result.actions:
+            return
+        old = result.before.deployment.status
+        self.events.record_sync(name, result.before.revisions, old, result.actions)
+        new = result.after.deployment.status
+        if new != old:
+            self._track_downtime(name, old, new)
+
+    def sync_failed(self, name: str, error: Exception) -> None:
+        """A failed sync becomes one SyncFailed event (again only when the error changes)."""
+        message = f"Sync failed: {error}"
+        if self._last_error.get(name) != message:
+            log.error("Sync of deployment %r failed; retrying next round.", name, exc_info=error)
+            self.events.add(name, "SyncFailed", message, WARNING)
+            self._last_error[name] = message
 
     # ---- helpers -----------------------------------------------------------------------------
-
-    def _sync_one(self, name: str) -> None:
-        try:
-            before = self.store.list_revisions(name)
-            old_status = self.store.get_deployment(name).status
-            actions = self.manager.sync(name)
-        except NotFoundError:
-            return
-        except Exception as exc:
-            message = f"Sync failed: {exc}"
-            if self._last_error.get(name) != message:
-                log.exception("Sync of deployment %r failed; retrying next round.", name)
-                self.events.add(name, "SyncFailed", message, WARNING)
-                self._last_error[name] = message
-            return
-        self._last_error.pop(name, None)
-        self.events.record_sync(name, before, old_status, actions)
-        for action in actions:
-            if isinstance(action, UpdateStatus):
-                self._track_downtime(name, old_status, action.status)
 
     def _track_downtime(self, name: str, old: DeploymentStatus, new: DeploymentStatus) -> None:
         """Report each stretch with no available replica (Recreate's downtime, a crash)."""
@@ -321,7 +309,7 @@ class ControlPlane:
         return self.store.get_deployment(name)
 
     def _check_not_deleting(self, name: str) -> None:
-        if name in self._deleting:
+        if self.manager.is_deleting(name):
             raise ConflictError(f"Deployment {name!r} is being deleted; wait for it to finish.")
 
     def _view(self, d: Deployment) -> JsonDict:
@@ -332,8 +320,8 @@ class ControlPlane:
 
     def _find_replica(self, replica_id: str) -> Replica:
         check_name("Replica", replica_id)
-        for d in self.store.list_deployments():
-            for rep in self.store.list_replicas(d.name):
+        for snap in self.store.snapshot_all():
+            for rep in snap.replicas:
                 if rep.id == replica_id:
                     return rep
         raise NotFoundError(

@@ -1,9 +1,23 @@
-"""The thin sync loop: observe processes, :func:`reconcile`, apply the actions.
+"""The sync loop: one snapshot read → observe → pure :func:`reconcile` → one batched write.
 
-``DeploymentManager`` owns no state of its own that matters: everything is in the
-:class:`~loopline.deploy.state.DeploymentStateStore`, so a fresh manager on the same store
-(after a control-plane crash) re-adopts the running replicas and router and finishes any
-rollout in progress (:meth:`DeploymentManager.adopt`).
+A tick (:meth:`DeploymentManager.sync_all`) reads every deployment in one read transaction
+(:meth:`~loopline.deploy.state.DeploymentStateStore.snapshot_all`). For each deployment:
+
+1. make sure its router runs (``Routing.ensure``);
+2. observe its replica processes (:class:`~loopline.deploy.observer.ReplicaObserver`: a poll
+   every tick, readiness probes on a cadence), as updates to an in-memory view;
+3. :func:`reconcile` the view (pure), and apply each action in one place
+   (:meth:`DeploymentManager._apply`): store writes on the view, process starts at once;
+4. push the router's table computed from the view (before the commit, so a status that says
+   Available is never stored before the router routes to the replicas it counts);
+5. commit the view's writes in one write transaction (none when nothing changed);
+6. retire TERMINATING replicas (drain, stop) on worker threads, each removing its own record.
+
+An idle tick costs one read transaction and no write. Nothing is re-read within a sync.
+``DeploymentManager`` owns no state that matters: a fresh manager on the same store (after a
+control-plane crash) re-adopts the running replicas and router and finishes any rollout in
+progress. :meth:`DeploymentManager.run` is *the* loop: the control plane runs it with its
+:class:`SyncHooks` (events, downtime); tests drive the same loop.
 """
 
 from __future__ import annotations
@@ -14,7 +28,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Protocol, assert_never
 
 from loopline.deploy.actions import (
     Action,
@@ -30,19 +45,83 @@ from loopline.deploy.actions import (
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.controller import reconcile
 from loopline.deploy.deployment import Deployment
-from loopline.deploy.engines.base import DeployEngine, ProcessHandle
-from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase
+from loopline.deploy.engines.base import DeployEngine
+from loopline.deploy.observer import ReplicaObserver, process_handle
+from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase, transition
 from loopline.deploy.revision import Revision
 from loopline.deploy.route_table import RouteTable, route_table
 from loopline.deploy.routing import Routing
+from loopline.deploy.snapshot import DeploymentSnapshot, apply_writes
 from loopline.deploy.spec import DeploymentSpec
 from loopline.deploy.state import DeploymentStateStore
 from loopline.deploy.undo import UndoResult, undo
-from loopline.errors import BackendError, NotFoundError
+from loopline.deploy.writes import (
+    DropReplica,
+    DropRevision,
+    PutReplica,
+    PutRevision,
+    SetRouter,
+    SetStatus,
+    Write,
+)
+from loopline.errors import BackendError, ConflictError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """One deployment's sync: the snapshot it started from, the state it committed (and its
+    replica stops finished inline), and the controller's actions."""
+
+    before: DeploymentSnapshot
+    after: DeploymentSnapshot
+    actions: tuple[Action, ...]
+
+    @property
+    def name(self) -> str:
+        return self.before.name
+
+
+class SyncHooks(Protocol):
+    """What the loop tells its host (the control plane) after each deployment's sync."""
+
+    def synced(self, result: SyncResult) -> None:
+        """The deployment synced (called for idle syncs too, with no actions)."""
+
+    def sync_failed(self, name: str, error: Exception) -> None:
+        """The deployment's sync raised; the next tick retries it."""
+
+
+class _View:
+    """One deployment during one sync: the snapshot plus the writes made so far."""
+
+    def __init__(self, snapshot: DeploymentSnapshot) -> None:
+        self.current = snapshot
+        self.writes: list[Write] = []
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.current.deployment
+
+    def write(self, w: Write) -> None:
+        self.writes.append(w)
+        self.current = apply_writes(self.current, (w,))
+
+    def forget_replica(self, replica_id: str) -> None:
+        """The replica's record was removed by its own commit (an inline stop)."""
+        self.current = apply_writes(self.current, (DropReplica(replica_id),))
+
+    def revision(self, hash: str) -> Revision:
+        for rev in self.current.revisions:
+            if rev.hash == hash:
+                return rev
+        raise NotFoundError(f"Deployment {self.current.name!r} has no revision with hash {hash!r}.")
+
+    def replica(self, replica_id: str) -> Replica | None:
+        return next((r for r in self.current.replicas if r.id == replica_id), None)
 
 
 class DeploymentManager:
@@ -58,6 +137,8 @@ class DeploymentManager:
         probe_timeout: seconds allowed for one readiness probe.
         probe_failure_threshold: consecutive failed probes before a ready replica is marked
             not ready (Kubernetes' readiness ``failureThreshold``, default 3).
+        ready_probe_period: seconds between readiness probes of a ready replica (Kubernetes'
+            ``periodSeconds``; replicas not ready yet are probed every tick).
         drain_timeout: seconds a retiring replica may take to finish in-flight requests.
         stop_grace: seconds between SIGTERM and SIGKILL.
         background_stops: retire replicas on worker threads (True for real processes, so a
@@ -75,6 +156,7 @@ class DeploymentManager:
         host: str = "127.0.0.1",
         probe_timeout: float = 1.0,
         probe_failure_threshold: int = 3,
+        ready_probe_period: float = 2.0,
         drain_timeout: float = 30.0,
         stop_grace: float = 10.0,
         background_stops: bool = True,
@@ -85,14 +167,21 @@ class DeploymentManager:
         self.clock = clock
         self.backoff = backoff or BackoffPolicy()
         self.host = host
-        self.probe_timeout = probe_timeout
-        self.probe_failure_threshold = probe_failure_threshold
         self.drain_timeout = drain_timeout
         self.stop_grace = stop_grace
+        self.observer = ReplicaObserver(
+            engine,
+            backoff=self.backoff,
+            probe_timeout=probe_timeout,
+            failure_threshold=probe_failure_threshold,
+            ready_probe_period=ready_probe_period,
+        )
         self._pool = ThreadPoolExecutor(max_workers=8) if background_stops else None
-        self._stopping: dict[str, Future[None]] = {}
+        self._stopping: dict[str, Future[bool]] = {}
         self._pushed: dict[str, RouteTable] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _stopping
+        self._tick = threading.Lock()  # held while syncing; deletions wait for it
+        self._deleting: set[str] = set()
 
     # ---- API used by the control plane ------------------------------------------------------
 
@@ -102,87 +191,99 @@ class DeploymentManager:
 
     def undo(self, name: str, to_revision: int = 0) -> UndoResult:
         """``rollout undo``: store the spec with the template of revision ``to_revision``."""
-        d = self.store.get_deployment(name)
-        result = undo(d.spec, self.store.list_revisions(name), to_revision)
+        snap = self.store.snapshot(name)
+        result = undo(snap.deployment.spec, list(snap.revisions), to_revision)
         if not result.skipped:
             self.store.apply_spec(result.spec, self.clock())
         return result
 
+    def is_deleting(self, name: str) -> bool:
+        """True while :meth:`delete` of ``name`` runs."""
+        return name in self._deleting
+
     def delete(self, name: str, timeout: float = 60.0) -> None:
-        """Stop every replica (drained) and the router, then forget the deployment."""
-        d = self.store.get_deployment(name)
-        for rep in self.store.list_replicas(name):
-            self._retire(d, rep)
-        deadline = time.monotonic() + timeout
-        for rep in self.store.list_replicas(name):
-            fut = self._stopping.get(rep.id)
-            if fut is not None:
+        """Stop every replica (drained) and the router, then forget the deployment.
+
+        Waits for a tick in flight; the loop leaves the deployment alone from then on.
+
+        Raises:
+            NotFoundError: no such deployment.
+            ConflictError: it is already being deleted.
+            TimeoutError: the replicas did not stop within ``timeout`` seconds.
+        """
+        with self._tick:
+            if name in self._deleting:
+                raise ConflictError(f"Deployment {name!r} is being deleted; wait for it to finish.")
+            snap = self.store.snapshot(name)
+            self._deleting.add(name)
+        try:
+            view = _View(snap)
+            for rep in view.current.replicas:
+                if rep.phase is not ReplicaPhase.TERMINATING:
+                    view.write(PutReplica(transition(rep, ReplicaPhase.TERMINATING, ready=False)))
+            self.store.commit(name, view.writes)
+            self._push(view)  # an empty table: the router stops sending to any of them
+            stops = [self._retire(view.deployment, rep, True) for rep in view.current.replicas]
+            deadline = time.monotonic() + timeout
+            for fut in stops:
                 fut.result(timeout=max(0.0, deadline - time.monotonic()))
-        if self.routing is not None:
-            self.routing.stop(d)
-        self._pushed.pop(name, None)
-        self.store.delete_deployment(name)
+            if self.routing is not None:
+                self.routing.stop(view.deployment)
+            self._pushed.pop(name, None)
+            self.store.delete_deployment(name)
+        finally:
+            with self._tick:
+                self._deleting.discard(name)
 
     def adopt(self) -> None:
-        """After a (re)start: resume unfinished stops and re-push every router's backends.
+        """After a (re)start: every router gets its whole table again at the next sync.
 
         Replicas whose recorded (pid, start time) no longer match a live process are marked
-        FAILED by the next observation and replaced; live ones are kept as they are.
+        FAILED by the next observation and replaced; live ones are kept as they are; the
+        stops of TERMINATING replicas are resumed by the next sync, after its push.
         """
         self._pushed.clear()
-        for d in self.store.list_deployments():
-            for rep in self.store.list_replicas(d.name):
-                if rep.phase is ReplicaPhase.TERMINATING:
-                    self._retire(d, rep)
+
+    def run(
+        self, stop: threading.Event, interval: float = 0.25, hooks: SyncHooks | None = None
+    ) -> None:
+        """The sync loop: :meth:`adopt`, then :meth:`sync_all` every ``interval`` s until
+        ``stop`` is set. The control plane runs this loop with its hooks."""
+        self.adopt()
+        while not stop.is_set():
+            try:
+                self.sync_all(hooks)
+            except Exception:  # the store itself failed; keep the loop alive
+                log.exception("The sync loop failed; retrying in %.2f s.", interval)
+            stop.wait(interval)
+
+    def sync_all(self, hooks: SyncHooks | None = None) -> list[SyncResult]:
+        """One tick: one snapshot of every deployment, then one sync each. An error in one
+        deployment goes to ``hooks.sync_failed`` (or the log) and does not stop the others."""
+        results: list[SyncResult] = []
+        with self._tick:
+            for snap in self.store.snapshot_all():
+                if snap.name in self._deleting:
+                    continue
+                try:
+                    result = self._sync(snap)
+                except NotFoundError:
+                    continue  # deleted meanwhile
+                except Exception as exc:
+                    if hooks is None:
+                        log.exception("Sync of %r failed; retrying next round.", snap.name)
+                    else:
+                        hooks.sync_failed(snap.name, exc)
+                    continue
+                results.append(result)
+                if hooks is not None:
+                    hooks.synced(result)
+        return results
 
     def sync(self, name: str) -> list[Action]:
-        """Observe, reconcile and act once for one deployment; returns the actions taken."""
-        d = self.store.get_deployment(name)
-        if self.routing is not None:
-            try:
-                router = self.routing.ensure(d)
-            except BackendError:
-                # Replicas are still reconciled; the router is retried next round.
-                log.exception("Router of deployment %r is not running; retrying.", name)
-            else:
-                if router != d.router:
-                    d = self.store.set_router(name, router)
-                    self._pushed.pop(name, None)
-        self._observe(d)
-        # Route to what just became ready *before* the status can say Available, so a
-        # client that waits for the rollout never races the router.
-        try:
-            self._push_backends(self.store.get_deployment(name))
-        except BackendError:
-            log.exception("Could not update the router of %r; retrying next round.", name)
-        self._resume_stops(d)
-        now = self.clock()
-        actions = reconcile(
-            d, self.store.list_revisions(name), self.store.list_replicas(name), now, self.backoff
-        )
-        for action in actions:
-            self._apply(d, action)
-        try:
-            self._push_backends(self.store.get_deployment(name))
-        except BackendError:
-            log.exception("Could not update the router of %r; retrying next round.", name)
-        return actions
-
-    def sync_all(self) -> None:
-        """One sync of every deployment; an error in one is logged and does not stop others."""
-        for d in self.store.list_deployments():
-            try:
-                self.sync(d.name)
-            except NotFoundError:
-                continue  # deleted meanwhile
-            except Exception:
-                log.exception("Sync of deployment %r failed; retrying next round.", d.name)
-
-    def run(self, stop: threading.Event, interval: float = 0.25) -> None:
-        """Sync every deployment every ``interval`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            self.sync_all()
-            stop.wait(interval)
+        """One sync of one deployment (read on its own); returns the actions taken."""
+        with self._tick:
+            return list(self._sync(self.store.snapshot(name)).actions)
 
     def close(self, timeout: float = 60.0) -> None:
         """Wait (≤ ``timeout`` s) for retiring replicas; the processes keep running otherwise."""
@@ -192,200 +293,157 @@ class DeploymentManager:
                 fut.result(timeout=max(0.0, deadline - time.monotonic()))
             self._pool.shutdown(wait=False)
 
-    # ---- observation --------------------------------------------------------------------
+    # ---- one sync ---------------------------------------------------------------------------
 
-    def _resume_stops(self, d: Deployment) -> None:
-        """Retire again any TERMINATING replica whose stop is not in progress (it failed)."""
-        for rep in self.store.list_replicas(d.name):
-            if rep.phase is ReplicaPhase.TERMINATING:
-                fut = self._stopping.get(rep.id)
-                if fut is None and self._pool is not None:
-                    self._retire(d, rep)
+    def _sync(self, snap: DeploymentSnapshot) -> SyncResult:
+        view = _View(snap)
+        self._ensure_router(view)
+        now = self.clock()
+        for rep in snap.replicas:
+            seen = self.observer.observe(rep, now)
+            if seen is not rep:
+                view.write(PutReplica(seen))
+        cur = view.current
+        actions = reconcile(cur.deployment, list(cur.revisions), list(cur.replicas), now,
+                            self.backoff)  # fmt: skip
+        drains: dict[str, bool] = {}
+        for action in actions:
+            self._apply(view, action, drains)
+        self._push(view)
+        if view.writes:
+            self.store.commit(snap.name, view.writes)
+        self._retire_terminating(view, drains)
+        return SyncResult(snap, view.current, tuple(actions))
 
-    def _observe(self, d: Deployment) -> None:
-        for rep in self.store.list_replicas(d.name):
-            if rep.phase not in (ReplicaPhase.PENDING, ReplicaPhase.RUNNING):
-                continue
-            handle = _handle(rep)
-            if handle is None:
-                continue
-            now = self.clock()
-            gone = self.engine.poll(handle)
-            if gone is not None:
-                ran = now - (rep.started_at or now)
-                streak = 1 if ran >= self.backoff.reset_after else rep.crash_streak + 1
-                code = "unknown code" if gone.code is None else f"code {gone.code}"
-                self.store.put_replica(
-                    replace(
-                        rep,
-                        phase=ReplicaPhase.FAILED,
-                        ready=False,
-                        ready_since=None,
-                        crash_streak=streak,
-                        last_exit=ExitInfo(at=now, code=gone.code, message=f"exited with {code}"),
-                    )
-                )
-                continue
-            ready = self.engine.probe_ready(handle, self.probe_timeout)
-            if ready and not rep.ready:
-                rep = replace(
-                    rep, phase=ReplicaPhase.RUNNING, ready=True, ready_since=now, probe_failures=0
-                )
-                self.store.put_replica(rep)
-            elif ready and rep.probe_failures:
-                self.store.put_replica(replace(rep, probe_failures=0))
-            elif not ready and rep.ready:
-                failures = rep.probe_failures + 1
-                if failures >= self.probe_failure_threshold:
-                    rep = replace(rep, ready=False, ready_since=None, probe_failures=0)
-                else:
-                    rep = replace(rep, probe_failures=failures)
-                self.store.put_replica(rep)
+    def _ensure_router(self, view: _View) -> None:
+        if self.routing is None:
+            return
+        try:
+            router = self.routing.ensure(view.deployment)
+        except BackendError:
+            # Replicas are still reconciled; the router is retried next round.
+            log.exception("Router of deployment %r is not running; retrying.", view.current.name)
+            return
+        if router != view.deployment.router:
+            view.write(SetRouter(router))
+            self._pushed.pop(view.current.name, None)
 
-    # ---- actions ----------------------------------------------------------------------------
+    def _apply(self, view: _View, action: Action, drains: dict[str, bool]) -> None:
+        """The one place where each action becomes writes (on the view) and side effects."""
+        match action:
+            case CreateRevision(revision=rev):
+                view.write(PutRevision(rev))
+            case ScaleRevision():
+                rev = replace(view.revision(action.hash), replicas=action.replicas,
+                              desired_replicas=action.desired_replicas,
+                              max_replicas=action.max_replicas)  # fmt: skip
+                view.write(PutRevision(rev))
+            case RecordRevisionNumber():
+                rev = replace(view.revision(action.hash), number=action.number,
+                              history=action.history)  # fmt: skip
+                view.write(PutRevision(rev))
+            case DeleteRevision(hash=h):
+                view.write(DropRevision(h))
+            case StartReplica(revision=h):
+                rev = view.revision(h)
+                slot = Replica(id=f"{rev.name}-{secrets.token_hex(3)}", deployment=rev.deployment,
+                               revision=rev.hash, phase=ReplicaPhase.PENDING,
+                               created_at=self.clock())  # fmt: skip
+                view.write(PutReplica(self._launch(slot, rev)))
+            case RestartReplica(replica_id=rid):
+                rep = view.replica(rid)
+                if rep is not None and rep.phase is ReplicaPhase.FAILED:
+                    slot = transition(rep, ReplicaPhase.PENDING, restarts=rep.restarts + 1)
+                    view.write(PutReplica(self._launch(slot, view.revision(rep.revision))))
+            case StopReplica(replica_id=rid, drain=drain):
+                rep = view.replica(rid)
+                if rep is not None and rep.phase is not ReplicaPhase.TERMINATING:
+                    view.write(PutReplica(transition(rep, ReplicaPhase.TERMINATING, ready=False)))
+                    self.observer.forget(rid)
+                    drains[rid] = drain
+            case UpdateStatus(status=status):
+                view.write(SetStatus(status))
+            case _:
+                assert_never(action)
 
-    def _apply(self, d: Deployment, action: Action) -> None:
-        name = d.name
-        if isinstance(action, CreateRevision):
-            self.store.put_revision(action.revision)
-        elif isinstance(action, ScaleRevision):
-            rev = self._revision(name, action.hash)
-            self.store.put_revision(
-                replace(
-                    rev,
-                    replicas=action.replicas,
-                    desired_replicas=action.desired_replicas,
-                    max_replicas=action.max_replicas,
-                )
-            )
-        elif isinstance(action, RecordRevisionNumber):
-            rev = self._revision(name, action.hash)
-            self.store.put_revision(replace(rev, number=action.number, history=action.history))
-        elif isinstance(action, DeleteRevision):
-            self.store.delete_revision(name, action.hash)
-        elif isinstance(action, StartReplica):
-            rev = self._revision(name, action.revision)
-            rid = f"{rev.name}-{secrets.token_hex(3)}"
-            slot = Replica(
-                id=rid,
-                deployment=name,
-                revision=rev.hash,
-                phase=ReplicaPhase.PENDING,
-                created_at=self.clock(),
-            )
-            self._launch(slot, rev)
-        elif isinstance(action, RestartReplica):
-            rep = self._replica(name, action.replica_id)
-            if rep is not None and rep.phase is ReplicaPhase.FAILED:
-                rep = replace(rep, restarts=rep.restarts + 1)
-                self._launch(rep, self._revision(name, rep.revision))
-        elif isinstance(action, StopReplica):
-            rep = self._replica(name, action.replica_id)
-            if rep is not None:
-                self._retire(d, rep, drain=action.drain)
-        elif isinstance(action, UpdateStatus):
-            self.store.set_status(name, action.status)
-
-    def _launch(self, slot: Replica, rev: Revision) -> None:
+    def _launch(self, slot: Replica, rev: Revision) -> Replica:
+        """Start the process of a PENDING slot; the slot as it is afterwards."""
         now = self.clock()
         try:
             handle = self.engine.start_replica(slot.id, rev.template)
         except BackendError as exc:
-            self.store.put_replica(
-                replace(
-                    slot,
-                    phase=ReplicaPhase.FAILED,
-                    pid=None,
-                    process_start=None,
-                    ready=False,
-                    ready_since=None,
-                    crash_streak=slot.crash_streak + 1,
-                    last_exit=ExitInfo(
-                        at=now, code=None, message=f"failed to start: {exc}", start_failed=True
-                    ),
-                )
-            )
-            return
-        self.store.put_replica(
-            replace(
-                slot,
-                phase=ReplicaPhase.PENDING,
-                pid=handle.pid,
-                process_start=handle.process_start,
-                port=handle.port,
-                log_path=handle.log_path,
-                started_at=now,
-                ready=False,
-                ready_since=None,
-            )
-        )
+            return transition(
+                slot, ReplicaPhase.FAILED, pid=None, process_start=None, ready=False,
+                ready_since=None, crash_streak=slot.crash_streak + 1,
+                last_exit=ExitInfo(at=now, code=None, message=f"failed to start: {exc}",
+                                   start_failed=True),
+            )  # fmt: skip
+        return replace(slot, pid=handle.pid, process_start=handle.process_start,
+                       port=handle.port, log_path=handle.log_path, started_at=now, ready=False,
+                       ready_since=None)  # fmt: skip
 
-    def _retire(self, d: Deployment, rep: Replica, drain: bool = True) -> None:
+    def _push(self, view: _View) -> None:
+        """Send the router the table of the view, if it changed."""
+        if self.routing is None:
+            return
+        d = view.deployment
+        previous = self._pushed.get(d.name)
+        table = route_table(
+            view.current.replicas, self.host, traffic=d.status.traffic, previous=previous
+        )
+        if table == previous:
+            return
+        try:
+            self.routing.set_routes(d, table)
+        except BackendError:
+            log.exception("Could not update the router of %r; retrying next round.", d.name)
+            return
+        self._pushed[d.name] = table
+
+    # ---- retiring replicas ------------------------------------------------------------------
+
+    def _retire_terminating(self, view: _View, drains: dict[str, bool]) -> None:
+        """Stop every TERMINATING replica whose stop is not already under way (new ones, and
+        ones whose stop failed or was cut short by a restart)."""
+        for rep in view.current.replicas:
+            if rep.phase is ReplicaPhase.TERMINATING:
+                fut = self._retire(view.deployment, rep, drains.get(rep.id, True))
+                if self._pool is None and fut.result():
+                    view.forget_replica(rep.id)
+
+    def _retire(self, d: Deployment, rep: Replica, drain: bool) -> Future[bool]:
+        """Drain and stop a TERMINATING replica, then remove its record: on a worker thread,
+        or inline without ``background_stops`` (the future is then already done). The
+        future says whether the record was removed."""
         with self._lock:
             running = self._stopping.get(rep.id)
             if running is not None and not running.done():
-                return
-            if rep.phase is not ReplicaPhase.TERMINATING:
-                rep = replace(rep, phase=ReplicaPhase.TERMINATING, ready=False)
-                self.store.put_replica(rep)
+                return running
             if self._pool is not None:
-                self._stopping[rep.id] = self._pool.submit(self._finish_stop, d, rep, drain)
-                return
-        self._finish_stop(d, rep, drain)
+                fut = self._pool.submit(self._finish_stop, d, rep, drain)
+                self._stopping[rep.id] = fut
+                return fut
+        done: Future[bool] = Future()
+        done.set_result(self._finish_stop(d, rep, drain))
+        return done
 
-    def _finish_stop(self, d: Deployment, rep: Replica, drain: bool) -> None:
+    def _finish_stop(self, d: Deployment, rep: Replica, drain: bool) -> bool:
         try:
-            # Take it out of rotation first (the loop's next push also omits it), then
+            # The router no longer routes to it (pushed before its TERMINATING was stored):
             # wait for in-flight requests, then signal the process.
-            try:
-                self._push_backends(self.store.get_deployment(d.name))
-            except BackendError:
-                log.warning("Router of %r unreachable while retiring %r.", d.name, rep.id)
             if drain and self.routing is not None and rep.port is not None:
                 self.routing.drain(d, rep.id, self.drain_timeout)
-            handle = _handle(rep)
+            handle = process_handle(rep)
             if handle is not None:
                 self.engine.stop(handle, self.stop_grace)
-            self.store.delete_replica(d.name, rep.id)
+            self.store.commit(d.name, [DropReplica(rep.id)])
+            return True
         except NotFoundError:
-            pass  # the deployment or replica was deleted meanwhile
+            return True  # the deployment or replica was deleted meanwhile
         except Exception:
             log.exception("Stopping replica %r failed; the next sync retries.", rep.id)
+            return False
         finally:
+            self.observer.forget(rep.id)
             with self._lock:
                 self._stopping.pop(rep.id, None)
-
-    def _push_backends(self, d: Deployment) -> None:
-        if self.routing is None:
-            return
-        with self._lock:  # compute and push under one lock: never push a stale set
-            table = route_table(
-                self.store.list_replicas(d.name),
-                self.host,
-                traffic=d.status.traffic,
-                previous=self._pushed.get(d.name),
-            )
-            if self._pushed.get(d.name) == table:
-                return
-            self.routing.set_routes(d, table)
-            self._pushed[d.name] = table
-
-    def _revision(self, name: str, hash: str) -> Revision:
-        for rev in self.store.list_revisions(name):
-            if rev.hash == hash:
-                return rev
-        raise NotFoundError(f"Deployment {name!r} has no revision with hash {hash!r}.")
-
-    def _replica(self, name: str, replica_id: str) -> Replica | None:
-        for rep in self.store.list_replicas(name):
-            if rep.id == replica_id:
-                return rep
-        return None
-
-
-def _handle(rep: Replica) -> ProcessHandle | None:
-    if rep.pid is None or rep.process_start is None or rep.port is None:
-        return None
-    return ProcessHandle(
-        pid=rep.pid, process_start=rep.process_start, port=rep.port, log_path=rep.log_path
-    )

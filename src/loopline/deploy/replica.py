@@ -1,9 +1,16 @@
-"""Replica: one model-server process of a revision (the Kubernetes pod equivalent)."""
+"""Replica: one model-server process of a revision (the Kubernetes pod equivalent).
+
+Phase changes go through :func:`transition`, which checks :data:`ALLOWED_TRANSITIONS` (the
+state machine as data, checked in one place).
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
+
+from loopline.errors import ConflictError
 
 
 class ReplicaPhase(enum.Enum):
@@ -78,3 +85,21 @@ class Replica:
         if self.phase is not ReplicaPhase.RUNNING or not self.ready or self.ready_since is None:
             return False
         return min_ready_seconds == 0 or self.ready_since + min_ready_seconds < now
+
+
+def transition(replica: Replica, phase: ReplicaPhase, **changes: Any) -> Replica:
+    """``replica`` moved to ``phase`` (with other fields ``changes``d).
+
+    Raises:
+        ConflictError: :data:`ALLOWED_TRANSITIONS` forbids the move (staying in the same phase
+            is not a transition either: change other fields with ``dataclasses.replace``).
+    """
+    old = replica.phase
+    if phase not in ALLOWED_TRANSITIONS[old]:
+        allowed = sorted(p.value for p in ALLOWED_TRANSITIONS[old]) or ["none"]
+        raise ConflictError(
+            f"Replica {replica.id!r} is {old.value}; it cannot become {phase.value} "
+            f"(allowed from {old.value}: {', '.join(allowed)}). The sync loop tried an illegal "
+            "phase change: report it as a bug with the control plane's log."
+        )
+    return replace(replica, phase=phase, **changes)

@@ -2,8 +2,15 @@
 
 Three tables of its own (``deploy_deployments``, ``deploy_revisions``, ``deploy_replicas``);
 entities are stored as JSON documents next to their keys, so adding a field never needs a
-schema change. Every call is one transaction on the metadata store's engine (SQLite: WAL,
-``BEGIN IMMEDIATE`` for writes).
+schema change.
+
+Transactions use the metadata store's engine set-up and its helpers
+(``loopline.metadata.sql.engine``): reads run on :func:`read_engine` (SQLite: a deferred
+``BEGIN``, so a read never takes the write lock and never waits for a writer in WAL mode),
+writes on the write engine (``BEGIN IMMEDIATE``), and every transaction goes through
+:func:`retry_transient` ("database is locked"/busy, serialisation failures). The sync loop's
+tick costs one read transaction (:meth:`snapshot_all`: three ``SELECT``\\ s) and, only when
+something changed, one write transaction per deployment (:meth:`commit`).
 
 Schema ownership: the tables are created by the metadata migration chain (Alembic revision
 ``0002``, ``loopline/metadata/sql/migrations/versions/0002_deployments.py``), applied when the
@@ -13,9 +20,9 @@ two agree).
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -45,13 +52,29 @@ from loopline.deploy.codec import (
     status_from_json,
     status_to_json,
 )
-from loopline.deploy.deployment import Deployment, RouterProcess
+from loopline.deploy.deployment import Deployment
 from loopline.deploy.replica import Replica
 from loopline.deploy.revision import Revision
+from loopline.deploy.snapshot import DeploymentSnapshot, check_writes
 from loopline.deploy.spec import DeploymentSpec
 from loopline.deploy.state import DeploymentStateStore
-from loopline.deploy.status import DeploymentStatus
-from loopline.errors import BackendError, ConfigurationError, NotFoundError
+from loopline.deploy.writes import (
+    DropReplica,
+    DropRevision,
+    PutReplica,
+    PutRevision,
+    SetRouter,
+    SetStatus,
+    Write,
+)
+from loopline.errors import BackendError, ConfigurationError, LooplineError, NotFoundError
+from loopline.metadata.sql.engine import (
+    RETRY_DEADLINE_S,
+    RetriesExhausted,
+    is_memory_sqlite,
+    read_engine,
+    retry_transient,
+)
 
 T = TypeVar("T")
 
@@ -82,12 +105,19 @@ replicas = Table(
 
 
 class SqlDeploymentStateStore(DeploymentStateStore):
-    """The deployment state store on a SQLAlchemy engine (usually the metadata store's)."""
+    """The deployment state store on a SQLAlchemy engine made by the metadata store's
+    ``create_engines`` (usually the metadata store's own: :meth:`from_metadata`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # In-memory SQLite has one shared connection: serialise calls on it.
-        self._lock = threading.RLock()
+        self.read_engine = read_engine(engine)
+        # In-memory SQLite has one shared connection: serialise transactions on it.
+        self._serial: contextlib.AbstractContextManager[object] = (
+            threading.RLock() if is_memory_sqlite(engine.url) else contextlib.nullcontext()
+        )
+        # Parsed specs by deployment, reused while the stored document is equal: the loop
+        # reads every spec every tick, and validating one costs more than comparing it.
+        self._specs: dict[str, tuple[Any, DeploymentSpec]] = {}
 
     @classmethod
     def from_metadata(cls, metadata: object) -> SqlDeploymentStateStore:
@@ -104,35 +134,87 @@ class SqlDeploymentStateStore(DeploymentStateStore):
             )
         return cls(engine)
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self._lock, self.engine.begin() as conn:
-            yield conn
+    # ---- transactions ----------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[Connection], T], what: str) -> T:
-        try:
-            with self._tx() as conn:
+    def _tx(self, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
+        engine = self.engine if write else self.read_engine
+
+        def attempt() -> T:
+            with self._serial, engine.begin() as conn:
                 return fn(conn)
+
+        try:
+            return retry_transient(attempt)
+        except LooplineError:
+            raise
+        except RetriesExhausted as exc:
+            raise BackendError(
+                f"Deployment store failed to {what}: {exc.__cause__}, still after retrying for "
+                f"{RETRY_DEADLINE_S:.0f} s. Another process may hold a long write transaction; "
+                "check it, then retry."
+            ) from exc.__cause__
         except SQLAlchemyError as exc:
             raise BackendError(f"Deployment store failed to {what}: {exc}") from exc
 
-    @staticmethod
-    def _row_to_deployment(row: Any) -> Deployment:
+    def _read(self, fn: Callable[[Connection], T], what: str) -> T:
+        return self._tx(fn, write=False, what=what)
+
+    def _write(self, fn: Callable[[Connection], T], what: str) -> T:
+        return self._tx(fn, write=True, what=what)
+
+    # ---- rows ------------------------------------------------------------------------------
+
+    def _spec(self, name: str, doc: Any) -> DeploymentSpec:
+        cached = self._specs.get(name)
+        if cached is not None and cached[0] == doc:
+            return cached[1]
+        spec = DeploymentSpec.from_dict(doc)
+        self._specs[name] = (doc, spec)
+        return spec
+
+    def _deployment(self, row: Any) -> Deployment:
         return Deployment(
-            spec=DeploymentSpec.from_dict(row.spec), generation=row.generation,
+            spec=self._spec(row.name, row.spec), generation=row.generation,
             created_at=row.created_at, status=status_from_json(row.status),
             router=router_from_json(row.router),
         )  # fmt: skip
 
-    @staticmethod
-    def _get(conn: Connection, name: str) -> Deployment:
+    def _get(self, conn: Connection, name: str) -> Deployment:
         row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
         if row is None:
-            known = conn.execute(select(deployments.c.name).order_by(deployments.c.name))
-            raise NotFoundError(
-                f"Deployment {name!r} does not exist; known deployments: {[r[0] for r in known]}."
+            raise self._not_found(conn, name)
+        return self._deployment(row)
+
+    @staticmethod
+    def _not_found(conn: Connection, name: str) -> NotFoundError:
+        known = conn.execute(select(deployments.c.name).order_by(deployments.c.name))
+        return NotFoundError(
+            f"Deployment {name!r} does not exist; known deployments: {[r[0] for r in known]}."
+        )
+
+    def _snapshots(self, conn: Connection, name: str | None) -> list[DeploymentSnapshot]:
+        dq, vq, pq = select(deployments), select(revisions.c.data), select(replicas.c.data)
+        if name is not None:
+            dq = dq.where(deployments.c.name == name)
+            vq = vq.where(revisions.c.deployment == name)
+            pq = pq.where(replicas.c.deployment == name)
+        rows = conn.execute(dq.order_by(deployments.c.name)).all()
+        revs: dict[str, list[Revision]] = {}
+        for (doc,) in conn.execute(vq):
+            rev = revision_from_json(doc)
+            revs.setdefault(rev.deployment, []).append(rev)
+        reps: dict[str, list[Replica]] = {}
+        for (doc,) in conn.execute(pq):
+            rep = replica_from_json(doc)
+            reps.setdefault(rep.deployment, []).append(rep)
+        return [
+            DeploymentSnapshot.of(
+                self._deployment(row), revs.get(row.name, ()), reps.get(row.name, ())
             )
-        return SqlDeploymentStateStore._row_to_deployment(row)
+            for row in rows
+        ]
+
+    # ---- the store -------------------------------------------------------------------------
 
     def apply_spec(self, spec: DeploymentSpec, now: float) -> Deployment:
         def fn(conn: Connection) -> Deployment:
@@ -143,7 +225,7 @@ class SqlDeploymentStateStore(DeploymentStateStore):
                     name=spec.name, spec=spec.to_dict(), generation=1, created_at=now,
                     status=status_to_json(d.status), router=None))  # fmt: skip
                 return d
-            current = self._row_to_deployment(row)
+            current = self._deployment(row)
             if current.spec == spec:
                 return current
             conn.execute(update(deployments).where(deployments.c.name == spec.name).values(
@@ -151,17 +233,17 @@ class SqlDeploymentStateStore(DeploymentStateStore):
             return Deployment(spec, current.generation + 1, current.created_at, current.status,
                               current.router)  # fmt: skip
 
-        return self._run(fn, f"apply deployment {spec.name!r}")
+        return self._write(fn, f"apply deployment {spec.name!r}")
 
     def get_deployment(self, name: str) -> Deployment:
-        return self._run(lambda conn: self._get(conn, name), f"read deployment {name!r}")
+        return self._read(lambda conn: self._get(conn, name), f"read deployment {name!r}")
 
     def list_deployments(self) -> list[Deployment]:
         def fn(conn: Connection) -> list[Deployment]:
             rows = conn.execute(select(deployments).order_by(deployments.c.name))
-            return [self._row_to_deployment(r) for r in rows]
+            return [self._deployment(r) for r in rows]
 
-        return self._run(fn, "list deployments")
+        return self._read(fn, "list deployments")
 
     def delete_deployment(self, name: str) -> None:
         def fn(conn: Connection) -> None:
@@ -170,76 +252,63 @@ class SqlDeploymentStateStore(DeploymentStateStore):
                 conn.execute(delete(table).where(table.c.deployment == name))
             conn.execute(delete(deployments).where(deployments.c.name == name))
 
-        self._run(fn, f"delete deployment {name!r}")
+        self._write(fn, f"delete deployment {name!r}")
+        self._specs.pop(name, None)
 
-    def _set(self, name: str, what: str, **values: Any) -> Deployment:
-        def fn(conn: Connection) -> Deployment:
-            self._get(conn, name)
-            conn.execute(update(deployments).where(deployments.c.name == name).values(**values))
-            return self._get(conn, name)
+    def snapshot(self, name: str) -> DeploymentSnapshot:
+        def fn(conn: Connection) -> DeploymentSnapshot:
+            found = self._snapshots(conn, name)
+            if not found:
+                raise self._not_found(conn, name)
+            return found[0]
 
-        return self._run(fn, f"update the {what} of deployment {name!r}")
+        return self._read(fn, f"read deployment {name!r}")
 
-    def set_status(self, name: str, status: DeploymentStatus) -> Deployment:
-        return self._set(name, "status", status=status_to_json(status))
+    def snapshot_all(self) -> list[DeploymentSnapshot]:
+        return self._read(lambda conn: self._snapshots(conn, None), "read every deployment")
 
-    def set_router(self, name: str, router: RouterProcess | None) -> Deployment:
-        return self._set(name, "router", router=router_to_json(router))
+    def commit(self, name: str, writes: Sequence[Write]) -> None:
+        check_writes(name, writes)
+        if not writes:
+            return
 
-    def list_revisions(self, name: str) -> list[Revision]:
-        def fn(conn: Connection) -> list[Revision]:
-            rows = conn.execute(select(revisions.c.data).where(revisions.c.deployment == name))
-            return sorted((revision_from_json(r[0]) for r in rows),
-                          key=lambda r: (r.number, r.created_at))  # fmt: skip
-
-        return self._run(fn, f"list revisions of {name!r}")
-
-    def put_revision(self, revision: Revision) -> None:
         def fn(conn: Connection) -> None:
-            self._get(conn, revision.deployment)
-            key = (revisions.c.deployment == revision.deployment) & (
-                revisions.c.hash == revision.hash
-            )
-            conn.execute(delete(revisions).where(key))
-            conn.execute(insert(revisions).values(
-                deployment=revision.deployment, hash=revision.hash, number=revision.number,
-                data=revision_to_json(revision)))  # fmt: skip
+            found = conn.execute(select(deployments.c.name).where(deployments.c.name == name))
+            if found.first() is None:
+                raise self._not_found(conn, name)
+            for w in writes:
+                _execute(conn, name, w)
 
-        self._run(fn, f"store revision {revision.name!r}")
+        self._write(fn, f"update deployment {name!r}")
 
-    def delete_revision(self, name: str, hash: str) -> None:
-        def fn(conn: Connection) -> None:
-            key = (revisions.c.deployment == name) & (revisions.c.hash == hash)
-            if conn.execute(delete(revisions).where(key)).rowcount == 0:
-                raise NotFoundError(f"Deployment {name!r} has no revision with hash {hash!r}.")
 
-        self._run(fn, f"delete revision {hash!r} of {name!r}")
+def _execute(conn: Connection, name: str, w: Write) -> None:
+    """One write of a batch, inside the batch's transaction."""
+    match w:
+        case PutRevision(revision=rev):
+            _replace(conn, revisions, [revisions.c.hash == rev.hash], name, hash=rev.hash,
+                     number=rev.number, data=revision_to_json(rev))  # fmt: skip
+        case DropRevision(hash=h):
+            if _delete(conn, revisions, [revisions.c.hash == h], name) == 0:
+                raise NotFoundError(f"Deployment {name!r} has no revision with hash {h!r}.")
+        case PutReplica(replica=rep):
+            _replace(conn, replicas, [replicas.c.id == rep.id], name, id=rep.id,
+                     created_at=rep.created_at, data=replica_to_json(rep))  # fmt: skip
+        case DropReplica(replica_id=rid):
+            if _delete(conn, replicas, [replicas.c.id == rid], name) == 0:
+                raise NotFoundError(f"Deployment {name!r} has no replica {rid!r}.")
+        case SetStatus(status=status):
+            conn.execute(update(deployments).where(deployments.c.name == name)
+                         .values(status=status_to_json(status)))  # fmt: skip
+        case SetRouter(router=router):
+            conn.execute(update(deployments).where(deployments.c.name == name)
+                         .values(router=router_to_json(router)))  # fmt: skip
 
-    def list_replicas(self, name: str) -> list[Replica]:
-        def fn(conn: Connection) -> list[Replica]:
-            rows = conn.execute(
-                select(replicas.c.data).where(replicas.c.deployment == name)
-                .order_by(replicas.c.created_at, replicas.c.id)
-            )  # fmt: skip
-            return [replica_from_json(r[0]) for r in rows]
 
-        return self._run(fn, f"list replicas of {name!r}")
+def _delete(conn: Connection, table: Table, key: Iterable[Any], name: str) -> int:
+    return conn.execute(delete(table).where(table.c.deployment == name, *key)).rowcount
 
-    def put_replica(self, replica: Replica) -> None:
-        def fn(conn: Connection) -> None:
-            self._get(conn, replica.deployment)
-            key = (replicas.c.deployment == replica.deployment) & (replicas.c.id == replica.id)
-            conn.execute(delete(replicas).where(key))
-            conn.execute(insert(replicas).values(
-                deployment=replica.deployment, id=replica.id, created_at=replica.created_at,
-                data=replica_to_json(replica)))  # fmt: skip
 
-        self._run(fn, f"store replica {replica.id!r}")
-
-    def delete_replica(self, name: str, replica_id: str) -> None:
-        def fn(conn: Connection) -> None:
-            key = (replicas.c.deployment == name) & (replicas.c.id == replica_id)
-            if conn.execute(delete(replicas).where(key)).rowcount == 0:
-                raise NotFoundError(f"Deployment {name!r} has no replica {replica_id!r}.")
-
-        self._run(fn, f"delete replica {replica_id!r}")
+def _replace(conn: Connection, table: Table, key: Iterable[Any], name: str, **row: Any) -> None:
+    _delete(conn, table, key, name)
+    conn.execute(insert(table).values(deployment=name, **row))

@@ -1,26 +1,32 @@
 """Where deployments live between syncs: specs with generations, revisions, replicas, status.
 
 The control plane persists everything through :class:`DeploymentStateStore`, so a restart
-(even ``kill -9``) loses nothing. :class:`InMemoryDeploymentStateStore` serves tests and
-embedded use; every backend passes ``loopline.testing.deploy.DeploymentStateStoreContract``.
+(even ``kill -9``) loses nothing. The sync loop reads with :meth:`~DeploymentStateStore.
+snapshot_all` (every deployment in one read transaction) and writes each deployment's changes
+with :meth:`~DeploymentStateStore.commit` (one ordered batch of
+:mod:`~loopline.deploy.writes`, one write transaction, all or nothing).
+:class:`InMemoryDeploymentStateStore` serves tests and embedded use; every backend passes
+``loopline.testing.deploy.DeploymentStateStoreContract``.
 """
 
 from __future__ import annotations
 
 import abc
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 
-from loopline.deploy.deployment import Deployment, RouterProcess
+from loopline.deploy.deployment import Deployment
 from loopline.deploy.replica import Replica
 from loopline.deploy.revision import Revision
+from loopline.deploy.snapshot import DeploymentSnapshot, apply_writes, check_writes
 from loopline.deploy.spec import DeploymentSpec
-from loopline.deploy.status import DeploymentStatus
+from loopline.deploy.writes import Write
 from loopline.errors import NotFoundError
 
 
 class DeploymentStateStore(abc.ABC):
-    """Deployment state. Each call is atomic; values returned are frozen snapshots."""
+    """Deployment state. Each call is one transaction; values returned are frozen."""
 
     @abc.abstractmethod
     def apply_spec(self, spec: DeploymentSpec, now: float) -> Deployment:
@@ -39,127 +45,91 @@ class DeploymentStateStore(abc.ABC):
         """Forget the deployment, its revisions and replicas. Raises NotFoundError."""
 
     @abc.abstractmethod
-    def set_status(self, name: str, status: DeploymentStatus) -> Deployment:
-        """Replace the status (the spec and generation are untouched). Raises NotFoundError."""
+    def snapshot(self, name: str) -> DeploymentSnapshot:
+        """One deployment with its revisions and replicas, read in one transaction.
+
+        Raises:
+            NotFoundError: there is no deployment of that name.
+        """
 
     @abc.abstractmethod
-    def set_router(self, name: str, router: RouterProcess | None) -> Deployment:
-        """Record (or clear) the deployment's router process. Raises NotFoundError."""
+    def snapshot_all(self) -> list[DeploymentSnapshot]:
+        """Every deployment with its revisions and replicas, by name, in one read
+        transaction (the sync loop's one read per tick)."""
 
     @abc.abstractmethod
+    def commit(self, name: str, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` to deployment ``name`` in order, in one write transaction: all of
+        them or, if one fails, none. An empty batch does nothing (no transaction at all).
+
+        Raises:
+            NotFoundError: the deployment does not exist, or a write drops a revision or
+                replica that does not exist.
+            InvalidInputError: a write concerns another deployment.
+        """
+
     def list_revisions(self, name: str) -> list[Revision]:
-        """The deployment's revisions, by number (empty if none)."""
+        """The deployment's revisions, by number. Raises NotFoundError."""
+        return list(self.snapshot(name).revisions)
 
-    @abc.abstractmethod
-    def put_revision(self, revision: Revision) -> None:
-        """Insert or replace the revision with that deployment and hash."""
-
-    @abc.abstractmethod
-    def delete_revision(self, name: str, hash: str) -> None:
-        """Forget one revision. Raises NotFoundError if it does not exist."""
-
-    @abc.abstractmethod
     def list_replicas(self, name: str) -> list[Replica]:
-        """The deployment's replicas, by creation time (empty if none)."""
-
-    @abc.abstractmethod
-    def put_replica(self, replica: Replica) -> None:
-        """Insert or replace the replica with that id."""
-
-    @abc.abstractmethod
-    def delete_replica(self, name: str, replica_id: str) -> None:
-        """Forget one replica. Raises NotFoundError if it does not exist."""
+        """The deployment's replicas, by creation time. Raises NotFoundError."""
+        return list(self.snapshot(name).replicas)
 
 
 class InMemoryDeploymentStateStore(DeploymentStateStore):
-    """A thread-safe dict-backed store (state dies with the process)."""
+    """A thread-safe, dict-backed store (state dies with the process)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._deployments: dict[str, Deployment] = {}
-        self._revisions: dict[str, dict[str, Revision]] = {}
-        self._replicas: dict[str, dict[str, Replica]] = {}
+        self._snapshots: dict[str, DeploymentSnapshot] = {}
 
-    def _get(self, name: str) -> Deployment:
+    def _get(self, name: str) -> DeploymentSnapshot:
         try:
-            return self._deployments[name]
+            return self._snapshots[name]
         except KeyError:
             raise NotFoundError(
                 f"Deployment {name!r} does not exist; known deployments: "
-                f"{sorted(self._deployments)}."
+                f"{sorted(self._snapshots)}."
             ) from None
 
     def apply_spec(self, spec: DeploymentSpec, now: float) -> Deployment:
         with self._lock:
-            current = self._deployments.get(spec.name)
+            current = self._snapshots.get(spec.name)
             if current is None:
                 d = Deployment(spec=spec, generation=1, created_at=now)
-                self._revisions[spec.name] = {}
-                self._replicas[spec.name] = {}
-            elif current.spec == spec:
-                d = current
-            else:
-                d = replace(current, spec=spec, generation=current.generation + 1)
-            self._deployments[spec.name] = d
+                self._snapshots[spec.name] = DeploymentSnapshot(d)
+                return d
+            if current.deployment.spec == spec:
+                return current.deployment
+            d = replace(current.deployment, spec=spec, generation=current.deployment.generation + 1)
+            self._snapshots[spec.name] = replace(current, deployment=d)
             return d
 
     def get_deployment(self, name: str) -> Deployment:
         with self._lock:
-            return self._get(name)
+            return self._get(name).deployment
 
     def list_deployments(self) -> list[Deployment]:
         with self._lock:
-            return [self._deployments[k] for k in sorted(self._deployments)]
+            return [self._snapshots[k].deployment for k in sorted(self._snapshots)]
 
     def delete_deployment(self, name: str) -> None:
         with self._lock:
             self._get(name)
-            del self._deployments[name]
-            self._revisions.pop(name, None)
-            self._replicas.pop(name, None)
+            del self._snapshots[name]
 
-    def set_status(self, name: str, status: DeploymentStatus) -> Deployment:
+    def snapshot(self, name: str) -> DeploymentSnapshot:
         with self._lock:
-            d = replace(self._get(name), status=status)
-            self._deployments[name] = d
-            return d
+            return self._get(name)
 
-    def set_router(self, name: str, router: RouterProcess | None) -> Deployment:
+    def snapshot_all(self) -> list[DeploymentSnapshot]:
         with self._lock:
-            d = replace(self._get(name), router=router)
-            self._deployments[name] = d
-            return d
+            return [self._snapshots[k] for k in sorted(self._snapshots)]
 
-    def list_revisions(self, name: str) -> list[Revision]:
+    def commit(self, name: str, writes: Sequence[Write]) -> None:
+        check_writes(name, writes)
+        if not writes:
+            return
         with self._lock:
-            revs = self._revisions.get(name, {}).values()
-            return sorted(revs, key=lambda r: (r.number, r.created_at))
-
-    def put_revision(self, revision: Revision) -> None:
-        with self._lock:
-            self._get(revision.deployment)
-            self._revisions[revision.deployment][revision.hash] = revision
-
-    def delete_revision(self, name: str, hash: str) -> None:
-        with self._lock:
-            revs = self._revisions.get(name, {})
-            if hash not in revs:
-                raise NotFoundError(f"Deployment {name!r} has no revision with hash {hash!r}.")
-            del revs[hash]
-
-    def list_replicas(self, name: str) -> list[Replica]:
-        with self._lock:
-            reps = self._replicas.get(name, {}).values()
-            return sorted(reps, key=lambda r: (r.created_at, r.id))
-
-    def put_replica(self, replica: Replica) -> None:
-        with self._lock:
-            self._get(replica.deployment)
-            self._replicas[replica.deployment][replica.id] = replica
-
-    def delete_replica(self, name: str, replica_id: str) -> None:
-        with self._lock:
-            reps = self._replicas.get(name, {})
-            if replica_id not in reps:
-                raise NotFoundError(f"Deployment {name!r} has no replica {replica_id!r}.")
-            del reps[replica_id]
+            self._snapshots[name] = apply_writes(self._get(name), writes)

@@ -28,10 +28,20 @@ from loopline.deploy.replica import Replica, ReplicaPhase
 from loopline.deploy.revision import Revision
 from loopline.deploy.route_table import Backend, RouteTable
 from loopline.deploy.routing import Routing
+from loopline.deploy.snapshot import DeploymentSnapshot
 from loopline.deploy.spec import DeploymentSpec, Strategy, StrategyType, Template
 from loopline.deploy.state import DeploymentStateStore, InMemoryDeploymentStateStore
 from loopline.deploy.status import ConditionType, DeploymentStatus
-from loopline.errors import BackendError, NotFoundError
+from loopline.deploy.writes import (
+    DropReplica,
+    DropRevision,
+    PutReplica,
+    PutRevision,
+    SetRouter,
+    SetStatus,
+    Write,
+)
+from loopline.errors import BackendError, InvalidInputError, NotFoundError
 
 
 class FakeClock:
@@ -205,10 +215,16 @@ class DeploymentSimulator:
 
     One deployment named ``web``; :meth:`sync` advances the clock and runs one sync, so
     replicas started in one sync are observed (ready, by default) in the next, like pods
-    becoming available between Kubernetes syncs.
+    becoming available between Kubernetes syncs. Ready replicas are probed at every sync
+    unless ``ready_probe_period`` says otherwise (the manager's own default is seconds).
     """
 
-    def __init__(self, spec: DeploymentSpec, engine: FakeEngine | None = None) -> None:
+    def __init__(
+        self,
+        spec: DeploymentSpec,
+        engine: FakeEngine | None = None,
+        ready_probe_period: float = 0.0,
+    ) -> None:
         self.clock = FakeClock()
         self.engine = engine or FakeEngine()
         self.routing = FakeRouting()
@@ -219,6 +235,7 @@ class DeploymentSimulator:
             routing=self.routing,
             clock=self.clock,
             backoff=BackoffPolicy(),
+            ready_probe_period=ready_probe_period,
             background_stops=False,
         )
         self.manager.apply(spec)
@@ -278,6 +295,11 @@ def _spec(name: str = "web", replicas: int = 2, model: str = "iris/1") -> Deploy
     return DeploymentSpec(name=name, template=Template(model=model), replicas=replicas)
 
 
+def _replica(replica_id: str, created_at: float) -> Replica:
+    return Replica(replica_id, "web", "aaa", ReplicaPhase.PENDING, created_at, port=9, pid=10,
+                   process_start=11, log_path="/tmp/x.log")  # fmt: skip
+
+
 class DeploymentStateStoreContract:
     """Tests every :class:`DeploymentStateStore` must pass. Needs a ``store`` fixture."""
 
@@ -296,15 +318,19 @@ class DeploymentStateStoreContract:
     def test_get_missing_deployment_raises_not_found(self, store: DeploymentStateStore) -> None:
         with pytest.raises(NotFoundError, match="Deployment 'nope' does not exist"):
             store.get_deployment("nope")
+        with pytest.raises(NotFoundError, match="Deployment 'nope' does not exist"):
+            store.snapshot("nope")
 
     def test_status_and_router_are_kept_across_spec_changes(
         self, store: DeploymentStateStore
     ) -> None:
         store.apply_spec(_spec(), 10.0)
-        store.set_status("web", DeploymentStatus(replicas=2, observed_generation=1))
-        store.set_router("web", RouterProcess(pid=5, process_start=6, port=7, admin_port=8))
+        router = RouterProcess(pid=5, process_start=6, port=7, admin_port=8)
+        store.commit("web", [SetStatus(DeploymentStatus(replicas=2, observed_generation=1)),
+                             SetRouter(router)])  # fmt: skip
         d = store.apply_spec(_spec(replicas=4), 11.0)
-        assert d.status.replicas == 2 and d.router is not None and d.router.port == 7
+        assert d.status.replicas == 2 and d.router == router
+        assert store.get_deployment("web") == d
 
     def test_lists_deployments_by_name(self, store: DeploymentStateStore) -> None:
         store.apply_spec(_spec("b"), 1.0)
@@ -316,43 +342,116 @@ class DeploymentStateStoreContract:
         t1, t2 = Template(model="iris/1"), Template(model="iris/2", workers=2)
         r2 = Revision("web", "bbb", 2, t2, 5.0, replicas=1, desired_replicas=2, max_replicas=3)
         r1 = Revision("web", "aaa", 1, t1, 4.0, history=(0,))
-        store.put_revision(r2)
-        store.put_revision(r1)
+        store.commit("web", [PutRevision(r2), PutRevision(r1)])
         assert store.list_revisions("web") == [r1, r2]
-        store.put_revision(replace(r1, number=3, history=(1,)))
+        store.commit("web", [PutRevision(replace(r1, number=3, history=(1,)))])
         assert [r.hash for r in store.list_revisions("web")] == ["bbb", "aaa"]
-        store.delete_revision("web", "bbb")
+        store.commit("web", [DropRevision("bbb")])
         assert [r.hash for r in store.list_revisions("web")] == ["aaa"]
         with pytest.raises(NotFoundError, match="no revision with hash 'bbb'"):
-            store.delete_revision("web", "bbb")
+            store.commit("web", [DropRevision("bbb")])
 
-    def test_replicas_round_trip(self, store: DeploymentStateStore) -> None:
+    def test_replicas_round_trip_and_sort_by_creation(self, store: DeploymentStateStore) -> None:
         store.apply_spec(_spec(), 1.0)
-        rep = Replica(
-            "web-aaa-1",
-            "web",
-            "aaa",
-            ReplicaPhase.PENDING,
-            3.0,
-            port=9,
-            pid=10,
-            process_start=11,
-            log_path="/tmp/x.log",
-        )
-        store.put_replica(rep)
+        rep = _replica("web-aaa-1", 3.0)
+        early = _replica("web-aaa-0", 2.0)
+        store.commit("web", [PutReplica(rep), PutReplica(early)])
         running = replace(rep, phase=ReplicaPhase.RUNNING, ready=True, ready_since=4.0)
-        store.put_replica(running)
-        assert store.list_replicas("web") == [running]
-        store.delete_replica("web", rep.id)
+        store.commit("web", [PutReplica(running)])
+        assert store.list_replicas("web") == [early, running]
+        store.commit("web", [DropReplica(rep.id), DropReplica(early.id)])
         assert store.list_replicas("web") == []
         with pytest.raises(NotFoundError, match="no replica 'web-aaa-1'"):
-            store.delete_replica("web", rep.id)
+            store.commit("web", [DropReplica(rep.id)])
+
+    def test_snapshot_holds_the_deployment_its_revisions_and_replicas(
+        self, store: DeploymentStateStore
+    ) -> None:
+        d = store.apply_spec(_spec(), 1.0)
+        rev = Revision("web", "aaa", 1, Template(model="iris/1"), 1.0, replicas=2)
+        reps = [_replica("web-aaa-2", 3.0), _replica("web-aaa-1", 2.0)]
+        store.commit("web", [PutRevision(rev), *(PutReplica(r) for r in reps)])
+        snap = store.snapshot("web")
+        assert snap == DeploymentSnapshot(d, (rev,), (reps[1], reps[0]))
+        assert snap.name == "web"
+
+    def test_snapshot_all_reads_every_deployment_by_name(
+        self, store: DeploymentStateStore
+    ) -> None:
+        assert store.snapshot_all() == []
+        for name in ("b", "a", "c"):
+            store.apply_spec(_spec(name), 1.0)
+        store.commit("b", [PutReplica(replace(_replica("b-aaa-1", 2.0), deployment="b"))])
+        store.commit("c", [PutRevision(Revision("c", "ccc", 1, Template(model="iris/1"), 1.0))])
+        snaps = store.snapshot_all()
+        assert [s.name for s in snaps] == ["a", "b", "c"]
+        assert [(len(s.revisions), len(s.replicas)) for s in snaps] == [(0, 0), (0, 1), (1, 0)]
+        assert snaps == [store.snapshot(n) for n in ("a", "b", "c")]
+
+    def test_commit_applies_writes_in_order(self, store: DeploymentStateStore) -> None:
+        store.apply_spec(_spec(), 1.0)
+        rep = _replica("web-aaa-1", 2.0)
+        ready = replace(rep, phase=ReplicaPhase.RUNNING, ready=True)
+        gone = _replica("web-aaa-2", 3.0)
+        store.commit("web", [PutReplica(rep), PutReplica(gone), PutReplica(ready),
+                             DropReplica(gone.id),
+                             SetStatus(DeploymentStatus(replicas=1)),
+                             SetStatus(DeploymentStatus(replicas=2))])  # fmt: skip
+        snap = store.snapshot("web")
+        assert snap.replicas == (ready,) and snap.deployment.status.replicas == 2
+
+    def test_commit_is_all_or_nothing(self, store: DeploymentStateStore) -> None:
+        store.apply_spec(_spec(), 1.0)
+        before = store.snapshot("web")
+        writes: list[Write] = [
+            PutRevision(Revision("web", "aaa", 1, Template(model="iris/1"), 1.0)),
+            PutReplica(_replica("web-aaa-1", 2.0)),
+            SetStatus(DeploymentStatus(replicas=1)),
+            SetRouter(RouterProcess(pid=5, process_start=6, port=7, admin_port=8)),
+            DropReplica("web-never-was"),  # fails last: everything before must roll back
+        ]
+        with pytest.raises(NotFoundError, match="no replica 'web-never-was'"):
+            store.commit("web", writes)
+        assert store.snapshot("web") == before
+
+    def test_commit_to_a_missing_deployment_writes_nothing(
+        self, store: DeploymentStateStore
+    ) -> None:
+        store.apply_spec(_spec(), 1.0)
+        with pytest.raises(NotFoundError, match="Deployment 'gone' does not exist"):
+            store.commit("gone", [SetStatus(DeploymentStatus(replicas=1))])
+        store.commit("gone", [])  # an empty batch does nothing
+        assert [d.name for d in store.list_deployments()] == ["web"]
+
+    def test_commit_refuses_a_write_of_another_deployment(
+        self, store: DeploymentStateStore
+    ) -> None:
+        store.apply_spec(_spec(), 1.0)
+        store.apply_spec(_spec("api"), 1.0)
+        other = replace(_replica("api-aaa-1", 2.0), deployment="api")
+        with pytest.raises(InvalidInputError, match="cannot write replica 'api-aaa-1'"):
+            store.commit("web", [SetStatus(DeploymentStatus(replicas=1)), PutReplica(other)])
+        assert store.get_deployment("web").status == DeploymentStatus()
+        assert store.list_replicas("api") == []
+
+    def test_a_snapshot_does_not_change_after_later_commits(
+        self, store: DeploymentStateStore
+    ) -> None:
+        store.apply_spec(_spec(), 1.0)
+        snap = store.snapshot("web")
+        store.commit("web", [PutReplica(_replica("web-aaa-1", 2.0)),
+                             SetStatus(DeploymentStatus(replicas=1))])  # fmt: skip
+        assert snap.replicas == () and snap.deployment.status == DeploymentStatus()
 
     def test_delete_deployment_forgets_everything(self, store: DeploymentStateStore) -> None:
         store.apply_spec(_spec(), 1.0)
-        store.put_revision(Revision("web", "aaa", 1, Template(model="iris/1"), 1.0))
+        store.commit("web", [PutRevision(Revision("web", "aaa", 1, Template(model="iris/1"), 1.0)),
+                             PutReplica(_replica("web-aaa-1", 2.0))])  # fmt: skip
         store.delete_deployment("web")
-        assert store.list_deployments() == [] and store.list_revisions("web") == []
+        assert store.list_deployments() == [] and store.snapshot_all() == []
+        store.apply_spec(_spec(), 5.0)  # the same name again starts empty
+        assert store.list_revisions("web") == [] and store.list_replicas("web") == []
+        store.delete_deployment("web")
         with pytest.raises(NotFoundError, match="does not exist"):
             store.delete_deployment("web")
 
