@@ -1,0 +1,25 @@
+"""The face of ``loopline.serving``: what other packages may import from it."""
+
+from __future__ import annotations
+
+import loopline.serving
+
+
+def test_the_serving_package_exports_exactly_its_public_names() -> None:
+    assert sorted(loopline.serving.__all__) == [
+        "AdaptiveBatcher",
+        "BatchingOptions",
+        "LogOptions",
+        "ModelServerApp",
+        "Overloaded",
+        "ServeCommand",
+        "ServedModel",
+        "ServerHandle",
+        "ServerOptions",
+        "create_app",
+        "read_feedback",
+        "read_prediction_logs",
+        "run_server",
+        "serve_worker",
+    ]
+    assert all(hasattr(loopline.serving, name) for name in loopline.serving.__all__)
