@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "describe": "loopline.cli.get:describe_cmd",
     "logs": "loopline.cli.get:logs",
     "rollout": "loopline.cli.rollout:rollout",
+    "autoscale": "loopline.cli.autoscale:autoscale",
 }
 
 
