@@ -18,12 +18,37 @@ Key contracts:
   and shuts down gracefully on SIGTERM.
 """
 
-from loopline.serving.app import ModelServerApp, create_app
-from loopline.serving.batcher import AdaptiveBatcher, Overloaded
-from loopline.serving.command import ServeCommand
-from loopline.serving.log_reader import read_feedback, read_prediction_logs
-from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
-from loopline.serving.runner import ServerHandle, run_server, serve_worker
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loopline.serving.app import ModelServerApp, create_app
+    from loopline.serving.batcher import AdaptiveBatcher, Overloaded
+    from loopline.serving.command import ServeCommand
+    from loopline.serving.log_reader import read_feedback, read_prediction_logs
+    from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
+    from loopline.serving.runner import ServerHandle, run_server, serve_worker
+
+# Imported on first use: the deploy spec reads the serving defaults (options), and the
+# router and CLI must not pay for Starlette, Polars and the model-loading code to do so.
+_EXPORTS = {
+    "AdaptiveBatcher": "loopline.serving.batcher",
+    "BatchingOptions": "loopline.serving.options",
+    "LogOptions": "loopline.serving.options",
+    "ModelServerApp": "loopline.serving.app",
+    "Overloaded": "loopline.serving.batcher",
+    "ServeCommand": "loopline.serving.command",
+    "ServedModel": "loopline.serving.options",
+    "ServerHandle": "loopline.serving.runner",
+    "ServerOptions": "loopline.serving.options",
+    "create_app": "loopline.serving.app",
+    "read_feedback": "loopline.serving.log_reader",
+    "read_prediction_logs": "loopline.serving.log_reader",
+    "run_server": "loopline.serving.runner",
+    "serve_worker": "loopline.serving.runner",
+}
 
 __all__ = [
     "AdaptiveBatcher",
@@ -41,3 +66,10 @@ __all__ = [
     "run_server",
     "serve_worker",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopline.serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from loopline.bundle import LoadedModel
 from loopline.errors import InvalidInputError
 from loopline.types import check_name
+
+if TYPE_CHECKING:
+    from loopline.bundle import LoadedModel
 
 
 @dataclass(frozen=True, slots=True)
