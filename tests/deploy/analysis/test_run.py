@@ -329,12 +329,21 @@ def test_a_metric_terminated_while_waiting_for_its_first_samples_is_inconclusive
     assert run.results[0].measurements[0].message.startswith("Terminated after waiting 1m")
 
 
+def test_errors_and_a_wait_are_no_evidence_either() -> None:
+    run = run_of({"name": "a", "interval": "30s", "minSampleSize": 50}, kind=RunKind.BACKGROUND)
+    run = record_error(run, "a", "router restarting", T0)
+    run = record(run, "a", MeasurementOutcome(None, 3), T0 + 10)
+    run = terminate(run, T0 + 60)
+    assert run.phase is P.INCONCLUSIVE and run.results[0].waiting_since is None
+
+
 def test_a_wait_after_good_measurements_is_dropped_on_terminate() -> None:
     run = run_of({"name": "a", "interval": "30s", "minSampleSize": 50}, kind=RunKind.BACKGROUND)
     run = record(run, "a", ok(), T0)
     run = record(run, "a", MeasurementOutcome(None, 3), T0 + 30)
     run = terminate(run, T0 + 45)
     assert run.phase is P.SUCCESSFUL and run.results[0].count == 1
+    assert run.results[0].waiting_since is None
 
 
 def test_a_low_traffic_model_is_decided_once_it_has_enough_requests() -> None:

@@ -22,7 +22,7 @@ Sample size (loopline): an outcome with fewer samples than ``minSampleSize`` is 
 measurement. It starts (or continues) a wait, polled every 10 s; an outcome that arrives once
 the wait has lasted ``sampleTimeout`` is recorded as an Inconclusive measurement, and a metric
 terminated while it waits with nothing measured yet is Inconclusive too: too little traffic
-is never Successful.
+is never Successful (Error measurements do not count as evidence).
 """
 
 from __future__ import annotations
@@ -277,6 +277,13 @@ def _put(run: AnalysisRun, r: MetricResult) -> AnalysisRun:
     return replace(run, results=tuple(r if x.name == r.name else x for x in run.results))
 
 
+def _waited_out(m: Metric, r: MetricResult, since: float, now: float) -> MetricResult:
+    note = (f"Terminated after waiting {format_duration(now - since)} for {m.min_sample_size} "
+            "samples: too little traffic to decide.")  # fmt: skip
+    inconclusive = Measurement(P.INCONCLUSIVE, since, now, None, 0, note)
+    return count_measurement(r, inconclusive, m.measurement_retention)
+
+
 def _terminating(run: AnalysisRun) -> bool:
     bad = (P.FAILED, P.ERROR, P.INCONCLUSIVE)
     return run.terminated or any(r.phase in bad and not r.dry_run for r in run.results)
@@ -289,12 +296,10 @@ def _assess(run: AnalysisRun, now: float) -> AnalysisRun:
         results = []
         for m, r in zip(run.metrics, run.results, strict=True):
             since = r.waiting_since
-            if terminating and not r.phase.completed and r.measured == 0 and since is not None:
-                note = (f"Terminated after waiting {format_duration(now - since)} for "
-                        f"{m.min_sample_size} samples: too little traffic to decide.")  # fmt: skip
-                r = count_measurement(replace(r, waiting_since=None),
-                                      Measurement(P.INCONCLUSIVE, since, now, None, 0, note),
-                                      m.measurement_retention)  # fmt: skip
+            if terminating and not r.phase.completed and since is not None:
+                r = replace(r, waiting_since=None)
+                if r.count == 0:  # nothing but errors and waits: never Successful
+                    r = _waited_out(m, r, since, now)
             phase = assess_metric(m, r, terminating)
             if phase is not r.phase:
                 r = replace(r, phase=phase, message=r.last.message if r.last else r.message)
