@@ -7,17 +7,23 @@ must be at least 0.``
 
 from __future__ import annotations
 
+import builtins
+import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+from loopline.deploy.duration import parse_duration
 from loopline.errors import InvalidDefinitionError
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 def invalid(
     path: str, value: object, rule: str, kind: str = "Deployment"
 ) -> InvalidDefinitionError:
     """The error for field ``path`` of a ``kind`` holding ``value`` that breaks ``rule``."""
-    return InvalidDefinitionError(f"{kind} field {path} = {value!r} is invalid: it {rule}.")
+    where = path or "(document)"
+    return InvalidDefinitionError(f"{kind} field {where} = {value!r} is invalid: it {rule}.")
 
 
 class Fields:
@@ -31,8 +37,8 @@ class Fields:
         unknown = sorted(str(k) for k in data if k not in known)
         if unknown:
             raise InvalidDefinitionError(
-                f"{kind} field {path} has unknown key(s) {unknown}; known keys are "
-                f"{sorted(known)}."
+                f"{kind} field {path or '(document)'} has unknown key(s) {unknown}; known keys "
+                f"are {sorted(known)}."
             )
         self.data: Mapping[str, Any] = data
         self.path = path
@@ -69,10 +75,37 @@ class Fields:
         return value
 
     def text(self, key: str, default: str | None = None) -> str | None:
+        """A non-empty string, or ``default`` when absent."""
         value = self.data.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise self.invalid(key, value, "must be a string")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.invalid(key, value, "must be a non-empty string")
         return value
+
+    def duration(
+        self, key: str, default: builtins.float | None
+    ) -> builtins.float | None:
+        """Seconds of a duration (``30s``, ``5m``, ``1h30m``, ``250ms``, a number)."""
+        value = self.data.get(key)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value, self.sub(key))
+        except InvalidDefinitionError:
+            rule = "must be a duration such as '30s', '5m', '1h30m' or '250ms'"
+            raise self.invalid(key, value, rule) from None
+
+    def choice(self, key: str, kind: type[E], default: E | None = None) -> E:
+        """One value of the enum ``kind`` (by value)."""
+        value = self.data.get(key)
+        if value is None and default is not None:
+            return default
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = " | ".join(str(m.value) for m in kind)
+            raise self.invalid(key, value, f"must be one of {allowed}") from None
 
     def sequence(self, key: str) -> list[Any]:
         value = self.data.get(key, [])

@@ -148,23 +148,23 @@ def parse_provider(data: Any, path: str) -> ProviderSpec:
     if kind == "predictionDrift":
         f = Fields({} if body is None else body, sub, {"measure", "output"})
         return DriftQuery(
-            f.choice("measure", DriftMeasure, DriftMeasure.JENSEN_SHANNON), f.string("output")
+            f.choice("measure", DriftMeasure, DriftMeasure.JENSEN_SHANNON), f.text("output")
         )
     if kind == "accuracy":
         f = Fields({} if body is None else body, sub, {"metric", "output"})
         return AccuracyQuery(
-            f.choice("metric", AccuracyMetric, AccuracyMetric.ACCURACY), f.string("output")
+            f.choice("metric", AccuracyMetric, AccuracyMetric.ACCURACY), f.text("output")
         )
     f = Fields(body, sub, {"address", "query", "samplesQuery", "timeout"})
-    address = f.string("address")
+    address = f.text("address")
     parts = urlsplit(address or "")
     if address is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise invalid(f.sub("address"), address, "must be an http:// or https:// URL")
-    query = f.string("query")
+    query = f.text("query")
     if query is None:
         raise invalid(f.sub("query"), None, "must be a PromQL query")
     timeout = f.duration("timeout", 10.0)
     assert timeout is not None
     if timeout <= 0:
         raise invalid(f.sub("timeout"), f.data.get("timeout"), "must be longer than zero")
-    return PrometheusQuery(address.rstrip("/"), query, f.string("samplesQuery"), timeout)
+    return PrometheusQuery(address.rstrip("/"), query, f.text("samplesQuery"), timeout)
