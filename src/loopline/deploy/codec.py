@@ -82,10 +82,11 @@ def router_to_json(r: RouterProcess | None) -> JsonDict | None:
     if r is None:
         return None
     return {"pid": r.pid, "processStart": r.process_start, "port": r.port,
-            "adminPort": r.admin_port}  # fmt: skip
+            "adminPort": r.admin_port, "previewPort": r.preview_port}  # fmt: skip
 
 
 def router_from_json(d: Any) -> RouterProcess | None:
     if d is None:
         return None
-    return RouterProcess(d["pid"], d["processStart"], d["port"], d["adminPort"])
+    return RouterProcess(d["pid"], d["processStart"], d["port"], d["adminPort"],
+                         d.get("previewPort", 0))  # fmt: skip

@@ -10,12 +10,14 @@ from loopline.deploy.status import DeploymentStatus
 
 @dataclass(frozen=True, slots=True)
 class RouterProcess:
-    """The deployment's router process: its stable port and its admin port (loopback)."""
+    """The deployment's router process: its stable port, its admin port (loopback) and
+    the port that serves only the preview revision (0: none)."""
 
     pid: int
     process_start: int
     port: int
     admin_port: int
+    preview_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,10 @@ class LocalRouting(Routing):
     """Starts (or re-adopts) each deployment's router process through ``engine``.
 
     The router keeps its port across restarts: ``spec.port`` if set, else the port it was
-    first given (recorded in the store), so clients never see the endpoint move.
-    ``workers`` > 1 runs a multi-process router (one supervisor, N proxies on the port).
+    first given (recorded in the store), so clients never see the endpoint move. Its
+    preview port (the preview revision only, for blue-green) is allocated once the same way
+    and kept. ``workers`` > 1 runs a multi-process router (one supervisor, N proxies on the
+    port).
     """
 
     def __init__(self, engine: DeployEngine, stop_grace: float = 10.0, workers: int = 1) -> None:
@@ -41,10 +43,15 @@ class LocalRouting(Routing):
             self.engine.stop(_handle(current), self.stop_grace)  # the spec moved the port
         port = wanted or (current.port if current is not None else 0)
         admin_port = free_port("127.0.0.1")
-        handle = self.engine.start_router(deployment.name, port, admin_port, self.workers)
+        preview_port = current.preview_port if current is not None else 0
+        if not preview_port or preview_port == port:
+            preview_port = free_port()
+        handle = self.engine.start_router(
+            deployment.name, port, admin_port, self.workers, preview_port
+        )
         return RouterProcess(
             pid=handle.pid, process_start=handle.process_start, port=handle.port,
-            admin_port=admin_port,
+            admin_port=admin_port, preview_port=preview_port,
         )  # fmt: skip
 
     def _client(self, deployment: Deployment) -> RouterAdminClient:

@@ -106,8 +106,9 @@ class FakeEngine(DeployEngine):
         return ProcessHandle(pid=pid, process_start=pid * 7, port=proc.port)
 
     def start_router(
-        self, deployment: str, port: int, admin_port: int, workers: int = 1
-    ) -> ProcessHandle:
+        self, deployment: str, port: int, admin_port: int, workers: int = 1,
+        preview_port: int = 0,
+    ) -> ProcessHandle:  # fmt: skip
         pid = next(self._pids)
         self.processes[pid] = FakeProcess(f"router:{deployment}", None, port=port or 30000 + pid)
         return ProcessHandle(pid=pid, process_start=pid * 7, port=port or 30000 + pid)

@@ -16,7 +16,7 @@ import pytest
 from loopline.deploy.engines.local import LocalEngine, free_port
 from loopline.deploy.route_table import Backend, RouteTable
 from loopline.deploy.router.client import RouterAdminClient
-from loopline.deploy.traffic import Traffic
+from loopline.deploy.traffic import Mirror, Traffic
 
 INFER = "/v2/models/m/infer"
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
 ) -> None:
     pa, _ = backend(id="a")
     pb, _ = backend(id="b")
-    engine = LocalEngine(log_dir=tmp_path)
+    engine = LocalEngine(log_dir=tmp_path, router_ready_timeout=30)
     admin_port = free_port()
     handle = engine.start_router("web", 0, admin_port, workers=2)
     try:
@@ -75,7 +75,7 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
 
 
 def test_workers_stop_when_the_supervisor_is_killed_with_sigkill(tmp_path: Path) -> None:
-    engine = LocalEngine(log_dir=tmp_path)
+    engine = LocalEngine(log_dir=tmp_path, router_ready_timeout=30)
     handle = engine.start_router("web", 0, free_port(), workers=2)
     try:
         deadline = time.monotonic() + 20
@@ -90,3 +90,48 @@ def test_workers_stop_when_the_supervisor_is_killed_with_sigkill(tmp_path: Path)
         assert not any(Path(f"/proc/{p}").exists() for p in workers), "orphaned router workers"
     finally:
         engine.stop(handle, grace=5)
+
+
+def test_workers_share_the_preview_port_and_their_figures_add_up(
+    backend: Callable[..., Any], tmp_path: Path
+) -> None:
+    blue, _ = backend(id="blue", echo="")
+    green, _ = backend(id="green", echo="", disagree_every=2)  # wrong on even inputs
+    engine = LocalEngine(log_dir=tmp_path, router_ready_timeout=30)
+    admin_port, preview_port = free_port(), free_port()
+    handle = engine.start_router("web", 0, admin_port, workers=2, preview_port=preview_port)
+    try:
+        client = RouterAdminClient(admin_port)
+        backends = (Backend("b", "127.0.0.1", blue, "blue"),
+                    Backend("g", "127.0.0.1", green, "green"))  # fmt: skip
+        client.set_routes(RouteTable(
+            backends, Traffic((("blue", 1),), mirror=Mirror("green", 100), preview="green"),
+            labels=(("blue", "stable"), ("green", "preview")),
+        ))  # fmt: skip
+
+        def body(x: int) -> dict[str, Any]:
+            return {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [x]}]}
+
+        for x in range(30):  # a new connection each time: both workers get some
+            r = httpx.post(f"http://127.0.0.1:{handle.port}{INFER}", json=body(x))
+            assert r.json()["id"] == "blue"
+        for x in range(10):
+            r = httpx.post(f"http://127.0.0.1:{preview_port}{INFER}", json=body(x))
+            assert r.json()["id"] == "green"
+        want = {"sent": 30, "compared": 30, "agreed": 15, "errors": 0, "dropped": 0}
+        deadline = time.monotonic() + 20
+        while (doc := client.stats(60))["mirror"].get("green") != want:
+            assert time.monotonic() < deadline, f"mirror counters {doc['mirror']} != {want}"
+            time.sleep(0.1)
+        assert doc["workers"] == 2
+        assert doc["revisions"]["blue"]["requests"] == 30
+        assert sum(doc["revisions"]["blue"]["buckets"]) == 30
+        assert doc["revisions"]["green"]["requests"] == 10
+        assert doc["revisions"]["green"]["label"] == "preview"
+        text = client.metrics()
+        assert ('loopline_router_requests_total{deployment="web",revision="blue",'
+                'label="stable",code="2xx"} 30') in text  # fmt: skip
+        assert text.count("# TYPE loopline_router_requests_total counter") == 1
+        assert 'loopline_router_mirror_agreed_total{deployment="web",revision="green"} 15' in text
+    finally:
+        engine.stop(handle, grace=10)

@@ -48,11 +48,14 @@ class DeployEngine(abc.ABC):
 
     @abc.abstractmethod
     def start_router(
-        self, deployment: str, port: int, admin_port: int, workers: int = 1
-    ) -> ProcessHandle:
+        self, deployment: str, port: int, admin_port: int, workers: int = 1,
+        preview_port: int = 0,
+    ) -> ProcessHandle:  # fmt: skip
         """Launch the deployment's router on ``port`` (0: any free port); its admin API
         listens on loopback ``admin_port`` (chosen by the caller, never 0). Returns once the
         admin API answers. ``workers`` > 1 runs that many proxy processes on the port.
+        ``preview_port`` > 0: the router also serves the preview revision there (0: no
+        preview port).
 
         Raises:
             BackendError: the router could not be launched or did not come up in time.

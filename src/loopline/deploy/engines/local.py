@@ -178,15 +178,16 @@ class LocalEngine(DeployEngine):
         return self._spawn(argv, replica_id, port)
 
     def start_router(
-        self, deployment: str, port: int, admin_port: int, workers: int = 1
-    ) -> ProcessHandle:
+        self, deployment: str, port: int, admin_port: int, workers: int = 1,
+        preview_port: int = 0,
+    ) -> ProcessHandle:  # fmt: skip
         if not admin_port:
             raise InvalidDefinitionError("start_router needs an explicit admin port (not 0).")
         port = port or free_port(self.host)
         argv = [
             self.python, "-m", "loopline.deploy.router", "--name", deployment,
             "--host", self.host, "--port", str(port), "--admin-port", str(admin_port),
-            "--workers", str(workers),
+            "--workers", str(workers), "--preview-port", str(preview_port),
         ]  # fmt: skip
         handle = self._spawn(argv, f"router-{deployment}", port)
         deadline = time.monotonic() + self.router_ready_timeout

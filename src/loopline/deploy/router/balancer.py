@@ -9,7 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from loopline.deploy.router.metrics import RevisionMetrics
+
 if TYPE_CHECKING:
+    from loopline.deploy.router.mirror import MirrorProtocol
     from loopline.deploy.router.upstream import UpstreamProtocol
 
 
@@ -26,16 +29,19 @@ class BackendState:
     outstanding: int = 0
     failures: int = 0  # consecutive failed active health checks
     pool: deque[UpstreamProtocol] = field(default_factory=deque)
+    mirror_pool: deque[MirrorProtocol] = field(default_factory=deque)  # mirrored copies only
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: RevisionMetrics = field(default_factory=RevisionMetrics)  # shared per revision
 
     def usable(self) -> bool:
         return self.healthy and not self.draining
 
     def close_pool(self) -> None:
-        while self.pool:
-            up = self.pool.pop()
-            if up.transport is not None:
-                up.transport.close()
+        for pool in (self.pool, self.mirror_pool):
+            while pool:
+                up = pool.pop()
+                if up.transport is not None:
+                    up.transport.close()
 
 
 class Balancer:
@@ -102,6 +108,35 @@ class Balancer:
             if eligible:
                 chosen = self._smooth_wrr(eligible)
                 candidates = [b for b in candidates if b.revision == chosen]
+        n = len(candidates)
+        self._rotation = (self._rotation + 1) % 1_000_003
+        start = self._rotation % n
+        best = candidates[start]
+        for i in range(1, n):
+            b = candidates[(start + i) % n]
+            if b.outstanding < best.outstanding:
+                best = b
+        return best
+
+    def pick_revision(
+        self, revision: str, exclude: BackendState | None = None
+    ) -> BackendState | None:
+        """The least-outstanding backend of ``revision`` (weights do not apply), or None.
+
+        Same panic mode as :meth:`pick`: when all of the revision's backends fail their
+        health checks, the non-draining ones are tried anyway.
+        """
+        candidates = [
+            b for b in self.backends.values()
+            if b.revision == revision and b.healthy and not b.draining and b is not exclude
+        ]  # fmt: skip
+        if not candidates:
+            candidates = [
+                b for b in self.backends.values()
+                if b.revision == revision and not b.draining and b is not exclude
+            ]  # fmt: skip
+            if not candidates:
+                return None
         n = len(candidates)
         self._rotation = (self._rotation + 1) % 1_000_003
         start = self._rotation % n

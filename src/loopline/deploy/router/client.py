@@ -1,4 +1,5 @@
-"""A synchronous client for a router's admin API (used by the sync loop)."""
+"""A synchronous client for a router's admin API (used by the sync loop, the autoscaler and
+the analysis metrics)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import httpx
 
 from loopline.deploy.route_table import RouteTable
+from loopline.deploy.router.wire import table_to_json
 from loopline.errors import BackendError
 
 
@@ -17,9 +19,9 @@ class RouterAdminClient:
         self.base = f"http://127.0.0.1:{admin_port}"
         self.timeout = timeout
 
-    def _call(
+    def _request(
         self, method: str, path: str, body: object = None, timeout: float | None = None
-    ) -> Any:
+    ) -> httpx.Response:
         try:
             r = httpx.request(method, self.base + path, json=body, timeout=timeout or self.timeout)
         except httpx.HTTPError as exc:
@@ -29,7 +31,12 @@ class RouterAdminClient:
             ) from exc
         if r.status_code != 200:
             raise BackendError(f"Router admin {method} {path} answered {r.status_code}: {r.text}")
-        return r.json()
+        return r
+
+    def _call(
+        self, method: str, path: str, body: object = None, timeout: float | None = None
+    ) -> Any:
+        return self._request(method, path, body, timeout).json()
 
     def healthy(self) -> bool:
         try:
@@ -38,19 +45,13 @@ class RouterAdminClient:
             return False
 
     def set_routes(self, table: RouteTable) -> None:
-        """``PUT /backends`` with the whole table (see the admin module for the JSON form)."""
-        traffic = table.traffic
-        self._call(
-            "PUT",
-            "/backends",
-            {
-                "backends": [
-                    {"id": b.id, "host": b.host, "port": b.port, "revision": b.revision}
-                    for b in table.backends
-                ],
-                "weights": traffic.weight_map(),
-            },
-        )
+        """``PUT /backends`` with the whole table (JSON form: :mod:`loopline.deploy.router.wire`).
+
+        Raises:
+            BackendError: the router is not reachable or refused the table (400 names the
+                field).
+        """
+        self._call("PUT", "/backends", table_to_json(table))
 
     def drain(self, backend_id: str, timeout: float) -> bool:
         out = self._call(
@@ -61,3 +62,14 @@ class RouterAdminClient:
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = self._call("GET", "/backends")
         return out
+
+    def stats(self, window: float = 60.0) -> dict[str, Any]:
+        """Per-revision requests, errors, rates, latency quantiles and in-flight over the last
+        ``window`` seconds (≤ 600), mirror counters and held requests (the JSON form is in
+        :mod:`loopline.deploy.router.report`)."""
+        out: dict[str, Any] = self._call("GET", f"/stats?window={window:g}")
+        return out
+
+    def metrics(self) -> str:
+        """The router's Prometheus text exposition."""
+        return self._request("GET", "/metrics").text

@@ -90,12 +90,17 @@ async def read_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HttpError(431, f"Message head exceeds {MAX_HEAD} bytes.") from None
 
 
-def simple_response(status: int, reason: str, body: bytes, keep_alive: bool) -> bytes:
-    """A complete JSON response."""
+def simple_response(
+    status: int, reason: str, body: bytes, keep_alive: bool, *, extra: bytes = b"",
+    content_type: bytes = b"application/json",
+) -> bytes:  # fmt: skip
+    """A complete response (JSON unless ``content_type`` says otherwise); ``extra`` holds
+    more header lines, each ending in CRLF."""
     conn = b"keep-alive" if keep_alive else b"close"
     return (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-        b"connection: %s\r\n\r\n" % (status, reason.encode(), len(body), conn)
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+        b"connection: %s\r\n%s\r\n" % (status, reason.encode(), content_type, len(body), conn,
+                                         extra)
     ) + body
 
 
@@ -105,7 +110,10 @@ REASONS = {
 }  # fmt: skip
 
 
-def error_response(status: int, message: str, keep_alive: bool) -> bytes:
-    """A JSON error response ``{"error": message}``."""
+def error_response(
+    status: int, message: str, keep_alive: bool, retry_after: int | None = None
+) -> bytes:
+    """A JSON error response ``{"error": message}`` (with ``Retry-After`` if given)."""
     body = json.dumps({"error": message}).encode()
-    return simple_response(status, REASONS.get(status, "Error"), body, keep_alive)
+    extra = b"retry-after: %d\r\n" % retry_after if retry_after is not None else b""
+    return simple_response(status, REASONS.get(status, "Error"), body, keep_alive, extra=extra)

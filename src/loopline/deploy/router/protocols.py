@@ -28,6 +28,7 @@ from loopline.deploy.router.plain import DONE, FULL, PlainBuffer
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
+    from loopline.deploy.router.mirror import Shadow
     from loopline.deploy.router.proxy import Router
     from loopline.deploy.router.upstream import UpstreamProtocol
 
@@ -36,8 +37,9 @@ class Exchange:
     """One request on its way through the router."""
 
     __slots__ = (
-        "backend", "body", "client", "done", "fresh_retry", "is_head", "keep_alive", "plain",
-        "request", "started", "tried",
+        "backend", "body", "client", "done", "fresh_retry", "hold_until", "is_head",
+        "keep_alive", "plain", "request", "route", "shadow", "start", "started", "status",
+        "strict", "tried",
     )  # fmt: skip
 
     def __init__(self, client: ClientProtocol, request: bytes, body: bytes, keep_alive: bool,
@@ -53,13 +55,21 @@ class Exchange:
         self.started = False  # response head already sent to the client: no retry
         self.done = False
         self.fresh_retry = False
+        self.start = 0.0  # monotonic() when first dispatched (0: not yet)
+        self.status = 0  # hundreds digit of the answer's status (0: none yet)
+        self.route: str | None = None  # the revision it is pinned to (header route, preview)
+        self.strict = False  # pinned without fallback (the preview port)
+        self.shadow: Shadow | None = None  # mirrored: the copy's bookkeeping
+        self.hold_until = 0.0  # held for a backend until this monotonic() time
 
 
 class ClientProtocol(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, preview: bool = False) -> None:
         self.router = router
+        # where requests go: by the route table, or (preview port) to the preview revision
+        self.dispatch = router.dispatch_preview if preview else router.dispatch
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.plain = PlainBuffer(httptools.HttpRequestParser)
@@ -171,7 +181,7 @@ class ClientProtocol(asyncio.Protocol):
         if self.closed or not self.queue:
             return
         self.current = self.queue.popleft()
-        self.router.dispatch(self.current)
+        self.dispatch(self.current)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:

@@ -1,7 +1,14 @@
-"""The router: exact-weight load balancing, retries, drain and health checks.
+"""The router: where each request goes, and what happens on failure.
 
 The per-request work happens in :mod:`loopline.deploy.router.protocols` (asyncio protocols,
-httptools); this class decides where each request goes and what happens on failure.
+httptools); this class decides. It serves one :class:`~loopline.deploy.route_table.
+RouteTable`: exact per-revision weights (:mod:`~loopline.deploy.router.balancer`), header
+routes that pin matching requests to a revision (falling back to the weights when that
+revision has no ready backend), a mirror (:mod:`~loopline.deploy.router.mirror`), the
+preview revision served on the preview port only, and a hold for requests that find no
+backend (:mod:`~loopline.deploy.router.hold`). Each answer is counted per revision
+(:mod:`~loopline.deploy.router.metrics`).
+
 Requests are buffered (bodies ≤ 64 MiB) so that an inference whose connection fails before
 any response byte arrives is retried once on another ready backend (inference is safe to
 retry). A failed pooled keep-alive connection first gets one fresh connection to the same
@@ -13,15 +20,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass
+from time import monotonic
 
+from loopline.deploy.route_table import RouteTable
 from loopline.deploy.router.balancer import BackendState, Balancer
+from loopline.deploy.router.header_routes import HeaderRouter
+from loopline.deploy.router.hold import HOLD_LIMIT, HoldQueue
 from loopline.deploy.router.http import error_response
+from loopline.deploy.router.metrics import RevisionMetrics
+from loopline.deploy.router.mirror import MirrorCounters, MirrorProtocol, Shadow
 from loopline.deploy.router.protocols import ClientProtocol, Exchange
 from loopline.deploy.router.upstream import UpstreamProtocol
+from loopline.deploy.router.wire import table_to_json
+from loopline.deploy.traffic import Mirror
 
 log = logging.getLogger(__name__)
+
+MIRROR_HEADER = b"x-loopline-mirror: 1\r\n"  # marks the copies a mirror revision receives
 
 
 @dataclass
@@ -46,6 +64,9 @@ class Router:
         health_path: the readiness path probed on backends.
         unhealthy_after: consecutive failed health checks before a backend is taken out
             (a refused connection while proxying takes it out at once).
+        mirror_limit: mirrored copies in flight at most; more are dropped (and counted).
+        mirror_timeout: seconds a mirror backend has for its whole answer (then an error).
+        hold_limit: requests held at most while no backend is ready (then 503).
     """
 
     def __init__(
@@ -57,6 +78,9 @@ class Router:
         health_interval: float = 1.0,
         health_path: str = "/v2/health/ready",
         unhealthy_after: int = 3,
+        mirror_limit: int = 100,
+        mirror_timeout: float = 30.0,
+        hold_limit: int = HOLD_LIMIT,
     ) -> None:
         self.name = name
         self.connect_timeout = connect_timeout
@@ -70,30 +94,54 @@ class Router:
         # Connections waiting for the first response byte, checked by one periodic sweep
         # (a timer per request would cost more than the rest of the routing decision).
         self.waiting: set[UpstreamProtocol] = set()
+        self.table = RouteTable()
+        self.labels: dict[str, str] = {}
+        self.header_router: HeaderRouter | None = None  # None: no header is ever looked at
+        self.metrics: dict[str, RevisionMetrics] = {}  # by revision; "" = answered unrouted
+        self.mirror: Mirror | None = None
+        self.mirror_counters: dict[str, MirrorCounters] = {}
+        self.mirror_limit = mirror_limit
+        self.mirror_timeout = mirror_timeout
+        self.mirrors_in_flight = 0
+        self.mirror_waiting: set[MirrorProtocol] = set()  # swept like ``waiting``
+        self._mirror_credit = 0  # percent points accrued; a copy per 100 (exact shares)
+        self.hold = HoldQueue(hold_limit)
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self.started_at = monotonic()
         self._tasks: list[asyncio.Task[None]] = []
 
     def protocol(self) -> ClientProtocol:
-        """Protocol factory for ``loop.create_server``."""
+        """Protocol factory for the stable port (``loop.create_server``)."""
         return ClientProtocol(self)
+
+    def preview_protocol(self) -> ClientProtocol:
+        """Protocol factory for the preview port: only the preview revision answers there."""
+        return ClientProtocol(self, preview=True)
+
+    def revision_metrics(self, revision: str) -> RevisionMetrics:
+        m = self.metrics.get(revision)
+        if m is None:
+            m = self.metrics[revision] = RevisionMetrics()
+        return m
 
     # ---- control (called by the admin endpoint) ---------------------------------------------
 
-    def set_backends(self, backends: list[object], weights: object) -> None:
-        """Install a backend set from its JSON form. Raises ValueError when malformed."""
-        states = []
-        for b in backends:
-            if not isinstance(b, dict):
-                raise ValueError(f"Backend {b!r} is not an object.")
-            bid, host, port, rev = b.get("id"), b.get("host"), b.get("port"), b.get("revision")
-            if not isinstance(bid, str) or not isinstance(host, str) or not isinstance(port, int):
-                raise ValueError(f"Backend {b!r} needs a string id and host and an integer port.")
-            states.append(BackendState(bid, host, port, str(rev or "")))
-        if weights is not None and not (
-            isinstance(weights, dict)
-            and all(isinstance(k, str) and type(v) is int and v >= 0 for k, v in weights.items())
-        ):
-            raise ValueError(f"Weights {weights!r} must map revision hash to an integer ≥ 0.")
-        self.balancer.replace(states, weights)
+    def set_routes(self, table: RouteTable) -> None:
+        """Serve ``table`` from now on; held requests go out if it brings a backend."""
+        states = [BackendState(b.id, b.host, b.port, b.revision) for b in table.backends]
+        self.balancer.replace(states, table.traffic.weight_map())
+        for b in self.balancer.backends.values():
+            b.metrics = self.revision_metrics(b.revision)
+        traffic = table.traffic
+        self.table = table
+        self.labels = dict(table.labels)
+        self.header_router = HeaderRouter(traffic.header_routes) if traffic.header_routes else None
+        if traffic.mirror != self.mirror:
+            self._mirror_credit = 0
+        self.mirror = traffic.mirror
+        if traffic.mirror is not None:
+            self.mirror_counters.setdefault(traffic.mirror.revision, MirrorCounters())
+        self._release_held()
 
     async def drain(self, backend_id: str, timeout: float) -> tuple[bool, int]:
         """Take the backend out of rotation and wait (≤ ``timeout`` s) for in-flight requests.
@@ -112,14 +160,14 @@ class Router:
         return b.outstanding == 0, b.outstanding
 
     def in_flight(self) -> int:
-        """Requests currently being proxied."""
+        """Requests currently being proxied (mirrored copies included)."""
         bal = self.balancer
         return sum(b.outstanding for b in [*bal.backends.values(), *bal.retiring.values()])
 
     def describe(self) -> dict[str, object]:
         return {
             "deployment": self.name,
-            "weights": self.balancer.weights,
+            **table_to_json(self.table),
             "backends": [
                 {
                     "id": b.id,
@@ -139,25 +187,80 @@ class Router:
 
     def dispatch(self, ex: Exchange) -> None:
         """Send ``ex`` to the best backend (never the one that already failed it)."""
-        if ex.tried is None and not ex.fresh_retry:
+        if not ex.start:  # first time: count it, match header routes
+            ex.start = monotonic()
             self.stats.requests += 1
-        backend = self.balancer.pick(exclude=ex.tried)
+            if self.header_router is not None:
+                ex.route = self.header_router.match(ex.request)
+        route = ex.route
+        if route is None:
+            backend = self.balancer.pick(ex.tried)
+        else:
+            backend = self.balancer.pick_revision(route, ex.tried)
+            if backend is None and not ex.strict:  # header route without a backend
+                backend = self.balancer.pick(ex.tried)
         if backend is None:
-            if ex.tried is None:
-                self.stats.no_backend += 1
-                msg = (f"Deployment {self.name!r} has no ready replica to serve this request; "
-                       "check its status and replica logs.")  # fmt: skip
-                status = 503
-            else:
-                self.stats.failed += 1
-                msg = (f"Deployment {self.name!r}: the replica failed before responding and "
-                       "no other ready replica was left to retry on.")  # fmt: skip
-                status = 502
-            ex.done = True
-            ex.client.write(error_response(status, msg, ex.keep_alive))
-            ex.client.finish(ex, ex.keep_alive)
+            self._unserved(ex)
             return
         self._send(ex, backend, allow_pooled=True)
+        if self.mirror is not None and ex.tried is None and ex.shadow is None and not ex.strict:
+            self._mirror(ex, backend, self.mirror)
+
+    def dispatch_preview(self, ex: Exchange) -> None:
+        """A request on the preview port: only the preview revision may answer it."""
+        if not ex.start:
+            ex.start = monotonic()
+            self.stats.requests += 1
+            ex.route, ex.strict = self.table.traffic.preview, True
+            if ex.route is None:
+                self.stats.no_backend += 1
+                msg = (f"Deployment {self.name!r} has no preview revision: the preview port "
+                       "serves a new revision only while a blue-green rollout waits for "
+                       "promotion; use the main port.")  # fmt: skip
+                self._answer(ex, 503, msg, self.revision_metrics(""))
+                return
+        self.dispatch(ex)
+
+    def _unserved(self, ex: Exchange) -> None:
+        """No backend for ``ex``: 502 after a failed try, else hold it or 503."""
+        if ex.tried is not None:
+            self.stats.failed += 1
+            msg = (f"Deployment {self.name!r}: the replica failed before responding and "
+                   "no other ready replica was left to retry on.")  # fmt: skip
+            self._answer(ex, 502, msg, ex.tried.metrics)
+            return
+        metrics = self.revision_metrics(ex.route or "")
+        if ex.strict:
+            self.stats.no_backend += 1
+            msg = (f"Deployment {self.name!r}: its preview revision {ex.route!r} has no ready "
+                   "replica; check the rollout's status and the replica logs.")  # fmt: skip
+            self._answer(ex, 503, msg, metrics)
+            return
+        hold = self.table.hold_seconds
+        if hold > 0:
+            if self.hold.add(ex, monotonic() + hold):
+                if self._hold_timer is None:
+                    self._arm_hold_timer(hold)
+                return
+            self.stats.no_backend += 1
+            msg = (f"Deployment {self.name!r} has no ready replica and {self.hold.limit} "
+                   "requests are already waiting for one; retry shortly.")  # fmt: skip
+            self._answer(ex, 503, msg, metrics, retry_after=1)
+            return
+        self.stats.no_backend += 1
+        msg = (f"Deployment {self.name!r} has no ready replica to serve this request; "
+               "check its status and replica logs.")  # fmt: skip
+        self._answer(ex, 503, msg, metrics)
+
+    def _answer(self, ex: Exchange, status: int, message: str, metrics: RevisionMetrics,
+                retry_after: int | None = None) -> None:  # fmt: skip
+        """Answer ``ex`` with an error made by the router (counted like any answer)."""
+        ex.done = True
+        ex.status = status // 100
+        now = monotonic()
+        metrics.record(now - ex.start, ex.status, now)
+        ex.client.write(error_response(status, message, ex.keep_alive, retry_after))
+        ex.client.finish(ex, ex.keep_alive)
 
     def _send(self, ex: Exchange, backend: BackendState, allow_pooled: bool) -> None:
         ex.backend = backend
@@ -194,6 +297,9 @@ class Router:
         """The exchange is over for ``backend`` (answered, abandoned or failed)."""
         ex.done = True
         self.balancer.release(backend)
+        if ex.status:  # answered (an abandoned request is not counted)
+            now = monotonic()
+            backend.metrics.record(now - ex.start, ex.status, now)
 
     def failed(self, ex: Exchange, backend: BackendState, reused: bool) -> None:
         """The backend failed ``ex`` before sending any response byte: retry or give up."""
@@ -210,29 +316,115 @@ class Router:
         if ex.tried is not None:  # this was already the retry
             ex.tried = backend
             self.stats.failed += 1
-            ex.done = True
             msg = (f"Deployment {self.name!r}: two replicas failed before responding; "
                    "see the replica logs.")  # fmt: skip
-            ex.client.write(error_response(502, msg, ex.keep_alive))
-            ex.client.finish(ex, ex.keep_alive)
+            self._answer(ex, 502, msg, backend.metrics)
             return
         ex.tried = backend
         self.stats.retries += 1
         self.dispatch(ex)
 
+    # ---- hold (scale from zero) -------------------------------------------------------------
+
+    def _release_held(self) -> None:
+        """After a new table: send the held requests if a backend is there; with the hold
+        turned off and still no backend, answer them 503 now."""
+        if not self.hold.queue:
+            return
+        if any(not b.draining for b in self.balancer.backends.values()):
+            for ex in self.hold.take_all():
+                self.dispatch(ex)
+        elif self.table.hold_seconds <= 0:
+            self._expire_held(math.inf)
+
+    def _arm_hold_timer(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._hold_timer = loop.call_later(max(delay, 0.001), self._on_hold_timer)
+
+    def _on_hold_timer(self) -> None:
+        self._hold_timer = None
+        now = monotonic()
+        self._expire_held(now)
+        if self.hold.queue:  # the next deadline (holds may differ after a table change)
+            self._arm_hold_timer(min(ex.hold_until for ex in self.hold.queue) - now)
+
+    def _expire_held(self, now: float) -> None:
+        retry = max(1, math.ceil(self.table.hold_seconds))
+        for ex in self.hold.expired(now):
+            self.stats.no_backend += 1
+            msg = (f"Deployment {self.name!r} has no ready replica: this request waited "
+                   f"{monotonic() - ex.start:.1f} s for one to start (scale from zero); "
+                   "retry later.")  # fmt: skip
+            self._answer(ex, 503, msg, self.revision_metrics(ex.route or ""), retry_after=retry)
+
+    # ---- mirror -----------------------------------------------------------------------------
+
+    def _mirror(self, ex: Exchange, served_by: BackendState, mirror: Mirror) -> None:
+        """Send a copy of ``percent`` % of the POSTs served by other revisions (an exact
+        share, evenly spread) to a backend of the mirror revision."""
+        if served_by.revision == mirror.revision or not ex.request.startswith(b"POST "):
+            return
+        self._mirror_credit += mirror.percent
+        if self._mirror_credit < 100:
+            return
+        self._mirror_credit -= 100
+        counters = self.mirror_counters.setdefault(mirror.revision, MirrorCounters())
+        target = None
+        if self.mirrors_in_flight < self.mirror_limit:
+            target = self.balancer.pick_revision(mirror.revision)
+        if target is None:
+            counters.dropped += 1
+            return
+        counters.sent += 1
+        shadow = ex.shadow = Shadow(counters)
+        self.mirrors_in_flight += 1
+        target.outstanding += 1
+        head = ex.request
+        line = head.find(b"\r\n") + 2
+        request = head[:line] + MIRROR_HEADER + head[line:] + ex.body
+        while target.mirror_pool:
+            mp = target.mirror_pool.pop()
+            if not mp.closed:
+                mp.send(shadow, request)
+                return
+        asyncio.get_running_loop().create_task(self._mirror_connect(target, shadow, request))
+
+    async def _mirror_connect(self, target: BackendState, shadow: Shadow, request: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, mp = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: MirrorProtocol(self, target), target.host, target.port
+                ),
+                self.connect_timeout,
+            )
+        except (OSError, TimeoutError):
+            self.mirror_done(target)
+            shadow.mirror_failed()
+            return
+        mp.send(shadow, request)
+
+    def mirror_done(self, backend: BackendState) -> None:
+        """A mirrored copy to ``backend`` is over (answered or failed)."""
+        self.mirrors_in_flight -= 1
+        self.balancer.release(backend)
+
     # ---- background -------------------------------------------------------------------------
 
     async def _sweep(self) -> None:
-        """504 every exchange whose backend sent no byte by its deadline.
+        """504 every exchange whose backend sent no byte by its deadline; fail the mirrored
+        copies not answered by theirs.
 
         Checked every ``response_timeout / 10`` (at most 1 s), so a timeout fires up to 10 %
         late; one sweep instead of a timer per request.
         """
         while True:
-            await asyncio.sleep(min(1.0, self.response_timeout / 10))
+            await asyncio.sleep(min(1.0, self.response_timeout / 10, self.mirror_timeout / 10))
             now = time.monotonic()
             for up in [u for u in self.waiting if u.deadline <= now]:
                 up.timed_out()
+            for mp in [m for m in self.mirror_waiting if m.deadline <= now]:
+                mp.timed_out()
 
     def start_background_tasks(self) -> None:
         """Start the health checks and the response-timeout sweep (on the running loop)."""
@@ -245,8 +437,13 @@ class Router:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
         for b in [*self.balancer.backends.values(), *self.balancer.retiring.values()]:
             b.close_pool()
+        for mp in list(self.mirror_waiting):
+            if mp.transport is not None:
+                mp.transport.close()
         for c in list(self.clients):
             if c.transport is not None:
                 c.transport.close()

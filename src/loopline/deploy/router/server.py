@@ -12,6 +12,7 @@ from pathlib import Path
 
 from loopline.deploy.router.admin import admin_handler
 from loopline.deploy.router.proxy import Router
+from loopline.deploy.router.wire import table_from_json
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,29 @@ async def serve(
     stop: asyncio.Event,
     shutdown_grace: float = 10.0,
     reuse_port: bool = False,
+    preview_port: int = 0,
 ) -> None:
-    """Serve until ``stop`` is set, then stop accepting and let requests finish (≤ grace)."""
+    """Serve until ``stop`` is set, then stop accepting and let requests finish (≤ grace).
+
+    ``preview_port`` > 0 also listens there; requests on it go only to the preview revision.
+    """
     loop = asyncio.get_running_loop()
-    proxy = await loop.create_server(router.protocol, sock=_listen(host, port, reuse_port))
-    admin = await asyncio.start_server(admin_handler(router), sock=_listen("127.0.0.1", admin_port))
+    servers = [await loop.create_server(router.protocol, sock=_listen(host, port, reuse_port))]
+    if preview_port:
+        servers.append(await loop.create_server(
+            router.preview_protocol, sock=_listen(host, preview_port, reuse_port)
+        ))  # fmt: skip
+    servers.append(
+        await asyncio.start_server(admin_handler(router), sock=_listen("127.0.0.1", admin_port))
+    )
     router.start_background_tasks()
     log.info(
-        "Router %r serving on %s:%d (admin 127.0.0.1:%d).", router.name, host, port, admin_port
-    )
+        "Router %r serving on %s:%d (preview %s, admin 127.0.0.1:%d).",
+        router.name, host, port, preview_port or "none", admin_port,
+    )  # fmt: skip
     await stop.wait()
-    proxy.close()
-    admin.close()
+    for server in servers:
+        server.close()
     deadline = asyncio.get_running_loop().time() + shutdown_grace
     while asyncio.get_running_loop().time() < deadline and router.in_flight():
         await asyncio.sleep(0.05)
@@ -61,10 +73,11 @@ def run(
     admin_port: int,
     reuse_port: bool = False,
     backends_file: str | None = None,
+    preview_port: int = 0,
 ) -> None:
     """Blocking entry point; SIGTERM/SIGINT stop the router gracefully.
 
-    ``backends_file`` (the admin ``PUT /backends`` JSON) seeds the backend set before the
+    ``backends_file`` (the admin ``PUT /backends`` JSON) seeds the route table before the
     router listens (used by the multi-worker supervisor when it restarts a worker).
     """
     with contextlib.suppress(ImportError):
@@ -79,11 +92,10 @@ def run(
             loop.add_signal_handler(sig, stop.set)
         router = Router(name)
         if backends_file is not None:
-            data = json.loads(Path(backends_file).read_text())
-            router.set_backends(data["backends"], data.get("weights"))
+            router.set_routes(table_from_json(json.loads(Path(backends_file).read_text())))
         await serve(
             router, host=host, port=port, admin_port=admin_port, stop=stop,
-            reuse_port=reuse_port,
+            reuse_port=reuse_port, preview_port=preview_port,
         )  # fmt: skip
 
     asyncio.run(main())

@@ -2,9 +2,11 @@
 
 The supervisor serves the public admin API and fans every call out to the workers' own
 (loopback) admin ports: ``PUT /backends`` goes to all of them, ``POST /drain`` waits until
-every worker has drained, ``GET /backends`` sums counters. It keeps the last backend set and
-re-pushes it to a worker it had to restart. Weights stay exact overall: every worker runs
-the same smooth weighted round robin over its share of the traffic.
+every worker has drained, ``GET /backends`` sums counters, ``GET /stats`` and
+``GET /metrics`` add up the workers' figures (:mod:`loopline.deploy.router.report`). It
+keeps the last route table and re-pushes it to a worker it had to restart. Weights stay
+exact overall: every worker runs the same smooth weighted round robin over its share of the
+traffic (mirror shares too). The preview port is shared like the main one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from typing import Any
 
 import httpx
 
-from loopline.deploy.router.http import HttpError, parse_head, read_head, simple_response
+from loopline.deploy.router.admin import Text, admin_response, split_target
+from loopline.deploy.router.http import HttpError, parse_head, read_head
+from loopline.deploy.router.report import (
+    merge_snapshots,
+    merge_stats,
+    render_metrics,
+    window_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +45,10 @@ def _free_port() -> int:
 class Supervisor:
     """Starts, watches and fans out to the worker processes."""
 
-    def __init__(self, name: str, host: str, port: int, admin_port: int, workers: int) -> None:
+    def __init__(self, name: str, host: str, port: int, admin_port: int, workers: int,
+                 preview_port: int = 0) -> None:  # fmt: skip
         self.name, self.host, self.port, self.admin_port = name, host, port, admin_port
+        self.preview_port = preview_port
         self.ports = [_free_port() for _ in range(workers)]
         self.procs: list[asyncio.subprocess.Process | None] = [None] * workers
         self.last_backends: dict[str, Any] | None = None
@@ -52,6 +63,7 @@ class Supervisor:
             sys.executable, "-m", "loopline.deploy.router", "--name", self.name,
             "--host", self.host, "--port", str(self.port),
             "--admin-port", str(self.ports[i]), "--reuse-port", "--parent", str(os.getpid()),
+            "--preview-port", str(self.preview_port),
             *(["--backends-file", str(self.backends_file)] if self.last_backends else []),
         )  # fmt: skip
         for _ in range(100):  # ≤ 10 s for the worker's admin API to answer
@@ -74,7 +86,10 @@ class Supervisor:
             *(self._call(i, method, path, body, timeout) for i in range(len(self.ports)))
         ))  # fmt: skip
 
-    async def route(self, method: str, path: str, body: bytes) -> tuple[int, object]:
+    async def route(
+        self, method: str, path: str, body: bytes, query: dict[str, str] | None = None
+    ) -> tuple[int, object]:
+        query = query or {}
         if (method, path) == ("GET", "/healthz"):
             return 200, {"ok": all(p is not None and p.returncode is None for p in self.procs)}
         data = json.loads(body) if body else None
@@ -105,6 +120,17 @@ class Supervisor:
                     mine["outstanding"] += theirs["outstanding"]
             merged["workers"] = len(results)
             return 200, merged
+        if (method, path) == ("GET", "/stats"):
+            try:
+                window = window_seconds(query.get("window"))
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
+            results = await self._fan_out("GET", f"/stats?window={window}")
+            return 200, merge_stats([b for _, b in results])
+        if (method, path) == ("GET", "/metrics"):
+            results = await self._fan_out("GET", "/metrics?format=json")
+            merged = merge_snapshots([b for _, b in results])
+            return 200, merged if query.get("format") == "json" else Text(render_metrics(merged))
         return 404, {"error": f"No admin route {method} {path}."}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -114,8 +140,11 @@ class Supervisor:
                 return
             head = parse_head(raw)
             body = await reader.readexactly(head.content_length or 0)
-            parts = head.first_line.split(b" ")
-            status, payload = await self.route(parts[0].decode(), parts[1].decode(), body)
+            target = split_target(head.first_line)
+            if target is None:
+                raise HttpError(400, f"Bad request line {head.first_line[:80]!r}.")
+            method, path, query = target
+            status, payload = await self.route(method, path, body, query)
         except HttpError as exc:
             status, payload = exc.status, {"error": str(exc)}
         except (ValueError, httpx.HTTPError) as exc:
@@ -123,8 +152,7 @@ class Supervisor:
         except (ConnectionError, asyncio.IncompleteReadError):
             writer.close()
             return
-        writer.write(simple_response(status, "OK" if status == 200 else "Error",
-                                     json.dumps(payload).encode(), False))  # fmt: skip
+        writer.write(admin_response(status, payload))
         await writer.drain()
         writer.close()
 
@@ -133,8 +161,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        for i in range(len(self.ports)):
-            await self._spawn(i)
+        await asyncio.gather(*(self._spawn(i) for i in range(len(self.ports))))  # in parallel
         server = await asyncio.start_server(self.handle, "127.0.0.1", self.admin_port)
         while not stop.is_set():  # supervise: restart a worker that died
             for i, proc in enumerate(self.procs):
@@ -159,6 +186,8 @@ class Supervisor:
         self._dir.cleanup()
 
 
-def run_supervisor(name: str, host: str, port: int, admin_port: int, workers: int) -> None:
+def run_supervisor(
+    name: str, host: str, port: int, admin_port: int, workers: int, preview_port: int = 0
+) -> None:
     """Blocking entry point of a multi-worker router."""
-    asyncio.run(Supervisor(name, host, port, admin_port, workers).run())
+    asyncio.run(Supervisor(name, host, port, admin_port, workers, preview_port).run())

@@ -74,6 +74,7 @@ class UpstreamProtocol(asyncio.Protocol):
         ex = self.ex
         if ex is not None and not ex.started:
             self.ex = None
+            ex.status = 5
             self.router.complete(ex, self.backend)
             msg = "The replica did not start answering within the router's response timeout."
             ex.client.write(error_response(504, msg, ex.keep_alive))
@@ -112,9 +113,12 @@ class UpstreamProtocol(asyncio.Protocol):
             return
         self.router.waiting.discard(self)
         ex.started = True
+        ex.status = buf[9] - 48  # the status class: b"HTTP/1.1 2.." → 2
         ex.client.write(buf)
         self._keep = True
         self._done(ex)
+        if ex.shadow is not None:  # mirrored: compare once the client has its answer
+            ex.shadow.served_message(buf)
 
     def _full(self, buf: bytes) -> None:
         """Hand ``buf`` (from the response's first byte) and the rest to the full parser."""
@@ -146,6 +150,9 @@ class UpstreamProtocol(asyncio.Protocol):
         self.router.waiting.discard(self)
         ex.started = True
         status = self.parser.get_status_code()
+        ex.status = status // 100
+        if ex.shadow is not None:
+            ex.shadow.served_head(status)
         self._keep = self.parser.should_keep_alive()
         no_body = ex.is_head or status in (204, 304) or status < 200
         delimited = not no_body and not self._length and not self._chunked
@@ -167,6 +174,8 @@ class UpstreamProtocol(asyncio.Protocol):
             self._emit(b"%x\r\n%s\r\n" % (len(body), body), ex)
         else:
             self._emit(body, ex)
+        if ex.shadow is not None:
+            ex.shadow.served_body(body)
 
     def on_message_complete(self) -> None:
         ex = self.ex
@@ -175,6 +184,8 @@ class UpstreamProtocol(asyncio.Protocol):
         if self._chunked:
             self._emit(b"0\r\n\r\n", ex)
         self._done(ex)
+        if ex.shadow is not None:
+            ex.shadow.served_end()
 
     def _done(self, ex: Exchange) -> None:
         self._flush(ex)

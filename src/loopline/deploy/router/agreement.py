@@ -1,0 +1,66 @@
+"""Do two model answers agree? (The mirror's answer against the one the client got.)
+
+Answers are compared by what they predict, not byte for byte: the Open Inference Protocol
+(V2) ``outputs[*].data`` by output name, and ``predictions`` of MLflow's ``/invocations``
+and KServe V1's ``:predict`` (also TF Serving's). Labels, integers, strings and booleans
+must be equal; floats may differ by a relative ``REL_TOL`` (two builds of one model rarely
+agree to the last bit). Everything else in the answer (ids, model names and versions,
+timings) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+REL_TOL = 1e-6
+
+
+def answers_agree(served: bytes, mirrored: bytes) -> bool | None:
+    """Whether two JSON answer bodies predict the same; None when either is not the answer
+    of a known protocol (not JSON, neither ``outputs`` nor ``predictions``)."""
+    a, b = predictions(served), predictions(mirrored)
+    if a is None or b is None:
+        return None
+    return a.keys() == b.keys() and all(values_agree(a[k], b[k]) for k in a)
+
+
+def predictions(body: bytes) -> dict[str, Any] | None:
+    """What an answer predicts, by output name (``predictions`` for V1 and MLflow)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    outputs = doc.get("outputs")
+    if isinstance(outputs, list):
+        found: dict[str, Any] = {}
+        for i, out in enumerate(outputs):
+            if not isinstance(out, dict):
+                return None
+            name = out.get("name")
+            found[name if isinstance(name, str) else f"#{i}"] = out.get("data")
+        return found
+    if "predictions" in doc:
+        return {"predictions": doc["predictions"]}
+    return None
+
+
+def values_agree(a: object, b: object) -> bool:
+    """Equal labels, integers, strings, booleans; floats within ``REL_TOL``; recursively
+    through lists and objects."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if isinstance(a, int) and isinstance(b, int):
+            return a == b
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=REL_TOL)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(values_agree(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_agree(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b

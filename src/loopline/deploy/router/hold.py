@@ -1,0 +1,60 @@
+"""Requests held while a deployment has no backend (Knative's activator, for scale from zero).
+
+With ``holdSeconds`` > 0 in the route table, a request that finds no usable backend waits
+here, in arrival order, until the next route table brings one (then it is sent) or its hold
+expires (then 503 with ``Retry-After``). The queue is bounded: a request beyond
+:data:`HOLD_LIMIT` gets 503 at once. Held requests are demand the autoscaler sees
+(``held`` in the router's stats).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loopline.deploy.router.protocols import Exchange
+
+HOLD_LIMIT = 1000
+
+
+class HoldQueue:
+    """The held requests, oldest first."""
+
+    __slots__ = ("limit", "queue", "total")
+
+    def __init__(self, limit: int = HOLD_LIMIT) -> None:
+        self.limit = limit
+        self.queue: deque[Exchange] = deque()
+        self.total = 0  # requests ever held
+
+    def add(self, ex: Exchange, until: float) -> bool:
+        """Hold ``ex`` until the monotonic time ``until``; False when the queue is full."""
+        self._forget_abandoned()
+        if len(self.queue) >= self.limit:
+            return False
+        ex.hold_until = until
+        self.queue.append(ex)
+        self.total += 1
+        return True
+
+    def take_all(self) -> list[Exchange]:
+        """Every held request whose client is still there, oldest first; the queue empties."""
+        out = [ex for ex in self.queue if not ex.client.closed]
+        self.queue.clear()
+        return out
+
+    def expired(self, now: float) -> list[Exchange]:
+        """Remove and return the held requests whose hold ended by ``now`` (clients still
+        there only)."""
+        out = [ex for ex in self.queue if ex.hold_until <= now and not ex.client.closed]
+        self.queue = deque(ex for ex in self.queue if ex.hold_until > now and not ex.client.closed)
+        return out
+
+    def held(self) -> int:
+        """Requests waiting now (their clients still connected)."""
+        return sum(not ex.client.closed for ex in self.queue)
+
+    def _forget_abandoned(self) -> None:
+        if len(self.queue) >= self.limit:
+            self.queue = deque(ex for ex in self.queue if not ex.client.closed)

@@ -1,0 +1,173 @@
+"""Mirroring: a copy of a served request goes to the mirror revision, its answer is
+compared with the served one, then dropped.
+
+The copy travels on connections of its own (:class:`MirrorProtocol`, pooled per backend
+apart from the serving pool) and nothing on the client's path ever waits for it: the served
+answer is forwarded as usual and only *also* handed to the request's :class:`Shadow`, which
+compares once both answers are in (:func:`~loopline.deploy.router.agreement.answers_agree`).
+The router bounds the mirrors in flight; one beyond the bound is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from time import monotonic
+from typing import TYPE_CHECKING
+
+import httptools
+
+from loopline.deploy.router.agreement import answers_agree
+
+if TYPE_CHECKING:
+    from loopline.deploy.router.balancer import BackendState
+    from loopline.deploy.router.proxy import Router
+
+MAX_COMPARED = 4 * 1024 * 1024  # bytes of an answer kept for the comparison
+
+
+@dataclass
+class MirrorCounters:
+    """What happened to the copies sent to one mirror revision.
+
+    ``sent`` copies went out; ``errors`` of them failed (no answer, non-2xx, timeout);
+    ``compared`` were compared with a served 2xx answer of a known protocol, ``agreed`` of
+    those predicted the same; ``dropped`` copies were never sent (too many mirrors in
+    flight, or no ready backend of the mirror revision).
+    """
+
+    sent: int = 0
+    compared: int = 0
+    agreed: int = 0
+    errors: int = 0
+    dropped: int = 0
+
+
+class Shadow:
+    """One mirrored request: waits for both answers, then compares them."""
+
+    __slots__ = ("counters", "mirrored", "parts", "served")
+
+    def __init__(self, counters: MirrorCounters) -> None:
+        self.counters = counters
+        self.served: bytes | None = None  # the served 2xx answer's body
+        self.mirrored: bytes | None = None  # the mirror's 2xx answer's body
+        self.parts: list[bytes] | None = None  # a served body arriving in pieces
+
+    # the served side (called by the upstream protocol after the client got its bytes)
+    def served_message(self, message: bytes) -> None:
+        """The whole served response, verbatim (head and body)."""
+        if message[9:10] == b"2":
+            end = message.find(b"\r\n\r\n")
+            self._served(message[end + 4 :])
+
+    def served_head(self, status: int) -> None:
+        self.parts = [] if 200 <= status < 300 else None
+
+    def served_body(self, data: bytes) -> None:
+        parts = self.parts
+        if parts is not None:
+            parts.append(data)
+            if len(parts) > 1 and sum(map(len, parts)) > MAX_COMPARED:
+                self.parts = None
+
+    def served_end(self) -> None:
+        if self.parts is not None:
+            self._served(b"".join(self.parts))
+            self.parts = None
+
+    def _served(self, body: bytes) -> None:
+        self.served = body
+        if self.mirrored is not None:
+            self._compare()
+
+    # the mirror side
+    def mirror_answered(self, status: int, body: bytes) -> None:
+        if not 200 <= status < 300:
+            self.counters.errors += 1
+            return
+        self.mirrored = body
+        if self.served is not None:
+            self._compare()
+
+    def mirror_failed(self) -> None:
+        self.counters.errors += 1
+
+    def _compare(self) -> None:
+        assert self.served is not None and self.mirrored is not None
+        verdict = answers_agree(self.served, self.mirrored)
+        self.served = self.mirrored = None
+        if verdict is not None:
+            self.counters.compared += 1
+            self.counters.agreed += verdict
+
+
+class MirrorProtocol(asyncio.Protocol):
+    """One keep-alive connection to a backend of the mirror revision."""
+
+    def __init__(self, router: Router, backend: BackendState) -> None:
+        self.router = router
+        self.backend = backend
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.shadow: Shadow | None = None
+        self.closed = False
+        self.deadline = 0.0
+        self._body: list[bytes] = []
+        self._size = 0
+        self._keep = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, shadow: Shadow, request: bytes) -> None:
+        self.shadow = shadow
+        self._body, self._size = [], 0
+        assert self.transport is not None
+        self.transport.write(request)
+        self.deadline = monotonic() + self.router.mirror_timeout
+        self.router.mirror_waiting.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._end(None)
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size <= MAX_COMPARED:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._keep = self.parser.should_keep_alive() and self._size <= MAX_COMPARED
+        status = self.parser.get_status_code()
+        self._end((status, b"".join(self._body)) if self._size <= MAX_COMPARED else None)
+
+    def timed_out(self) -> None:
+        """No complete answer by the deadline (called by the router's sweep)."""
+        self._end(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._end(None)
+
+    def _end(self, answer: tuple[int, bytes] | None) -> None:
+        shadow, self.shadow = self.shadow, None
+        if shadow is None:  # idle, or already ended
+            if self.transport is not None and not self.closed and answer is None:
+                self.transport.close()
+            return
+        router = self.router
+        router.mirror_waiting.discard(self)
+        router.mirror_done(self.backend)
+        if answer is None:
+            shadow.mirror_failed()
+            if self.transport is not None:
+                self.transport.close()
+        else:
+            shadow.mirror_answered(*answer)
+            if self._keep and not self.closed and not self.backend.draining:
+                self.backend.mirror_pool.append(self)
+            elif self.transport is not None:
+                self.transport.close()
