@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/router/run.py [--duration 4] [--rounds 3] [--connections 32]
         [--cases fake-0ms fake-5ms lr lr-batching rf-batching] [--router-workers 1]
-        [--proxies loopline haproxy haproxy-2t]
+        [--proxies loopline loopline-weighted loopline-mirror loopline-base haproxy haproxy-2t]
+        [--baseline-src DIR]
 
 Cases (backends):
   ``fake-<N>ms``   ``tests/deploy/fake_server.py`` (raw asyncio, answers an OIP-shaped JSON)
@@ -14,7 +15,13 @@ Cases (backends):
                    /tmp/loopline-bench/artifacts).
 
 Proxies (``--proxies``, default ``loopline``), each in front of the same two backends:
-  ``loopline``     ``python -m loopline.deploy.router --workers N`` (``--router-workers``).
+  ``loopline``     ``python -m loopline.deploy.router --workers N`` (``--router-workers``),
+                   both backends one revision, no weights (the plain case).
+  ``loopline-weighted``   the same router with the backends as two revisions, weights 80/20.
+  ``loopline-mirror``     weights 80/20 and a mirror of 20 % of the requests served by the
+                   first revision to the second (copies compared with the served answers).
+  ``loopline-base``   the plain case run from another source tree (``--baseline-src``, e.g.
+                   ``git archive <commit> src | tar -x -C DIR``): the router before a change.
   ``haproxy``, ``haproxy-<N>t``   HAProxy as a peer, ``nbthread`` 1 or N: ``mode http``,
                    ``balance roundrobin``, ``http-reuse always``, ``option http-keep-alive``,
                    no health checks, no logging; config generated into a temp dir, run with
@@ -191,7 +198,15 @@ def start_backends(case: str, procs: list[subprocess.Popen[bytes]]) -> Target:
     return Target(f"/v2/models/{model}/infer", body, ports)
 
 
-PROXY = re.compile(r"loopline|haproxy(?:-(\d+)t)?")
+PROXY = re.compile(r"loopline(?:-weighted|-mirror|-base)?|haproxy(?:-(\d+)t)?")
+ADMIN: dict[str, int] = {}  # loopline variant -> its admin port (for the mirror counters)
+# What the loopline variants are given: (revision of each backend, weights, mirror).
+TABLES: dict[str, tuple[tuple[str, str], dict[str, int] | None, dict[str, object] | None]] = {
+    "loopline": (("r", "r"), None, None),
+    "loopline-base": (("r", "r"), None, None),
+    "loopline-weighted": (("r1", "r2"), {"r1": 80, "r2": 20}, None),
+    "loopline-mirror": (("r1", "r2"), {"r1": 80, "r2": 20}, {"revision": "r2", "percent": 20}),
+}
 
 
 def ensure_haproxy() -> str:
@@ -225,25 +240,30 @@ def start_proxy(
 ) -> tuple[int, int]:  # fmt: skip
     """Start proxy ``name`` in front of the target's backends; (its port, its pid)."""
     port = free_port()
-    if name == "loopline":
+    if name in TABLES:
         aport = free_port()
+        env = measured_env()
+        if name == "loopline-base":
+            env["PYTHONPATH"] = str(args.baseline_src / "src")
         procs.append(subprocess.Popen(
             pinned("proxy", [sys.executable, "-m", "loopline.deploy.router", "--name",
                              "bench", "--port", str(port), "--admin-port", str(aport),
                              "--workers", str(args.router_workers)]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{aport}/healthz", procs[-1])
-        httpx.put(
-            f"http://127.0.0.1:{aport}/backends",
-            json={
-                "backends": [
-                    {"id": f"b{i}", "host": "127.0.0.1", "port": p, "revision": "r"}
-                    for i, p in enumerate(target.ports)
-                ],
-                "weights": None,
-            },
-        ).raise_for_status()
+        revisions, weights, mirror = TABLES[name]
+        table: dict[str, object] = {
+            "backends": [
+                {"id": f"b{i}", "host": "127.0.0.1", "port": p, "revision": rev}
+                for i, (p, rev) in enumerate(zip(target.ports, revisions, strict=True))
+            ],
+            "weights": weights,
+        }
+        if mirror is not None:
+            table["mirror"] = mirror
+        httpx.put(f"http://127.0.0.1:{aport}/backends", json=table).raise_for_status()
+        ADMIN[name] = aport
         return port, procs[-1].pid
     m = PROXY.fullmatch(name)  # validated in main()
     threads = int(m.group(1) or 1) if m else 1
@@ -354,6 +374,18 @@ def measure(
         result[k["cpu"]] = round(med(mode, 3), 1)
         result[k["user"]] = round(med(mode, 5), 1)
         result[k["backends"]] = round(med(mode, 4), 1)
+    if "loopline" in args.proxies:  # the variants against the plain router, round by round
+        for mode in args.proxies:
+            if mode.startswith("loopline-"):
+                p = mode.replace("-", "_")
+                pairs = list(zip(samples[mode], samples["loopline"], strict=True))
+                result[f"{p}_rps_vs_plain"] = round(statistics.median(
+                    v[0] / b[0] for v, b in pairs), 3)  # fmt: skip
+                result[f"{p}_cpu_vs_plain"] = round(statistics.median(
+                    v[3] / b[3] for v, b in pairs), 3)  # fmt: skip
+    if "loopline-mirror" in args.proxies:  # were the copies sent, answered, compared?
+        doc = httpx.get(f"http://127.0.0.1:{ADMIN['loopline-mirror']}/stats?window=600").json()
+        result["loopline_mirror_counters"] = doc["mirror"].get("r2")
     result["errors"] = sum(s[2] for m in modes for s in samples[m])
     result["rps_by_round"] = {m: [round(s[0]) for s in samples[m]] for m in modes}
     result["rounds"] = args.rounds
@@ -370,9 +402,14 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES)
     parser.add_argument(
         "--proxies", nargs="+", default=["loopline"],
-        help="measured in turn against direct: loopline, haproxy (nbthread 1), haproxy-<N>t",
+        help="measured in turn against direct: loopline, loopline-weighted, loopline-mirror, "
+        "loopline-base, haproxy (nbthread 1), haproxy-<N>t",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, help="also append each result line to this file")
+    parser.add_argument(
+        "--baseline-src", type=Path,
+        help="source tree (with src/loopline) of the loopline-base proxy",
+    )  # fmt: skip
     parser.add_argument(
         "--pin", action="store_true",
         help="taskset: wrk and the replicas on CPU 0, the proxy on CPU 1",
@@ -382,10 +419,18 @@ def main() -> None:
         PIN["load"], PIN["proxy"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     for name in args.proxies:
         if PROXY.fullmatch(name) is None:
-            parser.error(f"unknown proxy {name!r}; use loopline, haproxy or haproxy-<N>t")
+            parser.error(
+                f"unknown proxy {name!r}; use loopline, loopline-weighted, loopline-mirror, "
+                "loopline-base, haproxy or haproxy-<N>t"
+            )
     if len(set(args.proxies)) != len(args.proxies):
         parser.error(f"--proxies lists a proxy twice: {args.proxies}")
-    args.haproxy = ensure_haproxy() if any(p != "loopline" for p in args.proxies) else None
+    if "loopline-base" in args.proxies and (
+        args.baseline_src is None or not (args.baseline_src / "src" / "loopline").is_dir()
+    ):
+        parser.error("loopline-base needs --baseline-src DIR with DIR/src/loopline in it")
+    need_haproxy = any(p.startswith("haproxy") for p in args.proxies)
+    args.haproxy = ensure_haproxy() if need_haproxy else None
     for case in args.cases:
         line = json.dumps(scenario(case, args))
         print(line, flush=True)

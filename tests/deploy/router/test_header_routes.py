@@ -9,7 +9,7 @@ import pytest
 from tests.deploy.router.helpers import RawClient, push, v2
 
 from loopline.deploy.router.client import RouterAdminClient
-from loopline.deploy.router.header_routes import HeaderRouter, request_headers
+from loopline.deploy.router.header_routes import HeaderRouter
 from loopline.deploy.traffic import HeaderMatch, HeaderRoute
 from loopline.errors import BackendError
 
@@ -108,9 +108,11 @@ def test_a_bad_regex_is_refused_with_the_field_named(
     assert RouterAdminClient(rt.admin_port).describe()["headerRoutes"] == []
 
 
-def test_request_headers_keep_the_first_value_of_a_repeated_header() -> None:
-    raw = b"POST / HTTP/1.1\r\nX-Env: qa\r\nx-env: prod\r\nhost: h\r\n\r\n{}"
-    assert request_headers(raw) == {b"x-env": "qa", b"host": "h"}
+def test_the_first_value_of_a_repeated_header_decides() -> None:
     router = HeaderRouter(ROUTES[:1])
-    assert router.match(raw) == "canary"
-    assert router.match(b"GET / HTTP/1.1\r\n\r\n") is None
+    assert router.match(b"POST / HTTP/1.1\r\nX-Env:  qa \r\nx-env: prod\r\n\r\n{}") == "canary"
+    assert router.match(b"POST / HTTP/1.1\r\nx-env: prod\r\nX-Env: qa\r\n\r\n{}") is None
+    assert router.match(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n") is None
+    assert router.match(b"GET / HTTP/1.1\r\nx-envy: qa\r\n\r\n") is None  # not a prefix
+    # a header in the body is not a header
+    assert router.match(b"POST / HTTP/1.1\r\nhost: h\r\n\r\nx\r\nx-env: qa\r\n") is None

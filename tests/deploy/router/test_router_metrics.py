@@ -45,7 +45,7 @@ def test_the_window_counts_only_the_seconds_it_covers() -> None:
     hist, errors = m.window(T + 30.5, 60)
     assert (sum(hist), errors) == (4, 1)
     assert m.window(T + 700.0, 60) == (_hist(), 0)  # nothing recorded since
-    assert m.codes == [0, 0, 3, 0, 0, 1] and sum(m.hist) == 4  # totals since start
+    assert m.codes[:6] == [0, 0, 3, 0, 0, 1] and sum(m.hist) == 4  # totals since start
 
 
 def test_the_window_spans_ten_minutes_of_per_second_snapshots() -> None:

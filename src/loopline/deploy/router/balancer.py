@@ -80,10 +80,14 @@ class Balancer:
     def release(self, b: BackendState) -> None:
         """A request to ``b`` finished."""
         b.outstanding -= 1
-        if b.outstanding == 0:
-            b.idle.set()
-            if b.draining and self.retiring.get(b.id) is b:
-                del self.retiring[b.id]
+        if b.outstanding == 0 and b.draining:  # only a draining backend is waited for
+            self.release_idle(b)
+
+    def release_idle(self, b: BackendState) -> None:
+        """``b`` (draining) has nothing in flight any more: wake its drain, forget it."""
+        b.idle.set()
+        if self.retiring.get(b.id) is b:
+            del self.retiring[b.id]
 
     def find(self, backend_id: str) -> BackendState | None:
         return self.backends.get(backend_id) or self.retiring.get(backend_id)

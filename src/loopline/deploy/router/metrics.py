@@ -28,7 +28,7 @@ class RevisionMetrics:
     __slots__ = ("codes", "hist", "second", "snaps", "sum")
 
     def __init__(self) -> None:
-        self.codes = [0] * 6  # by status class: index 2 = 2xx … 5 = 5xx
+        self.codes = [0] * 10  # by status class: index 2 = 2xx … 5 = 5xx (6–9: malformed)
         self.hist = [0] * (len(BOUNDS) + 1)  # per bucket (not cumulative); last = +Inf
         self.sum = 0.0
         self.second = -1  # the second of the latest record
@@ -40,12 +40,13 @@ class RevisionMetrics:
         (the hundreds digit), ``now`` a monotonic clock reading."""
         second = int(now)
         if second != self.second:
-            self._tick(second)
+            self.tick(second)
         self.hist[bisect_left(BOUNDS, seconds)] += 1
         self.codes[status_class] += 1
         self.sum += seconds
 
-    def _tick(self, second: int) -> None:
+    def tick(self, second: int) -> None:
+        """The first record of ``second``: snapshot the counters as they were before it."""
         self.second = second
         snaps = self.snaps
         snaps[second] = (self.hist.copy(), self.codes[5])

@@ -41,6 +41,7 @@ class Exchange:
         "keep_alive", "plain", "request", "route", "shadow", "start", "started", "status",
         "strict", "tried",
     )  # fmt: skip
+    hold_until: float  # monotonic() time a held request waits until (set when it is held)
 
     def __init__(self, client: ClientProtocol, request: bytes, body: bytes, keep_alive: bool,
                  is_head: bool, plain: bool = False) -> None:  # fmt: skip
@@ -60,7 +61,6 @@ class Exchange:
         self.route: str | None = None  # the revision it is pinned to (header route, preview)
         self.strict = False  # pinned without fallback (the preview port)
         self.shadow: Shadow | None = None  # mirrored: the copy's bookkeeping
-        self.hold_until = 0.0  # held for a backend until this monotonic() time
 
 
 class ClientProtocol(asyncio.Protocol):
@@ -115,6 +115,10 @@ class ClientProtocol(asyncio.Protocol):
         # One whole request (a CRLF after it, which llhttp skips, goes along: servers ignore
         # empty lines before a request line).
         ex = Exchange(self, buf, b"", True, buf.startswith(b"HEAD "), True)
+        if self.current is None and not self.queue:  # the usual case: nothing waits before it
+            self.current = ex
+            self.dispatch(ex)
+            return
         self.queue.append(ex)
         if self.current is None:
             self.next()
@@ -194,7 +198,8 @@ class ClientProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
-        self.next()
+        if self.queue:
+            self.next()
 
     def reject(self, status: int, message: str) -> None:
         self.write(error_response(status, message, keep_alive=False))

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import math
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from time import monotonic
 
@@ -30,7 +31,7 @@ from loopline.deploy.router.balancer import BackendState, Balancer
 from loopline.deploy.router.header_routes import HeaderRouter
 from loopline.deploy.router.hold import HOLD_LIMIT, HoldQueue
 from loopline.deploy.router.http import error_response
-from loopline.deploy.router.metrics import RevisionMetrics
+from loopline.deploy.router.metrics import BOUNDS, RevisionMetrics
 from loopline.deploy.router.mirror import MirrorCounters, MirrorProtocol, Shadow
 from loopline.deploy.router.protocols import ClientProtocol, Exchange
 from loopline.deploy.router.upstream import UpstreamProtocol
@@ -202,7 +203,17 @@ class Router:
         if backend is None:
             self._unserved(ex)
             return
-        self._send(ex, backend, allow_pooled=True)
+        # self._send(ex, backend, allow_pooled=True), inlined for the pooled case
+        ex.backend = backend
+        backend.outstanding += 1
+        pool = backend.pool
+        while pool:
+            up = pool.pop()
+            if not up.closed:
+                up.send(ex, reused=True)
+                break
+        else:
+            asyncio.get_running_loop().create_task(self._connect(ex, backend))
         if self.mirror is not None and ex.tried is None and ex.shadow is None and not ex.strict:
             self._mirror(ex, backend, self.mirror)
 
@@ -296,10 +307,19 @@ class Router:
     def complete(self, ex: Exchange, backend: BackendState) -> None:
         """The exchange is over for ``backend`` (answered, abandoned or failed)."""
         ex.done = True
-        self.balancer.release(backend)
+        backend.outstanding -= 1
+        if backend.outstanding == 0 and backend.draining:
+            self.balancer.release_idle(backend)
         if ex.status:  # answered (an abandoned request is not counted)
+            # RevisionMetrics.record, inlined: this runs once per request
             now = monotonic()
-            backend.metrics.record(now - ex.start, ex.status, now)
+            m = backend.metrics
+            if int(now) != m.second:
+                m.tick(int(now))
+            seconds = now - ex.start
+            m.hist[bisect_left(BOUNDS, seconds)] += 1
+            m.codes[ex.status] += 1
+            m.sum += seconds
 
     def failed(self, ex: Exchange, backend: BackendState, reused: bool) -> None:
         """The backend failed ``ex`` before sending any response byte: retry or give up."""

@@ -146,7 +146,7 @@ def snapshot(router: Router) -> JsonObj:
         "revisions": {
             rev: {
                 "label": router.labels.get(rev, ""),
-                "codes": m.codes[1:],  # 1xx … 5xx
+                "codes": m.codes[1:6],  # 1xx … 5xx
                 "buckets": m.hist.copy(),
                 "sum": m.sum,
                 "inFlight": in_flight.get(rev, 0),

@@ -111,12 +111,22 @@ class UpstreamProtocol(asyncio.Protocol):
             self._full(buf)
         if outcome != DONE:
             return
-        self.router.waiting.discard(self)
+        router = self.router
+        router.waiting.discard(self)
         ex.started = True
         ex.status = buf[9] - 48  # the status class: b"HTTP/1.1 2.." → 2
-        ex.client.write(buf)
-        self._keep = True
-        self._done(ex)
+        client = ex.client
+        client.write(buf)
+        # self._done(ex), inlined for a plain answer (nothing buffered, keep-alive)
+        self.ex = None
+        client.upstream = None
+        backend = self.backend
+        router.complete(ex, backend)
+        if not backend.draining and not self.closed:
+            backend.pool.append(self)
+        elif self.transport is not None:
+            self.transport.close()
+        client.finish(ex, ex.keep_alive)
         if ex.shadow is not None:  # mirrored: compare once the client has its answer
             ex.shadow.served_message(buf)
 
