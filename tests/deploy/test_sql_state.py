@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.sql_state import SqlDeploymentStateStore
@@ -30,6 +34,41 @@ class TestSqliteStateStore(DeploymentStateStoreContract):
     def store(self, tmp_path: Path) -> Iterator[DeploymentStateStore]:
         meta = open_store(f"sqlite:///{tmp_path / 'meta.db'}")  # migrates: creates the tables
         yield SqlDeploymentStateStore.from_metadata(meta)
+        meta.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[str]:
+    """A migrated PostgreSQL database of this module's own (LOOPLINE_TEST_DATABASE_URL)."""
+    url = os.environ.get("LOOPLINE_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need LOOPLINE_TEST_DATABASE_URL (scripts/postgres.sh).")
+    base = make_url(url).set(drivername="postgresql+psycopg")
+    name = f"loopline_d_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        db = base.set(database=name).render_as_string(hide_password=False)
+        open_store(db).close()
+        yield db
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+class TestPostgresStateStore(DeploymentStateStoreContract):
+    __test__ = True
+
+    @pytest.fixture
+    def store(self, postgres_database: str) -> Iterator[DeploymentStateStore]:
+        meta = open_store(postgres_database)
+        store = SqlDeploymentStateStore.from_metadata(meta)
+        with store.engine.begin() as conn:
+            conn.execute(text("TRUNCATE deploy_replicas, deploy_revisions, deploy_deployments"))
+        yield store
         meta.close()
 
 

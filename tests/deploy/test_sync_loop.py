@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,9 @@ from loopline.deploy.engines.base import ProcessHandle
 from loopline.deploy.manager import DeploymentManager, SyncResult
 from loopline.deploy.replica import ReplicaPhase
 from loopline.deploy.sql_state import SqlDeploymentStateStore
+from loopline.deploy.state import InMemoryDeploymentStateStore
+from loopline.deploy.writes import Write
+from loopline.errors import BackendError
 from loopline.metadata import open_store
 from loopline.testing.artifacts import wait_for
 from loopline.testing.deploy import (
@@ -101,7 +104,12 @@ def test_a_tick_that_changes_something_writes_once_per_changed_deployment(loop: 
     victim = loop.store.list_replicas("web")[0]
     loop.engine.kill(victim.id)
     loop.sql.recording = True
-    (web,) = [r for r in loop.tick() if r.actions]
+    for _ in range(5):  # a ready replica's process is polled every second
+        loop.sql.seen.clear()
+        changed = [r for r in loop.tick() if r.actions]
+        if changed:
+            break
+    (web,) = changed
     # The exit is observed, the replica restarted and the status updated: one commit.
     assert web.name == "web"
     assert (loop.sql.count("BEGIN"), loop.sql.count("BEGIN IMMEDIATE")) == (1, 1)
@@ -215,3 +223,97 @@ def test_the_loop_reports_each_sync_and_a_failing_deployment_does_not_stop_the_o
         thread.join(10)
     assert hooks.synced_actions["web"] > 0 and "api" not in hooks.synced_actions
     assert hooks.failures[0] == ("api", "the router of api is broken")
+
+
+class FailingCommits(InMemoryDeploymentStateStore):
+    """Fails the next ``failures`` commits as a broken database would."""
+
+    failures = 0
+
+    def commit(self, name: str, writes: Sequence[Write]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise BackendError("Deployment store failed to update deployment 'web': disk I/O")
+        super().commit(name, writes)
+
+
+def test_a_sync_whose_commit_fails_leaves_no_process_and_no_record_behind() -> None:
+    store, engine = FailingCommits(), FakeEngine()
+    manager = DeploymentManager(store=store, engine=engine, routing=FakeRouting(),
+                                clock=FakeClock(), background_stops=False)  # fmt: skip
+    manager.apply(make_spec(replicas=2))
+    store.failures = 1
+    with pytest.raises(BackendError, match="disk I/O"):
+        manager.sync("web")
+    assert len(engine.processes) == 2  # it did launch two replicas...
+    assert not any(p.alive for p in engine.processes.values())  # ...and stopped both
+    assert store.snapshot("web").replicas == () and store.list_revisions("web") == []
+    manager.sync("web")  # the next sync starts over from the store
+    assert [p.alive for p in engine.processes.values()] == [False, False, True, True]
+    assert len(store.list_replicas("web")) == 2
+
+
+class HangingProbes(FakeEngine):
+    """Readiness probes that hang until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = threading.Event()
+        self.release = threading.Event()
+
+    def probe_ready(self, handle: ProcessHandle, timeout: float) -> bool:
+        self.asked.set()
+        self.release.wait(30)
+        return super().probe_ready(handle, timeout)
+
+
+def test_a_probe_that_hangs_does_not_hold_up_the_loop() -> None:
+    store, engine = InMemoryDeploymentStateStore(), HangingProbes()
+    manager = DeploymentManager(store=store, engine=engine, routing=FakeRouting(),
+                                clock=FakeClock())  # fmt: skip  (probes on worker threads)
+    manager.apply(make_spec(replicas=2))
+    try:
+        manager.sync("web")  # starts both replicas
+        manager.sync("web")  # hands their first probes to the pool
+        wait_for(engine.asked.is_set, timeout=10, what="a probe to start")
+        manager.sync("web")  # returns while both probes still hang
+        assert not engine.release.is_set()
+        assert [r.ready for r in store.list_replicas("web")] == [False, False]
+        engine.release.set()
+
+        def available() -> bool:
+            manager.sync("web")
+            return store.get_deployment("web").status.available_replicas == 2
+
+        wait_for(available, timeout=10, what="the answers to make both replicas available")
+    finally:
+        engine.release.set()
+        manager.close()
+
+
+class CountingPolls(FakeEngine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.polls = 0
+
+    def poll(self, handle: ProcessHandle) -> Any:
+        self.polls += 1
+        return super().poll(handle)
+
+
+def test_ready_replicas_are_polled_every_second_and_an_exit_is_seen_within_one() -> None:
+    engine = CountingPolls()
+    sim = DeploymentSimulator(make_spec(replicas=3), engine, ready_probe_period=10.0,
+                              poll_period=1.0)  # fmt: skip
+    sim.settle()
+    engine.polls = 0
+    for _ in range(40):  # 10 s in ticks of 0.25 s
+        sim.sync(seconds=0.25)
+    assert 27 <= engine.polls <= 33  # 3 replicas × 10 s, not 3 × 40 ticks
+    victim = sim.live()[0].id
+    sim.engine.kill(victim)
+    ticks = 0
+    while next(r for r in sim.replicas() if r.id == victim).restarts == 0:
+        sim.sync(seconds=0.25)
+        ticks += 1
+    assert ticks <= 4

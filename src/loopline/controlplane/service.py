@@ -26,10 +26,11 @@ from loopline.controlplane.views import (
     strip_server_fields,
 )
 from loopline.deploy.deployment import Deployment
-from loopline.deploy.manager import DeploymentManager, SyncResult
+from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.replica import Replica
 from loopline.deploy.spec import DeploymentSpec, template_hash
 from loopline.deploy.status import DeploymentStatus
+from loopline.deploy.sync import SyncResult
 from loopline.errors import (
     AlreadyExistsError,
     ConflictError,

@@ -8,11 +8,15 @@ Key contracts:
   that copies the Kubernetes Deployment controller (fenceposts, one step per sync,
   availability = ready for minReadySeconds, proportional scaling, progress deadline,
   history clean-up) plus replica healing with kubelet-style crash back-off.
-- :class:`DeploymentManager` is the thin sync loop: observe processes through a
-  :class:`DeployEngine`, reconcile, apply, push ready backends to the :class:`Routing`.
-  All state lives in a :class:`DeploymentStateStore` (in memory, or
-  :class:`SqlDeploymentStateStore` in the metadata database); a new manager on the same store
-  re-adopts running replicas (pid + start time) and finishes rollouts in progress.
+- :class:`DeploymentManager` runs the one sync loop (``run``; the control plane plugs in
+  :class:`SyncHooks`): each tick reads every :class:`DeploymentSnapshot` in one transaction,
+  observes processes through a :class:`DeployEngine`, reconciles, pushes the route table to
+  the :class:`Routing` and commits each deployment's changes as one batch of writes
+  (:class:`PutRevision`, :class:`PutReplica`, :class:`SetStatus`, …). All state lives in a
+  :class:`DeploymentStateStore` (in memory, or :class:`SqlDeploymentStateStore` in the
+  metadata database); a new manager on the same store re-adopts running replicas (pid + start
+  time) and finishes rollouts in progress. Replica phases change only through
+  :func:`transition`.
 - :class:`LocalEngine` runs replicas and routers as detached processes (own session, one
   log file each); :class:`LocalRouting` drives one router process per deployment.
 - The router (``python -m loopline.deploy.router``) balances over ready replicas with exact
@@ -39,10 +43,11 @@ from loopline.deploy.engines.local import LocalEngine
 from loopline.deploy.fenceposts import max_surge, max_unavailable, resolve_fenceposts
 from loopline.deploy.local_routing import LocalRouting
 from loopline.deploy.manager import DeploymentManager
-from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase
+from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase, transition
 from loopline.deploy.revision import Revision
 from loopline.deploy.route_table import Backend, RouteTable, route_table
 from loopline.deploy.routing import Routing
+from loopline.deploy.snapshot import DeploymentSnapshot
 from loopline.deploy.spec import (
     Batching,
     DeploymentSpec,
@@ -55,8 +60,18 @@ from loopline.deploy.spec import (
 from loopline.deploy.sql_state import SqlDeploymentStateStore
 from loopline.deploy.state import DeploymentStateStore, InMemoryDeploymentStateStore
 from loopline.deploy.status import Condition, ConditionType, DeploymentStatus, Reason
+from loopline.deploy.sync import SyncHooks, SyncResult
 from loopline.deploy.traffic import HeaderMatch, HeaderRoute, Mirror, Traffic
 from loopline.deploy.undo import UndoResult, undo
+from loopline.deploy.writes import (
+    DropReplica,
+    DropRevision,
+    PutReplica,
+    PutRevision,
+    SetRouter,
+    SetStatus,
+    Write,
+)
 
 __all__ = [
     "Action",
@@ -70,9 +85,12 @@ __all__ = [
     "DeployEngine",
     "Deployment",
     "DeploymentManager",
+    "DeploymentSnapshot",
     "DeploymentSpec",
     "DeploymentStateStore",
     "DeploymentStatus",
+    "DropReplica",
+    "DropRevision",
     "ExitInfo",
     "HeaderMatch",
     "HeaderRoute",
@@ -83,6 +101,8 @@ __all__ = [
     "Mirror",
     "ProcessExit",
     "ProcessHandle",
+    "PutReplica",
+    "PutRevision",
     "Reason",
     "RecordRevisionNumber",
     "Replica",
@@ -93,20 +113,26 @@ __all__ = [
     "RouterProcess",
     "Routing",
     "ScaleRevision",
+    "SetRouter",
+    "SetStatus",
     "SqlDeploymentStateStore",
     "StartReplica",
     "StopReplica",
     "Strategy",
     "StrategyType",
+    "SyncHooks",
+    "SyncResult",
     "Template",
     "Traffic",
     "UndoResult",
     "UpdateStatus",
+    "Write",
     "max_surge",
     "max_unavailable",
     "reconcile",
     "resolve_fenceposts",
     "route_table",
     "template_hash",
+    "transition",
     "undo",
 ]

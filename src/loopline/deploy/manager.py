@@ -3,9 +3,10 @@
 A tick (:meth:`DeploymentManager.sync_all`) reads every deployment in one read transaction
 (:meth:`~loopline.deploy.state.DeploymentStateStore.snapshot_all`). For each deployment:
 
-1. make sure its router runs (``Routing.ensure``);
-2. observe its replica processes (:class:`~loopline.deploy.observer.ReplicaObserver`: a poll
-   every tick, readiness probes on a cadence), as updates to an in-memory view;
+1. make sure its router runs (``Routing.ensure``, every ``poll_period``);
+2. observe its replica processes (:class:`~loopline.deploy.observer.ReplicaObserver`: polls
+   and readiness probes on a cadence, probes on worker threads), as updates to an in-memory
+   view;
 3. :func:`reconcile` the view (pure), and apply each action in one place
    (:meth:`DeploymentManager._apply`): store writes on the view, process starts at once;
 4. push the router's table computed from the view (before the commit, so a status that says
@@ -22,14 +23,15 @@ progress. :meth:`DeploymentManager.run` is *the* loop: the control plane runs it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Protocol, assert_never
+from dataclasses import dataclass, field, replace
+from typing import assert_never
 
 from loopline.deploy.actions import (
     Action,
@@ -45,15 +47,16 @@ from loopline.deploy.actions import (
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.controller import reconcile
 from loopline.deploy.deployment import Deployment
-from loopline.deploy.engines.base import DeployEngine
+from loopline.deploy.engines.base import DeployEngine, ProcessHandle
 from loopline.deploy.observer import ReplicaObserver, process_handle
 from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase, transition
 from loopline.deploy.revision import Revision
 from loopline.deploy.route_table import RouteTable, route_table
 from loopline.deploy.routing import Routing
-from loopline.deploy.snapshot import DeploymentSnapshot, apply_writes
+from loopline.deploy.snapshot import DeploymentSnapshot
 from loopline.deploy.spec import DeploymentSpec
 from loopline.deploy.state import DeploymentStateStore
+from loopline.deploy.sync import SyncHooks, SyncResult, SyncView
 from loopline.deploy.undo import UndoResult, undo
 from loopline.deploy.writes import (
     DropReplica,
@@ -62,7 +65,6 @@ from loopline.deploy.writes import (
     PutRevision,
     SetRouter,
     SetStatus,
-    Write,
 )
 from loopline.errors import BackendError, ConflictError, NotFoundError
 
@@ -71,57 +73,12 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True, slots=True)
-class SyncResult:
-    """One deployment's sync: the snapshot it started from, the state it committed (and its
-    replica stops finished inline), and the controller's actions."""
+@dataclass(slots=True)
+class _Effects:
+    """What one sync did besides writes: processes it launched, how to retire replicas."""
 
-    before: DeploymentSnapshot
-    after: DeploymentSnapshot
-    actions: tuple[Action, ...]
-
-    @property
-    def name(self) -> str:
-        return self.before.name
-
-
-class SyncHooks(Protocol):
-    """What the loop tells its host (the control plane) after each deployment's sync."""
-
-    def synced(self, result: SyncResult) -> None:
-        """The deployment synced (called for idle syncs too, with no actions)."""
-
-    def sync_failed(self, name: str, error: Exception) -> None:
-        """The deployment's sync raised; the next tick retries it."""
-
-
-class _View:
-    """One deployment during one sync: the snapshot plus the writes made so far."""
-
-    def __init__(self, snapshot: DeploymentSnapshot) -> None:
-        self.current = snapshot
-        self.writes: list[Write] = []
-
-    @property
-    def deployment(self) -> Deployment:
-        return self.current.deployment
-
-    def write(self, w: Write) -> None:
-        self.writes.append(w)
-        self.current = apply_writes(self.current, (w,))
-
-    def forget_replica(self, replica_id: str) -> None:
-        """The replica's record was removed by its own commit (an inline stop)."""
-        self.current = apply_writes(self.current, (DropReplica(replica_id),))
-
-    def revision(self, hash: str) -> Revision:
-        for rev in self.current.revisions:
-            if rev.hash == hash:
-                return rev
-        raise NotFoundError(f"Deployment {self.current.name!r} has no revision with hash {hash!r}.")
-
-    def replica(self, replica_id: str) -> Replica | None:
-        return next((r for r in self.current.replicas if r.id == replica_id), None)
+    launched: list[ProcessHandle] = field(default_factory=list)
+    drains: dict[str, bool] = field(default_factory=dict)  # replica id → drain before stop
 
 
 class DeploymentManager:
@@ -139,10 +96,13 @@ class DeploymentManager:
             not ready (Kubernetes' readiness ``failureThreshold``, default 3).
         ready_probe_period: seconds between readiness probes of a ready replica (Kubernetes'
             ``periodSeconds``; replicas not ready yet are probed every tick).
+        poll_period: seconds between liveness checks of a ready replica's process and of the
+            router's (the kubelet's 1 s relist; a replica not ready is polled every tick).
         drain_timeout: seconds a retiring replica may take to finish in-flight requests.
         stop_grace: seconds between SIGTERM and SIGKILL.
-        background_stops: retire replicas on worker threads (True for real processes, so a
-            drain never blocks the loop); False runs them inline (deterministic tests).
+        background_stops: retire replicas (drain, stop) and run readiness probes on worker
+            threads (True for real processes, so neither a drain nor a slow probe ever blocks
+            the loop); False runs both inline (deterministic tests).
     """
 
     def __init__(
@@ -156,7 +116,8 @@ class DeploymentManager:
         host: str = "127.0.0.1",
         probe_timeout: float = 1.0,
         probe_failure_threshold: int = 3,
-        ready_probe_period: float = 2.0,
+        ready_probe_period: float = 5.0,
+        poll_period: float = 1.0,
         drain_timeout: float = 30.0,
         stop_grace: float = 10.0,
         background_stops: bool = True,
@@ -169,14 +130,19 @@ class DeploymentManager:
         self.host = host
         self.drain_timeout = drain_timeout
         self.stop_grace = stop_grace
+        self._pool = ThreadPoolExecutor(max_workers=8) if background_stops else None
+        self._probes = ThreadPoolExecutor(max_workers=4) if background_stops else None
         self.observer = ReplicaObserver(
             engine,
             backoff=self.backoff,
             probe_timeout=probe_timeout,
             failure_threshold=probe_failure_threshold,
             ready_probe_period=ready_probe_period,
+            poll_period=poll_period,
+            pool=self._probes,
         )
-        self._pool = ThreadPoolExecutor(max_workers=8) if background_stops else None
+        self.poll_period = poll_period
+        self._router_due: dict[str, float] = {}  # deployment → when to check its router
         self._stopping: dict[str, Future[bool]] = {}
         self._pushed: dict[str, RouteTable] = {}
         self._lock = threading.Lock()  # guards _stopping
@@ -217,7 +183,7 @@ class DeploymentManager:
             snap = self.store.snapshot(name)
             self._deleting.add(name)
         try:
-            view = _View(snap)
+            view = SyncView(snap)
             for rep in view.current.replicas:
                 if rep.phase is not ReplicaPhase.TERMINATING:
                     view.write(PutReplica(transition(rep, ReplicaPhase.TERMINATING, ready=False)))
@@ -230,6 +196,7 @@ class DeploymentManager:
             if self.routing is not None:
                 self.routing.stop(view.deployment)
             self._pushed.pop(name, None)
+            self._router_due.pop(name, None)
             self.store.delete_deployment(name)
         finally:
             with self._tick:
@@ -243,6 +210,7 @@ class DeploymentManager:
         stops of TERMINATING replicas are resumed by the next sync, after its push.
         """
         self._pushed.clear()
+        self._router_due.clear()
 
     def run(
         self, stop: threading.Event, interval: float = 0.25, hooks: SyncHooks | None = None
@@ -292,13 +260,16 @@ class DeploymentManager:
             for fut in list(self._stopping.values()):
                 fut.result(timeout=max(0.0, deadline - time.monotonic()))
             self._pool.shutdown(wait=False)
+        if self._probes is not None:
+            self._probes.shutdown(wait=False, cancel_futures=True)
 
     # ---- one sync ---------------------------------------------------------------------------
 
     def _sync(self, snap: DeploymentSnapshot) -> SyncResult:
-        view = _View(snap)
-        self._ensure_router(view)
+        """One deployment's sync (see the module docstring)."""
+        view = SyncView(snap)
         now = self.clock()
+        self._ensure_router(view, now)
         for rep in snap.replicas:
             seen = self.observer.observe(rep, now)
             if seen is not rep:
@@ -306,29 +277,41 @@ class DeploymentManager:
         cur = view.current
         actions = reconcile(cur.deployment, list(cur.revisions), list(cur.replicas), now,
                             self.backoff)  # fmt: skip
-        drains: dict[str, bool] = {}
+        effects = _Effects()
         for action in actions:
-            self._apply(view, action, drains)
+            self._apply(view, action, effects)
         self._push(view)
         if view.writes:
-            self.store.commit(snap.name, view.writes)
-        self._retire_terminating(view, drains)
+            try:
+                self.store.commit(snap.name, view.writes)
+            except Exception:
+                # Nothing of this sync was stored: stop what it started, so no process runs
+                # that no record knows. The next tick starts from the store again.
+                for handle in effects.launched:
+                    with contextlib.suppress(Exception):
+                        self.engine.stop(handle, 0.0)
+                raise
+        self._retire_terminating(view, effects.drains)
         return SyncResult(snap, view.current, tuple(actions))
 
-    def _ensure_router(self, view: _View) -> None:
+    def _ensure_router(self, view: SyncView, now: float) -> None:
         if self.routing is None:
+            return
+        name = view.current.name
+        if view.deployment.router is not None and now < self._router_due.get(name, now):
             return
         try:
             router = self.routing.ensure(view.deployment)
         except BackendError:
             # Replicas are still reconciled; the router is retried next round.
-            log.exception("Router of deployment %r is not running; retrying.", view.current.name)
+            log.exception("Router of deployment %r is not running; retrying.", name)
             return
+        self._router_due[name] = now + self.poll_period
         if router != view.deployment.router:
             view.write(SetRouter(router))
             self._pushed.pop(view.current.name, None)
 
-    def _apply(self, view: _View, action: Action, drains: dict[str, bool]) -> None:
+    def _apply(self, view: SyncView, action: Action, effects: _Effects) -> None:
         """The one place where each action becomes writes (on the view) and side effects."""
         match action:
             case CreateRevision(revision=rev):
@@ -349,28 +332,30 @@ class DeploymentManager:
                 slot = Replica(id=f"{rev.name}-{secrets.token_hex(3)}", deployment=rev.deployment,
                                revision=rev.hash, phase=ReplicaPhase.PENDING,
                                created_at=self.clock())  # fmt: skip
-                view.write(PutReplica(self._launch(slot, rev)))
+                view.write(PutReplica(self._launch(slot, rev, effects)))
             case RestartReplica(replica_id=rid):
                 rep = view.replica(rid)
                 if rep is not None and rep.phase is ReplicaPhase.FAILED:
                     slot = transition(rep, ReplicaPhase.PENDING, restarts=rep.restarts + 1)
-                    view.write(PutReplica(self._launch(slot, view.revision(rep.revision))))
+                    rev = view.revision(rep.revision)
+                    view.write(PutReplica(self._launch(slot, rev, effects)))
             case StopReplica(replica_id=rid, drain=drain):
                 rep = view.replica(rid)
                 if rep is not None and rep.phase is not ReplicaPhase.TERMINATING:
                     view.write(PutReplica(transition(rep, ReplicaPhase.TERMINATING, ready=False)))
                     self.observer.forget(rid)
-                    drains[rid] = drain
+                    effects.drains[rid] = drain
             case UpdateStatus(status=status):
                 view.write(SetStatus(status))
             case _:
                 assert_never(action)
 
-    def _launch(self, slot: Replica, rev: Revision) -> Replica:
+    def _launch(self, slot: Replica, rev: Revision, effects: _Effects) -> Replica:
         """Start the process of a PENDING slot; the slot as it is afterwards."""
         now = self.clock()
         try:
             handle = self.engine.start_replica(slot.id, rev.template)
+            effects.launched.append(handle)
         except BackendError as exc:
             return transition(
                 slot, ReplicaPhase.FAILED, pid=None, process_start=None, ready=False,
@@ -382,7 +367,7 @@ class DeploymentManager:
                        port=handle.port, log_path=handle.log_path, started_at=now, ready=False,
                        ready_since=None)  # fmt: skip
 
-    def _push(self, view: _View) -> None:
+    def _push(self, view: SyncView) -> None:
         """Send the router the table of the view, if it changed."""
         if self.routing is None:
             return
@@ -402,7 +387,7 @@ class DeploymentManager:
 
     # ---- retiring replicas ------------------------------------------------------------------
 
-    def _retire_terminating(self, view: _View, drains: dict[str, bool]) -> None:
+    def _retire_terminating(self, view: SyncView, drains: dict[str, bool]) -> None:
         """Stop every TERMINATING replica whose stop is not already under way (new ones, and
         ones whose stop failed or was cut short by a restart)."""
         for rep in view.current.replicas:

@@ -1,8 +1,10 @@
 """ReplicaObserver: what the sync loop learns from replica processes, as replica updates.
 
-Every tick, each PENDING or RUNNING replica's process is polled (for the local engine, one
-read of ``/proc/<pid>/stat``): an exit is seen within a tick. Readiness probes (an HTTP
-``GET /v2/health/ready``) follow a cadence, like Kubernetes' ``periodSeconds``:
+Processes are polled (for the local engine, one read of ``/proc/<pid>/stat``): a replica
+that is not ready (starting, or out after failed probes) every tick, a ready one every
+``poll_period`` seconds (like the kubelet's 1 s relist), so an exit is seen within a second.
+Readiness probes (an HTTP ``GET /v2/health/ready``) follow a cadence, like Kubernetes'
+``periodSeconds``:
 
 - a replica that is not ready (starting, or out after failed probes) is probed every tick,
   so a new replica joins the router as soon as it answers;
@@ -15,6 +17,12 @@ The router health-checks its backends every second on its own, so a hung replica
 rotation within seconds whatever this period is; the period sets how fast the *status*
 (ready/available counts) notices.
 
+Probes run on a thread pool when one is given (the control plane's case): a tick hands the
+due probes to the pool and uses each answer at the first tick after it came, so a replica
+that takes its whole ``probe_timeout`` to answer never delays the loop (Kubernetes' kubelet
+runs its probers on their own goroutines for the same reason). Without a pool they run
+inline and their answer is used at once (deterministic tests).
+
 Nothing here writes: :meth:`ReplicaObserver.observe` returns the updated replica (the same
 object when nothing changed) and the sync loop commits what changed.
 """
@@ -22,6 +30,7 @@ object when nothing changed) and the sync loop commits what changed.
 from __future__ import annotations
 
 import zlib
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 
 from loopline.deploy.backoff import BackoffPolicy
@@ -53,6 +62,8 @@ class ReplicaObserver:
         failure_threshold: consecutive failed probes before a ready replica is marked not
             ready (Kubernetes' readiness ``failureThreshold``).
         ready_probe_period: seconds between probes of a ready replica (``periodSeconds``).
+        poll_period: seconds between liveness polls of a ready replica (0: every tick).
+        pool: where probes run (None: inline, in :meth:`observe`).
     """
 
     def __init__(
@@ -63,13 +74,19 @@ class ReplicaObserver:
         probe_timeout: float,
         failure_threshold: int,
         ready_probe_period: float,
+        poll_period: float = 0.0,
+        pool: Executor | None = None,
     ) -> None:
         self.engine = engine
         self.backoff = backoff
         self.probe_timeout = probe_timeout
         self.failure_threshold = failure_threshold
         self.ready_probe_period = ready_probe_period
+        self.poll_period = poll_period
+        self.pool = pool
         self._next_probe: dict[str, float] = {}  # ready replicas: when to probe next
+        self._next_poll: dict[str, float] = {}  # ready replicas: when to poll next
+        self._inflight: dict[str, tuple[ProcessHandle, Future[bool]]] = {}
 
     def observe(self, rep: Replica, now: float) -> Replica:
         """The replica as its process looks at ``now`` (``rep`` itself if unchanged)."""
@@ -78,7 +95,14 @@ class ReplicaObserver:
         handle = process_handle(rep)
         if handle is None:
             return rep
+        steady = rep.ready and not rep.probe_failures
+        if steady and not self._poll_due(rep.id, now):
+            answered = rep.id in self._inflight and self._inflight[rep.id][1].done()
+            if not answered and not self._due(rep, now):
+                return rep
         gone = self.engine.poll(handle)
+        if steady:
+            self._next_poll[rep.id] = now + self.poll_period
         if gone is not None:
             self.forget(rep.id)
             ran = now - (rep.started_at or now)
@@ -88,9 +112,33 @@ class ReplicaObserver:
                 rep, ReplicaPhase.FAILED, ready=False, ready_since=None, crash_streak=streak,
                 last_exit=ExitInfo(at=now, code=gone.code, message=f"exited with {code}"),
             )  # fmt: skip
-        if not self._due(rep, now):
-            return rep
-        ready = self.engine.probe_ready(handle, self.probe_timeout)
+        if self.pool is None:  # inline: probe now if due, and use the answer at once
+            if not self._due(rep, now):
+                return rep
+            return self._probed(rep, now, self.engine.probe_ready(handle, self.probe_timeout))
+        ready = self._answer(rep.id, handle)
+        seen = rep if ready is None else self._probed(rep, now, ready)
+        if rep.id not in self._inflight and self._due(seen, now):
+            probe = self.pool.submit(self.engine.probe_ready, handle, self.probe_timeout)
+            self._inflight[rep.id] = (handle, probe)
+        return seen
+
+    def _answer(self, replica_id: str, handle: ProcessHandle) -> bool | None:
+        """The answer of the replica's probe on the pool, once it came (None before)."""
+        inflight = self._inflight.get(replica_id)
+        if inflight is None or not inflight[1].done():
+            return None
+        del self._inflight[replica_id]
+        probed, probe = inflight
+        if probed != handle:
+            return None  # it asked an earlier process of this replica
+        try:
+            return probe.result()
+        except Exception:
+            return False
+
+    def _probed(self, rep: Replica, now: float, ready: bool) -> Replica:
+        """The replica after a probe answered ``ready``."""
         if ready:
             self._schedule(rep.id, now, first=not rep.ready)
         if ready and not rep.ready:
@@ -112,6 +160,10 @@ class ReplicaObserver:
     def forget(self, replica_id: str) -> None:
         """Drop what is kept about a replica (it stopped, or is no longer ready)."""
         self._next_probe.pop(replica_id, None)
+        self._next_poll.pop(replica_id, None)
+        inflight = self._inflight.pop(replica_id, None)
+        if inflight is not None:
+            inflight[1].cancel()
 
     def _due(self, rep: Replica, now: float) -> bool:
         if not rep.ready or rep.probe_failures:
@@ -119,6 +171,12 @@ class ReplicaObserver:
         due = self._next_probe.get(rep.id)
         if due is None:  # ready before this observer started (adopted): spread them out
             due = self._next_probe[rep.id] = now + self.ready_probe_period * _phase(rep.id)
+        return now >= due
+
+    def _poll_due(self, replica_id: str, now: float) -> bool:
+        due = self._next_poll.get(replica_id)
+        if due is None:
+            due = self._next_poll[replica_id] = now + self.poll_period * _phase(replica_id)
         return now >= due
 
     def _schedule(self, replica_id: str, now: float, *, first: bool) -> None:

@@ -21,9 +21,10 @@ two agree).
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -35,11 +36,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     delete,
     insert,
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import SQLAlchemyError
 
 from loopline.deploy.codec import (
@@ -115,9 +118,7 @@ class SqlDeploymentStateStore(DeploymentStateStore):
         self._serial: contextlib.AbstractContextManager[object] = (
             threading.RLock() if is_memory_sqlite(engine.url) else contextlib.nullcontext()
         )
-        # Parsed specs by deployment, reused while the stored document is equal: the loop
-        # reads every spec every tick, and validating one costs more than comparing it.
-        self._specs: dict[str, tuple[Any, DeploymentSpec]] = {}
+        self._decoded = _Decoded()
 
     @classmethod
     def from_metadata(cls, metadata: object) -> SqlDeploymentStateStore:
@@ -164,23 +165,19 @@ class SqlDeploymentStateStore(DeploymentStateStore):
 
     # ---- rows ------------------------------------------------------------------------------
 
-    def _spec(self, name: str, doc: Any) -> DeploymentSpec:
-        cached = self._specs.get(name)
-        if cached is not None and cached[0] == doc:
-            return cached[1]
-        spec = DeploymentSpec.from_dict(doc)
-        self._specs[name] = (doc, spec)
-        return spec
-
     def _deployment(self, row: Any) -> Deployment:
+        """A row of :data:`_DEPLOYMENT` (JSON columns as stored text)."""
+        d = self._decoded
+        n = row.name
         return Deployment(
-            spec=self._spec(row.name, row.spec), generation=row.generation,
-            created_at=row.created_at, status=status_from_json(row.status),
-            router=router_from_json(row.router),
+            spec=d.get(("spec", n), row.spec, DeploymentSpec.from_dict),
+            generation=row.generation, created_at=row.created_at,
+            status=d.get(("status", n), row.status, status_from_json),
+            router=d.get(("router", n), row.router, router_from_json),
         )  # fmt: skip
 
     def _get(self, conn: Connection, name: str) -> Deployment:
-        row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
+        row = conn.execute(_DEPLOYMENT.where(deployments.c.name == name)).first()
         if row is None:
             raise self._not_found(conn, name)
         return self._deployment(row)
@@ -193,20 +190,21 @@ class SqlDeploymentStateStore(DeploymentStateStore):
         )
 
     def _snapshots(self, conn: Connection, name: str | None) -> list[DeploymentSnapshot]:
-        dq, vq, pq = select(deployments), select(revisions.c.data), select(replicas.c.data)
+        dq, vq, pq = _DEPLOYMENT, _REVISION, _REPLICA
         if name is not None:
             dq = dq.where(deployments.c.name == name)
             vq = vq.where(revisions.c.deployment == name)
             pq = pq.where(replicas.c.deployment == name)
         rows = conn.execute(dq.order_by(deployments.c.name)).all()
+        decoded = self._decoded
         revs: dict[str, list[Revision]] = {}
-        for (doc,) in conn.execute(vq):
-            rev = revision_from_json(doc)
-            revs.setdefault(rev.deployment, []).append(rev)
+        for dep, key, raw in conn.execute(vq):
+            revs.setdefault(dep, []).append(decoded.get(("rev", dep, key), raw, revision_from_json))
         reps: dict[str, list[Replica]] = {}
-        for (doc,) in conn.execute(pq):
-            rep = replica_from_json(doc)
-            reps.setdefault(rep.deployment, []).append(rep)
+        for dep, key, raw in conn.execute(pq):
+            reps.setdefault(dep, []).append(decoded.get(("rep", dep, key), raw, replica_from_json))
+        if name is None:  # a full read: what it did not see is gone
+            decoded.keep_only(rows, revs, reps)
         return [
             DeploymentSnapshot.of(
                 self._deployment(row), revs.get(row.name, ()), reps.get(row.name, ())
@@ -218,7 +216,7 @@ class SqlDeploymentStateStore(DeploymentStateStore):
 
     def apply_spec(self, spec: DeploymentSpec, now: float) -> Deployment:
         def fn(conn: Connection) -> Deployment:
-            row = conn.execute(select(deployments).where(deployments.c.name == spec.name)).first()
+            row = conn.execute(_DEPLOYMENT.where(deployments.c.name == spec.name)).first()
             if row is None:
                 d = Deployment(spec=spec, generation=1, created_at=now)
                 conn.execute(insert(deployments).values(
@@ -240,7 +238,7 @@ class SqlDeploymentStateStore(DeploymentStateStore):
 
     def list_deployments(self) -> list[Deployment]:
         def fn(conn: Connection) -> list[Deployment]:
-            rows = conn.execute(select(deployments).order_by(deployments.c.name))
+            rows = conn.execute(_DEPLOYMENT.order_by(deployments.c.name))
             return [self._deployment(r) for r in rows]
 
         return self._read(fn, "list deployments")
@@ -253,7 +251,6 @@ class SqlDeploymentStateStore(DeploymentStateStore):
             conn.execute(delete(deployments).where(deployments.c.name == name))
 
         self._write(fn, f"delete deployment {name!r}")
-        self._specs.pop(name, None)
 
     def snapshot(self, name: str) -> DeploymentSnapshot:
         def fn(conn: Connection) -> DeploymentSnapshot:
@@ -280,6 +277,50 @@ class SqlDeploymentStateStore(DeploymentStateStore):
                 _execute(conn, name, w)
 
         self._write(fn, f"update deployment {name!r}")
+
+
+# JSON columns are read as their stored text, which :class:`_Decoded` compares with what it
+# decoded last time.
+_DEPLOYMENT = select(
+    deployments.c.name, deployments.c.generation, deployments.c.created_at,
+    sql_cast(deployments.c.spec, Text).label("spec"),
+    sql_cast(deployments.c.status, Text).label("status"),
+    sql_cast(deployments.c.router, Text).label("router"),
+)  # fmt: skip
+_REVISION = select(revisions.c.deployment, revisions.c.hash, sql_cast(revisions.c.data, Text))
+_REPLICA = select(replicas.c.deployment, replicas.c.id, sql_cast(replicas.c.data, Text))
+
+
+class _Decoded:
+    """Entities decoded from stored JSON text, reused while the text is unchanged.
+
+    The loop reads every row every tick; comparing a row's text with the text it was last
+    decoded from costs far less than ``json.loads`` plus building (and, for a spec,
+    validating) the entity. Entities are frozen, so sharing them is safe.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, ...], tuple[str | None, Any]] = {}
+
+    def get(self, key: tuple[str, ...], raw: str | None, decode: Callable[[Any], T]) -> T:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == raw:
+            return cast(T, hit[1])
+        value = decode(None if raw is None else json.loads(raw))
+        self._cache[key] = (raw, value)
+        return value
+
+    def keep_only(
+        self, rows: Sequence[Any], revs: dict[str, list[Revision]], reps: dict[str, list[Replica]]
+    ) -> None:
+        """Forget every entry but those of a full read's rows."""
+        seen: set[tuple[str, ...]] = {
+            (kind, r.name) for r in rows for kind in ("spec", "status", "router")
+        }
+        seen.update(("rev", d, r.hash) for d, rs in revs.items() for r in rs)
+        seen.update(("rep", d, r.id) for d, rs in reps.items() for r in rs)
+        if len(seen) != len(self._cache):
+            self._cache = {k: v for k, v in self._cache.items() if k in seen}
 
 
 def _execute(conn: Connection, name: str, w: Write) -> None:

@@ -216,8 +216,9 @@ class DeploymentSimulator:
 
     One deployment named ``web``; :meth:`sync` advances the clock and runs one sync, so
     replicas started in one sync are observed (ready, by default) in the next, like pods
-    becoming available between Kubernetes syncs. Ready replicas are probed at every sync
-    unless ``ready_probe_period`` says otherwise (the manager's own default is seconds).
+    becoming available between Kubernetes syncs. Every replica is polled and probed at every
+    sync unless ``ready_probe_period``/``poll_period`` say otherwise (the manager's own
+    defaults are seconds).
     """
 
     def __init__(
@@ -225,6 +226,7 @@ class DeploymentSimulator:
         spec: DeploymentSpec,
         engine: FakeEngine | None = None,
         ready_probe_period: float = 0.0,
+        poll_period: float = 0.0,
     ) -> None:
         self.clock = FakeClock()
         self.engine = engine or FakeEngine()
@@ -237,6 +239,7 @@ class DeploymentSimulator:
             clock=self.clock,
             backoff=BackoffPolicy(),
             ready_probe_period=ready_probe_period,
+            poll_period=poll_period,
             background_stops=False,
         )
         self.manager.apply(spec)
