@@ -92,9 +92,9 @@ def test_to_dict_round_trips(text: str) -> None:
             "'Recreate'",
         ),
         (
-            _doc(strategy={"type": "BlueGreen"}),
-            r"spec\.strategy\.type = 'BlueGreen' is invalid: it must be 'RollingUpdate' or "
-            "'Recreate'",
+            _doc(strategy={"type": "Shadow"}),
+            r"spec\.strategy\.type = 'Shadow' is invalid: it must be one of 'RollingUpdate', "
+            "'Recreate', 'Canary' or 'BlueGreen'",
         ),
         (_doc(replicas=-1), r"spec\.replicas = -1 is invalid: it must be at least 0"),
         (_doc(replicas="3"), r"spec\.replicas = '3' is invalid: it must be an integer"),

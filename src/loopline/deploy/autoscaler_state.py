@@ -95,6 +95,25 @@ class AutoscalerState:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AutoscalerStatus:
+    """The autoscaler's last decision, kept in the deployment's ``status.autoscaler``."""
+
+    desired: int
+    observed_at: float
+    state: AutoscalerState
+    hpa: JsonDict  # the HPA status block: currentMetrics, conditions, lastScaleTime, …
+
+    def to_dict(self) -> JsonDict:
+        return {"desiredReplicas": self.desired, "observedAt": self.observed_at,
+                "state": self.state.to_json(), "hpa": self.hpa}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: Any) -> AutoscalerStatus:
+        return cls(int(d["desiredReplicas"]), float(d["observedAt"]),
+                   AutoscalerState.from_json(d["state"]), dict(d.get("hpa") or {}))  # fmt: skip
+
+
 def _bad(path: str, value: object, rule: str) -> InvalidInputError:
     where = f" field {path}" if path else ""
     return InvalidInputError(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopline.deploy.autoscaler_state import AutoscalerStatus
 from loopline.deploy.deployment import RouterProcess
 from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase
 from loopline.deploy.revision import Revision
+from loopline.deploy.rollout_state import RolloutState
 from loopline.deploy.spec import Template
 from loopline.deploy.status import Condition, ConditionType, DeploymentStatus
 from loopline.deploy.traffic import Traffic
@@ -75,6 +77,9 @@ def status_from_json(d: Any) -> DeploymentStatus:
             for c in d["conditions"]
         ),
         traffic=Traffic.from_dict(d.get("traffic")),
+        rollout=None if d.get("rollout") is None else RolloutState.from_dict(d["rollout"]),
+        autoscaler=None if d.get("autoscaler") is None
+        else AutoscalerStatus.from_dict(d["autoscaler"]),
     )  # fmt: skip
 
 

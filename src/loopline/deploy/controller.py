@@ -9,7 +9,11 @@ follows. Nothing here does I/O or reads a clock; the sync loop applies the actio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 from loopline.deploy.actions import Action, UpdateStatus
+from loopline.deploy.analysis.template import AnalysisTemplate
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.healing import heal
@@ -25,6 +29,7 @@ from loopline.deploy.revision import Revision
 from loopline.deploy.scaling import cleanup_history, is_scaling_event, scale
 from loopline.deploy.spec import StrategyType
 from loopline.deploy.status import DeploymentStatus
+from loopline.deploy.strategies.progressive_sync import sync_progressive
 from loopline.deploy.strategies.recreate import rollout_recreate
 from loopline.deploy.strategies.rolling import rollout_rolling
 
@@ -35,6 +40,7 @@ def reconcile(
     replicas: list[Replica],
     now: float,
     backoff: BackoffPolicy | None = None,
+    templates: Mapping[str, AnalysisTemplate] | None = None,
 ) -> list[Action]:
     """One sync of one deployment.
 
@@ -44,15 +50,22 @@ def reconcile(
         replicas: every replica slot of this deployment, as last observed.
         now: seconds since the epoch (a fake clock in tests).
         backoff: the crash back-off policy (kubelet defaults when omitted).
+        templates: the AnalysisTemplates by name (Canary/BlueGreen analyses); the analysis
+            runs themselves are in the status, measured between syncs.
 
     Returns:
         Actions in the order they must be applied: revision changes, replica changes, then
         at most one ``UpdateStatus`` (omitted when the status did not change).
     """
     plan = Plan.build(deployment, revisions, replicas, now)
-    status = _sync(plan)
+    if plan.spec.strategy.progressive:
+        status = sync_progressive(plan, templates or {})
+    else:
+        status = _sync(plan)
     actions = list(plan.actions)
     actions.extend(heal(plan, backoff or BackoffPolicy()))
+    # The autoscaler's decision is recorded by the sync loop, not by the controller.
+    status = replace(status, autoscaler=deployment.status.autoscaler)
     if status != deployment.status:
         actions.append(UpdateStatus(status))
     return actions

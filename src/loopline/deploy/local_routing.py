@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from loopline.deploy.deployment import Deployment, RouterProcess
 from loopline.deploy.engines.base import DeployEngine, ProcessHandle
@@ -68,6 +69,9 @@ class LocalRouting(Routing):
         except BackendError as exc:
             log.warning("Draining %r failed (%s); stopping it anyway.", backend_id, exc)
             return False
+
+    def stats(self, deployment: Deployment, window: float) -> dict[str, Any]:
+        return self._client(deployment).stats(window)
 
     def stop(self, deployment: Deployment) -> None:
         if deployment.router is not None:

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import assert_never
+from typing import Any, assert_never
 
 from loopline.deploy.actions import (
     Action,
@@ -44,19 +44,30 @@ from loopline.deploy.actions import (
     StopReplica,
     UpdateStatus,
 )
+from loopline.deploy.analysis import AnalysisTemplate
+from loopline.deploy.analysis_runner import AnalysisRunner
+from loopline.deploy.autoscaler import (
+    ACTIVATOR_HOLD_SECONDS,
+    Autoscaler,
+    replicas_wanted,
+    stats_from,
+)
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.controller import reconcile
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.engines.base import DeployEngine, ProcessHandle
 from loopline.deploy.observer import ReplicaObserver, process_handle
+from loopline.deploy.progressive_spec import referenced_templates
 from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase, transition
 from loopline.deploy.revision import Revision
+from loopline.deploy.rollout_state import RolloutState
 from loopline.deploy.route_table import RouteTable, route_table
 from loopline.deploy.routing import Routing
 from loopline.deploy.snapshot import DeploymentSnapshot
-from loopline.deploy.spec import DeploymentSpec
+from loopline.deploy.spec import DeploymentSpec, template_hash
 from loopline.deploy.state import DeploymentStateStore
 from loopline.deploy.sync import SyncHooks, SyncResult, SyncView
+from loopline.deploy.template_store import AnalysisTemplateStore
 from loopline.deploy.undo import UndoResult, undo
 from loopline.deploy.writes import (
     DropReplica,
@@ -98,11 +109,19 @@ class DeploymentManager:
             ``periodSeconds``; replicas not ready yet are probed every tick).
         poll_period: seconds between liveness checks of a ready replica's process and of the
             router's (the kubelet's 1 s relist; a replica not ready is polled every tick).
+        resync_period: seconds an idle deployment goes without :func:`reconcile` (idle: its
+            snapshot and observations are the very objects of its last sync, which took no
+            action); what only time changes (progress deadline, ``minReadySeconds``, crash
+            back-off, a timed pause) is acted on within this period. 0: reconcile every sync.
         drain_timeout: seconds a retiring replica may take to finish in-flight requests.
         stop_grace: seconds between SIGTERM and SIGKILL.
         background_stops: retire replicas (drain, stop) and run readiness probes on worker
             threads (True for real processes, so neither a drain nor a slow probe ever blocks
             the loop); False runs both inline (deterministic tests).
+        templates: the AnalysisTemplates that Canary/BlueGreen analyses name (None: none).
+        analysis: takes the analysis runs' measurements (default: the built-in providers,
+            on worker threads with ``background_stops``, inline otherwise).
+        autoscale_period: seconds between autoscaler decisions (the HPA's sync period).
     """
 
     def __init__(
@@ -118,9 +137,13 @@ class DeploymentManager:
         probe_failure_threshold: int = 3,
         ready_probe_period: float = 5.0,
         poll_period: float = 1.0,
+        resync_period: float = 1.0,
         drain_timeout: float = 30.0,
         stop_grace: float = 10.0,
         background_stops: bool = True,
+        templates: AnalysisTemplateStore | None = None,
+        analysis: AnalysisRunner | None = None,
+        autoscale_period: float = 15.0,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -142,12 +165,23 @@ class DeploymentManager:
             pool=self._probes,
         )
         self.poll_period = poll_period
+        self.resync_period = resync_period
         self._router_due: dict[str, float] = {}  # deployment → when to check its router
+        self._idle: dict[str, tuple[DeploymentSnapshot, float]] = {}  # last no-action input
         self._stopping: dict[str, Future[bool]] = {}
         self._pushed: dict[str, RouteTable] = {}
         self._lock = threading.Lock()  # guards _stopping
         self._tick = threading.Lock()  # held while syncing; deletions wait for it
         self._deleting: set[str] = set()
+        self.templates = templates
+        self.analysis = analysis or AnalysisRunner(
+            executor=ThreadPoolExecutor(max_workers=2) if background_stops else None
+        )
+        self.autoscaler = Autoscaler(
+            engine=engine,
+            router_stats=stats_from(routing.stats) if routing is not None else _no_stats,
+            period=autoscale_period,
+        )
 
     # ---- API used by the control plane ------------------------------------------------------
 
@@ -197,6 +231,7 @@ class DeploymentManager:
                 self.routing.stop(view.deployment)
             self._pushed.pop(name, None)
             self._router_due.pop(name, None)
+            self._idle.pop(name, None)
             self.store.delete_deployment(name)
         finally:
             with self._tick:
@@ -211,6 +246,7 @@ class DeploymentManager:
         """
         self._pushed.clear()
         self._router_due.clear()
+        self._idle.clear()
 
     def run(
         self, stop: threading.Event, interval: float = 0.25, hooks: SyncHooks | None = None
@@ -274,9 +310,8 @@ class DeploymentManager:
             seen = self.observer.observe(rep, now)
             if seen is not rep:
                 view.write(PutReplica(seen))
-        cur = view.current
-        actions = reconcile(cur.deployment, list(cur.revisions), list(cur.replicas), now,
-                            self.backoff)  # fmt: skip
+        self._measure(view, now)
+        actions = self._reconcile(view.current, now)
         effects = _Effects()
         for action in actions:
             self._apply(view, action, effects)
@@ -293,6 +328,74 @@ class DeploymentManager:
                 raise
         self._retire_terminating(view, effects.drains)
         return SyncResult(snap, view.current, tuple(actions))
+
+    def _reconcile(self, cur: DeploymentSnapshot, now: float) -> list[Action]:
+        """:func:`reconcile`, unless the deployment is idle (see ``resync_period``)."""
+        idle = self._idle.get(cur.name)
+        rolling_out = cur.deployment.status.rollout is not None and (
+            cur.deployment.status.rollout.canary is not None
+        )  # its pauses, analyses and deadlines move with the clock alone
+        if (
+            idle is not None
+            and not rolling_out
+            and now - idle[1] < self.resync_period
+            and _same(idle[0], cur)
+        ):
+            return []
+        d = cur.deployment
+        if d.spec.autoscaling is not None:  # the controller runs what the autoscaler decided
+            d = replace(d, spec=replace(d.spec, replicas=replicas_wanted(d)))
+        actions = reconcile(d, list(cur.revisions), list(cur.replicas), now, self.backoff,
+                            self._templates_for(d))  # fmt: skip
+        if actions:
+            self._idle.pop(cur.name, None)
+        else:
+            self._idle[cur.name] = (cur, now)
+        return actions
+
+    def _measure(self, view: SyncView, now: float) -> None:
+        """Record analysis measurements and autoscaler decisions on the view (their I/O runs
+        on worker threads or, at zero replicas, is one router call)."""
+        d = view.deployment
+        state = d.status.rollout
+        if state is not None and state.analysis_runs:
+            advanced = self.analysis.advance(d, list(view.current.revisions), now)
+            if advanced is not None:
+                view.write(SetStatus(replace(d.status, rollout=advanced)))
+        d = view.deployment
+        if d.spec.autoscaling is not None:
+            rolling_out = d.status.rollout is not None and d.status.rollout.canary is not None
+            decided = self.autoscaler.step(d, view.current.replicas, now, rolling_out)
+            if decided is not None:
+                view.write(SetStatus(replace(d.status, autoscaler=decided)))
+
+    def _templates_for(self, d: Deployment) -> dict[str, AnalysisTemplate]:
+        """The templates the spec names, read only while a rollout may start or run one."""
+        names = referenced_templates(d.spec)
+        state = d.status.rollout
+        if not names or self.templates is None:
+            return {}
+        if state is not None and state.canary is None and state.stable == template_hash(
+            d.spec.template
+        ):
+            return {}  # nothing to roll out: an idle deployment reads nothing
+        return self.templates.find(names)
+
+    def change_rollout(
+        self,
+        name: str,
+        change: Callable[[DeploymentSpec, RolloutState | None, float], RolloutState],
+    ) -> Deployment:
+        """Apply a ``rollout promote|abort|retry`` to the stored rollout state, between two
+        syncs (so the loop never overwrites it). Raises what ``change`` raises."""
+        with self._tick:
+            if name in self._deleting:
+                raise ConflictError(f"Deployment {name!r} is being deleted; wait for it to finish.")
+            d = self.store.snapshot(name).deployment
+            state = change(d.spec, d.status.rollout, self.clock())
+            self.store.commit(name, [SetStatus(replace(d.status, rollout=state))])
+            self._idle.pop(name, None)
+            return self.store.snapshot(name).deployment
 
     def _ensure_router(self, view: SyncView, now: float) -> None:
         if self.routing is None:
@@ -373,8 +476,14 @@ class DeploymentManager:
             return
         d = view.deployment
         previous = self._pushed.get(d.name)
+        auto = d.spec.autoscaling
         table = route_table(
-            view.current.replicas, self.host, traffic=d.status.traffic, previous=previous
+            view.current.replicas,
+            self.host,
+            traffic=d.status.traffic,
+            hold_seconds=ACTIVATOR_HOLD_SECONDS if auto and auto.min_replicas == 0 else 0.0,
+            labels=_labels(d),
+            previous=previous,
         )
         if table == previous:
             return
@@ -432,3 +541,31 @@ class DeploymentManager:
             self.observer.forget(rep.id)
             with self._lock:
                 self._stopping.pop(rep.id, None)
+
+
+def _same(a: DeploymentSnapshot, b: DeploymentSnapshot) -> bool:
+    """The very same objects (the stores hand out one object per unchanged row)."""
+    return (
+        a.deployment is b.deployment
+        and len(a.revisions) == len(b.revisions)
+        and len(a.replicas) == len(b.replicas)
+        and all(x is y for x, y in zip(a.revisions, b.revisions, strict=True))
+        and all(x is y for x, y in zip(a.replicas, b.replicas, strict=True))
+    )
+
+
+def _no_stats(d: Deployment, window: float) -> dict[str, Any] | None:
+    return None
+
+
+def _labels(d: Deployment) -> tuple[tuple[str, str], ...]:
+    """``stable``/``canary`` (blue-green: ``preview``) per revision, for the router's metrics."""
+    state = d.status.rollout
+    if state is None:
+        return ()
+    labels = {}
+    if state.stable is not None:
+        labels[state.stable] = "stable"
+    if state.canary is not None:
+        labels[state.canary] = "preview" if d.spec.strategy.blue_green is not None else "canary"
+    return tuple(sorted(labels.items()))

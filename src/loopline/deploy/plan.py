@@ -206,7 +206,10 @@ class Plan:
 def new_revision_replicas(
     spec: DeploymentSpec, all_rs: list[RevisionState], new: RevisionState
 ) -> int:
-    """``NewRSNewReplicas``: how far the new revision may grow this sync."""
+    """``NewRSNewReplicas``: how far the new revision may grow this sync (progressive
+    strategies size it themselves, from zero)."""
+    if spec.strategy.progressive:
+        return 0
     if spec.strategy.type is StrategyType.RECREATE:
         return spec.replicas
     max_total = spec.replicas + max_surge(spec)

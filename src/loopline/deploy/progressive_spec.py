@@ -170,6 +170,20 @@ def describe_step(step: Step) -> str:
     return f"setHeaderRoute {step.name}" + ("" if step.matches else " (removed)")
 
 
+def referenced_templates(spec: object) -> set[str]:
+    """Every AnalysisTemplate name a deployment spec's strategy runs."""
+    strategy = getattr(spec, "strategy", None)
+    refs: list[AnalysisRef | None] = []
+    canary = getattr(strategy, "canary", None)
+    if isinstance(canary, CanaryStrategy):
+        refs += [s.analysis for s in canary.steps if isinstance(s, RunAnalysis)]
+        refs.append(None if canary.analysis is None else canary.analysis.analysis)
+    blue_green = getattr(strategy, "blue_green", None)
+    if isinstance(blue_green, BlueGreenStrategy):
+        refs += [blue_green.pre_promotion_analysis, blue_green.post_promotion_analysis]
+    return {t for ref in refs if ref is not None for t in ref.templates}
+
+
 # ---- parsing ---------------------------------------------------------------------------------
 
 _STEP_KEYS = ("setWeight", "pause", "analysis", "setMirror", "setHeaderRoute")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 from loopline.deploy.deployment import Deployment, RouterProcess
 from loopline.deploy.route_table import RouteTable
@@ -33,6 +34,15 @@ class Routing(abc.ABC):
     def drain(self, deployment: Deployment, backend_id: str, timeout: float) -> bool:
         """Stop sending new requests to the backend and wait (≤ ``timeout`` s) for in-flight
         ones; True if it drained in time. Never raises for an unknown backend."""
+
+    @abc.abstractmethod
+    def stats(self, deployment: Deployment, window: float) -> dict[str, Any]:
+        """The router's figures over the last ``window`` seconds (the ``GET /stats`` JSON:
+        per-revision requests, rates, in flight, latency; mirror counters; held requests).
+
+        Raises:
+            BackendError: the router could not be asked.
+        """
 
     @abc.abstractmethod
     def stop(self, deployment: Deployment) -> None:

@@ -169,12 +169,16 @@ class SqlDeploymentStateStore(DeploymentStateStore):
         """A row of :data:`_DEPLOYMENT` (JSON columns as stored text)."""
         d = self._decoded
         n = row.name
-        return Deployment(
-            spec=d.get(("spec", n), row.spec, DeploymentSpec.from_dict),
-            generation=row.generation, created_at=row.created_at,
-            status=d.get(("status", n), row.status, status_from_json),
-            router=d.get(("router", n), row.router, router_from_json),
-        )  # fmt: skip
+
+        def build() -> Deployment:
+            return Deployment(
+                spec=d.get(("spec", n), row.spec, DeploymentSpec.from_dict),
+                generation=row.generation, created_at=row.created_at,
+                status=d.get(("status", n), row.status, status_from_json),
+                router=d.get(("router", n), row.router, router_from_json),
+            )  # fmt: skip
+
+        return d.memo(("dep", n), tuple(row), build)
 
     def _get(self, conn: Connection, name: str) -> Deployment:
         row = conn.execute(_DEPLOYMENT.where(deployments.c.name == name)).first()
@@ -300,14 +304,20 @@ class _Decoded:
     """
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, ...], tuple[str | None, Any]] = {}
+        self._cache: dict[tuple[str, ...], tuple[object, Any]] = {}
 
     def get(self, key: tuple[str, ...], raw: str | None, decode: Callable[[Any], T]) -> T:
+        """The entity decoded from ``raw``, a JSON text (or NULL)."""
+        return self.memo(key, raw, lambda: decode(None if raw is None else json.loads(raw)))
+
+    def memo(self, key: tuple[str, ...], source: object, build: Callable[[], T]) -> T:
+        """What ``build`` made from ``source`` (texts, numbers), rebuilt when it changed. An
+        unchanged row gives the very same object, which lets the loop see it is unchanged."""
         hit = self._cache.get(key)
-        if hit is not None and hit[0] == raw:
+        if hit is not None and hit[0] == source:
             return cast(T, hit[1])
-        value = decode(None if raw is None else json.loads(raw))
-        self._cache[key] = (raw, value)
+        value = build()
+        self._cache[key] = (source, value)
         return value
 
     def keep_only(
@@ -315,7 +325,7 @@ class _Decoded:
     ) -> None:
         """Forget every entry but those of a full read's rows."""
         seen: set[tuple[str, ...]] = {
-            (kind, r.name) for r in rows for kind in ("spec", "status", "router")
+            (kind, r.name) for r in rows for kind in ("dep", "spec", "status", "router")
         }
         seen.update(("rev", d, r.hash) for d, rs in revs.items() for r in rs)
         seen.update(("rep", d, r.id) for d, rs in reps.items() for r in rs)

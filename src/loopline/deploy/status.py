@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from loopline.deploy.autoscaler_state import AutoscalerStatus
+from loopline.deploy.rollout_state import RolloutState
 from loopline.deploy.traffic import Traffic
 from loopline.types import JsonDict
 
@@ -31,6 +33,8 @@ class Reason:
     CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
     DEPLOYMENT_PAUSED = "DeploymentPaused"
     DEPLOYMENT_RESUMED = "DeploymentResumed"
+    ROLLOUT_PAUSED = "RolloutPaused"  # Argo Rollouts' reasons for Canary/BlueGreen
+    ROLLOUT_ABORTED = "RolloutAborted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,10 @@ class DeploymentStatus:
     revision: int = 0  # number of the revision the spec currently points at
     traffic: Traffic = field(default_factory=Traffic)
     """Where the router sends requests (weights, header routes, mirror, preview)."""
+    rollout: RolloutState | None = None
+    """Canary/BlueGreen: stable and canary revisions, step, pause, abort, analysis runs."""
+    autoscaler: AutoscalerStatus | None = None
+    """With ``spec.autoscaling``: the last decision (desired replicas, the HPA's state)."""
 
     def condition(self, kind: ConditionType) -> Condition | None:
         """The condition of that type, if present."""
@@ -88,4 +96,6 @@ class DeploymentStatus:
             "revision": self.revision,
             "conditions": [c.to_dict() for c in self.conditions],
             "traffic": self.traffic.to_dict(),
+            "rollout": None if self.rollout is None else self.rollout.to_dict(),
+            "autoscaler": None if self.autoscaler is None else self.autoscaler.to_dict(),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -68,6 +69,11 @@ class DeployEngine(abc.ABC):
     @abc.abstractmethod
     def probe_ready(self, handle: ProcessHandle, timeout: float) -> bool:
         """One readiness probe, bounded by ``timeout`` seconds; False on any failure."""
+
+    @abc.abstractmethod
+    def cpu_seconds(self, pids: Sequence[int]) -> dict[int, float]:
+        """CPU seconds (user + system) used so far by each replica process, its workers
+        included (the autoscaler's CPU metric); processes that are gone are absent."""
 
     @abc.abstractmethod
     def stop(self, handle: ProcessHandle, grace: float) -> ProcessExit:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 from loopline.artifacts.owner import process_stat
 from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandle
+from loopline.deploy.engines.proc import session_cpu_seconds
 from loopline.deploy.spec import Template
 from loopline.errors import BackendError, InvalidDefinitionError, InvalidInputError
 from loopline.serving import ServeCommand
@@ -240,6 +241,10 @@ class LocalEngine(DeployEngine):
         if self.poll(handle) is not None:
             return False
         return _http_status(self.host, handle.port, "/v2/health/ready", timeout) == 200
+
+    def cpu_seconds(self, pids: Sequence[int]) -> dict[int, float]:
+        # Every replica is the leader of its own session (posix_spawn with setsid).
+        return session_cpu_seconds(pids)
 
     def stop(self, handle: ProcessHandle, grace: float) -> ProcessExit:
         gone = self.poll(handle)

@@ -1,9 +1,16 @@
 """Backend selection: exact per-revision weights (smooth weighted round robin), then the
-least-outstanding ready backend of that revision (rotating among ties)."""
+least-outstanding ready backend of that revision (rotating among ties).
+
+The smooth WRR sequence of a set of weights is periodic (its period is their sum, divided by
+their greatest common divisor), so it is computed once per route table and walked with an
+index; only a pick that lands on a revision without a healthy backend runs the algorithm
+step by step over the revisions that have one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,7 +58,10 @@ class Balancer:
         self.backends: dict[str, BackendState] = {}
         self.retiring: dict[str, BackendState] = {}  # removed, still finishing requests
         self.weights: dict[str, int] | None = None
-        self._current: dict[str, int] = {}
+        self._current: dict[str, int] = {}  # smooth WRR state of the step-by-step picks
+        self._cycle: tuple[str, ...] = ()  # one period of the smooth WRR sequence
+        self._position = 0
+        self._by_revision: dict[str, list[BackendState]] = {}
         self._rotation = 0
 
     def replace(self, backends: list[BackendState], weights: Mapping[str, int] | None) -> None:
@@ -70,6 +80,11 @@ class Balancer:
         self.backends = new
         self.weights = dict(weights) if weights else None
         self._current = {}
+        self._cycle = smooth_cycle(self.weights) if self.weights else ()
+        self._position = 0
+        self._by_revision = {}
+        for b in new.values():
+            self._by_revision.setdefault(b.revision, []).append(b)
 
     def _retire(self, b: BackendState) -> None:
         b.draining = True
@@ -99,6 +114,17 @@ class Balancer:
         anyway (Envoy's "panic" mode): a health checker starved of CPU must not turn a
         working deployment into a wall of 503s; the retry covers a truly dead one.
         """
+        cycle = self._cycle
+        if cycle:  # weighted: the next revision of the precomputed sequence
+            revision = cycle[self._position]
+            self._position = (self._position + 1) % len(cycle)
+            usable = [
+                b for b in self._by_revision.get(revision, ())
+                if b.healthy and not b.draining and b is not exclude
+            ]  # fmt: skip
+            if usable:
+                return self._least_outstanding(usable)
+            # that revision has no healthy backend: its share goes to the others, below
         candidates = [  # usable(), inlined: this runs once per request
             b for b in self.backends.values() if b.healthy and not b.draining and b is not exclude
         ]
@@ -112,15 +138,7 @@ class Balancer:
             if eligible:
                 chosen = self._smooth_wrr(eligible)
                 candidates = [b for b in candidates if b.revision == chosen]
-        n = len(candidates)
-        self._rotation = (self._rotation + 1) % 1_000_003
-        start = self._rotation % n
-        best = candidates[start]
-        for i in range(1, n):
-            b = candidates[(start + i) % n]
-            if b.outstanding < best.outstanding:
-                best = b
-        return best
+        return self._least_outstanding(candidates)
 
     def pick_revision(
         self, revision: str, exclude: BackendState | None = None
@@ -141,6 +159,10 @@ class Balancer:
             ]  # fmt: skip
             if not candidates:
                 return None
+        return self._least_outstanding(candidates)
+
+    def _least_outstanding(self, candidates: list[BackendState]) -> BackendState:
+        """The candidate with the fewest requests in flight, rotating among ties."""
         n = len(candidates)
         self._rotation = (self._rotation + 1) % 1_000_003
         start = self._rotation % n
@@ -152,15 +174,36 @@ class Balancer:
         return best
 
     def _smooth_wrr(self, weights: dict[str, int]) -> str:
-        """nginx's smooth weighted round robin: exact shares, evenly interleaved."""
-        total = 0
-        best: str | None = None
-        for rev, w in weights.items():
-            cur = self._current.get(rev, 0) + w
-            self._current[rev] = cur
-            total += w
-            if best is None or cur > self._current[best]:
-                best = rev
-        assert best is not None  # weights is non-empty
-        self._current[best] -= total
-        return best
+        return smooth_wrr_step(weights, self._current)
+
+
+def smooth_wrr_step(weights: Mapping[str, int], current: dict[str, int]) -> str:
+    """nginx's smooth weighted round robin, one pick (``current`` is its state): exact
+    shares, evenly interleaved. ``weights`` must have a positive one."""
+    total = 0
+    best: str | None = None
+    for rev, w in weights.items():
+        cur = current.get(rev, 0) + w
+        current[rev] = cur
+        total += w
+        if best is None or cur > current[best]:
+            best = rev
+    assert best is not None  # weights is non-empty
+    current[best] -= total
+    return best
+
+
+def smooth_cycle(weights: Mapping[str, int], limit: int = 10_000) -> tuple[str, ...]:
+    """One period of the smooth WRR sequence of ``weights`` (after dividing them by their
+    greatest common divisor); empty if no weight is positive or the period exceeds
+    ``limit`` (then every pick runs the algorithm)."""
+    positive = {rev: w for rev, w in weights.items() if w > 0}
+    if not positive:
+        return ()
+    divisor = math.gcd(*positive.values())
+    reduced = {rev: w // divisor for rev, w in positive.items()}
+    period = sum(reduced.values())
+    if period > limit:
+        return ()
+    current: dict[str, int] = {}
+    return tuple(smooth_wrr_step(reduced, current) for _ in range(period))

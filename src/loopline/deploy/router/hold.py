@@ -9,7 +9,10 @@ expires (then 503 with ``Retry-After``). The queue is bounded: a request beyond
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,24 +22,46 @@ HOLD_LIMIT = 1000
 
 
 class HoldQueue:
-    """The held requests, oldest first."""
+    """The held requests, oldest first; ``on_expired(ex)`` answers one whose hold ended
+    (called from a timer on the running loop)."""
 
-    __slots__ = ("limit", "queue", "total")
+    __slots__ = ("_timer", "limit", "on_expired", "queue", "total")
 
-    def __init__(self, limit: int = HOLD_LIMIT) -> None:
+    def __init__(self, on_expired: Callable[[Exchange], None], limit: int = HOLD_LIMIT) -> None:
+        self.on_expired = on_expired
         self.limit = limit
         self.queue: deque[Exchange] = deque()
         self.total = 0  # requests ever held
+        self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, ex: Exchange, until: float) -> bool:
-        """Hold ``ex`` until the monotonic time ``until``; False when the queue is full."""
+    def add(self, ex: Exchange, seconds: float) -> bool:
+        """Hold ``ex`` for ``seconds``; False when the queue is full."""
         self._forget_abandoned()
         if len(self.queue) >= self.limit:
             return False
-        ex.hold_until = until
+        ex.hold_until = monotonic() + seconds
         self.queue.append(ex)
         self.total += 1
+        if self._timer is None:
+            self._arm(seconds)
         return True
+
+    def _arm(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(max(delay, 0.001), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = monotonic()
+        for ex in self.expired(now):
+            self.on_expired(ex)
+        if self.queue:  # the next deadline (holds may differ after a table change)
+            self._arm(min(ex.hold_until for ex in self.queue) - now)
+
+    def cancel(self) -> None:
+        """Stop the timer (the router is shutting down)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def take_all(self) -> list[Exchange]:
         """Every held request whose client is still there, oldest first; the queue empties."""

@@ -1,11 +1,13 @@
 """Mirroring: a copy of a served request goes to the mirror revision, its answer is
 compared with the served one, then dropped.
 
-The copy travels on connections of its own (:class:`MirrorProtocol`, pooled per backend
-apart from the serving pool) and nothing on the client's path ever waits for it: the served
-answer is forwarded as usual and only *also* handed to the request's :class:`Shadow`, which
-compares once both answers are in (:func:`~loopline.deploy.router.agreement.answers_agree`).
-The router bounds the mirrors in flight; one beyond the bound is dropped and counted.
+:class:`Mirroring` decides which requests are copied (an exact share of the POSTs served by
+other revisions) and sends the copies. A copy travels on connections of its own
+(:class:`MirrorProtocol`, pooled per backend apart from the serving pool) and nothing on the
+client's path ever waits for it: the served answer is forwarded as usual and only *also*
+handed to the request's :class:`Shadow`, which compares once both answers are in
+(:func:`~loopline.deploy.router.agreement.answers_agree`). Copies in flight are bounded;
+one beyond the bound is dropped and counted.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import TYPE_CHECKING
 import httptools
 
 from loopline.deploy.router.agreement import answers_agree
+from loopline.deploy.traffic import Mirror
 
 if TYPE_CHECKING:
-    from loopline.deploy.router.balancer import BackendState
-    from loopline.deploy.router.proxy import Router
+    from loopline.deploy.router.balancer import BackendState, Balancer
+    from loopline.deploy.router.protocols import Exchange
 
 MAX_COMPARED = 4 * 1024 * 1024  # bytes of an answer kept for the comparison
+MIRROR_HEADER = b"x-loopline-mirror: 1\r\n"  # marks the copies a mirror revision receives
 
 
 @dataclass
@@ -105,8 +109,8 @@ class Shadow:
 class MirrorProtocol(asyncio.Protocol):
     """One keep-alive connection to a backend of the mirror revision."""
 
-    def __init__(self, router: Router, backend: BackendState) -> None:
-        self.router = router
+    def __init__(self, mirroring: Mirroring, backend: BackendState) -> None:
+        self.mirroring = mirroring
         self.backend = backend
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -125,8 +129,8 @@ class MirrorProtocol(asyncio.Protocol):
         self._body, self._size = [], 0
         assert self.transport is not None
         self.transport.write(request)
-        self.deadline = monotonic() + self.router.mirror_timeout
-        self.router.mirror_waiting.add(self)
+        self.deadline = monotonic() + self.mirroring.timeout
+        self.mirroring.waiting.add(self)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -158,9 +162,7 @@ class MirrorProtocol(asyncio.Protocol):
             if self.transport is not None and not self.closed and answer is None:
                 self.transport.close()
             return
-        router = self.router
-        router.mirror_waiting.discard(self)
-        router.mirror_done(self.backend)
+        self.mirroring.done(self)
         if answer is None:
             shadow.mirror_failed()
             if self.transport is not None:
@@ -171,3 +173,95 @@ class MirrorProtocol(asyncio.Protocol):
                 self.backend.mirror_pool.append(self)
             elif self.transport is not None:
                 self.transport.close()
+
+
+class Mirroring:
+    """The router's mirror: which requests are copied, where to, and the copies in flight.
+
+    Args:
+        balancer: where the mirror revision's backends are found (and released).
+        limit: copies in flight at most; more are dropped (and counted).
+        timeout: seconds a mirror backend has for its whole answer (then an error).
+        connect_timeout: seconds to open a connection to a mirror backend.
+    """
+
+    def __init__(self, balancer: Balancer, *, limit: int, timeout: float,
+                 connect_timeout: float) -> None:  # fmt: skip
+        self.balancer = balancer
+        self.limit = limit
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.mirror: Mirror | None = None
+        self.counters: dict[str, MirrorCounters] = {}  # by mirror revision, kept
+        self.in_flight = 0
+        self.waiting: set[MirrorProtocol] = set()  # swept by the router for timeouts
+        self._credit = 0  # percent points accrued; a copy per 100 (exact shares)
+
+    def set(self, mirror: Mirror | None) -> None:
+        if mirror != self.mirror:
+            self._credit = 0
+        self.mirror = mirror
+        if mirror is not None:
+            self.counters.setdefault(mirror.revision, MirrorCounters())
+
+    def copy(self, ex: Exchange, served_by: BackendState, mirror: Mirror) -> None:
+        """Copy ``ex`` (just sent to ``served_by``) if it is a POST served by another
+        revision and its turn has come: ``percent`` of every 100, evenly spread."""
+        if served_by.revision == mirror.revision or not ex.request.startswith(b"POST "):
+            return
+        self._credit += mirror.percent
+        if self._credit < 100:
+            return
+        self._credit -= 100
+        counters = self.counters.setdefault(mirror.revision, MirrorCounters())
+        target = None
+        if self.in_flight < self.limit:
+            target = self.balancer.pick_revision(mirror.revision)
+        if target is None:
+            counters.dropped += 1
+            return
+        counters.sent += 1
+        shadow = ex.shadow = Shadow(counters)
+        self.in_flight += 1
+        target.outstanding += 1
+        head = ex.request
+        line = head.find(b"\r\n") + 2
+        request = head[:line] + MIRROR_HEADER + head[line:] + ex.body
+        while target.mirror_pool:
+            mp = target.mirror_pool.pop()
+            if not mp.closed:
+                mp.send(shadow, request)
+                return
+        asyncio.get_running_loop().create_task(self._connect(target, shadow, request))
+
+    async def _connect(self, target: BackendState, shadow: Shadow, request: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, mp = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: MirrorProtocol(self, target), target.host, target.port
+                ),
+                self.connect_timeout,
+            )
+        except (OSError, TimeoutError):
+            self.in_flight -= 1
+            self.balancer.release(target)
+            shadow.mirror_failed()
+            return
+        mp.send(shadow, request)
+
+    def done(self, mp: MirrorProtocol) -> None:
+        """The copy on ``mp`` is over (answered or failed)."""
+        self.waiting.discard(mp)
+        self.in_flight -= 1
+        self.balancer.release(mp.backend)
+
+    def sweep(self, now: float) -> None:
+        """Fail the copies whose answer did not come by their deadline."""
+        for mp in [m for m in self.waiting if m.deadline <= now]:
+            mp.timed_out()
+
+    def close(self) -> None:
+        for mp in list(self.waiting):
+            if mp.transport is not None:
+                mp.transport.close()

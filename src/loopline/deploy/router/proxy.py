@@ -32,15 +32,12 @@ from loopline.deploy.router.header_routes import HeaderRouter
 from loopline.deploy.router.hold import HOLD_LIMIT, HoldQueue
 from loopline.deploy.router.http import error_response
 from loopline.deploy.router.metrics import BOUNDS, RevisionMetrics
-from loopline.deploy.router.mirror import MirrorCounters, MirrorProtocol, Shadow
+from loopline.deploy.router.mirror import Mirroring
 from loopline.deploy.router.protocols import ClientProtocol, Exchange
 from loopline.deploy.router.upstream import UpstreamProtocol
 from loopline.deploy.router.wire import table_to_json
-from loopline.deploy.traffic import Mirror
 
 log = logging.getLogger(__name__)
-
-MIRROR_HEADER = b"x-loopline-mirror: 1\r\n"  # marks the copies a mirror revision receives
 
 
 @dataclass
@@ -99,15 +96,9 @@ class Router:
         self.labels: dict[str, str] = {}
         self.header_router: HeaderRouter | None = None  # None: no header is ever looked at
         self.metrics: dict[str, RevisionMetrics] = {}  # by revision; "" = answered unrouted
-        self.mirror: Mirror | None = None
-        self.mirror_counters: dict[str, MirrorCounters] = {}
-        self.mirror_limit = mirror_limit
-        self.mirror_timeout = mirror_timeout
-        self.mirrors_in_flight = 0
-        self.mirror_waiting: set[MirrorProtocol] = set()  # swept like ``waiting``
-        self._mirror_credit = 0  # percent points accrued; a copy per 100 (exact shares)
-        self.hold = HoldQueue(hold_limit)
-        self._hold_timer: asyncio.TimerHandle | None = None
+        self.mirroring = Mirroring(self.balancer, limit=mirror_limit, timeout=mirror_timeout,
+                                   connect_timeout=connect_timeout)  # fmt: skip
+        self.hold = HoldQueue(self._hold_expired, hold_limit)
         self.started_at = monotonic()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -137,11 +128,7 @@ class Router:
         self.table = table
         self.labels = dict(table.labels)
         self.header_router = HeaderRouter(traffic.header_routes) if traffic.header_routes else None
-        if traffic.mirror != self.mirror:
-            self._mirror_credit = 0
-        self.mirror = traffic.mirror
-        if traffic.mirror is not None:
-            self.mirror_counters.setdefault(traffic.mirror.revision, MirrorCounters())
+        self.mirroring.set(traffic.mirror)
         self._release_held()
 
     async def drain(self, backend_id: str, timeout: float) -> tuple[bool, int]:
@@ -214,8 +201,9 @@ class Router:
                 break
         else:
             asyncio.get_running_loop().create_task(self._connect(ex, backend))
-        if self.mirror is not None and ex.tried is None and ex.shadow is None and not ex.strict:
-            self._mirror(ex, backend, self.mirror)
+        mirror = self.mirroring.mirror
+        if mirror is not None and ex.tried is None and ex.shadow is None and not ex.strict:
+            self.mirroring.copy(ex, backend, mirror)
 
     def dispatch_preview(self, ex: Exchange) -> None:
         """A request on the preview port: only the preview revision may answer it."""
@@ -249,9 +237,7 @@ class Router:
             return
         hold = self.table.hold_seconds
         if hold > 0:
-            if self.hold.add(ex, monotonic() + hold):
-                if self._hold_timer is None:
-                    self._arm_hold_timer(hold)
+            if self.hold.add(ex, hold):
                 return
             self.stats.no_backend += 1
             msg = (f"Deployment {self.name!r} has no ready replica and {self.hold.limit} "
@@ -355,79 +341,16 @@ class Router:
             for ex in self.hold.take_all():
                 self.dispatch(ex)
         elif self.table.hold_seconds <= 0:
-            self._expire_held(math.inf)
+            for ex in self.hold.expired(math.inf):
+                self._hold_expired(ex)
 
-    def _arm_hold_timer(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._hold_timer = loop.call_later(max(delay, 0.001), self._on_hold_timer)
-
-    def _on_hold_timer(self) -> None:
-        self._hold_timer = None
-        now = monotonic()
-        self._expire_held(now)
-        if self.hold.queue:  # the next deadline (holds may differ after a table change)
-            self._arm_hold_timer(min(ex.hold_until for ex in self.hold.queue) - now)
-
-    def _expire_held(self, now: float) -> None:
+    def _hold_expired(self, ex: Exchange) -> None:
+        self.stats.no_backend += 1
+        msg = (f"Deployment {self.name!r} has no ready replica: this request waited "
+               f"{monotonic() - ex.start:.1f} s for one to start (scale from zero); "
+               "retry later.")  # fmt: skip
         retry = max(1, math.ceil(self.table.hold_seconds))
-        for ex in self.hold.expired(now):
-            self.stats.no_backend += 1
-            msg = (f"Deployment {self.name!r} has no ready replica: this request waited "
-                   f"{monotonic() - ex.start:.1f} s for one to start (scale from zero); "
-                   "retry later.")  # fmt: skip
-            self._answer(ex, 503, msg, self.revision_metrics(ex.route or ""), retry_after=retry)
-
-    # ---- mirror -----------------------------------------------------------------------------
-
-    def _mirror(self, ex: Exchange, served_by: BackendState, mirror: Mirror) -> None:
-        """Send a copy of ``percent`` % of the POSTs served by other revisions (an exact
-        share, evenly spread) to a backend of the mirror revision."""
-        if served_by.revision == mirror.revision or not ex.request.startswith(b"POST "):
-            return
-        self._mirror_credit += mirror.percent
-        if self._mirror_credit < 100:
-            return
-        self._mirror_credit -= 100
-        counters = self.mirror_counters.setdefault(mirror.revision, MirrorCounters())
-        target = None
-        if self.mirrors_in_flight < self.mirror_limit:
-            target = self.balancer.pick_revision(mirror.revision)
-        if target is None:
-            counters.dropped += 1
-            return
-        counters.sent += 1
-        shadow = ex.shadow = Shadow(counters)
-        self.mirrors_in_flight += 1
-        target.outstanding += 1
-        head = ex.request
-        line = head.find(b"\r\n") + 2
-        request = head[:line] + MIRROR_HEADER + head[line:] + ex.body
-        while target.mirror_pool:
-            mp = target.mirror_pool.pop()
-            if not mp.closed:
-                mp.send(shadow, request)
-                return
-        asyncio.get_running_loop().create_task(self._mirror_connect(target, shadow, request))
-
-    async def _mirror_connect(self, target: BackendState, shadow: Shadow, request: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            _, mp = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: MirrorProtocol(self, target), target.host, target.port
-                ),
-                self.connect_timeout,
-            )
-        except (OSError, TimeoutError):
-            self.mirror_done(target)
-            shadow.mirror_failed()
-            return
-        mp.send(shadow, request)
-
-    def mirror_done(self, backend: BackendState) -> None:
-        """A mirrored copy to ``backend`` is over (answered or failed)."""
-        self.mirrors_in_flight -= 1
-        self.balancer.release(backend)
+        self._answer(ex, 503, msg, self.revision_metrics(ex.route or ""), retry_after=retry)
 
     # ---- background -------------------------------------------------------------------------
 
@@ -439,12 +362,11 @@ class Router:
         late; one sweep instead of a timer per request.
         """
         while True:
-            await asyncio.sleep(min(1.0, self.response_timeout / 10, self.mirror_timeout / 10))
+            await asyncio.sleep(min(1.0, self.response_timeout / 10, self.mirroring.timeout / 10))
             now = time.monotonic()
             for up in [u for u in self.waiting if u.deadline <= now]:
                 up.timed_out()
-            for mp in [m for m in self.mirror_waiting if m.deadline <= now]:
-                mp.timed_out()
+            self.mirroring.sweep(now)
 
     def start_background_tasks(self) -> None:
         """Start the health checks and the response-timeout sweep (on the running loop)."""
@@ -457,13 +379,10 @@ class Router:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
+        self.hold.cancel()
         for b in [*self.balancer.backends.values(), *self.balancer.retiring.values()]:
             b.close_pool()
-        for mp in list(self.mirror_waiting):
-            if mp.transport is not None:
-                mp.transport.close()
+        self.mirroring.close()
         for c in list(self.clients):
             if c.transport is not None:
                 c.transport.close()

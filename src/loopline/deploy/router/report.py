@@ -96,7 +96,7 @@ def stats(router: Router, window: int, now: float | None = None) -> JsonObj:
         "window": window,
         "bounds": list(BOUNDS),
         "revisions": revisions,
-        "mirror": {rev: asdict(c) for rev, c in router.mirror_counters.items()},
+        "mirror": {rev: asdict(c) for rev, c in router.mirroring.counters.items()},
         "held": router.hold.held(),
         "heldTotal": router.hold.total,
     }
@@ -153,7 +153,7 @@ def snapshot(router: Router) -> JsonObj:
             }
             for rev, m in router.metrics.items()
         },
-        "mirror": {rev: asdict(c) for rev, c in router.mirror_counters.items()},
+        "mirror": {rev: asdict(c) for rev, c in router.mirroring.counters.items()},
         "held": router.hold.held(),
         "heldTotal": router.hold.total,
         "retries": router.stats.retries,
