@@ -72,11 +72,25 @@ class TestPostgresStateStore(DeploymentStateStoreContract):
         meta.close()
 
 
-def test_the_mapped_tables_match_what_the_migrations_create(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "ours"),
+    [
+        (
+            "loopline.deploy.sql_state",
+            {"deploy_deployments", "deploy_revisions", "deploy_replicas"},
+        ),
+        ("loopline.deploy.template_store", {"deploy_analysis_templates"}),
+    ],
+)
+def test_the_mapped_tables_match_what_the_migrations_create(
+    tmp_path: Path, module: str, ours: set[str]
+) -> None:
+    import importlib
+
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from loopline.deploy.sql_state import schema
+    schema = importlib.import_module(module).schema
 
     url = f"sqlite:///{tmp_path / 'meta.db'}"
     open_store(url).close()
@@ -86,7 +100,6 @@ def test_the_mapped_tables_match_what_the_migrations_create(tmp_path: Path) -> N
             diff = compare_metadata(MigrationContext.configure(connection), schema)
     finally:
         engines.dispose()
-    ours = {"deploy_deployments", "deploy_revisions", "deploy_replicas"}
 
     def table_of(entry: Any) -> str:
         if isinstance(entry, list):  # column modifications come as lists of tuples

@@ -17,6 +17,7 @@ from loopline.cli.connect import connect
 from loopline.cli.deploy_output import emit, machine_format, output_options, split_resource
 from loopline.cli.output import console, handle_errors
 from loopline.controlplane.views import strip_server_fields
+from loopline.deploy.analysis.template import AnalysisTemplate
 from loopline.deploy.spec import DeploymentSpec
 from loopline.errors import InvalidDefinitionError, InvalidInputError
 
@@ -57,22 +58,38 @@ def read_documents(path: str) -> list[dict[str, Any]]:
 @output_options
 @handle_errors
 def apply(filename: str, output: str | None, as_json: bool) -> None:
-    """Create or update the deployments described in a file (declarative, idempotent)."""
+    """Create or update the Deployments and AnalysisTemplates described in a file
+    (declarative, idempotent; templates first, so the deployments that name them find them)."""
     docs = read_documents(filename)
-    for doc in docs:
+    for i, doc in enumerate(docs):
         # fail fast, before reaching (or starting) the server
-        DeploymentSpec.from_dict(strip_server_fields(doc))
+        kind = doc.get("kind")
+        if kind == "AnalysisTemplate":
+            AnalysisTemplate.from_dict(doc)
+        elif kind == "Deployment":
+            DeploymentSpec.from_dict(strip_server_fields(doc))
+        else:
+            raise InvalidDefinitionError(
+                f"Document {i + 1} of {filename} has kind {kind!r}; loopline applies kinds "
+                "'Deployment' and 'AnalysisTemplate'."
+            )
+    docs.sort(key=lambda d: d.get("kind") != "AnalysisTemplate")
     results = []
     with connect() as client:
         for doc in docs:
-            results.append(client.apply(doc, cause=command_line()))
+            if doc["kind"] == "AnalysisTemplate":
+                results.append(client.apply_template(doc))
+            else:
+                results.append(client.apply(doc, cause=command_line()))
     fmt = machine_format(output, as_json)
     if fmt is not None:
         emit(results if len(results) > 1 else results[0], fmt)
         return
     for r in results:
-        d = r["deployment"]
-        console.print(f"deployment/{d['metadata']['name']} {r['outcome']}")
+        if "template" in r:
+            console.print(f"analysistemplate/{r['template']['metadata']['name']} {r['outcome']}")
+        else:
+            console.print(f"deployment/{r['deployment']['metadata']['name']} {r['outcome']}")
 
 
 @click.group("create")
@@ -86,7 +103,7 @@ def create() -> None:
 @click.option("--replicas", default=1, show_default=True, type=click.IntRange(0))
 @click.option("--port", default=None, type=click.IntRange(1, 65535),
               help="Stable router port (default: any free port).")  # fmt: skip
-@click.option("--strategy", type=click.Choice(["RollingUpdate", "Recreate"]),
+@click.option("--strategy", type=click.Choice(["RollingUpdate", "Recreate", "BlueGreen"]),
               default="RollingUpdate", show_default=True)  # fmt: skip
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @output_options

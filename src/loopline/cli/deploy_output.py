@@ -89,7 +89,8 @@ def model_column(d: dict[str, Any]) -> str:
 
 def deployments_table(items: list[dict[str, Any]]) -> Table:
     table = Table(box=None, header_style="bold")
-    for col in ("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "MODEL", "ENDPOINT", "AGE"):
+    for col in ("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "STATUS", "TRAFFIC", "MODEL",
+                "ENDPOINT", "AGE"):  # fmt: skip
         table.add_column(col)
     for d in items:
         s, spec = _status(d), d["spec"]
@@ -98,11 +99,32 @@ def deployments_table(items: list[dict[str, Any]]) -> Table:
             f"{s.get('readyReplicas', 0)}/{spec['replicas']}",
             str(s.get("updatedReplicas", 0)),
             str(s.get("availableReplicas", 0)),
+            str(s.get("phase", "-")),
+            traffic_column(s),
             model_column(d),
             endpoint(d),
             age(d["metadata"].get("creationTimestamp")),
         )
     return table
+
+
+def traffic_column(status: dict[str, Any]) -> str:
+    """``stable 80 / canary 20 +mirror 50%`` while a canary runs; ``-`` otherwise."""
+    traffic = status.get("traffic") or {}
+    rollout = status.get("rollout") or {}
+    weights = traffic.get("weights") or {}
+    canary = rollout.get("canary")
+    if not canary:
+        return "-"
+    label = {rollout.get("stable"): "stable", canary: "canary"}
+    parts = [f"{label.get(h, h)} {w}" for h, w in weights.items()]
+    if traffic.get("mirror"):
+        parts.append(f"+mirror {traffic['mirror']['percent']}%")
+    if traffic.get("preview"):
+        parts.append("+preview")
+    if traffic.get("headerRoutes"):
+        parts.append("+" + ",".join(r["name"] for r in traffic["headerRoutes"]))
+    return " / ".join(parts[:2]) + (" " + " ".join(parts[2:]) if parts[2:] else "")
 
 
 def replicas_table(items: list[dict[str, Any]]) -> Table:

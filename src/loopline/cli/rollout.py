@@ -1,4 +1,4 @@
-"""``loopline rollout status|history|pause|resume|undo deployment/NAME``."""
+"""``loopline rollout status|history|pause|resume|undo|promote|abort|retry deployment/NAME``."""
 
 from __future__ import annotations
 
@@ -16,23 +16,29 @@ from loopline.cli.deploy_output import (
     split_resource,
 )
 from loopline.cli.output import console, err_console, handle_errors
-from loopline.errors import InvalidInputError, NotFoundError, StepTimeoutError
+from loopline.deploy.duration import parse_duration as parse_seconds
+from loopline.errors import (
+    InvalidDefinitionError,
+    InvalidInputError,
+    NotFoundError,
+    StepTimeoutError,
+)
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 def parse_duration(text: str) -> float:
     """``90``, ``90s``, ``5m``, ``1h``, ``500ms`` → seconds; ``0`` means no limit."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise InvalidInputError(f"Duration {text!r} is invalid; write e.g. 90s, 5m or 1h.")
-    scale = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600}[match.group(2)]
-    return float(match.group(1)) * scale
+    clean = text.strip()
+    try:
+        return parse_seconds(float(clean) if _NUMBER.fullmatch(clean) else clean, "--timeout")
+    except InvalidDefinitionError:
+        message = f"Duration {text!r} is invalid; write e.g. 90s, 5m or 1h."
+        raise InvalidInputError(message) from None
 
 
 @click.group("rollout")
 def rollout() -> None:
-    """Watch, pause, resume and undo rollouts of a deployment."""
+    """Watch, pause, resume, promote, abort, retry and undo rollouts of a deployment."""
 
 
 @rollout.command("status")
@@ -120,6 +126,41 @@ def resume(resource: tuple[str, ...]) -> None:
     with connect() as client:
         client.resume(name)
     console.print(f"deployment/{name} resumed")
+
+
+@rollout.command("promote")
+@click.argument("resource", nargs=-1, required=True)
+@click.option("--full", is_flag=True, help="Skip every remaining step (Canary).")
+@handle_errors
+def promote(resource: tuple[str, ...], full: bool) -> None:
+    """Canary: go past the current pause, analysis or step; BlueGreen: switch traffic."""
+    name = split_resource(resource)
+    with connect() as client:
+        client.promote(name, full)
+    console.print(f"deployment/{name} {'fully ' if full else ''}promoted")
+
+
+@rollout.command("abort")
+@click.argument("resource", nargs=-1, required=True)
+@handle_errors
+def abort(resource: tuple[str, ...]) -> None:
+    """Send all traffic back to the stable revision at once; the canary scales down after
+    its delay and the deployment is Degraded until a retry or a new apply."""
+    name = split_resource(resource)
+    with connect() as client:
+        client.abort(name)
+    console.print(f"deployment/{name} aborted")
+
+
+@rollout.command("retry")
+@click.argument("resource", nargs=-1, required=True)
+@handle_errors
+def retry(resource: tuple[str, ...]) -> None:
+    """Start an aborted rollout over from its first step."""
+    name = split_resource(resource)
+    with connect() as client:
+        client.retry(name)
+    console.print(f"deployment/{name} retried")
 
 
 @rollout.command("undo")

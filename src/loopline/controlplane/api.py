@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BODY_BYTES = 1024 * 1024
-_FIELD = re.compile(r"Deployment field ([A-Za-z0-9_.]+)")
+_FIELD = re.compile(r"(?:Deployment|AnalysisTemplate) field ([A-Za-z0-9_.\[\]]+)")
 
 _STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
     (InvalidDefinitionError, 400, "Invalid"),
@@ -138,6 +138,13 @@ def create_app(service: ControlPlane, *, token: str) -> Starlette:
         Route("/v1/deployments/{name}/rollout/pause", api.pause, methods=["POST"]),
         Route("/v1/deployments/{name}/rollout/resume", api.resume, methods=["POST"]),
         Route("/v1/deployments/{name}/rollout/undo", api.undo, methods=["POST"]),
+        Route("/v1/deployments/{name}/rollout/promote", api.promote, methods=["POST"]),
+        Route("/v1/deployments/{name}/rollout/abort", api.abort, methods=["POST"]),
+        Route("/v1/deployments/{name}/rollout/retry", api.retry, methods=["POST"]),
+        Route("/v1/analysistemplates", api.list_templates, methods=["GET"]),
+        Route("/v1/analysistemplates/{name}", api.get_template, methods=["GET"]),
+        Route("/v1/analysistemplates/{name}", api.put_template, methods=["PUT"]),
+        Route("/v1/analysistemplates/{name}", api.delete_template, methods=["DELETE"]),
         Route("/v1/deployments/{name}/revisions", api.revisions, methods=["GET"]),
         Route("/v1/deployments/{name}/replicas", api.deployment_replicas, methods=["GET"]),
         Route("/v1/deployments/{name}/events", api.events, methods=["GET"]),
@@ -262,6 +269,50 @@ class _Api:
         body = await _object(request, allow_empty=True)
         view, skipped = await run_in_threadpool(self.s.undo, name, body.get("toRevision", 0))
         return JSONResponse({"skipped": skipped, "deployment": view})
+
+    async def promote(self, request: Request) -> Response:
+        name = _name(request)
+        body = await _object(request, allow_empty=True)
+        full = body.get("full", False)
+        if not isinstance(full, bool):
+            raise InvalidInputError(f"full = {full!r} is invalid: it must be true or false.")
+        return JSONResponse(await run_in_threadpool(self.s.promote, name, full))
+
+    async def abort(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(self.s.abort, name))
+
+    async def retry(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(self.s.retry, name))
+
+    async def list_templates(self, request: Request) -> Response:
+        return JSONResponse({"items": await run_in_threadpool(self.s.list_templates)})
+
+    async def get_template(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(self.s.get_template, name))
+
+    async def put_template(self, request: Request) -> Response:
+        name = _name(request)
+        doc = await _body(request)
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        given = meta.get("name") if isinstance(meta, dict) else None
+        if given != name:
+            raise InvalidDefinitionError(
+                f"AnalysisTemplate field metadata.name = {given!r} does not match the URL's "
+                f"template {name!r}; send the object to /v1/analysistemplates/{given}."
+            )
+        view, outcome = await run_in_threadpool(self.s.apply_template, doc)
+        return JSONResponse(
+            {"outcome": outcome, "template": view},
+            status_code=201 if outcome == "created" else 200,
+        )
+
+    async def delete_template(self, request: Request) -> Response:
+        name = _name(request)
+        await run_in_threadpool(self.s.delete_template, name)
+        return JSONResponse({"outcome": "deleted", "name": name})
 
     async def revisions(self, request: Request) -> Response:
         name = _name(request)

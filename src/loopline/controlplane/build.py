@@ -59,6 +59,12 @@ def build_controlplane(
             "LOOPLINE_HOME": str(home),
         },
     )
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loopline.deploy.analysis_runner import AnalysisRunner
+    from loopline.deploy.template_store import SqlAnalysisTemplateStore
+
+    engines = getattr(platform.metadata, "engine", None)
     manager = DeploymentManager(
         store=store if store is not None else open_state_store(platform),
         engine=engine,
@@ -66,6 +72,11 @@ def build_controlplane(
         host=host,
         drain_timeout=drain_timeout,
         stop_grace=stop_grace,
+        templates=SqlAnalysisTemplateStore(engines) if engines is not None else None,
+        analysis=AnalysisRunner(
+            log_directory=home / "predictions",
+            executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis"),
+        ),
     )
     return ControlPlane(
         manager=manager,

@@ -175,6 +175,51 @@ class ControlPlaneClient:
         ).json()
         return result
 
+    def promote(self, name: str, full: bool = False) -> dict[str, Any]:
+        """``rollout promote``: past the current step (``full``: every remaining step)."""
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/deployments/{name}/rollout/promote", json={"full": full}
+        ).json()
+        return result
+
+    def abort(self, name: str) -> dict[str, Any]:
+        """``rollout abort``: all traffic back to the stable revision at once."""
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/deployments/{name}/rollout/abort"
+        ).json()
+        return result
+
+    def retry(self, name: str) -> dict[str, Any]:
+        """``rollout retry``: start an aborted rollout over."""
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/deployments/{name}/rollout/retry"
+        ).json()
+        return result
+
+    def apply_template(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Create or update an AnalysisTemplate (``{"outcome", "template"}``)."""
+        meta = doc.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidDefinitionError(
+                f"AnalysisTemplate field metadata.name = {name!r} is invalid: it must be a name."
+            )
+        result: dict[str, Any] = self.request(
+            "PUT", f"/v1/analysistemplates/{name}", json=doc
+        ).json()
+        return result
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._get("/v1/analysistemplates")["items"]
+        return items
+
+    def get_template(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._get(f"/v1/analysistemplates/{name}")
+        return result
+
+    def delete_template(self, name: str) -> None:
+        self.request("DELETE", f"/v1/analysistemplates/{name}")
+
     def revisions(self, name: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self._get(f"/v1/deployments/{name}/revisions")["items"]
         return items

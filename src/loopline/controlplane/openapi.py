@@ -36,6 +36,7 @@ def _op(summary: str, ok: dict[str, Any], *errors: int, body: Any = None, **kw: 
 def openapi_document() -> dict[str, Any]:
     """The API description; mutating operations declare the bearer-token requirement."""
     dep = {"$ref": "#/components/schemas/Deployment"}
+    tpl = {"$ref": "#/components/schemas/AnalysisTemplate"}
     auth: list[dict[str, list[str]]] = [{"bearer": []}]
     items = {"type": "object", "properties": {"items": {"type": "array"}}}
     return {
@@ -74,6 +75,23 @@ def openapi_document() -> dict[str, Any]:
                             ],
                         },
                         "field": {"type": "string"},
+                    },
+                },
+                "AnalysisTemplate": {
+                    "type": "object",
+                    "required": ["apiVersion", "kind", "metadata", "spec"],
+                    "properties": {
+                        "apiVersion": {"const": "loopline/v1"},
+                        "kind": {"const": "AnalysisTemplate"},
+                        "metadata": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                        },
+                        "spec": {
+                            "type": "object",
+                            "required": ["metrics"],
+                            "properties": {"metrics": {"type": "array"}},
+                        },
                     },
                 },
                 "Deployment": {
@@ -199,6 +217,60 @@ def openapi_document() -> dict[str, Any]:
                         "type": "object",
                         "properties": {"toRevision": {"type": "integer", "minimum": 0}},
                     },
+                ),
+            },
+            "/v1/deployments/{name}/rollout/promote": {
+                "parameters": [_NAME],
+                "post": _op(
+                    "Canary: go past the current step (full: every remaining step); "
+                    "BlueGreen: switch traffic to the preview",
+                    _json(dep, "promoted"),
+                    400,
+                    401,
+                    404,
+                    409,
+                    security=auth,
+                    body={"type": "object", "properties": {"full": {"type": "boolean"}}},
+                ),
+            },
+            "/v1/deployments/{name}/rollout/abort": {
+                "parameters": [_NAME],
+                "post": _op(
+                    "Send all traffic back to the stable revision at once (phase Degraded)",
+                    _json(dep, "aborted"),
+                    401,
+                    404,
+                    409,
+                    security=auth,
+                ),
+            },
+            "/v1/deployments/{name}/rollout/retry": {
+                "parameters": [_NAME],
+                "post": _op(
+                    "Start an aborted rollout over",
+                    _json(dep, "retried"),
+                    401,
+                    404,
+                    409,
+                    security=auth,
+                ),
+            },
+            "/v1/analysistemplates": {
+                "get": _op("List AnalysisTemplates", _json(items, "templates")),
+            },
+            "/v1/analysistemplates/{name}": {
+                "parameters": [_NAME],
+                "get": _op("Get an AnalysisTemplate", _json(tpl, "the template"), 404),
+                "put": _op(
+                    "Apply (create or update) an AnalysisTemplate",
+                    _json(tpl, "applied"),
+                    400,
+                    401,
+                    body=tpl,
+                    security=auth,
+                ),
+                "delete": _op(
+                    "Delete an AnalysisTemplate", _json({}, "deleted"), 401, 404, security=auth
                 ),
             },
             "/v1/deployments/{name}/revisions": {

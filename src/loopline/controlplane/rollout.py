@@ -6,10 +6,13 @@ with the same messages and the same order of checks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from loopline.deploy.deployment import Deployment
+from loopline.deploy.rollout_state import Phase
 from loopline.deploy.status import ConditionType, Reason
+from loopline.deploy.strategies.progressive_sync import step_summary
 from loopline.types import JsonDict
 
 
@@ -55,6 +58,8 @@ def rollout_status(deployment: Deployment) -> RolloutStatus:
 
     if d.generation > s.observed_generation:
         return result("Waiting for deployment spec update to be observed...")
+    if d.spec.strategy.progressive and s.rollout is not None:
+        return _progressive(d, result)
     progressing = s.condition(ConditionType.PROGRESSING)
     if progressing is not None and progressing.reason == Reason.PROGRESS_DEADLINE_EXCEEDED:
         return result(f"deployment {name!r} exceeded its progress deadline", failed=True)
@@ -73,5 +78,34 @@ def rollout_status(deployment: Deployment) -> RolloutStatus:
         return result(
             f"Waiting for deployment {name!r} rollout to finish: {s.available_replicas} of "
             f"{s.updated_replicas} updated replicas are available..."
+        )
+    return result(f"deployment {name!r} successfully rolled out", done=True)
+
+
+def _progressive(d: Deployment, result: Callable[..., RolloutStatus]) -> RolloutStatus:
+    """Canary / BlueGreen: the step in progress, a pause and how to go on, an abort."""
+    s, state, name = d.status, d.status.rollout, d.name
+    assert state is not None
+    if state.phase is Phase.DEGRADED:
+        return result(f"deployment {name!r} rollout aborted: {state.message}", failed=True)
+    if state.canary is not None:
+        where = step_summary(d.spec, state)
+        weights = dict(s.traffic.weights or ())
+        weight = weights.get(state.canary)
+        share = "" if weight is None else f", canary weight {weight}%"
+        message = f"Waiting for deployment {name!r} rollout to finish: {where}{share}"
+        if state.pause is not None:
+            message += (
+                f"; paused ({state.pause}): continue with `loopline rollout promote "
+                f"deployment/{name}` or stop with `loopline rollout abort deployment/{name}`"
+            )
+        return result(message + "...")
+    if d.spec.paused:
+        return result(f"deployment {name!r} is paused; resume it to continue")
+    want = d.spec.replicas
+    if s.available_replicas < want:
+        return result(
+            f"Waiting for deployment {name!r} rollout to finish: {s.available_replicas} of "
+            f"{want} replicas are available..."
         )
     return result(f"deployment {name!r} successfully rolled out", done=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,16 @@ from loopline.controlplane.views import (
     revision_view,
     strip_server_fields,
 )
+from loopline.deploy.analysis import AnalysisTemplate
+from loopline.deploy.autoscaling import Autoscaling
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.replica import Replica
 from loopline.deploy.spec import DeploymentSpec, template_hash
 from loopline.deploy.status import DeploymentStatus
+from loopline.deploy.strategies import verbs
 from loopline.deploy.sync import SyncResult
+from loopline.deploy.template_store import AnalysisTemplateStore, StoredTemplate
 from loopline.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -247,6 +252,63 @@ class ControlPlane:
         self.pinner.forget(name)
         self.events.forget(name)
 
+    # ---- progressive delivery ----------------------------------------------------------------
+
+    def promote(self, name: str, full: bool = False) -> JsonDict:
+        """``rollout promote [--full]``."""
+        d = self.manager.change_rollout(
+            name, lambda spec, state, now: verbs.promote(spec, state, full, now)
+        )
+        self.events.add(name, "RolloutPromoted", "Fully promoted" if full else "Promoted")
+        return self._view(d)
+
+    def abort(self, name: str) -> JsonDict:
+        """``rollout abort``: all traffic back to the stable revision at once."""
+        d = self.manager.change_rollout(name, verbs.abort)
+        self.events.add(name, "RolloutAborted", "Aborted by a user", WARNING)
+        return self._view(d)
+
+    def retry(self, name: str) -> JsonDict:
+        """``rollout retry``: start an aborted rollout over."""
+        d = self.manager.change_rollout(name, verbs.retry)
+        self.events.add(name, "RolloutRetried", "Retried by a user")
+        return self._view(d)
+
+    def set_autoscaling(self, name: str, block: Any) -> JsonDict:
+        """``autoscale deployment NAME``: set (or, with None, remove) ``spec.autoscaling``."""
+        autoscaling = None if block is None else Autoscaling.from_dict(block)
+        with self._mutate:
+            d = self._current(name)
+            stored = self.manager.apply(replace(d.spec, autoscaling=autoscaling))
+        if stored.generation != d.generation:
+            what = "removed" if autoscaling is None else (
+                f"{autoscaling.min_replicas}..{autoscaling.max_replicas} replicas")  # fmt: skip
+            self.events.add(name, "AutoscalingChanged", f"Autoscaling {what}")
+        return self._view(stored)
+
+    def _template_store(self) -> AnalysisTemplateStore:
+        if self.manager.templates is None:
+            raise ConflictError(
+                "This control plane keeps no AnalysisTemplates (its store is not SQL-backed)."
+            )
+        return self.manager.templates
+
+    def apply_template(self, doc: Any) -> tuple[JsonDict, str]:
+        """Create or update an AnalysisTemplate; returns it and ``created``/``configured``/
+        ``unchanged``. Raises InvalidDefinitionError naming the field."""
+        template = AnalysisTemplate.from_dict(doc)
+        stored, outcome = self._template_store().apply(template, time.time())
+        return _template_view(stored), outcome
+
+    def list_templates(self) -> list[JsonDict]:
+        return [_template_view(t) for t in self._template_store().list()]
+
+    def get_template(self, name: str) -> JsonDict:
+        return _template_view(self._template_store().get(name))
+
+    def delete_template(self, name: str) -> None:
+        self._template_store().delete(name)
+
     # ---- the loop ----------------------------------------------------------------------------
 
     def sync_once(self) -> None:
@@ -355,3 +417,12 @@ def check_spec_name(name: str) -> str:
         return check_name("Deployment", name)
     except InvalidInputError as exc:
         raise InvalidDefinitionError(str(exc)) from exc
+
+
+def _template_view(stored: StoredTemplate) -> JsonDict:
+    doc = stored.template.to_dict()
+    meta = doc.get("metadata")
+    if isinstance(meta, dict):
+        meta["generation"] = stored.generation
+        meta["creationTimestamp"] = stored.created_at
+    return doc

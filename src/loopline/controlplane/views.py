@@ -7,6 +7,7 @@ from loopline.deploy.deployment import Deployment
 from loopline.deploy.replica import Replica
 from loopline.deploy.revision import Revision
 from loopline.deploy.spec import template_hash
+from loopline.deploy.status import ConditionType, Reason
 from loopline.types import JsonDict
 
 
@@ -29,6 +30,7 @@ def deployment_view(d: Deployment, pins: dict[str, ModelPin], host: str) -> Json
         else {"ref": d.spec.model, "pinned": d.spec.model}
     )
     status["templateHash"] = current_hash
+    status["phase"] = phase(d)
     status["router"] = (
         None
         if d.router is None
@@ -45,6 +47,26 @@ def deployment_view(d: Deployment, pins: dict[str, ModelPin], host: str) -> Json
     }
     doc["status"] = status
     return doc
+
+
+def phase(d: Deployment) -> str:
+    """Argo Rollouts' phase for every strategy: Healthy, Progressing, Paused or Degraded."""
+    s = d.status
+    if s.rollout is not None and d.spec.strategy.progressive:
+        return s.rollout.phase.value
+    progressing = s.condition(ConditionType.PROGRESSING)
+    if progressing is not None and progressing.reason == Reason.PROGRESS_DEADLINE_EXCEEDED:
+        return "Degraded"
+    if d.spec.paused:
+        return "Paused"
+    n = d.spec.replicas
+    done = (
+        s.observed_generation >= d.generation
+        and s.updated_replicas == n
+        and s.replicas == n
+        and s.available_replicas == n
+    )
+    return "Healthy" if done else "Progressing"
 
 
 def revision_view(r: Revision, pins: dict[str, ModelPin], current_hash: str) -> JsonDict:

@@ -3,18 +3,21 @@
 :class:`InMemoryAnalysisTemplateStore` for tests and embedded use;
 :class:`SqlAnalysisTemplateStore` keeps them in the metadata database (table
 ``deploy_analysis_templates``, created by the metadata migration ``0003``). Both pass
-``loopline.testing.templates.AnalysisTemplateStoreContract``.
+``tests/deploy/test_template_store.py``.
 """
 
 from __future__ import annotations
 
 import abc
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     Engine,
     Float,
     Integer,
@@ -29,7 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from loopline.deploy.analysis.template import AnalysisTemplate
-from loopline.errors import BackendError, NotFoundError
+from loopline.errors import BackendError, LooplineError, NotFoundError
+from loopline.metadata.sql.engine import read_engine, retry_transient
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,67 +127,75 @@ templates = Table(
 
 
 class SqlAnalysisTemplateStore(AnalysisTemplateStore):
-    """Templates in the metadata database, on its SQLAlchemy engine."""
+    """Templates in the metadata database, on its SQLAlchemy engine (reads on a deferred
+    transaction, writes ``BEGIN IMMEDIATE`` on SQLite; transient failures retried with the
+    metadata store's helper)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._lock = threading.RLock()  # in-memory SQLite has one shared connection
+        self.read_engine = read_engine(engine)
+        self._serial = threading.RLock()  # in-memory SQLite has one shared connection
 
-    def _row(self, row: object) -> StoredTemplate:
-        return StoredTemplate(
-            AnalysisTemplate.from_dict(row.spec),  # type: ignore[attr-defined]
-            row.generation,  # type: ignore[attr-defined]
-            row.created_at,  # type: ignore[attr-defined]
-        )
+    def _tx(self, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
+        engine = self.engine if write else self.read_engine
+
+        def attempt() -> T:
+            with self._serial, engine.begin() as conn:
+                return fn(conn)
+
+        try:
+            return retry_transient(attempt)
+        except LooplineError:
+            raise
+        except SQLAlchemyError as exc:
+            raise BackendError(f"Could not {what}: {exc}") from exc
+
+    @staticmethod
+    def _row(row: Any) -> StoredTemplate:
+        return StoredTemplate(AnalysisTemplate.from_dict(row.spec), row.generation, row.created_at)
+
+    @staticmethod
+    def _known(conn: Connection) -> list[str]:
+        return [r[0] for r in conn.execute(select(templates.c.name).order_by(templates.c.name))]
 
     def apply(self, template: AnalysisTemplate, now: float) -> tuple[StoredTemplate, str]:
-        try:
-            with self._lock, self.engine.begin() as conn:
-                row = conn.execute(select(templates).where(templates.c.name == template.name))
-                found = row.first()
-                if found is None:
-                    conn.execute(insert(templates).values(
-                        name=template.name, spec=template.to_dict(), generation=1,
-                        created_at=now))  # fmt: skip
-                    return StoredTemplate(template, 1, now), "created"
-                current = self._row(found)
-                if current.template == template:
-                    return current, "unchanged"
-                generation = current.generation + 1
-                conn.execute(update(templates).where(templates.c.name == template.name).values(
-                    spec=template.to_dict(), generation=generation))  # fmt: skip
-                return StoredTemplate(template, generation, current.created_at), "configured"
-        except SQLAlchemyError as exc:
-            what = f"Could not store AnalysisTemplate {template.name!r}: {exc}"
-            raise BackendError(what) from exc
+        def fn(conn: Connection) -> tuple[StoredTemplate, str]:
+            found = conn.execute(select(templates).where(templates.c.name == template.name))
+            row = found.first()
+            if row is None:
+                conn.execute(insert(templates).values(
+                    name=template.name, spec=template.to_dict(), generation=1,
+                    created_at=now))  # fmt: skip
+                return StoredTemplate(template, 1, now), "created"
+            current = self._row(row)
+            if current.template == template:
+                return current, "unchanged"
+            generation = current.generation + 1
+            conn.execute(update(templates).where(templates.c.name == template.name).values(
+                spec=template.to_dict(), generation=generation))  # fmt: skip
+            return StoredTemplate(template, generation, current.created_at), "configured"
+
+        return self._tx(fn, write=True, what=f"store AnalysisTemplate {template.name!r}")
 
     def get(self, name: str) -> StoredTemplate:
-        try:
-            with self._lock, self.engine.connect() as conn:
-                found = conn.execute(select(templates).where(templates.c.name == name)).first()
-                if found is None:
-                    known = [r[0] for r in conn.execute(select(templates.c.name).order_by(
-                        templates.c.name))]  # fmt: skip
-                    raise _missing(name, known)
-                return self._row(found)
-        except SQLAlchemyError as exc:
-            raise BackendError(f"Could not read AnalysisTemplate {name!r}: {exc}") from exc
+        def fn(conn: Connection) -> StoredTemplate:
+            row = conn.execute(select(templates).where(templates.c.name == name)).first()
+            if row is None:
+                raise _missing(name, self._known(conn))
+            return self._row(row)
+
+        return self._tx(fn, write=False, what=f"read AnalysisTemplate {name!r}")
 
     def list(self) -> list[StoredTemplate]:
-        try:
-            with self._lock, self.engine.connect() as conn:
-                rows = conn.execute(select(templates).order_by(templates.c.name))
-                return [self._row(r) for r in rows]
-        except SQLAlchemyError as exc:
-            raise BackendError(f"Could not list AnalysisTemplates: {exc}") from exc
+        def fn(conn: Connection) -> list[StoredTemplate]:
+            return [self._row(r) for r in conn.execute(select(templates).order_by(
+                templates.c.name))]  # fmt: skip
+
+        return self._tx(fn, write=False, what="list AnalysisTemplates")
 
     def delete(self, name: str) -> None:
-        try:
-            with self._lock, self.engine.begin() as conn:
-                gone = conn.execute(delete(templates).where(templates.c.name == name)).rowcount
-                if gone == 0:
-                    known = [r[0] for r in conn.execute(select(templates.c.name).order_by(
-                        templates.c.name))]  # fmt: skip
-                    raise _missing(name, known)
-        except SQLAlchemyError as exc:
-            raise BackendError(f"Could not delete AnalysisTemplate {name!r}: {exc}") from exc
+        def fn(conn: Connection) -> None:
+            if conn.execute(delete(templates).where(templates.c.name == name)).rowcount == 0:
+                raise _missing(name, self._known(conn))
+
+        self._tx(fn, write=True, what=f"delete AnalysisTemplate {name!r}")
