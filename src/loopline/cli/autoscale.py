@@ -28,6 +28,7 @@ from loopline.deploy.autoscaler_sim import (
 from loopline.deploy.autoscaling import Autoscaling, MetricSpec, format_quantity
 from loopline.deploy.spec import DeploymentSpec
 from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.types import Json, JsonDict
 
 _EIGHTHS = " ▁▂▃▄▅▆▇█"
 
@@ -35,6 +36,49 @@ _EIGHTHS = " ▁▂▃▄▅▆▇█"
 @click.group("autoscale")
 def autoscale() -> None:
     """Autoscale deployments the way a Kubernetes HorizontalPodAutoscaler does."""
+
+
+@autoscale.command("deployment")
+@click.argument("name")
+@click.option("--min", "min_replicas", type=click.IntRange(0), default=1, show_default=True,
+              help="Fewest replicas (0: scale to zero when idle).")  # fmt: skip
+@click.option("--max", "max_replicas", type=click.IntRange(1), default=None,
+              help="Most replicas (required unless --off).")  # fmt: skip
+@click.option("--cpu-percent", type=click.IntRange(1), default=None,
+              help="Target CPU per replica, in percent of one core per worker.")  # fmt: skip
+@click.option("--in-flight", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Target requests in flight per replica.")  # fmt: skip
+@click.option("--rps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Target requests per second per replica.")  # fmt: skip
+@click.option("--off", is_flag=True, help="Stop autoscaling (the replica count stays).")
+@handle_errors
+def deployment_cmd(name: str, min_replicas: int, max_replicas: int | None,
+                   cpu_percent: int | None, in_flight: float | None, rps: float | None,
+                   off: bool) -> None:  # fmt: skip
+    """Autoscale deployment NAME (kubectl autoscale): HPA v2 semantics, CPU 80 % by default."""
+    from loopline.cli.connect import connect
+
+    if off:
+        with connect() as client:
+            client.set_autoscaling(name, None)
+        console.print(f"deployment/{name} autoscaling removed")
+        return
+    if max_replicas is None:
+        raise InvalidInputError("Pass --max N (the most replicas), or --off.")
+    metrics: list[Json] = []
+    if cpu_percent is not None:
+        metrics.append(MetricSpec.cpu_utilization(cpu_percent).to_dict())
+    for metric, target in (("in_flight_requests", in_flight), ("requests_per_second", rps)):
+        if target is not None:
+            goal: JsonDict = {"type": "AverageValue", "averageValue": target}
+            metrics.append({"type": "Pods", "pods": {"metric": {"name": metric}, "target": goal}})
+    block: JsonDict = {"minReplicas": min_replicas, "maxReplicas": max_replicas}
+    if metrics:
+        block["metrics"] = metrics
+    Autoscaling.from_dict(block)  # fail here, naming the field, before reaching the server
+    with connect() as client:
+        client.set_autoscaling(name, block)
+    console.print(f"deployment/{name} autoscaled ({min_replicas}..{max_replicas} replicas)")
 
 
 @autoscale.command("simulate")

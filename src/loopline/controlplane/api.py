@@ -134,6 +134,7 @@ def create_app(service: ControlPlane, *, token: str) -> Starlette:
         Route("/v1/deployments/{name}", api.delete_deployment, methods=["DELETE"]),
         Route("/v1/deployments/{name}/scale", api.scale, methods=["PUT", "PATCH"]),
         Route("/v1/deployments/{name}/model", api.set_model, methods=["PUT"]),
+        Route("/v1/deployments/{name}/autoscaling", api.set_autoscaling, methods=["PUT"]),
         Route("/v1/deployments/{name}/rollout", api.rollout_status, methods=["GET"]),
         Route("/v1/deployments/{name}/rollout/pause", api.pause, methods=["POST"]),
         Route("/v1/deployments/{name}/rollout/resume", api.resume, methods=["POST"]),
@@ -269,6 +270,11 @@ class _Api:
         body = await _object(request, allow_empty=True)
         view, skipped = await run_in_threadpool(self.s.undo, name, body.get("toRevision", 0))
         return JSONResponse({"skipped": skipped, "deployment": view})
+
+    async def set_autoscaling(self, request: Request) -> Response:
+        name = _name(request)
+        body = await _body(request)
+        return JSONResponse(await run_in_threadpool(self.s.set_autoscaling, name, body))
 
     async def promote(self, request: Request) -> Response:
         name = _name(request)

@@ -31,6 +31,7 @@ def build_controlplane(
     drain_timeout: float = 30.0,
     stop_grace: float = 10.0,
     graceful_timeout: float | None = None,
+    autoscale_period: float = 15.0,
 ) -> ControlPlane:
     """A ControlPlane whose replicas are model-server processes on this machine (the local
     engine starts ``python -m loopline.cli.serve_process`` from each revision's template).
@@ -43,6 +44,7 @@ def build_controlplane(
         stop_grace: seconds between SIGTERM and SIGKILL of a replica.
         graceful_timeout: the replica server's own in-flight deadline after SIGTERM (None:
             the server's default, ``loopline serve --graceful-timeout``).
+        autoscale_period: seconds between autoscaler decisions (the HPA's sync period).
     """
     settings = platform.settings
     home = settings.home
@@ -77,6 +79,7 @@ def build_controlplane(
             log_directory=home / "predictions",
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis"),
         ),
+        autoscale_period=autoscale_period,
     )
     return ControlPlane(
         manager=manager,

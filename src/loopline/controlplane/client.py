@@ -175,6 +175,13 @@ class ControlPlaneClient:
         ).json()
         return result
 
+    def set_autoscaling(self, name: str, block: dict[str, Any] | None) -> dict[str, Any]:
+        """Set ``spec.autoscaling`` (HPA v2 form), or remove it with None."""
+        result: dict[str, Any] = self.request(
+            "PUT", f"/v1/deployments/{name}/autoscaling", json=block
+        ).json()
+        return result
+
     def promote(self, name: str, full: bool = False) -> dict[str, Any]:
         """``rollout promote``: past the current step (``full``: every remaining step)."""
         result: dict[str, Any] = self.request(

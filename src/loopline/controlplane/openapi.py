@@ -219,6 +219,18 @@ def openapi_document() -> dict[str, Any]:
                     },
                 ),
             },
+            "/v1/deployments/{name}/autoscaling": {
+                "parameters": [_NAME],
+                "put": _op(
+                    "Set spec.autoscaling (HPA v2 fields), or remove it with null",
+                    _json(dep, "set"),
+                    400,
+                    401,
+                    404,
+                    body={"type": ["object", "null"]},
+                    security=auth,
+                ),
+            },
             "/v1/deployments/{name}/rollout/promote": {
                 "parameters": [_NAME],
                 "post": _op(
