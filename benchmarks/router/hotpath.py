@@ -92,7 +92,7 @@ def build(case: str) -> tuple[Any, list[Any]]:
         if case == "mirror":
             from loopline.deploy.router.mirror import MirrorProtocol
 
-            mp = MirrorProtocol(router, b)
+            mp = MirrorProtocol(router.mirroring, b)
             # the copy is answered as soon as it is written
             mp.connection_made(FakeTransport(on_write=lambda mp=mp: mp.data_received(ANSWER)))
             b.mirror_pool.append(mp)

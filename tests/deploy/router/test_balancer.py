@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from loopline.deploy.router.balancer import BackendState, Balancer
+from loopline.deploy.router.balancer import BackendState, Balancer, smooth_cycle
 
 
 def _states(*specs: tuple[str, str]) -> list[BackendState]:
@@ -61,3 +61,28 @@ def test_removed_backend_with_requests_in_flight_retires_until_idle() -> None:
     assert bal.find("a") is a and a.draining
     bal.release(a)
     assert bal.find("a") is None
+
+
+def test_the_precomputed_sequence_is_nginx_smooth_wrr_reduced_by_the_gcd() -> None:
+    assert smooth_cycle({"old": 80, "new": 20}) == ("old", "old", "new", "old", "old")
+    assert smooth_cycle({"a": 0, "b": 0}) == ()
+    assert smooth_cycle({"a": 9999, "b": 10000}) == ()  # period too long: picked step by step
+
+
+def test_weights_with_a_long_period_are_still_exact() -> None:
+    bal = Balancer()
+    bal.replace(_states(("a", "old"), ("b", "new")), {"old": 9999, "new": 10001})
+    counts = Counter(bal.pick().revision for _ in range(20000))  # type: ignore[union-attr]
+    assert counts == {"old": 9999, "new": 10001}
+
+
+def test_an_unhealthy_revision_gives_its_share_to_the_others_exactly() -> None:
+    bal = Balancer()
+    bal.replace(_states(("a", "old"), ("b", "mid"), ("c", "new")),
+                {"old": 60, "mid": 20, "new": 20})  # fmt: skip
+    bal.backends["c"].healthy = False
+    counts = Counter(bal.pick().revision for _ in range(1000))  # type: ignore[union-attr]
+    assert counts == {"old": 750, "mid": 250}  # 60:20 of everything, nothing to "new"
+    bal.backends["c"].healthy = True
+    counts = Counter(bal.pick().revision for _ in range(1000))  # type: ignore[union-attr]
+    assert counts == {"old": 600, "mid": 200, "new": 200}

@@ -138,7 +138,16 @@ class Balancer:
             if eligible:
                 chosen = self._smooth_wrr(eligible)
                 candidates = [b for b in candidates if b.revision == chosen]
-        return self._least_outstanding(candidates)
+        # self._least_outstanding(candidates), inlined: this is the unweighted hot path
+        n = len(candidates)
+        self._rotation = (self._rotation + 1) % 1_000_003
+        start = self._rotation % n
+        best = candidates[start]
+        for i in range(1, n):
+            b = candidates[(start + i) % n]
+            if b.outstanding < best.outstanding:
+                best = b
+        return best
 
     def pick_revision(
         self, revision: str, exclude: BackendState | None = None

@@ -29,6 +29,7 @@ from time import monotonic
 from loopline.deploy.route_table import RouteTable
 from loopline.deploy.router.balancer import BackendState, Balancer
 from loopline.deploy.router.header_routes import HeaderRouter
+from loopline.deploy.router.health import health_loop
 from loopline.deploy.router.hold import HOLD_LIMIT, HoldQueue
 from loopline.deploy.router.http import error_response
 from loopline.deploy.router.metrics import BOUNDS, RevisionMetrics
@@ -371,7 +372,9 @@ class Router:
     def start_background_tasks(self) -> None:
         """Start the health checks and the response-timeout sweep (on the running loop)."""
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._health_loop()), loop.create_task(self._sweep())]
+        checks = health_loop(self.balancer, self.health_path, self.health_interval,
+                             self.unhealthy_after)  # fmt: skip
+        self._tasks = [loop.create_task(checks), loop.create_task(self._sweep())]
 
     async def shutdown(self) -> None:
         """Stop the background tasks and close every pooled and client connection."""
@@ -387,30 +390,3 @@ class Router:
             if c.transport is not None:
                 c.transport.close()
         await asyncio.sleep(0)
-
-    async def _health_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.health_interval)
-            backends = list(self.balancer.backends.values())
-            results = await asyncio.gather(*(self._check(b) for b in backends))
-            for b, ok in zip(backends, results, strict=True):
-                b.failures = 0 if ok else b.failures + 1
-                if ok:
-                    b.healthy = True
-                elif b.failures >= self.unhealthy_after:
-                    b.healthy = False
-
-    async def _check(self, b: BackendState) -> bool:
-        try:
-            r, w = await asyncio.wait_for(asyncio.open_connection(b.host, b.port), 1.0)
-        except (OSError, TimeoutError):
-            return False
-        try:
-            w.write(b"GET %s HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n"
-                    % (self.health_path, b.host.encode()))  # fmt: skip
-            line = await asyncio.wait_for(r.readline(), 1.0)
-            return line[9:12] == b"200"
-        except (OSError, TimeoutError, asyncio.IncompleteReadError):
-            return False
-        finally:
-            w.close()
