@@ -317,3 +317,28 @@ def test_ready_replicas_are_polled_every_second_and_an_exit_is_seen_within_one()
         sim.sync(seconds=0.25)
         ticks += 1
     assert ticks <= 4
+
+
+def test_an_idle_deployment_is_reconciled_once_a_second_and_a_change_at_once(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loopline.deploy.manager as manager_module
+
+    calls: list[str] = []
+    real = manager_module.reconcile
+
+    def counting(deployment: Any, *args: Any) -> Any:
+        calls.append(deployment.name)
+        return real(deployment, *args)
+
+    monkeypatch.setattr(manager_module, "reconcile", counting)
+    loop.manager.apply(make_spec(replicas=2))
+    loop.settle()
+    calls.clear()
+    for _ in range(40):  # 10 s of idle ticks
+        loop.tick()
+    assert 9 <= len(calls) <= 11
+    loop.manager.apply(make_spec(replicas=3))  # a new spec: the very next tick acts on it
+    calls.clear()
+    (result,) = loop.tick()
+    assert calls == ["web"] and result.actions
