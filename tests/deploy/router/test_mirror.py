@@ -31,14 +31,20 @@ def _v2(**outputs: list[Any]) -> bytes:
     ]}).encode()  # fmt: skip
 
 
-def test_v2_answers_are_compared_by_output_name_not_by_order_or_metadata() -> None:
+def test_v2_answers_compare_the_served_first_output_by_name_ignoring_metadata() -> None:
     a = _v2(label=[1, 2], score=[0.25, 0.5])
     b = json.dumps({"model_name": "other", "model_version": "7", "outputs": [
         {"name": "score", "data": [0.25, 0.5]}, {"name": "label", "data": [1, 2]},
     ]}).encode()  # fmt: skip
     assert answers_agree(a, b) is True
     assert answers_agree(a, _v2(label=[1, 3], score=[0.25, 0.5])) is False
-    assert answers_agree(a, _v2(label=[1, 2])) is False  # an output missing
+    assert answers_agree(a, _v2(score=[0.25, 0.5])) is False  # the prediction missing
+
+
+def test_probabilities_beside_the_prediction_do_not_count() -> None:
+    served = _v2(predict=[1, 0], predict_proba=[0.8, 0.3])
+    assert answers_agree(served, _v2(predict=[1, 0], predict_proba=[0.7, 0.45])) is True
+    assert answers_agree(served, _v2(predict=[1, 1], predict_proba=[0.8, 0.3])) is False
 
 
 def test_floats_agree_within_a_relative_millionth_labels_exactly() -> None:

@@ -1,11 +1,14 @@
 """Do two model answers agree? (The mirror's answer against the one the client got.)
 
-Answers are compared by what they predict, not byte for byte: the Open Inference Protocol
-(V2) ``outputs[*].data`` by output name, and ``predictions`` of MLflow's ``/invocations``
-and KServe V1's ``:predict`` (also TF Serving's). Labels, integers, strings and booleans
-must be equal; floats may differ by a relative ``REL_TOL`` (two builds of one model rarely
-agree to the last bit). Everything else in the answer (ids, model names and versions,
-timings) is ignored.
+Answers are compared by what they predict, not byte for byte: the first output of the
+served Open Inference Protocol (V2) answer — the model's primary method, e.g. ``predict``
+— against the output of that name in the mirror's answer, and ``predictions`` of MLflow's
+``/invocations`` and KServe V1's ``:predict`` (also TF Serving's). Further outputs such as
+``predict_proba`` are not compared: two different models never give the same
+probabilities, and agreement is about the decision a client acts on. Labels, integers,
+strings and booleans must be equal; floats may differ by a relative ``REL_TOL`` (two builds
+of one model rarely agree to the last bit). Everything else in the answer (ids, model names
+and versions, timings) is ignored.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ def answers_agree(served: bytes, mirrored: bytes) -> bool | None:
     """Whether two JSON answer bodies predict the same; None when either is not the answer
     of a known protocol (not JSON, neither ``outputs`` nor ``predictions``)."""
     a, b = predictions(served), predictions(mirrored)
-    if a is None or b is None:
+    if a is None or b is None or not a:
         return None
+    primary = next(iter(a))  # the served answer's first output: its prediction
+    if primary not in b:
+        return False
+    x, y = a[primary], b[primary]
     # Python's == is exact and fast; it only errs by taking true for 1 and false for 0.
-    if a == b and b"true" not in served and b"false" not in served:
+    if x == y and b"true" not in served and b"false" not in served:
         return True
-    return a.keys() == b.keys() and all(values_agree(a[k], b[k]) for k in a)
+    return values_agree(x, y)
 
 
 def predictions(body: bytes) -> dict[str, Any] | None:
