@@ -10,9 +10,11 @@ touches anything else. Each step is a real ``loopline`` command, printed before 
 3. A drifted span 2 lands: the data-validation gate blocks the run (exit code 3).
 4. A reviewed override lets it through; ``taxi/2`` becomes the challenger.
 5. Show the registry and the lineage of the champion.
-6. Deploy ``taxi@champion`` with 2 replicas behind one endpoint (the control plane starts
-   on demand), and send it traffic.
-7. Promote the challenger and roll it out under that traffic: zero failed requests.
+6. Deploy ``taxi@champion`` with 2 replicas behind one endpoint as a canary deployment
+   (the control plane starts on demand), with its AnalysisTemplates, and send it traffic.
+7. Promote the challenger and roll it out as a canary under that traffic: a mirrored copy of
+   every request, exact weights 10 → 50 → 100 %, and analyses of agreement with the stable
+   model, prediction drift, 5xx rate and p99 latency decide; zero failed requests.
 8. Clean up: delete the deployment and stop the control plane.
 """
 
@@ -127,9 +129,25 @@ class Traffic:
             t.join(15)
 
 
+def show_analyses(doc: dict[str, object]) -> None:
+    """The canary's analysis runs, one line per metric: what was measured and the verdict."""
+    status = doc["status"]
+    assert isinstance(status, dict)
+    rollout = status.get("rollout") or {}
+    lines = []
+    for run in rollout.get("analysisRuns", []):
+        for result in run["metricResults"]:
+            values = [m.get("value") for m in result.get("measurements", [])]
+            shown = ", ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values)
+            lines.append(f"{run['kind']:<11} {result['name']:<17} {result['phase']:<13} [{shown}]")
+    message = rollout.get("message", "")
+    console.print(Panel("\n".join(lines) or "no analysis ran", title=f"analysis — {message}"))
+
+
 def deploy_and_roll_out(env: dict[str, str], workspace: Path) -> None:
-    console.rule("6. serve the champion: 2 replicas behind one endpoint")
-    loopline("apply", "-f", str(TAXI / "deployment.yaml"), env=env)
+    console.rule("6. serve the champion: 2 replicas behind one endpoint, as a canary deployment")
+    loopline("apply", "-f", str(TAXI / "analysis.yaml"), env=env)
+    loopline("apply", "-f", str(TAXI / "canary.yaml"), env=env)
     loopline("rollout", "status", "deployment/taxi", "--timeout", "3m", env=env)
     doc = json.loads(loopline("get", "deployment", "taxi", "--json", env=env))
     url = doc["status"]["router"]["url"]
@@ -137,7 +155,7 @@ def deploy_and_roll_out(env: dict[str, str], workspace: Path) -> None:
     with open(workspace / "data" / "span-1" / "taxi.csv") as fh:
         rows = [r for _, r in zip(range(200), csv.DictReader(fh), strict=False)]
 
-    console.rule("7. promote the challenger and roll it out under traffic")
+    console.rule("7. promote the challenger: a canary with model-aware analysis, under traffic")
     runs = json.loads(loopline("runs", "show", "latest", "--json", env=env))
     blessing = next(s for s in runs["steps"] if s["name"] == "Evaluator")["outputs"]["blessing"]
     with Traffic(url, rows) as traffic:
@@ -146,8 +164,13 @@ def deploy_and_roll_out(env: dict[str, str], workspace: Path) -> None:
         loopline("models", "alias", "set", "taxi", "champion", "2", "--why",
                  "challenger passed review", "--evidence", str(blessing), env=env)  # fmt: skip
         loopline("set", "model", "deployment/taxi", "taxi@champion", env=env)
-        loopline("rollout", "status", "deployment/taxi", "--timeout", "3m", env=env)
+        time.sleep(3)
+        loopline("get", "deployments", env=env)  # STATUS Progressing, TRAFFIC stable/canary
+        loopline("rollout", "status", "deployment/taxi", "--timeout", "5m", env=env,
+                 ok=(0, 1))  # fmt: skip
         time.sleep(2)
+    doc = json.loads(loopline("get", "deployment", "taxi", "--json", env=env))
+    show_analyses(doc)
     loopline("rollout", "history", "deployment/taxi", env=env)
     loopline("get", "replicas", "taxi", env=env)
     total = sum(traffic.versions.values()) + sum(traffic.failures.values())
@@ -156,7 +179,7 @@ def deploy_and_roll_out(env: dict[str, str], workspace: Path) -> None:
         f"{total} requests through {url} during the rollout\n"
         f"answered by: {dict(traffic.versions)} (before the rollout: {before})\n"
         f"failed: {sum(traffic.failures.values())} {dict(traffic.failures) or ''}",
-        title="rolling update under load", style=style,
+        title=f"canary under load: {doc['status']['phase']}", style=style,
     ))  # fmt: skip
     if traffic.failures:
         raise SystemExit("demo: requests failed during the rollout")
