@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from loopline.controlplane.events import WARNING, EventLog
+from loopline.controlplane.events import NORMAL, WARNING, EventLog
 from loopline.controlplane.pinning import ModelPin, ModelPinner
 from loopline.controlplane.rollout import rollout_status
 from loopline.controlplane.views import (
@@ -327,6 +327,12 @@ class ControlPlane:
         """Events from one sync's before/after views and actions; downtime tracking."""
         name = result.name
         self._last_error.pop(name, None)
+        before = result.before.deployment.status.autoscaler
+        after = result.after.deployment.status.autoscaler
+        if after is not None and (before is None or after.observed_at != before.observed_at):
+            for e in after.events:  # the autoscaler's decision of this sync
+                kind = WARNING if e.get("type") == "Warning" else NORMAL
+                self.events.add(name, str(e["reason"]), str(e["message"]), kind)
         if not result.actions:
             return
         old = result.before.deployment.status

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from loopline.deploy.autoscaler_state import AutoscalerState, AutoscalerStatus
+from loopline.deploy.autoscaling import Autoscaling, MetricSourceType
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.engines.base import DeployEngine
 from loopline.deploy.hpa import Demand, decide
@@ -107,9 +108,8 @@ class Autoscaler:
         samples = self._samples(d, replicas, stats, now)
         state = last.state if last is not None else AutoscalerState()
         decision = decide(spec, current, samples, state, now, demand, rolling_out=rolling_out)
-        for event in decision.events:
-            log.info("Autoscaler of %r: %s: %s", d.name, event.reason, event.message)
-        return AutoscalerStatus(decision.desired, now, decision.state, decision.status_dict())
+        return AutoscalerStatus(decision.desired, now, decision.state, decision.status_dict(),
+                                tuple(e.to_dict() for e in decision.events))  # fmt: skip
 
     def forget(self, replica_ids: set[str]) -> None:
         """Drop the cached readings of replicas that are gone."""
@@ -208,8 +208,9 @@ def _share(stats: object, value: object, ready: bool, n: int) -> float | None:
     return float(value) / n
 
 
-def _wants(spec: Any, metric: str) -> bool:
-    return any(m.pods is not None and m.pods.metric == metric for m in spec.metrics)
+def _wants(spec: Autoscaling, metric: str) -> bool:
+    """Whether ``spec`` scales on the Pods metric ``metric``."""
+    return any(m.type is MetricSourceType.PODS and m.name == metric for m in spec.metrics)
 
 
 def _demand(stats: dict[str, Any] | None) -> Demand:

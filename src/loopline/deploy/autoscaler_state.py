@@ -103,15 +103,18 @@ class AutoscalerStatus:
     observed_at: float
     state: AutoscalerState
     hpa: JsonDict  # the HPA status block: currentMetrics, conditions, lastScaleTime, …
+    events: tuple[JsonDict, ...] = ()  # this decision's events (type, reason, message, at)
 
     def to_dict(self) -> JsonDict:
         return {"desiredReplicas": self.desired, "observedAt": self.observed_at,
-                "state": self.state.to_json(), "hpa": self.hpa}  # fmt: skip
+                "state": self.state.to_json(), "hpa": self.hpa,
+                "events": list(self.events)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: Any) -> AutoscalerStatus:
         return cls(int(d["desiredReplicas"]), float(d["observedAt"]),
-                   AutoscalerState.from_json(d["state"]), dict(d.get("hpa") or {}))  # fmt: skip
+                   AutoscalerState.from_json(d["state"]), dict(d.get("hpa") or {}),
+                   tuple(dict(e) for e in d.get("events") or ()))  # fmt: skip
 
 
 def _bad(path: str, value: object, rule: str) -> InvalidInputError:
