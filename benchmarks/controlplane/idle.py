@@ -130,12 +130,14 @@ def main() -> None:
         setup_s = time.monotonic() - t0
         ticks: list[float] = []
         cpu0 = wall0 = 0.0
+        events0 = 0
         start = time.monotonic()
         measuring = False
         while not stop.is_set():
             now = time.monotonic()
             if not measuring and now - start >= args.warmup:
                 measuring, cpu0, wall0 = True, time.process_time(), now
+                events0 = sum(len(service.events.list(n)) for n in names)
             if measuring and now - wall0 >= args.duration:
                 break
             began = time.perf_counter()
@@ -146,6 +148,8 @@ def main() -> None:
         wall = time.monotonic() - wall0
         cpu = time.process_time() - cpu0
         replicas_ready = sum(d.status.ready_replicas for d in store.list_deployments())
+        # Idle means the controller did nothing: every action of a sync becomes an event.
+        events = sum(len(service.events.list(n)) for n in names) - events0
         result = {
             "label": args.label,
             "loopline": str(Path(loopline.__file__).resolve().parents[1]),
@@ -158,6 +162,7 @@ def main() -> None:
             "setup_s": round(setup_s, 1),
             "measured_s": round(wall, 1),
             "ticks": len(ticks),
+        "events_while_measuring": events,
             "cpu_fraction_of_a_core": round(cpu / wall, 4),
             "tick_p50_ms": round(1000 * statistics.median(ticks), 2),
             "tick_p99_ms": round(1000 * percentile(ticks, 0.99), 2),
