@@ -117,7 +117,8 @@ def traffic_column(status: dict[str, Any]) -> str:
     if not canary:
         return "-"
     label = {rollout.get("stable"): "stable", canary: "canary"}
-    parts = [f"{label.get(h, h)} {w}" for h, w in weights.items()]
+    order = sorted(weights.items(), key=lambda hw: label.get(hw[0]) != "stable")
+    parts = [f"{label.get(h, h)} {w}" for h, w in order]
     if traffic.get("mirror"):
         parts.append(f"+mirror {traffic['mirror']['percent']}%")
     if traffic.get("preview"):
