@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import assert_never
+from typing import Any, assert_never
 
 from loopline.deploy.actions import (
     Action,
@@ -44,19 +44,30 @@ from loopline.deploy.actions import (
     StopReplica,
     UpdateStatus,
 )
+from loopline.deploy.analysis import AnalysisTemplate
+from loopline.deploy.analysis_runner import AnalysisRunner
+from loopline.deploy.autoscaler import (
+    ACTIVATOR_HOLD_SECONDS,
+    Autoscaler,
+    replicas_wanted,
+    stats_from,
+)
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.controller import reconcile
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.engines.base import DeployEngine, ProcessHandle
 from loopline.deploy.observer import ReplicaObserver, process_handle
+from loopline.deploy.progressive_spec import referenced_templates
 from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase, transition
 from loopline.deploy.revision import Revision
+from loopline.deploy.rollout_state import RolloutState
 from loopline.deploy.route_table import RouteTable, route_table
 from loopline.deploy.routing import Routing
 from loopline.deploy.snapshot import DeploymentSnapshot
-from loopline.deploy.spec import DeploymentSpec
+from loopline.deploy.spec import DeploymentSpec, template_hash
 from loopline.deploy.state import DeploymentStateStore
 from loopline.deploy.sync import SyncHooks, SyncResult, SyncView
+from loopline.deploy.template_store import AnalysisTemplateStore
 from loopline.deploy.undo import UndoResult, undo
 from loopline.deploy.writes import (
     DropReplica,
@@ -107,6 +118,10 @@ class DeploymentManager:
         background_stops: retire replicas (drain, stop) and run readiness probes on worker
             threads (True for real processes, so neither a drain nor a slow probe ever blocks
             the loop); False runs both inline (deterministic tests).
+        templates: the AnalysisTemplates that Canary/BlueGreen analyses name (None: none).
+        analysis: takes the analysis runs' measurements (default: the built-in providers,
+            on worker threads with ``background_stops``, inline otherwise).
+        autoscale_period: seconds between autoscaler decisions (the HPA's sync period).
     """
 
     def __init__(
@@ -126,6 +141,9 @@ class DeploymentManager:
         drain_timeout: float = 30.0,
         stop_grace: float = 10.0,
         background_stops: bool = True,
+        templates: AnalysisTemplateStore | None = None,
+        analysis: AnalysisRunner | None = None,
+        autoscale_period: float = 15.0,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -155,6 +173,15 @@ class DeploymentManager:
         self._lock = threading.Lock()  # guards _stopping
         self._tick = threading.Lock()  # held while syncing; deletions wait for it
         self._deleting: set[str] = set()
+        self.templates = templates
+        self.analysis = analysis or AnalysisRunner(
+            executor=ThreadPoolExecutor(max_workers=2) if background_stops else None
+        )
+        self.autoscaler = Autoscaler(
+            engine=engine,
+            router_stats=stats_from(routing.stats) if routing is not None else _no_stats,
+            period=autoscale_period,
+        )
 
     # ---- API used by the control plane ------------------------------------------------------
 
@@ -283,6 +310,7 @@ class DeploymentManager:
             seen = self.observer.observe(rep, now)
             if seen is not rep:
                 view.write(PutReplica(seen))
+        self._measure(view, now)
         actions = self._reconcile(view.current, now)
         effects = _Effects()
         for action in actions:
@@ -304,15 +332,70 @@ class DeploymentManager:
     def _reconcile(self, cur: DeploymentSnapshot, now: float) -> list[Action]:
         """:func:`reconcile`, unless the deployment is idle (see ``resync_period``)."""
         idle = self._idle.get(cur.name)
-        if idle is not None and now - idle[1] < self.resync_period and _same(idle[0], cur):
+        rolling_out = cur.deployment.status.rollout is not None and (
+            cur.deployment.status.rollout.canary is not None
+        )  # its pauses, analyses and deadlines move with the clock alone
+        if (
+            idle is not None
+            and not rolling_out
+            and now - idle[1] < self.resync_period
+            and _same(idle[0], cur)
+        ):
             return []
-        actions = reconcile(cur.deployment, list(cur.revisions), list(cur.replicas), now,
-                            self.backoff)  # fmt: skip
+        d = cur.deployment
+        if d.spec.autoscaling is not None:  # the controller runs what the autoscaler decided
+            d = replace(d, spec=replace(d.spec, replicas=replicas_wanted(d)))
+        actions = reconcile(d, list(cur.revisions), list(cur.replicas), now, self.backoff,
+                            self._templates_for(d))  # fmt: skip
         if actions:
             self._idle.pop(cur.name, None)
         else:
             self._idle[cur.name] = (cur, now)
         return actions
+
+    def _measure(self, view: SyncView, now: float) -> None:
+        """Record analysis measurements and autoscaler decisions on the view (their I/O runs
+        on worker threads or, at zero replicas, is one router call)."""
+        d = view.deployment
+        state = d.status.rollout
+        if state is not None and state.analysis_runs:
+            advanced = self.analysis.advance(d, list(view.current.revisions), now)
+            if advanced is not None:
+                view.write(SetStatus(replace(d.status, rollout=advanced)))
+        d = view.deployment
+        if d.spec.autoscaling is not None:
+            rolling_out = d.status.rollout is not None and d.status.rollout.canary is not None
+            decided = self.autoscaler.step(d, view.current.replicas, now, rolling_out)
+            if decided is not None:
+                view.write(SetStatus(replace(d.status, autoscaler=decided)))
+
+    def _templates_for(self, d: Deployment) -> dict[str, AnalysisTemplate]:
+        """The templates the spec names, read only while a rollout may start or run one."""
+        names = referenced_templates(d.spec)
+        state = d.status.rollout
+        if not names or self.templates is None:
+            return {}
+        if state is not None and state.canary is None and state.stable == template_hash(
+            d.spec.template
+        ):
+            return {}  # nothing to roll out: an idle deployment reads nothing
+        return self.templates.find(names)
+
+    def change_rollout(
+        self,
+        name: str,
+        change: Callable[[DeploymentSpec, RolloutState | None, float], RolloutState],
+    ) -> Deployment:
+        """Apply a ``rollout promote|abort|retry`` to the stored rollout state, between two
+        syncs (so the loop never overwrites it). Raises what ``change`` raises."""
+        with self._tick:
+            if name in self._deleting:
+                raise ConflictError(f"Deployment {name!r} is being deleted; wait for it to finish.")
+            d = self.store.snapshot(name).deployment
+            state = change(d.spec, d.status.rollout, self.clock())
+            self.store.commit(name, [SetStatus(replace(d.status, rollout=state))])
+            self._idle.pop(name, None)
+            return self.store.snapshot(name).deployment
 
     def _ensure_router(self, view: SyncView, now: float) -> None:
         if self.routing is None:
@@ -393,8 +476,14 @@ class DeploymentManager:
             return
         d = view.deployment
         previous = self._pushed.get(d.name)
+        auto = d.spec.autoscaling
         table = route_table(
-            view.current.replicas, self.host, traffic=d.status.traffic, previous=previous
+            view.current.replicas,
+            self.host,
+            traffic=d.status.traffic,
+            hold_seconds=ACTIVATOR_HOLD_SECONDS if auto and auto.min_replicas == 0 else 0.0,
+            labels=_labels(d),
+            previous=previous,
         )
         if table == previous:
             return
@@ -463,3 +552,20 @@ def _same(a: DeploymentSnapshot, b: DeploymentSnapshot) -> bool:
         and all(x is y for x, y in zip(a.revisions, b.revisions, strict=True))
         and all(x is y for x, y in zip(a.replicas, b.replicas, strict=True))
     )
+
+
+def _no_stats(d: Deployment, window: float) -> dict[str, Any] | None:
+    return None
+
+
+def _labels(d: Deployment) -> tuple[tuple[str, str], ...]:
+    """``stable``/``canary`` (blue-green: ``preview``) per revision, for the router's metrics."""
+    state = d.status.rollout
+    if state is None:
+        return ()
+    labels = {}
+    if state.stable is not None:
+        labels[state.stable] = "stable"
+    if state.canary is not None:
+        labels[state.canary] = "preview" if d.spec.strategy.blue_green is not None else "canary"
+    return tuple(sorted(labels.items()))

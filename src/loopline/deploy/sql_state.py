@@ -43,7 +43,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.exc import SQLAlchemyError
 
 from loopline.deploy.codec import (
     replica_from_json,
@@ -70,14 +69,8 @@ from loopline.deploy.writes import (
     SetStatus,
     Write,
 )
-from loopline.errors import BackendError, ConfigurationError, LooplineError, NotFoundError
-from loopline.metadata.sql.engine import (
-    RETRY_DEADLINE_S,
-    RetriesExhausted,
-    is_memory_sqlite,
-    read_engine,
-    retry_transient,
-)
+from loopline.errors import ConfigurationError, NotFoundError
+from loopline.metadata.sql.engine import is_memory_sqlite, read_engine, transact
 
 T = TypeVar("T")
 
@@ -139,23 +132,8 @@ class SqlDeploymentStateStore(DeploymentStateStore):
 
     def _tx(self, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
         engine = self.engine if write else self.read_engine
-
-        def attempt() -> T:
-            with self._serial, engine.begin() as conn:
-                return fn(conn)
-
-        try:
-            return retry_transient(attempt)
-        except LooplineError:
-            raise
-        except RetriesExhausted as exc:
-            raise BackendError(
-                f"Deployment store failed to {what}: {exc.__cause__}, still after retrying for "
-                f"{RETRY_DEADLINE_S:.0f} s. Another process may hold a long write transaction; "
-                "check it, then retry."
-            ) from exc.__cause__
-        except SQLAlchemyError as exc:
-            raise BackendError(f"Deployment store failed to {what}: {exc}") from exc
+        failed = f"Deployment store failed to {what}"
+        return transact(engine, fn, lock=self._serial, failed=failed)
 
     def _read(self, fn: Callable[[Connection], T], what: str) -> T:
         return self._tx(fn, write=False, what=what)

@@ -29,11 +29,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from loopline.deploy.analysis.template import AnalysisTemplate
-from loopline.errors import BackendError, LooplineError, NotFoundError
-from loopline.metadata.sql.engine import read_engine, retry_transient
+from loopline.errors import NotFoundError
+from loopline.metadata.sql.engine import read_engine, transact
 
 T = TypeVar("T")
 
@@ -138,17 +137,7 @@ class SqlAnalysisTemplateStore(AnalysisTemplateStore):
 
     def _tx(self, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
         engine = self.engine if write else self.read_engine
-
-        def attempt() -> T:
-            with self._serial, engine.begin() as conn:
-                return fn(conn)
-
-        try:
-            return retry_transient(attempt)
-        except LooplineError:
-            raise
-        except SQLAlchemyError as exc:
-            raise BackendError(f"Could not {what}: {exc}") from exc
+        return transact(engine, fn, lock=self._serial, failed=f"Could not {what}")
 
     @staticmethod
     def _row(row: Any) -> StoredTemplate:

@@ -13,25 +13,30 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from loopline.deploy.actions import Action
+from loopline.deploy.analysis import AnalysisTemplate, Metric, MetricProvider
+from loopline.deploy.analysis_runner import AnalysisRunner
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.deployment import Deployment, RouterProcess
 from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandle
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.replica import Replica, ReplicaPhase
 from loopline.deploy.revision import Revision
+from loopline.deploy.rollout_state import RolloutState
 from loopline.deploy.route_table import Backend, RouteTable
 from loopline.deploy.routing import Routing
 from loopline.deploy.snapshot import DeploymentSnapshot
 from loopline.deploy.spec import DeploymentSpec, Strategy, StrategyType, Template
 from loopline.deploy.state import DeploymentStateStore, InMemoryDeploymentStateStore
 from loopline.deploy.status import ConditionType, DeploymentStatus
+from loopline.deploy.strategies.verbs import promote
+from loopline.deploy.template_store import InMemoryAnalysisTemplateStore
 from loopline.deploy.writes import (
     DropReplica,
     DropRevision,
@@ -93,6 +98,7 @@ class FakeEngine(DeployEngine):
         self.unlaunchable_models = set(unlaunchable_models)
         self.processes: dict[int, FakeProcess] = {}
         self.stopped: list[str] = []
+        self.cpu: dict[str, float] = {}  # replica id → CPU seconds used so far
         self._pids = itertools.count(1000)
 
     def start_replica(self, replica_id: str, template: Template) -> ProcessHandle:
@@ -128,6 +134,15 @@ class FakeEngine(DeployEngine):
     def probe_ready(self, handle: ProcessHandle, timeout: float) -> bool:
         proc = self._get(handle)
         return proc is not None and proc.alive and proc.ready
+
+    def cpu_seconds(self, pids: Sequence[int]) -> dict[int, float]:
+        """The ``cpu`` a test gave each replica (by replica id), for live processes."""
+        out: dict[int, float] = {}
+        for pid in pids:
+            proc = self.processes.get(pid)
+            if proc is not None and proc.alive:
+                out[pid] = self.cpu.get(proc.replica_id, 0.0)
+        return out
 
     def stop(self, handle: ProcessHandle, grace: float) -> ProcessExit:
         proc = self._get(handle)
@@ -165,6 +180,8 @@ class FakeRouting(Routing):
 
     def __init__(self) -> None:
         self.tables: dict[str, RouteTable] = {}
+        self.router_stats: dict[str, dict[str, Any]] = {}  # deployment → GET /stats JSON
+        self.unreachable: set[str] = set()
         self.backends: dict[str, tuple[Backend, ...]] = {}
         self.weights: dict[str, Mapping[str, int] | None] = {}
         self.drained: list[str] = []
@@ -182,6 +199,13 @@ class FakeRouting(Routing):
         self.backends[deployment.name] = table.backends
         self.weights[deployment.name] = table.traffic.weight_map()
         self.history.append(tuple(b.id for b in table.backends))
+
+    def stats(self, deployment: Deployment, window: float) -> dict[str, Any]:
+        """What a test put in ``router_stats`` for the deployment (an idle router else)."""
+        if deployment.name in self.unreachable:
+            raise BackendError(f"router of {deployment.name!r} unreachable (fake)")
+        return self.router_stats.get(deployment.name, {"revisions": {}, "mirror": {},
+                                                        "held": 0, "heldTotal": 0})
 
     def drain(self, deployment: Deployment, backend_id: str, timeout: float) -> bool:
         self.drained.append(backend_id)
@@ -228,23 +252,55 @@ class DeploymentSimulator:
         ready_probe_period: float = 0.0,
         poll_period: float = 0.0,
         resync_period: float = 0.0,
+        templates: Sequence[AnalysisTemplate] = (),
+        providers: Callable[[Metric], MetricProvider] | None = None,
+        autoscale_period: float = 15.0,
     ) -> None:
         self.clock = FakeClock()
         self.engine = engine or FakeEngine()
         self.routing = FakeRouting()
         self.store = InMemoryDeploymentStateStore()
-        self.manager = DeploymentManager(
+        self.templates = InMemoryAnalysisTemplateStore()
+        for t in templates:
+            self.templates.apply(t, self.clock())
+        self.providers = providers
+        self._periods = (ready_probe_period, poll_period, resync_period, autoscale_period)
+        self.manager = self._manager()
+        self.manager.apply(spec)
+
+    def _manager(self) -> DeploymentManager:
+        analysis = AnalysisRunner(providers=self.providers) if self.providers else None
+        return DeploymentManager(
             store=self.store,
             engine=self.engine,
             routing=self.routing,
             clock=self.clock,
             backoff=BackoffPolicy(),
-            ready_probe_period=ready_probe_period,
-            poll_period=poll_period,
-            resync_period=resync_period,
             background_stops=False,
+            templates=self.templates,
+            analysis=analysis,
+            ready_probe_period=self._periods[0],
+            poll_period=self._periods[1],
+            resync_period=self._periods[2],
+            autoscale_period=self._periods[3],
         )
-        self.manager.apply(spec)
+
+    def restart_manager(self) -> None:
+        """A new manager on the same store, engine and router (a control-plane restart)."""
+        self.manager = self._manager()
+        self.manager.adopt()
+
+    def promote(self, full: bool = False) -> None:
+        """``rollout promote [--full]``."""
+        self.manager.change_rollout(
+            "web", lambda spec, state, now: promote(spec, state, full, now)
+        )
+
+    def verb(
+        self, change: Callable[[DeploymentSpec, RolloutState | None, float], RolloutState]
+    ) -> None:
+        """``rollout abort`` / ``retry``: pass ``verbs.abort`` or ``verbs.retry``."""
+        self.manager.change_rollout("web", change)
 
     @property
     def deployment(self) -> Deployment:

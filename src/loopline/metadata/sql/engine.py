@@ -28,15 +28,21 @@ import importlib.util
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool, StaticPool
 
-from loopline.errors import ConfigurationError, DependencyMissingError
+from loopline.errors import (
+    BackendError,
+    ConfigurationError,
+    DependencyMissingError,
+    LooplineError,
+)
 
 KNOWN_SCHEMES = ("sqlite", "postgresql")
 BUSY_TIMEOUT_S = 30.0
@@ -214,3 +220,32 @@ def retry_transient(
                 raise RetriesExhausted(f"still failing after {deadline_s:g} s: {exc}") from exc
         sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 0.5)
+
+
+def transact(
+    engine: Engine,
+    fn: Callable[[Connection], T],
+    *,
+    lock: AbstractContextManager[Any],
+    failed: str,
+) -> T:
+    """``fn`` in one transaction on ``engine`` (under ``lock``), retried while it fails
+    transiently; a database failure becomes a BackendError that starts with ``failed``
+    (``"Deployment store failed to list revisions"``). loopline's own errors pass through.
+    """
+
+    def attempt() -> T:
+        with lock, engine.begin() as conn:
+            return fn(conn)
+
+    try:
+        return retry_transient(attempt)
+    except LooplineError:
+        raise
+    except RetriesExhausted as exc:
+        raise BackendError(
+            f"{failed}: {exc.__cause__}, still after retrying for {RETRY_DEADLINE_S:.0f} s. "
+            "Another process may hold a long write transaction; check it, then retry."
+        ) from exc.__cause__
+    except SQLAlchemyError as exc:
+        raise BackendError(f"{failed}: {exc}") from exc
