@@ -246,6 +246,11 @@ def _scrape(host: str, port: int) -> str | None:
     return r.text if r.status_code == 200 else None
 
 
+def no_stats(d: Deployment, window: float) -> dict[str, Any] | None:
+    """Router stats of a loop without routers (unit tests): none."""
+    return None
+
+
 def stats_from(routing_stats: Callable[[Deployment, float], dict[str, Any]]) -> RouterStats:
     """Adapt a routing's ``stats`` (which raises BackendError) to None-on-failure."""
 

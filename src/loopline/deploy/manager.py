@@ -29,9 +29,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, assert_never
+from typing import assert_never
 
 from loopline.deploy.actions import (
     Action,
@@ -44,11 +44,11 @@ from loopline.deploy.actions import (
     StopReplica,
     UpdateStatus,
 )
-from loopline.deploy.analysis import AnalysisTemplate
 from loopline.deploy.analysis_runner import AnalysisRunner
 from loopline.deploy.autoscaler import (
     ACTIVATOR_HOLD_SECONDS,
     Autoscaler,
+    no_stats,
     replicas_wanted,
     stats_from,
 )
@@ -56,21 +56,21 @@ from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.controller import reconcile
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.engines.base import DeployEngine, ProcessHandle
-from loopline.deploy.observer import ReplicaObserver, process_handle
-from loopline.deploy.progressive_spec import referenced_templates
+from loopline.deploy.measurer import Measurer, route_labels
+from loopline.deploy.observer import ReplicaObserver
 from loopline.deploy.replica import ExitInfo, Replica, ReplicaPhase, transition
+from loopline.deploy.retirer import Retirer
 from loopline.deploy.revision import Revision
 from loopline.deploy.rollout_state import RolloutState
 from loopline.deploy.route_table import RouteTable, route_table
 from loopline.deploy.routing import Routing
 from loopline.deploy.snapshot import DeploymentSnapshot
-from loopline.deploy.spec import DeploymentSpec, template_hash
+from loopline.deploy.spec import DeploymentSpec
 from loopline.deploy.state import DeploymentStateStore
 from loopline.deploy.sync import SyncHooks, SyncResult, SyncView
 from loopline.deploy.template_store import AnalysisTemplateStore
 from loopline.deploy.undo import UndoResult, undo
 from loopline.deploy.writes import (
-    DropReplica,
     DropRevision,
     PutReplica,
     PutRevision,
@@ -151,9 +151,6 @@ class DeploymentManager:
         self.clock = clock
         self.backoff = backoff or BackoffPolicy()
         self.host = host
-        self.drain_timeout = drain_timeout
-        self.stop_grace = stop_grace
-        self._pool = ThreadPoolExecutor(max_workers=8) if background_stops else None
         self._probes = ThreadPoolExecutor(max_workers=4) if background_stops else None
         self.observer = ReplicaObserver(
             engine,
@@ -164,23 +161,34 @@ class DeploymentManager:
             poll_period=poll_period,
             pool=self._probes,
         )
+        self.retirer = Retirer(
+            store=store,
+            engine=engine,
+            routing=routing,
+            forget=self.observer.forget,
+            drain_timeout=drain_timeout,
+            stop_grace=stop_grace,
+            pool=ThreadPoolExecutor(max_workers=8) if background_stops else None,
+        )
         self.poll_period = poll_period
         self.resync_period = resync_period
         self._router_due: dict[str, float] = {}  # deployment → when to check its router
         self._idle: dict[str, tuple[DeploymentSnapshot, float]] = {}  # last no-action input
-        self._stopping: dict[str, Future[bool]] = {}
         self._pushed: dict[str, RouteTable] = {}
-        self._lock = threading.Lock()  # guards _stopping
         self._tick = threading.Lock()  # held while syncing; deletions wait for it
         self._deleting: set[str] = set()
         self.templates = templates
-        self.analysis = analysis or AnalysisRunner(
-            executor=ThreadPoolExecutor(max_workers=2) if background_stops else None
-        )
-        self.autoscaler = Autoscaler(
-            engine=engine,
-            router_stats=stats_from(routing.stats) if routing is not None else _no_stats,
-            period=autoscale_period,
+        self.measurer = Measurer(
+            analysis=analysis
+            or AnalysisRunner(
+                executor=ThreadPoolExecutor(max_workers=2) if background_stops else None
+            ),
+            autoscaler=Autoscaler(
+                engine=engine,
+                router_stats=stats_from(routing.stats) if routing is not None else no_stats,
+                period=autoscale_period,
+            ),
+            templates=templates,
         )
 
     # ---- API used by the control plane ------------------------------------------------------
@@ -223,7 +231,8 @@ class DeploymentManager:
                     view.write(PutReplica(transition(rep, ReplicaPhase.TERMINATING, ready=False)))
             self.store.commit(name, view.writes)
             self._push(view)  # an empty table: the router stops sending to any of them
-            stops = [self._retire(view.deployment, rep, True) for rep in view.current.replicas]
+            stops = [self.retirer.retire(view.deployment, rep, True)
+                     for rep in view.current.replicas]  # fmt: skip
             deadline = time.monotonic() + timeout
             for fut in stops:
                 fut.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -291,11 +300,7 @@ class DeploymentManager:
 
     def close(self, timeout: float = 60.0) -> None:
         """Wait (≤ ``timeout`` s) for retiring replicas; the processes keep running otherwise."""
-        if self._pool is not None:
-            deadline = time.monotonic() + timeout
-            for fut in list(self._stopping.values()):
-                fut.result(timeout=max(0.0, deadline - time.monotonic()))
-            self._pool.shutdown(wait=False)
+        self.retirer.close(timeout)
         if self._probes is not None:
             self._probes.shutdown(wait=False, cancel_futures=True)
 
@@ -310,7 +315,7 @@ class DeploymentManager:
             seen = self.observer.observe(rep, now)
             if seen is not rep:
                 view.write(PutReplica(seen))
-        self._measure(view, now)
+        self.measurer.measure(view, now)
         actions = self._reconcile(view.current, now)
         effects = _Effects()
         for action in actions:
@@ -346,40 +351,12 @@ class DeploymentManager:
         if d.spec.autoscaling is not None:  # the controller runs what the autoscaler decided
             d = replace(d, spec=replace(d.spec, replicas=replicas_wanted(d)))
         actions = reconcile(d, list(cur.revisions), list(cur.replicas), now, self.backoff,
-                            self._templates_for(d))  # fmt: skip
+                            self.measurer.templates_for(d))  # fmt: skip
         if actions:
             self._idle.pop(cur.name, None)
         else:
             self._idle[cur.name] = (cur, now)
         return actions
-
-    def _measure(self, view: SyncView, now: float) -> None:
-        """Record analysis measurements and autoscaler decisions on the view (their I/O runs
-        on worker threads or, at zero replicas, is one router call)."""
-        d = view.deployment
-        state = d.status.rollout
-        if state is not None and state.analysis_runs:
-            advanced = self.analysis.advance(d, list(view.current.revisions), now)
-            if advanced is not None:
-                view.write(SetStatus(replace(d.status, rollout=advanced)))
-        d = view.deployment
-        if d.spec.autoscaling is not None:
-            rolling_out = d.status.rollout is not None and d.status.rollout.canary is not None
-            decided = self.autoscaler.step(d, view.current.replicas, now, rolling_out)
-            if decided is not None:
-                view.write(SetStatus(replace(d.status, autoscaler=decided)))
-
-    def _templates_for(self, d: Deployment) -> dict[str, AnalysisTemplate]:
-        """The templates the spec names, read only while a rollout may start or run one."""
-        names = referenced_templates(d.spec)
-        state = d.status.rollout
-        if not names or self.templates is None:
-            return {}
-        if state is not None and state.canary is None and state.stable == template_hash(
-            d.spec.template
-        ):
-            return {}  # nothing to roll out: an idle deployment reads nothing
-        return self.templates.find(names)
 
     def change_rollout(
         self,
@@ -482,7 +459,7 @@ class DeploymentManager:
             self.host,
             traffic=d.status.traffic,
             hold_seconds=ACTIVATOR_HOLD_SECONDS if auto and auto.min_replicas == 0 else 0.0,
-            labels=_labels(d),
+            labels=route_labels(d),
             previous=previous,
         )
         if table == previous:
@@ -501,46 +478,9 @@ class DeploymentManager:
         ones whose stop failed or was cut short by a restart)."""
         for rep in view.current.replicas:
             if rep.phase is ReplicaPhase.TERMINATING:
-                fut = self._retire(view.deployment, rep, drains.get(rep.id, True))
-                if self._pool is None and fut.result():
+                fut = self.retirer.retire(view.deployment, rep, drains.get(rep.id, True))
+                if not self.retirer.background and fut.result():
                     view.forget_replica(rep.id)
-
-    def _retire(self, d: Deployment, rep: Replica, drain: bool) -> Future[bool]:
-        """Drain and stop a TERMINATING replica, then remove its record: on a worker thread,
-        or inline without ``background_stops`` (the future is then already done). The
-        future says whether the record was removed."""
-        with self._lock:
-            running = self._stopping.get(rep.id)
-            if running is not None and not running.done():
-                return running
-            if self._pool is not None:
-                fut = self._pool.submit(self._finish_stop, d, rep, drain)
-                self._stopping[rep.id] = fut
-                return fut
-        done: Future[bool] = Future()
-        done.set_result(self._finish_stop(d, rep, drain))
-        return done
-
-    def _finish_stop(self, d: Deployment, rep: Replica, drain: bool) -> bool:
-        try:
-            # The router no longer routes to it (pushed before its TERMINATING was stored):
-            # wait for in-flight requests, then signal the process.
-            if drain and self.routing is not None and rep.port is not None:
-                self.routing.drain(d, rep.id, self.drain_timeout)
-            handle = process_handle(rep)
-            if handle is not None:
-                self.engine.stop(handle, self.stop_grace)
-            self.store.commit(d.name, [DropReplica(rep.id)])
-            return True
-        except NotFoundError:
-            return True  # the deployment or replica was deleted meanwhile
-        except Exception:
-            log.exception("Stopping replica %r failed; the next sync retries.", rep.id)
-            return False
-        finally:
-            self.observer.forget(rep.id)
-            with self._lock:
-                self._stopping.pop(rep.id, None)
 
 
 def _same(a: DeploymentSnapshot, b: DeploymentSnapshot) -> bool:
@@ -552,20 +492,3 @@ def _same(a: DeploymentSnapshot, b: DeploymentSnapshot) -> bool:
         and all(x is y for x, y in zip(a.revisions, b.revisions, strict=True))
         and all(x is y for x, y in zip(a.replicas, b.replicas, strict=True))
     )
-
-
-def _no_stats(d: Deployment, window: float) -> dict[str, Any] | None:
-    return None
-
-
-def _labels(d: Deployment) -> tuple[tuple[str, str], ...]:
-    """``stable``/``canary`` (blue-green: ``preview``) per revision, for the router's metrics."""
-    state = d.status.rollout
-    if state is None:
-        return ()
-    labels = {}
-    if state.stable is not None:
-        labels[state.stable] = "stable"
-    if state.canary is not None:
-        labels[state.canary] = "preview" if d.spec.strategy.blue_green is not None else "canary"
-    return tuple(sorted(labels.items()))
