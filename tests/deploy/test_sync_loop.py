@@ -253,6 +253,24 @@ def test_a_sync_whose_commit_fails_leaves_no_process_and_no_record_behind() -> N
     assert len(store.list_replicas("web")) == 2
 
 
+def test_a_failed_sync_stops_the_router_it_started_so_failures_never_pile_up_routers() -> None:
+    from loopline.deploy.local_routing import LocalRouting
+
+    store, engine = FailingCommits(), FakeEngine()
+    manager = DeploymentManager(store=store, engine=engine, routing=LocalRouting(engine),
+                                clock=FakeClock(), background_stops=False)  # fmt: skip
+    manager.apply(make_spec(replicas=1))
+    store.failures = 3
+    for _ in range(3):
+        with pytest.raises(BackendError, match="disk I/O"):
+            manager.sync("web")
+    routers = [p for p in engine.processes.values() if p.replica_id == "router:web"]
+    assert len(routers) == 3 and not any(p.alive for p in routers)
+    manager.sync("web")
+    alive = [p for p in engine.processes.values() if p.replica_id == "router:web" and p.alive]
+    assert len(alive) == 1 and store.get_deployment("web").router is not None
+
+
 class HangingProbes(FakeEngine):
     """Readiness probes that hang until released."""
 

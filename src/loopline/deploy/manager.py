@@ -90,6 +90,7 @@ class _Effects:
 
     launched: list[ProcessHandle] = field(default_factory=list)
     drains: dict[str, bool] = field(default_factory=dict)  # replica id → drain before stop
+    router_started: bool = False  # a new router process, recorded only by this sync's commit
 
 
 class DeploymentManager:
@@ -310,27 +311,32 @@ class DeploymentManager:
         """One deployment's sync (see the module docstring)."""
         view = SyncView(snap)
         now = self.clock()
-        self._ensure_router(view, now)
-        for rep in snap.replicas:
-            seen = self.observer.observe(rep, now)
-            if seen is not rep:
-                view.write(PutReplica(seen))
-        self.measurer.measure(view, now)
-        actions = self._reconcile(view.current, now)
         effects = _Effects()
-        for action in actions:
-            self._apply(view, action, effects)
-        self._push(view)
-        if view.writes:
-            try:
+        self._ensure_router(view, now, effects)
+        try:
+            for rep in snap.replicas:
+                seen = self.observer.observe(rep, now)
+                if seen is not rep:
+                    view.write(PutReplica(seen))
+            self.measurer.measure(view, now)
+            actions = self._reconcile(view.current, now)
+            for action in actions:
+                self._apply(view, action, effects)
+            self._push(view)
+            if view.writes:
                 self.store.commit(snap.name, view.writes)
-            except Exception:
-                # Nothing of this sync was stored: stop what it started, so no process runs
-                # that no record knows. The next tick starts from the store again.
-                for handle in effects.launched:
-                    with contextlib.suppress(Exception):
-                        self.engine.stop(handle, 0.0)
-                raise
+        except Exception:
+            # Nothing of this sync was stored: stop what it started (replicas, a router), so
+            # no process runs that no record knows. The next tick starts from the store again.
+            for handle in effects.launched:
+                with contextlib.suppress(Exception):
+                    self.engine.stop(handle, 0.0)
+            if effects.router_started and self.routing is not None:
+                with contextlib.suppress(Exception):
+                    self.routing.stop(view.deployment)
+                self._pushed.pop(snap.name, None)
+                self._router_due.pop(snap.name, None)
+            raise
         self._retire_terminating(view, effects.drains)
         return SyncResult(snap, view.current, tuple(actions))
 
@@ -374,7 +380,7 @@ class DeploymentManager:
             self._idle.pop(name, None)
             return self.store.snapshot(name).deployment
 
-    def _ensure_router(self, view: SyncView, now: float) -> None:
+    def _ensure_router(self, view: SyncView, now: float, effects: _Effects) -> None:
         if self.routing is None:
             return
         name = view.current.name
@@ -389,6 +395,7 @@ class DeploymentManager:
         self._router_due[name] = now + self.poll_period
         if router != view.deployment.router:
             view.write(SetRouter(router))
+            effects.router_started = router is not None
             self._pushed.pop(view.current.name, None)
 
     def _apply(self, view: SyncView, action: Action, effects: _Effects) -> None:
