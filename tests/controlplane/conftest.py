@@ -19,6 +19,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from tests.controlplane.brittle import Brittle
 
 from loopline.artifacts.fs import FsspecArtifactStore
 from loopline.bundle import infer_signature, save_model
@@ -56,6 +57,23 @@ def bc_bundles(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             )
         )
     return paths
+
+
+@pytest.fixture(scope="session")
+def bc_bad_bundles(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two models that serve but are bad: ``wrong`` (trained on flipped labels, so it
+    disagrees with ``bc_bundles`` on every row) and ``brittle`` (python flavor; its warm-up
+    passes, every request on rows outside its tiny fitted range answers 500)."""
+    root = tmp_path_factory.mktemp("bc-bad-bundles")
+    x, y = load_breast_cancer(return_X_y=True)
+    wrong = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, 1 - y)
+    signature = infer_signature(x, y)
+    return [
+        save_model(wrong, root / "wrong", signature=signature,
+                   methods=("predict", "predict_proba"), input_example=x[:2]),
+        save_model(Brittle.fit(x[100:110], y[100:110]), root / "brittle", signature=signature,
+                   flavor="python", input_example=x[100:102]),
+    ]  # fmt: skip
 
 
 def publish_bundle(metadata: MetadataStore, artifacts: FsspecArtifactStore, bundle: Path) -> int:

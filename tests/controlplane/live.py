@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,12 @@ from loopline.controlplane.api import create_app
 from loopline.controlplane.build import build_controlplane
 from loopline.controlplane.client import ControlPlaneClient
 from loopline.controlplane.service import ControlPlane
+from loopline.deploy import LocalEngine
 from loopline.deploy.state import DeploymentStateStore
 from loopline.platform import Platform
 from loopline.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def infer_body() -> dict[str, Any]:
@@ -54,15 +57,19 @@ def platform_settings(base: Path) -> Settings:
     )
 
 
-def register_models(platform: Platform, bundles: list[Path]) -> None:
-    """bc versions 1 and 2 (champion → 1), and version 3 whose bytes were damaged after
-    registration (its replicas exit at start: the digest no longer matches)."""
+def register_models(platform: Platform, bundles: list[Path], extra: Sequence[Path] = ()) -> None:
+    """bc versions 1 and 2 (champion → 1), version 3 whose bytes were damaged after
+    registration (its replicas exit at start: the digest no longer matches), then one
+    version per ``extra`` bundle (4, 5, …)."""
     registry = register_bc(platform.metadata, platform.artifacts, bundles)
     art = publish_bundle(platform.metadata, platform.artifacts, bundles[0])
     registry.register("bc", art, who="test", why="broken on purpose")
     with platform.artifacts.open_local(platform.metadata.get_artifact(art).uri) as local:
         with open(Path(local) / "MANIFEST.damaged", "w") as f:
             f.write("bytes that were not registered\n")
+    for bundle in extra:
+        art = publish_bundle(platform.metadata, platform.artifacts, bundle)
+        registry.register("bc", art, who="test", why=f"bad on purpose: {bundle.name}")
 
 
 @dataclass
@@ -117,14 +124,30 @@ def kill_all_processes(store: DeploymentStateStore) -> None:
 
 
 @contextlib.contextmanager
-def live_cluster(base: Path, bundles: list[Path]) -> Iterator[LiveCluster]:
+def live_cluster(
+    base: Path,
+    bundles: list[Path],
+    *,
+    extra: Sequence[Path] = (),
+    autoscale_period: float = 15.0,
+) -> Iterator[LiveCluster]:
     """The control plane as ``loopline controlplane`` builds it (state in the metadata
-    database), with its API on a loopback port of this process."""
+    database), with its API on a loopback port of this process. ``extra`` bundles are
+    registered as ``bc/4``, ``bc/5``, …; replicas can import this repository's ``tests``
+    package (python-flavor test models load from it, as a project's own classes would)."""
     platform = Platform(platform_settings(base))
-    register_models(platform, bundles)
+    register_models(platform, bundles, extra)
     service = build_controlplane(
-        platform, drain_timeout=10.0, stop_grace=5.0, graceful_timeout=10.0
+        platform,
+        drain_timeout=10.0,
+        stop_grace=5.0,
+        graceful_timeout=10.0,
+        autoscale_period=autoscale_period,
     )
+    engine = service.manager.engine
+    if isinstance(engine, LocalEngine):
+        path = os.environ.get("PYTHONPATH")
+        engine.env["PYTHONPATH"] = str(REPO) if not path else f"{REPO}{os.pathsep}{path}"
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

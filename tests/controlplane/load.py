@@ -18,6 +18,8 @@ class LoadReport:
     errors: Counter[str] = field(default_factory=Counter)
     versions: Counter[str] = field(default_factory=Counter)
     failure_times: list[float] = field(default_factory=list, repr=False)
+    failure_starts: list[float] = field(default_factory=list, repr=False)
+    """When each failed request was sent (``time.monotonic()``)."""
 
     @property
     def downtime(self) -> float:
@@ -28,8 +30,8 @@ class LoadReport:
 
 
 class LoadGenerator:
-    """``threads`` clients POST ``body`` to ``url`` until stopped (at most ``max_seconds``),
-    each pausing ``pause`` s between requests."""
+    """``threads`` clients POST ``body`` (with ``headers``) to ``url`` until stopped (at most
+    ``max_seconds``), each pausing ``pause`` s between requests."""
 
     def __init__(
         self,
@@ -38,9 +40,11 @@ class LoadGenerator:
         threads: int = 3,
         max_seconds: float = 120.0,
         pause: float = 0.01,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         self.body = body
+        self.headers = headers
         self.threads = threads
         self.max_seconds = max_seconds
         self.pause = pause  # between requests of one client: leaves CPU for the rollout
@@ -53,8 +57,9 @@ class LoadGenerator:
         deadline = time.monotonic() + self.max_seconds
         with httpx.Client(timeout=10.0) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:
+                sent = time.monotonic()
                 try:
-                    r = client.post(self.url, json=self.body)
+                    r = client.post(self.url, json=self.body, headers=self.headers)
                     problem = None if r.status_code == 200 else f"HTTP {r.status_code}"
                     version = r.json().get("model_version") if problem is None else None
                 except httpx.HTTPError as exc:
@@ -67,7 +72,14 @@ class LoadGenerator:
                         self.report.failed += 1
                         self.report.errors[problem] += 1
                         self.report.failure_times.append(time.monotonic())
+                        self.report.failure_starts.append(sent)
                 time.sleep(self.pause if problem is None else 0.02)
+
+    def versions(self) -> Counter[str]:
+        """A copy of the answering versions so far (the difference of two copies is what
+        answered in between)."""
+        with self._lock:
+            return Counter(self.report.versions)
 
     def __enter__(self) -> LoadGenerator:
         for w in self._workers:

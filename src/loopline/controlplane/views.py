@@ -37,6 +37,10 @@ def deployment_view(d: Deployment, pins: dict[str, ModelPin], host: str) -> Json
         else {
             "port": d.router.port,
             "url": f"http://{host}:{d.router.port}",
+            # blue-green: the preview revision alone (docs/progressive-delivery.md)
+            "previewUrl": f"http://{host}:{d.router.preview_port}"
+            if d.router.preview_port
+            else None,
             "pid": d.router.pid,
         }
     )
