@@ -53,9 +53,15 @@ def replicas_wanted(d: Deployment) -> int:
     if spec is None:
         return d.spec.replicas
     current = d.status.autoscaler
-    if current is not None:
-        return current.desired
-    return min(max(d.spec.replicas, spec.min_replicas), spec.max_replicas)
+    if current is None:
+        return min(max(d.spec.replicas, spec.min_replicas), spec.max_replicas)
+    if current.desired == 0 and spec.min_replicas > 0:
+        # The autoscaler scaled to zero under minReplicas 0 and the spec no longer allows
+        # zero. Kubernetes leaves a target at zero alone ("scaled to zero by hand"), but this
+        # zero was the autoscaler's own: without this the deployment would stay at zero, its
+        # router no longer holding requests, until autoscaling is removed.
+        return spec.min_replicas
+    return current.desired
 
 
 class Autoscaler:
