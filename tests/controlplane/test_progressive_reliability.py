@@ -123,6 +123,7 @@ def test_a_canary_through_every_step_kind_is_promoted_with_no_failed_request(
     url = cluster.router_url("canary")
     with LoadGenerator(url, infer_body()) as load:
         wait_answers(cluster, load, 20)
+        assert set(load.versions()) == {"1"}
         c.set_model("canary", "bc/2")
         new = cluster.wait_for("the canary revision", lambda: status(cluster, "canary")
                                ["rollout"]["canary"])  # fmt: skip
@@ -339,7 +340,7 @@ def rescales(cluster: LiveCluster, name: str) -> list[tuple[int, str]]:
     return out
 
 
-def test_autoscaling_up_under_load_and_down_after_it_fails_no_request(
+def test_autoscaling_up_under_load_and_down_when_it_drops_fails_no_request(
     cluster: LiveCluster,
 ) -> None:
     c = cluster.client
@@ -387,17 +388,16 @@ def test_an_oscillating_load_scales_up_once_and_down_only_after_the_window(
     cluster: LiveCluster,
 ) -> None:
     c = cluster.client
-    window = 15
-    behavior = {"scaleDown": {"stabilizationWindowSeconds": window}}
+    behavior = {"scaleDown": {"stabilizationWindowSeconds": 15}}
     c.apply(deployment("osc", "bc/1", 1, autoscaling=rps_autoscaling(1, 3, behavior=behavior)))
     cluster.wait_rollout("osc")
     url = cluster.router_url("osc")
     reports = []
-    for _ in range(3):  # load on, then off, three times within one scale-down window
+    for _ in range(3):  # load on, then off, three times within one 15 s scale-down window
         with LoadGenerator(url, infer_body()) as load:
             wait_answers(cluster, load, 200)
         reports.append(load.report)
-        time.sleep(1.0)
+        time.sleep(1.0)  # the load's off phase (not a wait for anything)
     during = [size for size, _ in rescales(cluster, "osc")]
     cluster.wait_for("the scale-down", lambda: len(c.replicas("osc")) == 1, timeout=90)
     after = [size for size, _ in rescales(cluster, "osc")][len(during):]
