@@ -233,8 +233,12 @@ class LocalEngine(DeployEngine):
         if code is not None:
             return ProcessExit(code=code)
         info = process_stat(handle.pid)
-        if info is None or info[0] != handle.process_start or info[1] in ("Z", "X"):
+        if info is None or info[0] != handle.process_start:
             return ProcessExit(code=None)
+        if info[1] in ("Z", "X"):
+            # It died between the two looks: our child's exit code is there to be reaped now
+            # (under load that window is wide enough to lose the code of a clean exit).
+            return ProcessExit(code=self._reap(handle.pid))
         return None
 
     def probe_ready(self, handle: ProcessHandle, timeout: float) -> bool:
