@@ -30,6 +30,7 @@ from loopline.controlplane.service import ControlPlane
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.state import InMemoryDeploymentStateStore
+from loopline.deploy.template_store import InMemoryAnalysisTemplateStore
 from loopline.metadata.entities import ArtifactState
 from loopline.metadata.store import MetadataStore
 from loopline.metadata.urls import open_store
@@ -140,6 +141,7 @@ def fake_cluster(bc_registry: Registry) -> Iterator[FakeCluster]:
         routing=FakeRouting(),
         backoff=BackoffPolicy(),
         background_stops=False,
+        templates=InMemoryAnalysisTemplateStore(),
     )
     service = ControlPlane(
         manager=manager,

@@ -272,3 +272,54 @@ def test_a_failing_database_is_a_503_json_error_not_a_traceback(
     assert r.json()["reason"] == "BackendUnavailable"
     assert "was closed" in r.json()["error"]
     assert "Traceback" not in r.text
+
+
+def quality_template(name: str = "quality") -> dict[str, Any]:
+    return {
+        "apiVersion": "loopline/v1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name},
+        "spec": {"metrics": [{"name": "agreement", "successCondition": "result >= 0.95",
+                              "provider": {"agreement": {}}}]},
+    }  # fmt: skip
+
+
+def test_analysis_templates_are_applied_listed_read_and_deleted(
+    client: ControlPlaneClient,
+) -> None:
+    assert client.apply_template(quality_template())["outcome"] == "created"
+    assert client.apply_template(quality_template())["outcome"] == "unchanged"
+    assert [t["metadata"]["name"] for t in client.list_templates()] == ["quality"]
+    assert client.get_template("quality")["metadata"]["generation"] == 1
+    client.delete_template("quality")
+    with pytest.raises(NotFoundError, match="'quality' does not exist"):
+        client.get_template("quality")
+
+
+def test_a_bad_template_is_a_400_naming_its_field(fake_cluster: FakeCluster) -> None:
+    bad = quality_template()
+    bad["spec"]["metrics"][0]["successCondition"] = "__import__('os')"
+    r = httpx.put(f"{fake_cluster.url}/v1/analysistemplates/quality", json=bad,
+                  headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert r.status_code == 400 and r.json()["field"] == "spec.metrics[0].successCondition"
+    r = httpx.put(f"{fake_cluster.url}/v1/analysistemplates/other", json=quality_template(),
+                  headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert r.status_code == 400 and "does not match the URL's name 'other'" in r.json()["error"]
+
+
+def test_rollout_verbs_refuse_a_rolling_update_deployment_with_409(
+    client: ControlPlaneClient,
+) -> None:
+    client.apply(spec())
+    for verb in (client.promote, client.abort, client.retry):
+        with pytest.raises(ConflictError, match="applies to Canary and BlueGreen"):
+            verb("bc")
+
+
+def test_autoscaling_is_set_validated_and_removed(client: ControlPlaneClient) -> None:
+    client.apply(spec())
+    d = client.set_autoscaling("bc", {"minReplicas": 1, "maxReplicas": 4})
+    assert d["spec"]["autoscaling"]["maxReplicas"] == 4
+    with pytest.raises(InvalidDefinitionError, match=r"spec\.autoscaling\.maxReplicas"):
+        client.set_autoscaling("bc", {"minReplicas": 3, "maxReplicas": 2})
+    assert "autoscaling" not in client.set_autoscaling("bc", None)["spec"]

@@ -218,15 +218,7 @@ class _Api:
         return JSONResponse({"outcome": outcome, "deployment": view}, status_code=201)
 
     async def put_deployment(self, request: Request) -> Response:
-        name = _name(request)
-        doc = await _body(request)
-        meta = doc.get("metadata") if isinstance(doc, dict) else None
-        given = meta.get("name") if isinstance(meta, dict) else None
-        if given != name:
-            raise InvalidDefinitionError(
-                f"Deployment field metadata.name = {given!r} does not match the URL's "
-                f"deployment {name!r}; send the object to /v1/deployments/{given}."
-            )
+        doc = await _named_body(request, "Deployment", "deployments")
         view, outcome = await run_in_threadpool(
             lambda: self.s.apply(doc, cause=_cause(request, "apply"))
         )
@@ -273,8 +265,13 @@ class _Api:
 
     async def set_autoscaling(self, request: Request) -> Response:
         name = _name(request)
-        body = await _body(request)
-        return JSONResponse(await run_in_threadpool(self.s.set_autoscaling, name, body))
+        body = await _object(request)
+        if "autoscaling" not in body:
+            raise InvalidInputError(
+                "The body needs 'autoscaling': the spec.autoscaling block, or null to remove it."
+            )
+        block = body["autoscaling"]
+        return JSONResponse(await run_in_threadpool(self.s.set_autoscaling, name, block))
 
     async def promote(self, request: Request) -> Response:
         name = _name(request)
@@ -300,15 +297,7 @@ class _Api:
         return JSONResponse(await run_in_threadpool(self.s.get_template, name))
 
     async def put_template(self, request: Request) -> Response:
-        name = _name(request)
-        doc = await _body(request)
-        meta = doc.get("metadata") if isinstance(doc, dict) else None
-        given = meta.get("name") if isinstance(meta, dict) else None
-        if given != name:
-            raise InvalidDefinitionError(
-                f"AnalysisTemplate field metadata.name = {given!r} does not match the URL's "
-                f"template {name!r}; send the object to /v1/analysistemplates/{given}."
-            )
+        doc = await _named_body(request, "AnalysisTemplate", "analysistemplates")
         view, outcome = await run_in_threadpool(self.s.apply_template, doc)
         return JSONResponse(
             {"outcome": outcome, "template": view},
@@ -374,6 +363,21 @@ async def _body(request: Request) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+
+
+async def _named_body(request: Request, kind: str, collection: str) -> Any:
+    """The body of a PUT to ``/v1/<collection>/<name>``: its ``metadata.name`` must be the
+    URL's name."""
+    name = _name(request)
+    doc = await _body(request)
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    given = meta.get("name") if isinstance(meta, dict) else None
+    if given != name:
+        raise InvalidDefinitionError(
+            f"{kind} field metadata.name = {given!r} does not match the URL's name {name!r}; "
+            f"send the object to /v1/{collection}/{given}."
+        )
+    return doc
 
 
 async def _object(request: Request, allow_empty: bool = False) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class ControlPlaneClient:
     def set_autoscaling(self, name: str, block: dict[str, Any] | None) -> dict[str, Any]:
         """Set ``spec.autoscaling`` (HPA v2 form), or remove it with None."""
         result: dict[str, Any] = self.request(
-            "PUT", f"/v1/deployments/{name}/autoscaling", json=block
+            "PUT", f"/v1/deployments/{name}/autoscaling", json={"autoscaling": block}
         ).json()
         return result
 

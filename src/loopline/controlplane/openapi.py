@@ -227,7 +227,11 @@ def openapi_document() -> dict[str, Any]:
                     400,
                     401,
                     404,
-                    body={"type": ["object", "null"]},
+                    body={
+                        "type": "object",
+                        "required": ["autoscaling"],
+                        "properties": {"autoscaling": {"type": ["object", "null"]}},
+                    },
                     security=auth,
                 ),
             },
