@@ -182,3 +182,60 @@ def test_down_deletes_deployments_on_request_and_stops_the_control_plane(
     assert f"stopped the control plane (pid {endpoint.pid})" in out.stderr
     assert not endpoint.is_alive() and not _alive(router_pid)
     assert "nothing to stop" in loopline("down").stderr
+
+
+CANARY = """\
+apiVersion: loopline/v1
+kind: AnalysisTemplate
+metadata:
+  name: errors
+spec:
+  metrics:
+  - name: error-rate
+    successCondition: result <= 0.01
+    provider: {router: {metric: errorRate, revision: canary}}
+---
+apiVersion: loopline/v1
+kind: Deployment
+metadata:
+  name: bc
+spec:
+  model: bc@champion
+  replicas: 1
+  progressDeadlineSeconds: 120
+  strategy:
+    type: Canary
+    canary:
+      steps: [{setWeight: 50}, {pause: {}}]
+      scaleDownDelaySeconds: 0
+"""
+
+
+@pytest.mark.slow
+def test_a_canary_is_watched_paused_promoted_and_its_templates_listed(
+    loopline: Run, workdir: Path
+) -> None:
+    (workdir / "canary.yaml").write_text(CANARY)
+    applied = loopline("apply", "-f", "canary.yaml").stdout
+    assert "analysistemplate/errors created" in applied and "deployment/bc created" in applied
+    loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
+    assert "error-rate (router: result <= 0.01)" in loopline("get", "analysistemplates").stdout
+
+    loopline("set", "model", "deployment/bc", "bc/2")
+    deadline = time.monotonic() + 120
+    while True:  # wait for the pause step (the canary took its 50 % first)
+        paused = loopline("rollout", "status", "deployment/bc", "--no-watch", check=False)
+        if "paused (CanaryPauseStep)" in paused.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert paused.returncode == 1 and "canary weight 50%" in paused.stdout
+    listing = loopline("get", "deployments").stdout
+    assert "Paused" in listing and "stable 50 / canary 50" in listing
+
+    assert "promoted" in loopline("rollout", "promote", "deployment/bc").stdout
+    done = loopline("rollout", "status", "deployment/bc", "--timeout", "2m")
+    assert "successfully rolled out" in done.stdout
+    doc = json.loads(loopline("get", "deployment", "bc", "-o", "json").stdout)
+    assert doc["status"]["phase"] == "Healthy" and doc["status"]["model"]["pinned"] == "bc/2"
+    refused = loopline("rollout", "abort", "deployment/bc", check=False)
+    assert refused.returncode != 0 and "no rollout in progress" in refused.stderr

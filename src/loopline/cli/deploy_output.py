@@ -19,7 +19,9 @@ from loopline.errors import InvalidInputError
 F = TypeVar("F", bound=Callable[..., Any])
 
 KINDS = {"deployment": "deployment", "deployments": "deployment", "deploy": "deployment",
-         "replica": "replica", "replicas": "replica"}  # fmt: skip
+         "replica": "replica", "replicas": "replica",
+         "analysistemplate": "analysistemplate", "analysistemplates": "analysistemplate",
+         "at": "analysistemplate"}  # fmt: skip
 
 
 def output_options(fn: F) -> F:
@@ -126,6 +128,23 @@ def traffic_column(status: dict[str, Any]) -> str:
     if traffic.get("headerRoutes"):
         parts.append("+" + ",".join(r["name"] for r in traffic["headerRoutes"]))
     return " / ".join(parts[:2]) + (" " + " ".join(parts[2:]) if parts[2:] else "")
+
+
+def templates_table(items: list[dict[str, Any]]) -> Table:
+    """AnalysisTemplates: name, their metrics with provider and success condition, age."""
+    table = Table(box=None, header_style="bold")
+    for col in ("NAME", "METRICS", "AGE"):
+        table.add_column(col)
+    for t in items:
+        metrics = [
+            f"{m['name']} ({next(iter(m.get('provider') or {'?': 0}))}"
+            + (f": {m['successCondition']}" if m.get("successCondition") else "")
+            + ")"
+            for m in t["spec"]["metrics"]
+        ]
+        table.add_row(t["metadata"]["name"], "\n".join(metrics),
+                      age(t["metadata"].get("creationTimestamp")))  # fmt: skip
+    return table
 
 
 def replicas_table(items: list[dict[str, Any]]) -> Table:

@@ -16,6 +16,7 @@ from loopline.cli.deploy_output import (
     output_options,
     replicas_table,
     split_resource,
+    templates_table,
 )
 from loopline.cli.output import console, handle_errors
 from loopline.errors import InvalidInputError
@@ -33,14 +34,26 @@ def get(kind: str, name: str | None, output: str | None, as_json: bool) -> None:
     loopline get deployments
     loopline get deployment NAME -o yaml
     loopline get replicas [DEPLOYMENT]
+    loopline get analysistemplates [NAME]
     """
     if "/" in kind and name is None:
         kind, _, name = kind.partition("/")
     resource = KINDS.get(kind)
     if resource is None:
-        raise InvalidInputError(f"Unknown resource type {kind!r}; use deployments or replicas.")
+        raise InvalidInputError(
+            f"Unknown resource type {kind!r}; use deployments, replicas or analysistemplates."
+        )
     fmt = machine_format(output, as_json)
     with connect() as client:
+        if resource == "analysistemplate":
+            templates = [client.get_template(name)] if name else client.list_templates()
+            if fmt is not None:
+                emit(templates[0] if name else {"items": templates}, fmt)
+            elif not templates:
+                console.print("No analysis templates found.")
+            else:
+                console.print(templates_table(templates))
+            return
         if resource == "replica":
             items = client.replicas(name)
             if fmt is not None:
