@@ -4,7 +4,6 @@ each revision's template (``python -m loopline.cli.serve_process`` + ``ServeComm
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from loopline.deploy.spec import Batching, Logging, Template
 from loopline.deploy.state import InMemoryDeploymentStateStore
 from loopline.platform import Platform
 from loopline.serving import ServeCommand, read_prediction_logs
+from loopline.testing.artifacts import wait_for
 
 
 def composed_engine(platform: Platform) -> LocalEngine:
@@ -70,11 +70,11 @@ def test_a_replica_of_a_registry_reference_serves_and_logs_predictions(
     template = Template(model="bc/1", batching=Batching(enabled=True), logging=Logging(True))
     handle = engine.start_replica("bc-1", template)
     try:
-        deadline = time.monotonic() + 90
-        while not engine.probe_ready(handle, timeout=1.0):
+        def ready() -> bool:
             assert engine.poll(handle) is None, Path(handle.log_path or "").read_text()
-            assert time.monotonic() < deadline, "the replica never became ready"
-            time.sleep(0.1)
+            return engine.probe_ready(handle, timeout=1.0)
+
+        wait_for(ready, timeout=90, what="the replica to become ready")
         url = f"http://127.0.0.1:{handle.port}/v2/models/bc/infer"
         answer = httpx.post(url, json=infer_body(), timeout=10)
         assert answer.status_code == 200 and answer.json()["model_version"] == "1"
@@ -95,9 +95,9 @@ def test_a_replica_whose_model_bytes_changed_exits_with_the_reason_in_its_log(
         register_models(platform, bc_bundles)  # version 3 was damaged after registration
         engine = composed_engine(platform)
     handle = engine.start_replica("bc-3", Template(model="bc/3"))
-    deadline = time.monotonic() + 90
-    while (gone := engine.poll(handle)) is None:
-        assert time.monotonic() < deadline, "the replica of a damaged model kept running"
-        time.sleep(0.1)
+    wait_for(lambda: engine.poll(handle) is not None, timeout=90,
+             what="the replica of a damaged model to exit")  # fmt: skip
+    gone = engine.poll(handle)
+    assert gone is not None
     log = Path(handle.log_path or "").read_text()
     assert gone.code == 1 and "loopline serve: error:" in log and "Traceback" not in log

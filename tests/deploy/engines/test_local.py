@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from loopline.deploy.engines.local import LocalEngine, ReplicaArgv
 from loopline.deploy.spec import Batching, Logging, Template
 from loopline.errors import BackendError, InvalidDefinitionError
 from loopline.serving import ServeCommand
+from loopline.testing.artifacts import wait_for
 from loopline.testing.deploy import DeployEngineContract, FakeEngine
 
 FAKE_SERVER = str(Path(__file__).parents[1] / "fake_server.py")
@@ -98,10 +98,9 @@ def test_stop_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> Non
     engine = LocalEngine(log_dir=tmp_path, argv=lambda replica_id, command: stubborn)
     handle = engine.start_replica("r", Template(model="iris/1"))
     log = Path(handle.log_path or "")
-    deadline = time.monotonic() + 20  # wait until SIGTERM is really ignored (a loaded CI box)
-    while "up" not in log.read_text().splitlines():
-        assert time.monotonic() < deadline, "the stubborn process never started"
-        time.sleep(0.05)
+    # wait until SIGTERM is really ignored (a loaded CI box)
+    wait_for(lambda: "up" in log.read_text().splitlines(), timeout=20,
+             what="the stubborn process to start")  # fmt: skip
     gone = engine.stop(handle, grace=0.5)
     assert gone.code == -signal.SIGKILL
 
@@ -109,11 +108,10 @@ def test_stop_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> Non
 def test_a_replica_that_fails_to_start_reports_its_exit_code(tmp_path: Path) -> None:
     engine = LocalEngine(log_dir=tmp_path, argv=fake_server("--fail-start"))
     handle = engine.start_replica("r", Template(model="iris/1"))
-    deadline = time.monotonic() + 20
-    while (gone := engine.poll(handle)) is None:
-        assert time.monotonic() < deadline, "the failing replica never exited"
-        time.sleep(0.05)
-    assert gone.code == 1
+    wait_for(lambda: engine.poll(handle) is not None, timeout=20,
+             what="the failing replica to exit")  # fmt: skip
+    gone = engine.poll(handle)
+    assert gone is not None and gone.code == 1
     assert "model failed to load" in Path(handle.log_path or "").read_text()
 
 
@@ -214,11 +212,11 @@ def test_a_replica_is_the_real_model_server_with_batching_and_prediction_logs(
     )
     handle = engine.start_replica("clf-1", template)
     try:
-        deadline = time.monotonic() + 60
-        while not engine.probe_ready(handle, timeout=1.0):
+        def ready() -> bool:
             assert engine.poll(handle) is None, Path(handle.log_path or "").read_text()
-            assert time.monotonic() < deadline, "the model server never became ready"
-            time.sleep(0.1)
+            return engine.probe_ready(handle, timeout=1.0)
+
+        wait_for(ready, timeout=60, what="the model server to become ready")
         body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64",
                             "data": [0.1, 0.8]}]}  # fmt: skip
         with httpx.Client(base_url=f"http://127.0.0.1:{handle.port}", timeout=10) as client:
