@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from loopline.serving import (
     ServerOptions,
     run_server,
 )
+from loopline.testing.artifacts import wait_for
 
 DEFAULT = ServeCommand(models=("m",))
 FLAGS = ["--" + f.name.replace("_", "-") for f in fields(ServeCommand) if f.name != "models"]
@@ -255,16 +255,15 @@ def test_the_serve_process_serves_a_model_directory_and_stops_gracefully(
         line = proc.stdout.readline()
         assert line.startswith("loopline serve: listening on http://127.0.0.1:"), line
         url = line.split("listening on ")[1].split()[0]
-        deadline = time.monotonic() + 60
         with httpx.Client(base_url=url, timeout=10) as client:
-            while True:
+
+            def ready() -> bool:
                 try:
-                    if client.get("/v2/health/ready").status_code == 200:
-                        break
+                    return client.get("/v2/health/ready").status_code == 200
                 except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server never became ready"
-                time.sleep(0.05)
+                    return False
+
+            wait_for(ready, timeout=60, what="the server to become ready")
             answer = client.post("/v2/models/lr/infer", json=v2_body(models.x[:3]))
             assert answer.status_code == 200, answer.text
     finally:

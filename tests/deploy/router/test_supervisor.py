@@ -17,6 +17,7 @@ from loopline.deploy.engines.local import LocalEngine, free_port
 from loopline.deploy.route_table import Backend, RouteTable
 from loopline.deploy.router.client import RouterAdminClient
 from loopline.deploy.traffic import Mirror, Traffic
+from loopline.testing.artifacts import wait_for
 
 INFER = "/v2/models/m/infer"
 pytestmark = pytest.mark.slow
@@ -119,10 +120,9 @@ def test_workers_share_the_preview_port_and_their_figures_add_up(
             r = httpx.post(f"http://127.0.0.1:{preview_port}{INFER}", json=body(x))
             assert r.json()["id"] == "green"
         want = {"sent": 30, "compared": 30, "agreed": 15, "errors": 0, "dropped": 0}
-        deadline = time.monotonic() + 20
-        while (doc := client.stats(60))["mirror"].get("green") != want:
-            assert time.monotonic() < deadline, f"mirror counters {doc['mirror']} != {want}"
-            time.sleep(0.1)
+        wait_for(lambda: client.stats(60)["mirror"].get("green") == want, timeout=20,
+                 what=f"the mirror counters to reach {want}")  # fmt: skip
+        doc = client.stats(60)
         assert doc["workers"] == 2
         assert doc["revisions"]["blue"]["requests"] == 30
         assert sum(doc["revisions"]["blue"]["buckets"]) == 30
