@@ -4,6 +4,7 @@ scale to zero and back when the router holds a request; a canary never scales do
 
 from __future__ import annotations
 
+from loopline.deploy.autoscaler import ACTIVATOR_HOLD_SECONDS
 from loopline.deploy.autoscaling import Autoscaling
 from loopline.deploy.progressive_spec import parse_canary
 from loopline.deploy.replica import ReplicaPhase
@@ -71,7 +72,7 @@ def test_an_idle_deployment_scales_to_zero_and_a_held_request_brings_a_replica_b
                           "metric": {"name": "requests_per_second"},
                           "target": {"type": "AverageValue", "averageValue": "10"}}}]})  # fmt: skip
     table = sim.routing.tables["web"]
-    assert table.hold_seconds > 0  # the router holds requests while no replica is ready
+    assert table.hold_seconds == ACTIVATOR_HOLD_SECONDS  # the router holds requests meanwhile
     for _ in range(6):
         sim.sync(seconds=15)
     sim.settle()
