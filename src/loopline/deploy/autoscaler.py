@@ -87,9 +87,10 @@ class Autoscaler:
         self.router_stats = router_stats
         self.period = period
         self.scrape = scrape or _scrape
-        self._cpu: dict[str, tuple[float, float]] = {}  # replica → (at, cpu seconds)
-        self._queue: dict[str, tuple[float, float]] = {}  # replica → (delay sum, count)
-        self._ever_ready: set[str] = set()
+        # Readings by (deployment, replica), kept only for the replicas a deployment still has.
+        self._cpu: dict[tuple[str, str], tuple[float, float]] = {}  # → (at, cpu seconds)
+        self._queue: dict[tuple[str, str], tuple[float, float]] = {}  # → (delay sum, count)
+        self._ever_ready: set[tuple[str, str]] = set()
 
     def step(
         self, d: Deployment, replicas: Sequence[Replica], now: float, rolling_out: bool
@@ -100,9 +101,10 @@ class Autoscaler:
             return None
         last = d.status.autoscaler
         current = replicas_wanted(d)
+        self._keep(d.name, {r.id for r in replicas})
         for r in replicas:
             if r.ready:
-                self._ever_ready.add(r.id)
+                self._ever_ready.add((d.name, r.id))
         due = last is None or now >= last.observed_at + self.period
         if not due and current > 0:
             return None
@@ -117,12 +119,18 @@ class Autoscaler:
         return AutoscalerStatus(decision.desired, now, decision.state, decision.status_dict(),
                                 tuple(e.to_dict() for e in decision.events))  # fmt: skip
 
-    def forget(self, replica_ids: set[str]) -> None:
-        """Drop the cached readings of replicas that are gone."""
+    def forget(self, deployment: str) -> None:
+        """Drop every reading of a deleted deployment."""
+        self._keep(deployment, set())
+
+    def _keep(self, deployment: str, replica_ids: set[str]) -> None:
+        """Forget the readings of the deployment's replicas that are gone."""
         for cache in (self._cpu, self._queue):
-            for rid in [k for k in cache if k not in replica_ids]:
-                del cache[rid]
-        self._ever_ready &= replica_ids
+            for key in [k for k in cache if k[0] == deployment and k[1] not in replica_ids]:
+                del cache[key]
+        self._ever_ready = {
+            k for k in self._ever_ready if k[0] != deployment or k[1] in replica_ids
+        }
 
     # ---- observation -------------------------------------------------------------------------
 
@@ -142,8 +150,10 @@ class Autoscaler:
             if r.phase is not ReplicaPhase.TERMINATING
             and (weights is None or weights.get(r.revision, 0) > 0)
         ]
-        cpu = self._cpu_rates(serving, now)
-        queue = self._queue_delays(serving) if _wants(spec, "queue_delay_seconds") else {}
+        cpu = self._cpu_rates(d.name, serving, now)
+        queue = (
+            self._queue_delays(d.name, serving) if _wants(spec, "queue_delay_seconds") else {}
+        )
         per_revision = (stats or {}).get("revisions") or {}
         ready_count: dict[str, int] = {}
         for r in serving:
@@ -161,7 +171,7 @@ class Autoscaler:
                     ready=r.ready,
                     started_at=r.started_at,
                     ready_since=r.ready_since,
-                    ever_ready=r.id in self._ever_ready,
+                    ever_ready=(d.name, r.id) in self._ever_ready,
                     window_start=cpu.get(r.id, (None, None))[0],
                     cpu=cpu.get(r.id, (None, None))[1],
                     cpu_request=float(d.spec.template.workers),
@@ -173,7 +183,7 @@ class Autoscaler:
         return samples
 
     def _cpu_rates(
-        self, replicas: Sequence[Replica], now: float
+        self, deployment: str, replicas: Sequence[Replica], now: float
     ) -> dict[str, tuple[float | None, float | None]]:
         pids = {r.pid: r for r in replicas if r.pid is not None}
         totals = self.engine.cpu_seconds(list(pids))
@@ -182,14 +192,14 @@ class Autoscaler:
             total = totals.get(pid)
             if total is None:
                 continue
-            before = self._cpu.get(r.id)
-            self._cpu[r.id] = (now, total)
+            before = self._cpu.get((deployment, r.id))
+            self._cpu[(deployment, r.id)] = (now, total)
             if before is None or now <= before[0]:
                 continue  # the first reading only starts the window
             out[r.id] = (before[0], max(0.0, total - before[1]) / (now - before[0]))
         return out
 
-    def _queue_delays(self, replicas: Sequence[Replica]) -> dict[str, float]:
+    def _queue_delays(self, deployment: str, replicas: Sequence[Replica]) -> dict[str, float]:
         out: dict[str, float] = {}
         for r in replicas:
             if not r.ready or r.port is None:
@@ -198,8 +208,8 @@ class Autoscaler:
             if text is None:
                 continue
             total, count = _histogram(text, "loopline_batch_queue_delay_seconds")
-            before = self._queue.get(r.id)
-            self._queue[r.id] = (total, count)
+            before = self._queue.get((deployment, r.id))
+            self._queue[(deployment, r.id)] = (total, count)
             if before is not None and count > before[1]:
                 out[r.id] = (total - before[0]) / (count - before[1])
             elif before is not None:

@@ -242,6 +242,7 @@ class DeploymentManager:
             self._pushed.pop(name, None)
             self._router_due.pop(name, None)
             self._idle.pop(name, None)
+            self.measurer.forget(name)
             self.store.delete_deployment(name)
         finally:
             with self._tick:

@@ -50,6 +50,11 @@ class Measurer:
             if decided is not None:
                 view.write(SetStatus(replace(d.status, autoscaler=decided)))
 
+    def forget(self, name: str) -> None:
+        """Drop what was kept about a deleted deployment (pending sweeps, readings)."""
+        self.analysis.forget(name)
+        self.autoscaler.forget(name)
+
     def templates_for(self, d: Deployment) -> dict[str, AnalysisTemplate]:
         """The templates the spec names, read only while a rollout may start or run one."""
         names = referenced_templates(d.spec)
