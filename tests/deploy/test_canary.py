@@ -296,3 +296,25 @@ def test_spec_pause_freezes_the_steps() -> None:
     sim.settle()
     state = sim.deployment.status.rollout
     assert state is not None and state.canary is None
+
+
+def test_promote_past_an_inconclusive_background_analysis_restarts_it_at_the_same_step() -> None:
+    sim = simulator(
+        [{"setWeight": 20}, {"pause": {"duration": "1h"}}, {"setWeight": 100}],
+        analysis={"templates": [{"templateName": "quality"}], "startingStep": 1},
+    )
+    sim.providers.values["agreement"] = (1.0, 3)  # too few samples, for ever
+    sim.set_model("iris/2")
+    for _ in range(40):  # past sampleTimeout (5 min): the background run is Inconclusive
+        sim.sync(seconds=10)
+    state = sim.deployment.status.rollout
+    assert state is not None and state.pause == PauseReason.INCONCLUSIVE_ANALYSIS
+    step = state.step_index
+    sim.promote()
+    sim.sync()
+    state = sim.deployment.status.rollout
+    assert state is not None and state.step_index == step and state.pause != (
+        PauseReason.INCONCLUSIVE_ANALYSIS
+    )
+    run = state.run(f"{state.canary}-background")
+    assert run is not None and run.phase.value == "Running"  # a fresh run

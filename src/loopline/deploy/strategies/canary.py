@@ -96,7 +96,7 @@ def _background(ro: Rollout, spec: CanaryStrategy) -> None:
     v = ro.analysis(f"{ro.state.canary}-background", RunKind.BACKGROUND, bg.analysis)
     if v.failed:
         ro.abort(v.message)
-    elif v.inconclusive and ro.state.pause is None:
+    elif v.inconclusive:  # a person decides, even while a pause step runs
         ro.pause_for(PauseReason.INCONCLUSIVE_ANALYSIS)
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from loopline.deploy.analysis.measurement import AnalysisPhase
+from loopline.deploy.analysis.run import RunKind
 from loopline.deploy.analysis.run import terminate as terminate_run
-from loopline.deploy.rollout_state import Phase, RolloutState
+from loopline.deploy.rollout_state import PauseReason, Phase, RolloutState
 from loopline.deploy.spec import DeploymentSpec, StrategyType
 from loopline.errors import ConflictError
 
@@ -47,6 +49,15 @@ def promote(
         step = max(1, s.step_index)
         return replace(s, step_index=step, step_started_at=now, pause=None, paused_at=None,
                        message="Promoted by a user.")  # fmt: skip
+    stuck = [r for r in s.analysis_runs
+             if r.kind is RunKind.BACKGROUND and r.phase is AnalysisPhase.INCONCLUSIVE]  # fmt: skip
+    if s.pause == PauseReason.INCONCLUSIVE_ANALYSIS and stuck and not full:
+        # Paused by the background analysis, not by a step: go on at the same step, with a
+        # fresh background run (the inconclusive one would pause it again at once).
+        runs = tuple(r for r in s.analysis_runs if r not in stuck)
+        return replace(s, pause=None, paused_at=None, analysis_runs=runs,
+                       message="Promoted past an inconclusive background analysis; it "
+                       "starts over.")  # fmt: skip
     if full:
         runs = tuple(terminate_run(r, now) for r in s.analysis_runs)
         return replace(s, promote_full=True, pause=None, paused_at=None, analysis_runs=runs,
