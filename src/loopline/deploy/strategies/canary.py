@@ -66,7 +66,6 @@ def rollout_canary(
         ro.size(canary, replicas)
         if canary is not None and canary.available >= replicas:
             _promote(ro, canary_spec)
-            ro.size(canary, replicas)
             ro.size_others({ro.state.stable or ""})
             state = ro.settle_phase()
             return state, Traffic(weights=((state.stable or "", 100),))
