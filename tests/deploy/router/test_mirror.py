@@ -105,7 +105,7 @@ def test_answers_arrive_before_a_slow_mirror_replies_and_the_bound_drops_the_exc
     gate = tmp_path / "open"
     stable, _ = backend(id="stable", echo="")
     canary, _ = backend(id="canary", echo="", gate=gate)  # answers only once the gate opens
-    rt = router_thread(mirror_limit=5)
+    rt = router_thread(mirror_limit=3)  # below the per-backend bound (4): this one binds
     push(rt, [("s", stable, "stable"), ("c", canary, "canary")], {"stable": 1},
          mirror=Mirror("canary", 100))  # fmt: skip
     client = raw_client(rt.port)
@@ -113,10 +113,31 @@ def test_answers_arrive_before_a_slow_mirror_replies_and_the_bound_drops_the_exc
     assert answers == [[x] for x in range(20)]
     # Every answer is in while the mirror has not replied once: nothing waited for it.
     doc = stats(rt)
-    assert _mirror(doc) == {"sent": 5, "compared": 0, "agreed": 0, "errors": 0, "dropped": 15}
-    assert doc["revisions"]["canary"]["inFlight"] == 5  # the copies, still out
+    assert _mirror(doc) == {"sent": 3, "compared": 0, "agreed": 0, "errors": 0, "dropped": 17}
+    assert doc["revisions"]["canary"]["inFlight"] == 3  # the copies, still out
     gate.touch()
-    want = {"sent": 5, "compared": 5, "agreed": 5, "errors": 0, "dropped": 15}
+    want = {"sent": 3, "compared": 3, "agreed": 3, "errors": 0, "dropped": 17}
+    wait_for_stats(rt, lambda d: _mirror(d) == want, f"mirror counters {want}")
+
+
+def test_copies_yield_to_a_busy_mirror_backend_instead_of_queueing_on_it(
+    backend: Callable[..., Any], router_thread: Callable[..., Any],
+    raw_client: Callable[[int], RawClient], tmp_path: Path,
+) -> None:  # fmt: skip
+    gate = tmp_path / "open"
+    stable, _ = backend(id="stable", echo="")
+    canary, _ = backend(id="canary", echo="", gate=gate)
+    rt = router_thread()  # the default bound of copies in flight (100) is not the limit here
+    push(rt, [("s", stable, "stable"), ("c", canary, "canary")], {"stable": 1},
+         mirror=Mirror("canary", 100))  # fmt: skip
+    client = raw_client(rt.port)
+    for x in range(20):
+        assert client.post(INFER, v2(float(x)))[0] == 200
+    doc = stats(rt)
+    assert _mirror(doc) == {"sent": 4, "compared": 0, "agreed": 0, "errors": 0, "dropped": 16}
+    assert doc["revisions"]["canary"]["inFlight"] == 4  # at most 4 outstanding on it
+    gate.touch()
+    want = {"sent": 4, "compared": 4, "agreed": 4, "errors": 0, "dropped": 16}
     wait_for_stats(rt, lambda d: _mirror(d) == want, f"mirror counters {want}")
 
 

@@ -181,14 +181,18 @@ class Mirroring:
     Args:
         balancer: where the mirror revision's backends are found (and released).
         limit: copies in flight at most; more are dropped (and counted).
+        per_backend: a copy goes only to a mirror backend with fewer requests outstanding
+            (its own served ones included); else it is dropped. Shadow traffic yields: it
+            never queues behind, or ahead of, the requests a canary really serves.
         timeout: seconds a mirror backend has for its whole answer (then an error).
         connect_timeout: seconds to open a connection to a mirror backend.
     """
 
     def __init__(self, balancer: Balancer, *, limit: int, timeout: float,
-                 connect_timeout: float) -> None:  # fmt: skip
+                 connect_timeout: float, per_backend: int = 4) -> None:  # fmt: skip
         self.balancer = balancer
         self.limit = limit
+        self.per_backend = per_backend
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.mirror: Mirror | None = None
@@ -217,6 +221,8 @@ class Mirroring:
         target = None
         if self.in_flight < self.limit:
             target = self.balancer.pick_revision(mirror.revision)
+        if target is not None and target.outstanding >= self.per_backend:
+            target = None  # busy: a copy must not slow what the mirror backend serves
         if target is None:
             counters.dropped += 1
             return
