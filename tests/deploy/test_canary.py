@@ -183,7 +183,7 @@ def test_mirror_and_header_route_steps_reach_the_router() -> None:
     (route,) = table.traffic.header_routes
     assert route.revision == new and route.matches[0].exact == "1"
     assert weights(sim) == {stable: 100, new: 0}
-    assert sim.sizes() == (4, 1)  # one canary replica answers mirrored and routed requests
+    assert sim.sizes() == (4, 2)  # the canary is sized for the mirrored half of the traffic
 
 
 def test_abort_and_retry_by_a_user() -> None:

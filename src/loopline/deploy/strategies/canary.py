@@ -16,6 +16,7 @@ template starts over. Several steps may complete in one sync; none is skipped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -77,7 +78,9 @@ def rollout_canary(
         return state, Traffic(weights=((state.stable or "", 100),))
     weight = _completed_weight(canary_spec, ro.state.step_index)
     if not _finished(ro, canary_spec):
-        ro.size(canary, canary_replicas(replicas, max(weight, _pending_weight(ro, canary_spec))))
+        share = _load_share(max(weight, _pending_weight(ro, canary_spec)),
+                            _mirror_percent(canary_spec, ro.state.step_index + 1))  # fmt: skip
+        ro.size(canary, canary_replicas(replicas, share))
     ro.size_others({ro.state.stable or "", ro.state.canary or ""})
     state = ro.settle_phase()
     return state, _traffic(canary_spec, state, weight)
@@ -161,6 +164,21 @@ def _completed_weight(spec: CanaryStrategy, index: int) -> int:
         if isinstance(step, SetWeight):
             weight = step.weight
     return weight
+
+
+def _mirror_percent(spec: CanaryStrategy, index: int) -> int:
+    """The mirror in force once the steps before ``index`` ran (the last setMirror)."""
+    percent = 0
+    for step in spec.steps[:index]:
+        if isinstance(step, SetMirror):
+            percent = step.percent
+    return percent
+
+
+def _load_share(weight: int, mirror: int) -> int:
+    """The share of the deployment's requests the canary answers: its weight plus the
+    mirrored copies of ``mirror`` % of the rest (shadow traffic is load too)."""
+    return min(100, weight + math.ceil(mirror * (100 - weight) / 100))
 
 
 def _pending_weight(ro: Rollout, spec: CanaryStrategy) -> int:
