@@ -14,7 +14,7 @@ touches anything else. Each step is a real ``loopline`` command, printed before 
    (the control plane starts on demand), with its AnalysisTemplates, and send it traffic.
 7. Promote the challenger and roll it out as a canary under that traffic: a mirrored copy of
    every request, exact weights 10 → 50 → 100 %, and analyses of agreement with the stable
-   model, prediction drift, 5xx rate and p99 latency decide; zero failed requests.
+   model, prediction drift, 5xx rate and p90 latency decide; zero failed requests.
 8. Clean up: delete the deployment and stop the control plane.
 """
 
