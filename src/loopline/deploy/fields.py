@@ -112,3 +112,13 @@ class Fields:
         if not isinstance(value, list):
             raise self.invalid(key, value, "must be a list")
         return value
+
+
+def load_yaml(text: str, kind: str) -> Any:
+    """One YAML document of a ``kind``. Raises InvalidDefinitionError when it does not parse."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidDefinitionError(f"{kind} YAML does not parse: {exc}") from exc

@@ -16,10 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from loopline.deploy.autoscaling import Autoscaling
-from loopline.deploy.fields import Fields, invalid
+from loopline.deploy.fields import Fields, invalid, load_yaml
 from loopline.deploy.progressive_spec import (
     BlueGreenStrategy,
     CanaryStrategy,
@@ -149,11 +147,7 @@ class DeploymentSpec:
     @classmethod
     def from_yaml(cls, text: str) -> DeploymentSpec:
         """Parse one YAML document. Raises InvalidDefinitionError naming the bad field."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidDefinitionError(f"Deployment YAML does not parse: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(load_yaml(text, "Deployment"))
 
     @classmethod
     def from_dict(cls, data: Any) -> DeploymentSpec:

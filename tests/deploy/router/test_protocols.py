@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httptools
 import httpx
+from tests.deploy.router.helpers import Responses
 
 from loopline.deploy.route_table import Backend, RouteTable
 from loopline.deploy.router.client import RouterAdminClient
@@ -26,31 +26,9 @@ def _post(path: bytes = INFER, body: bytes = BODY, extra: bytes = b"") -> bytes:
         path, extra, len(body), body)  # fmt: skip
 
 
-class _Responses:
-    """Parses what the router sends back: [(status, headers, body)]."""
-
-    def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
-        self.done: list[tuple[int, dict[bytes, bytes], bytes]] = []
-        self._headers: dict[bytes, bytes] = {}
-        self._body = b""
-
-    def on_message_begin(self) -> None:
-        self._headers, self._body = {}, b""
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.lower()] = value
-
-    def on_body(self, body: bytes) -> None:
-        self._body += body
-
-    def on_message_complete(self) -> None:
-        self.done.append((self.parser.get_status_code(), self._headers, self._body))
-
-
 def _read(s: socket.socket, n: int) -> tuple[list[tuple[int, dict[bytes, bytes], bytes]], bool]:
     """Read until ``n`` responses are complete; also say whether the router then closed."""
-    out = _Responses()
+    out = Responses()
     while len(out.done) < n:
         data = s.recv(65536)
         if not data:

@@ -23,6 +23,7 @@ import yaml
 from loopline.deploy.analysis.expression import Condition
 from loopline.deploy.analysis.fields import Fields, duration_out, invalid
 from loopline.deploy.analysis.provider_spec import ProviderSpec, parse_provider, provider_to_dict
+from loopline.deploy.fields import load_yaml
 from loopline.errors import InvalidDefinitionError, InvalidInputError
 from loopline.types import JsonDict, check_name
 
@@ -115,11 +116,7 @@ class AnalysisTemplate:
     @classmethod
     def from_yaml(cls, text: str) -> AnalysisTemplate:
         """Parse one YAML document. Raises InvalidDefinitionError naming the bad field."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidDefinitionError(f"AnalysisTemplate YAML does not parse: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(load_yaml(text, "AnalysisTemplate"))
 
     @classmethod
     def from_dict(cls, data: Any) -> AnalysisTemplate:
