@@ -50,3 +50,20 @@ def test_resolving_a_missing_alias_names_the_known_ones(loopline) -> None:
     proc = loopline("lineage", "iris@champion", check=False)
     assert proc.returncode == 4
     assert "has no alias 'champion'" in proc.stderr and "challenger" in proc.stderr
+
+
+def test_alias_set_with_expect_moves_only_from_the_expected_version(loopline) -> None:
+    result = as_json(loopline("run", QUICKSTART, "--json"))
+    outputs = {s["name"]: s["outputs"] for s in result["steps"]}
+    for step in ("train_logreg", "train_tree"):
+        loopline("models", "register", "iris", str(outputs[step]["model"]), "--why", step)
+    loopline("models", "alias", "set", "iris", "champion", "1", "--why", "first", "--expect", "0")
+    stale = loopline("models", "alias", "set", "iris", "champion", "2", "--why", "retrained",
+                     "--expect", "2", check=False)
+    assert stale.returncode == 1
+    assert "Alias iris@champion is at version 1, not 2 as expected; re-read and retry." in (
+        stale.stderr
+    )
+    move = as_json(loopline("models", "alias", "set", "iris", "champion", "2", "--why",
+                            "retrained", "--expect", "1", "--json"))
+    assert (move["from_version"], move["to_version"]) == (1, 2)

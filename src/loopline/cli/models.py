@@ -168,6 +168,13 @@ def _who(platform: Platform, who: str | None) -> str:
     metavar="ARTIFACT_ID",
     help="Artifact ids that justify the move, e.g. a ModelBlessing (repeatable).",
 )
+@click.option(
+    "--expect",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="VERSION",
+    help="Move only if the alias is at VERSION now (0: not set); else fail naming where it is.",
+)
 @json_option
 @handle_errors
 def alias_set(
@@ -177,12 +184,19 @@ def alias_set(
     why: str,
     who: str | None,
     evidence: tuple[int, ...],
+    expect: int | None,
     as_json: bool,
 ) -> None:
-    """Point NAME@ALIAS at VERSION."""
+    """Point NAME@ALIAS at VERSION (with --expect: only if it is at the expected version)."""
     with Platform.from_env() as platform:
         move = platform.registry.set_alias(
-            name, alias_name, version, who=_who(platform, who), why=why, evidence=evidence
+            name,
+            alias_name,
+            version,
+            who=_who(platform, who),
+            why=why,
+            evidence=evidence,
+            expect=expect,
         )
     _print_move(move, as_json)
 
@@ -192,12 +206,23 @@ def alias_set(
 @click.argument("alias_name", metavar="ALIAS")
 @click.option("--why", required=True, help="The reason, recorded with the move.")
 @click.option("--who", default=None, help="Who removes it.")
+@click.option(
+    "--expect",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="VERSION",
+    help="Move only if the alias is at VERSION now (0: not set); else fail naming where it is.",
+)
 @json_option
 @handle_errors
-def alias_unset(name: str, alias_name: str, why: str, who: str | None, as_json: bool) -> None:
+def alias_unset(
+    name: str, alias_name: str, why: str, who: str | None, expect: int | None, as_json: bool
+) -> None:
     """Remove NAME@ALIAS (recorded, and undoable)."""
     with Platform.from_env() as platform:
-        move = platform.registry.unset_alias(name, alias_name, who=_who(platform, who), why=why)
+        move = platform.registry.unset_alias(
+            name, alias_name, who=_who(platform, who), why=why, expect=expect
+        )
     _print_move(move, as_json)
 
 
@@ -206,12 +231,23 @@ def alias_unset(name: str, alias_name: str, why: str, who: str | None, as_json: 
 @click.argument("alias_name", metavar="ALIAS")
 @click.option("--why", required=True, help="The reason, recorded with the move.")
 @click.option("--who", default=None, help="Who undoes it.")
+@click.option(
+    "--expect",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="VERSION",
+    help="Move only if the alias is at VERSION now (0: not set); else fail naming where it is.",
+)
 @json_option
 @handle_errors
-def alias_undo(name: str, alias_name: str, why: str, who: str | None, as_json: bool) -> None:
+def alias_undo(
+    name: str, alias_name: str, why: str, who: str | None, expect: int | None, as_json: bool
+) -> None:
     """Put NAME@ALIAS back where it was before its latest move."""
     with Platform.from_env() as platform:
-        move = platform.registry.undo(name, alias_name, who=_who(platform, who), why=why)
+        move = platform.registry.undo(
+            name, alias_name, who=_who(platform, who), why=why, expect=expect
+        )
     _print_move(move, as_json)
 
 

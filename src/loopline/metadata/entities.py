@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loopline.errors import ConflictError, InvalidInputError
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
 
@@ -152,3 +153,27 @@ class ModelAlias:
     version: int
     execution_id: ExecutionId | None
     updated_at: datetime
+
+
+def check_alias_expect(name: str, alias: str, expect: object) -> None:
+    """InvalidInputError unless ``expect`` is None (no condition), 0 (the alias must be
+    unset) or a version ≥ 1."""
+    if expect is None:
+        return
+    if isinstance(expect, bool) or not isinstance(expect, int) or expect < 0:
+        raise InvalidInputError(
+            f"Expected version {expect!r} of alias {name}@{alias} is not valid; pass a "
+            "version ≥ 1, or 0 for 'the alias is not set'."
+        )
+
+
+def check_alias_expected(name: str, alias: str, current: int | None, expect: int) -> None:
+    """The compare of an alias compare-and-set: ConflictError naming where ``name@alias`` is
+    unless it is at version ``expect`` (0: unset)."""
+    if (current or 0) == expect:
+        return
+    if current is None:
+        state = f"is not set, not at version {expect}"
+    else:
+        state = f"is at version {current}, not " + ("unset" if expect == 0 else str(expect))
+    raise ConflictError(f"Alias {name}@{alias} {state} as expected; re-read and retry.")

@@ -291,10 +291,21 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def set_model_alias(
-        self, name: str, alias: str, version: int | None, *, execution_id: ExecutionId | None
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        execution_id: ExecutionId | None,
+        expect: int | None = None,
     ) -> ModelAlias | None:
         """Point ``name@alias`` at ``version`` (None removes the alias). Returns the new alias
-        or None. Raises NotFoundError if the version does not exist."""
+        or None. Raises NotFoundError if the version does not exist.
+
+        With ``expect`` the move is a compare-and-set: it happens only if the alias points at
+        version ``expect`` now (``0``: the alias is not set), checked and written in one
+        transaction; otherwise ConflictError names the version it is at. ``None`` moves it
+        whatever it points at."""
 
     @abc.abstractmethod
     def list_model_aliases(self, name: str | None = None) -> list[ModelAlias]:

@@ -17,18 +17,25 @@ from datetime import UTC, datetime
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import InvalidInputError, LooplineError, NotFoundError
 from loopline.metadata.entities import (
-    ArtifactState,
     Event,
     EventType,
     ExecutionState,
     ModelAlias,
     ModelVersion,
+    check_alias_expect,
+    check_alias_expected,
 )
 from loopline.metadata.store import MetadataStore
-from loopline.registry._checks import alias_listing, check_actor, pick_version
+from loopline.registry._checks import (
+    alias_listing,
+    check_actor,
+    check_evidence,
+    check_registrable,
+    pick_version,
+    registered_versions,
+)
 from loopline.registry.entities import (
     ALIAS_MOVE_TYPE,
-    MODEL_ARTIFACT_TYPE,
     MODEL_CONTEXT_TYPE,
     REGISTRATION_TYPE,
     RESERVED_ALIASES,
@@ -57,7 +64,9 @@ class ModelRegistry:
 
     Concurrency: versions are numbered atomically by the metadata store, across threads and
     processes. Alias moves are serialised per registry object; moves of the same alias from
-    different processes at the same instant are last-writer-wins (each is still recorded).
+    different processes at the same instant are last-writer-wins (each is still recorded)
+    unless they pass ``expect``: then the move is a compare-and-set in one database
+    transaction, and every loser gets a ConflictError naming the version the alias is at.
     """
 
     def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore) -> None:
@@ -85,24 +94,7 @@ class ModelRegistry:
         """
         check_name("Model", name)
         who, why = check_actor(who, why)
-        artifact = self.metadata.get_artifact(artifact_id)
-        problem = None
-        if artifact.type_name != MODEL_ARTIFACT_TYPE:
-            problem = f"is of type {artifact.type_name!r}, not {MODEL_ARTIFACT_TYPE!r}"
-        elif artifact.state is not ArtifactState.LIVE:
-            problem = f"is {artifact.state.value}, not live"
-            if artifact.state is ArtifactState.PENDING:
-                problem += " (its bytes were never published)"
-        elif not artifact.digest:
-            problem = "has no content digest"
-        elif not self.artifacts.exists(artifact.uri):
-            problem = f"has no bytes at {artifact.uri!r}"
-        if problem is not None:
-            raise InvalidInputError(
-                f"Artifact {artifact_id} {problem}; only live Model artifacts with published, "
-                f"digested bytes can become versions of model {name!r}. Register the Model "
-                "artifact a successful Trainer run produced."
-            )
+        check_registrable(name, self.metadata.get_artifact(artifact_id), self.artifacts)
         version = self.metadata.create_model_version(name, artifact_id, description=description)
         context = self.metadata.ensure_context(MODEL_CONTEXT_TYPE, name)
         self.metadata.attribute(context.id, [artifact_id])
@@ -195,12 +187,18 @@ class ModelRegistry:
         who: str,
         why: str,
         evidence: Sequence[ArtifactId] = (),
+        expect: int | None = None,
     ) -> AliasMove:
         """Point ``name@alias`` at ``version``, recording the move with its evidence.
 
+        ``expect`` makes the move a compare-and-set: it happens only if the alias points at
+        version ``expect`` now (``0``: it is not set), checked atomically with the write, so
+        of two concurrent moves expecting the same version exactly one wins.
+
         Raises:
-            InvalidInputError: bad alias (``latest`` is reserved), version, who or why.
+            InvalidInputError: bad alias (``latest`` is reserved), version, who, why or expect.
             NotFoundError: unknown model, version or evidence artifact.
+            ConflictError: the alias is not at ``expect``; the message names where it is.
         """
         check_name("Alias", alias)
         if alias in RESERVED_ALIASES:
@@ -213,29 +211,42 @@ class ModelRegistry:
                 f"Model version {version!r} is not valid; versions are integers ≥ 1."
             )
         who, why = check_actor(who, why)
+        check_alias_expect(name, alias, expect)
         with self._alias_lock:
             pick_version(name, self._versions(name), version)
-            current = self._aliases(name).get(alias)
+            current = self._current(name, alias, expect)
             return self._move(
                 name,
                 alias,
                 AliasAction.SET,
-                from_version=None if current is None else current.version,
+                from_version=current,
                 to_version=version,
                 who=who,
                 why=why,
                 evidence=evidence,
+                expect=expect,
             )
 
     def unset_alias(
-        self, name: str, alias: str, *, who: str, why: str, evidence: Sequence[ArtifactId] = ()
+        self,
+        name: str,
+        alias: str,
+        *,
+        who: str,
+        why: str,
+        evidence: Sequence[ArtifactId] = (),
+        expect: int | None = None,
     ) -> AliasMove:
-        """Remove ``name@alias``, recording the move. Raises NotFoundError if it is not set."""
+        """Remove ``name@alias``, recording the move. Raises NotFoundError if it is not set,
+        and ConflictError if ``expect`` is given and the alias is not at that version."""
         check_name("Alias", alias)
         who, why = check_actor(who, why)
+        check_alias_expect(name, alias, expect)
         with self._alias_lock:
             self._versions(name)
             aliases = self._aliases(name)
+            if expect or (expect == 0 and alias in aliases):
+                self._current(name, alias, expect)  # ConflictError naming where it is
             if alias not in aliases:
                 raise NotFoundError(
                     f"Model {name!r} has no alias {alias!r}, so there is nothing to unset. "
@@ -250,17 +261,22 @@ class ModelRegistry:
                 who=who,
                 why=why,
                 evidence=evidence,
+                expect=aliases[alias].version if expect is None else expect,
             )
 
-    def undo(self, name: str, alias: str, *, who: str, why: str) -> AliasMove:
+    def undo(
+        self, name: str, alias: str, *, who: str, why: str, expect: int | None = None
+    ) -> AliasMove:
         """Move ``name@alias`` back to where it was before its latest move (removing it if it
         did not exist then). The undo is itself a move, so undoing an undo redoes.
 
         Raises:
             NotFoundError: unknown model, or the alias was never moved.
+            ConflictError: ``expect`` is given and the alias is not at that version.
         """
         check_name("Alias", alias)
         who, why = check_actor(who, why)
+        check_alias_expect(name, alias, expect)
         with self._alias_lock:
             history = self.alias_history(name, alias)
             if not history:
@@ -269,17 +285,18 @@ class ModelRegistry:
                     f"Known aliases: {alias_listing(self._aliases(name))}."
                 )
             last = history[0]
-            current = self._aliases(name).get(alias)
+            current = self._current(name, alias, expect)
             return self._move(
                 name,
                 alias,
                 AliasAction.UNDO,
-                from_version=None if current is None else current.version,
+                from_version=current,
                 to_version=last.from_version,
                 who=who,
                 why=why,
                 evidence=(),
                 undoes=last.execution_id,
+                expect=expect,
             )
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
@@ -329,8 +346,9 @@ class ModelRegistry:
         why: str,
         evidence: Sequence[ArtifactId],
         undoes: int | None = None,
+        expect: int | None = None,
     ) -> AliasMove:
-        evidence_ids = self._check_evidence(evidence)
+        evidence_ids = check_evidence(self.metadata, evidence)
         subject = to_version if to_version is not None else from_version
         model_artifact = None
         if subject is not None:
@@ -362,7 +380,9 @@ class ModelRegistry:
                 events.insert(0, Event(model_artifact, execution.id, EventType.INPUT, "model"))
             self.metadata.put_events(events)
             self.metadata.associate(context.id, [execution.id])
-            self.metadata.set_model_alias(name, alias, to_version, execution_id=execution.id)
+            self.metadata.set_model_alias(
+                name, alias, to_version, execution_id=execution.id, expect=expect
+            )
             done = self.metadata.update_execution(
                 execution.id, state=ExecutionState.COMPLETE, ended_at=datetime.now(UTC)
             )
@@ -374,38 +394,17 @@ class ModelRegistry:
             raise
         return AliasMove.from_execution(done, evidence_ids)
 
-    def _check_evidence(self, evidence: Sequence[ArtifactId]) -> tuple[ArtifactId, ...]:
-        if isinstance(evidence, str | bytes):
-            raise InvalidInputError(
-                f"Evidence {evidence!r} must be a sequence of artifact ids, not a string."
-            )
-        ids = tuple(dict.fromkeys(evidence))
-        for artifact_id in ids:
-            if isinstance(artifact_id, bool) or not isinstance(artifact_id, int):
-                raise InvalidInputError(
-                    f"Evidence {artifact_id!r} is not an artifact id; pass integer ids such "
-                    "as the ModelBlessing's."
-                )
-        found = {a.id for a in self.metadata.get_artifacts(ids)}
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise NotFoundError(
-                f"Evidence artifact(s) {', '.join(map(str, missing))} do not exist; pass ids of "
-                "recorded artifacts such as the ModelBlessing that justifies the move."
-            )
-        return ids
-
     def _versions(self, name: str) -> list[ModelVersion]:
-        check_name("Model", name)
-        versions = self.metadata.list_model_versions(name)
-        if not versions:
-            known = sorted({v.name for v in self.metadata.list_model_versions()})
-            shown = ", ".join(known[:20]) + (" …" if len(known) > 20 else "") or "none"
-            raise NotFoundError(
-                f"Model {name!r} is not registered. Known models: {shown}. Register one with: "
-                f"loopline models register {name} ARTIFACT_ID"
-            )
-        return versions
+        return registered_versions(self.metadata, name)
 
     def _aliases(self, name: str) -> dict[str, ModelAlias]:
         return {a.alias: a for a in self.metadata.list_model_aliases(name)}
+
+    def _current(self, name: str, alias: str, expect: int | None) -> int | None:
+        """The version ``name@alias`` points at now; ConflictError early (recording nothing)
+        if it is not ``expect``. The binding check is the store's, in the move's write."""
+        row = self._aliases(name).get(alias)
+        current = None if row is None else row.version
+        if expect is not None:
+            check_alias_expected(name, alias, current, expect)
+        return current

@@ -6,7 +6,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from loopline.errors import InvalidInputError, NotFoundError
-from loopline.metadata.entities import Artifact, ArtifactState, ModelAlias, ModelVersion
+from loopline.metadata.entities import (
+    Artifact,
+    ArtifactState,
+    ModelAlias,
+    ModelVersion,
+    check_alias_expect,
+    check_alias_expected,
+)
 from loopline.metadata.sql import artifacts, executions
 from loopline.metadata.sql._values import check_id, chunks, utcnow
 from loopline.metadata.sql.schema import (
@@ -106,13 +113,33 @@ def list_versions(session: Session, name: str | None) -> list[ModelVersion]:
 
 
 def set_alias(
-    session: Session, name: str, alias: str, version: int | None, *, execution_id: int | None
+    session: Session,
+    name: str,
+    alias: str,
+    version: int | None,
+    *,
+    execution_id: int | None,
+    expect: int | None = None,
 ) -> ModelAlias | None:
+    """Move ``name@alias``; with ``expect`` only if it points at ``expect`` now (0: unset).
+
+    The check and the write are one transaction that holds the alias: on SQLite the write
+    lock (``BEGIN IMMEDIATE``) serialises every writer; on PostgreSQL a transaction-scoped
+    advisory lock on ``name@alias`` serialises the moves of this alias (a row lock alone
+    would not cover an alias that does not exist yet), then the row is read ``FOR UPDATE``.
+    """
     check_name("Model", name)
     check_name("Alias", alias)
+    check_alias_expect(name, alias, expect)
     if execution_id is not None:
         executions.load(session, execution_id)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{name}@{alias}"}
+        )
     row = session.get(ModelAliasRow, (name, alias), with_for_update=True)
+    if expect is not None:
+        check_alias_expected(name, alias, None if row is None else row.version, expect)
     if version is None:
         if row is not None:
             session.delete(row)

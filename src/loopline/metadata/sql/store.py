@@ -519,10 +519,18 @@ class SqlMetadataStore(MetadataStore):
         )
 
     def set_model_alias(
-        self, name: str, alias: str, version: int | None, *, execution_id: ExecutionId | None
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        execution_id: ExecutionId | None,
+        expect: int | None = None,
     ) -> ModelAlias | None:
         return self._call(
-            lambda s: models.set_alias(s, name, alias, version, execution_id=execution_id),
+            lambda s: models.set_alias(
+                s, name, alias, version, execution_id=execution_id, expect=expect
+            ),
             write=True,
             what=f"set alias {name}@{alias}",
         )
