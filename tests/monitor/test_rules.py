@@ -23,12 +23,16 @@ def window(index: int, drifted: bool | None, accuracy: float | None = None) -> W
         feat = FeatureResult("x", "numeric", False, reason="one side has no finite values")
     else:
         value = 0.3 if drifted else 0.02
-        feat = FeatureResult("x", "numeric", drifted, {"normalized_wasserstein": value},
-                             (Check("normalized_wasserstein", value, 0.1, drifted, True),))  # fmt: skip
-    perf = () if accuracy is None else (PerformanceValue("accuracy", accuracy, None, None, 100,
-                                                         "wilson"),)  # fmt: skip
-    return WindowResult("m", "taxi", "3", index, float(index), index + 0.5, 100, (feat,),
-                        performance=perf)  # fmt: skip
+        check = Check("normalized_wasserstein", value, 0.1, drifted, True)
+        feat = FeatureResult("x", "numeric", drifted, {"normalized_wasserstein": value}, (check,))
+    perf = (
+        ()
+        if accuracy is None
+        else (PerformanceValue("accuracy", accuracy, None, None, 100, "wilson"),)
+    )
+    return WindowResult(
+        "m", "taxi", "3", index, float(index), index + 0.5, 100, (feat,), performance=perf
+    )
 
 
 def simulate(rule: AlertRule, verdicts: Sequence[bool | None]) -> list[AlertEvent]:
@@ -47,7 +51,12 @@ def test_fires_after_three_consecutive_breaches_and_names_the_windows() -> None:
     assert [(e.state, e.first_window, e.last_window) for e in events] == [("firing", 1, 3)]
     e = events[0]
     assert (e.rule, e.model, e.version, e.severity, e.metric) == (
-        "x-drift", "taxi", "3", "critical", "feature:x")
+        "x-drift",
+        "taxi",
+        "3",
+        "critical",
+        "feature:x",
+    )
     assert e.value == 0.3
     assert "feature 'x' drifted: normalized_wasserstein 0.3000 vs calibrated threshold" in e.reason
 
@@ -59,13 +68,18 @@ def test_an_interrupted_streak_does_not_fire() -> None:
 def test_never_refires_while_firing_and_clears_with_hysteresis() -> None:
     events = simulate(RULE, [True, True, True, True, False, True, False, False, True])
     assert [(e.state, e.first_window, e.last_window) for e in events] == [
-        ("firing", 0, 2), ("resolved", 0, 7)]
+        ("firing", 0, 2),
+        ("resolved", 0, 7),
+    ]
 
 
 def test_fires_again_after_it_resolved() -> None:
     events = simulate(RULE, [True] * 3 + [False] * 2 + [True] * 3)
     assert [(e.state, e.last_window) for e in events] == [
-        ("firing", 2), ("resolved", 4), ("firing", 7)]
+        ("firing", 2),
+        ("resolved", 4),
+        ("firing", 7),
+    ]
     assert events[2].first_window == 5
 
 
@@ -81,7 +95,9 @@ def test_a_threshold_rule_on_accuracy_breaches_below_it() -> None:
         state, new = step(rule, state, window(i, False, acc))
         events += new
     assert [(e.state, e.first_window, e.last_window) for e in events] == [
-        ("firing", 1, 3), ("resolved", 1, 4)]
+        ("firing", 1, 3),
+        ("resolved", 1, 4),
+    ]
     assert "accuracy 0.7500 over 100 rows is < 0.8" in events[0].reason
 
 

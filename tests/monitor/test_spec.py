@@ -13,8 +13,7 @@ from loopline.monitor import AlertRule, MonitorSpec, Task, WindowSpec
 def doc(**spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"deployment": "taxi", "window": {"rows": 500}}
     body.update(spec)
-    return {"apiVersion": "loopline/v1", "kind": "Monitor", "metadata": {"name": "m"},
-            "spec": body}  # fmt: skip
+    return {"apiVersion": "loopline/v1", "kind": "Monitor", "metadata": {"name": "m"}, "spec": body}
 
 
 def test_a_full_monitor_parses_and_round_trips_through_its_document() -> None:
@@ -59,22 +58,33 @@ def test_defaults_fill_what_a_minimal_monitor_leaves_out() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"window": {"rows": 0}}, r"spec\.window\.rows = 0 is invalid: it must be a positive "
-                                  "integer"),
+        (
+            {"window": {"rows": 0}},
+            r"spec\.window\.rows = 0 is invalid: it must be a positive "
+            "integer",
+        ),
         ({"window": {"rows": 5, "duration": "1m"}}, "must set exactly one of rows or duration"),
         ({"window": {"duration": "soon"}}, r"spec\.window\.duration = 'soon' is invalid"),
         ({"deployment": ""}, r"spec\.deployment = '' is invalid"),
         ({"reference": {"falseAlarmRate": 0.9}}, r"spec\.reference\.falseAlarmRate = 0\.9"),
         ({"label": {"task": "ranking"}}, "must be classification or regression"),
         ({"rules": [{"name": "x", "metric": "vibes"}]}, r"spec\.rules\[0\]\.metric = 'vibes'"),
-        ({"rules": [{"name": "x", "metric": "accuracy"}]},
-         r"spec\.rules\[0\]\.threshold = None is invalid: it is required"),
-        ({"rules": [{"name": "x", "metric": "driftShare", "op": "=="}]},
-         "must set op and threshold together"),
-        ({"rules": [{"name": "x", "metric": "driftShare", "op": "==", "threshold": 1}]},
-         r"spec\.rules\[0\]\.op = '=='"),
-        ({"rules": [{"name": "x", "metric": "prediction"}] * 2},
-         r"spec\.rules\[1\]\.name = 'x' is invalid: it must be unique"),
+        (
+            {"rules": [{"name": "x", "metric": "accuracy"}]},
+            r"spec\.rules\[0\]\.threshold = None is invalid: it is required",
+        ),
+        (
+            {"rules": [{"name": "x", "metric": "driftShare", "op": "=="}]},
+            "must set op and threshold together",
+        ),
+        (
+            {"rules": [{"name": "x", "metric": "driftShare", "op": "==", "threshold": 1}]},
+            r"spec\.rules\[0\]\.op = '=='",
+        ),
+        (
+            {"rules": [{"name": "x", "metric": "prediction"}] * 2},
+            r"spec\.rules\[1\]\.name = 'x' is invalid: it must be unique",
+        ),
         ({"colour": "red"}, r"spec has unknown key\(s\) \['colour'\]"),
     ],
 )

@@ -29,6 +29,15 @@ from loopline.monitor.spec import (
     Task,
     WindowSpec,
 )
+from loopline.monitor.sql_store import SqlMonitorStore
+from loopline.monitor.store import (
+    Commit,
+    InMemoryMonitorStore,
+    MonitorState,
+    MonitorStore,
+    StoredAlert,
+    StoredMonitor,
+)
 from loopline.monitor.window_result import (
     Check,
     FeatureResult,
@@ -42,14 +51,21 @@ __all__ = [
     "AlertEvent",
     "AlertRule",
     "Check",
+    "Commit",
     "FeatureResult",
     "Histogram",
+    "InMemoryMonitorStore",
     "LabelSpec",
     "Measurement",
     "MonitorSpec",
+    "MonitorState",
+    "MonitorStore",
     "PerformanceValue",
     "ReferenceSpec",
     "RuleState",
+    "SqlMonitorStore",
+    "StoredAlert",
+    "StoredMonitor",
     "Task",
     "Violation",
     "WindowResult",

@@ -20,8 +20,9 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 def invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
     """The error for field ``path`` holding ``value`` that breaks ``rule``."""
-    return InvalidDefinitionError(f"{KIND} field {path or '(document)'} = {value!r} is invalid: "
-                                  f"it {rule}.")  # fmt: skip
+    return InvalidDefinitionError(
+        f"{KIND} field {path or '(document)'} = {value!r} is invalid: it {rule}."
+    )
 
 
 def parse_duration(value: object, path: str) -> float:
@@ -93,10 +94,15 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.invalid(key, value, "must be a number")
         if (low is not None and value <= low) or (high is not None and value >= high):
-            raise self.invalid(key, value, f"must be greater than {low:g} and less than {high:g}"
-                               if low is not None and high is not None
-                               else f"must be greater than {low:g}" if low is not None
-                               else f"must be less than {high:g}")  # fmt: skip
+            raise self.invalid(
+                key,
+                value,
+                f"must be greater than {low:g} and less than {high:g}"
+                if low is not None and high is not None
+                else f"must be greater than {low:g}"
+                if low is not None
+                else f"must be less than {high:g}",
+            )
         return float(value)
 
     def text(self, key: str, default: str | None = None) -> str | None:
@@ -121,8 +127,10 @@ class Fields:
         value = self.data.get(key)
         if value is None:
             return None
-        if not isinstance(value, list) or not value or not all(
-            isinstance(v, str) and v for v in value
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v for v in value)
         ):
             raise self.invalid(key, value, "must be a non-empty list of names")
         if len(set(value)) != len(value):

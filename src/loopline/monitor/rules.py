@@ -20,7 +20,11 @@ from loopline.monitor.window_result import FeatureResult, WindowResult
 from loopline.types import JsonDict
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}  # fmt: skip
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +40,34 @@ class RuleState:
     fired_at: int | None = None  # first window of the episode that is firing
 
     def to_dict(self) -> JsonDict:
-        return {"rule": self.rule, "version": self.version, "firing": self.firing,
-                "breaches": self.breaches, "clean": self.clean,
-                "streak_start": self.streak_start, "fired_at": self.fired_at}  # fmt: skip
+        return {
+            "rule": self.rule,
+            "version": self.version,
+            "firing": self.firing,
+            "breaches": self.breaches,
+            "clean": self.clean,
+            "streak_start": self.streak_start,
+            "fired_at": self.fired_at,
+        }
 
     @classmethod
     def from_dict(cls, d: JsonDict) -> RuleState:
-        return cls(str(d["rule"]), str(d["version"]), bool(d["firing"]), int(d["breaches"]),  # type: ignore[arg-type]
-                   int(d["clean"]), d["streak_start"], d["fired_at"])  # type: ignore[arg-type]  # fmt: skip
+        start, fired = d["streak_start"], d["fired_at"]
+        return cls(
+            rule=str(d["rule"]),
+            version=str(d["version"]),
+            firing=bool(d["firing"]),
+            breaches=_int(d["breaches"]),
+            clean=_int(d["clean"]),
+            streak_start=None if start is None else _int(start),
+            fired_at=None if fired is None else _int(fired),
+        )
+
+
+def _int(x: object) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise TypeError(f"expected an integer, got {x!r}")
+    return x
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +98,25 @@ class AlertEvent:
     @property
     def key(self) -> str:
         """Unique per event: a restart that replays the windows records it once."""
-        return (f"{self.monitor}/{self.rule}/{self.model}/{self.version}/{self.state}/"
-                f"{self.first_window}-{self.last_window}")  # fmt: skip
+        return (
+            f"{self.monitor}/{self.rule}/{self.model}/{self.version}/{self.state}/"
+            f"{self.first_window}-{self.last_window}"
+        )
 
     def to_dict(self) -> JsonDict:
-        return {"monitor": self.monitor, "rule": self.rule, "model": self.model,
-                "version": self.version, "state": self.state, "severity": self.severity,
-                "reason": self.reason, "first_window": self.first_window,
-                "last_window": self.last_window, "metric": self.metric,
-                "value": self.value}  # fmt: skip
+        return {
+            "monitor": self.monitor,
+            "rule": self.rule,
+            "model": self.model,
+            "version": self.version,
+            "state": self.state,
+            "severity": self.severity,
+            "reason": self.reason,
+            "first_window": self.first_window,
+            "last_window": self.last_window,
+            "metric": self.metric,
+            "value": self.value,
+        }
 
     @classmethod
     def from_dict(cls, d: JsonDict) -> AlertEvent:
@@ -93,8 +127,9 @@ def measure(rule: AlertRule, w: WindowResult) -> Measurement | None:
     """The rule's value in window ``w`` and whether it breaches; None when ``w`` cannot say."""
     if rule.metric == "driftShare":
         drifted = ", ".join(w.drifted_features) or "none"
-        return _compare(rule, w.drift_share, f"drift share {w.drift_share:.2f} "
-                        f"(drifted: {drifted})")  # fmt: skip
+        return _compare(
+            rule, w.drift_share, f"drift share {w.drift_share:.2f} (drifted: {drifted})"
+        )
     if rule.metric == "schemaViolations":
         return _compare(rule, float(w.errors), f"{w.errors} schema violation(s)")
     if rule.feature is not None:
@@ -102,13 +137,17 @@ def measure(rule: AlertRule, w: WindowResult) -> Measurement | None:
     if rule.metric == "prediction":
         return _drift(rule, w.prediction, "the prediction")
     if rule.metric == "newValues":
-        excess = [(f.metrics["new_value_excess"], f) for f in w.features
-                  if "new_value_excess" in f.metrics]  # fmt: skip
+        excess = [
+            (f.metrics["new_value_excess"], f)
+            for f in w.features
+            if "new_value_excess" in f.metrics
+        ]
         if not excess:
             return None
         value, worst = max(excess, key=lambda e: e[0])
-        fired = [c for f in w.features for c in f.checks
-                 if c.metric == "new_value_excess" and c.drifted]  # fmt: skip
+        fired = [
+            c for f in w.features for c in f.checks if c.metric == "new_value_excess" and c.drifted
+        ]
         reason = f"new-value excess {value:.4f} in {worst.name!r}"
         return _compare(rule, value, reason) if rule.op else Measurement(value, bool(fired), reason)
     perf = w.metric(rule.estimated or rule.metric, estimated=rule.estimated is not None)
@@ -121,8 +160,9 @@ def measure(rule: AlertRule, w: WindowResult) -> Measurement | None:
 def _compare(rule: AlertRule, value: float, reason: str) -> Measurement:
     assert rule.op is not None and rule.threshold is not None  # the spec sets defaults
     breached = _OPS[rule.op](value, rule.threshold)
-    return Measurement(value, breached, f"{reason} {'is' if breached else 'is not'} "
-                       f"{rule.op} {rule.threshold:g}")  # fmt: skip
+    return Measurement(
+        value, breached, f"{reason} {'is' if breached else 'is not'} {rule.op} {rule.threshold:g}"
+    )
 
 
 def _drift(rule: AlertRule, f: FeatureResult | None, what: str) -> Measurement | None:
@@ -135,13 +175,15 @@ def _drift(rule: AlertRule, f: FeatureResult | None, what: str) -> Measurement |
         return _compare(rule, check.value, f"{what}: {check.metric} {check.value:.4f}")
     how = "calibrated " if check.calibrated else ""
     verdict = "drifted" if f.drifted else "did not drift"
-    return Measurement(check.value, f.drifted, f"{what} {verdict}: {check.metric} "
-                       f"{check.value:.4f} vs {how}threshold {check.threshold:.4f}")  # fmt: skip
+    return Measurement(
+        check.value,
+        f.drifted,
+        f"{what} {verdict}: {check.metric} "
+        f"{check.value:.4f} vs {how}threshold {check.threshold:.4f}",
+    )
 
 
-def step(
-    rule: AlertRule, state: RuleState, w: WindowResult
-) -> tuple[RuleState, list[AlertEvent]]:
+def step(rule: AlertRule, state: RuleState, w: WindowResult) -> tuple[RuleState, list[AlertEvent]]:
     """Advance ``state`` by window ``w``; the events it causes (at most one)."""
     m = measure(rule, w)
     if m is None:
@@ -167,7 +209,20 @@ def step(
 def _event(
     rule: AlertRule, w: WindowResult, state: str, first: int, m: Measurement, reason: str
 ) -> AlertEvent:
-    sentence = f"Monitor {w.monitor!r} rule {rule.name!r} {state} on {w.model} version " \
-               f"{w.version}: {reason}."
-    return AlertEvent(w.monitor, rule.name, w.model, w.version, state, rule.severity, sentence,
-                      first, w.index, rule.metric, m.value)  # fmt: skip
+    sentence = (
+        f"Monitor {w.monitor!r} rule {rule.name!r} {state} on {w.model} version "
+        f"{w.version}: {reason}."
+    )
+    return AlertEvent(
+        w.monitor,
+        rule.name,
+        w.model,
+        w.version,
+        state,
+        rule.severity,
+        sentence,
+        first,
+        w.index,
+        rule.metric,
+        m.value,
+    )

@@ -50,8 +50,10 @@ DRIFT_METRICS = ("driftShare", "prediction", "newValues", "schemaViolations")
 LABEL_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "rmse", "mae", "mape")
 ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "specificity", "auc")
 OPS = (">", ">=", "<", "<=")
-_DEFAULTS: dict[str, tuple[str, float]] = {"driftShare": (">=", 0.5),
-                                          "schemaViolations": (">=", 1.0)}  # fmt: skip
+_DEFAULTS: dict[str, tuple[str, float]] = {
+    "driftShare": (">=", 0.5),
+    "schemaViolations": (">=", 1.0),
+}
 
 
 class Task(enum.StrEnum):
@@ -125,8 +127,7 @@ class AlertRule:
         if self.op is not None:
             doc["op"] = self.op
             doc["threshold"] = self.threshold
-        doc.update(forWindows=self.for_windows, clearAfter=self.clear_after,
-                   severity=self.severity)  # fmt: skip
+        doc.update(forWindows=self.for_windows, clearAfter=self.clear_after, severity=self.severity)
         return doc
 
 
@@ -168,8 +169,20 @@ class MonitorSpec:
             raise invalid("kind", top.data.get("kind"), f"must be {KIND!r}")
         meta = Fields(top.data.get("metadata"), "metadata", {"name", "labels", "annotations"})
         name = _name(meta, "name")
-        spec = Fields(top.data.get("spec"), "spec", {"deployment", "model", "window", "reference",
-                      "features", "label", "rules", "retention"})  # fmt: skip
+        spec = Fields(
+            top.data.get("spec"),
+            "spec",
+            {
+                "deployment",
+                "model",
+                "window",
+                "reference",
+                "features",
+                "label",
+                "rules",
+                "retention",
+            },
+        )
         deployment = _name(spec, "deployment")
         model = _name(spec, "model") if spec.has("model") else None
         rules = tuple(_rule(r, f"spec.rules[{i}]") for i, r in enumerate(spec.sequence("rules")))
@@ -202,8 +215,12 @@ class MonitorSpec:
         spec["label"] = self.label.to_doc()
         spec["rules"] = [r.to_doc() for r in self.rules]
         spec["retention"] = {"windows": self.retention_windows}
-        return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": self.name},
-                "spec": spec}  # fmt: skip
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": self.name},
+            "spec": spec,
+        }
 
 
 def _name(fields: Fields, key: str) -> str:
@@ -211,8 +228,11 @@ def _name(fields: Fields, key: str) -> str:
     try:
         return check_name(key.capitalize(), value)
     except ValueError:
-        raise fields.invalid(key, value, "must be 1-128 letters, digits, '_', '.' or '-', "
-                             "starting with a letter or digit") from None  # fmt: skip
+        raise fields.invalid(
+            key,
+            value,
+            "must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        ) from None
 
 
 def _window(data: Any, path: str) -> WindowSpec:
@@ -239,8 +259,7 @@ def _label(data: Any, path: str) -> LabelSpec:
     if task not in {t.value for t in Task}:
         raise f.invalid("task", task, "must be classification or regression")
     positive = f.data.get("positiveClass")
-    if positive is not None and (isinstance(positive, bool) or not isinstance(
-            positive, str | int)):  # fmt: skip
+    if positive is not None and (isinstance(positive, bool) or not isinstance(positive, str | int)):
         raise f.invalid("positiveClass", positive, "must be a class label (a string or integer)")
     if positive is not None and task == Task.REGRESSION:
         raise f.invalid("positiveClass", positive, "applies only to task: classification")
@@ -248,8 +267,9 @@ def _label(data: Any, path: str) -> LabelSpec:
 
 
 def _rule(data: Any, path: str) -> AlertRule:
-    f = Fields(data, path, {"name", "metric", "op", "threshold", "forWindows", "clearAfter",
-                            "severity"})  # fmt: skip
+    f = Fields(
+        data, path, {"name", "metric", "op", "threshold", "forWindows", "clearAfter", "severity"}
+    )
     name = f.required_text("name")
     metric = f.required_text("metric")
     kind, _, arg = metric.partition(":")
@@ -259,8 +279,11 @@ def _rule(data: Any, path: str) -> AlertRule:
             raise f.invalid("metric", metric, "must name the feature: feature:<name>")
     elif kind == "estimated":
         if arg not in ESTIMATED_METRICS:
-            raise f.invalid("metric", metric, "must be estimated:<metric> with a metric among "
-                            f"{', '.join(ESTIMATED_METRICS)}")  # fmt: skip
+            raise f.invalid(
+                "metric",
+                metric,
+                f"must be estimated:<metric> with a metric among {', '.join(ESTIMATED_METRICS)}",
+            )
     elif metric not in DRIFT_METRICS and metric not in LABEL_METRICS:
         known = ", ".join((*DRIFT_METRICS, "feature:<name>", *LABEL_METRICS, "estimated:<metric>"))
         raise f.invalid("metric", metric, f"must be one of {known}")
@@ -273,8 +296,9 @@ def _rule(data: Any, path: str) -> AlertRule:
         raise f.invalid("threshold", None, f"is required for metric {metric!r} (with op)")
     if op is not None and op not in OPS:
         raise f.invalid("op", op, f"must be one of {' '.join(OPS)}")
-    if threshold is not None and (isinstance(threshold, bool)
-                                  or not isinstance(threshold, int | float)):  # fmt: skip
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int | float)
+    ):
         raise f.invalid("threshold", threshold, "must be a number")
     value = None if threshold is None else float(threshold)
     for_windows = f.positive_int("forWindows", 3)

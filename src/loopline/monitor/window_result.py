@@ -133,34 +133,53 @@ class WindowResult:
 
     def to_dict(self) -> JsonDict:
         return {
-            "monitor": self.monitor, "model": self.model, "version": self.version,
-            "index": self.index, "start_ts": self.start_ts, "end_ts": self.end_ts,
-            "rows": self.rows, "features": [_feature_doc(f) for f in self.features],
+            "monitor": self.monitor,
+            "model": self.model,
+            "version": self.version,
+            "index": self.index,
+            "start_ts": self.start_ts,
+            "end_ts": self.end_ts,
+            "rows": self.rows,
+            "features": [_feature_doc(f) for f in self.features],
             "prediction": None if self.prediction is None else _feature_doc(self.prediction),
-            "violations": [{"feature": v.feature, "kind": v.kind, "severity": v.severity,
-                            "description": v.description} for v in self.violations],
+            "violations": [
+                {
+                    "feature": v.feature,
+                    "kind": v.kind,
+                    "severity": v.severity,
+                    "description": v.description,
+                }
+                for v in self.violations
+            ],
             "skewed": list[Json](self.skewed),
             "performance": [_perf_doc(p) for p in self.performance],
             "estimated": [_perf_doc(p) for p in self.estimated],
             "labelled_rows": self.labelled_rows,
             "drift_share": self.drift_share,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, d: Any) -> WindowResult:
         pred = d.get("prediction")
         return cls(
-            monitor=d["monitor"], model=d["model"], version=d["version"], index=d["index"],
-            start_ts=d["start_ts"], end_ts=d["end_ts"], rows=d["rows"],
+            monitor=d["monitor"],
+            model=d["model"],
+            version=d["version"],
+            index=d["index"],
+            start_ts=d["start_ts"],
+            end_ts=d["end_ts"],
+            rows=d["rows"],
             features=tuple(_feature_of(f) for f in d["features"]),
             prediction=None if pred is None else _feature_of(pred),
-            violations=tuple(Violation(v["feature"], v["kind"], v["severity"], v["description"])
-                             for v in d["violations"]),
+            violations=tuple(
+                Violation(v["feature"], v["kind"], v["severity"], v["description"])
+                for v in d["violations"]
+            ),
             skewed=tuple(d["skewed"]),
             performance=tuple(_perf_of(p) for p in d["performance"]),
             estimated=tuple(_perf_of(p) for p in d["estimated"]),
             labelled_rows=d["labelled_rows"],
-        )  # fmt: skip
+        )
 
 
 def _num(x: float | None) -> float | None:
@@ -183,36 +202,76 @@ def _feature_doc(f: FeatureResult) -> JsonDict:
             "categories": None if h.categories is None else list[Json](h.categories),
         }
     return {
-        "name": f.name, "kind": f.kind, "drifted": f.drifted,
+        "name": f.name,
+        "kind": f.kind,
+        "drifted": f.drifted,
         "metrics": {k: _num(v) for k, v in f.metrics.items()},
-        "checks": [{"metric": c.metric, "value": _num(c.value), "threshold": _num(c.threshold),
-                    "drifted": c.drifted, "calibrated": c.calibrated} for c in f.checks],
-        "reason": f.reason, "histogram": hist, "missing_share": f.missing_share,
-    }  # fmt: skip
+        "checks": [
+            {
+                "metric": c.metric,
+                "value": _num(c.value),
+                "threshold": _num(c.threshold),
+                "drifted": c.drifted,
+                "calibrated": c.calibrated,
+            }
+            for c in f.checks
+        ],
+        "reason": f.reason,
+        "histogram": hist,
+        "missing_share": f.missing_share,
+    }
 
 
 def _feature_of(d: Any) -> FeatureResult:
     h = d.get("histogram")
     hist = None
     if h is not None:
-        hist = Histogram(tuple(h["reference"]), tuple(h["current"]),
-                         None if h["edges"] is None else tuple(h["edges"]),
-                         None if h["categories"] is None else tuple(h["categories"]))  # fmt: skip
+        hist = Histogram(
+            tuple(h["reference"]),
+            tuple(h["current"]),
+            None if h["edges"] is None else tuple(h["edges"]),
+            None if h["categories"] is None else tuple(h["categories"]),
+        )
     return FeatureResult(
-        name=d["name"], kind=d["kind"], drifted=d["drifted"],
+        name=d["name"],
+        kind=d["kind"],
+        drifted=d["drifted"],
         metrics={k: _back(v) for k, v in d["metrics"].items()},
-        checks=tuple(Check(c["metric"], _back(c["value"]), _back(c["threshold"]), c["drifted"],
-                           c["calibrated"]) for c in d["checks"]),
-        reason=d["reason"], histogram=hist, missing_share=d["missing_share"],
-    )  # fmt: skip
+        checks=tuple(
+            Check(
+                c["metric"], _back(c["value"]), _back(c["threshold"]), c["drifted"], c["calibrated"]
+            )
+            for c in d["checks"]
+        ),
+        reason=d["reason"],
+        histogram=hist,
+        missing_share=d["missing_share"],
+    )
 
 
 def _perf_doc(p: PerformanceValue) -> JsonDict:
-    return {"name": p.name, "value": _num(p.value), "lower": _num(p.lower),
-            "upper": _num(p.upper), "n": p.n, "method": p.method, "reason": p.reason,
-            "alert_lower": _num(p.alert_lower), "alert_upper": _num(p.alert_upper)}  # fmt: skip
+    return {
+        "name": p.name,
+        "value": _num(p.value),
+        "lower": _num(p.lower),
+        "upper": _num(p.upper),
+        "n": p.n,
+        "method": p.method,
+        "reason": p.reason,
+        "alert_lower": _num(p.alert_lower),
+        "alert_upper": _num(p.alert_upper),
+    }
 
 
 def _perf_of(d: Any) -> PerformanceValue:
-    return PerformanceValue(d["name"], d["value"], d["lower"], d["upper"], d["n"], d["method"],
-                            d["reason"], d["alert_lower"], d["alert_upper"])  # fmt: skip
+    return PerformanceValue(
+        d["name"],
+        d["value"],
+        d["lower"],
+        d["upper"],
+        d["n"],
+        d["method"],
+        d["reason"],
+        d["alert_lower"],
+        d["alert_upper"],
+    )
