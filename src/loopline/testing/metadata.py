@@ -601,6 +601,63 @@ class MetadataStoreContract:
             store.lineage(artifact_id=graph.ids["a1"], hops=-1)
         with pytest.raises(NotFoundError, match="Artifact 987 does not exist"):
             store.lineage(artifact_id=987)
+        with pytest.raises(NotFoundError, match="Execution 988 does not exist"):
+            store.lineage(execution_id=988, direction=Direction.BOTH)
+
+    def test_lineage_nodes_and_edges_equal_what_the_getters_return(
+        self, store: MetadataStore
+    ) -> None:
+        graph = build_pipeline_graph(store)
+        ids = graph.ids
+        store.update_artifact(ids["a3"], properties={"columns": ["x", "y"], "nested": {"k": 1.5}})
+        store.update_execution(ids["e4"], properties={"epochs": 3, "note": "été"})
+        pending = store.put_execution("Trainer")  # never started: started_at/ended_at are None
+        store.put_events([Event(ids["a6"], pending.id, IN, "base_model")])
+        result = store.lineage(artifact_id=ids["a6"], direction=Direction.BOTH, hops=9)
+        assert list(result.artifacts) == store.get_artifacts([a.id for a in result.artifacts])
+        assert list(result.executions) == [store.get_execution(e.id) for e in result.executions]
+        assert pending.id in {e.id for e in result.executions}
+        every_event = {
+            (e.artifact_id, e.execution_id, e.type, e.port): e
+            for e in store.get_events(artifact_ids=[a.id for a in result.artifacts])
+        }
+        for event in result.events:
+            assert every_event[(event.artifact_id, event.execution_id, event.type, event.port)] == (
+                event
+            )
+
+    def test_lineage_through_a_cycle_visits_each_node_once(self, store: MetadataStore) -> None:
+        # An execution that reads and rewrites the same artifact closes a cycle.
+        state = store.put_artifact("State", "mem://state", state=ArtifactState.LIVE)
+        step = store.put_execution("Refresh", state=ExecutionState.RUNNING)
+        store.put_events([Event(state.id, step.id, IN, "state")])
+        store.publish_execution(
+            step.id,
+            state=ExecutionState.COMPLETE,
+            outputs=[Event(state.id, step.id, OUT, "state")],
+        )
+        for direction in Direction:
+            result = store.lineage(artifact_id=state.id, direction=direction, hops=1_000_000)
+            assert dict(result.hops) == {f"a:{state.id}": 0, f"e:{step.id}": 1}
+            assert len(result.events) == 2 if direction is Direction.BOTH else 1
+
+    def test_lineage_walks_a_chain_longer_than_one_statement(self, store: MetadataStore) -> None:
+        # 40 runs, each reading the previous one's output: 80 hops from the last to the first.
+        previous = store.put_artifact("Model", "mem://m0", state=ArtifactState.LIVE)
+        first = previous.id
+        for n in range(1, 41):
+            step = store.put_execution("Trainer", state=ExecutionState.RUNNING)
+            store.put_events([Event(previous.id, step.id, IN, "base")])
+            previous = store.put_artifact("Model", f"mem://m{n}", state=ArtifactState.LIVE)
+            store.publish_execution(
+                step.id,
+                state=ExecutionState.COMPLETE,
+                outputs=[Event(previous.id, step.id, OUT, "model")],
+            )
+        result = store.lineage(artifact_id=previous.id, hops=1000)
+        assert result.hops[f"a:{first}"] == 80
+        assert (len(result.artifacts), len(result.executions), len(result.events)) == (41, 40, 80)
+        assert f"a:{first}" not in store.lineage(artifact_id=previous.id, hops=79).hops
 
     # ---- latest queries --------------------------------------------------------------------
 
