@@ -77,3 +77,55 @@ class ModelRef:
         if self.version is not None:
             return f"{self.name}/{self.version}"
         return self.name
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?", re.IGNORECASE)
+_SIZE_UNIT = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_SIZE_UNIT |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
+_AGE_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0}
+
+
+def parse_byte_size(value: str | int, field: str) -> int:
+    """Bytes for ``1073741824``, ``500MB`` (10⁶) or ``1GiB`` (2³⁰); InvalidInputError naming
+    ``field`` otherwise (also for 0: a size bound is at least one byte)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        m = _SIZE.fullmatch(str(value).strip())
+        if m is None:
+            raise InvalidInputError(
+                f"{field} {value!r} is not a size; write bytes (1073741824) or a number with a "
+                "unit: KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)."
+            )
+        size = int(float(m.group(1)) * _SIZE_UNIT[(m.group(2) or "b").lower()])
+    if size < 1:
+        raise InvalidInputError(f"{field} {value!r} must be at least 1 byte.")
+    return size
+
+
+def parse_age(value: str | float, field: str) -> float:
+    """Seconds for ``30d``, ``12h``, ``90m``, ``45s``, ``2w`` or a bare number of seconds;
+    InvalidInputError naming ``field`` otherwise (also for 0)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        m = _AGE.fullmatch(str(value).strip())
+        if m is None:
+            raise InvalidInputError(
+                f"{field} {value!r} is not an age; write a number with a unit: s, m, h, d or w "
+                "(30d = 30 days), or a bare number of seconds."
+            )
+        seconds = float(m.group(1)) * _AGE_UNIT[m.group(2)]
+    if not seconds > 0 or seconds == float("inf"):
+        raise InvalidInputError(f"{field} {value!r} must be a positive, finite age.")
+    return seconds
+
+
+def format_age(seconds: float) -> str:
+    """The short form :func:`parse_age` reads back: ``2592000`` → ``30d``, ``90`` → ``90s``."""
+    for unit in ("w", "d", "h", "m"):
+        size = _AGE_UNIT[unit]
+        if seconds >= size and float(seconds / size).is_integer():
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -59,6 +59,8 @@ def commands(draw: st.DrawFn) -> ServeCommand:
         max_body_bytes=draw(st.integers(1, 10**12)),
         log_dir=log_dir,
         log_sample_rate=draw(st.floats(0.0, 1.0)) if log_dir is not None else 1.0,
+        log_max_bytes=draw(st.integers(1, 10**13)) if log_dir is not None else 1 << 30,
+        log_max_age=draw(st.floats(1e-3, 1e10, **_finite)) if log_dir is not None else 2592000.0,
         graceful_timeout=draw(st.floats(1.0, 1e9, **_finite)),
         drain_seconds=draw(st.floats(0.0, 1e9, **_finite)),
     )

@@ -9,15 +9,33 @@ loopline.cli.serve_process`` with ``ServeCommand.to_argv()``).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from loopline.errors import LooplineError
+from loopline.errors import InvalidInputError, LooplineError
 from loopline.serving import ServeCommand
+from loopline.types import parse_age, parse_byte_size
 
 #: The defaults of every flag (the model reference is a placeholder, never served).
 _D = ServeCommand(models=("MODEL_REF",))
+
+
+class _Parsed(click.ParamType[Any]):
+    """A flag value read by one of loopline's unit parsers (``1GiB``, ``30d``)."""
+
+    def __init__(self, name: str, parse: Callable[[Any, str], object]) -> None:
+        self.name = name
+        self._parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        flag = param.opts[0] if param is not None else self.name
+        try:
+            return self._parse(value, flag)
+        except InvalidInputError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 @click.command("serve")
@@ -79,6 +97,20 @@ _D = ServeCommand(models=("MODEL_REF",))
     help="Share of requests logged, 0-1 (needs --log-dir).",
 )
 @click.option(
+    "--log-max-bytes",
+    type=_Parsed("SIZE", parse_byte_size),
+    default=_D.log_max_bytes,
+    show_default=True,
+    help="Rotate the log directory to at most this size: bytes, 500MB or 1GiB (needs --log-dir).",
+)
+@click.option(
+    "--log-max-age",
+    type=_Parsed("AGE", parse_age),
+    default=_D.log_max_age,
+    show_default=True,
+    help="Delete log segments older than this: 30d, 12h, 90m or seconds (needs --log-dir).",
+)
+@click.option(
     "--graceful-timeout",
     default=_D.graceful_timeout,
     show_default=True,
@@ -103,6 +135,8 @@ def serve(
     max_body_bytes: int,
     log_dir: Path | None,
     log_sample_rate: float,
+    log_max_bytes: int,
+    log_max_age: float,
     graceful_timeout: float,
     drain_seconds: float,
 ) -> None:
@@ -127,6 +161,8 @@ def serve(
             max_body_bytes=max_body_bytes,
             log_dir=log_dir,
             log_sample_rate=log_sample_rate,
+            log_max_bytes=log_max_bytes,
+            log_max_age=log_max_age,
             graceful_timeout=graceful_timeout,
             drain_seconds=drain_seconds,
         )

@@ -12,9 +12,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from loopline.deploy.autoscaling import Autoscaling
 from loopline.deploy.fields import Fields, invalid, load_yaml
@@ -26,7 +26,9 @@ from loopline.deploy.progressive_spec import (
 )
 from loopline.errors import InvalidDefinitionError, InvalidInputError
 from loopline.serving import BatchingOptions
-from loopline.types import JsonDict, ModelRef, check_name
+from loopline.types import JsonDict, ModelRef, check_name, parse_age, parse_byte_size
+
+T = TypeVar("T")
 
 API_VERSION = "loopline/v1"
 KIND = "Deployment"
@@ -81,6 +83,10 @@ class Logging:
 
     enabled: bool = False
     sample_rate: float = 1.0
+    max_bytes: int | None = None
+    """``maxBytes``: rotate the log directory to this size (None: the server's default)."""
+    max_age: float | None = None
+    """``maxAge`` in seconds: delete older segments (None: the server's default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +118,7 @@ class Template:
                 "maxBatchSize": self.batching.max_batch_size,
                 "maxLatencyMs": self.batching.max_latency_ms,
             },
-            "logging": {
-                "enabled": self.logging.enabled,
-                "sampleRate": self.logging.sample_rate,
-            },
+            "logging": _logging_dict(self.logging),
         }
 
 
@@ -353,7 +356,11 @@ def _parse_template(data: Any, model: str) -> Template:
         "spec.template.batching",
         {"enabled", "maxBatchSize", "maxLatencyMs"},
     )
-    lg = _Fields(f.data.get("logging", {}), "spec.template.logging", {"enabled", "sampleRate"})
+    lg = _Fields(
+        f.data.get("logging", {}),
+        "spec.template.logging",
+        {"enabled", "sampleRate", "maxBytes", "maxAge"},
+    )
     return Template(
         model=model,
         workers=f.int("workers", 1, minimum=1, maximum=64),
@@ -365,5 +372,31 @@ def _parse_template(data: Any, model: str) -> Template:
         logging=Logging(
             enabled=lg.bool("enabled", False),
             sample_rate=lg.float("sampleRate", 1.0, 0.0, 1.0),
+            max_bytes=_rotation_bound(lg.data, "maxBytes", parse_byte_size),
+            max_age=_rotation_bound(lg.data, "maxAge", parse_age),
         ),
     )
+
+
+def _logging_dict(lg: Logging) -> JsonDict:
+    # The rotation bounds appear only when set, so templates written before they existed
+    # keep their hash (and their revision).
+    out: JsonDict = {"enabled": lg.enabled, "sampleRate": lg.sample_rate}
+    if lg.max_bytes is not None:
+        out["maxBytes"] = lg.max_bytes
+    if lg.max_age is not None:
+        out["maxAge"] = lg.max_age
+    return out
+
+
+def _rotation_bound(data: Any, key: str, parse: Callable[[Any, str], T]) -> T | None:
+    """``spec.template.logging.<key>`` parsed (``1GiB``, ``30d`` or a number), or None."""
+    if not isinstance(data, Mapping) or data.get(key) is None:
+        return None
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _invalid(f"spec.template.logging.{key}", value, "must be a number or a string")
+    try:
+        return parse(value, f"spec.template.logging.{key}")
+    except InvalidInputError as exc:
+        raise InvalidDefinitionError(str(exc)) from None

@@ -131,8 +131,10 @@ class ModelServerApp:
                 lo.directory,
                 "predictions",
                 lo,
+                rotates=self.options.worker_id == "0",  # one rotating writer per server
                 on_written=lambda n: self.metrics.log_written.inc(("predictions",), n),
                 on_dropped=lambda n: self.metrics.log_dropped.inc(("predictions",), n),
+                on_rotated=lambda reason, n: self.metrics.log_rotated.inc((reason.value,), n),
             )
             self._feedback_log = SegmentWriter(
                 lo.directory,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.errors import InvalidInputError
 from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
-from loopline.types import check_name
+from loopline.types import check_name, parse_age, parse_byte_size
 
 if TYPE_CHECKING:
     from loopline.serving.runner import ServerHandle
@@ -44,6 +44,8 @@ def _field_default(cls: type, name: str) -> Any:
 _BATCHING = BatchingOptions()
 _SERVER = ServerOptions()
 _SAMPLE_RATE: float = _field_default(LogOptions, "sample_rate")
+_LOG_MAX_BYTES: int = _field_default(LogOptions, "max_bytes")
+_LOG_MAX_AGE: float = _field_default(LogOptions, "max_age")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,10 @@ class ServeCommand:
         max_body_bytes: larger request bodies get 413.
         log_dir: where prediction logs and feedback go (None: no logging).
         log_sample_rate: share of requests logged (needs ``log_dir``).
+        log_max_bytes: the log directory is rotated to at most this many bytes (needs
+            ``log_dir``; ``--log-max-bytes`` also takes ``500MB``, ``1GiB``).
+        log_max_age: log segments older than this many seconds are deleted (needs
+            ``log_dir``; ``--log-max-age`` also takes ``30d``, ``12h``).
         graceful_timeout: seconds to finish in-flight requests after SIGTERM.
         drain_seconds: after SIGTERM, report not-ready but keep accepting for this long.
 
@@ -82,6 +88,8 @@ class ServeCommand:
     max_body_bytes: int = _SERVER.max_body_bytes
     log_dir: Path | None = None
     log_sample_rate: float = _SAMPLE_RATE
+    log_max_bytes: int = _LOG_MAX_BYTES
+    log_max_age: float = _LOG_MAX_AGE
     graceful_timeout: float = 30.0
     drain_seconds: float = 0.0
 
@@ -117,13 +125,21 @@ class ServeCommand:
         _check_int("--max-body-bytes", self.max_body_bytes, 1, None, "bytes per request body")
         for flag, attr, low, high, hint in _FLOAT_RANGES:
             set_(self, attr, _check_float(flag, getattr(self, attr), low, high, hint))
+        _check_int("--log-max-bytes", self.log_max_bytes, 1, None, "the log directory's size")
+        set_(self, "log_max_age", parse_age(self.log_max_age, "--log-max-age"))
         if self.log_dir is not None:
             set_(self, "log_dir", Path(self.log_dir))
-        elif self.log_sample_rate != _SAMPLE_RATE:
-            raise InvalidInputError(
-                f"--log-sample-rate {self.log_sample_rate!r} has no effect without --log-dir; "
-                "add --log-dir DIR to log predictions."
-            )
+        else:
+            for flag, attr, default in (
+                ("--log-sample-rate", "log_sample_rate", _SAMPLE_RATE),
+                ("--log-max-bytes", "log_max_bytes", _LOG_MAX_BYTES),
+                ("--log-max-age", "log_max_age", _LOG_MAX_AGE),
+            ):
+                if getattr(self, attr) != default:
+                    raise InvalidInputError(
+                        f"{flag} {getattr(self, attr)!r} has no effect without --log-dir; "
+                        "add --log-dir DIR to log predictions."
+                    )
 
     # ---- argv --------------------------------------------------------------------------------
 
@@ -191,7 +207,14 @@ class ServeCommand:
 
     def server_options(self) -> ServerOptions:
         """The :class:`ServerOptions` of every worker of this server."""
-        log = None if self.log_dir is None else LogOptions(self.log_dir, self.log_sample_rate)
+        log = None
+        if self.log_dir is not None:
+            log = LogOptions(
+                self.log_dir,
+                self.log_sample_rate,
+                max_bytes=self.log_max_bytes,
+                max_age=self.log_max_age,
+            )
         return ServerOptions(
             max_body_bytes=self.max_body_bytes,
             batching=BatchingOptions(
@@ -232,6 +255,7 @@ class _Flag:
     name: str  # "--max-batch-size"
     attr: str  # "max_batch_size"
     kind: type  # a bool flag also has its "--no-…" form
+    parse: Callable[[str], object] | None = None  # a parser of its own (units)
 
 
 _FLAGS: tuple[_Flag, ...] = (
@@ -246,6 +270,8 @@ _FLAGS: tuple[_Flag, ...] = (
     _Flag("--max-body-bytes", "max_body_bytes", int),
     _Flag("--log-dir", "log_dir", Path),
     _Flag("--log-sample-rate", "log_sample_rate", float),
+    _Flag("--log-max-bytes", "log_max_bytes", int, lambda t: parse_byte_size(t, "--log-max-bytes")),
+    _Flag("--log-max-age", "log_max_age", float, lambda t: parse_age(t, "--log-max-age")),
     _Flag("--graceful-timeout", "graceful_timeout", float),
     _Flag("--drain-seconds", "drain_seconds", float),
 )
@@ -287,6 +313,8 @@ def _check_float(flag: str, value: object, low: float, high: float | None, hint:
 
 
 def _parse(flag: _Flag, text: str) -> object:
+    if flag.parse is not None:
+        return flag.parse(text)
     if flag.kind is int:
         try:
             return int(text)

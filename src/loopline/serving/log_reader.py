@@ -29,7 +29,14 @@ def _read(
     files = sorted(p for p in (root / stream).glob(pattern) if not p.name.startswith("."))
     if not files:
         return pl.DataFrame(schema=_BASE)
-    frames = [pl.read_parquet(p) for p in files]
+    frames = []
+    for path in files:
+        try:
+            frames.append(pl.read_parquet(path))
+        except FileNotFoundError:
+            continue  # rotated away (LogOptions.max_bytes/max_age) since it was listed
+    if not frames:
+        return pl.DataFrame(schema=_BASE)
     try:
         return pl.concat(frames, how="diagonal_relaxed").sort("ts", "request_id", "row")
     except pl.exceptions.PolarsError as exc:

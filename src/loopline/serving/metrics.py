@@ -149,6 +149,13 @@ class Metrics:
             "Rows dropped because the log buffer was full or a write failed.",
             ("stream",),
         )
+        self.log_rotated = self._add(
+            "loopline_prediction_log_segments_deleted_total",
+            "counter",
+            "Log segments deleted by rotation, by reason (size: over max_bytes; age: older "
+            "than max_age).",
+            ("reason",),
+        )
 
     def _add(
         self,

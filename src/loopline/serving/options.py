@@ -41,13 +41,29 @@ class BatchingOptions:
 
 @dataclass(frozen=True, slots=True)
 class LogOptions:
-    """Prediction logging: where, how much, and how often segments are flushed."""
+    """Prediction logging: where, how much, how often segments are flushed, how long kept.
+
+    Attributes:
+        directory: the log directory (``predictions/`` and ``feedback/`` under it).
+        sample_rate: share of requests logged.
+        buffer_rows: rows buffered at most; beyond it records are dropped and counted.
+        flush_rows, flush_seconds: a segment is written when either is reached.
+        max_bytes: the segments of the whole directory (both streams, every model and
+            version, every writer) total at most this; the oldest go first.
+        max_age: segments older than this many seconds are deleted.
+        rotate_seconds: how often the writer checks both bounds (off the request path, and
+            once at start); between checks the directory may exceed ``max_bytes`` by what
+            is written meanwhile.
+    """
 
     directory: Path
     sample_rate: float = 1.0
     buffer_rows: int = 100_000
     flush_rows: int = 20_000
     flush_seconds: float = 5.0
+    max_bytes: int = 1 << 30  # 1 GiB
+    max_age: float = 30 * 86_400.0  # 30 days
+    rotate_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sample_rate <= 1.0:
@@ -57,6 +73,19 @@ class LogOptions:
         if self.buffer_rows < 1 or self.flush_rows < 1 or self.flush_seconds <= 0:
             raise InvalidInputError(
                 "Log buffer_rows and flush_rows must be ≥ 1 and flush_seconds > 0."
+            )
+        if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
+            raise InvalidInputError(
+                f"Log max_bytes {self.max_bytes!r} must be an integer number of bytes."
+            )
+        if self.max_bytes < 1:
+            raise InvalidInputError(
+                f"Log max_bytes {self.max_bytes} must be ≥ 1 (the log directory's size bound)."
+            )
+        if not self.max_age > 0 or not self.rotate_seconds > 0:
+            raise InvalidInputError(
+                f"Log max_age ({self.max_age!r} s) and rotate_seconds "
+                f"({self.rotate_seconds!r} s) must be > 0."
             )
 
 

@@ -15,6 +15,10 @@ predictions and labels on ``(request_id, row)``.
 Segments appear atomically (written as ``.tmp-*`` then renamed); readers skip dot-files.
 The request path only appends a reference to a bounded in-memory buffer; when the buffer is
 full the record is dropped and counted, never waited for.
+
+Segments do not live for ever: the predictions writer rotates the whole log directory on its
+own thread (``LogOptions.max_bytes``, ``max_age``; see :mod:`loopline.serving.log_rotation`),
+so a reader holding a cursor must treat a listed segment that has disappeared as rotated.
 """
 
 from __future__ import annotations
@@ -34,11 +38,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loopline.serving.log_rotation import (
+    SEGMENT_STAMP,
+    STREAMS,
+    RotationReason,
+    RotationResult,
+    rotate,
+)
 from loopline.serving.options import LogOptions
 
 log = logging.getLogger(__name__)
 
-STREAMS = ("predictions", "feedback")
+__all__ = ["STREAMS", "LogRecord", "SegmentWriter", "build_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +104,11 @@ def build_table(records: list[LogRecord]) -> pa.Table:
 
 
 class SegmentWriter:
-    """A bounded buffer of records and the thread that writes them as Parquet segments."""
+    """A bounded buffer of records and the thread that writes them as Parquet segments.
+
+    With ``rotates=True`` the same thread also rotates the whole log directory (at start and
+    every ``options.rotate_seconds``); a server gives that job to one of its writers.
+    """
 
     def __init__(
         self,
@@ -101,13 +116,19 @@ class SegmentWriter:
         stream: str,
         options: LogOptions,
         *,
+        rotates: bool = False,
         on_written: Callable[[int], None] = lambda n: None,
         on_dropped: Callable[[int], None] = lambda n: None,
+        on_rotated: Callable[[RotationReason, int], None] = lambda reason, n: None,
     ) -> None:
-        self.root = Path(directory) / stream
+        self.directory = Path(directory)
+        self.root = self.directory / stream
         self.options = options
+        self.rotates = rotates
         self._on_written = on_written
         self._on_dropped = on_dropped
+        self._on_rotated = on_rotated
+        self._last_rotation: float | None = None  # time.monotonic() of the last pass
         self._lock = threading.Lock()
         self._pending: list[LogRecord] = []
         self._rows = 0
@@ -117,6 +138,8 @@ class SegmentWriter:
         self._seq = itertools.count()
         self.written = 0
         self.dropped = 0
+        self.rotated_segments = 0
+        self.rotated_bytes = 0
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -146,10 +169,41 @@ class SegmentWriter:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._maybe_rotate()
             self._wake.wait(self.options.flush_seconds)
             self._wake.clear()
             self.flush()
         self.flush()
+
+    def _maybe_rotate(self) -> None:
+        if not self.rotates:
+            return
+        tick = time.monotonic()
+        if self._last_rotation is None or tick - self._last_rotation >= self.options.rotate_seconds:
+            self._last_rotation = tick
+            self.rotate(time.time())
+
+    def rotate(self, now: float) -> RotationResult:
+        """Delete the log directory's segments beyond ``max_bytes`` or older than ``max_age``
+        at ``now`` (seconds since the epoch), counting them; never raises (a failure is
+        logged and the next pass tries again)."""
+        try:
+            result = rotate(
+                self.directory,
+                max_bytes=self.options.max_bytes,
+                max_age=self.options.max_age,
+                now=now,
+            )
+        except OSError:
+            log.exception("Could not rotate the prediction logs under %s.", self.directory)
+            return RotationResult()
+        for reason in RotationReason:
+            n = sum(1 for d in result.deleted if d.reason is reason)
+            if n:
+                self._on_rotated(reason, n)
+        self.rotated_segments += len(result.deleted)
+        self.rotated_bytes += result.deleted_bytes
+        return result
 
     def flush(self) -> None:
         """Write everything buffered now (called by the writer thread and on close)."""
@@ -173,7 +227,7 @@ class SegmentWriter:
     def _write(self, model: str, version: str, table: pa.Table) -> None:
         folder = self.root / f"model={model}" / f"version={version}"
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime(SEGMENT_STAMP)
         name = f"{stamp}-{os.getpid()}-{next(self._seq)}.parquet"
         tmp = folder / f".tmp-{name}"
         try:

@@ -113,6 +113,10 @@ class LocalEngine(DeployEngine):
             settings.update(
                 log_dir=self.prediction_log_root, log_sample_rate=template.logging.sample_rate
             )
+            if template.logging.max_bytes is not None:
+                settings["log_max_bytes"] = template.logging.max_bytes
+            if template.logging.max_age is not None:
+                settings["log_max_age"] = template.logging.max_age
         if self.graceful_timeout is not None:
             settings["graceful_timeout"] = self.graceful_timeout
         if self.drain_seconds is not None:
