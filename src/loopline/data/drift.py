@@ -2,44 +2,72 @@
 
 Every distance is computed from the profiles alone, never from raw rows:
 
-* numeric: the histograms on the reference's quantile edges. ``normalized_wasserstein`` is W1
-  between the two histograms divided by the reference's population std (Evidently's
-  ``wasserstein_distance(ref, cur) / max(std(ref), 0.001)``). Each bucket is modelled as a
-  uniform piece centred on its exact mean, as wide as the bucket allows; a bucket holding a
-  single value is a point mass, so discrete columns are exact. ``jensen_shannon`` and ``psi``
-  use the bucket shares.
-* categorical: the reference's ``top_k`` (50) values plus one TAIL bucket (every other value,
-  including values the reference never saw). ``jensen_shannon``, ``l_infinity`` and ``psi``
-  use these shares. ``new_value_excess`` is the share of current rows whose value the
-  reference never saw, minus the Good–Turing estimate of that share under no drift (reference
-  singletons / reference count); it needs exact reference counts.
+* numeric: ``normalized_wasserstein`` is W1 divided by the reference's population std
+  (Evidently's ``wasserstein_distance(ref, cur) / max(std(ref), 0.001)``). When both profiles
+  keep every distinct value (atoms, :mod:`loopline.data.atoms`) W1 is computed from them and is
+  exact (``method="exact_values"``); otherwise from the histograms on the reference's quantile
+  edges (``method="histogram"``): each bucket is a uniform piece centred on its exact mean, as
+  wide as the bucket allows. ``jensen_shannon`` and ``psi`` use the bucket shares.
+* categorical: while both profiles hold exact counts, every category of either side is its own
+  cell (``method="all_categories"``; values only one side has included), so the distances equal
+  scipy's on the full count vectors. When either side is a sketch, the reference's ``top_k``
+  (50) values plus one TAIL cell for everything else (``method="top_k_tail"``).
+  ``jensen_shannon``, ``l_infinity`` and ``psi`` use these shares. ``new_value_excess`` is the
+  share of current rows whose value the reference never saw, minus the Good–Turing estimate of
+  that share under no drift (reference singletons / reference count); it needs exact reference
+  counts.
 
 A feature drifts when any of its thresholds (schema ``drift`` or ``skew`` list, else
 :data:`~loopline.data.schema.NUMERIC_DEFAULT` / ``CATEGORICAL_DEFAULT``) is reached *and* the
 value is beyond sampling noise: "significant AND ≥ δ". JS distance and PSI must exceed their
-χ²-based critical value at α = 0.01 for the two sample sizes (:func:`sampling_noise`), and the
-new-value excess 2.33 standard errors. On 1M rows the guards sit an order of magnitude below the
-thresholds (JS: 0.005 on 51 cells vs 0.12); on a 2,000-row window over a 5,000-level column
-they are what stops false alarms.
+critical value at α = 0.01 for the two sample sizes and cells (:mod:`loopline.data.noise`: χ²
+for well-filled cells, exact per-cell moments for sparse ones), and the
+new-value excess 2.33 standard errors. On a 2,000-row window over a 5,000-level column the
+guards are what stops false alarms.
+
+With a :class:`~loopline.data.calibration.Calibration` (``calibration=``), each threshold that
+the schema does not pin (a value other than the metric's built-in default counts as pinned) is
+replaced by the one calibrated on reference chunks of the window's size; such checks say
+``calibrated=True``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.stats import chi2, norm
+import polars as pl
+from scipy.stats import norm
 
-from loopline.data.distances import jensen_shannon_distance, l_infinity, psi, wasserstein_pieces
+from loopline.data.distances import (
+    jensen_shannon_distance,
+    l_infinity,
+    psi,
+    wasserstein_atoms,
+    wasserstein_pieces,
+)
+from loopline.data.noise import null_noise
 from loopline.data.profile import CategoricalStats, FeatureProfile, NumericStats, Profile
-from loopline.data.schema import CATEGORICAL_DEFAULT, NUMERIC_DEFAULT, Metric, Schema, Threshold
+from loopline.data.schema import (
+    CATEGORICAL_DEFAULT,
+    DEFAULT_THRESHOLDS,
+    NUMERIC_DEFAULT,
+    Metric,
+    Schema,
+    Threshold,
+)
 from loopline.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from loopline.data.calibration import Calibration
 
 TOP_K = 50
 STD_FLOOR = 1e-3  # as Evidently: a constant reference column does not divide by zero
 ALPHA = 0.01  # false-alarm rate of the sampling-noise guard
+
+Method = Literal["exact_values", "histogram", "all_categories", "top_k_tail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +76,8 @@ class DriftCheck:
 
     ``drifted`` when ``value >= threshold`` *and* ``value > noise`` (when ``noise`` is set):
     ``noise`` is the value that sampling alone exceeds with probability 0.01 at these sample
-    sizes, so small windows and long tails do not raise false alarms.
+    sizes, so small windows and long tails do not raise false alarms. ``calibrated`` when
+    ``threshold`` came from a :class:`~loopline.data.calibration.Calibration`.
     """
 
     metric: Metric
@@ -57,6 +86,7 @@ class DriftCheck:
     threshold: float
     noise: float | None
     drifted: bool
+    calibrated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +95,11 @@ class FeatureDrift:
 
     ``metrics`` holds every distance that applies (informational ones too); ``checks`` the ones
     with thresholds. ``reason`` says why a feature could not be compared (then no checks).
+    ``method`` says how the distributions were represented: ``exact_values`` (numeric W1 from
+    every distinct value), ``histogram`` (numeric W1 from the reference-edge buckets),
+    ``all_categories`` (every category its own cell) or ``top_k_tail`` (a sketched side: the
+    reference's top-K values plus one TAIL cell). JS and PSI of numeric columns always use the
+    buckets.
     """
 
     feature: str
@@ -72,6 +107,7 @@ class FeatureDrift:
     metrics: dict[Metric, float]
     checks: tuple[DriftCheck, ...]
     reason: str | None = None
+    method: Method | None = None
 
     @property
     def drifted(self) -> bool:
@@ -114,10 +150,13 @@ def compare(
     mode: Literal["drift", "skew"] = "drift",
     top_k: int = TOP_K,
     drift_share: float = 0.5,
+    calibration: Calibration | None = None,
 ) -> DriftReport:
     """Distances and verdicts for every feature of ``reference`` that ``current`` also has.
 
     ``current`` must be profiled with ``reference=reference`` so numeric columns share edges.
+    ``calibration`` (from :func:`~loopline.data.calibrate`) replaces every threshold the
+    schema does not pin with the one calibrated for that feature and metric.
 
     Raises:
         InvalidInputError: a numeric column was bucketed on other edges than the reference's.
@@ -131,7 +170,7 @@ def compare(
         thresholds: tuple[Threshold, ...] | None = None
         if fs is not None:
             thresholds = fs.drift if mode == "drift" else fs.skew
-        out.append(_feature(ref, cur, thresholds, top_k))
+        out.append(_feature(ref, cur, thresholds, top_k, calibration))
     return DriftReport(mode=mode, features=tuple(out), drift_share=drift_share)
 
 
@@ -140,11 +179,13 @@ def _feature(
     cur: FeatureProfile | None,
     thresholds: tuple[Threshold, ...] | None,
     top_k: int,
+    calibration: Calibration | None = None,
 ) -> FeatureDrift:
     kind: Literal["numeric", "categorical"] = "numeric" if ref.numeric else "categorical"
     reason = None
     metrics: dict[Metric, float] = {}
     noise: dict[Metric, float] = {}
+    method: Method | None = None
     if cur is None:
         reason = "the current data has no such column"
     elif (ref.numeric is None) != (cur.numeric is None):
@@ -153,42 +194,48 @@ def _feature(
         if ref.numeric.count == 0 or cur.numeric.count == 0:
             reason = "one side has no finite values"
         else:
-            metrics, noise = numeric_distances(ref.name, ref.numeric, cur.numeric)
+            metrics, noise, method = numeric_distances(ref.name, ref.numeric, cur.numeric)
     elif ref.categorical is not None and cur.categorical is not None:
         if ref.categorical.count == 0 or cur.categorical.count == 0:
             reason = "one side has no values"
         else:
-            metrics, noise = categorical_distances(ref.categorical, cur.categorical, top_k)
+            metrics, noise, method = categorical_distances(ref.categorical, cur.categorical, top_k)
     if reason is not None:
         return FeatureDrift(ref.name, kind, {}, (), reason)
     if thresholds is None:
         thresholds = NUMERIC_DEFAULT if kind == "numeric" else CATEGORICAL_DEFAULT
     checks = tuple(
-        _check(t, metrics[t.metric], noise.get(t.metric))
+        _check(t, metrics[t.metric], noise.get(t.metric), calibration, ref.name)
         for t in thresholds
         if not math.isnan(metrics.get(t.metric, math.nan))
     )
-    return FeatureDrift(ref.name, kind, metrics, checks)
+    return FeatureDrift(ref.name, kind, metrics, checks, method=method)
 
 
-def _check(t: Threshold, value: float, noise: float | None) -> DriftCheck:
-    drifted = value >= t.value and (noise is None or value > noise)
-    return DriftCheck(t.metric, t.metric.unit, value, t.value, noise, drifted)
+def pinned(t: Threshold) -> bool:
+    """Whether a schema threshold is pinned: its value is not the metric's built-in default."""
+    return t.value != DEFAULT_THRESHOLDS[t.metric]
 
 
-def sampling_noise(cells: int, n_ref: int, n_cur: int) -> dict[Metric, float]:
-    """Critical values (α = 0.01) of JS distance and PSI between two samples of one law.
-
-    Both are, to second order, the χ² homogeneity statistic over ``cells`` cells divided by
-    the effective size n = 1/(1/n_ref + 1/n_cur): PSI ≈ χ²/n, JSD_ln ≈ χ²/(8n).
-    """
-    crit = float(chi2.ppf(1.0 - ALPHA, max(cells - 1, 1))) * (1.0 / n_ref + 1.0 / n_cur)
-    return {Metric.PSI: crit, Metric.JENSEN_SHANNON: math.sqrt(crit / (8.0 * math.log(2.0)))}
+def _check(
+    t: Threshold,
+    value: float,
+    noise: float | None,
+    calibration: Calibration | None,
+    feature: str,
+) -> DriftCheck:
+    limit, calibrated = t.value, False
+    if calibration is not None and not pinned(t):
+        found = calibration.threshold(feature, t.metric)
+        if found is not None:
+            limit, calibrated = found, True
+    drifted = value >= limit and (noise is None or value > noise)
+    return DriftCheck(t.metric, t.metric.unit, value, limit, noise, drifted, calibrated)
 
 
 def numeric_distances(
     name: str, ref: NumericStats, cur: NumericStats
-) -> tuple[dict[Metric, float], dict[Metric, float]]:
+) -> tuple[dict[Metric, float], dict[Metric, float], Method]:
     if ref.edges != cur.edges:
         raise InvalidInputError(
             f"Column {name!r} of the current profile is bucketed on other edges than the "
@@ -196,14 +243,19 @@ def numeric_distances(
         )
     pr = np.asarray(ref.bucket_counts, dtype=np.float64)
     pc = np.asarray(cur.bucket_counts, dtype=np.float64)
-    w1 = wasserstein_pieces(*_pieces(ref), *_pieces(cur))
+    method: Method = "histogram"
+    if ref.atoms and cur.atoms and ref.atom_counts and cur.atom_counts:
+        w1 = wasserstein_atoms(ref.atoms, ref.atom_counts, cur.atoms, cur.atom_counts)
+        method = "exact_values"
+    else:
+        w1 = wasserstein_pieces(*_pieces(ref), *_pieces(cur))
     metrics = {
         Metric.NORMALIZED_WASSERSTEIN: w1 / max(ref.std, STD_FLOOR),
         Metric.JENSEN_SHANNON: jensen_shannon_distance(pr, pc),
         Metric.PSI: psi(pr, pc),
     }
-    cells = int(np.count_nonzero((pr + pc) > 0))
-    return metrics, sampling_noise(cells, ref.count, cur.count)
+    cells = (pr + pc) > 0
+    return metrics, null_noise(pr[cells], pc[cells], ALPHA), method
 
 
 def _pieces(s: NumericStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,22 +271,47 @@ def _pieces(s: NumericStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean - half, mean + half, counts[keep]
 
 
+def category_cells(
+    ref: CategoricalStats, cur: CategoricalStats, top_k: int
+) -> tuple[np.ndarray, np.ndarray, Method]:
+    """Reference and current counts on common cells (module docstring), empty cells dropped."""
+    if ref.exact and cur.exact:
+        joined = pl.DataFrame(
+            {"value": list(ref.values), "p": list(ref.counts)},
+            schema={"value": pl.String, "p": pl.Int64},
+        ).join(
+            pl.DataFrame(
+                {"value": list(cur.values), "q": list(cur.counts)},
+                schema={"value": pl.String, "q": pl.Int64},
+            ),
+            on="value",
+            how="full",
+            coalesce=True,
+        )
+        p = joined["p"].fill_null(0).to_numpy().astype(np.float64)
+        q = joined["q"].fill_null(0).to_numpy().astype(np.float64)
+        method: Method = "all_categories"
+    else:
+        values, ref_counts, ref_tail = ref.top_k(top_k)
+        lookup = dict(zip(cur.values, cur.counts, strict=True))
+        cur_counts = [lookup.get(v, 0) for v in values]
+        p = np.asarray([*ref_counts, ref_tail], dtype=np.float64)
+        q = np.asarray([*cur_counts, cur.count - sum(cur_counts)], dtype=np.float64)
+        method = "top_k_tail"
+    keep = (p + q) > 0
+    return p[keep], q[keep], method
+
+
 def categorical_distances(
     ref: CategoricalStats, cur: CategoricalStats, top_k: int
-) -> tuple[dict[Metric, float], dict[Metric, float]]:
-    values, ref_counts, ref_tail = ref.top_k(top_k)
-    lookup = dict(zip(cur.values, cur.counts, strict=True))
-    cur_counts = [lookup.get(v, 0) for v in values]
-    p = np.asarray([*ref_counts, ref_tail], dtype=np.float64)
-    q = np.asarray([*cur_counts, cur.count - sum(cur_counts)], dtype=np.float64)
-    keep = (p + q) > 0
-    p, q = p[keep], q[keep]
+) -> tuple[dict[Metric, float], dict[Metric, float], Method]:
+    p, q, method = category_cells(ref, cur, top_k)
     metrics = {
         Metric.JENSEN_SHANNON: jensen_shannon_distance(p, q),
         Metric.L_INFINITY: l_infinity(p, q),
         Metric.PSI: psi(p, q),
     }
-    noise = sampling_noise(len(p), ref.count, cur.count)
+    noise = null_noise(p, q, ALPHA)
     if ref.exact:
         known = set(ref.values)
         new = sum(c for v, c in zip(cur.values, cur.counts, strict=True) if v not in known)
@@ -242,4 +319,4 @@ def categorical_distances(
         metrics[Metric.NEW_VALUE_EXCESS] = rate - expected
         se = math.sqrt(rate * (1 - rate) / cur.count + expected * (1 - expected) / ref.count)
         noise[Metric.NEW_VALUE_EXCESS] = float(norm.isf(ALPHA)) * se
-    return metrics, noise
+    return metrics, noise, method

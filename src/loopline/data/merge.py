@@ -4,6 +4,8 @@ Exact (up to floating-point rounding) for row/null/NaN/inf/zero counts, min/max,
 (Chan et al.'s parallel update), numeric histograms (both sides must share edges), and exact
 categorical counts. When the union of categorical values passes ``max_exact`` the counts turn
 into a Misra–Gries sketch and the distinct count into HyperLogLog (:mod:`loopline.data.sketch`).
+Numeric atoms (exact value counts) merge exactly while the union has at most ``max_atoms``
+values; past that, or when one side has none, the merged profile keeps none.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 
 import polars as pl
 
+from loopline.data.atoms import MAX_ATOMS, merge_atoms
 from loopline.data.counts import MAX_EXACT, SKETCH_SIZE, categorical_stats, counts_frame
 from loopline.data.profile import CategoricalStats, FeatureProfile, NumericStats, Profile
 from loopline.data.sketch import hll_merge, hll_registers
@@ -19,7 +22,12 @@ from loopline.errors import InvalidInputError
 
 
 def merge(
-    a: Profile, b: Profile, *, max_exact: int = MAX_EXACT, sketch_size: int = SKETCH_SIZE
+    a: Profile,
+    b: Profile,
+    *,
+    max_exact: int = MAX_EXACT,
+    sketch_size: int = SKETCH_SIZE,
+    max_atoms: int = MAX_ATOMS,
 ) -> Profile:
     """Merge two profiles of tables with the same columns.
 
@@ -32,13 +40,15 @@ def merge(
             f"{list(b.names)}. Profile both tables with the same columns."
         )
     feats = tuple(
-        _feature(fa, fb, max_exact, sketch_size)
+        _feature(fa, fb, max_exact, sketch_size, max_atoms)
         for fa, fb in zip(a.features, b.features, strict=True)
     )
     return Profile(num_rows=a.num_rows + b.num_rows, features=feats)
 
 
-def _feature(a: FeatureProfile, b: FeatureProfile, max_exact: int, sketch: int) -> FeatureProfile:
+def _feature(
+    a: FeatureProfile, b: FeatureProfile, max_exact: int, sketch: int, max_atoms: int
+) -> FeatureProfile:
     # A column with no values at all (all null) adopts the other side's type and statistics.
     if a.dtype != b.dtype:
         if _empty(a):
@@ -67,7 +77,11 @@ def _feature(a: FeatureProfile, b: FeatureProfile, max_exact: int, sketch: int) 
     rows, nulls = a.num_rows + b.num_rows, a.null_count + b.null_count
     if a.numeric is not None and b.numeric is not None:
         return FeatureProfile(
-            a.name, a.dtype, rows, nulls, numeric=merge_numeric(a.name, a.numeric, b.numeric)
+            a.name,
+            a.dtype,
+            rows,
+            nulls,
+            numeric=merge_numeric(a.name, a.numeric, b.numeric, max_atoms),
         )
     if a.categorical is not None and b.categorical is not None:
         cat = merge_categorical(a.categorical, b.categorical, max_exact, sketch)
@@ -84,14 +98,26 @@ def _no_numeric(s: NumericStats | None) -> NumericStats | None:
         return None
     zero = (0,) * len(s.bucket_counts)
     nan = math.nan
-    return NumericStats(0, 0, 0, 0, nan, 0.0, nan, nan, s.edges, zero, (0.0,) * len(zero))
+    return NumericStats(
+        0, 0, 0, 0, nan, 0.0, nan, nan, s.edges, zero, (0.0,) * len(zero), atoms=(), atom_counts=()
+    )
 
 
 def _no_categorical(s: CategoricalStats | None) -> CategoricalStats | None:
     return None if s is None else CategoricalStats(0, (), (), 0, 0)
 
 
-def merge_numeric(name: str, a: NumericStats, b: NumericStats) -> NumericStats:
+def _atoms(s: NumericStats) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
+    if s.count == 0:
+        return (), ()
+    if s.atoms is None or s.atom_counts is None:
+        return None
+    return s.atoms, s.atom_counts
+
+
+def merge_numeric(
+    name: str, a: NumericStats, b: NumericStats, max_atoms: int = MAX_ATOMS
+) -> NumericStats:
     if a.edges != b.edges:
         if a.count == 0 and not a.edges:
             a = _no_numeric(b)  # type: ignore[assignment]
@@ -109,6 +135,7 @@ def merge_numeric(name: str, a: NumericStats, b: NumericStats) -> NumericStats:
         delta = b.mean - a.mean
         mean = a.mean + delta * b.count / n
         m2 = a.m2 + b.m2 + delta * delta * a.count * b.count / n
+    atoms = merge_atoms(_atoms(a), _atoms(b), max_atoms)
     return NumericStats(
         count=n,
         nan_count=a.nan_count + b.nan_count,
@@ -121,6 +148,8 @@ def merge_numeric(name: str, a: NumericStats, b: NumericStats) -> NumericStats:
         edges=a.edges,
         bucket_counts=tuple(x + y for x, y in zip(a.bucket_counts, b.bucket_counts, strict=True)),
         bucket_sums=tuple(x + y for x, y in zip(a.bucket_sums, b.bucket_sums, strict=True)),
+        atoms=None if atoms is None else atoms[0],
+        atom_counts=None if atoms is None else atoms[1],
     )
 
 

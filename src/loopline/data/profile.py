@@ -8,6 +8,9 @@ JSON without loss (:mod:`loopline.data.profile_json`) and mergeable (:func:`loop
   open tail ``x < edges[0]``, bucket ``i`` is ``edges[i-1] <= x < edges[i]`` and the last one
   is ``x >= edges[-1]``. The edges are the reference's quantiles, so every profile compared
   with that reference is counted on the same buckets; counts are exact, no sketch error.
+  While a column has at most 4,096 distinct finite values it also keeps every value and its
+  count (``atoms``/``atom_counts``, :mod:`loopline.data.atoms`), from which the Wasserstein
+  distance is exact.
 * Categorical features (strings, bools) keep the count of every distinct value while there are
   at most ``max_exact`` of them; beyond that the counts become a Misra–Gries heavy-hitter
   sketch (each count is a lower bound, too low by at most ``count_error``) and the distinct
@@ -51,6 +54,8 @@ class NumericStats:
     edges: tuple[float, ...]
     bucket_counts: tuple[int, ...]  # len(edges) + 1
     bucket_sums: tuple[float, ...]  # len(edges) + 1
+    atoms: tuple[float, ...] | None = None  # every distinct finite value, ascending, or None
+    atom_counts: tuple[int, ...] | None = None  # the count of each atom
 
     @property
     def std(self) -> float:

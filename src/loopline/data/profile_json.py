@@ -2,7 +2,8 @@
 
 Format ``loopline.profile/v1``: ``{"format", "num_rows", "features": [...]}``; each feature has
 ``name, dtype, num_rows, null_count`` and a ``numeric`` or ``categorical`` object whose keys are
-the dataclass fields. HyperLogLog registers are base64. Files are written to a temporary
+the dataclass fields (``atoms``/``atom_counts`` only when kept; older files without them load
+with ``None``). HyperLogLog registers are base64. Files are written to a temporary
 name and renamed, so a crash never leaves a half-written profile at ``path``.
 """
 
@@ -44,7 +45,7 @@ def _feature_to_dict(f: FeatureProfile) -> JsonDict:
     }
     if f.numeric is not None:
         s = f.numeric
-        out["numeric"] = {
+        num: JsonDict = {
             "count": s.count,
             "nan_count": s.nan_count,
             "inf_count": s.inf_count,
@@ -57,6 +58,10 @@ def _feature_to_dict(f: FeatureProfile) -> JsonDict:
             "bucket_counts": list(s.bucket_counts),
             "bucket_sums": list(s.bucket_sums),
         }
+        if s.atoms is not None and s.atom_counts is not None:
+            num["atoms"] = list(s.atoms)
+            num["atom_counts"] = list(s.atom_counts)
+        out["numeric"] = num
     if f.categorical is not None:
         c = f.categorical
         out["categorical"] = {
@@ -112,7 +117,15 @@ def _feature_from_dict(d: Any) -> FeatureProfile:
             edges=tuple(float(e) for e in s["edges"]),
             bucket_counts=tuple(int(c) for c in s["bucket_counts"]),
             bucket_sums=tuple(float(v) for v in s["bucket_sums"]),
+            atoms=None if s.get("atoms") is None else tuple(float(v) for v in s["atoms"]),
+            atom_counts=None
+            if s.get("atom_counts") is None
+            else tuple(int(c) for c in s["atom_counts"]),
         )
+        if (num.atoms is None) != (num.atom_counts is None) or (
+            num.atoms is not None and len(num.atoms) != len(num.atom_counts or ())
+        ):
+            raise ValueError(f"feature {d['name']!r} has atoms and atom counts that do not match")
         if not (len(num.bucket_counts) == len(num.bucket_sums) == len(num.edges) + 1):
             raise ValueError(f"feature {d['name']!r} has histogram arrays of the wrong length")
     if d.get("categorical") is not None:

@@ -9,6 +9,8 @@ Histogram edges come from ``reference`` when one is given (the way a current win
 counted on the reference's buckets). Otherwise they are the ``bins``-quantiles of the data
 itself (estimated on a fixed-seed sample of at most 100,000 values), and for batches, of the
 first batch: every later batch is counted on those same edges, so merging stays exact.
+Numeric columns with at most ``max_atoms`` distinct values also keep every value's count
+(:mod:`loopline.data.atoms`): decided by the edge sample, or by the reference having atoms.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from loopline.data.atoms import MAX_ATOMS, count_atoms, few_distinct
+from loopline.data.buckets import scan
 from loopline.data.counts import MAX_EXACT, SKETCH_SIZE, categorical_stats
 from loopline.data.merge import merge
 from loopline.data.profile import DType, FeatureProfile, NumericStats, Profile
@@ -62,6 +66,7 @@ def profile_table(
     bins: int = BINS,
     max_exact: int = MAX_EXACT,
     sketch_size: int = SKETCH_SIZE,
+    max_atoms: int = MAX_ATOMS,
 ) -> Profile:
     """Profile every column of ``table``.
 
@@ -72,6 +77,7 @@ def profile_table(
         bins: number of equal-mass buckets when edges are computed (two of them open tails).
         max_exact: categorical features keep exact counts up to this many distinct values.
         sketch_size: Misra–Gries counters kept beyond ``max_exact``.
+        max_atoms: numeric columns keep exact value counts up to this many distinct values.
 
     Raises:
         InvalidInputError: a column has a type that cannot be profiled, or ``bins`` < 2.
@@ -88,13 +94,29 @@ def profile_table(
             "or a Polars DataFrame."
         )
     ref_edges = reference.edges() if reference is not None else {}
+    ref_atoms = {
+        f.name: f.numeric.atoms is not None
+        for f in (reference.features if reference is not None else ())
+        if f.numeric is not None
+    }
     features = []
     for name, column in zip(table.column_names, table.columns, strict=True):
         dtype = dtype_of(name, column.type)
         if dtype is None and reference is not None and reference.get(name) is not None:
             dtype = reference[name].dtype
+        atoms = ref_atoms.get(name) if name in ref_edges else None
         features.append(
-            _feature(name, column, dtype, ref_edges.get(name), bins, max_exact, sketch_size)
+            _feature(
+                name,
+                column,
+                dtype,
+                ref_edges.get(name),
+                atoms,
+                bins,
+                max_exact,
+                sketch_size,
+                max_atoms,
+            )
         )
     return Profile(num_rows=table.num_rows, features=tuple(features))
 
@@ -106,6 +128,7 @@ def profile_splits(
     bins: int = BINS,
     max_exact: int = MAX_EXACT,
     sketch_size: int = SKETCH_SIZE,
+    max_atoms: int = MAX_ATOMS,
 ) -> dict[str, Profile]:
     """Profile every split; all are counted on the histogram edges of ``reference_split``.
 
@@ -118,12 +141,23 @@ def profile_splits(
             "name the split the schema is inferred from."
         )
     ref = profile_table(
-        splits[reference_split], bins=bins, max_exact=max_exact, sketch_size=sketch_size
+        splits[reference_split],
+        bins=bins,
+        max_exact=max_exact,
+        sketch_size=sketch_size,
+        max_atoms=max_atoms,
     )
     return {
         name: ref
         if name == reference_split
-        else profile_table(table, ref, bins=bins, max_exact=max_exact, sketch_size=sketch_size)
+        else profile_table(
+            table,
+            ref,
+            bins=bins,
+            max_exact=max_exact,
+            sketch_size=sketch_size,
+            max_atoms=max_atoms,
+        )
         for name, table in splits.items()
     }
 
@@ -135,6 +169,7 @@ def profile_batches(
     bins: int = BINS,
     max_exact: int = MAX_EXACT,
     sketch_size: int = SKETCH_SIZE,
+    max_atoms: int = MAX_ATOMS,
 ) -> Profile:
     """Profile a stream of batches with the same columns, merging as it goes.
 
@@ -151,6 +186,7 @@ def profile_batches(
             bins=bins,
             max_exact=max_exact,
             sketch_size=sketch_size,
+            max_atoms=max_atoms,
         )
         if total is not None and part.names != total.names:
             raise InvalidInputError(
@@ -160,7 +196,9 @@ def profile_batches(
         total = (
             part
             if total is None
-            else merge(total, part, max_exact=max_exact, sketch_size=sketch_size)
+            else merge(
+                total, part, max_exact=max_exact, sketch_size=sketch_size, max_atoms=max_atoms
+            )
         )
     if total is None:
         raise InvalidInputError("There were no batches to profile; pass at least one batch.")
@@ -175,6 +213,7 @@ def profile_parquet(
     bins: int = BINS,
     max_exact: int = MAX_EXACT,
     sketch_size: int = SKETCH_SIZE,
+    max_atoms: int = MAX_ATOMS,
 ) -> Profile:
     """Profile a Parquet file ``batch_rows`` rows at a time (bounded memory).
 
@@ -203,6 +242,7 @@ def profile_parquet(
             bins=bins,
             max_exact=max_exact,
             sketch_size=sketch_size,
+            max_atoms=max_atoms,
         )
 
 
@@ -211,9 +251,11 @@ def _feature(
     column: pa.ChunkedArray,
     dtype: DType | None,
     edges: tuple[float, ...] | None,
+    ref_atoms: bool | None,
     bins: int,
     max_exact: int,
     sketch_size: int,
+    max_atoms: int,
 ) -> FeatureProfile:
     rows = len(column)
     nulls = column.null_count
@@ -222,7 +264,7 @@ def _feature(
         column = pa.chunked_array([], type=pa.string())
     if dtype.is_numeric:
         values = _floats(column, nulls)
-        num = _numeric(values, edges, bins)
+        num = _numeric(values, edges, bins, ref_atoms, max_atoms)
         return FeatureProfile(name, dtype, rows, nulls, numeric=num)
     col = column.drop_null() if nulls else column
     if pa.types.is_dictionary(col.type):
@@ -265,7 +307,11 @@ def _floats(column: pa.ChunkedArray, nulls: int) -> npt.NDArray[np.float64]:
 
 
 def _numeric(
-    x: npt.NDArray[np.float64], edges: tuple[float, ...] | None, bins: int
+    x: npt.NDArray[np.float64],
+    edges: tuple[float, ...] | None,
+    bins: int,
+    ref_atoms: bool | None,
+    max_atoms: int,
 ) -> NumericStats:
     nan_count = inf_count = 0
     total = float(x.sum())
@@ -277,8 +323,11 @@ def _numeric(
         x = x[finite]
         total = float(x.sum())
     n = len(x)
+    want_atoms = bool(ref_atoms)
     if edges is None:
-        edges = _quantile_edges(x, bins)
+        sample = _edge_sample(x)
+        edges = _quantile_edges(sample, bins)
+        want_atoms = few_distinct(sample, max_atoms)
     if n == 0:
         zero = (0,) * (len(edges) + 1)
         return NumericStats(
@@ -293,9 +342,12 @@ def _numeric(
             edges,
             zero,
             (0.0,) * len(zero),
+            atoms=() if want_atoms else None,
+            atom_counts=() if want_atoms else None,
         )
     mean = total / n
-    counts, sums, m2, zeros = _scan(x, edges, mean)
+    counts, sums, m2, zeros = scan(x, edges, mean)
+    atoms = count_atoms(x, max_atoms) if want_atoms else None
     return NumericStats(
         count=n,
         nan_count=nan_count,
@@ -308,58 +360,19 @@ def _numeric(
         edges=edges,
         bucket_counts=tuple(int(c) for c in counts),
         bucket_sums=tuple(float(s) for s in sums),
+        atoms=None if atoms is None else atoms[0],
+        atom_counts=None if atoms is None else atoms[1],
     )
 
 
-def _quantile_edges(x: npt.NDArray[np.float64], bins: int) -> tuple[float, ...]:
-    if len(x) == 0:
-        return ()
-    sample = x
+def _edge_sample(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     if len(x) > EDGE_SAMPLE:
-        sample = x[np.random.default_rng(0).integers(0, len(x), EDGE_SAMPLE)]
+        return x[np.random.default_rng(0).integers(0, len(x), EDGE_SAMPLE)]
+    return x
+
+
+def _quantile_edges(sample: npt.NDArray[np.float64], bins: int) -> tuple[float, ...]:
+    if len(sample) == 0:
+        return ()
     qs = np.quantile(sample, np.linspace(0.0, 1.0, bins + 1)[1:-1])
     return tuple(float(e) for e in np.unique(qs))
-
-
-def _scan(
-    x: npt.NDArray[np.float64], edges: tuple[float, ...], mean: float
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], float, int]:
-    """Per-bucket counts and sums (bucket = number of edges <= x), M2 and zeros in one pass.
-
-    Works on cache-sized blocks with one branch-free compare per edge (NumPy's
-    ``searchsorted`` is 3-5x slower on unsorted data); ``searchsorted`` only beyond 64 edges.
-    """
-    k = len(edges) + 1
-    if len(edges) > 64:
-        idx = np.searchsorted(np.asarray(edges), x, side="right")
-        weighted = np.asarray(np.bincount(idx, weights=x, minlength=k), dtype=np.float64)
-        d = x - mean
-        zeros = int(np.count_nonzero(x == 0))
-        return np.bincount(idx, minlength=k), weighted, float(np.sum(d * d)), zeros
-    counts = np.zeros(k, dtype=np.intp)
-    sums = np.zeros(k, dtype=np.float64)
-    m2 = 0.0
-    zeros = 0
-    size = min(len(x), _BLOCK)
-    acc = np.empty(size, dtype=np.uint8)
-    buf = np.empty(size, dtype=np.bool_)
-    dev = np.empty(size, dtype=np.float64)
-    for start in range(0, len(x), _BLOCK):
-        xb = x[start : start + _BLOCK]
-        m = len(xb)
-        a, b, d = acc[:m], buf[:m], dev[:m]
-        np.subtract(xb, mean, out=d)
-        np.multiply(d, d, out=d)  # not np.dot: BLAS threads cost more than they save here
-        m2 += float(d.sum())
-        np.equal(xb, 0.0, out=b)
-        zeros += int(np.count_nonzero(b))
-        a.fill(0)
-        for e in edges:
-            np.greater_equal(xb, e, out=b)
-            a += b.view(np.uint8)
-        counts += np.bincount(a, minlength=k)
-        sums += np.bincount(a, weights=xb, minlength=k)
-    return counts, sums, m2, zeros
-
-
-_BLOCK = 1 << 15
