@@ -21,6 +21,7 @@ Contracts:
 """
 
 from loopline.monitor.rules import AlertEvent, Measurement, RuleState, measure, step
+from loopline.monitor.runner import MonitorRunner, TickResult
 from loopline.monitor.spec import (
     AlertRule,
     LabelSpec,
@@ -57,6 +58,7 @@ __all__ = [
     "InMemoryMonitorStore",
     "LabelSpec",
     "Measurement",
+    "MonitorRunner",
     "MonitorSpec",
     "MonitorState",
     "MonitorStore",
@@ -67,6 +69,7 @@ __all__ = [
     "StoredAlert",
     "StoredMonitor",
     "Task",
+    "TickResult",
     "Violation",
     "WindowResult",
     "WindowSpec",

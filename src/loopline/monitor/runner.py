@@ -1,0 +1,440 @@
+"""MonitorRunner: one tick = ingest what is new, close windows, evaluate rules, commit, alert.
+
+::
+
+    runner = MonitorRunner(spec, store, metadata, registry, artifacts, log_root)
+    result = runner.tick(now)          # the control plane calls this every few seconds
+
+A tick reads the state committed last (cursor, open windows, rule states, label rows), reads
+the new segments — feedback first, so labels read in this tick join predictions read in this
+tick — folds the predictions into windows per model version, closes the windows that are
+complete, steps every rule over every closed window, and commits all of it in **one**
+transaction with the new cursor. Only then are the alert events recorded in the metadata store
+(outbox, :mod:`loopline.monitor.alerts`): a crash before the commit re-reads the same segments
+next tick, a crash after it reads none of them again and records the pending alerts.
+
+The reference of each version (:func:`~loopline.monitor.reference.find_reference`), its
+calibrated thresholds and its CBPE estimator are derived once per process and cached; they
+are deterministic, so a restarted runner derives the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from loopline.artifacts import ArtifactStore
+from loopline.data import (
+    Calibration,
+    Profile,
+    calibrate,
+    calibrate_from_profile,
+    profile_from_json,
+    profile_table,
+    profile_to_json,
+)
+from loopline.errors import InvalidInputError, NotFoundError
+from loopline.metadata import MetadataStore
+from loopline.monitor import evaluate as ev
+from loopline.monitor.alerts import record_alert
+from loopline.monitor.cbpe import CBPE
+from loopline.monitor.labels import LabelJoin, labelled
+from loopline.monitor.log_source import LogSource, Predictions, Segment
+from loopline.monitor.reference import Reference, find_reference
+from loopline.monitor.rules import AlertEvent, RuleState, step
+from loopline.monitor.spec import MonitorSpec, Task
+from loopline.monitor.store import Commit, MonitorStore
+from loopline.monitor.window_result import WindowResult
+from loopline.monitor.windows import (
+    DEFAULT_LATENESS_S,
+    OpenWindow,
+    buckets,
+    due,
+    plan_duration,
+    plan_rows,
+    window_bounds,
+)
+from loopline.registry import ModelRegistry
+from loopline.types import ArtifactId, JsonDict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    """What one tick did."""
+
+    revision: int
+    segments: int = 0  # segments consumed
+    rows: int = 0  # prediction rows ingested
+    labels: int = 0  # feedback rows read
+    windows: tuple[WindowResult, ...] = ()
+    alerts: tuple[AlertEvent, ...] = ()
+    recorded: tuple[ArtifactId, ...] = ()  # Alert artifacts recorded by this tick
+    errors: tuple[str, ...] = ()  # versions that could not be monitored, and why
+
+
+@dataclass
+class _Version:
+    """One model version's part of the state (mutable while a tick runs)."""
+
+    open: OpenWindow
+    rules: dict[str, RuleState]
+    prediction_reference: Profile | None = None
+    next_bucket: int | None = None  # duration windows: the first bucket still open
+
+    def to_dict(self) -> JsonDict:
+        pref = self.prediction_reference
+        return {
+            "open": self.open.to_dict(),
+            "rules": {k: v.to_dict() for k, v in self.rules.items()},
+            "prediction_reference": None if pref is None else profile_to_json(pref),
+            "next_bucket": self.next_bucket,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any) -> _Version:
+        pref = d.get("prediction_reference")
+        return cls(
+            OpenWindow.from_dict(d["open"]),
+            {k: RuleState.from_dict(v) for k, v in d["rules"].items()},
+            None if pref is None else profile_from_json(pref),
+            d.get("next_bucket"),
+        )
+
+
+@dataclass
+class _Tick:
+    versions: dict[str, _Version]
+    join: LabelJoin
+    closed: list[WindowResult] = field(default_factory=list)
+    events: list[AlertEvent] = field(default_factory=list)
+
+
+class MonitorRunner:
+    """Runs one monitor. Not thread-safe: one runner (one thread) per monitor."""
+
+    def __init__(
+        self,
+        spec: MonitorSpec,
+        store: MonitorStore,
+        metadata: MetadataStore,
+        registry: ModelRegistry,
+        artifacts: ArtifactStore,
+        log_root: Any,
+        *,
+        model: str | None = None,
+        lateness: float = DEFAULT_LATENESS_S,
+        find: Callable[..., Reference] = find_reference,
+    ) -> None:
+        name = spec.model or model
+        if name is None:
+            raise InvalidInputError(
+                f"Monitor {spec.name!r} names no model: set spec.model, or pass the model of "
+                f"deployment {spec.deployment!r} as model=."
+            )
+        self.spec, self.store, self.metadata, self.registry = spec, store, metadata, registry
+        self.artifacts, self.model, self.lateness = artifacts, name, lateness
+        self.source = LogSource(log_root, name)
+        self._find = find
+        self._references: dict[str, Reference] = {}
+        self._calibrations: dict[tuple[str, int], Calibration] = {}
+        self._cbpe: dict[str, CBPE | None] = {}
+
+    # ---- the tick --------------------------------------------------------------------------
+
+    def tick(self, now: float) -> TickResult:
+        """Ingest, window, evaluate, commit, then record alerts. ``now``: epoch seconds."""
+        saved = self.store.load_state(self.spec.name)
+        numeric = self.spec.label.task is Task.REGRESSION
+        versions = {v: _Version.from_dict(d) for v, d in saved.state.get("versions", {}).items()}  # type: ignore[union-attr]
+        if saved.state.get("window") != self.spec.window.to_doc():  # window changed: start over
+            versions = {
+                v: replace(s, open=OpenWindow(index=s.open.index)) for v, s in versions.items()
+            }
+        t = _Tick(versions, LabelJoin.from_bytes(saved.blob, numeric))
+        new, forgotten = self.source.pending(saved.consumed)
+        consumed: set[str] = set()
+        errors: list[str] = []
+        rows = labels = 0
+        for version, segs in _by_version(new, "feedback").items():
+            fb = self.source.read_feedback(segs)
+            t.join = t.join.add_feedback(version, fb)
+            labels += fb.height
+            consumed.update(s.path for s in segs)
+        for version, segs in _by_version(new, "predictions").items():
+            try:
+                ref = self._reference(version)
+            except (NotFoundError, InvalidInputError) as exc:
+                errors.append(f"version {version}: {exc}")
+                continue  # its segments stay unconsumed: read again once the reference exists
+            preds = self.source.read_predictions(segs)
+            self._ingest(t, version, ref, preds)
+            rows += preds.rows
+            consumed.update(s.path for s in segs)
+        if self.spec.window.duration is not None:
+            for version, vs in t.versions.items():
+                if due(vs.open, self.spec.window.duration, now, self.lateness):
+                    self._close(t, version, self._reference(version))
+        state: JsonDict = {
+            "window": self.spec.window.to_doc(),
+            "versions": {v: s.to_dict() for v, s in t.versions.items()},
+            "rows": int(saved.state.get("rows", 0) or 0) + rows,  # type: ignore[arg-type]
+            "labels": int(saved.state.get("labels", 0) or 0) + labels,  # type: ignore[arg-type]
+            "dropped_labels": int(saved.state.get("dropped_labels", 0) or 0)  # type: ignore[arg-type]
+            + t.join.dropped,
+        }
+        commit = Commit(
+            state,
+            t.join.to_bytes(),
+            frozenset(consumed),
+            forgotten,
+            tuple(t.closed),
+            tuple(t.events),
+        )
+        revision = self.store.commit(
+            self.spec.name, saved.revision, commit, now, keep_windows=self.spec.retention_windows
+        )
+        recorded = self.record_pending_alerts()
+        return TickResult(
+            revision,
+            len(consumed),
+            rows,
+            labels,
+            tuple(t.closed),
+            tuple(t.events),
+            recorded,
+            tuple(errors),
+        )
+
+    def record_pending_alerts(self) -> tuple[ArtifactId, ...]:
+        """Record the outbox's alert events in the metadata store (each exactly once)."""
+        out = []
+        for pending in self.store.alerts(self.spec.name, pending=True):
+            event = pending.event
+            try:
+                ref = self._reference(event.version)
+                model_id, sources = ref.model_artifact.id, ref.sources
+            except (NotFoundError, InvalidInputError):
+                resolved = self.registry.resolve(f"{event.model}/{event.version}")
+                model_id, sources = resolved.artifact.id, ()
+            artifact = record_alert(self.metadata, event, model_id, sources)
+            self.store.mark_recorded(self.spec.name, pending.id, artifact)
+            out.append(artifact)
+        return tuple(out)
+
+    # ---- windows ---------------------------------------------------------------------------
+
+    def _ingest(self, t: _Tick, version: str, ref: Reference, preds: Predictions) -> None:
+        vs = t.versions.setdefault(version, _Version(OpenWindow(), {}))
+        if self.spec.window.rows is not None:
+            for piece in plan_rows(vs.open.rows, preds.rows, self.spec.window.rows):
+                self._add(t, version, ref, preds.slice(piece.start, piece.length))
+                if piece.closes:
+                    self._close(t, version, ref)
+            return
+        duration = self.spec.window.duration
+        assert duration is not None
+        ts = preds.keys["ts"].to_numpy()
+        start = vs.open.bucket if vs.open.bucket is not None else vs.next_bucket
+        order, pieces = plan_duration(start, buckets(ts, duration))
+        index = pl.Series(order)
+        ordered = Predictions(
+            *(
+                f.select(pl.all().gather(index)) if f.width else f
+                for f in (preds.keys, preds.inputs, preds.outputs)
+            )
+        )
+        for piece in pieces:
+            vs = t.versions[version]
+            if vs.open.rows > 0 and vs.open.bucket != piece.bucket:
+                self._close(t, version, ref)
+                vs = t.versions[version]
+            if vs.open.bucket != piece.bucket:
+                vs.open = replace(vs.open, bucket=piece.bucket)
+            self._add(t, version, ref, ordered.slice(piece.start, piece.length))
+
+    def _add(self, t: _Tick, version: str, ref: Reference, part: Predictions) -> None:
+        vs = t.versions[version]
+        columns = [c for c in ref.features if c in part.inputs.columns]
+        inputs = profile_table(part.inputs.select(columns), ref.profile)
+        predict = part.outputs.get_column("predict") if "predict" in part.outputs.columns else None
+        pred_profile = None
+        if predict is not None:
+            edges_from = ref.prediction or vs.prediction_reference or vs.open.prediction
+            pred_profile = profile_table(pl.DataFrame({"predict": predict}), edges_from)
+        ts = part.keys["ts"]
+        before = vs.open.rows
+        vs.open = vs.open.add(part.rows, float(ts.min()), float(ts.max()), inputs, pred_profile)  # type: ignore[arg-type]
+        if predict is not None:
+            t.join = t.join.add_predictions(
+                version, vs.open.index, part.keys, predict, self._scores(ref, part.outputs), before
+            )
+
+    def _scores(self, ref: Reference, outputs: pl.DataFrame) -> pl.Series | None:
+        index = self._positive_index(ref)
+        if index is None or "predict_proba" not in outputs.columns:
+            return None
+        proba = outputs.get_column("predict_proba")
+        if isinstance(proba.dtype, pl.Array):
+            return proba.arr.get(index)
+        return proba.list.get(index)
+
+    def _positive(self, ref: Reference) -> str | None:
+        wanted = self.spec.label.positive_class
+        if wanted is not None:
+            return wanted
+        if ref.classes is not None and len(ref.classes) == 2:
+            return ref.classes[1]  # scikit-learn's convention: predict_proba[:, 1]
+        return None
+
+    def _positive_index(self, ref: Reference) -> int | None:
+        positive = self._positive(ref)
+        if ref.classes is None or positive is None or positive not in ref.classes:
+            return None
+        return ref.classes.index(positive)
+
+    def _close(self, t: _Tick, version: str, ref: Reference) -> None:
+        vs = t.versions[version]
+        window = vs.open
+        if window.rows == 0 or window.inputs is None:
+            return
+        start, end = window_bounds(window, self.spec.window.duration)
+        features = ev.drift(
+            ref.profile, window.inputs, ref.schema, self._calibration(version, ref, window.rows)
+        )
+        prediction = None
+        pref = ref.prediction or vs.prediction_reference
+        if window.prediction is not None:
+            if pref is None:
+                vs.prediction_reference = window.prediction  # the first window is the reference
+            else:
+                prediction = ev.drift(pref, window.prediction, None, None)[0]
+        t.join, rows = t.join.take(version, window.index)
+        positive = self._positive(ref)
+        scored = rows.filter(pl.col("score").is_not_null())
+        estimated = ev.estimated(
+            self._cbpe_for(version, ref, window.rows),
+            scored["score"].to_numpy() if scored.height else None,
+            scored["predict"].to_numpy(),
+        )
+        result = WindowResult(
+            monitor=self.spec.name,
+            model=self.model,
+            version=version,
+            index=window.index,
+            start_ts=start,
+            end_ts=end,
+            rows=window.rows,
+            features=features,
+            prediction=prediction,
+            violations=ev.violations(window.inputs, ref.schema),
+            skewed=ev.skewed(ref.profile, window.inputs, ref.schema),
+            performance=ev.realised(labelled(rows), self.spec.label.task, positive),
+            estimated=estimated,
+            labelled_rows=int(rows["label"].is_not_null().sum()),
+        )
+        t.closed.append(result)
+        for rule in self.spec.rules:
+            state = vs.rules.get(rule.name, RuleState(rule.name, version))
+            vs.rules[rule.name], events = step(rule, state, result)
+            t.events.extend(events)
+        vs.next_bucket = None if window.bucket is None else window.bucket + 1
+        vs.open = window.next()
+
+    # ---- per-version reference, calibration, CBPE (cached) ----------------------------------
+
+    def _reference(self, version: str) -> Reference:
+        ref = self._references.get(version)
+        if ref is None:
+            ref = self._find(
+                self.metadata,
+                self.artifacts,
+                self.model,
+                version,
+                self.spec.features,
+                registry=self.registry,
+            )
+            self._references[version] = ref
+        return ref
+
+    def _calibration(self, version: str, ref: Reference, rows: int) -> Calibration:
+        """Thresholds calibrated on reference chunks of about ``rows`` rows."""
+        size = rows if self.spec.window.rows is not None else _round_size(rows)
+        key = (version, size)
+        if key not in self._calibrations:
+            self._calibrations[key] = _calibrate(ref, size, self.spec)
+        return self._calibrations[key]
+
+    def _cbpe_for(self, version: str, ref: Reference, rows: int) -> CBPE | None:
+        if version in self._cbpe:
+            return self._cbpe[version]
+        fitted = None
+        positive, index = self._positive(ref), self._positive_index(ref)
+        if (
+            self.spec.label.task is Task.CLASSIFICATION
+            and ref.eval_scores is not None
+            and ref.eval_labels is not None
+            and ref.eval_predictions is not None
+            and positive is not None
+            and index is not None
+            and ref.classes is not None
+            and len(ref.classes) == 2
+        ):
+            n = len(ref.eval_labels)
+            chunk = min(self.spec.window.rows or rows, max(n // 2, 1))
+            try:
+                fitted = CBPE.fit(
+                    ref.eval_scores[:, index],
+                    _str(ref.eval_predictions),
+                    _str(ref.eval_labels),
+                    positive_class=positive,
+                    chunk_size=chunk,
+                )
+            except InvalidInputError as exc:
+                log.warning("CBPE cannot be fitted for %s version %s: %s", self.model, version, exc)
+        self._cbpe[version] = fitted
+        return fitted
+
+
+def _str(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray([str(v) for v in values.tolist()], dtype=object)
+
+
+def _by_version(segments: list[Segment], stream: str) -> dict[str, list[Segment]]:
+    out: dict[str, list[Segment]] = {}
+    for s in segments:
+        if s.stream == stream:
+            out.setdefault(s.version, []).append(s)
+    return out
+
+
+def _round_size(rows: int) -> int:
+    """Duration windows vary in size: calibrate on a √2 grid of sizes, cached."""
+    return max(round(2 ** (round(2 * math.log2(max(rows, 1))) / 2)), 1)
+
+
+def _calibrate(ref: Reference, window_rows: int, spec: MonitorSpec) -> Calibration:
+    """From the reference rows when they are available, else from the reference profile."""
+    if ref.rows is not None and ref.rows.height > 0:
+        return calibrate(
+            ref.rows,
+            ref.profile,
+            window_rows=window_rows,
+            false_alarm_rate=spec.reference.false_alarm_rate,
+            chunks=spec.reference.chunks,
+            schema=ref.schema,
+        )
+    return calibrate_from_profile(
+        ref.profile,
+        window_rows,
+        false_alarm_rate=spec.reference.false_alarm_rate,
+        chunks=spec.reference.chunks,
+        schema=ref.schema,
+    )
