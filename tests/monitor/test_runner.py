@@ -258,3 +258,38 @@ def test_the_shifted_frame_is_a_real_shift(trained: Trained) -> None:
     moved = shifted(trained.data)
     assert isinstance(moved, pd.DataFrame)
     assert moved["distance"].mean() > 1.5 * trained.data["distance"].mean()
+
+
+def test_changing_the_window_drops_the_open_windows_partial_rows(
+    trained: Trained, traffic: Traffic
+) -> None:
+    store = InMemoryMonitorStore()
+    logs = traffic.predictions.root.parent
+    rows = trained.data.sample(850, random_state=11)
+    traffic.send(rows.iloc[:450])
+    make_runner(trained, store, spec("resize", window={"rows": 300}), logs).tick(NOW)
+    resized = make_runner(trained, store, spec("resize", window={"rows": 200}), logs)
+    traffic.send(rows.iloc[450:])
+    result = resized.tick(NOW + 1)
+    assert [(w.index, w.rows) for w in result.windows] == [(2, 200), (3, 200)]
+    assert [w.index for w in store.windows("resize")] == [0, 2, 3]
+
+
+def test_unseen_categories_are_schema_violations_and_new_values(
+    trained: Trained, traffic: Traffic
+) -> None:
+    rules = [{"name": "schema", "metric": "schemaViolations", "forWindows": 1},
+             {"name": "new", "metric": "newValues", "forWindows": 1}]  # fmt: skip
+    runner = make_runner(trained, InMemoryMonitorStore(), spec("domain", rules=rules),
+                         traffic.predictions.root.parent)  # fmt: skip
+    rows = trained.data.sample(500, random_state=13).reset_index(drop=True)
+    rows.loc[rows.index[:50], "company"] = "Brand New Cab"  # 10 % of the trips
+    traffic.send(rows)
+    result = runner.tick(NOW)
+    (w,) = result.windows
+    assert [(v.feature, v.kind, v.severity) for v in w.violations] == [
+        ("company", "out_of_domain", "error")
+    ]
+    company = w.feature("company")
+    assert company is not None and company.metrics["new_value_excess"] > 0.09
+    assert sorted(a.rule for a in result.alerts) == ["new", "schema"]

@@ -76,10 +76,13 @@ def skewed(reference: Profile, current: Profile, schema: Schema | None) -> tuple
     return report.drifted_features
 
 
-def violations(current: Profile, schema: Schema | None) -> tuple[Violation, ...]:
+def violations(
+    current: Profile, schema: Schema | None, monitored: tuple[str, ...]
+) -> tuple[Violation, ...]:
+    """Anomalies of the monitored features (a served column that is missing is one)."""
     if schema is None:
         return ()
-    names = set(current.names)
+    names = set(monitored)
     mine = Schema(tuple(f for f in schema.features if f.name in names))
     return tuple(
         Violation(a.feature, a.kind.value, a.severity.value, a.description)

@@ -77,17 +77,22 @@ class LabelJoin:
         if room == 0 or keys.height == 0:
             return self
         n = min(room, keys.height)
-        new = pl.DataFrame(
-            {
-                "version": pl.Series([version] * n, dtype=pl.String),
-                "window": pl.Series([window] * n, dtype=pl.Int64),
-                "request_id": keys["request_id"][:n],
-                "row": keys["row"][:n].cast(pl.Int32),
-                "predict": predict[:n].cast(self.value_type, strict=False),
-                "score": pl.Series([None] * n, dtype=pl.Float64)
-                if score is None
-                else score[:n].cast(pl.Float64),
-            }
+        new = (
+            keys.head(n)
+            .select(
+                pl.lit(version, dtype=pl.String).alias("version"),
+                pl.lit(window, dtype=pl.Int64).alias("window"),
+                "request_id",
+                pl.col("row").cast(pl.Int32),
+            )
+            .with_columns(
+                predict.head(n).cast(self.value_type, strict=False).alias("predict"),
+                (
+                    pl.repeat(None, n, dtype=pl.Float64, eager=True)
+                    if score is None
+                    else score.head(n).cast(pl.Float64)
+                ).alias("score"),
+            )
         )
         new = new.join(self.pending, on=_KEYS, how="left").select(self.rows.columns)
         matched = new.filter(pl.col("label").is_not_null()).select(_KEYS)

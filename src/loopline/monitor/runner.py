@@ -154,11 +154,12 @@ class MonitorRunner:
         saved = self.store.load_state(self.spec.name)
         numeric = self.spec.label.task is Task.REGRESSION
         versions = {v: _Version.from_dict(d) for v, d in saved.state.get("versions", {}).items()}  # type: ignore[union-attr]
-        if saved.state.get("window") != self.spec.window.to_doc():  # window changed: start over
-            versions = {
-                v: replace(s, open=OpenWindow(index=s.open.index)) for v, s in versions.items()
-            }
         t = _Tick(versions, LabelJoin.from_bytes(saved.blob, numeric))
+        if saved.state and saved.state.get("window") != self.spec.window.to_doc():
+            # The window changed: the open windows' partial rows are dropped, not mixed in.
+            for vs in versions.values():
+                vs.open = OpenWindow(index=vs.open.index + 1)
+            t.join = LabelJoin(t.join.rows.clear(), t.join.pending)
         new, forgotten = self.source.pending(saved.consumed)
         consumed: set[str] = set()
         errors: list[str] = []
@@ -334,7 +335,7 @@ class MonitorRunner:
             rows=window.rows,
             features=features,
             prediction=prediction,
-            violations=ev.violations(window.inputs, ref.schema),
+            violations=ev.violations(window.inputs, ref.schema, ref.features),
             skewed=ev.skewed(ref.profile, window.inputs, ref.schema),
             performance=ev.realised(labelled(rows), self.spec.label.task, positive),
             estimated=estimated,
