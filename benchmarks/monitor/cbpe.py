@@ -64,9 +64,12 @@ def prepare(work: Path) -> None:
         flights[c] = flights[c].astype("category").cat.codes
     features = [*cats, "distance", "hour", "minute", "dow"]
     train = flights[flights["month"] <= 3]
-    model = HistGradientBoostingClassifier(
-        categorical_features=[features.index(c) for c in cats], random_state=0
-    ).fit(train[features], train["late"])
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # OpenMP threads on 2 shared cores are far slower than one
+        model = HistGradientBoostingClassifier(
+            categorical_features=[features.index(c) for c in cats], random_state=0
+        ).fit(train[features], train["late"])
 
     def frame(rows: pd.DataFrame) -> pd.DataFrame:
         proba = model.predict_proba(rows[features])[:, 1]
