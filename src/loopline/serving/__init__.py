@@ -11,7 +11,8 @@ Key contracts:
 - Adaptive batching per model (``ServedModel(batching=True)``): each caller gets only its rows.
 - Prediction logs and feedback labels are Parquet segments under ``LogOptions.directory``,
   written off the request path (bounded buffer, drop-and-count); read them with
-  :func:`read_prediction_logs` / :func:`read_feedback`.
+  :func:`read_prediction_logs` / :func:`read_feedback`; :func:`find_request` finds one
+  request (and its feedback) by request id.
 - :class:`ServeCommand` is one server process's models and options: ``to_argv``/``from_argv``
   (exact inverses), ``server_options()``, ``run(load_models)``; every launcher builds one.
 - ``run_server`` runs N worker processes, each with its own SO_REUSEPORT socket on the port,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from loopline.serving.batcher import AdaptiveBatcher, Overloaded
     from loopline.serving.command import ServeCommand
     from loopline.serving.log_reader import read_feedback, read_prediction_logs
+    from loopline.serving.log_search import LoggedRequest, find_request
     from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
     from loopline.serving.runner import ServerHandle, run_server, serve_worker
 
@@ -37,6 +39,7 @@ _EXPORTS = {
     "AdaptiveBatcher": "loopline.serving.batcher",
     "BatchingOptions": "loopline.serving.options",
     "LogOptions": "loopline.serving.options",
+    "LoggedRequest": "loopline.serving.log_search",
     "ModelServerApp": "loopline.serving.app",
     "Overloaded": "loopline.serving.batcher",
     "ServeCommand": "loopline.serving.command",
@@ -44,6 +47,7 @@ _EXPORTS = {
     "ServerHandle": "loopline.serving.runner",
     "ServerOptions": "loopline.serving.options",
     "create_app": "loopline.serving.app",
+    "find_request": "loopline.serving.log_search",
     "read_feedback": "loopline.serving.log_reader",
     "read_prediction_logs": "loopline.serving.log_reader",
     "run_server": "loopline.serving.runner",
@@ -54,6 +58,7 @@ __all__ = [
     "AdaptiveBatcher",
     "BatchingOptions",
     "LogOptions",
+    "LoggedRequest",
     "ModelServerApp",
     "Overloaded",
     "ServeCommand",
@@ -61,6 +66,7 @@ __all__ = [
     "ServerHandle",
     "ServerOptions",
     "create_app",
+    "find_request",
     "read_feedback",
     "read_prediction_logs",
     "run_server",
