@@ -38,37 +38,23 @@ import numpy.typing as npt
 
 from loopline.errors import InvalidInputError
 from loopline.monitor.calibration import Calibration, sorted_choose_calibration
-from loopline.monitor.intervals import sorted_delong
+from loopline.monitor.cbpe_reference import (
+    METRICS,
+    SIGMA_BAND,
+    MetricReference,
+    chunk_ids,
+    confusion_metrics,
+    reference_metrics,
+)
+from loopline.monitor.label_arrays import Scalar, class_membership, probabilities
 
-METRICS = ("accuracy", "precision", "recall", "f1", "specificity", "auc")
-SIGMA_BAND = 3.0  # the estimate's band and the reference alert band, in standard deviations
 FORMAT = 1
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
-Scalar = str | int | float | bool
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-@dataclass(frozen=True, slots=True)
-class MetricReference:
-    """What the reference says about one metric: the per-observation σ and share for the
-    sampling error, and the 3σ alert band of the metric realised on its chunks."""
-
-    name: str
-    sigma: float | None
-    share: float
-    alert_lower: float | None
-    alert_upper: float | None
-    chunk_mean: float | None
-    chunk_std: float | None
-
-    def sampling_error(self, n: int) -> float | None:
-        if self.sigma is None or self.share <= 0 or n <= 0:
-            return None
-        return self.sigma / math.sqrt(n * self.share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,22 +95,6 @@ class CBPEEstimate:
         return tuple(m.name for m in self.metrics if m.alert)
 
 
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den > 0 else None
-
-
-def _confusion_metrics(tp: Floats, fp: Floats, fn: Floats, tn: Floats) -> dict[str, Floats]:
-    """Metrics of stacks of (expected or realised) confusion counts; NaN where undefined."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "accuracy": (tp + tn) / (tp + fp + fn + tn),
-            "precision": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
-            "recall": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
-            "f1": np.where(tp + fp + fn > 0, tp / (tp + 0.5 * (fp + fn)), np.nan),
-            "specificity": np.where(tn + fp > 0, tn / (tn + fp), np.nan),
-        }
-
-
 _UNDEFINED = {
     "precision": "No row of the window is predicted as the positive class.",
     "recall": "The window's expected positives are 0 (every calibrated probability is 0).",
@@ -157,142 +127,6 @@ def _expected_aucs(p: Floats) -> Floats:
         area = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2.0, axis=1)
     ok = (tps[:, -1] > 0) & (fps[:, -1] > 0)
     return np.asarray(np.where(ok, area, np.nan), np.float64)
-
-
-def _check_scores(values: npt.ArrayLike, field: str) -> Floats:
-    arr = np.asarray(values)
-    if arr.ndim != 1 or arr.size == 0:
-        raise InvalidInputError(f"{field} must be a non-empty 1-d array; got shape {arr.shape}.")
-    if arr.dtype.kind not in "fiu":
-        raise InvalidInputError(
-            f"{field} must be the positive class's probabilities; got dtype {arr.dtype}."
-        )
-    out = arr.astype(np.float64)
-    bad = int(np.count_nonzero(~np.isfinite(out) | (out < 0) | (out > 1)))
-    if bad:
-        raise InvalidInputError(
-            f"{field} has {bad} value(s) outside [0, 1] or missing; CBPE needs the positive "
-            "class's probability per row (predict_proba[:, positive column])."
-        )
-    return out
-
-
-def _is_positive(values: npt.ArrayLike, positive_class: Scalar, field: str, n: int) -> Bools:
-    arr = np.asarray(values)
-    if arr.ndim != 1 or len(arr) != n:
-        raise InvalidInputError(
-            f"{field} must be a 1-d array with one value per score ({n}); got shape {arr.shape}."
-        )
-    if arr.dtype.kind == "O":
-        items = arr.tolist()
-        if any(v is None for v in items):
-            raise InvalidInputError(f"{field} has missing values (None); drop those rows first.")
-        arr = np.asarray(items)
-    textual = arr.dtype.kind in "US"
-    if textual != isinstance(positive_class, str):
-        raise InvalidInputError(
-            f"{field} are {'strings' if textual else 'numbers'} but positive_class "
-            f"{positive_class!r} is not; name the positive class as it appears in {field}."
-        )
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise InvalidInputError(f"{field} has missing values (NaN); drop those rows first.")
-    first = arr[:1]
-    others = arr[arr != first[0]]
-    if others.size and np.any(others != others[0]):
-        classes = np.unique(arr)
-        raise InvalidInputError(
-            f"{field} hold {len(classes)} classes ({classes[:5].tolist()!r}…); CBPE here is "
-            "for binary classifiers."
-        )
-    return np.asarray(arr == positive_class, dtype=bool)
-
-
-def _chunk_ids(n: int, chunk_size: int) -> tuple[npt.NDArray[np.int64], int]:
-    ids = np.arange(n, dtype=np.int64) // chunk_size
-    return ids, int(ids[-1]) + 1
-
-
-def _chunk_aucs(
-    scores: Floats,
-    positive: Bools,
-    ids: npt.NDArray[np.int64],
-    k: int,
-    order: npt.NDArray[np.intp],
-) -> Floats:
-    """ROC AUC of each chunk (NaN with one class), from one sort: rows by chunk, then score."""
-    o = order[np.argsort(ids[order], kind="stable")]
-    x, pos, c = scores[o], positive[o], ids[o]
-    new = np.r_[True, (x[1:] != x[:-1]) | (c[1:] != c[:-1])]
-    group = np.cumsum(new) - 1
-    chunk = c[new]
-    wp = np.bincount(group, weights=pos.astype(np.float64))
-    wn = np.bincount(group, weights=(~pos).astype(np.float64))
-    negatives = np.bincount(chunk, weights=wn, minlength=k)
-    positives = np.bincount(chunk, weights=wp, minlength=k)
-    below = np.cumsum(wn) - wn - (np.cumsum(negatives) - negatives)[chunk]
-    num = np.bincount(chunk, weights=wp * (below + 0.5 * wn), minlength=k)
-    den = positives * negatives
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.where(den > 0, num / den, np.nan), np.float64)
-
-
-def _reference_metrics(
-    scores: Floats,
-    predicted: Bools,
-    positive: Bools,
-    chunk_size: int,
-    order: npt.NDArray[np.intp],
-) -> tuple[MetricReference, ...]:
-    n = len(scores)
-    tp_r, fp_r = predicted & positive, predicted & ~positive
-    fn_r, tn_r = ~predicted & positive, ~predicted & ~positive
-    TP, FP, FN, TN = (float(np.count_nonzero(a)) for a in (tp_r, fp_r, fn_r, tn_r))
-
-    def bern(q: float | None) -> float | None:
-        return None if q is None else math.sqrt(q * (1.0 - q))
-
-    f1_rows = TP + FP + FN
-    f1_sigma = None
-    if f1_rows > 0:
-        corr = f1_rows / (TP + 0.5 * (FP + FN))
-        f1_sigma = corr * math.sqrt(TP / f1_rows * (1 - TP / f1_rows))
-    pi = (TP + FN) / n
-    auc_sigma = None
-    if 0 < TP + FN < n:
-        _, v10, v01 = sorted_delong(scores[order], positive[order])
-        var10 = float(np.var(v10, ddof=1)) if len(v10) > 1 else 0.0
-        var01 = float(np.var(v01, ddof=1)) if len(v01) > 1 else 0.0
-        auc_sigma = math.sqrt(var10 / pi + var01 / (1 - pi))
-    sigma_share: dict[str, tuple[float | None, float]] = {
-        "accuracy": (bern((TP + TN) / n), 1.0),
-        "precision": (bern(_ratio(TP, TP + FP)), (TP + FP) / n),
-        "recall": (bern(_ratio(TP, TP + FN)), pi),
-        "f1": (f1_sigma, f1_rows / n),
-        "specificity": (bern(_ratio(TN, TN + FP)), (TN + FP) / n),
-        "auc": (auc_sigma, 1.0),
-    }
-    ids, k = _chunk_ids(n, chunk_size)
-
-    def per_chunk(mask: Bools) -> Floats:
-        return np.bincount(ids, weights=mask.astype(np.float64), minlength=k).astype(np.float64)
-
-    realised = _confusion_metrics(
-        per_chunk(tp_r), per_chunk(fp_r), per_chunk(fn_r), per_chunk(tn_r)
-    )
-    realised["auc"] = _chunk_aucs(scores, positive, ids, k, order)
-    out = []
-    for name in METRICS:
-        values = realised[name]
-        sigma, share = sigma_share[name]
-        lo = hi = mean = std = None
-        if np.isfinite(values).sum() >= 2:
-            mean = float(np.nanmean(values))
-            std = float(np.nanstd(values))
-            lo_v, hi_v = mean - SIGMA_BAND * std, mean + SIGMA_BAND * std
-            lo = lo_v if lo_v > 0.0 else None
-            hi = hi_v if hi_v < 1.0 else None
-        out.append(MetricReference(name, sigma, share, lo, hi, mean, std))
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------- the estimator
@@ -331,10 +165,12 @@ class CBPE:
             )
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise InvalidInputError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
-        scores = _check_scores(reference_scores, "reference_scores")
+        scores = probabilities(reference_scores, "reference_scores")
         n = len(scores)
-        predicted = _is_positive(reference_predictions, positive_class, "reference_predictions", n)
-        positive = _is_positive(reference_labels, positive_class, "reference_labels", n)
+        predicted = class_membership(
+            reference_predictions, positive_class, "reference_predictions", n
+        )
+        positive = class_membership(reference_labels, positive_class, "reference_labels", n)
         if not positive.any():
             raise InvalidInputError(
                 f"positive_class {positive_class!r} never appears in reference_labels; name the "
@@ -351,9 +187,9 @@ class CBPE:
             positive_class=positive_class,
             chunk_size=chunk_size,
             calibration=sorted_choose_calibration(scores[order], positive[order], seed),
-            metrics=_reference_metrics(scores, predicted, positive, chunk_size, order),
+            metrics=reference_metrics(scores, predicted, positive, chunk_size, order),
             reference_rows=n,
-            reference_chunks=_chunk_ids(n, chunk_size)[1],
+            reference_chunks=chunk_ids(n, chunk_size)[1],
         )
 
     def reference(self, name: str) -> MetricReference:
@@ -364,8 +200,8 @@ class CBPE:
 
     def estimate(self, scores: npt.ArrayLike, predictions: npt.ArrayLike) -> CBPEEstimate:
         """Estimated metrics of one window (every row passed), with bands and alerts."""
-        raw = _check_scores(scores, "scores")
-        predicted = _is_positive(predictions, self.positive_class, "predictions", len(raw))
+        raw = probabilities(scores, "scores")
+        predicted = class_membership(predictions, self.positive_class, "predictions", len(raw))
         p = self.calibration.apply(raw)
         return self._estimate_rows(p[None, :], predicted[None, :], [0])[0]
 
@@ -373,8 +209,8 @@ class CBPE:
         self, scores: npt.ArrayLike, predictions: npt.ArrayLike
     ) -> tuple[CBPEEstimate, ...]:
         """Estimates per chunk of ``chunk_size`` consecutive rows (the last may be shorter)."""
-        raw = _check_scores(scores, "scores")
-        predicted = _is_positive(predictions, self.positive_class, "predictions", len(raw))
+        raw = probabilities(scores, "scores")
+        predicted = class_membership(predictions, self.positive_class, "predictions", len(raw))
         p = self.calibration.apply(raw)
         size = self.chunk_size
         full = len(p) // size * size
@@ -394,7 +230,7 @@ class CBPE:
         fp = np.count_nonzero(predicted, axis=1) - tp
         fn = np.sum(p, axis=1) - tp
         tn = n - tp - fp - fn
-        values = _confusion_metrics(tp, fp, fn, tn)
+        values = confusion_metrics(tp, fp, fn, tn)
         values["auc"] = _expected_aucs(p)
         calib = "isotonic-calibrated" if self.calibration.used else "uncalibrated"
         band = f"band ±{SIGMA_BAND:g}σ, σ = σ_ref/√(n·share)"

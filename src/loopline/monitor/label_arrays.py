@@ -17,6 +17,7 @@ from loopline.errors import InvalidInputError
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Scalar = str | int | float | bool  # a class label
 
 
 def vector(values: npt.ArrayLike, field: str) -> npt.NDArray[Any]:
@@ -133,3 +134,55 @@ def numbers(values: npt.ArrayLike, field: str) -> Floats:
         bad = int(np.sum(~np.isfinite(out)))
         raise InvalidInputError(f"{field} has {bad} missing or infinite value(s) (NaN/inf).")
     return out
+
+
+def probabilities(values: npt.ArrayLike, field: str) -> Floats:
+    """Probabilities of the positive class: finite numbers in [0, 1]."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise InvalidInputError(f"{field} must be a non-empty 1-d array; got shape {arr.shape}.")
+    if arr.dtype.kind not in "fiu":
+        raise InvalidInputError(
+            f"{field} must be the positive class's probabilities; got dtype {arr.dtype}."
+        )
+    out = arr.astype(np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(out) | (out < 0) | (out > 1)))
+    if bad:
+        raise InvalidInputError(
+            f"{field} has {bad} value(s) outside [0, 1] or missing; CBPE needs the positive "
+            "class's probability per row (predict_proba[:, positive column])."
+        )
+    return out
+
+
+def class_membership(
+    values: npt.ArrayLike, positive_class: Scalar, field: str, n: int
+) -> npt.NDArray[np.bool_]:
+    """Whether each of ``n`` binary class labels is ``positive_class``."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or len(arr) != n:
+        raise InvalidInputError(
+            f"{field} must be a 1-d array with one value per score ({n}); got shape {arr.shape}."
+        )
+    if arr.dtype.kind == "O":
+        items = arr.tolist()
+        if any(v is None for v in items):
+            raise InvalidInputError(f"{field} has missing values (None); drop those rows first.")
+        arr = np.asarray(items)
+    textual = arr.dtype.kind in "US"
+    if textual != isinstance(positive_class, str):
+        raise InvalidInputError(
+            f"{field} are {'strings' if textual else 'numbers'} but positive_class "
+            f"{positive_class!r} is not; name the positive class as it appears in {field}."
+        )
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise InvalidInputError(f"{field} has missing values (NaN); drop those rows first.")
+    first = arr[:1]
+    others = arr[arr != first[0]]
+    if others.size and np.any(others != others[0]):
+        classes = np.unique(arr)
+        raise InvalidInputError(
+            f"{field} hold {len(classes)} classes ({classes[:5].tolist()!r}…); CBPE here is "
+            "for binary classifiers."
+        )
+    return np.asarray(arr == positive_class, dtype=bool)
