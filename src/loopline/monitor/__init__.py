@@ -7,7 +7,10 @@ window closes compares it with the model's training reference — found through 
 thresholds calibrated on the reference's own chunks — into a :class:`WindowResult`. Alert
 rules (:func:`step`, pure) fire after N breaching windows and clear with hysteresis; each
 firing and resolution becomes an ``Alert`` artifact in the metadata store, output of a
-``MonitorWindow`` execution whose inputs include the model artifact.
+``MonitorWindow`` execution whose inputs include the model artifact. Performance comes from
+labels joined on ``(request_id, row)`` (:func:`accuracy`, :func:`auc`, :func:`rmse`, … with
+intervals) and, while labels are late, from :class:`CBPE` estimates. docs/monitoring.md has the
+decisions.
 
 Contracts:
 
@@ -20,6 +23,12 @@ Contracts:
 * Every decision is a pure function of its inputs (``now`` is a parameter).
 """
 
+from loopline.monitor.alerts import ALERT_TYPE, EXECUTION_TYPE, record_alert
+from loopline.monitor.cbpe import CBPE, CBPEEstimate, EstimatedMetric
+from loopline.monitor.log_source import LogSource, Predictions, Segment
+from loopline.monitor.performance import MetricValue, accuracy, auc, f1, precision, recall
+from loopline.monitor.reference import Reference, find_reference
+from loopline.monitor.regression import mae, mape, rmse
 from loopline.monitor.rules import AlertEvent, Measurement, RuleState, measure, step
 from loopline.monitor.runner import MonitorRunner, TickResult
 from loopline.monitor.spec import (
@@ -49,22 +58,32 @@ from loopline.monitor.window_result import (
 )
 
 __all__ = [
+    "ALERT_TYPE",
+    "CBPE",
+    "EXECUTION_TYPE",
     "AlertEvent",
     "AlertRule",
+    "CBPEEstimate",
     "Check",
     "Commit",
+    "EstimatedMetric",
     "FeatureResult",
     "Histogram",
     "InMemoryMonitorStore",
     "LabelSpec",
+    "LogSource",
     "Measurement",
+    "MetricValue",
     "MonitorRunner",
     "MonitorSpec",
     "MonitorState",
     "MonitorStore",
     "PerformanceValue",
+    "Predictions",
+    "Reference",
     "ReferenceSpec",
     "RuleState",
+    "Segment",
     "SqlMonitorStore",
     "StoredAlert",
     "StoredMonitor",
@@ -73,6 +92,16 @@ __all__ = [
     "Violation",
     "WindowResult",
     "WindowSpec",
+    "accuracy",
+    "auc",
+    "f1",
+    "find_reference",
+    "mae",
+    "mape",
     "measure",
+    "precision",
+    "recall",
+    "record_alert",
+    "rmse",
     "step",
 ]
