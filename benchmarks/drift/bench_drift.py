@@ -1,4 +1,4 @@
-"""Drift benchmark: loopline.data against Evidently and whylogs on the same synthetic table.
+"""Drift benchmark: loopline.data against Evidently, whylogs and TFDV on the same synthetic table.
 
 The table, its ground-truth drift labels and the peers' runs come from the research script
 ``shared/bench/drift_peers.py`` (imported from ``--peers-script``), so every tool sees the same
@@ -17,7 +17,9 @@ Modes run in child processes (``--mode``):
   memory: the tables are never loaded whole).
 
 Peers (``--peers``) run ``drift_peers.py evidently|whylogs`` with ``--peers-python`` (a venv
-with evidently 0.7.23 / whylogs 1.6.4, numpy<2, pandas<2.3) under GNU ``time -v``.
+with evidently 0.7.23 / whylogs 1.6.4, numpy<2, pandas<2.3) under GNU ``time -v``. TFDV 1.16.1
+runs ``tfdv_bench.py`` (next to this file) with ``--tfdv-python`` (its own venv; the pins are in
+that script's docstring) on the same Parquet files, also under GNU ``time -v``.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def run_loopline(peers: ModuleType, rows: int, out: Path, repeats: int, streamed
         per_col[f.feature] = {
             "truth": peers.LABELS[f.feature],
             "drift": f.drifted,
+            "method": f.method,
             "metrics": {m.value: round(v, 5) for m, v in f.metrics.items()},
             "checks": [
                 {
@@ -177,6 +180,24 @@ def child(cmd: list[str], timeout: float) -> tuple[dict[str, Any], str]:
     return info, p.stdout
 
 
+def run_tfdv(peers: ModuleType, python: str, out: Path, rows: int, timeout: float) -> dict:
+    """TFDV stats ×2 + infer_schema + validate with drift comparators on every column."""
+    script = Path(__file__).resolve().parent / "tfdv_bench.py"
+    info, stdout = child([python, str(script), str(out), str(rows)], timeout)
+    info["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    info["load_avg_1m_after"] = float(Path("/proc/loadavg").read_text().split()[0])
+    lines = [ln for ln in stdout.strip().splitlines() if ln.startswith("{")]
+    if info["returncode"] == 0 and lines:
+        info.update(json.loads(lines[-1]))
+        info["alarms_by_truth"] = peers.alarm_summary(info["drift_flags"])
+    print(
+        f"[tfdv] rc={info['returncode']} compute={info.get('t_total_s')} s "
+        f"alarms {info.get('alarms_by_truth')}",
+        flush=True,
+    )
+    return info
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--peers-script", type=Path, default=DEFAULT_PEERS_SCRIPT)
     ap.add_argument("--peers-python", default="")
     ap.add_argument("--peers", default="", help="comma-separated: evidently,whylogs")
+    ap.add_argument("--tfdv-python", default="", help="a venv with TFDV 1.16.1 (tfdv_bench.py)")
     ap.add_argument("--peer-timeout", type=float, default=900.0)
     ap.add_argument("--mode", choices=["all", "loopline", "loopline-parquet"], default="all")
     ap.add_argument("--loopline-modes", default="loopline,loopline-parquet")
@@ -257,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
             f"alarms {info.get('alarms_by_truth')}",
             flush=True,
         )
+    if a.tfdv_python:
+        summary["runs"]["tfdv"] = run_tfdv(peers, a.tfdv_python, out, a.rows, a.peer_timeout)
     a.results.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, default=str))
     print(f"wrote {path}")

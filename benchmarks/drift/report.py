@@ -29,6 +29,15 @@ def _row(size: int, name: str, run: dict[str, Any]) -> str:
         detail = f"Report.run {run['t_report_run_s']} s + Dataset wrap {run['t_dataset_wrap_s']} s"
         rate = "—"
         mem = f"{run.get('peak_rss_mib')} process peak"
+    elif name == "tfdv":
+        compute = run["t_total_s"]
+        detail = (
+            f"stats ref {run['t_stats_ref_s']} s + cur {run['t_stats_cur_s']} s + infer_schema "
+            f"{run['t_infer_schema_s']} s + validate {run['t_validate_s']} s; CPU "
+            f"{run['cpu_total_s']} s (import {run['t_import_s']} s not counted)"
+        )
+        rate = f"{run['rows_per_s_stats']:,}"
+        mem = f"{run.get('peak_rss_mib')} process peak (input {run['rss_after_load_mib']} loaded)"
     else:
         compute = round(run["t_total_profile_both_s"] + run["t_drift_from_profiles_s"], 2)
         detail = (
@@ -75,18 +84,27 @@ def _columns() -> None:
     summary = json.loads((RESULTS / "summary_1000000.json").read_text())
     ll = summary["runs"]["loopline"]["per_column"]
     ev = summary["runs"].get("evidently", {}).get("per_column", {})
+    tf = summary["runs"].get("tfdv", {})
     print(
         "\n| column | truth | loopline check (value / threshold) | drift | Evidently score | "
-        "drift |"
+        "drift | TFDV (JSD numeric, L∞ categorical) | drift |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for col, v in ll.items():
         checks = "; ".join(
             f"{c['metric']} {c['value']:.4f} / {c['threshold']}" for c in v["checks"]
         )
+        if v.get("method"):
+            checks += f" ({v['method']})"
         e = ev.get(col, {})
         score = f"{e.get('score', float('nan')):.4f} ({e.get('method', '?')})" if e else "—"
-        print(f"| {col} | {v['truth']} | {checks} | {v['drift']} | {score} | {e.get('drift')} |")
+        t = tf.get("drift_measurements", {}).get(col, [])
+        tfdv = "; ".join(f"{m['value']:.4f} / {m['threshold']}" for m in t) or "—"
+        flag = tf.get("drift_flags", {}).get(col, "—")
+        print(
+            f"| {col} | {v['truth']} | {checks} | {v['drift']} | {score} | {e.get('drift')} "
+            f"| {tfdv} | {flag} |"
+        )
 
 
 if __name__ == "__main__":
