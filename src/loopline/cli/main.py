@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "lineage": "loopline.cli.lineage:lineage",
     "artifacts": "loopline.cli.artifacts:artifacts",
     "models": "loopline.cli.models:models",
+    "gc": "loopline.cli.gc:gc",
     "controlplane": "loopline.cli.controlplane:controlplane",
     "up": "loopline.cli.controlplane:controlplane",
     "down": "loopline.cli.controlplane:down",

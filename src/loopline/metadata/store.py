@@ -23,6 +23,7 @@ from loopline.metadata.entities import (
     ModelAlias,
     ModelVersion,
 )
+from loopline.metadata.retention import Collection, CollectionResult, GcPlan, RetentionGraph
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
 
@@ -310,6 +311,29 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def list_model_aliases(self, name: str | None = None) -> list[ModelAlias]:
         """Current aliases of one model (or all models), by name then alias."""
+
+    # ---- retention (loopline gc; see loopline.metadata.retention) ---------------------------
+
+    @abc.abstractmethod
+    def retention_graph(self) -> RetentionGraph:
+        """The runs, executions, artifacts, memberships and events that retention plans on,
+        read in one transaction."""
+
+    @abc.abstractmethod
+    def begin_collection(self, plan: GcPlan, *, started_at: datetime) -> Collection:
+        """Mark ``plan`` in one transaction: record it as a ``gc`` context, turn its artifacts
+        DELETED and tag its runs. Raises ConflictError if an execution outside the plan uses
+        one of its artifacts by now (plan again)."""
+
+    @abc.abstractmethod
+    def pending_collections(self) -> list[Collection]:
+        """Collections marked but not finished (a crash cut them short), oldest first."""
+
+    @abc.abstractmethod
+    def finish_collection(self, collection_id: ContextId) -> CollectionResult:
+        """Delete a marked collection's rows in one transaction (after its bytes are gone)
+        and record it as done; idempotent. Rows referenced from outside the plan by now are
+        kept (as DELETED artifacts)."""
 
     # ---- lifecycle -------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from loopline.metadata.entities import (
     ModelAlias,
     ModelVersion,
 )
+from loopline.metadata.retention import Collection, CollectionResult, GcPlan, RetentionGraph
 from loopline.metadata.sql import (
     artifacts,
     contexts,
@@ -41,6 +42,7 @@ from loopline.metadata.sql import (
     lineage,
     models,
     publish,
+    retention,
 )
 from loopline.metadata.sql import contexts as contexts_rows
 from loopline.metadata.sql import events as event_rows
@@ -538,6 +540,28 @@ class SqlMetadataStore(MetadataStore):
     def list_model_aliases(self, name: str | None = None) -> list[ModelAlias]:
         return self._call(
             lambda s: models.list_aliases(s, name), write=False, what="list model aliases"
+        )
+
+    # ---- retention -------------------------------------------------------------------------
+
+    def retention_graph(self) -> RetentionGraph:
+        return self._call(retention.load_graph, write=False, what="read the retention graph")
+
+    def begin_collection(self, plan: GcPlan, *, started_at: datetime) -> Collection:
+        return self._call(
+            lambda s: retention.begin(s, plan, started_at=started_at),
+            write=True,
+            what="mark a gc collection",
+        )
+
+    def pending_collections(self) -> list[Collection]:
+        return self._call(retention.pending, write=False, what="list pending gc collections")
+
+    def finish_collection(self, collection_id: ContextId) -> CollectionResult:
+        return self._call(
+            lambda s: retention.finish(s, collection_id),
+            write=True,
+            what=f"finish gc collection {collection_id}",
         )
 
     # ---- lifecycle -------------------------------------------------------------------------
