@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from loopline.cli import trace
 from loopline.metadata import ArtifactState, Event, EventType, ExecutionState, MetadataStore
 from loopline.platform import Platform
 from loopline.serving import LogOptions
@@ -243,6 +244,10 @@ def test_a_prediction_of_an_unregistered_version_and_bad_promotions_are_clear_er
     loopline("models", "alias", "set", "fares", "champion", "1", "--why", "first")
     beyond = loopline("lineage", "promotion/fares/champion/3", check=False)
     assert beyond.returncode == 4 and "has 1 recorded move (1 … 1), not 3" in beyond.stderr
+
+
+def test_the_trace_reads_the_record_types_the_monitor_and_the_triggers_write() -> None:
+    assert (trace.ALERT_TYPE, trace.TRIGGER_RUN_TYPE) == (ALERT_TYPE, TRIGGER_RUN_TYPE)
 
 
 def test_the_graph_json_keeps_its_shape(project: Path, loopline: Run) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.errors import InvalidInputError, NotFoundError
 from loopline.metadata import (
@@ -34,9 +34,16 @@ from loopline.metadata import (
     ModelVersion,
 )
 from loopline.registry import AliasMove, ModelRegistry
-from loopline.serving import LoggedRequest, find_request
-from loopline.triggers import ALERT_TYPE, TRIGGER_RUN_TYPE
 from loopline.types import Json
+
+if TYPE_CHECKING:
+    from loopline.serving import LoggedRequest
+
+# The type names of the loop's records (contracts of loopline.monitor and loopline.triggers,
+# pinned equal to theirs by tests/cli/test_lineage.py): importing loopline.triggers for two
+# strings would add ~2 s (the deploy package) to every `loopline lineage`.
+ALERT_TYPE = "Alert"
+TRIGGER_RUN_TYPE = "TriggerRun"
 
 UPSTREAM_HOPS = 10  # Model ← Trainer ← … ← ExampleGen ← raw spans in a TFX-shaped pipeline
 # Model → MonitorWindow → Alert → TriggerRun; Model → TriggerRun (candidate or cause).
@@ -153,6 +160,8 @@ def trace_prediction(
         NotFoundError: the request is not in the logs (the message names the directory
             searched), or the model version that answered is not registered here.
     """
+    from loopline.serving import find_request  # Polars loads only for a prediction trace
+
     request = find_request(log_directory, request_id)
     try:
         version = int(request.version)
