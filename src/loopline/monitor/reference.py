@@ -26,6 +26,7 @@ the schema is ``schema.yaml``; the Trainer's label column is the model property 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,19 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from loopline.artifacts import ArtifactStore
-from loopline.data import Profile, Schema, load_profile, load_schema, profile_table
-from loopline.errors import LooplineError, NotFoundError
+from loopline.data import (
+    Calibration,
+    Profile,
+    Schema,
+    calibrate,
+    calibrate_from_profile,
+    load_profile,
+    load_schema,
+    profile_table,
+)
+from loopline.errors import InvalidInputError, LooplineError, NotFoundError
 from loopline.metadata import Artifact, ArtifactState, Direction, EventType, MetadataStore
+from loopline.monitor.cbpe import CBPE
 from loopline.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -243,3 +254,80 @@ def _score(bundle: Any, path: Path, label: str | None) -> tuple[Any, ...]:
     proba = out.get("predict_proba")
     scores = None if proba is None else np.asarray(proba, dtype=np.float64)
     return prediction, classes, scores, preds, labels
+
+
+def positive_class(ref: Reference, wanted: str | None) -> str | None:
+    """``wanted`` (the spec's ``label.positiveClass``), else the second of two classes
+    (scikit-learn's ``predict_proba[:, 1]``); None when neither says."""
+    if wanted is not None:
+        return wanted
+    if ref.classes is not None and len(ref.classes) == 2:
+        return ref.classes[1]
+    return None
+
+
+def positive_index(ref: Reference, positive: str | None) -> int | None:
+    """The ``predict_proba`` column of ``positive`` (None when unknown)."""
+    if ref.classes is None or positive is None or positive not in ref.classes:
+        return None
+    return ref.classes.index(positive)
+
+
+def round_size(rows: int) -> int:
+    """Duration windows vary in size: calibrate on a √2 grid of sizes."""
+    return max(round(2 ** (round(2 * math.log2(max(rows, 1))) / 2)), 1)
+
+
+def calibrate_reference(
+    ref: Reference, window_rows: int, false_alarm_rate: float, chunks: int
+) -> Calibration:
+    """Thresholds for windows of ``window_rows`` rows: from the reference rows when they are
+    available, else from the reference profile (``loopline.data.calibrate_from_profile``)."""
+    if ref.rows is not None and ref.rows.height > 0:
+        return calibrate(
+            ref.rows,
+            ref.profile,
+            window_rows=window_rows,
+            false_alarm_rate=false_alarm_rate,
+            chunks=chunks,
+            schema=ref.schema,
+        )
+    return calibrate_from_profile(
+        ref.profile,
+        window_rows,
+        false_alarm_rate=false_alarm_rate,
+        chunks=chunks,
+        schema=ref.schema,
+    )
+
+
+def fit_cbpe(ref: Reference, positive: str | None, window_rows: int) -> CBPE | None:
+    """CBPE fitted on the eval split (binary classifiers with scores), chunks of the window's
+    size (at most half the eval rows); None when it does not apply or cannot be fitted."""
+    index = positive_index(ref, positive)
+    if (
+        ref.eval_scores is None
+        or ref.eval_labels is None
+        or ref.eval_predictions is None
+        or positive is None
+        or index is None
+        or ref.classes is None
+        or len(ref.classes) != 2
+    ):
+        return None
+    chunk = min(window_rows, max(len(ref.eval_labels) // 2, 1))
+    try:
+        return CBPE.fit(
+            ref.eval_scores[:, index],
+            _str(ref.eval_predictions),
+            _str(ref.eval_labels),
+            positive_class=positive,
+            chunk_size=chunk,
+        )
+    except InvalidInputError as exc:
+        log.warning("CBPE cannot be fitted for %s version %s: %s", ref.model, ref.version, exc)
+        return None
+
+
+def _str(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray([str(v) for v in values.tolist()], dtype=object)

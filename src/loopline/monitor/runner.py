@@ -21,23 +21,16 @@ are deterministic, so a restarted runner derives the same.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from loopline.artifacts import ArtifactStore
 from loopline.data import (
     Calibration,
-    Profile,
-    calibrate,
-    calibrate_from_profile,
-    profile_from_json,
     profile_table,
-    profile_to_json,
 )
 from loopline.errors import InvalidInputError, NotFoundError
 from loopline.metadata import MetadataStore
@@ -46,7 +39,15 @@ from loopline.monitor.alerts import record_alert
 from loopline.monitor.cbpe import CBPE
 from loopline.monitor.labels import LabelJoin, labelled
 from loopline.monitor.log_source import LogSource, Predictions, Segment
-from loopline.monitor.reference import Reference, find_reference
+from loopline.monitor.reference import (
+    Reference,
+    calibrate_reference,
+    find_reference,
+    fit_cbpe,
+    positive_class,
+    positive_index,
+    round_size,
+)
 from loopline.monitor.rules import AlertEvent, RuleState, step
 from loopline.monitor.spec import MonitorSpec, Task
 from loopline.monitor.store import Commit, MonitorStore
@@ -54,6 +55,7 @@ from loopline.monitor.window_result import WindowResult
 from loopline.monitor.windows import (
     DEFAULT_LATENESS_S,
     OpenWindow,
+    VersionState,
     buckets,
     due,
     plan_duration,
@@ -81,37 +83,8 @@ class TickResult:
 
 
 @dataclass
-class _Version:
-    """One model version's part of the state (mutable while a tick runs)."""
-
-    open: OpenWindow
-    rules: dict[str, RuleState]
-    prediction_reference: Profile | None = None
-    next_bucket: int | None = None  # duration windows: the first bucket still open
-
-    def to_dict(self) -> JsonDict:
-        pref = self.prediction_reference
-        return {
-            "open": self.open.to_dict(),
-            "rules": {k: v.to_dict() for k, v in self.rules.items()},
-            "prediction_reference": None if pref is None else profile_to_json(pref),
-            "next_bucket": self.next_bucket,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Any) -> _Version:
-        pref = d.get("prediction_reference")
-        return cls(
-            OpenWindow.from_dict(d["open"]),
-            {k: RuleState.from_dict(v) for k, v in d["rules"].items()},
-            None if pref is None else profile_from_json(pref),
-            d.get("next_bucket"),
-        )
-
-
-@dataclass
 class _Tick:
-    versions: dict[str, _Version]
+    versions: dict[str, VersionState]
     join: LabelJoin
     closed: list[WindowResult] = field(default_factory=list)
     events: list[AlertEvent] = field(default_factory=list)
@@ -153,7 +126,11 @@ class MonitorRunner:
         """Ingest, window, evaluate, commit, then record alerts. ``now``: epoch seconds."""
         saved = self.store.load_state(self.spec.name)
         numeric = self.spec.label.task is Task.REGRESSION
-        versions = {v: _Version.from_dict(d) for v, d in saved.state.get("versions", {}).items()}  # type: ignore[union-attr]
+        stored = saved.state.get("versions")
+        versions = {
+            v: VersionState.from_dict(d)
+            for v, d in (stored.items() if isinstance(stored, dict) else ())
+        }
         t = _Tick(versions, LabelJoin.from_bytes(saved.blob, numeric))
         if saved.state and saved.state.get("window") != self.spec.window.to_doc():
             # The window changed: the open windows' partial rows are dropped, not mixed in.
@@ -186,10 +163,9 @@ class MonitorRunner:
         state: JsonDict = {
             "window": self.spec.window.to_doc(),
             "versions": {v: s.to_dict() for v, s in t.versions.items()},
-            "rows": int(saved.state.get("rows", 0) or 0) + rows,  # type: ignore[arg-type]
-            "labels": int(saved.state.get("labels", 0) or 0) + labels,  # type: ignore[arg-type]
-            "dropped_labels": int(saved.state.get("dropped_labels", 0) or 0)  # type: ignore[arg-type]
-            + t.join.dropped,
+            "rows": _count(saved.state, "rows") + rows,
+            "labels": _count(saved.state, "labels") + labels,
+            "dropped_labels": _count(saved.state, "dropped_labels") + t.join.dropped,
         }
         commit = Commit(
             state,
@@ -233,7 +209,7 @@ class MonitorRunner:
     # ---- windows ---------------------------------------------------------------------------
 
     def _ingest(self, t: _Tick, version: str, ref: Reference, preds: Predictions) -> None:
-        vs = t.versions.setdefault(version, _Version(OpenWindow(), {}))
+        vs = t.versions.setdefault(version, VersionState(OpenWindow(), {}))
         if self.spec.window.rows is not None:
             for piece in plan_rows(vs.open.rows, preds.rows, self.spec.window.rows):
                 self._add(t, version, ref, preds.slice(piece.start, piece.length))
@@ -288,18 +264,10 @@ class MonitorRunner:
         return proba.list.get(index)
 
     def _positive(self, ref: Reference) -> str | None:
-        wanted = self.spec.label.positive_class
-        if wanted is not None:
-            return wanted
-        if ref.classes is not None and len(ref.classes) == 2:
-            return ref.classes[1]  # scikit-learn's convention: predict_proba[:, 1]
-        return None
+        return positive_class(ref, self.spec.label.positive_class)
 
     def _positive_index(self, ref: Reference) -> int | None:
-        positive = self._positive(ref)
-        if ref.classes is None or positive is None or positive not in ref.classes:
-            return None
-        return ref.classes.index(positive)
+        return positive_index(ref, self._positive(ref))
 
     def _close(self, t: _Tick, version: str, ref: Reference) -> None:
         vs = t.versions[version]
@@ -366,46 +334,28 @@ class MonitorRunner:
         return ref
 
     def _calibration(self, version: str, ref: Reference, rows: int) -> Calibration:
-        """Thresholds calibrated on reference chunks of about ``rows`` rows."""
-        size = rows if self.spec.window.rows is not None else _round_size(rows)
+        """Thresholds calibrated on reference chunks of about ``rows`` rows (cached)."""
+        size = rows if self.spec.window.rows is not None else round_size(rows)
         key = (version, size)
         if key not in self._calibrations:
-            self._calibrations[key] = _calibrate(ref, size, self.spec)
+            self._calibrations[key] = calibrate_reference(
+                ref, size, self.spec.reference.false_alarm_rate, self.spec.reference.chunks
+            )
         return self._calibrations[key]
 
     def _cbpe_for(self, version: str, ref: Reference, rows: int) -> CBPE | None:
-        if version in self._cbpe:
-            return self._cbpe[version]
-        fitted = None
-        positive, index = self._positive(ref), self._positive_index(ref)
-        if (
-            self.spec.label.task is Task.CLASSIFICATION
-            and ref.eval_scores is not None
-            and ref.eval_labels is not None
-            and ref.eval_predictions is not None
-            and positive is not None
-            and index is not None
-            and ref.classes is not None
-            and len(ref.classes) == 2
-        ):
-            n = len(ref.eval_labels)
-            chunk = min(self.spec.window.rows or rows, max(n // 2, 1))
-            try:
-                fitted = CBPE.fit(
-                    ref.eval_scores[:, index],
-                    _str(ref.eval_predictions),
-                    _str(ref.eval_labels),
-                    positive_class=positive,
-                    chunk_size=chunk,
-                )
-            except InvalidInputError as exc:
-                log.warning("CBPE cannot be fitted for %s version %s: %s", self.model, version, exc)
-        self._cbpe[version] = fitted
-        return fitted
+        """The version's CBPE estimator, fitted once (None: not a binary classifier)."""
+        if version not in self._cbpe:
+            fitted = None
+            if self.spec.label.task is Task.CLASSIFICATION:
+                fitted = fit_cbpe(ref, self._positive(ref), self.spec.window.rows or rows)
+            self._cbpe[version] = fitted
+        return self._cbpe[version]
 
 
-def _str(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return np.asarray([str(v) for v in values.tolist()], dtype=object)
+def _count(state: JsonDict, key: str) -> int:
+    value = state.get(key)
+    return value if isinstance(value, int) else 0
 
 
 def _by_version(segments: list[Segment], stream: str) -> dict[str, list[Segment]]:
@@ -414,28 +364,3 @@ def _by_version(segments: list[Segment], stream: str) -> dict[str, list[Segment]
         if s.stream == stream:
             out.setdefault(s.version, []).append(s)
     return out
-
-
-def _round_size(rows: int) -> int:
-    """Duration windows vary in size: calibrate on a √2 grid of sizes, cached."""
-    return max(round(2 ** (round(2 * math.log2(max(rows, 1))) / 2)), 1)
-
-
-def _calibrate(ref: Reference, window_rows: int, spec: MonitorSpec) -> Calibration:
-    """From the reference rows when they are available, else from the reference profile."""
-    if ref.rows is not None and ref.rows.height > 0:
-        return calibrate(
-            ref.rows,
-            ref.profile,
-            window_rows=window_rows,
-            false_alarm_rate=spec.reference.false_alarm_rate,
-            chunks=spec.reference.chunks,
-            schema=ref.schema,
-        )
-    return calibrate_from_profile(
-        ref.profile,
-        window_rows,
-        false_alarm_rate=spec.reference.false_alarm_rate,
-        chunks=spec.reference.chunks,
-        schema=ref.schema,
-    )

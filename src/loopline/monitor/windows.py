@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from loopline.data import Profile, merge, profile_from_json, profile_to_json
+from loopline.monitor.rules import RuleState
 from loopline.types import JsonDict
 
 DEFAULT_LATENESS_S = 15.0
@@ -163,3 +165,32 @@ def window_bounds(window: OpenWindow, duration: float | None) -> tuple[float, fl
     start = window.start_ts if window.start_ts is not None else math.nan
     end = window.end_ts if window.end_ts is not None else math.nan
     return start, end
+
+
+@dataclass
+class VersionState:
+    """One model version's part of the state (mutable while a tick runs)."""
+
+    open: OpenWindow = field(default_factory=lambda: OpenWindow())
+    rules: dict[str, RuleState] = field(default_factory=dict)
+    prediction_reference: Profile | None = None
+    next_bucket: int | None = None  # duration windows: the first bucket still open
+
+    def to_dict(self) -> JsonDict:
+        pref = self.prediction_reference
+        return {
+            "open": self.open.to_dict(),
+            "rules": {k: v.to_dict() for k, v in self.rules.items()},
+            "prediction_reference": None if pref is None else profile_to_json(pref),
+            "next_bucket": self.next_bucket,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any) -> VersionState:
+        pref = d.get("prediction_reference")
+        return cls(
+            OpenWindow.from_dict(d["open"]),
+            {k: RuleState.from_dict(v) for k, v in d["rules"].items()},
+            None if pref is None else profile_from_json(pref),
+            d.get("next_bucket"),
+        )
