@@ -278,10 +278,16 @@ def test_changing_the_window_drops_the_open_windows_partial_rows(
 def test_unseen_categories_are_schema_violations_and_new_values(
     trained: Trained, traffic: Traffic
 ) -> None:
-    rules = [{"name": "schema", "metric": "schemaViolations", "forWindows": 1},
-             {"name": "new", "metric": "newValues", "forWindows": 1}]  # fmt: skip
-    runner = make_runner(trained, InMemoryMonitorStore(), spec("domain", rules=rules),
-                         traffic.predictions.root.parent)  # fmt: skip
+    rules = [
+        {"name": "schema", "metric": "schemaViolations", "forWindows": 1},
+        {"name": "new", "metric": "newValues", "forWindows": 1},
+    ]
+    runner = make_runner(
+        trained,
+        InMemoryMonitorStore(),
+        spec("domain", rules=rules),
+        traffic.predictions.root.parent,
+    )
     rows = trained.data.sample(500, random_state=13).reset_index(drop=True)
     rows.loc[rows.index[:50], "company"] = "Brand New Cab"  # 10 % of the trips
     traffic.send(rows)
@@ -293,3 +299,48 @@ def test_unseen_categories_are_schema_violations_and_new_values(
     company = w.feature("company")
     assert company is not None and company.metrics["new_value_excess"] > 0.09
     assert sorted(a.rule for a in result.alerts) == ["new", "schema"]
+
+
+class FlakyMetadata:
+    """The metadata store, killed once while an alert is being recorded."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.fail = inner, True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def publish_execution(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fail:
+            self.fail = False
+            raise BackendError("killed while recording the alert")
+        return self.inner.publish_execution(*args, **kwargs)
+
+
+def test_an_alert_interrupted_while_recorded_is_recorded_once_by_the_next_tick(
+    trained: Trained, traffic: Traffic
+) -> None:
+    rules = [{"name": "distance", "metric": "feature:distance", "forWindows": 1}]
+    s = spec("outbox", rules=rules)
+    store = InMemoryMonitorStore()
+    store.apply(s, NOW)
+    logs = traffic.predictions.root.parent
+    flaky = FlakyMetadata(trained.metadata)
+    traffic.send(shifted(trained.data.sample(500, random_state=17)))
+    first = MonitorRunner(s, store, flaky, trained.registry, trained.artifacts, logs)  # type: ignore[arg-type]
+    with pytest.raises(BackendError, match="killed while recording the alert"):
+        first.tick(NOW)
+    assert [a.artifact_id for a in store.alerts("outbox")] == [None]  # committed, not recorded
+    again = make_runner(trained, store, s, logs)
+    result = again.tick(NOW + 1)
+    assert result.rows == 0 and len(result.recorded) == 1
+    mine = [
+        a
+        for a in trained.metadata.list_artifacts(type_name="Alert")
+        if a.properties["monitor"] == "outbox"
+    ]
+    assert [(a.id, a.state) for a in mine if a.state is ArtifactState.LIVE] == [
+        (result.recorded[0], ArtifactState.LIVE)
+    ]
+    assert [a.artifact_id for a in store.alerts("outbox")] == [result.recorded[0]]
+    assert again.tick(NOW + 2).recorded == ()

@@ -242,6 +242,8 @@ class MonitorRunner:
         columns = [c for c in ref.features if c in part.inputs.columns]
         inputs = profile_table(part.inputs.select(columns), ref.profile)
         predict = part.outputs.get_column("predict") if "predict" in part.outputs.columns else None
+        if predict is not None and isinstance(predict.dtype, pl.List | pl.Array | pl.Struct):
+            predict = None  # a multi-output prediction has no one distribution to compare
         pred_profile = None
         if predict is not None:
             edges_from = ref.prediction or vs.prediction_reference or vs.open.prediction
