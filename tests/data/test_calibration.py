@@ -146,6 +146,16 @@ def test_calibration_round_trips_through_json(halves: tuple[pl.DataFrame, pl.Dat
         Calibration.from_json('{"format": "other"}')
 
 
+def test_an_arrow_table_calibrates_like_its_polars_frame(
+    halves: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    ref, _ = halves
+    profile = profile_table(ref)
+    assert calibrate(ref.to_arrow(), profile, window_rows=200) == calibrate(
+        ref, profile, window_rows=200
+    )
+
+
 def test_calibration_is_reproducible_from_its_seed(
     halves: tuple[pl.DataFrame, pl.DataFrame],
 ) -> None:

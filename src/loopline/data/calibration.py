@@ -36,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from scipy.stats import chi2, norm
 
 from loopline.data.drift import (
@@ -167,7 +168,7 @@ class Calibration:
 
 
 def calibrate(
-    reference: pl.DataFrame,
+    reference: pl.DataFrame | pa.Table,
     profile: Profile,
     *,
     window_rows: int,
@@ -178,18 +179,21 @@ def calibrate(
 ) -> Calibration:
     """Thresholds from ``chunks`` chunks of ``window_rows`` reference rows (module docstring).
 
-    ``profile`` is the reference's profile (``profile_table(reference)`` or the training
-    statistics); chunks are profiled on its edges.
+    ``reference`` holds the reference rows (a Polars frame or an Arrow table); ``profile`` is
+    its profile (``profile_table(reference)`` or the training statistics); chunks are
+    profiled on its edges.
 
     Raises:
         InvalidInputError: a bad argument, an empty reference, or a profiled column that the
             reference frame lacks.
     """
     _check_args(window_rows, false_alarm_rate, chunks)
+    if isinstance(reference, pa.Table):
+        reference = pl.DataFrame(pl.from_arrow(reference))
     if not isinstance(reference, pl.DataFrame) or reference.height == 0:
         raise InvalidInputError(
-            "calibrate needs the reference rows as a non-empty Polars DataFrame; with only "
-            "the profile, use calibrate_from_profile."
+            "calibrate needs the reference rows as a non-empty Polars DataFrame or Arrow table; "
+            "with only the profile, use calibrate_from_profile."
         )
     missing = [n for n in profile.names if n not in reference.columns]
     if missing:
