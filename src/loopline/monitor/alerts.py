@@ -13,8 +13,9 @@ Properties of the Alert (the contract triggers read): ``monitor``, ``rule``, ``m
 
 Exactly once: the artifact is created PENDING, the execution RUNNING with the event's key as
 its cache key, then :meth:`publish_execution` turns both final in one transaction. A crash in
-between leaves a PENDING artifact (never listed as LIVE; the artifact sweep removes it) and,
-at most, a RUNNING execution that the retry finds by its cache key and publishes.
+between leaves a PENDING artifact and, at most, a RUNNING execution; the retry finds both (the
+artifact by its name, the execution by its cache key) and publishes them, so no alert stays
+PENDING.
 """
 
 from __future__ import annotations
@@ -50,13 +51,18 @@ def record_alert(
     context = metadata.find_context(MODEL_CONTEXT_TYPE, event.model)
     contexts = [] if context is None else [context.id]
     props: dict[str, Json] = dict(event.to_dict())
-    alert = metadata.put_artifact(
-        ALERT_TYPE,
-        f"monitor://{event.key}",
-        name=event.key,
-        properties=props,
-        state=ArtifactState.PENDING,
-    )
+    # A crash between the steps below left this event's artifact PENDING: publish that one, so
+    # no PENDING alert is left behind (triggers stop their cursor before a pending alert).
+    orphans = metadata.list_artifacts(type_name=ALERT_TYPE, state=ArtifactState.PENDING)
+    alert = next((a for a in orphans if a.name == event.key), None)
+    if alert is None:
+        alert = metadata.put_artifact(
+            ALERT_TYPE,
+            f"monitor://{event.key}",
+            name=event.key,
+            properties=props,
+            state=ArtifactState.PENDING,
+        )
     if execution is None:
         inputs = [("model", model_artifact), *(("reference", a) for a in reference)]
         execution = metadata.put_execution(
