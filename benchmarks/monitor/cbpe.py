@@ -150,9 +150,12 @@ def run_loopline(work: Path, chunk_size: int, repeats: int) -> dict[str, Any]:
     }  # fmt: skip
     return {
         "fit_s": fit_s, "estimate_s": estimate_s, "total_s": fit_s + estimate_s,
-        "cold_s": cold_s, "runs_s": runs, "calibrated": est.calibration.used, "calibration": est.calibration.reason,
+        "cold_s": cold_s, "runs_s": runs, "cpu_s": CPU_S, "calibrated": est.calibration.used, "calibration": est.calibration.reason,
         "thresholds": thresholds, "chunks": rows,
     }  # fmt: skip
+
+
+CPU_S: list[float] = []  # process CPU seconds of each timed run (all threads)
 
 
 def _timed(once: Any, repeats: int) -> tuple[Any, Any, float, float, float, list[float]]:
@@ -161,7 +164,9 @@ def _timed(once: Any, repeats: int) -> tuple[Any, Any, float, float, float, list
     cold = fit_s + estimate_s
     fits, estimates = [], []
     for _ in range(repeats):
+        cpu = time.process_time()
         est, out, fit_s, estimate_s = once()
+        CPU_S.append(time.process_time() - cpu)
         fits.append(fit_s)
         estimates.append(estimate_s)
     runs = [f + e for f, e in zip(fits, estimates, strict=True)]
@@ -231,7 +236,8 @@ def run_nannyml(work: Path, chunk_size: int, repeats: int) -> dict[str, Any]:
         rows.append(row)
     return {
         "fit_s": fit_s, "estimate_s": estimate_s, "total_s": fit_s + estimate_s,
-        "cold_s": cold_s, "runs_s": runs, "calibrated": bool(est.needs_calibration), "chunks": rows,
+        "cold_s": cold_s, "runs_s": runs, "cpu_s": CPU_S,
+        "calibrated": bool(est.needs_calibration), "chunks": rows,
         "version": nml.__version__,
     }  # fmt: skip
 
@@ -242,6 +248,8 @@ def run_nannyml(work: Path, chunk_size: int, repeats: int) -> dict[str, Any]:
 def compare(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
     inside: dict[str, int] = {m: 0 for m in METRICS}
     worst: dict[str, float] = {m: 0.0 for m in METRICS}
+    same_alert: dict[str, int] = {m: 0 for m in METRICS}
+    covers: dict[str, dict[str, int]] = {"loopline": dict(inside), "nannyml": dict(inside)}
     for a, b in zip(ours["chunks"], peer["chunks"], strict=True):
         for m in METRICS:
             va, lo, hi = a[m]["value"], b[m]["lower"], b[m]["upper"]
@@ -249,7 +257,15 @@ def compare(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
                 inside[m] += 1
             if va is not None and b[m]["value"] is not None:
                 worst[m] = max(worst[m], abs(va - b[m]["value"]))
-    return {"chunks": len(ours["chunks"]), "inside_peer_band": inside, "max_abs_diff": worst}
+            same_alert[m] += a[m]["alert"] == b[m]["alert"]
+            truth = a[m]["realised"]
+            for tool, row in (("loopline", a[m]), ("nannyml", b[m])):
+                if truth is not None and row["lower"] <= truth <= row["upper"]:
+                    covers[tool][m] += 1
+    return {
+        "chunks": len(ours["chunks"]), "inside_peer_band": inside, "max_abs_diff": worst,
+        "same_alert": same_alert, "realised_inside_band": covers,
+    }  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> None:
@@ -261,6 +277,7 @@ def run(args: argparse.Namespace) -> None:
         tools.append(("nannyml", args.peers_python))
     times: dict[str, list[float]] = {t: [] for t, _ in tools}
     cold: dict[str, list[float]] = {t: [] for t, _ in tools}
+    cpu: dict[str, list[float]] = {t: [] for t, _ in tools}
     last: dict[str, dict[str, Any]] = {}
     for _ in range(args.repeats):
         for tool, python in tools:
@@ -271,11 +288,13 @@ def run(args: argparse.Namespace) -> None:
                 raise SystemExit(f"{tool} failed:\n{proc.stderr[-3000:]}")
             last[tool] = json.loads(proc.stdout)
             times[tool].extend(last[tool]["runs_s"])
+            cpu[tool].extend(last[tool]["cpu_s"])
             cold[tool].append(last[tool]["cold_s"])
     summary: dict[str, Any] = {
         "chunk_size": args.chunk_size, "repeats": args.repeats,
         "median_total_s": {t: statistics.median(v) for t, v in times.items()},
         "all_total_s": times,
+        "median_cpu_s": {t: statistics.median(v) for t, v in cpu.items()},
         "cold_first_run_s": cold,
         "fit_s": {t: last[t]["fit_s"] for t in last},
         "estimate_s": {t: last[t]["estimate_s"] for t in last},
@@ -287,6 +306,8 @@ def run(args: argparse.Namespace) -> None:
         summary["agreement"] = compare(last["loopline"], last["nannyml"])
         med = summary["median_total_s"]
         summary["speedup"] = med["nannyml"] / med["loopline"]
+        mcpu = summary["median_cpu_s"]
+        summary["speedup_cpu"] = mcpu["nannyml"] / mcpu["loopline"]
     out = HERE / "results" / "cbpe.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
@@ -303,18 +324,27 @@ def report(s: dict[str, Any]) -> None:
     if "agreement" not in s:
         return
     ag = s["agreement"]
-    print(f"  speed-up {s['speedup']:.1f}×; loopline's estimate inside NannyML's band:")
+    cpu = s["median_cpu_s"]
+    print(f"  CPU per run: loopline {cpu['loopline']:.3f} s, NannyML {cpu['nannyml']:.3f} s")
+    print(f"  speed-up {s['speedup']:.1f}× wall, {s['speedup_cpu']:.1f}× CPU; loopline's estimate "
+          "inside NannyML's band:")  # fmt: skip
+    cov = ag["realised_inside_band"]
     for m in METRICS:
         print(f"    {m:12s} {ag['inside_peer_band'][m]}/{ag['chunks']} chunks, "
-              f"max |Δ estimate| {ag['max_abs_diff'][m]:.2e}")  # fmt: skip
-    print("\n| chunk | rows | metric | realised | loopline | loopline band | NannyML | NannyML band |")
-    print("|---|---|---|---|---|---|---|---|")
+              f"max |Δ estimate| {ag['max_abs_diff'][m]:.2e}, same alert {ag['same_alert'][m]}, "
+              f"realised inside band: loopline {cov['loopline'][m]}, NannyML {cov['nannyml'][m]}")  # fmt: skip
+    print("\n| chunk | rows | accuracy realised | loopline | NannyML | NannyML band "
+          "| ROC AUC realised | loopline | NannyML | NannyML band | loopline band |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|")
     for i, (a, b) in enumerate(zip(s["loopline"]["chunks"], s["nannyml"]["chunks"], strict=True)):
+        cells = [str(i), f"{a['n']:,}"]
         for m in ("accuracy", "roc_auc"):
             x, y = a[m], b[m]
             r = "—" if x["realised"] is None else f"{x['realised']:.4f}"
-            print(f"| {i} | {a['n']} | {m} | {r} | {x['value']:.4f} | {x['lower']:.4f}–{x['upper']:.4f} "
-                  f"| {y['value']:.4f} | {y['lower']:.4f}–{y['upper']:.4f} |")  # fmt: skip
+            cells += [r, f"{x['value']:.4f}", f"{y['value']:.4f}",
+                      f"{y['lower']:.4f}–{y['upper']:.4f}"]  # fmt: skip
+        cells.append(f"{a['roc_auc']['lower']:.4f}–{a['roc_auc']['upper']:.4f}")
+        print("| " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -328,6 +358,7 @@ def main() -> None:
     r.add_argument("--repeats", type=int, default=3, help="processes per tool, alternating")
     r.add_argument("--inner", type=int, default=5, help="timed runs per process, after a warm-up")
     r.add_argument("--peers-python", help="python of a venv with nannyml 0.13.1 (see above)")
+    sub.add_parser("report", help="print the last results/cbpe.json again")
     o = sub.add_parser("one", help="internal: one timed run of one tool, JSON on stdout")
     o.add_argument("tool", choices=["loopline", "nannyml"])
     o.add_argument("--work", type=Path, default=DEFAULT_WORK)
@@ -338,6 +369,8 @@ def main() -> None:
         prepare(args.work)
     elif args.cmd == "run":
         run(args)
+    elif args.cmd == "report":
+        report(json.loads((HERE / "results" / "cbpe.json").read_text()))
     else:
         fn = run_loopline if args.tool == "loopline" else run_nannyml
         print(json.dumps(fn(args.work, args.chunk_size, args.repeats)))
