@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loopline.artifacts.fs import FsspecArtifactStore
 from loopline.cli.gc import deployed_model_refs, protected_roots
 from loopline.deploy.revision import Revision
 from loopline.deploy.spec import Template, template_hash
@@ -41,8 +42,8 @@ def test_gc_keeps_the_protected_closure_and_deletes_the_rest(loopline, tmp_path:
         revision = Revision("web", template_hash(template), 1, template, 1.0, replicas=1)
         state.commit("web", [PutRevision(revision)])
         assert deployed_model_refs(store) == {"iris@champion", "iris/1"}
-        roots = protected_roots(store, ModelRegistry(store, None), {"iris/1"})  # type: ignore[arg-type]
-        assert champion in roots
+        registry = ModelRegistry(store, FsspecArtifactStore(str(tmp_path / "loopline_artifacts")))
+        assert champion in protected_roots(store, registry, {"iris/1"})
     finally:
         store.close()
 
@@ -89,3 +90,32 @@ def test_gc_keeps_the_protected_closure_and_deletes_the_rest(loopline, tmp_path:
 
     again = as_json(loopline("gc", *POLICY, "--yes", "--json"))
     assert isinstance(again, dict) and again["artifacts"] == 0
+
+
+def test_the_roots_are_registered_models_their_blessings_and_the_latest_blessed(
+    tmp_path: Path,
+) -> None:
+    from loopline.metadata import ArtifactState, InMemoryMetadataStore
+
+    store = InMemoryMetadataStore()
+    artifacts = FsspecArtifactStore(str(tmp_path / "artifacts"))
+    registry = ModelRegistry(store, artifacts)
+
+    def model() -> int:
+        uri = artifacts.allocate("Model", "m")
+        with artifacts.staging() as staged:
+            (staged / "m.bin").write_bytes(uri.encode())
+            digest = artifacts.publish(staged, uri)
+        return store.put_artifact("Model", uri, digest=digest, state=ArtifactState.LIVE).id
+
+    def bless(model_id: int, blessed: int) -> int:
+        props = {"blessed": blessed, "current_model_id": model_id}
+        live = ArtifactState.LIVE
+        return store.put_artifact("ModelBlessing", "mem://b", state=live, properties=props).id
+
+    registered, unregistered, newest_blessed = model(), model(), model()
+    registry.register("iris", registered, who="ci", why="test")
+    kept = {registered, newest_blessed, bless(registered, 1), bless(newest_blessed, 1)}
+    gone = {unregistered, bless(unregistered, 0), bless(registered, 0)}
+    roots = protected_roots(store, registry, {"iris/1", "iris@missing", "not-a-model/7"})
+    assert kept <= roots and not gone & roots

@@ -10,7 +10,8 @@ gathered here, where every reference is visible:
 - the model of every deployment's spec and of every revision still recorded in the deploy
   state (resolved through the registry);
 - the blessings (``ModelBlessing`` with ``blessed == 1``) of those models, and the latest
-  blessed model, so the next run's Evaluator compares against the same baseline;
+  blessed model (overall and per pipeline), so the next run's Evaluator compares against the
+  same baseline;
 
 plus, inside the closure, everything executions outside the selected runs touch (alias moves,
 registrations, deployment pins, monitor windows and their alerts) and everything upstream.
@@ -38,6 +39,7 @@ from loopline.types import Json, ModelRef, format_age, parse_age
 
 _DEFAULT = RetentionPolicy()
 BLESSING_TYPE = "ModelBlessing"
+PIPELINE_CONTEXT_TYPE = "pipeline"
 
 
 def deployed_model_refs(metadata: MetadataStore) -> set[str]:
@@ -62,9 +64,12 @@ def protected_roots(
             models.add(registry.resolve(ModelRef.parse(ref)).artifact.id)
         except (NotFoundError, InvalidInputError):
             continue  # a spec naming a model that is gone protects nothing
-    latest = metadata.latest_blessed_model()
-    if latest is not None:
-        models.add(latest.id)
+    # The baselines the next runs' Evaluators resolve: overall and per pipeline.
+    scopes = [None, *(c.id for c in metadata.list_contexts(type_name=PIPELINE_CONTEXT_TYPE))]
+    for scope in scopes:
+        latest = metadata.latest_blessed_model(context_id=scope)
+        if latest is not None:
+            models.add(latest.id)
     roots = set(models)
     for blessing in metadata.list_artifacts(type_name=BLESSING_TYPE):
         model_id = blessing.properties.get("current_model_id")
