@@ -30,9 +30,15 @@ import click
 from loopline.artifacts.store import ArtifactStore
 from loopline.cli.output import console, handle_errors, json_option, print_json
 from loopline.errors import InvalidInputError, LooplineError, NotFoundError
-from loopline.metadata.collection import collect, resume
-from loopline.metadata.retention import GcPlan, RetentionGraph, RetentionPolicy, plan_gc
-from loopline.metadata.store import MetadataStore
+from loopline.metadata import (
+    GcPlan,
+    MetadataStore,
+    RetentionGraph,
+    RetentionPolicy,
+    collect,
+    plan_gc,
+)
+from loopline.metadata.collection import resume
 from loopline.platform import Platform
 from loopline.registry.registry import ModelRegistry
 from loopline.types import Json, ModelRef, format_age, parse_age

@@ -10,11 +10,14 @@ Key contracts:
 - Conventions: artifact type names are TFX's, capitalised (``Examples``, ``Model``,
   ``ModelBlessing``…); a ModelBlessing has properties ``blessed`` (1/0),
   ``current_model_id`` and ``baseline_model_id``. See docs/metadata.md.
+- Retention (``retention.py``, ``collection.py``): ``plan_gc`` decides what old runs lose,
+  keeping the protected closure; ``collect`` carries a plan out crash-safely (``loopline gc``).
 - Imports only ``loopline.errors`` and ``loopline.types``.
 """
 
 from typing import TYPE_CHECKING
 
+from loopline.metadata.collection import collect
 from loopline.metadata.entities import (
     TERMINAL_STATES,
     Artifact,
@@ -29,6 +32,14 @@ from loopline.metadata.entities import (
     Metric,
     ModelAlias,
     ModelVersion,
+)
+from loopline.metadata.retention import (
+    Collection,
+    CollectionResult,
+    GcPlan,
+    RetentionGraph,
+    RetentionPolicy,
+    plan_gc,
 )
 from loopline.metadata.store import MetadataStore
 
@@ -60,18 +71,25 @@ __all__ = [
     "TERMINAL_STATES",
     "Artifact",
     "ArtifactState",
+    "Collection",
+    "CollectionResult",
     "Context",
     "Direction",
     "Event",
     "EventType",
     "Execution",
     "ExecutionState",
+    "GcPlan",
     "InMemoryMetadataStore",
     "LineageGraph",
     "MetadataStore",
     "Metric",
     "ModelAlias",
     "ModelVersion",
+    "RetentionGraph",
+    "RetentionPolicy",
     "SqlMetadataStore",
+    "collect",
     "open_store",
+    "plan_gc",
 ]
