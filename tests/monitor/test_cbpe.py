@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from loopline.errors import InvalidInputError
+from loopline.monitor import CBPE
 from loopline.monitor.calibration import (
     choose_calibration,
     expected_calibration_error,
     isotonic_apply,
     isotonic_fit,
 )
-from loopline.monitor.cbpe import CBPE, METRICS, expected_auc
+from loopline.monitor.cbpe import METRICS, expected_auc
 
 CHUNK = 500
 

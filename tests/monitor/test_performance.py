@@ -8,17 +8,10 @@ import pytest
 from scipy.stats import binomtest
 
 from loopline.errors import InvalidInputError
-from loopline.monitor.performance import (
-    MetricValue,
-    accuracy,
-    auc,
-    classification_metrics,
-    f1,
-    precision,
-    recall,
-    wilson_interval,
-)
-from loopline.monitor.regression import BOOTSTRAP_MAX_ROWS, mae, mape, regression_metrics, rmse
+from loopline.monitor import MetricValue, accuracy, auc, f1, mae, mape, precision, recall, rmse
+from loopline.monitor.intervals import wilson_interval
+from loopline.monitor.performance import classification_metrics
+from loopline.monitor.regression import BOOTSTRAP_MAX_ROWS, regression_metrics
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn import metrics as skm  # noqa: E402

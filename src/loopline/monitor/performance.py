@@ -1,28 +1,27 @@
-"""Model performance from labels, each value with a confidence interval. Pure NumPy.
+"""Classification performance from labels, each value with a confidence interval. Pure NumPy.
 
-=================  ===========================================  ===================================
-function           value                                        interval (``method`` says which)
-=================  ===========================================  ===================================
-``accuracy``       share of predictions equal to the label      Wilson score interval
-``precision``      TP / (TP + FP) of ``positive_class``;        Wilson (binary); bootstrap of the
-                   unweighted mean over classes otherwise       confusion matrix (macro)
-``recall``         TP / (TP + FN), same two cases               same
-``f1``             2·TP / (2·TP + FP + FN), same two cases      bootstrap of the confusion matrix
-``auc``            ROC AUC of ``scores`` for ``positive_class``  DeLong (binary); row bootstrap
-                   (1-d); one-vs-rest macro AUC (2-d scores)    (multiclass)
-``rmse``, ``mae``,  regression, in ``loopline.monitor.regression``  bootstrap / normal approximation
-``mape``
-=================  ===========================================  ===================================
+============  ==============================================  ================================
+function      value                                           interval (``method`` says which)
+============  ==============================================  ================================
+``accuracy``  share of predictions equal to the label         Wilson score
+``precision`` TP / (TP + FP) of ``positive_class``, or the    Wilson (binary); bootstrap of
+              unweighted mean over the classes                the confusion matrix (macro)
+``recall``    TP / (TP + FN), same two cases                  same
+``f1``        2·TP / (2·TP + FP + FN), same two cases         bootstrap of the confusion matrix
+``auc``       ROC AUC of 1-d ``scores`` for                   DeLong (binary); row bootstrap
+              ``positive_class``; one-vs-rest macro AUC of    (multiclass)
+              2-d scores (rows × ``classes``)
+============  ==============================================  ================================
 
-Labels and predictions are 1-d arrays of class labels (strings, integers or booleans; both
-of one kind). Binary metrics need ``positive_class`` unless the
-classes are ``{0, 1}`` or ``{False, True}``; with more than two classes and no
-``positive_class`` precision, recall and F1 are macro averages over every class seen in the
-labels or the predictions (a class never predicted counts 0, as scikit-learn's
-``zero_division=0``). A metric that the data cannot define (AUC with one class only, precision
-with no positive prediction) has ``value`` None and a ``reason``; bad
-input (empty, mismatched lengths, missing values, mixed label kinds) raises
-:class:`~loopline.errors.InvalidInputError`.
+Regression (RMSE, MAE, MAPE) is in :mod:`loopline.monitor.regression`; both return
+:class:`MetricValue`. Labels and predictions are 1-d arrays of class labels (strings, integers
+or booleans; both of one kind). Binary metrics need ``positive_class`` unless the classes are
+``{0, 1}`` or ``{False, True}``; with more than two classes and no ``positive_class``,
+precision, recall and F1 are macro averages over every class seen in the labels or the
+predictions (a class never predicted counts 0, as scikit-learn's ``zero_division=0``). A metric
+the data cannot define (AUC with one class only, precision with no positive prediction) has
+``value`` None and a ``reason``; bad input (empty, mismatched lengths, missing values, mixed
+label kinds) raises :class:`~loopline.errors.InvalidInputError` naming the argument.
 
 Bootstrap intervals are percentile intervals over ``resamples`` resamples drawn with a fixed
 ``seed``, so a window's interval is reproducible. For metrics of a confusion matrix a
