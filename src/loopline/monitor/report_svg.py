@@ -62,6 +62,19 @@ def ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [start + i * step for i in range(int((hi - start) / step + 1e-9) + 1)]
 
 
+_TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+               43200, 86400, 172800, 604800, 2592000)  # fmt: skip
+
+
+def time_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` ticks on round UTC times (every 5 min, every hour, every day, …)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo]
+    step = next((t for t in _TIME_STEPS if (hi - lo) / t <= n), _TIME_STEPS[-1])
+    start = math.ceil(lo / step) * step
+    return [float(start + i * step) for i in range(int((hi - start) // step) + 1)]
+
+
 class _Frame:
     """Linear scales from data to pixels, and the axes."""
 
@@ -78,7 +91,9 @@ class _Frame:
     def py(self, y: float) -> float:
         return self.h - _PAD_B - (y - self.y0) / (self.y1 - self.y0) * (self.h - _PAD_T - _PAD_B)
 
-    def axes(self, x_label: Callable[[float], str], y_ticks: list[float]) -> list[str]:
+    def axes(
+        self, x_label: Callable[[float], str], y_ticks: list[float], x_is_time: bool = False
+    ) -> list[str]:
         out = []
         for t in y_ticks:
             y = self.py(t)
@@ -87,7 +102,7 @@ class _Frame:
                 f'y2="{y:.1f}"/><text class="tick" x="{_PAD_L - 6}" y="{y + 4:.1f}" '
                 f'text-anchor="end">{escape(_fmt(t))}</text>'
             )
-        for t in ticks(self.x0, self.x1, 4):
+        for t in (time_ticks if x_is_time else ticks)(self.x0, self.x1, 4):
             x = self.px(t)
             out.append(
                 f'<text class="tick" x="{x:.1f}" y="{self.h - 10}" text-anchor="middle">'
@@ -169,7 +184,7 @@ def line_chart(
     def x_label(t: float) -> str:
         return time_label(t, span) if x_is_time else f"{t:g}"
 
-    body = frame.axes(x_label, y_ticks)
+    body = frame.axes(x_label, y_ticks, x_is_time)
     for s in series:
         if s.lower is not None and s.upper is not None:
             for band in _bands(s.xs, s.lower, s.upper):
@@ -299,7 +314,7 @@ def timeline(
             f'<rect class="episode {s.css}" x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 4):.1f}" '
             f'height="14" rx="3"><title>{escape(s.tip)}</title></rect>'
         )
-    for t in ticks(lo, hi, 5):
+    for t in time_ticks(lo, hi, 6):
         body.append(
             f'<text class="tick" x="{px(t):.1f}" y="{height - 8}" text-anchor="middle">'
             f"{escape(time_label(t, hi - lo))}</text>"

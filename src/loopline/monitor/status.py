@@ -52,7 +52,7 @@ class FeatureDrift:
         for w in earlier:
             seen = w.prediction if pick == "prediction" else w.feature(f.name)
             value = seen.metrics.get(check.metric) if seen is not None and check else None
-            history.append(None if value is None or value != value else value)
+            history.append(_finite(value))
         return cls(
             f.name,
             f.kind,
