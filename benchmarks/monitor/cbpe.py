@@ -308,8 +308,8 @@ def run(args: argparse.Namespace) -> None:
         summary["speedup"] = med["nannyml"] / med["loopline"]
         mcpu = summary["median_cpu_s"]
         summary["speedup_cpu"] = mcpu["nannyml"] / mcpu["loopline"]
-    out = HERE / "results" / "cbpe.json"
-    out.parent.mkdir(exist_ok=True)
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
     report(summary)
 
@@ -358,6 +358,7 @@ def main() -> None:
     r.add_argument("--repeats", type=int, default=3, help="processes per tool, alternating")
     r.add_argument("--inner", type=int, default=5, help="timed runs per process, after a warm-up")
     r.add_argument("--peers-python", help="python of a venv with nannyml 0.13.1 (see above)")
+    r.add_argument("--out", type=Path, default=HERE / "results" / "cbpe.json")
     sub.add_parser("report", help="print the last results/cbpe.json again")
     o = sub.add_parser("one", help="internal: one timed run of one tool, JSON on stdout")
     o.add_argument("tool", choices=["loopline", "nannyml"])
