@@ -20,6 +20,7 @@ from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.analysis.template import AnalysisTemplate
 from loopline.deploy.spec import DeploymentSpec
 from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.triggers import TriggerSpec
 
 
 def command_line() -> str:
@@ -52,15 +53,39 @@ def read_documents(path: str) -> list[dict[str, Any]]:
     return docs
 
 
+def resolve_trigger_paths(doc: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A Trigger's relative ``spec.run.pipeline`` and ``spec.on.newSpan.inputDir`` made
+    absolute from ``base`` (the file's directory): the control plane runs elsewhere."""
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        return doc
+    spec = dict(spec)
+    run, on = spec.get("run"), spec.get("on")
+    if isinstance(run, dict) and isinstance(run.get("pipeline"), str):
+        spec["run"] = {**run, "pipeline": str((base / run["pipeline"]).resolve())}
+    if isinstance(on, dict) and isinstance(on.get("newSpan"), dict):
+        span = on["newSpan"]
+        if isinstance(span.get("inputDir"), str):
+            spec["on"] = {"newSpan": {**span, "inputDir": str((base / span["inputDir"]).resolve())}}
+    return {**doc, "spec": spec}
+
+
+# The order documents are applied in: what others name comes first.
+_APPLY_ORDER = {"AnalysisTemplate": 0, "Deployment": 1, "Trigger": 2}
+
+
 @click.command("apply")
 @click.option("-f", "--filename", "filename", required=True,
-              help="YAML file of one or more Deployments ('-' reads stdin).")  # fmt: skip
+              help="YAML file of Deployments, AnalysisTemplates and Triggers ('-' reads "
+                   "stdin).")  # fmt: skip
 @output_options
 @handle_errors
 def apply(filename: str, output: str | None, as_json: bool) -> None:
-    """Create or update the Deployments and AnalysisTemplates described in a file
-    (declarative, idempotent; templates first, so the deployments that name them find them)."""
+    """Create or update the Deployments, AnalysisTemplates and Triggers described in a file
+    (declarative, idempotent; templates first, so the deployments that name them find them,
+    triggers last). A Trigger's relative paths start at the file's directory."""
     docs = read_documents(filename)
+    base = Path.cwd() if filename == "-" else Path(filename).resolve().parent
     for i, doc in enumerate(docs):
         # fail fast, before reaching (or starting) the server
         kind = doc.get("kind")
@@ -68,17 +93,22 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
             AnalysisTemplate.from_dict(doc)
         elif kind == "Deployment":
             DeploymentSpec.from_dict(strip_server_fields(doc))
+        elif kind == "Trigger":
+            docs[i] = resolve_trigger_paths(doc, base)
+            TriggerSpec.from_dict(strip_server_fields(docs[i]))
         else:
             raise InvalidDefinitionError(
                 f"Document {i + 1} of {filename} has kind {kind!r}; loopline applies kinds "
-                "'Deployment' and 'AnalysisTemplate'."
+                "'Deployment', 'AnalysisTemplate' and 'Trigger'."
             )
-    docs.sort(key=lambda d: d.get("kind") != "AnalysisTemplate")
+    docs.sort(key=lambda d: _APPLY_ORDER[d["kind"]])
     results = []
     with connect() as client:
         for doc in docs:
             if doc["kind"] == "AnalysisTemplate":
                 results.append(client.apply_template(doc))
+            elif doc["kind"] == "Trigger":
+                results.append(client.apply_trigger(doc))
             else:
                 results.append(client.apply(doc, cause=command_line()))
     fmt = machine_format(output, as_json)
@@ -88,6 +118,8 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
     for r in results:
         if "template" in r:
             console.print(f"analysistemplate/{r['template']['metadata']['name']} {r['outcome']}")
+        elif "trigger" in r:
+            console.print(f"trigger/{r['trigger']['metadata']['name']} {r['outcome']}")
         else:
             console.print(f"deployment/{r['deployment']['metadata']['name']} {r['outcome']}")
 

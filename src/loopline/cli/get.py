@@ -35,13 +35,15 @@ def get(kind: str, name: str | None, output: str | None, as_json: bool) -> None:
     loopline get deployment NAME -o yaml
     loopline get replicas [DEPLOYMENT]
     loopline get analysistemplates [NAME]
+    loopline get triggers [NAME]
     """
     if "/" in kind and name is None:
         kind, _, name = kind.partition("/")
     resource = KINDS.get(kind)
     if resource is None:
         raise InvalidInputError(
-            f"Unknown resource type {kind!r}; use deployments, replicas or analysistemplates."
+            f"Unknown resource type {kind!r}; use deployments, replicas, analysistemplates or "
+            "triggers."
         )
     fmt = machine_format(output, as_json)
     with connect() as client:
@@ -53,6 +55,17 @@ def get(kind: str, name: str | None, output: str | None, as_json: bool) -> None:
                 console.print("No analysis templates found.")
             else:
                 console.print(templates_table(templates))
+            return
+        if resource == "trigger":
+            from loopline.cli.triggers import triggers_table
+
+            found = [client.get_trigger(name)] if name else client.list_triggers()
+            if fmt is not None:
+                emit(found[0] if name else {"items": found}, fmt)
+            elif not found:
+                console.print("No triggers found.")
+            else:
+                console.print(triggers_table(found))
             return
         if resource == "replica":
             items = client.replicas(name)

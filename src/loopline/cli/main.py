@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "logs": "loopline.cli.get:logs",
     "rollout": "loopline.cli.rollout:rollout",
     "autoscale": "loopline.cli.autoscale:autoscale",
+    "triggers": "loopline.cli.triggers:triggers",
 }
 
 

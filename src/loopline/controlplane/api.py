@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BODY_BYTES = 1024 * 1024
-_FIELD = re.compile(r"(?:Deployment|AnalysisTemplate) field ([A-Za-z0-9_.\[\]]+)")
+_FIELD = re.compile(r"(?:Deployment|AnalysisTemplate|Trigger) field ([A-Za-z0-9_.\[\]]+)")
 
 _STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
     (InvalidDefinitionError, 400, "Invalid"),
@@ -146,6 +146,11 @@ def create_app(service: ControlPlane, *, token: str) -> Starlette:
         Route("/v1/analysistemplates/{name}", api.get_template, methods=["GET"]),
         Route("/v1/analysistemplates/{name}", api.put_template, methods=["PUT"]),
         Route("/v1/analysistemplates/{name}", api.delete_template, methods=["DELETE"]),
+        Route("/v1/triggers", api.list_triggers, methods=["GET"]),
+        Route("/v1/triggers/{name}", api.get_trigger, methods=["GET"]),
+        Route("/v1/triggers/{name}", api.put_trigger, methods=["PUT"]),
+        Route("/v1/triggers/{name}", api.delete_trigger, methods=["DELETE"]),
+        Route("/v1/triggers/{name}/history", api.trigger_history, methods=["GET"]),
         Route("/v1/deployments/{name}/revisions", api.revisions, methods=["GET"]),
         Route("/v1/deployments/{name}/replicas", api.deployment_replicas, methods=["GET"]),
         Route("/v1/deployments/{name}/events", api.events, methods=["GET"]),
@@ -308,6 +313,32 @@ class _Api:
         name = _name(request)
         await run_in_threadpool(self.s.delete_template, name)
         return JSONResponse({"outcome": "deleted", "name": name})
+
+    async def list_triggers(self, request: Request) -> Response:
+        return JSONResponse({"items": await run_in_threadpool(lambda: self.s.triggers().list())})
+
+    async def get_trigger(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(lambda: self.s.triggers().get(name)))
+
+    async def put_trigger(self, request: Request) -> Response:
+        doc = await _named_body(request, "Trigger", "triggers")
+        view, outcome = await run_in_threadpool(lambda: self.s.triggers().apply(doc))
+        return JSONResponse(
+            {"outcome": outcome, "trigger": view},
+            status_code=201 if outcome == "created" else 200,
+        )
+
+    async def delete_trigger(self, request: Request) -> Response:
+        name = _name(request)
+        await run_in_threadpool(lambda: self.s.triggers().delete(name))
+        return JSONResponse({"outcome": "deleted", "name": name})
+
+    async def trigger_history(self, request: Request) -> Response:
+        name = _name(request)
+        limit = _int_param(request, "limit")
+        items = await run_in_threadpool(lambda: self.s.triggers().history(name, limit))
+        return JSONResponse({"items": items})
 
     async def revisions(self, request: Request) -> Response:
         name = _name(request)

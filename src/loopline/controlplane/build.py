@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from loopline.controlplane.events import EventLog
 from loopline.controlplane.pinning import ModelPinner
 from loopline.controlplane.service import ControlPlane
+from loopline.controlplane.triggers import DeploymentRollouts, TriggerOperations
 from loopline.deploy.engines.local import LocalEngine
 from loopline.deploy.local_routing import LocalRouting
 from loopline.deploy.manager import DeploymentManager
@@ -32,6 +34,7 @@ def build_controlplane(
     stop_grace: float = 10.0,
     graceful_timeout: float | None = None,
     autoscale_period: float = 15.0,
+    trigger_interval: float = 2.0,
 ) -> ControlPlane:
     """A ControlPlane whose replicas are model-server processes on this machine (the local
     engine starts ``python -m loopline.cli.serve_process`` from each revision's template).
@@ -45,6 +48,7 @@ def build_controlplane(
         graceful_timeout: the replica server's own in-flight deadline after SIGTERM (None:
             the server's default, ``loopline serve --graceful-timeout``).
         autoscale_period: seconds between autoscaler decisions (the HPA's sync period).
+        trigger_interval: seconds between rounds of the trigger loop.
     """
     settings = platform.settings
     home = settings.home
@@ -81,9 +85,40 @@ def build_controlplane(
         ),
         autoscale_period=autoscale_period,
     )
-    return ControlPlane(
+    service = ControlPlane(
         manager=manager,
         pinner=ModelPinner(registry=platform.registry, metadata=platform.metadata),
         events=EventLog(clock=time.time),
         host=host,
     )
+    if engines is not None:
+        service.triggers_ops = _trigger_operations(platform, service, engines, trigger_interval)
+    return service
+
+
+def _trigger_operations(
+    platform: Platform, service: ControlPlane, engine: Any, interval: float
+) -> TriggerOperations:
+    """Triggers in the metadata database; runs as child processes logging under
+    ``$LOOPLINE_HOME/triggers/logs``; rollouts through ``service``."""
+    from loopline.triggers import ProcessLauncher, SqlTriggerStore, TriggerController
+
+    settings = platform.settings
+    store = SqlTriggerStore(engine)
+    launcher = ProcessLauncher(
+        log_dir=settings.home / "triggers" / "logs",
+        env={
+            "LOOPLINE_DB_URL": settings.db_url,
+            "LOOPLINE_ARTIFACT_ROOT": settings.artifact_root,
+            "LOOPLINE_HOME": str(settings.home),
+        },
+    )
+    controller = TriggerController(
+        store=store,
+        metadata=platform.metadata,
+        registry=platform.registry,
+        launcher=launcher,
+        rollouts=DeploymentRollouts(service),
+        clock=time.time,
+    )
+    return TriggerOperations(store, controller, interval)

@@ -227,6 +227,34 @@ class ControlPlaneClient:
     def delete_template(self, name: str) -> None:
         self.request("DELETE", f"/v1/analysistemplates/{name}")
 
+    def apply_trigger(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Create or update a Trigger (``{"outcome", "trigger"}``)."""
+        meta = doc.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidDefinitionError(
+                f"Trigger field metadata.name = {name!r} is invalid: it must be a name."
+            )
+        result: dict[str, Any] = self.request("PUT", f"/v1/triggers/{name}", json=doc).json()
+        return result
+
+    def list_triggers(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._get("/v1/triggers")["items"]
+        return items
+
+    def get_trigger(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._get(f"/v1/triggers/{name}")
+        return result
+
+    def delete_trigger(self, name: str) -> None:
+        self.request("DELETE", f"/v1/triggers/{name}")
+
+    def trigger_history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The trigger's runs, newest first."""
+        params = {} if limit is None else {"limit": limit}
+        items: list[dict[str, Any]] = self._get(f"/v1/triggers/{name}/history", **params)["items"]
+        return items
+
     def revisions(self, name: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self._get(f"/v1/deployments/{name}/revisions")["items"]
         return items

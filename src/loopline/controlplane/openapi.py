@@ -37,6 +37,7 @@ def openapi_document() -> dict[str, Any]:
     """The API description; mutating operations declare the bearer-token requirement."""
     dep = {"$ref": "#/components/schemas/Deployment"}
     tpl = {"$ref": "#/components/schemas/AnalysisTemplate"}
+    trg = {"$ref": "#/components/schemas/Trigger"}
     auth: list[dict[str, list[str]]] = [{"bearer": []}]
     items = {"type": "object", "properties": {"items": {"type": "array"}}}
     return {
@@ -75,6 +76,24 @@ def openapi_document() -> dict[str, Any]:
                             ],
                         },
                         "field": {"type": "string"},
+                    },
+                },
+                "Trigger": {
+                    "type": "object",
+                    "required": ["apiVersion", "kind", "metadata", "spec"],
+                    "properties": {
+                        "apiVersion": {"const": "loopline/v1"},
+                        "kind": {"const": "Trigger"},
+                        "metadata": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                        },
+                        "spec": {
+                            "type": "object",
+                            "required": ["model", "on", "run"],
+                            "description": "docs/triggers.md describes every field.",
+                        },
+                        "status": {"type": "object"},
                     },
                 },
                 "AnalysisTemplate": {
@@ -288,6 +307,26 @@ def openapi_document() -> dict[str, Any]:
                 "delete": _op(
                     "Delete an AnalysisTemplate", _json({}, "deleted"), 401, 404, security=auth
                 ),
+            },
+            "/v1/triggers": {
+                "get": _op("List Triggers with their last run", _json(items, "triggers")),
+            },
+            "/v1/triggers/{name}": {
+                "parameters": [_NAME],
+                "get": _op("Get a Trigger", _json(trg, "the trigger"), 404),
+                "put": _op(
+                    "Apply (create or update) a Trigger",
+                    _json(trg, "applied"),
+                    400,
+                    401,
+                    body=trg,
+                    security=auth,
+                ),
+                "delete": _op("Delete a Trigger", _json({}, "deleted"), 401, 404, security=auth),
+            },
+            "/v1/triggers/{name}/history": {
+                "parameters": [_NAME],
+                "get": _op("A Trigger's runs, newest first", _json(items, "runs"), 404),
             },
             "/v1/deployments/{name}/revisions": {
                 "parameters": [_NAME],

@@ -20,6 +20,7 @@ from typing import Any
 from loopline.controlplane.events import NORMAL, WARNING, EventLog
 from loopline.controlplane.pinning import ModelPin, ModelPinner
 from loopline.controlplane.rollout import rollout_status
+from loopline.controlplane.triggers import TriggerOperations
 from loopline.controlplane.views import (
     deployment_view,
     replica_view,
@@ -61,6 +62,7 @@ class ControlPlane:
         events: recent events per deployment.
         host: the address routers listen on, for the URLs shown to users.
         delete_timeout: seconds a delete may take to drain and stop every replica.
+        triggers: the Trigger operations and loop (None: this control plane keeps none).
     """
 
     def __init__(
@@ -71,8 +73,10 @@ class ControlPlane:
         events: EventLog,
         host: str = "127.0.0.1",
         delete_timeout: float = 60.0,
+        triggers: TriggerOperations | None = None,
     ) -> None:
         self.manager = manager
+        self.triggers_ops = triggers
         self.store = manager.store
         self.pinner = pinner
         self.events = events
@@ -309,6 +313,14 @@ class ControlPlane:
     def delete_template(self, name: str) -> None:
         self._template_store().delete(name)
 
+    def triggers(self) -> TriggerOperations:
+        """The Trigger operations. Raises ConflictError when this control plane keeps none."""
+        if self.triggers_ops is None:
+            raise ConflictError(
+                "This control plane keeps no Triggers (it was built without a trigger store)."
+            )
+        return self.triggers_ops
+
     # ---- the loop ----------------------------------------------------------------------------
 
     def sync_once(self) -> None:
@@ -318,7 +330,14 @@ class ControlPlane:
 
     def run(self, stop: threading.Event, interval: float = 0.25) -> None:
         """The manager's sync loop (adopt, then a tick every ``interval`` s until ``stop``)
-        with this control plane's hooks."""
+        with this control plane's hooks; the trigger loop, if any, on a thread of its own."""
+        if self.triggers_ops is not None:
+            threading.Thread(
+                target=self.triggers_ops.run,
+                args=(stop,),
+                name="controlplane-triggers",
+                daemon=True,
+            ).start()
         self.manager.run(stop, interval, hooks=self)
 
     # ---- the loop's hooks --------------------------------------------------------------------

@@ -17,7 +17,8 @@ optional ``rollout``. Key contracts:
   through :class:`Rollouts` and, when the rollout ends Healthy, moves ``champion`` with
   compare-and-set, the run's ``TriggerOutcome`` as evidence.
 
-Sits above ``deploy`` in the layers; imports registry, metadata, components, errors, types.
+Sits above ``deploy`` in the layers; imports monitor (the Alert type), registry, metadata,
+components (span discovery), errors, types.
 """
 
 from loopline.triggers.controller import TriggerController
@@ -36,13 +37,12 @@ from loopline.triggers.process import ProcessLauncher
 from loopline.triggers.records import OUTCOME_TYPE, TRIGGER_CONTEXT_TYPE, TRIGGER_RUN_TYPE
 from loopline.triggers.rollout import RolloutObservation, RolloutPhase, Rollouts, Verdict, judge
 from loopline.triggers.run import RunState, TriggerRun
-from loopline.triggers.sources import ALERT_TYPE, Observation, observe
+from loopline.triggers.sources import Observation, observe
 from loopline.triggers.spec import OnKind, TriggerSpec
 from loopline.triggers.sql_store import SqlTriggerStore
 from loopline.triggers.store import InMemoryTriggerStore, StoredTrigger, TriggerStore
 
 __all__ = [
-    "ALERT_TYPE",
     "OUTCOME_TYPE",
     "TRIGGER_CONTEXT_TYPE",
     "TRIGGER_RUN_TYPE",

@@ -37,7 +37,7 @@ class Cause:
 
     type_name: str
     artifact_id: ArtifactId | None = None
-    uri: str = ""
+    uri: str = "trigger://"
     properties: Mapping[str, Json] = field(default_factory=dict)
 
 

@@ -1,6 +1,7 @@
 """What a triggered run writes to the metadata store, so the loop is lineage.
 
-Each run is a ``TriggerRun`` execution associated with the context ``trigger/<name>``:
+Each run is a ``TriggerRun`` execution associated with the context ``trigger/<name>``
+(artifacts recorded here have ``trigger://`` URIs: they hold no bytes):
 
 - INPUT ``cause``: the events that started it — an ``Alert`` artifact (which the monitor's
   ``MonitorWindow`` execution made from the model version it watched), a model version's
@@ -98,7 +99,7 @@ def record_outcome(
     """The run's ``TriggerOutcome`` artifact, as an OUTPUT of its execution (when it has one)."""
     artifact = metadata.put_artifact(
         OUTCOME_TYPE,
-        "",
+        f"trigger://{run.trigger}/runs/{run.id}",
         name=f"{run.trigger}/{run.id}",
         properties={
             "trigger": run.trigger,

@@ -9,8 +9,8 @@ the alerts and registry moves already recorded, and cron ticks before now are no
   plane was down — become one event, the latest);
 - ``newSpan``: each span above the baseline (level-triggered: de-duplication, not the cursor,
   says which spans were trained);
-- ``alert``/``decay``: firing ``Alert`` artifacts newer than the cursor (an artifact id) that
-  match the trigger (the contract is in ``loopline.triggers.spec.AlertSource.matches``);
+- ``alert``/``decay``: firing, published (LIVE) ``Alert`` artifacts newer than the cursor (an
+  artifact id) that match the trigger (``loopline.triggers.spec.AlertSource.matches``);
 - ``registry``: ``ModelRegistration`` / ``AliasMove`` executions of the model newer than the
   cursor (an execution id).
 """
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from loopline.errors import InvalidInputError, NotFoundError
-from loopline.metadata.entities import Artifact, Execution
+from loopline.metadata.entities import Artifact, ArtifactState, Execution
 from loopline.metadata.store import MetadataStore
+from loopline.monitor import ALERT_TYPE
 from loopline.registry import ALIAS_MOVE_TYPE, MODEL_CONTEXT_TYPE, REGISTRATION_TYPE
 from loopline.triggers.decide import Cause, TriggerEvent
 from loopline.triggers.spec import (
@@ -36,7 +37,6 @@ from loopline.triggers.spec import (
 )
 from loopline.types import Json
 
-ALERT_TYPE = "Alert"
 DATA_SPAN_TYPE = "DataSpan"
 SCHEDULE_TICK_TYPE = "ScheduleTick"
 
@@ -98,6 +98,7 @@ def _schedule(trigger: TriggerSpec, on: Schedule, cursor: float | None, now: flo
         variables={"tick": iso(latest)},
         cause=Cause(
             SCHEDULE_TICK_TYPE,
+            uri=f"trigger://{trigger.name}/ticks/{iso(latest)}",
             properties={"trigger": trigger.name, "cron": on.cron, "tick": iso(latest)},
         ),
     )
@@ -156,9 +157,15 @@ def _alerts(
         newest = metadata.list_artifacts(type_name=ALERT_TYPE, limit=1, newest_first=True)
         return Observation((), newest[0].id if newest else 0)
     found = _newer_artifacts(metadata, ALERT_TYPE, cursor)
+    # An alert is recorded PENDING and published LIVE with its MonitorWindow execution: the
+    # cursor stops before the oldest one still pending, so it is read again once published.
+    pending = [a.id for a in found if a.state is ArtifactState.PENDING]
+    scanned = max((a.id for a in found), default=cursor)
+    if pending:
+        scanned = max(cursor, min(pending) - 1)
     events = []
     for a in found:
-        if not on.matches(a.properties, trigger.model):
+        if a.state is not ArtifactState.LIVE or not on.matches(a.properties, trigger.model):
             continue
         p = a.properties
         alert: dict[str, Json] = {f: p.get(f) for f in ALERT_FIELDS if f != "id"}
@@ -173,7 +180,7 @@ def _alerts(
                 cause=Cause(ALERT_TYPE, artifact_id=a.id),
             )
         )
-    return Observation(tuple(events), max((a.id for a in found), default=cursor))
+    return Observation(tuple(events), scanned)
 
 
 def _registry(on: RegistrySource, cursor: float | None, metadata: MetadataStore) -> Observation:
