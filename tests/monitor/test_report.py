@@ -11,10 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from loopline.monitor import InMemoryMonitorStore, MonitorRunner, MonitorSpec, WindowResult
-from loopline.monitor.model_lineage import model_lineage
-from loopline.monitor.report import render_report, write_report
-from loopline.monitor.status import MonitorStatus, build_status
+from loopline.monitor import (
+    InMemoryMonitorStore,
+    MonitorRunner,
+    MonitorSpec,
+    MonitorStatus,
+    WindowResult,
+    build_status,
+    model_lineage,
+    render_report,
+    write_report,
+)
 from tests.monitor.conftest import Traffic, Trained, shifted
 
 NOW = 1.8e9

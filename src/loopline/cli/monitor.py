@@ -20,8 +20,13 @@ from rich.table import Table
 from loopline.cli.connect import connect
 from loopline.cli.deploy_output import age, emit
 from loopline.cli.output import console, handle_errors
-from loopline.monitor import PerformanceValue, WindowResult
-from loopline.monitor.status import FeatureDrift, MonitorStatus, VersionStatus
+from loopline.monitor import (
+    FeatureDrift,
+    MonitorStatus,
+    PerformanceValue,
+    VersionStatus,
+    WindowResult,
+)
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -232,7 +237,7 @@ def status_cmd(name: str, as_json: bool) -> None:
 @handle_errors
 def report_cmd(name: str, path: str, limit: int) -> None:
     """Write the self-contained HTML report of monitor NAME (no network needed to read it)."""
-    from loopline.monitor.report import render_report, write_report
+    from loopline.monitor import render_report, write_report
 
     name = name.partition("/")[2] if "/" in name else name
     with connect() as client:

@@ -27,9 +27,16 @@ from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.state import DeploymentStateStore
 from loopline.errors import LooplineError, NotFoundError
 from loopline.metadata import MetadataStore
-from loopline.monitor import MonitorRunner, MonitorSpec, MonitorStore, StoredMonitor
-from loopline.monitor.model_lineage import ModelLineage, model_lineage
-from loopline.monitor.status import HISTORY, MonitorStatus, build_status
+from loopline.monitor import (
+    ModelLineage,
+    MonitorRunner,
+    MonitorSpec,
+    MonitorStatus,
+    MonitorStore,
+    StoredMonitor,
+    build_status,
+    model_lineage,
+)
 from loopline.registry import ModelRegistry
 from loopline.types import JsonDict, ModelRef
 
@@ -186,7 +193,9 @@ class MonitorOperations:
         state = self.store.load_state(name)
         versions = state.state.get("versions")
         known = sorted(versions) if isinstance(versions, dict) else []
-        recent = {v: self.store.windows(name, version=v, limit=HISTORY) for v in known}
+        recent = {
+            v: self.store.windows(name, version=v, limit=MonitorStatus.HISTORY) for v in known
+        }
         try:
             model: str | None = self._model(stored.spec)
         except NotFoundError:

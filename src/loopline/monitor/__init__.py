@@ -26,9 +26,11 @@ Contracts:
 from loopline.monitor.alerts import ALERT_TYPE, EXECUTION_TYPE, record_alert
 from loopline.monitor.cbpe import CBPE, CBPEEstimate, EstimatedMetric
 from loopline.monitor.log_source import LogSource, Predictions, Segment
+from loopline.monitor.model_lineage import ModelLineage, model_lineage
 from loopline.monitor.performance import MetricValue, accuracy, auc, f1, precision, recall
 from loopline.monitor.reference import Reference, find_reference
 from loopline.monitor.regression import mae, mape, rmse
+from loopline.monitor.report import render_report, write_report
 from loopline.monitor.rules import AlertEvent, Measurement, RuleState, measure, step
 from loopline.monitor.runner import MonitorRunner, TickResult
 from loopline.monitor.spec import (
@@ -40,6 +42,13 @@ from loopline.monitor.spec import (
     WindowSpec,
 )
 from loopline.monitor.sql_store import SqlMonitorStore
+from loopline.monitor.status import (
+    AlertView,
+    FeatureDrift,
+    MonitorStatus,
+    VersionStatus,
+    build_status,
+)
 from loopline.monitor.store import (
     Commit,
     InMemoryMonitorStore,
@@ -63,10 +72,12 @@ __all__ = [
     "EXECUTION_TYPE",
     "AlertEvent",
     "AlertRule",
+    "AlertView",
     "CBPEEstimate",
     "Check",
     "Commit",
     "EstimatedMetric",
+    "FeatureDrift",
     "FeatureResult",
     "Histogram",
     "InMemoryMonitorStore",
@@ -74,9 +85,11 @@ __all__ = [
     "LogSource",
     "Measurement",
     "MetricValue",
+    "ModelLineage",
     "MonitorRunner",
     "MonitorSpec",
     "MonitorState",
+    "MonitorStatus",
     "MonitorStore",
     "PerformanceValue",
     "Predictions",
@@ -89,19 +102,24 @@ __all__ = [
     "StoredMonitor",
     "Task",
     "TickResult",
+    "VersionStatus",
     "Violation",
     "WindowResult",
     "WindowSpec",
     "accuracy",
     "auc",
+    "build_status",
     "f1",
     "find_reference",
     "mae",
     "mape",
     "measure",
+    "model_lineage",
     "precision",
     "recall",
     "record_alert",
+    "render_report",
     "rmse",
     "step",
+    "write_report",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from loopline.monitor.model_lineage import ModelLineage
 from loopline.monitor.store import MonitorState, StoredAlert, StoredMonitor
@@ -225,6 +225,7 @@ class VersionStatus:
 class MonitorStatus:
     """One monitor's status document."""
 
+    HISTORY: ClassVar[int] = HISTORY  # windows per version a status reads (build_status)
     name: str
     deployment: str
     model: str | None  # None: the deployment's model could not be found yet
