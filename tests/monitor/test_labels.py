@@ -48,13 +48,20 @@ def test_labels_join_whether_they_arrive_before_or_after_their_prediction() -> N
     assert got.scores is not None and got.scores.tolist() == [0.9, 0.2]
 
 
-def test_feedback_of_another_version_does_not_join() -> None:
+def test_feedback_filed_under_another_version_still_labels_its_request() -> None:
+    # the router sent the feedback post to a replica of version 2; the request was answered
+    # by version 1 (and, mirrored, by version 2): both answers get the label
     j = LabelJoin.empty(numeric=False).add_predictions(
         "1", 0, keys(["a"]), pl.Series(["yes"]), None, already=0
     )
+    j = j.add_predictions("2", 0, keys(["a"]), pl.Series(["no"]), None, already=0)
     j = j.add_feedback("2", feedback(["a"], ["no"]))
-    _, rows = j.take("1", 0)
-    assert labelled(rows) is None and j.pending.height == 1
+    assert j.pending.height == 0
+    j, first = j.take("1", 0)
+    _, second = j.take("2", 0)
+    one, two = labelled(first), labelled(second)
+    assert one is not None and one.labels.tolist() == ["no"]
+    assert two is not None and two.labels.tolist() == ["no"]
 
 
 def test_regression_labels_give_rmse_mae_and_mape_with_intervals() -> None:

@@ -25,7 +25,11 @@ from loopline.monitor.evaluate import Labelled
 
 MAX_ROWS_PER_WINDOW = 200_000
 MAX_PENDING = 100_000
-_KEYS = ["version", "request_id", "row"]
+# A label belongs to a request, not to the replica that happened to receive the feedback
+# post: a deployment's router sends ``…/feedback`` to any replica, whose log files it under
+# *its* model version. So labels join predictions on (request_id, row) alone; a request the
+# canary answered as a mirrored copy gets the same label as the stable's answer.
+_KEYS = ["request_id", "row"]
 
 
 def _rows_schema(value: type[pl.DataType]) -> dict[str, type[pl.DataType]]:
@@ -94,13 +98,16 @@ class LabelJoin:
                 ).alias("score"),
             )
         )
-        new = new.join(self.pending, on=_KEYS, how="left").select(self.rows.columns)
+        new = new.join(self.pending.drop("version"), on=_KEYS, how="left").select(
+            self.rows.columns
+        )
         matched = new.filter(pl.col("label").is_not_null()).select(_KEYS)
         pending = self.pending.join(matched, on=_KEYS, how="anti")
         return LabelJoin(pl.concat([self.rows, new]), pending, self.dropped)
 
     def add_feedback(self, version: str, feedback: pl.DataFrame) -> LabelJoin:
-        """Labels of ``version``: joined to open rows, else kept pending (bounded)."""
+        """Labels filed under ``version``: joined to the open rows of any version with the
+        same (request_id, row), else kept pending (bounded)."""
         if feedback.height == 0:
             return self
         fb = feedback.select(
@@ -109,7 +116,9 @@ class LabelJoin:
             pl.col("row").cast(pl.Int32),
             pl.col("label").cast(self.value_type, strict=False),
         ).unique(subset=_KEYS, keep="last", maintain_order=True)
-        joined = self.rows.join(fb.rename({"label": "new"}), on=_KEYS, how="left")
+        joined = self.rows.join(
+            fb.drop("version").rename({"label": "new"}), on=_KEYS, how="left"
+        )
         rows = joined.with_columns(pl.coalesce("new", "label").alias("label")).drop("new")
         unmatched = fb.join(self.rows.select(_KEYS), on=_KEYS, how="anti")
         pending = pl.concat([self.pending, unmatched])
