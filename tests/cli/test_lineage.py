@@ -2,8 +2,8 @@
 
 A real pipeline (ExampleGen over two CSV spans → a trainer) makes the model; the registry
 versions and promotes it through the CLI; the serving log writer logs a prediction and its
-label; an ``Alert`` and a ``TriggerRun`` are recorded as the monitor and the triggers record
-them (the contracts of ``loopline.monitor`` and ``loopline.triggers``).
+label; the monitor's recorder records an ``Alert``, and a ``TriggerRun`` is recorded as
+``loopline.triggers`` records it (its contract: cause, candidate, outcome).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import pytest
 
 from loopline.cli import trace
 from loopline.metadata import ArtifactState, Event, EventType, ExecutionState, MetadataStore
+from loopline.monitor import ALERT_TYPE, AlertEvent, record_alert
 from loopline.platform import Platform
 from loopline.serving import LogOptions
 from loopline.serving.prediction_log import LogRecord, SegmentWriter
-from loopline.triggers import ALERT_TYPE, OUTCOME_TYPE, TRIGGER_RUN_TYPE
+from loopline.triggers import OUTCOME_TYPE, TRIGGER_RUN_TYPE
 from tests.cli.conftest import as_json
 
 PIPELINE = '''
@@ -107,28 +108,14 @@ def _log(project: Path, request_id: str, version: str) -> None:
 
 
 def _alert(md: MetadataStore, model_artifact: int) -> int:
-    """An ``Alert`` as ``loopline.monitor`` records it: output of a ``MonitorWindow``
-    execution whose input is the model version's ``Model`` artifact."""
-    alert = md.put_artifact(
-        ALERT_TYPE,
-        "report:fares-drift",  # the contract allows "", which put_artifact refuses today
-        name="drift/fares/1/firing/3-5",
-        properties={
-            "monitor": "fares-drift", "rule": "x-drift", "model": "fares", "version": "1",
-            "state": "firing", "severity": "page", "reason": "x drifted (wasserstein 0.4).",
-            "first_window": 3, "last_window": 5, "metric": "wasserstein", "value": 0.4,
-        },
-        state=ArtifactState.PENDING,
+    """An ``Alert`` recorded by the monitor's own recorder (output of a ``MonitorWindow``
+    execution that read the model version's ``Model`` artifact)."""
+    event = AlertEvent(
+        monitor="fares-drift", rule="x-drift", model="fares", version="1", state="firing",
+        severity="page", reason="x drifted (wasserstein 0.4).", first_window=3, last_window=5,
+        metric="wasserstein", value=0.4,
     )
-    window = md.put_execution(
-        "MonitorWindow", name="fares-drift/1/3-5", state=ExecutionState.RUNNING,
-        inputs=[("model", model_artifact)],
-    )
-    md.publish_execution(
-        window.id, state=ExecutionState.COMPLETE,
-        outputs=[Event(alert.id, window.id, EventType.OUTPUT, "alert")],
-    )
-    return alert.id
+    return record_alert(md, event, model_artifact)
 
 
 def _trigger_run(md: MetadataStore, alert: int, candidate: int) -> tuple[int, int]:
@@ -141,7 +128,7 @@ def _trigger_run(md: MetadataStore, alert: int, candidate: int) -> tuple[int, in
     )
     md.put_events([Event(candidate, run.id, EventType.INPUT, "candidate")])
     outcome = md.put_artifact(
-        OUTCOME_TYPE, "trigger:retrain-on-drift/1", name="retrain-on-drift/1",
+        OUTCOME_TYPE, "trigger://retrain-on-drift/runs/1", name="retrain-on-drift/1",
         properties={"state": "promoted", "message": "canary passed"}, state=ArtifactState.LIVE,
     )
     md.put_events([Event(outcome.id, run.id, EventType.OUTPUT, "outcome")])

@@ -39,9 +39,10 @@ from loopline.types import Json
 if TYPE_CHECKING:
     from loopline.serving import LoggedRequest
 
-# The type names of the loop's records (contracts of loopline.monitor and loopline.triggers,
-# pinned equal to theirs by tests/cli/test_lineage.py): importing loopline.triggers for two
-# strings would add ~2 s (the deploy package) to every `loopline lineage`.
+# The type names of the loop's records (loopline.monitor.ALERT_TYPE and
+# loopline.triggers.TRIGGER_RUN_TYPE, pinned equal to theirs by tests/cli/test_lineage.py):
+# importing those packages for two strings would add ~2 s (loopline.triggers pulls in the
+# deploy package) to every `loopline lineage`.
 ALERT_TYPE = "Alert"
 TRIGGER_RUN_TYPE = "TriggerRun"
 
