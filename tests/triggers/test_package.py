@@ -12,7 +12,7 @@ def test_the_triggers_package_exports_exactly_its_public_names() -> None:
         "ProcessLauncher", "RolloutObservation", "RolloutPhase", "Rollouts", "RunState", "Skip",
         "SqlTriggerStore", "StoredTrigger", "TriggerController", "TriggerEvent", "TriggerRun",
         "TriggerSpec", "TriggerState", "TriggerStore", "Verdict", "consumed_up_to", "decide",
-        "judge", "observe",
+        "judge", "observe", "yaml_on",
     ])  # fmt: skip
     assert all(hasattr(loopline.triggers, name) for name in loopline.triggers.__all__)
     assert loopline.triggers.TRIGGER_RUN_TYPE == "TriggerRun"

@@ -139,3 +139,20 @@ def test_the_parsed_sources_hold_their_fields() -> None:
     assert trigger({"schedule": {"cron": "*/5 * * * *"}}).on == Schedule("*/5 * * * *")
     on = trigger({"registry": {"model": "base", "event": "aliasMoved", "alias": "gold"}}).on
     assert isinstance(on, RegistrySource) and on.alias == "gold"
+
+
+def test_a_bare_on_key_that_yaml_reads_as_true_is_the_on_field() -> None:
+    import yaml
+
+    doc = yaml.safe_load("""
+apiVersion: loopline/v1
+kind: Trigger
+metadata: {name: nightly}
+spec:
+  model: taxi
+  on:
+    schedule: {cron: "0 3 * * *"}
+  run: {pipeline: p.py}
+""")
+    assert True in doc["spec"]
+    assert TriggerSpec.from_dict(doc).on == Schedule("0 3 * * *")

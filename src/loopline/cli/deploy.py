@@ -20,7 +20,7 @@ from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.analysis.template import AnalysisTemplate
 from loopline.deploy.spec import DeploymentSpec
 from loopline.errors import InvalidDefinitionError, InvalidInputError
-from loopline.triggers import TriggerSpec
+from loopline.triggers import TriggerSpec, yaml_on
 
 
 def command_line() -> str:
@@ -56,7 +56,7 @@ def read_documents(path: str) -> list[dict[str, Any]]:
 def resolve_trigger_paths(doc: dict[str, Any], base: Path) -> dict[str, Any]:
     """A Trigger's relative ``spec.run.pipeline`` and ``spec.on.newSpan.inputDir`` made
     absolute from ``base`` (the file's directory): the control plane runs elsewhere."""
-    spec = doc.get("spec")
+    spec = yaml_on(doc.get("spec"))
     if not isinstance(spec, dict):
         return doc
     spec = dict(spec)

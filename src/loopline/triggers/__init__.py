@@ -38,7 +38,7 @@ from loopline.triggers.records import OUTCOME_TYPE, TRIGGER_CONTEXT_TYPE, TRIGGE
 from loopline.triggers.rollout import RolloutObservation, RolloutPhase, Rollouts, Verdict, judge
 from loopline.triggers.run import RunState, TriggerRun
 from loopline.triggers.sources import Observation, observe
-from loopline.triggers.spec import OnKind, TriggerSpec
+from loopline.triggers.spec import OnKind, TriggerSpec, yaml_on
 from loopline.triggers.sql_store import SqlTriggerStore
 from loopline.triggers.store import InMemoryTriggerStore, StoredTrigger, TriggerStore
 
@@ -72,4 +72,5 @@ __all__ = [
     "decide",
     "judge",
     "observe",
+    "yaml_on",
 ]

@@ -207,7 +207,10 @@ class TriggerSpec:
         )
         name = _name(meta, "name", "Trigger")
         spec = Fields(
-            top.data.get("spec"), "spec", {"model", "on", "cooldown", "run", "rollout"}, KIND
+            yaml_on(top.data.get("spec")),
+            "spec",
+            {"model", "on", "cooldown", "run", "rollout"},
+            KIND,
         )
         model = _name(spec, "model", "Model")
         on = _on(spec.data.get("on"))
@@ -276,6 +279,14 @@ class TriggerSpec:
             "metadata": {"name": self.name},
             "spec": spec,
         }
+
+
+def yaml_on(spec: Any) -> Any:
+    """``spec`` with the key ``on`` restored: YAML 1.1 (PyYAML) reads a bare ``on:`` key as
+    the boolean True, as GitHub Actions users know."""
+    if isinstance(spec, Mapping) and True in spec and "on" not in spec:
+        return {("on" if k is True else k): v for k, v in spec.items()}
+    return spec
 
 
 def is_performance_metric(metric: Json, listed: tuple[str, ...] = ()) -> bool:

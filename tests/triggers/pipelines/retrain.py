@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pyarrow.parquet as pq
 
@@ -27,9 +28,18 @@ DATA = os.environ["RETRAIN_DATA"]
 
 
 @component
-def fit(examples: Input[Examples], model: Output[Model], fail: bool = False, tag: str = "") -> None:
+def fit(
+    examples: Input[Examples],
+    model: Output[Model],
+    fail: bool = False,
+    tag: str = "",
+    hold: str = "",
+) -> None:
     """The mean of ``x`` over the span's train split (``tag`` is recorded: another tag is
-    another model, not a cache hit)."""
+    another model, not a cache hit). With ``hold``, the step waits until that file exists
+    (a test keeps the run in flight while it restarts the control plane)."""
+    while hold and not os.path.exists(hold):
+        time.sleep(0.05)
     if fail:
         raise RuntimeError("the training data is unusable (asked to fail)")
     table = pq.read_table(examples.path / "train.parquet")
@@ -51,7 +61,12 @@ def judge(model: Input[Model], blessing: Output[ModelBlessing], bless: bool = Tr
 gen = ExampleGen(
     input_dir=DATA, pattern="span-{SPAN}/rows.csv", span=Param("span", None), splits={"train": 1}
 )
-trained = fit(examples=gen.outputs.examples, fail=Param("fail", False), tag=Param("tag", ""))
+trained = fit(
+    examples=gen.outputs.examples,
+    fail=Param("fail", False),
+    tag=Param("tag", ""),
+    hold=Param("hold", ""),
+)
 judged = judge(model=trained.outputs.model, bless=Param("bless", True))
 push = Pusher(
     model=trained.outputs.model,
