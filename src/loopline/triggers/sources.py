@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from loopline.errors import InvalidInputError, NotFoundError
 from loopline.metadata.entities import Artifact, ArtifactState, Execution
 from loopline.metadata.store import MetadataStore
-from loopline.monitor import ALERT_TYPE
 from loopline.registry import ALIAS_MOVE_TYPE, MODEL_CONTEXT_TYPE, REGISTRATION_TYPE
 from loopline.triggers.decide import Cause, TriggerEvent
 from loopline.triggers.spec import (
@@ -153,6 +152,8 @@ def _newer_artifacts(metadata: MetadataStore, type_name: str, after: float) -> l
 def _alerts(
     trigger: TriggerSpec, on: AlertSource, cursor: float | None, metadata: MetadataStore
 ) -> Observation:
+    from loopline.monitor import ALERT_TYPE  # here: the monitor's imports cost ~1.5 s
+
     if cursor is None:
         newest = metadata.list_artifacts(type_name=ALERT_TYPE, limit=1, newest_first=True)
         return Observation((), newest[0].id if newest else 0)
