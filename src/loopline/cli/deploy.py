@@ -71,19 +71,20 @@ def resolve_trigger_paths(doc: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 # The order documents are applied in: what others name comes first.
-_APPLY_ORDER = {"AnalysisTemplate": 0, "Deployment": 1, "Trigger": 2}
+_APPLY_ORDER = {"AnalysisTemplate": 0, "Deployment": 1, "Monitor": 2, "Trigger": 3}
 
 
 @click.command("apply")
 @click.option("-f", "--filename", "filename", required=True,
-              help="YAML file of Deployments, AnalysisTemplates and Triggers ('-' reads "
-                   "stdin).")  # fmt: skip
+              help="YAML file of Deployments, AnalysisTemplates, Monitors and Triggers ('-' "
+                   "reads stdin).")  # fmt: skip
 @output_options
 @handle_errors
 def apply(filename: str, output: str | None, as_json: bool) -> None:
-    """Create or update the Deployments, AnalysisTemplates and Triggers described in a file
-    (declarative, idempotent; templates first, so the deployments that name them find them,
-    triggers last). A Trigger's relative paths start at the file's directory."""
+    """Create or update the Deployments, AnalysisTemplates, Monitors and Triggers described in
+    a file (declarative, idempotent; templates first, so the deployments that name them find
+    them, then monitors, triggers last). A Trigger's relative paths start at the file's
+    directory."""
     docs = read_documents(filename)
     base = Path.cwd() if filename == "-" else Path(filename).resolve().parent
     for i, doc in enumerate(docs):
@@ -96,10 +97,14 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
         elif kind == "Trigger":
             docs[i] = resolve_trigger_paths(doc, base)
             TriggerSpec.from_dict(strip_server_fields(docs[i]))
+        elif kind == "Monitor":
+            from loopline.monitor import MonitorSpec  # only when a Monitor is applied
+
+            MonitorSpec.from_dict(strip_server_fields(doc))
         else:
             raise InvalidDefinitionError(
                 f"Document {i + 1} of {filename} has kind {kind!r}; loopline applies kinds "
-                "'Deployment', 'AnalysisTemplate' and 'Trigger'."
+                "'Deployment', 'AnalysisTemplate', 'Monitor' and 'Trigger'."
             )
     docs.sort(key=lambda d: _APPLY_ORDER[d["kind"]])
     results = []
@@ -107,6 +112,8 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
         for doc in docs:
             if doc["kind"] == "AnalysisTemplate":
                 results.append(client.apply_template(doc))
+            elif doc["kind"] == "Monitor":
+                results.append(client.apply_monitor(doc))
             elif doc["kind"] == "Trigger":
                 results.append(client.apply_trigger(doc))
             else:
@@ -120,6 +127,8 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
             console.print(f"analysistemplate/{r['template']['metadata']['name']} {r['outcome']}")
         elif "trigger" in r:
             console.print(f"trigger/{r['trigger']['metadata']['name']} {r['outcome']}")
+        elif "monitor" in r:
+            console.print(f"monitor/{r['monitor']['metadata']['name']} {r['outcome']}")
         else:
             console.print(f"deployment/{r['deployment']['metadata']['name']} {r['outcome']}")
 

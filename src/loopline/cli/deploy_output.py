@@ -21,7 +21,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 KINDS = {"deployment": "deployment", "deployments": "deployment", "deploy": "deployment",
          "replica": "replica", "replicas": "replica",
          "analysistemplate": "analysistemplate", "analysistemplates": "analysistemplate",
-         "at": "analysistemplate", "trigger": "trigger", "triggers": "trigger"}  # fmt: skip
+         "at": "analysistemplate", "trigger": "trigger", "triggers": "trigger",
+         "monitor": "monitor", "monitors": "monitor"}  # fmt: skip
 
 
 def output_options(fn: F) -> F:

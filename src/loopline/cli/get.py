@@ -36,14 +36,15 @@ def get(kind: str, name: str | None, output: str | None, as_json: bool) -> None:
     loopline get replicas [DEPLOYMENT]
     loopline get analysistemplates [NAME]
     loopline get triggers [NAME]
+    loopline get monitors [NAME]
     """
     if "/" in kind and name is None:
         kind, _, name = kind.partition("/")
     resource = KINDS.get(kind)
     if resource is None:
         raise InvalidInputError(
-            f"Unknown resource type {kind!r}; use deployments, replicas, analysistemplates or "
-            "triggers."
+            f"Unknown resource type {kind!r}; use deployments, replicas, analysistemplates, "
+            "triggers or monitors."
         )
     fmt = machine_format(output, as_json)
     with connect() as client:
@@ -66,6 +67,17 @@ def get(kind: str, name: str | None, output: str | None, as_json: bool) -> None:
                 console.print("No triggers found.")
             else:
                 console.print(triggers_table(found))
+            return
+        if resource == "monitor":
+            from loopline.cli.monitor import monitors_table
+
+            monitors = [client.get_monitor(name)] if name else client.list_monitors()
+            if fmt is not None:
+                emit(monitors[0] if name else {"items": monitors}, fmt)
+            elif not monitors:
+                console.print("No monitors found.")
+            else:
+                console.print(monitors_table(monitors))
             return
         if resource == "replica":
             items = client.replicas(name)

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "rollout": "loopline.cli.rollout:rollout",
     "autoscale": "loopline.cli.autoscale:autoscale",
     "triggers": "loopline.cli.triggers:triggers",
+    "monitor": "loopline.cli.monitor:monitor",
 }
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BODY_BYTES = 1024 * 1024
-_FIELD = re.compile(r"(?:Deployment|AnalysisTemplate|Trigger) field ([A-Za-z0-9_.\[\]]+)")
+_FIELD = re.compile(r"(?:Deployment|AnalysisTemplate|Trigger|Monitor) field ([A-Za-z0-9_.\[\]]+)")
 
 _STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
     (InvalidDefinitionError, 400, "Invalid"),
@@ -151,6 +151,11 @@ def create_app(service: ControlPlane, *, token: str) -> Starlette:
         Route("/v1/triggers/{name}", api.put_trigger, methods=["PUT"]),
         Route("/v1/triggers/{name}", api.delete_trigger, methods=["DELETE"]),
         Route("/v1/triggers/{name}/history", api.trigger_history, methods=["GET"]),
+        Route("/v1/monitors", api.list_monitors, methods=["GET"]),
+        Route("/v1/monitors/{name}", api.get_monitor, methods=["GET"]),
+        Route("/v1/monitors/{name}", api.put_monitor, methods=["PUT"]),
+        Route("/v1/monitors/{name}", api.delete_monitor, methods=["DELETE"]),
+        Route("/v1/monitors/{name}/windows", api.monitor_windows, methods=["GET"]),
         Route("/v1/deployments/{name}/revisions", api.revisions, methods=["GET"]),
         Route("/v1/deployments/{name}/replicas", api.deployment_replicas, methods=["GET"]),
         Route("/v1/deployments/{name}/events", api.events, methods=["GET"]),
@@ -338,6 +343,35 @@ class _Api:
         name = _name(request)
         limit = _int_param(request, "limit")
         items = await run_in_threadpool(lambda: self.s.triggers().history(name, limit))
+        return JSONResponse({"items": items})
+
+    async def list_monitors(self, request: Request) -> Response:
+        return JSONResponse({"items": await run_in_threadpool(lambda: self.s.monitors().list())})
+
+    async def get_monitor(self, request: Request) -> Response:
+        name = _name(request)
+        return JSONResponse(await run_in_threadpool(lambda: self.s.monitors().get(name)))
+
+    async def put_monitor(self, request: Request) -> Response:
+        doc = await _named_body(request, "Monitor", "monitors")
+        view, outcome = await run_in_threadpool(lambda: self.s.monitors().apply(doc))
+        return JSONResponse(
+            {"outcome": outcome, "monitor": view},
+            status_code=201 if outcome == "created" else 200,
+        )
+
+    async def delete_monitor(self, request: Request) -> Response:
+        name = _name(request)
+        await run_in_threadpool(lambda: self.s.monitors().delete(name))
+        return JSONResponse({"outcome": "deleted", "name": name})
+
+    async def monitor_windows(self, request: Request) -> Response:
+        name = _name(request)
+        limit = _int_param(request, "limit")
+        version = request.query_params.get("version")
+        items = await run_in_threadpool(
+            lambda: self.s.monitors().windows(name, version=version, limit=limit)
+        )
         return JSONResponse({"items": items})
 
     async def revisions(self, request: Request) -> Response:

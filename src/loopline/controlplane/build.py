@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.controlplane.events import EventLog
 from loopline.controlplane.pinning import ModelPinner
@@ -16,6 +16,9 @@ from loopline.deploy.local_routing import LocalRouting
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.state import DeploymentStateStore
 from loopline.platform import Platform
+
+if TYPE_CHECKING:
+    from loopline.controlplane.monitors import MonitorOperations
 
 
 def open_state_store(platform: Platform) -> DeploymentStateStore:
@@ -35,6 +38,7 @@ def build_controlplane(
     graceful_timeout: float | None = None,
     autoscale_period: float = 15.0,
     trigger_interval: float = 2.0,
+    monitor_interval: float = 5.0,
 ) -> ControlPlane:
     """A ControlPlane whose replicas are model-server processes on this machine (the local
     engine starts ``python -m loopline.cli.serve_process`` from each revision's template).
@@ -49,6 +53,8 @@ def build_controlplane(
             the server's default, ``loopline serve --graceful-timeout``).
         autoscale_period: seconds between autoscaler decisions (the HPA's sync period).
         trigger_interval: seconds between rounds of the trigger loop.
+        monitor_interval: seconds between rounds of the monitor loop (each applied Monitor
+            ticks once a round over ``$LOOPLINE_HOME/predictions``).
     """
     settings = platform.settings
     home = settings.home
@@ -93,6 +99,7 @@ def build_controlplane(
     )
     if engines is not None:
         service.triggers_ops = _trigger_operations(platform, service, engines, trigger_interval)
+        service.monitors_ops = _monitor_operations(platform, service, engines, monitor_interval)
     return service
 
 
@@ -122,3 +129,21 @@ def _trigger_operations(
         clock=time.time,
     )
     return TriggerOperations(store, controller, interval)
+
+
+def _monitor_operations(
+    platform: Platform, service: ControlPlane, engine: Any, interval: float
+) -> MonitorOperations:
+    """Monitors in the metadata database, reading the replicas' prediction logs."""
+    from loopline.controlplane.monitors import MonitorOperations
+    from loopline.monitor import SqlMonitorStore
+
+    return MonitorOperations(
+        SqlMonitorStore(engine),
+        deployments=service.store,
+        metadata=platform.metadata,
+        registry=platform.registry,
+        artifacts=platform.artifacts,
+        log_root=platform.settings.home / "predictions",
+        interval=interval,
+    )

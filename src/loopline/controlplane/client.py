@@ -255,6 +255,37 @@ class ControlPlaneClient:
         items: list[dict[str, Any]] = self._get(f"/v1/triggers/{name}/history", **params)["items"]
         return items
 
+    def apply_monitor(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Create or update a Monitor (``{"outcome", "monitor"}``)."""
+        meta = doc.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidDefinitionError(
+                f"Monitor field metadata.name = {name!r} is invalid: it must be a name."
+            )
+        result: dict[str, Any] = self.request("PUT", f"/v1/monitors/{name}", json=doc).json()
+        return result
+
+    def list_monitors(self) -> list[dict[str, Any]]:
+        """Every Monitor with its ``status`` (a MonitorStatus document)."""
+        items: list[dict[str, Any]] = self._get("/v1/monitors")["items"]
+        return items
+
+    def get_monitor(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._get(f"/v1/monitors/{name}")
+        return result
+
+    def delete_monitor(self, name: str) -> None:
+        self.request("DELETE", f"/v1/monitors/{name}")
+
+    def monitor_windows(
+        self, name: str, *, version: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored windows (WindowResult documents), oldest first; ``limit``: the newest N."""
+        found = self._get(f"/v1/monitors/{name}/windows", version=version, limit=limit)
+        items: list[dict[str, Any]] = found["items"]
+        return items
+
     def revisions(self, name: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self._get(f"/v1/deployments/{name}/revisions")["items"]
         return items

@@ -33,11 +33,74 @@ def _op(summary: str, ok: dict[str, Any], *errors: int, body: Any = None, **kw: 
     return op
 
 
+_NUM = {"type": ["number", "null"]}
+_MONITOR_STATUS: dict[str, Any] = {
+    "type": "object",
+    "description": "loopline.monitor.status.MonitorStatus: the last window's drift per "
+    "feature, performance (realised or estimated), alerts firing and resolved, per model "
+    "version with its lineage; `error` says why the last tick failed.",
+    "required": ["name", "deployment", "window", "rows", "windows", "versions", "firing"],
+    "properties": {
+        "name": {"type": "string"},
+        "deployment": {"type": "string"},
+        "model": {"type": ["string", "null"]},
+        "window": {"type": "object"},
+        "generation": {"type": "integer"},
+        "created_at": {"type": "number"},
+        "rows": {"type": "integer"},
+        "labels": {"type": "integer"},
+        "windows": {"type": "integer"},
+        "last_tick_at": _NUM,
+        "last_window_at": _NUM,
+        "error": {"type": ["string", "null"]},
+        "versions": {"type": "array", "items": {"type": "object"}},
+        "firing": {"type": "array", "items": {"type": "object"}},
+        "resolved": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_MONITOR: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "loopline/v1"},
+        "kind": {"const": "Monitor"},
+        "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+        "spec": {
+            "type": "object",
+            "required": ["deployment", "window"],
+            "description": "docs/monitoring.md describes every field.",
+        },
+        "status": {"$ref": "#/components/schemas/MonitorStatus"},
+    },
+}
+_WINDOW_RESULT: dict[str, Any] = {
+    "type": "object",
+    "description": "loopline.monitor.WindowResult: one closed window of one model version.",
+    "required": ["monitor", "model", "version", "index", "start_ts", "end_ts", "rows"],
+    "properties": {
+        "monitor": {"type": "string"},
+        "model": {"type": "string"},
+        "version": {"type": "string"},
+        "index": {"type": "integer"},
+        "start_ts": {"type": "number"},
+        "end_ts": {"type": "number"},
+        "rows": {"type": "integer"},
+        "features": {"type": "array", "items": {"type": "object"}},
+        "prediction": {"type": ["object", "null"]},
+        "violations": {"type": "array"},
+        "performance": {"type": "array"},
+        "estimated": {"type": "array"},
+        "drift_share": {"type": "number"},
+    },
+}
+
+
 def openapi_document() -> dict[str, Any]:
     """The API description; mutating operations declare the bearer-token requirement."""
     dep = {"$ref": "#/components/schemas/Deployment"}
     tpl = {"$ref": "#/components/schemas/AnalysisTemplate"}
     trg = {"$ref": "#/components/schemas/Trigger"}
+    mon = {"$ref": "#/components/schemas/Monitor"}
     auth: list[dict[str, list[str]]] = [{"bearer": []}]
     items = {"type": "object", "properties": {"items": {"type": "array"}}}
     return {
@@ -96,6 +159,9 @@ def openapi_document() -> dict[str, Any]:
                         "status": {"type": "object"},
                     },
                 },
+                "Monitor": _MONITOR,
+                "MonitorStatus": _MONITOR_STATUS,
+                "WindowResult": _WINDOW_RESULT,
                 "AnalysisTemplate": {
                     "type": "object",
                     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -323,6 +389,51 @@ def openapi_document() -> dict[str, Any]:
                     security=auth,
                 ),
                 "delete": _op("Delete a Trigger", _json({}, "deleted"), 401, 404, security=auth),
+            },
+            "/v1/monitors": {
+                "get": _op("List Monitors with their status", _json(items, "monitors")),
+            },
+            "/v1/monitors/{name}": {
+                "parameters": [_NAME],
+                "get": _op("Get a Monitor and its status", _json(mon, "the monitor"), 404),
+                "put": _op(
+                    "Apply (create or update) a Monitor",
+                    _json(mon, "applied"),
+                    400,
+                    401,
+                    body=mon,
+                    security=auth,
+                ),
+                "delete": _op(
+                    "Delete a Monitor and its progress (its Alert artifacts stay)",
+                    _json({}, "deleted"),
+                    401,
+                    404,
+                    security=auth,
+                ),
+            },
+            "/v1/monitors/{name}/windows": {
+                "parameters": [
+                    _NAME,
+                    {"name": "version", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "get": _op(
+                    "A Monitor's stored windows, oldest first (limit: the newest N)",
+                    _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "items": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/WindowResult"},
+                                }
+                            },
+                        },
+                        "windows",
+                    ),
+                    404,
+                ),
             },
             "/v1/triggers/{name}/history": {
                 "parameters": [_NAME],

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.controlplane.events import NORMAL, WARNING, EventLog
 from loopline.controlplane.pinning import ModelPin, ModelPinner
@@ -47,6 +47,9 @@ from loopline.errors import (
 )
 from loopline.types import JsonDict, check_name
 
+if TYPE_CHECKING:
+    from loopline.controlplane.monitors import MonitorOperations
+
 log = logging.getLogger(__name__)
 
 MAX_LOG_BYTES = 4 * 1024 * 1024
@@ -63,6 +66,7 @@ class ControlPlane:
         host: the address routers listen on, for the URLs shown to users.
         delete_timeout: seconds a delete may take to drain and stop every replica.
         triggers: the Trigger operations and loop (None: this control plane keeps none).
+        monitors: the Monitor operations and loop (None: this control plane keeps none).
     """
 
     def __init__(
@@ -74,9 +78,11 @@ class ControlPlane:
         host: str = "127.0.0.1",
         delete_timeout: float = 60.0,
         triggers: TriggerOperations | None = None,
+        monitors: MonitorOperations | None = None,
     ) -> None:
         self.manager = manager
         self.triggers_ops = triggers
+        self.monitors_ops = monitors
         self.store = manager.store
         self.pinner = pinner
         self.events = events
@@ -321,6 +327,14 @@ class ControlPlane:
             )
         return self.triggers_ops
 
+    def monitors(self) -> MonitorOperations:
+        """The Monitor operations. Raises ConflictError when this control plane keeps none."""
+        if self.monitors_ops is None:
+            raise ConflictError(
+                "This control plane keeps no Monitors (it was built without a monitor store)."
+            )
+        return self.monitors_ops
+
     # ---- the loop ----------------------------------------------------------------------------
 
     def sync_once(self) -> None:
@@ -330,12 +344,20 @@ class ControlPlane:
 
     def run(self, stop: threading.Event, interval: float = 0.25) -> None:
         """The manager's sync loop (adopt, then a tick every ``interval`` s until ``stop``)
-        with this control plane's hooks; the trigger loop, if any, on a thread of its own."""
+        with this control plane's hooks; the trigger loop and the monitor loop, if any, each on
+        a thread of its own."""
         if self.triggers_ops is not None:
             threading.Thread(
                 target=self.triggers_ops.run,
                 args=(stop,),
                 name="controlplane-triggers",
+                daemon=True,
+            ).start()
+        if self.monitors_ops is not None:
+            threading.Thread(
+                target=self.monitors_ops.run,
+                args=(stop,),
+                name="controlplane-monitors",
                 daemon=True,
             ).start()
         self.manager.run(stop, interval, hooks=self)
