@@ -28,7 +28,7 @@ from loopline.triggers import (
     TriggerSpec,
     TriggerStore,
 )
-from loopline.types import JsonDict
+from loopline.types import Json, JsonDict
 
 if TYPE_CHECKING:
     from loopline.controlplane.service import ControlPlane
@@ -132,6 +132,7 @@ class TriggerOperations:
         doc["status"] = {
             "cursor": stored.cursor,
             "lastRun": runs[0].to_dict() if runs else None,
-            "waiting": list(self.controller.last_decisions.get(stored.spec.name, [])),
+            # this round's skipped and deferred events, and why (the first 20)
+            "waiting": list[Json](self.controller.last_decisions.get(stored.spec.name, [])[:20]),
         }
         return doc

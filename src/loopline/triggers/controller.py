@@ -76,25 +76,30 @@ class TriggerController:
     # ---- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
-        """:meth:`recover`, then a :meth:`tick` every ``interval`` s until ``stop``."""
-        try:
-            self.recover()
-        except LooplineError:
-            log.exception("Recovering trigger runs failed; retrying on the next tick.")
-        while not stop.wait(interval):
-            self.tick()
+        """:meth:`recover` (until it succeeds), then a :meth:`tick` every ``interval`` s until
+        ``stop``. The loop outlives any error: it is logged and the round is retried."""
+        recovered = False
+        while not stop.is_set():
+            try:
+                if not recovered:
+                    self.recover()
+                    recovered = True
+                self.tick()
+            except Exception:  # the store is unreachable, or a bug: log it, keep looping
+                log.exception("A round of the trigger loop failed; retrying in %g s.", interval)
+            stop.wait(interval)
 
     def tick(self) -> None:
         """One round; an error in one trigger or run is logged and does not stop the others."""
         for stored in self.store.list():
             try:
                 self.fire(stored)
-            except LooplineError:
+            except Exception:  # one broken trigger must not stop the others
                 log.exception("Trigger %r failed this round; retrying.", stored.spec.name)
         for run in self.store.list_runs(active=True):
             try:
                 self.advance(run)
-            except LooplineError:
+            except Exception:
                 log.exception("Trigger run %d failed to advance; retrying.", run.id)
 
     def recover(self) -> None:
