@@ -10,30 +10,34 @@ touches anything else. Each step is a real ``loopline`` command, printed before 
 3. A drifted span 2 lands: the data-validation gate blocks the run (exit code 3).
 4. A reviewed override lets it through; ``taxi/2`` becomes the challenger.
 5. Show the registry and the lineage of the champion.
-6. Deploy ``taxi@champion`` with 2 replicas behind one endpoint as a canary deployment
-   (the control plane starts on demand), with its AnalysisTemplates, and send it traffic.
-7. Promote the challenger and roll it out as a canary under that traffic: a mirrored copy of
-   every request, exact weights 10 → 50 → 100 %, and analyses of agreement with the stable
-   model, prediction drift, 5xx rate and p90 latency decide; zero failed requests.
-8. Clean up: delete the deployment and stop the control plane.
+6. Serve ``taxi@champion`` (2 replicas behind one endpoint, as a canary deployment; the
+   control plane starts on demand), watched by a Monitor, with a Trigger on its drift alert.
+7. The loop, by itself: April's trips arrive as traffic with their labels; the monitor finds
+   that trips got longer (real drift, against thresholds calibrated on the training data);
+   the alert fires the trigger, which retrains on the data to date; the Evaluator blesses the
+   new model; the deployment rolls it out as a canary whose analyses (agreement with the
+   stable model on mirrored requests, prediction drift, 5xx rate, p90 latency) decide; the
+   champion alias moves. Zero failed requests.
+8. The timeline, the trigger's history, the analyses, the monitor's status, its HTML report
+   (``monitor-report.html`` in the workspace) and the new champion's lineage.
+9. Clean up: delete the deployment and stop the control plane.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.panel import Panel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "taxi"))  # taxi_data
+from demo_loop import close_the_loop, summary
 
 REPO = Path(__file__).resolve().parents[1]
 TAXI = REPO / "examples" / "taxi"
@@ -74,61 +78,6 @@ def run_pipeline(env: dict[str, str], *params: str, expect: int = 0) -> dict[str
     return out
 
 
-class Traffic:
-    """Closed-loop V2 inference requests from two client threads, counted by outcome and by
-    the model version that answered (bounded: stops by itself after ``limit`` seconds)."""
-
-    def __init__(self, url: str, rows: list[dict[str, str]], limit: float = 300.0) -> None:
-        self.url, self.rows, self.limit = url, rows, limit
-        self.versions: Counter[str] = Counter()
-        self.failures: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(2)]
-
-    def _body(self, row: dict[str, str]) -> dict[str, object]:
-        def tensor(name: str, datatype: str, value: object) -> dict[str, object]:
-            return {"name": name, "shape": [1], "datatype": datatype, "data": [value]}
-
-        return {"inputs": [
-            tensor("distance", "FP64", float(row["distance"])),
-            *(tensor(c, "BYTES", row[c]) for c in ("company", "local", "dow", "month")),
-            tensor("hour", "INT64", int(row["hour"])),
-        ]}  # fmt: skip
-
-    def _run(self, offset: int) -> None:
-        deadline = time.monotonic() + self.limit
-        with httpx.Client(base_url=self.url, timeout=10) as client:
-            i = offset
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                row = self.rows[i % len(self.rows)]
-                i += 2
-                try:
-                    r = client.post("/v2/models/taxi/infer", json=self._body(row))
-                    outcome = (
-                        str(r.json().get("model_version"))
-                        if r.status_code == 200
-                        else (f"HTTP {r.status_code}")
-                    )
-                except httpx.HTTPError as exc:
-                    outcome = type(exc).__name__
-                with self._lock:
-                    if outcome.startswith(("HTTP", "Connect", "Read", "Remote")):
-                        self.failures[outcome] += 1
-                    else:
-                        self.versions[f"taxi/{outcome}"] += 1
-
-    def __enter__(self) -> Traffic:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(15)
-
-
 def show_analyses(doc: dict[str, object]) -> None:
     """The canary's analysis runs, one line per metric: what was measured and the verdict."""
     status = doc["status"]
@@ -144,45 +93,40 @@ def show_analyses(doc: dict[str, object]) -> None:
     console.print(Panel("\n".join(lines) or "no analysis ran", title=f"analysis — {message}"))
 
 
-def deploy_and_roll_out(env: dict[str, str], workspace: Path) -> None:
-    console.rule("6. serve the champion: 2 replicas behind one endpoint, as a canary deployment")
+def serve(env: dict[str, str]) -> str:
+    console.rule("6. serve the champion, watched: a canary deployment, a monitor and a trigger")
     loopline("apply", "-f", str(TAXI / "analysis.yaml"), env=env)
     loopline("apply", "-f", str(TAXI / "canary.yaml"), env=env)
     loopline("rollout", "status", "deployment/taxi", "--timeout", "3m", env=env)
-    doc = json.loads(loopline("get", "deployment", "taxi", "--json", env=env))
-    url = doc["status"]["router"]["url"]
+    loopline("apply", "-f", str(TAXI / "monitor.yaml"), env=env)
+    loopline("apply", "-f", str(TAXI / "trigger.yaml"), env=env)
     loopline("get", "deployments", env=env)
-    with open(workspace / "data" / "span-1" / "taxi.csv") as fh:
-        rows = [r for _, r in zip(range(200), csv.DictReader(fh), strict=False)]
+    doc = json.loads(loopline("get", "deployment", "taxi", "--json", env=env))
+    return str(doc["status"]["router"]["url"])
 
-    console.rule("7. promote the challenger: a canary with model-aware analysis, under traffic")
-    runs = json.loads(loopline("runs", "show", "latest", "--json", env=env))
-    blessing = next(s for s in runs["steps"] if s["name"] == "Evaluator")["outputs"]["blessing"]
-    with Traffic(url, rows) as traffic:
-        time.sleep(2)
-        before = dict(traffic.versions)
-        loopline("models", "alias", "set", "taxi", "champion", "2", "--why",
-                 "challenger passed review", "--evidence", str(blessing), env=env)  # fmt: skip
-        loopline("set", "model", "deployment/taxi", "taxi@champion", env=env)
-        time.sleep(3)
-        loopline("get", "deployments", env=env)  # STATUS Progressing, TRAFFIC stable/canary
-        loopline("rollout", "status", "deployment/taxi", "--timeout", "5m", env=env,
-                 ok=(0, 1))  # fmt: skip
-        time.sleep(2)
+
+def the_loop(env: dict[str, str], workspace: Path, url: str) -> None:
+    console.rule("7. April arrives: monitor → alert → retrain → bless → canary → promote")
+    timeline, counts = close_the_loop(env, workspace, url, console)
+
+    console.rule("8. what happened, and why")
+    summary(timeline, counts, console)
+    loopline("triggers", "history", "taxi-drift", env=env)
     doc = json.loads(loopline("get", "deployment", "taxi", "--json", env=env))
     show_analyses(doc)
-    loopline("rollout", "history", "deployment/taxi", env=env)
-    loopline("get", "replicas", "taxi", env=env)
-    total = sum(traffic.versions.values()) + sum(traffic.failures.values())
-    style = "green" if not traffic.failures else "red"
-    console.print(Panel(
-        f"{total} requests through {url} during the rollout\n"
-        f"answered by: {dict(traffic.versions)} (before the rollout: {before})\n"
-        f"failed: {sum(traffic.failures.values())} {dict(traffic.failures) or ''}",
-        title=f"canary under load: {doc['status']['phase']}", style=style,
-    ))  # fmt: skip
-    if traffic.failures:
-        raise SystemExit("demo: requests failed during the rollout")
+    loopline("models", "alias", "history", "taxi", env=env)
+    loopline("monitor", "status", "taxi", env=env)
+    report = workspace / "monitor-report.html"
+    loopline("monitor", "report", "taxi", "-o", str(report), env=env)
+    loopline("lineage", "promotion/taxi/champion", env=env)  # the last move, back to its alert
+    newest = max(counts.last_request, key=lambda v: int(v.split("/")[1]))
+    loopline("lineage", f"prediction/{counts.last_request[newest]}", env=env)
+    if counts.failures:
+        raise SystemExit("demo: requests failed during the loop")
+    promoted = any(what.startswith("trigger run") and "promoted" in detail
+                   for _, what, detail in timeline.events)  # fmt: skip
+    if not promoted:
+        raise SystemExit("demo: the loop did not promote a retrained model (see the timeline)")
 
 
 def main() -> None:
@@ -222,17 +166,21 @@ def main() -> None:
     console.rule("5. where the champion came from")
     loopline("lineage", "taxi@champion", "--hops", "4", env=env)
 
+    os.environ.update(env)  # the loop's watcher reads the control plane as the CLI does
     try:
-        deploy_and_roll_out(env, workspace)
+        url = serve(env)
+        the_loop(env, workspace, url)
     finally:
-        console.rule("8. clean up")
+        console.rule("9. clean up")
         loopline("down", "--delete-deployments", env=env)
     console.print(
         Panel(
             f"Done. Explore it yourself:\n"
             f"  export LOOPLINE_DB_URL={env['LOOPLINE_DB_URL']}\n"
             f"  export LOOPLINE_ARTIFACT_ROOT={env['LOOPLINE_ARTIFACT_ROOT']}\n"
-            f"  loopline runs list; loopline runs show {first['id']}; loopline models show taxi",
+            f"  export LOOPLINE_HOME={env['LOOPLINE_HOME']}\n"
+            f"  loopline runs list; loopline runs show {first['id']}; loopline models show taxi\n"
+            f"  open {workspace / 'monitor-report.html'}",
             style="green",
         )
     )
