@@ -175,8 +175,8 @@ def _alerts(
             TriggerEvent(
                 key=f"alert:{a.id}",
                 position=a.id,
-                summary=f"alert {a.id} ({p.get('rule')} on {p.get('metric')} = {p.get('value')}, "
-                f"{p.get('model')} version {p.get('version')}) fired",
+                summary=f"alert {a.id} ({p.get('rule')} on {p.get('metric')} = "
+                f"{_short(p.get('value'))}, {p.get('model')} version {p.get('version')}) fired",
                 variables={"alert": alert},
                 cause=Cause(ALERT_TYPE, artifact_id=a.id),
             )
@@ -232,3 +232,8 @@ def _registry(on: RegistrySource, cursor: float | None, metadata: MetadataStore)
             )
         )
     return Observation(tuple(events), max((e.id for e in newer), default=cursor))
+
+
+def _short(value: Json) -> str:
+    """An alert's value as people read it: 4 significant digits for a float."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
