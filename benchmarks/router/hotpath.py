@@ -1,7 +1,7 @@
 """The router's Python cost per request, without sockets: both protocols driven in-process.
 
     .venv/bin/python benchmarks/router/hotpath.py [--requests 200000] [--repeat 7]
-        [--cases plain weighted mirror header]
+        [--cases plain weighted mirror header new-answers new-heads]
     PYTHONPATH=OTHER/src .venv/bin/python benchmarks/router/hotpath.py   # another tree
 
 A :class:`ClientProtocol` and one pooled :class:`UpstreamProtocol` per backend get fake
@@ -12,6 +12,12 @@ completion. Mirrored copies go to a fake mirror connection answered at once. Fig
 µs per request (``process_time``), the best of ``--repeat`` runs (the least disturbed by
 other processes). Works against the router before the route table existed too (``plain``
 and ``weighted`` only), to compare two trees on the same machine.
+
+Every request and answer of ``plain`` … ``header`` has the same head, as with wrk and the
+fake backends. ``new-answers`` is ``plain`` with a different ``x-request-id`` header in every
+answer (as real replicas send: uvicorn's request id, a ``date``), ``new-heads`` with one in
+every request too: heads that never repeat, so the router can never frame them by a head it
+remembers.
 """
 
 from __future__ import annotations
@@ -52,15 +58,22 @@ class FakeTransport(asyncio.Transport):
         return False
 
 
+def numbered(message: bytes, n: int) -> list[bytes]:
+    """``n`` copies of ``message``, each with its own ``x-request-id`` header."""
+    line = message.find(b"\r\n") + 2
+    return [message[:line] + b"x-request-id: %032x\r\n" % i + message[line:] for i in range(n)]
+
+
 def table(case: str, ports: tuple[int, int]) -> dict[str, Any]:
-    revs = ("r", "r") if case == "plain" else ("r1", "r2")
+    plain = case in ("plain", "new-answers", "new-heads")
+    revs = ("r", "r") if plain else ("r1", "r2")
     backends = [
         {"id": f"b{i}", "host": "127.0.0.1", "port": p, "revision": r}
         for i, (p, r) in enumerate(zip(ports, revs, strict=True))
     ]
     doc: dict[str, Any] = {
         "backends": backends,
-        "weights": None if case == "plain" else {"r1": 80, "r2": 20},
+        "weights": None if plain else {"r1": 80, "r2": 20},
     }
     if case == "mirror":
         doc["mirror"] = {"revision": "r2", "percent": 20}
@@ -108,11 +121,13 @@ def run(case: str, n: int) -> float:
     for up in ups:
         by_backend.setdefault(up.backend.id, up)
     waiting = router.waiting
+    requests = numbered(REQUEST, n) if case == "new-heads" else [REQUEST] * n
+    answers = numbered(ANSWER, n) if case in ("new-answers", "new-heads") else [ANSWER] * n
     t0 = time.process_time()
-    for _ in range(n):
-        feed(REQUEST)
+    for request, answer in zip(requests, answers, strict=True):
+        feed(request)
         (up,) = waiting  # the one connection now waiting for its answer
-        up.data_received(ANSWER)
+        up.data_received(answer)
     return (time.process_time() - t0) / n * 1e6
 
 
@@ -120,7 +135,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--cases", nargs="+", default=["plain", "weighted", "mirror", "header"])
+    parser.add_argument(
+        "--cases", nargs="+",
+        default=["plain", "weighted", "mirror", "header", "new-answers", "new-heads"],
+    )  # fmt: skip
     args = parser.parse_args()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # some paths look the loop up; nothing is scheduled on it

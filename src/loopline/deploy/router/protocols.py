@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from loopline.deploy.router.http import HOP_BY_HOP, MAX_BODY, NOT_PLAIN, error_response
-from loopline.deploy.router.plain import DONE, FULL, PlainBuffer
+from loopline.deploy.router.plain import PlainBuffer
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
@@ -72,7 +72,8 @@ class ClientProtocol(asyncio.Protocol):
         self.dispatch = router.dispatch_preview if preview else router.dispatch
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.plain = PlainBuffer(httptools.HttpRequestParser)
+        self.plain = PlainBuffer(httptools.HttpRequestParser, self._full)
+        self.known = router.request_heads
         self.full = False  # the full parser is in the middle of a message
         self.queue: deque[Exchange] = deque()
         self.current: Exchange | None = None
@@ -90,38 +91,33 @@ class ClientProtocol(asyncio.Protocol):
         self.router.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
-        try:
-            if self.full:
-                self.parser.feed_data(data)
-            else:
-                self._plain(data)
-        except httptools.HttpParserUpgrade:
-            self.reject(400, "Protocol upgrades are not supported by the router.")
-        except httptools.HttpParserError as exc:
-            self.reject(400, f"Malformed HTTP request: {exc}.")
-
-    def _plain(self, data: bytes) -> None:
-        """Buffer a plain request until the checking parser says it is complete, then send it.
+        """Frame requests: a plain one is buffered until complete, then sent whole.
 
         The head is vetted once complete; a request that is not plain, outgrows
         PLAIN_LIMIT or is followed by the start of another (pipelining) is handed, from its
         first byte, to the full parser.
         """
-        outcome, buf = self.plain.feed(data, _plain_request)
-        if outcome == FULL:
-            self._full(buf)
-        if outcome != DONE:
-            return
-        # One whole request (a CRLF after it, which llhttp skips, goes along: servers ignore
-        # empty lines before a request line).
-        ex = Exchange(self, buf, b"", True, buf.startswith(b"HEAD "), True)
-        if self.current is None and not self.queue:  # the usual case: nothing waits before it
-            self.current = ex
-            self.dispatch(ex)
-            return
-        self.queue.append(ex)
-        if self.current is None:
-            self.next()
+        try:
+            if self.full:
+                self.parser.feed_data(data)
+                return
+            buf = self.plain.feed(data, _plain_request, self.known)
+            if buf is None:
+                return
+            # One whole request (a CRLF after it, which llhttp skips, goes along: servers
+            # ignore empty lines before a request line).
+            ex = Exchange(self, buf, b"", True, buf.startswith(b"HEAD "), True)
+            if self.current is None and not self.queue:  # usual: nothing waits before it
+                self.current = ex
+                self.dispatch(ex)
+                return
+            self.queue.append(ex)
+            if self.current is None:
+                self.next()
+        except httptools.HttpParserUpgrade:
+            self.reject(400, "Protocol upgrades are not supported by the router.")
+        except httptools.HttpParserError as exc:
+            self.reject(400, f"Malformed HTTP request: {exc}.")
 
     def _full(self, buf: bytes) -> None:
         """Hand ``buf`` (from a message's first byte) and what follows to the full parser."""
@@ -209,6 +205,6 @@ class ClientProtocol(asyncio.Protocol):
 
 def _plain_request(buf: bytes, end: int) -> bool:
     """An HTTP/1.1 request head without any NOT_PLAIN header."""
-    return buf[: buf.find(b"\r\n")].endswith(b" HTTP/1.1") and not NOT_PLAIN.search(
+    return buf.endswith(b" HTTP/1.1", 0, buf.find(b"\r\n")) and not NOT_PLAIN.search(
         buf[:end].lower()
     )

@@ -34,6 +34,7 @@ from loopline.deploy.router.hold import HOLD_LIMIT, HoldQueue
 from loopline.deploy.router.http import error_response
 from loopline.deploy.router.metrics import BOUNDS, RevisionMetrics
 from loopline.deploy.router.mirror import Mirroring
+from loopline.deploy.router.plain import KnownHeads
 from loopline.deploy.router.protocols import ClientProtocol, Exchange
 from loopline.deploy.router.upstream import UpstreamProtocol
 from loopline.deploy.router.wire import table_to_json
@@ -100,6 +101,9 @@ class Router:
         self.mirroring = Mirroring(self.balancer, limit=mirror_limit, timeout=mirror_timeout,
                                    connect_timeout=connect_timeout)  # fmt: skip
         self.hold = HoldQueue(self._hold_expired, hold_limit)
+        # heads seen before, framed by their length alone (see deploy/router/plain.py)
+        self.request_heads = KnownHeads(responses=False)
+        self.response_heads = KnownHeads(responses=True)
         self.started_at = monotonic()
         self._tasks: list[asyncio.Task[None]] = []
 

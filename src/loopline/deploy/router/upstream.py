@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from loopline.deploy.router.http import HOP_BY_HOP, NOT_PLAIN, error_response
-from loopline.deploy.router.plain import DONE, FULL, PlainBuffer
+from loopline.deploy.router.plain import PlainBuffer
 from loopline.deploy.router.protocols import Exchange
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ class UpstreamProtocol(asyncio.Protocol):
         self.backend = backend
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.plain = PlainBuffer(httptools.HttpResponseParser)
+        self.plain = PlainBuffer(httptools.HttpResponseParser, self._full)
+        self.known = router.response_heads
         self.ex: Exchange | None = None
         self.reused = False
         self.closed = False
@@ -105,11 +106,11 @@ class UpstreamProtocol(asyncio.Protocol):
         NOT_PLAIN headers, answering anything but HEAD (whose Content-Length has no body).
         Chunked ones stream through the full parser.
         """
-        # A HEAD response's Content-Length announces a body that never comes: full parser.
-        outcome, buf = self.plain.feed(data, _never if ex.is_head else _plain_response)
-        if outcome == FULL:
-            self._full(buf)
-        if outcome != DONE:
+        if ex.is_head:  # its Content-Length announces a body that never comes: full parser
+            buf = self.plain.feed(data, _never, None)
+        else:
+            buf = self.plain.feed(data, _plain_response, self.known)
+        if buf is None:
             return
         router = self.router
         router.waiting.discard(self)
@@ -233,7 +234,7 @@ def _plain_response(buf: bytes, end: int) -> bool:
     return (
         buf.startswith(b"HTTP/1.1 ")
         and buf[9] >= 50  # not 1xx
-        and b"\ncontent-length:" in low
+        and low.find(b"\ncontent-length:") >= 0  # (`in` would try an int first, and raise)
         and not NOT_PLAIN.search(low)
     )
 
