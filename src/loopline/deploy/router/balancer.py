@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,7 @@ class Balancer:
         self._cycle: tuple[str, ...] = ()  # one period of the smooth WRR sequence
         self._position = 0
         self._by_revision: dict[str, list[BackendState]] = {}
+        self._all: list[BackendState] = []  # self.backends' values
         self._rotation = 0
 
     def replace(self, backends: list[BackendState], weights: Mapping[str, int] | None) -> None:
@@ -85,6 +86,7 @@ class Balancer:
         self._by_revision = {}
         for b in new.values():
             self._by_revision.setdefault(b.revision, []).append(b)
+        self._all = list(new.values())
 
     def _retire(self, b: BackendState) -> None:
         b.draining = True
@@ -115,17 +117,36 @@ class Balancer:
         working deployment into a wall of 503s; the retry covers a truly dead one.
         """
         cycle = self._cycle
-        if cycle:  # weighted: the next revision of the precomputed sequence
+        if cycle:  # weighted: the backends of the next revision of the precomputed sequence
             revision = cycle[self._position]
             self._position = (self._position + 1) % len(cycle)
-            usable = [
-                b for b in self._by_revision.get(revision, ())
-                if b.healthy and not b.draining and b is not exclude
-            ]  # fmt: skip
-            if usable:
-                return self._least_outstanding(usable)
-            # that revision has no healthy backend: its share goes to the others, below
-        candidates = [  # usable(), inlined: this runs once per request
+            pool: Sequence[BackendState] = self._by_revision.get(revision, ())
+        elif self.weights is not None:  # a period too long to precompute
+            return self._pick_among_all(exclude)
+        else:
+            pool = self._all
+        candidates = []
+        for b in pool:  # usable(), inlined; a loop, as a comprehension is one more call
+            if b.healthy and not b.draining and b is not exclude:
+                candidates.append(b)
+        if not candidates:
+            return self._pick_among_all(exclude)
+        # self._least_outstanding(candidates), inlined: this runs once per request
+        n = len(candidates)
+        self._rotation = (self._rotation + 1) % 1_000_003
+        start = self._rotation % n
+        best = candidates[start]
+        for i in range(1, n):
+            b = candidates[(start + i) % n]
+            if b.outstanding < best.outstanding:
+                best = b
+        return best
+
+    def _pick_among_all(self, exclude: BackendState | None) -> BackendState | None:
+        """:meth:`pick` step by step: the weights among the revisions with a healthy backend
+        (when the one the precomputed sequence chose has none, or there is no sequence), or
+        any healthy backend, else panic."""
+        candidates = [
             b for b in self.backends.values() if b.healthy and not b.draining and b is not exclude
         ]
         if not candidates:
@@ -138,16 +159,7 @@ class Balancer:
             if eligible:
                 chosen = self._smooth_wrr(eligible)
                 candidates = [b for b in candidates if b.revision == chosen]
-        # self._least_outstanding(candidates), inlined: this is the unweighted hot path
-        n = len(candidates)
-        self._rotation = (self._rotation + 1) % 1_000_003
-        start = self._rotation % n
-        best = candidates[start]
-        for i in range(1, n):
-            b = candidates[(start + i) % n]
-            if b.outstanding < best.outstanding:
-                best = b
-        return best
+        return self._least_outstanding(candidates)
 
     def pick_revision(
         self, revision: str, exclude: BackendState | None = None
@@ -157,15 +169,12 @@ class Balancer:
         Same panic mode as :meth:`pick`: when all of the revision's backends fail their
         health checks, the non-draining ones are tried anyway.
         """
+        of_revision = self._by_revision.get(revision, ())
         candidates = [
-            b for b in self.backends.values()
-            if b.revision == revision and b.healthy and not b.draining and b is not exclude
+            b for b in of_revision if b.healthy and not b.draining and b is not exclude
         ]  # fmt: skip
         if not candidates:
-            candidates = [
-                b for b in self.backends.values()
-                if b.revision == revision and not b.draining and b is not exclude
-            ]  # fmt: skip
+            candidates = [b for b in of_revision if not b.draining and b is not exclude]
             if not candidates:
                 return None
         return self._least_outstanding(candidates)
