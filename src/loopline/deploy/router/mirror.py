@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MAX_COMPARED = 4 * 1024 * 1024  # bytes of an answer kept for the comparison
 MIRROR_HEADER = b"x-loopline-mirror: 1\r\n"  # marks the copies a mirror revision receives
+PER_BACKEND = 4  # a copy goes only to a mirror backend with fewer requests outstanding
 
 
 @dataclass
@@ -189,7 +190,7 @@ class Mirroring:
     """
 
     def __init__(self, balancer: Balancer, *, limit: int, timeout: float,
-                 connect_timeout: float, per_backend: int = 4) -> None:  # fmt: skip
+                 connect_timeout: float, per_backend: int = PER_BACKEND) -> None:  # fmt: skip
         self.balancer = balancer
         self.limit = limit
         self.per_backend = per_backend
@@ -217,7 +218,9 @@ class Mirroring:
         if self._credit < 100:
             return
         self._credit -= 100
-        counters = self.counters.setdefault(mirror.revision, MirrorCounters())
+        counters = self.counters.get(mirror.revision)
+        if counters is None:
+            counters = self.counters[mirror.revision] = MirrorCounters()
         target = None
         if self.in_flight < self.limit:
             target = self.balancer.pick_revision(mirror.revision)

@@ -33,6 +33,7 @@ from loopline.deploy.router.health import health_loop
 from loopline.deploy.router.hold import HOLD_LIMIT, HoldQueue
 from loopline.deploy.router.http import error_response
 from loopline.deploy.router.metrics import BOUNDS, RevisionMetrics
+from loopline.deploy.router.mirror import PER_BACKEND as MIRROR_PER_BACKEND
 from loopline.deploy.router.mirror import Mirroring
 from loopline.deploy.router.plain import KnownHeads
 from loopline.deploy.router.protocols import ClientProtocol, Exchange
@@ -65,6 +66,8 @@ class Router:
         unhealthy_after: consecutive failed health checks before a backend is taken out
             (a refused connection while proxying takes it out at once).
         mirror_limit: mirrored copies in flight at most; more are dropped (and counted).
+        mirror_per_backend: a copy goes only to a mirror backend with fewer requests
+            outstanding (its own served ones included); else it is dropped (and counted).
         mirror_timeout: seconds a mirror backend has for its whole answer (then an error).
         hold_limit: requests held at most while no backend is ready (then 503).
     """
@@ -79,6 +82,7 @@ class Router:
         health_path: str = "/v2/health/ready",
         unhealthy_after: int = 3,
         mirror_limit: int = 100,
+        mirror_per_backend: int = MIRROR_PER_BACKEND,
         mirror_timeout: float = 30.0,
         hold_limit: int = HOLD_LIMIT,
     ) -> None:
@@ -99,7 +103,8 @@ class Router:
         self.header_router: HeaderRouter | None = None  # None: no header is ever looked at
         self.metrics: dict[str, RevisionMetrics] = {}  # by revision; "" = answered unrouted
         self.mirroring = Mirroring(self.balancer, limit=mirror_limit, timeout=mirror_timeout,
-                                   connect_timeout=connect_timeout)  # fmt: skip
+                                   connect_timeout=connect_timeout,
+                                   per_backend=mirror_per_backend)  # fmt: skip
         self.hold = HoldQueue(self._hold_expired, hold_limit)
         # heads seen before, framed by their length alone (see deploy/router/plain.py)
         self.request_heads = KnownHeads(responses=False)
@@ -202,7 +207,7 @@ class Router:
         while pool:
             up = pool.pop()
             if not up.closed:
-                up.send(ex, reused=True)
+                up.send(ex, True)
                 break
         else:
             asyncio.get_running_loop().create_task(self._connect(ex, backend))
