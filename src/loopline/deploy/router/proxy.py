@@ -94,10 +94,10 @@ class Router:
         self.unhealthy_after = unhealthy_after
         self.balancer = Balancer()
         self.stats = RouterStats()
+        # Client connections; the response timeouts of their exchanges are checked by one
+        # periodic sweep over them (a timer per request would cost more than the rest of the
+        # routing decision, and a set of the exchanges waiting for an answer about as much).
         self.clients: set[ClientProtocol] = set()
-        # Connections waiting for the first response byte, checked by one periodic sweep
-        # (a timer per request would cost more than the rest of the routing decision).
-        self.waiting: set[UpstreamProtocol] = set()
         self.table = RouteTable()
         self.labels: dict[str, str] = {}
         self.header_router: HeaderRouter | None = None  # None: no header is ever looked at
@@ -374,7 +374,12 @@ class Router:
         while True:
             await asyncio.sleep(min(1.0, self.response_timeout / 10, self.mirroring.timeout / 10))
             now = time.monotonic()
-            for up in [u for u in self.waiting if u.deadline <= now]:
+            late = [
+                c.upstream for c in self.clients
+                if c.upstream is not None and c.upstream.deadline <= now
+                and c.upstream.ex is not None and not c.upstream.ex.started
+            ]  # fmt: skip
+            for up in late:
                 up.timed_out()
             self.mirroring.sweep(now)
 

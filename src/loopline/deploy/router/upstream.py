@@ -61,9 +61,7 @@ class UpstreamProtocol(asyncio.Protocol):
         ex.client.upstream = self
         assert self.transport is not None
         self.transport.write(ex.request + ex.body if ex.body else ex.request)
-        router = self.router
-        self.deadline = monotonic() + router.response_timeout
-        router.waiting.add(self)
+        self.deadline = monotonic() + self.router.response_timeout
 
     def timed_out(self) -> None:
         """Nothing forwarded by the deadline (called by the router's sweep): 504.
@@ -71,7 +69,6 @@ class UpstreamProtocol(asyncio.Protocol):
         The deadline holds until the client starts receiving: a backend that sends part of
         a head (or of a buffered plain response) and stalls times out like a silent one.
         """
-        self.router.waiting.discard(self)
         ex = self.ex
         if ex is not None and not ex.started:
             self.ex = None
@@ -113,7 +110,6 @@ class UpstreamProtocol(asyncio.Protocol):
         if buf is None:
             return
         router = self.router
-        router.waiting.discard(self)
         ex.started = True
         ex.status = buf[9] - 48  # the status class: b"HTTP/1.1 2.." → 2
         client = ex.client
@@ -158,7 +154,6 @@ class UpstreamProtocol(asyncio.Protocol):
         ex = self.ex
         if ex is None:
             return
-        self.router.waiting.discard(self)
         ex.started = True
         status = self.parser.get_status_code()
         ex.status = status // 100
@@ -212,7 +207,6 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.router.waiting.discard(self)
         ex, self.ex = self.ex, None
         if ex is None or ex.done:
             return
