@@ -240,9 +240,14 @@ class LocalEngine(DeployEngine):
         if info is None or info[0] != handle.process_start:
             return ProcessExit(code=None)
         if info[1] in ("Z", "X"):
-            # It died between the two looks: our child's exit code is there to be reaped now
-            # (under load that window is wide enough to lose the code of a clean exit).
-            return ProcessExit(code=self._reap(handle.pid))
+            if handle.pid not in self._children:
+                return ProcessExit(code=None)  # adopted: a zombie is gone; its code is not ours
+            # Our child died between the two looks, and its exit code can be reaped now (under
+            # load that window is wide enough to lose the code of a clean exit) — or only its
+            # main thread has ended and the others are still exiting: the thread-group leader
+            # shows "Z" until the last one has, and waitpid has nothing yet. Still running.
+            code = self._reap(handle.pid)
+            return None if code is None else ProcessExit(code=code)
         return None
 
     def probe_ready(self, handle: ProcessHandle, timeout: float) -> bool:
