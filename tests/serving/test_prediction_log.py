@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from loopline.errors import NotFoundError
+from loopline.errors import InvalidInputError, NotFoundError
 from loopline.serving import (
     LogOptions,
     ServedModel,
@@ -142,3 +142,44 @@ def test_reader_rejects_missing_directory_and_mixed_schemas(tmp_path: Path) -> N
     assert len(both) == 2
     assert len(read_prediction_logs(tmp_path, model="a")) == 1
     assert {"x", "y"} <= set(both.unnest("inputs").columns)  # structs unify across models
+
+
+def test_the_buffer_is_bounded_in_bytes_so_a_few_huge_requests_are_dropped_and_counted(
+    tmp_path: Path,
+) -> None:
+    dropped: list[int] = []
+    writer = SegmentWriter(
+        tmp_path,
+        "predictions",
+        LogOptions(tmp_path, buffer_bytes=4 << 20, flush_seconds=3600),
+        on_dropped=dropped.append,
+    )
+    huge = LogRecord(  # one request of 1,000 rows × 128 float64 features: ~1 MiB of inputs
+        "big",
+        time.time(),
+        "m",
+        "1",
+        1000,
+        {"inputs": {"x": np.zeros((1000, 128))}, "outputs": {"predict": np.ones(1000)}},
+    )
+    accepted = [writer.offer(huge) for _ in range(10)]
+    assert accepted == [True] * 4 + [False] * 6
+    assert writer.dropped == 6000 and sum(dropped) == 6000
+    assert writer.buffered_bytes <= 4 << 20
+    writer.flush()
+    assert writer.buffered_bytes == 0 and writer.offer(huge)
+
+
+def test_string_columns_count_their_characters_against_the_byte_budget(tmp_path: Path) -> None:
+    writer = SegmentWriter(
+        tmp_path, "predictions", LogOptions(tmp_path, buffer_bytes=1 << 20, flush_seconds=3600)
+    )
+    text = np.array(["x" * (600 << 10)], dtype=object)  # 600 KiB behind one 8-byte pointer
+    rec = LogRecord("s", time.time(), "m", "1", 1,
+                    {"inputs": {"t": text}, "outputs": {"p": np.zeros(1)}})  # fmt: skip
+    assert writer.offer(rec) and not writer.offer(rec)
+
+
+def test_a_byte_budget_below_one_is_rejected_naming_the_field(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="Log buffer_bytes 0 must be ≥ 1"):
+        LogOptions(tmp_path, buffer_bytes=0)

@@ -47,6 +47,8 @@ class LogOptions:
         directory: the log directory (``predictions/`` and ``feedback/`` under it).
         sample_rate: share of requests logged.
         buffer_rows: rows buffered at most; beyond it records are dropped and counted.
+        buffer_bytes: bytes of logged arrays (and string characters) buffered at most, per
+            stream and worker; beyond it records are dropped and counted, never waited for.
         flush_rows, flush_seconds: a segment is written when either is reached.
         max_bytes: the segments of the whole directory (both streams, every model and
             version, every writer) total at most this; the oldest go first.
@@ -59,6 +61,7 @@ class LogOptions:
     directory: Path
     sample_rate: float = 1.0
     buffer_rows: int = 100_000
+    buffer_bytes: int = 64 << 20  # 64 MiB
     flush_rows: int = 20_000
     flush_seconds: float = 5.0
     max_bytes: int = 1 << 30  # 1 GiB
@@ -73,6 +76,15 @@ class LogOptions:
         if self.buffer_rows < 1 or self.flush_rows < 1 or self.flush_seconds <= 0:
             raise InvalidInputError(
                 "Log buffer_rows and flush_rows must be ≥ 1 and flush_seconds > 0."
+            )
+        if isinstance(self.buffer_bytes, bool) or not isinstance(self.buffer_bytes, int):
+            raise InvalidInputError(
+                f"Log buffer_bytes {self.buffer_bytes!r} must be an integer number of bytes."
+            )
+        if self.buffer_bytes < 1:
+            raise InvalidInputError(
+                f"Log buffer_bytes {self.buffer_bytes} must be ≥ 1 (the in-memory buffer's "
+                "size bound per stream and worker)."
             )
         if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
             raise InvalidInputError(

@@ -13,8 +13,11 @@ method). Feedback rows: ``request_id``, ``row``, ``ts``, ``model``, ``version``,
 predictions and labels on ``(request_id, row)``.
 
 Segments appear atomically (written as ``.tmp-*`` then renamed); readers skip dot-files.
-The request path only appends a reference to a bounded in-memory buffer; when the buffer is
-full the record is dropped and counted, never waited for.
+The request path only appends a reference to an in-memory buffer bounded in rows
+(``LogOptions.buffer_rows``) and in bytes (``LogOptions.buffer_bytes``, counted by
+:func:`record_bytes`), so a few huge requests cannot hold much memory; when either bound would
+be passed the record is dropped and counted, never waited for. Half the byte budget wakes the
+writer early.
 
 Segments do not live for ever: the predictions writer rotates the whole log directory on its
 own thread (``LogOptions.max_bytes``, ``max_age``; see :mod:`loopline.serving.log_rotation`),
@@ -49,7 +52,7 @@ from loopline.serving.options import LogOptions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STREAMS", "LogRecord", "SegmentWriter", "build_table"]
+__all__ = ["STREAMS", "LogRecord", "SegmentWriter", "build_table", "record_bytes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,18 @@ class LogRecord:
     version: str
     rows: int
     columns: Mapping[str, Mapping[str, np.ndarray[Any, Any]]]  # "inputs"/"outputs"/"label"
+
+
+def record_bytes(record: LogRecord) -> int:
+    """The bytes ``record`` holds in the buffer: its arrays' data, plus the characters of
+    string (object) arrays, whose data is only pointers, plus its request id."""
+    total = len(record.request_id)
+    for part in record.columns.values():
+        for arr in part.values():
+            total += arr.nbytes
+            if arr.dtype.kind == "O":
+                total += sum(len(v) for v in arr.flat if isinstance(v, str | bytes))
+    return total
 
 
 def _arrow(arr: np.ndarray[Any, Any]) -> pa.Array:
@@ -132,6 +147,7 @@ class SegmentWriter:
         self._lock = threading.Lock()
         self._pending: list[LogRecord] = []
         self._rows = 0
+        self._bytes = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -148,18 +164,31 @@ class SegmentWriter:
         )
         self._thread.start()
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes (:func:`record_bytes`) of the records buffered now."""
+        return self._bytes
+
     def offer(self, record: LogRecord) -> bool:
-        """Buffer ``record`` unless the buffer is full (then drop and count). Never blocks long:
-        the lock only guards an append."""
+        """Buffer ``record`` unless that would pass ``buffer_rows`` or ``buffer_bytes`` (then
+        drop and count). Never blocks long: the lock only guards an append."""
+        size = record_bytes(record)
+        options = self.options
         with self._lock:
-            if self._rows + record.rows > self.options.buffer_rows:
+            if (
+                self._rows + record.rows > options.buffer_rows
+                or self._bytes + size > options.buffer_bytes
+            ):
                 self.dropped += record.rows
                 full = True
             else:
                 self._pending.append(record)
                 self._rows += record.rows
+                self._bytes += size
                 full = False
-                flush_now = self._rows >= self.options.flush_rows
+                flush_now = (
+                    self._rows >= options.flush_rows or 2 * self._bytes >= options.buffer_bytes
+                )
         if full:
             self._on_dropped(record.rows)
             return False
@@ -208,7 +237,7 @@ class SegmentWriter:
     def flush(self) -> None:
         """Write everything buffered now (called by the writer thread and on close)."""
         with self._lock:
-            records, self._pending, self._rows = self._pending, [], 0
+            records, self._pending, self._rows, self._bytes = self._pending, [], 0, 0
         groups: dict[tuple[str, str], list[LogRecord]] = {}
         for rec in records:
             groups.setdefault((rec.model, rec.version), []).append(rec)
