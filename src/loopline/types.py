@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -15,7 +16,32 @@ ArtifactId: TypeAlias = int
 ExecutionId: TypeAlias = int
 ContextId: TypeAlias = int
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", re.ASCII)
+
+
+def is_ascii_digits(text: str, most: int = 18) -> bool:
+    """True for 1 to ``most`` ASCII digits, and nothing else. ``str.isdigit`` alone also
+    accepts ``²`` and ``٣``, which ``int()`` then refuses."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
+
+
+def non_finite(value: object, path: str = "") -> tuple[str, float] | None:
+    """The path (``spec.rules[0].threshold``) and value of the first NaN or ±Infinity inside
+    a JSON-like document, or None. JSON has no such numbers, but Python's ``json`` and YAML
+    (``.nan``, ``.inf``) read them; a spec must never hold one."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path or "(document)", value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = non_finite(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = non_finite(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def check_name(kind: str, value: str) -> str:
@@ -24,7 +50,7 @@ def check_name(kind: str, value: str) -> str:
     Names start with a letter or digit and contain letters, digits, ``_``, ``.`` or ``-``
     (at most 128 characters), so they are safe in URLs, file names and Kubernetes labels.
     """
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInputError(
             f"{kind} name {value!r} is not valid: use 1-128 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit."
@@ -62,7 +88,7 @@ class ModelRef:
         if "/" in text:
             name, _, ver = text.partition("/")
             check_name("Model", name)
-            if not ver.isdigit() or int(ver) < 1:
+            if not is_ascii_digits(ver) or int(ver) < 1:
                 raise InvalidInputError(
                     f"Model reference {text!r} has version {ver!r}; versions are integers ≥ 1, "
                     "as in 'taxi/3'."

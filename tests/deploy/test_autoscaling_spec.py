@@ -173,9 +173,10 @@ PREFIX = r"Deployment field spec\.autoscaling\."
     ("block", "match"),
     [
         ({}, PREFIX + r"maxReplicas = None is invalid: it must be set"),
-        ({"maxReplicas": 0}, PREFIX + r"maxReplicas = 0 is invalid: it must be at least 1\."),
+        ({"maxReplicas": 0},
+         PREFIX + r"maxReplicas = 0 is invalid: it must be at least 1 and at most 1000\."),
         ({"minReplicas": 4, "maxReplicas": 3},
-         PREFIX + r"maxReplicas = 3 is invalid: it must be at least 4\."),
+         PREFIX + r"maxReplicas = 3 is invalid: it must be at least 4 and at most 1000\."),
         ({"minReplicas": -1, "maxReplicas": 3}, PREFIX + r"minReplicas = -1 is invalid"),
         ({"maxReplicas": 3, "targetCPUUtilizationPercentage": 50},
          r"spec\.autoscaling has unknown key\(s\) \['targetCPUUtilizationPercentage'\]"),

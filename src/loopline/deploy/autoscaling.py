@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from loopline.deploy.fields import Fields, invalid
+from loopline.deploy.fields import MAX_REPLICAS, Fields, invalid
 from loopline.types import JsonDict
 
 CPU = "cpu"
@@ -285,11 +285,11 @@ def format_quantity(value: float) -> str:
 
 def _parse(data: Any) -> Autoscaling:
     f = Fields(data, PATH, {"minReplicas", "maxReplicas", "metrics", "behavior", "scaleToZero"})
-    min_replicas = f.int("minReplicas", 1)
+    min_replicas = f.int("minReplicas", 1, maximum=MAX_REPLICAS)
     if "maxReplicas" not in f.data:
         raise invalid(f.sub("maxReplicas"), None,
                        "must be set: the most replicas the autoscaler may choose")  # fmt: skip
-    max_replicas = f.int("maxReplicas", 0, minimum=max(1, min_replicas))
+    max_replicas = f.int("maxReplicas", 0, minimum=max(1, min_replicas), maximum=MAX_REPLICAS)
     raw_metrics = f.data.get("metrics")
     if raw_metrics is None or raw_metrics == []:
         metrics = DEFAULT_METRICS

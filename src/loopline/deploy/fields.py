@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import builtins
 import enum
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from loopline.deploy.duration import parse_duration
 from loopline.errors import InvalidDefinitionError
+from loopline.types import non_finite
 
 E = TypeVar("E", bound=enum.Enum)
+
+MAX_REPLICAS = 1000
+"""The most replicas any count in a spec may ask for (``spec.replicas``, the autoscaler's
+``maxReplicas``, a blue-green preview): one local control plane cannot run more, and a typo of
+10³⁰ must not reach the controllers."""
+
+MAX_INT = 2**31 - 1
+"""The bound of an integer field with no bound of its own (Kubernetes' int32): seconds and
+counts beyond it are typos, and arithmetic on them could overflow a float."""
+
+FINITE = "must be a finite number (NaN and Infinity are not numbers a spec may hold)"
 
 
 def invalid(
@@ -40,6 +53,9 @@ class Fields:
                 f"{kind} field {path or '(document)'} has unknown key(s) {unknown}; known keys "
                 f"are {sorted(known)}."
             )
+        bad = non_finite(dict(data), path)
+        if bad is not None:
+            raise invalid(bad[0], bad[1], FINITE, kind)
         self.data: Mapping[str, Any] = data
         self.path = path
         self.kind = kind
@@ -50,19 +66,20 @@ class Fields:
     def invalid(self, key: str, value: object, rule: str) -> InvalidDefinitionError:
         return invalid(self.sub(key), value, rule, self.kind)
 
-    def int(self, key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    def int(self, key: str, default: int, minimum: int = 0, maximum: int = MAX_INT) -> int:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.invalid(key, value, "must be an integer")
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise self.invalid(key, value, f"must be at least {minimum}{upper}")
+        if value < minimum or value > maximum:
+            raise self.invalid(key, value, f"must be at least {minimum} and at most {maximum}")
         return value
 
     def float(self, key: str, default: float, minimum: float, maximum: float | None) -> float:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.invalid(key, value, "must be a number")
+        if not math.isfinite(value):
+            raise self.invalid(key, value, FINITE)
         if value < minimum or (maximum is not None and value > maximum):
             upper = f" and at most {maximum}" if maximum is not None else ""
             raise self.invalid(key, value, f"must be at least {minimum}{upper}")

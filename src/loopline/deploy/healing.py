@@ -13,6 +13,11 @@ from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.plan import Plan
 from loopline.deploy.replica import Replica, ReplicaPhase
 
+MAX_STARTS_PER_SYNC = 50
+"""Replica processes one sync may start or restart, over every revision of a deployment
+(Kubernetes' ReplicaSet ``burstReplicas``, 500 there): the rest start in the next syncs, so
+one spec never forks hundreds of processes at once."""
+
 _PHASE_RANK = {ReplicaPhase.FAILED: 0, ReplicaPhase.PENDING: 1, ReplicaPhase.RUNNING: 2}
 
 
@@ -32,7 +37,21 @@ def deletion_order(replicas: list[Replica]) -> list[Replica]:
 
 
 def heal(plan: Plan, backoff: BackoffPolicy) -> list[Action]:
-    """Actions that bring every revision's live replicas to its desired count."""
+    """Actions that bring every revision's live replicas to its desired count, starting or
+    restarting at most :data:`MAX_STARTS_PER_SYNC` processes (the next sync starts the rest)."""
+    actions = _heal(plan, backoff)
+    budget = MAX_STARTS_PER_SYNC
+    kept: list[Action] = []
+    for action in actions:
+        if isinstance(action, StartReplica | RestartReplica):
+            if budget == 0:
+                continue
+            budget -= 1
+        kept.append(action)
+    return kept
+
+
+def _heal(plan: Plan, backoff: BackoffPolicy) -> list[Action]:
     actions: list[Action] = []
     known = {rs.hash: rs for rs in plan.revisions}
     for rep in plan.replicas:  # replicas of a revision that no longer exists

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.deploy.duration import format_duration, parse_duration
-from loopline.deploy.fields import Fields, invalid
+from loopline.deploy.fields import MAX_REPLICAS, Fields, invalid
 from loopline.deploy.traffic import HeaderMatch
 from loopline.types import JsonDict
 
@@ -222,7 +222,7 @@ def parse_blue_green(data: Any, path: str = "spec.strategy.blueGreen") -> BlueGr
     )  # fmt: skip
     preview = f.data.get("previewReplicaCount")
     if preview is not None:
-        preview = f.int("previewReplicaCount", 1, minimum=1)
+        preview = f.int("previewReplicaCount", 1, minimum=1, maximum=MAX_REPLICAS)
     analyses = {}
     for key in ("prePromotionAnalysis", "postPromotionAnalysis"):
         if f.data.get(key) is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from loopline.deploy.autoscaling import Autoscaling
-from loopline.deploy.fields import Fields, invalid, load_yaml
+from loopline.deploy.fields import MAX_REPLICAS, Fields, invalid, load_yaml
 from loopline.deploy.progressive_spec import (
     BlueGreenStrategy,
     CanaryStrategy,
@@ -219,8 +219,9 @@ def parse_int_or_percent(value: IntOrPercent, path: str) -> IntOrPercent:
         if value < 0:
             raise _invalid(path, value, "must be a non-negative integer or a percent such as '25%'")
         return value
-    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
-        return f"{int(value[:-1])}%"
+    digits = value[:-1] if isinstance(value, str) and value.endswith("%") else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= 9:
+        return f"{int(digits)}%"
     raise _invalid(path, value, "must be a non-negative integer or a percent such as '25%'")
 
 
@@ -275,7 +276,7 @@ def _parse(data: Any) -> DeploymentSpec:
     return DeploymentSpec(
         name=name,
         template=_parse_template(spec.data.get("template", {}), model),
-        replicas=spec.int("replicas", 1),
+        replicas=spec.int("replicas", 1, maximum=MAX_REPLICAS),
         strategy=_parse_strategy(spec.data.get("strategy", {})),
         min_ready_seconds=min_ready,
         progress_deadline_seconds=deadline,

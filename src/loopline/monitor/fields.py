@@ -7,15 +7,18 @@ sits below deploy in the layers and may not import it, so this is the monitor's 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from loopline.errors import InvalidDefinitionError
+from loopline.types import non_finite
 
 KIND = "Monitor"
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+FINITE = "must be a finite number (NaN and Infinity are not numbers a spec may hold)"
 
 
 def invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
@@ -31,7 +34,7 @@ def parse_duration(value: object, path: str) -> float:
     if isinstance(value, bool):
         raise invalid(path, value, rule)
     if isinstance(value, int | float):
-        if value <= 0:
+        if not value > 0 or not math.isfinite(value):
             raise invalid(path, value, rule)
         return float(value)
     if not isinstance(value, str) or not value:
@@ -68,6 +71,9 @@ class Fields:
                 f"{KIND} field {path or '(document)'} has unknown key(s) {unknown}; known keys "
                 f"are {sorted(known)}."
             )
+        bad = non_finite(dict(data), path)
+        if bad is not None:
+            raise invalid(bad[0], bad[1], FINITE)
         self.data: Mapping[str, Any] = data
         self.path = path
 
@@ -93,6 +99,8 @@ class Fields:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.invalid(key, value, "must be a number")
+        if not math.isfinite(value):
+            raise self.invalid(key, value, FINITE)
         if (low is not None and value <= low) or (high is not None and value >= high):
             raise self.invalid(
                 key,
