@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -228,3 +229,81 @@ def test_a_replica_is_the_real_model_server_with_batching_and_prediction_logs(
     assert gone.code == 0  # a graceful shutdown, logs flushed
     logged = read_prediction_logs(root, model="clf")
     assert logged.height == 1
+
+
+def test_process_logs_are_private_files_in_a_private_folder(tmp_path: Path) -> None:
+    engine = LocalEngine(log_dir=tmp_path / "logs", argv=FAKE)
+    handle = engine.start_replica("r", Template(model="iris/1"))
+    try:
+        log = Path(handle.log_path or "")
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600
+        assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    finally:
+        engine.stop(handle, grace=5)
+
+
+CHATTY = (sys.executable, "-c",
+          "import sys, time\n"
+          "while True:\n"
+          "    sys.stdout.write('x' * 1023 + '\\n')\n"
+          "    sys.stdout.flush()\n"
+          "    time.sleep(0.002)\n")  # fmt: skip
+
+START_AND_LEAVE = """
+import json, sys
+from pathlib import Path
+from loopline.deploy.engines.local import LocalEngine
+from loopline.deploy.engines.process_log import LogFilePolicy
+from loopline.deploy.spec import Template
+chatty = tuple(json.loads(sys.argv[2]))
+engine = LocalEngine(log_dir=Path(sys.argv[1]), argv=lambda replica_id, command: chatty,
+                     log_policy=LogFilePolicy(max_bytes=64 << 10, backups=2))
+h = engine.start_replica("chatty", Template(model="iris/1"))
+print(json.dumps([h.pid, h.process_start, h.port, h.log_path]))
+"""
+
+
+def test_a_chatty_process_log_rotates_within_its_bound_after_the_control_plane_is_gone(
+    tmp_path: Path,
+) -> None:
+    import json
+    import subprocess
+
+    from loopline.deploy.engines.base import ProcessHandle
+
+    # A "control plane" process starts the replica and exits: rotation must not need it.
+    started = subprocess.run([sys.executable, "-c", START_AND_LEAVE, str(tmp_path),
+                              json.dumps(CHATTY)], capture_output=True, text=True,
+                             timeout=60, check=True)  # fmt: skip
+    pid, process_start, port, log_path = json.loads(started.stdout)
+    handle = ProcessHandle(pid=pid, process_start=process_start, port=port, log_path=log_path)
+    engine = LocalEngine(log_dir=tmp_path)  # the restarted control plane re-adopts it
+    try:
+        live = Path(log_path)
+        rotated = [live.with_name(f"{live.name}.{n}") for n in (1, 2, 3)]
+        wait_for(lambda: rotated[1].exists() and live.stat().st_size > 0, timeout=30,
+                 what="the log to rotate twice")  # fmt: skip
+        for _ in range(3):  # watch it keep rotating: never more than 3 files of 64 KiB
+            before = rotated[0].stat().st_ino
+            wait_for(lambda b=before: rotated[0].exists() and rotated[0].stat().st_ino != b,
+                     timeout=30, what="another rotation")  # fmt: skip
+            files = [f for f in (live, *rotated) if f.exists()]
+            assert not rotated[2].exists()
+            assert all(f.stat().st_size <= 64 << 10 for f in files)
+            assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+        assert engine.poll(handle) is None
+    finally:
+        engine.stop(handle, grace=5)
+
+
+def test_an_exit_is_reported_once_the_process_last_output_is_in_its_log(tmp_path: Path) -> None:
+    burst = (sys.executable, "-c",
+             "import sys\n"
+             "for i in range(20000): print(f'{i:08d}', 'y' * 40)\n"
+             "print('the end', flush=True); sys.exit(3)\n")  # fmt: skip
+    engine = LocalEngine(log_dir=tmp_path, argv=lambda replica_id, command: burst)
+    handle = engine.start_replica("r", Template(model="iris/1"))
+    wait_for(lambda: engine.poll(handle) is not None, timeout=30, what="the process to exit")
+    gone = engine.poll(handle)
+    assert gone is not None and gone.code == 3
+    assert Path(handle.log_path or "").read_text().endswith("the end\n")

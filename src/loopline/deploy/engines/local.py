@@ -7,7 +7,11 @@ graceful timeout, drain seconds) into a :class:`~loopline.serving.ServeCommand` 
 ``argv``, which maps the replica id and the command to the argv to start.
 
 Each process runs in its own session (``start_new_session``), so it survives the control
-plane; stdout and stderr go to ``<log_dir>/<replica_id>.log``. A process is identified by
+plane; stdout and stderr go through a pipe to a detached log-pipe process
+(:mod:`~loopline.deploy.engines.process_log`) that writes ``<log_dir>/<replica_id>.log``,
+mode 0600, rotated by size and age under the engine's :class:`LogFilePolicy` — also while
+the control plane is down. An exit is reported once the log pipe has written what the
+process sent (or after ``LOG_DRAIN_SECONDS``). A process is identified by
 pid *and* start time (``/proc/<pid>/stat`` field 22), so a reused pid is never mistaken
 for a replica, and a restarted control plane re-adopts processes from those two numbers.
 """
@@ -28,6 +32,7 @@ from typing import Any, ClassVar
 from loopline.artifacts.owner import process_stat
 from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandle
 from loopline.deploy.engines.proc import session_cpu_seconds
+from loopline.deploy.engines.process_log import LogFilePolicy
 from loopline.deploy.spec import Template
 from loopline.errors import BackendError, InvalidDefinitionError, InvalidInputError
 from loopline.serving import ServeCommand
@@ -35,6 +40,9 @@ from loopline.serving import ServeCommand
 ReplicaArgv = Callable[[str, ServeCommand], Sequence[str]]
 """``argv(replica_id, command)``: the process to start for a replica (default:
 ``command.process_argv(python)``, the real model server)."""
+
+LOG_DRAIN_SECONDS = 2.0
+"""How long an exit report waits for the log pipe to write the process's last output."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -63,6 +71,7 @@ class LocalEngine(DeployEngine):
             server (tests start a fake server with it).
         env: extra environment for the processes (added to this process's environment).
         router_ready_timeout: seconds a new router may take to answer its admin endpoint.
+        log_policy: how each process's log file rotates (size, rotated files kept, age).
     """
 
     survives_control_plane: ClassVar[bool] = True
@@ -80,6 +89,7 @@ class LocalEngine(DeployEngine):
         argv: ReplicaArgv | None = None,
         env: Mapping[str, str] | None = None,
         router_ready_timeout: float = 10.0,
+        log_policy: LogFilePolicy | None = None,
     ) -> None:
         self.log_dir = Path(log_dir)
         self.host = host
@@ -90,7 +100,10 @@ class LocalEngine(DeployEngine):
         self.argv = argv
         self.env = dict(env or {})
         self.router_ready_timeout = router_ready_timeout
+        self.log_policy = LogFilePolicy() if log_policy is None else log_policy
         self._children: dict[int, int | None] = {}  # our children → exit code once reaped
+        self._log_pipes: dict[int, int] = {}  # our child → its log pipe (also our child)
+        self._ended_pipes: set[int] = set()  # log pipes of exited processes, not reaped yet
         try:  # a bad engine setting fails here, not at the first replica start
             self.serve_command(Template(model="model"), 0)
         except InvalidInputError as exc:
@@ -135,38 +148,90 @@ class LocalEngine(DeployEngine):
     # ---- launching ---------------------------------------------------------------------------
 
     def _spawn(self, argv: list[str], log_name: str, port: int) -> ProcessHandle:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = self.log_dir / f"{log_name}.log"
         env = {**os.environ, **self.env}
+        self._reap_log_pipes()
+        try:  # the first line is written here, so it is there when the start returns
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.fchmod(log_fd, 0o600)  # a file left by an older engine may be wider
+                os.write(log_fd, f"{log_name}: {shlex.join(argv)}\n".encode())
+            finally:
+                os.close(log_fd)
+        except OSError as exc:
+            raise BackendError(f"could not open log file {str(log_path)!r}: {exc}") from exc
         # posix_spawn with setsid (not subprocess.Popen): the process is detached from our
         # session, and no Popen object warns or reaps behind our back when this engine goes
         # away with replicas still running (a control-plane crash must leave them serving).
+        # Both pipe ends are close-on-exec: each child gets only the end it is given.
+        read_end, write_end = os.pipe()
         try:
-            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.write(log_fd, f"{log_name}: {shlex.join(argv)}\n".encode())
-        except OSError as exc:
-            raise BackendError(f"could not open log file {str(log_path)!r}: {exc}") from exc
-        try:
-            pid = os.posix_spawnp(
-                argv[0],
-                argv,
-                env,
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, log_fd, 1),
-                    (os.POSIX_SPAWN_DUP2, log_fd, 2),
-                ],
-                setsid=True,
-            )
-        except OSError as exc:
-            raise BackendError(f"could not run {argv[0]!r}: {exc}") from exc
+            pipe_argv = self.log_policy.pipe_argv(self.python, log_path)
+            try:
+                log_pipe = os.posix_spawnp(
+                    pipe_argv[0],
+                    pipe_argv,
+                    env,
+                    file_actions=[
+                        (os.POSIX_SPAWN_DUP2, read_end, 0),
+                        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                    ],
+                    setsid=True,
+                )
+            except OSError as exc:
+                raise BackendError(f"could not run {self.python!r}: {exc}") from exc
+            try:
+                pid = os.posix_spawnp(
+                    argv[0],
+                    argv,
+                    env,
+                    file_actions=[
+                        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                        (os.POSIX_SPAWN_DUP2, write_end, 1),
+                        (os.POSIX_SPAWN_DUP2, write_end, 2),
+                    ],
+                    setsid=True,
+                )
+            except OSError as exc:
+                self._children[log_pipe] = None  # it ends at once: the pipe is closed below
+                self._ended_pipes.add(log_pipe)
+                raise BackendError(f"could not run {argv[0]!r}: {exc}") from exc
         finally:
-            os.close(log_fd)
+            os.close(read_end)
+            os.close(write_end)
+        self._children[log_pipe] = None
+        self._log_pipes[pid] = log_pipe
         info = process_stat(pid)
         if info is None:  # pragma: no cover - our own child stays in /proc until reaped
             raise BackendError(f"process {pid} vanished right after it was started")
         self._children[pid] = None
         return ProcessHandle(pid=pid, process_start=info[0], port=port, log_path=str(log_path))
+
+    def _reap_log_pipes(self) -> None:
+        """Reap the log pipes whose process has exited and that have ended since."""
+        for log_pipe in list(self._ended_pipes):
+            if self._reap(log_pipe) is not None:
+                self._children.pop(log_pipe, None)
+                self._ended_pipes.discard(log_pipe)
+
+    def _drain_log(self, pid: int) -> None:
+        """After our child ``pid`` exited: wait (≤ ``LOG_DRAIN_SECONDS``) for its log pipe to
+        write the last output and end, and reap it; one that has not ended yet (a worker of
+        the process still holds the pipe) is reaped later."""
+        log_pipe = self._log_pipes.pop(pid, None)
+        if log_pipe is None:
+            return
+        deadline = time.monotonic() + LOG_DRAIN_SECONDS
+        delay = 0.005
+        while self._reap(log_pipe) is None:
+            if time.monotonic() >= deadline:
+                self._ended_pipes.add(log_pipe)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        self._children.pop(log_pipe, None)
 
     def start_replica(self, replica_id: str, template: Template) -> ProcessHandle:
         port = free_port(self.host)
@@ -230,6 +295,7 @@ class LocalEngine(DeployEngine):
             return None
         code = os.waitstatus_to_exitcode(status)
         self._children[pid] = code
+        self._drain_log(pid)
         return code
 
     def poll(self, handle: ProcessHandle) -> ProcessExit | None:
