@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from tests.bundle.selfsaving import Centroids
 
 from loopline.artifacts.digest import tree_digest
-from loopline.bundle import infer_signature, load_model, save_model
+from loopline.bundle import Trust, infer_signature, load_model, save_model
 from loopline.errors import InvalidInputError
 
 
@@ -28,7 +28,8 @@ def test_a_self_saving_model_round_trips_with_its_transform(tmp_path: Path, iris
     model = Centroids.fit(scaler.transform(x), y)
     path = save_model(model, tmp_path / "m", signature=infer_signature(x), flavor="python",
                       transform=scaler, input_example=x.head(3))  # fmt: skip
-    loaded = load_model(path, expected_digest=tree_digest(path))
+    trust = Trust(loaders=frozenset({"tests.bundle.selfsaving:Centroids"}))
+    loaded = load_model(path, expected_digest=tree_digest(path), trust=trust)
     assert loaded.manifest.loader == "tests.bundle.selfsaving:Centroids"
     batch = {c: x[c].to_numpy() for c in x.columns}
     assert (loaded.predict(batch)["predict"] == model.predict(scaler.transform(x))).all()

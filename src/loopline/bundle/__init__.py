@@ -6,10 +6,12 @@ Key contracts:
   served methods, environment, per-file sha256, input example) and the flavor's files.
 - ``save_model`` writes atomically (temporary directory, then rename); never pickle: the
   ``sklearn`` flavor uses skops.
-- ``load_model`` verifies the registry's ``expected_digest`` (:func:`tree_digest`, the same
-  ``sha256:<hex>`` the artifact store computes), every file's sha256, and trusts only types
-  from :data:`ALLOWED_MODULES` (sklearn, numpy, scipy, loopline); anything else raises
-  InvalidInputError naming the type.
+- ``load_model`` reads the bundle once into a private copy, verifies the registry's
+  ``expected_digest`` (:func:`tree_digest`, the same ``sha256:<hex>`` the artifact store
+  computes) and every file's sha256 on what it read, and loads from that copy. It runs only
+  what the operator's :class:`Trust` allows: skops' defaults plus the exact names in
+  :data:`TRUSTED_TYPES` (and ``Trust.types``); a ``python``-flavor loader only if it is in
+  ``Trust.loaders``. Anything else raises InvalidInputError naming the type or loader.
 - ``LoadedModel.predict(batch)`` returns ``{method: array}``; column models receive a data
   frame in signature order, tensor models a 2-D array.
 - Imports only ``loopline.errors`` / ``loopline.types`` from loopline.
@@ -22,18 +24,19 @@ from loopline.bundle.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from loopline.bundle.model import LoadedModel
 from loopline.bundle.save import save_model
 from loopline.bundle.signature import DTYPES, Signature, TensorSpec, infer_signature
-from loopline.bundle.sklearn_flavor import ALLOWED_MODULES
+from loopline.bundle.trust import TRUSTED_TYPES, Trust
 
 __all__ = [
-    "ALLOWED_MODULES",
     "DTYPES",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "TRUSTED_TYPES",
     "Batch",
     "LoadedModel",
     "Manifest",
     "Signature",
     "TensorSpec",
+    "Trust",
     "coerce_array",
     "coerce_batch",
     "file_sha256",

@@ -1,91 +1,131 @@
-"""Read a model bundle, verifying every digest before any byte is deserialised."""
+"""Read a model bundle once, verify what was read, and load from exactly those bytes.
+
+``load_model`` copies the bundle into a private temporary directory (mode 0700), hashing each
+file as it copies it, so the digests it checks are the digests of the bytes it deserialises:
+whoever can write the store folder cannot swap a file between the check and the load (the
+time-of-check/time-of-use gap of loading the live folder after hashing it). The copy is
+removed once the model is loaded; a bundle needs its size again in temporary space meanwhile.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from loopline.artifacts.digest import CHUNK, combine
 from loopline.bundle import python_flavor, sklearn_flavor
-from loopline.bundle.digest import file_sha256, tree_digest
 from loopline.bundle.forest import Method, fast_methods
-from loopline.bundle.manifest import Manifest
+from loopline.bundle.manifest import MANIFEST_NAME, Manifest
 from loopline.bundle.model import LoadedModel
+from loopline.bundle.trust import BUILT_IN_TRUST, Trust
 from loopline.errors import InvalidInputError, NotFoundError, PathTraversalError
 
 log = logging.getLogger(__name__)
 
 
-def _inside(root: Path, rel: str) -> Path:
-    p = (root / rel).resolve()
-    if os.path.isabs(rel) or ".." in Path(rel).parts or not p.is_relative_to(root.resolve()):
+def _inside(root: Path, rel: str) -> str:
+    parts = Path(rel).parts
+    if not rel or os.path.isabs(rel) or ".." in parts or "\\" in rel or "\0" in rel:
         raise PathTraversalError(
             f"Bundle file {rel!r} points outside the bundle {str(root)!r}; refusing to read it."
         )
-    return p
+    return Path(rel).as_posix()
+
+
+def _copy_hashing(root: Path, dest: Path) -> dict[str, str]:
+    """Copy every regular file of ``root`` into ``dest``; relative path → hex sha256 of the
+    bytes written (each file read once).
+
+    Raises:
+        InvalidInputError: the tree holds a symbolic link or a special file.
+    """
+    hashes: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        rel_dir = base.relative_to(root)
+        for name in dirnames:
+            if not stat.S_ISDIR(os.lstat(base / name).st_mode):
+                _refuse_link(root, base / name)
+        (dest / rel_dir).mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            src = base / name
+            try:
+                fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                _refuse_link(root, src)
+                raise
+            with open(fd, "rb") as fin:
+                if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
+                    _refuse_link(root, src)
+                h = hashlib.sha256()
+                with open(dest / rel_dir / name, "xb") as fout:
+                    while chunk := fin.read(CHUNK):
+                        h.update(chunk)
+                        fout.write(chunk)
+            hashes[(rel_dir / name).as_posix()] = h.hexdigest()
+    return hashes
+
+
+def _refuse_link(root: Path, path: Path) -> None:
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
+        raise InvalidInputError(
+            f"Bundle {str(root)!r} holds {str(path.relative_to(root))!r}, {kind}; bundles hold "
+            "regular files only. Refusing to load it."
+        )
 
 
 def load_model(
-    path: str | os.PathLike[str], *, expected_digest: str | None = None, fast: bool = True
+    path: str | os.PathLike[str],
+    *,
+    expected_digest: str | None = None,
+    trust: Trust = BUILT_IN_TRUST,
+    fast: bool = True,
 ) -> LoadedModel:
     """Load the bundle at ``path``.
 
-    With ``fast`` (the default), scikit-learn forests predict through
-    :class:`~loopline.bundle.forest.ForestPredictor` (identical outputs, checked here on the
-    example batch; ~10× less time per call).
+    The bundle is read once into a private copy; every check below is made on the bytes of
+    that copy, and the model is loaded from it. With ``fast`` (the default), scikit-learn
+    forests predict through :class:`~loopline.bundle.forest.ForestPredictor` (identical
+    outputs, checked here on the example batch; ~10× less time per call).
 
     Checks, in order: ``expected_digest`` (the registry's ``sha256:<hex>`` tree digest, see
-    :func:`tree_digest`) if given; each flavor file's sha256 against the manifest; then loads
-    with skops, trusting only allow-listed types.
+    :func:`~loopline.bundle.tree_digest`) if given; each flavor file's sha256 against the
+    manifest, and that no unlisted file is present; a ``python``-flavor loader against
+    ``trust.loaders``; then loads, skops trusting only its defaults and the exact names of
+    :data:`~loopline.bundle.trust.TRUSTED_TYPES` and ``trust.types``.
 
     Raises:
         NotFoundError: no bundle (or a listed file is missing) at ``path``.
-        InvalidInputError: a digest mismatch, a damaged manifest, a disallowed type.
+        InvalidInputError: a digest mismatch, a damaged manifest, an untrusted type or loader.
     """
     root = Path(path)
     if not root.is_dir():
         raise NotFoundError(f"No model bundle at {str(root)!r}: not a directory.")
-    digest = tree_digest(root)
-    if expected_digest is not None and digest != expected_digest:
-        raise InvalidInputError(
-            f"Bundle {str(root)!r} has digest {digest} but the registry recorded "
-            f"{expected_digest}; the files changed after registration. Refusing to load it."
-        )
-    manifest = Manifest.read(root)
-    if manifest.flavor not in ("sklearn", "python"):
-        raise InvalidInputError(
-            f"Bundle {str(root)!r} has flavor {manifest.flavor!r}; loopline loads "
-            "['sklearn', 'python']."
-        )
-    for rel, want in manifest.files.items():
-        p = _inside(root, rel)
-        if not p.is_file():
-            raise NotFoundError(f"Bundle {str(root)!r} lists {rel!r} but the file is missing.")
-        got = file_sha256(p)
-        if got != want:
+    with tempfile.TemporaryDirectory(prefix="loopline-bundle-") as private:
+        copy = Path(private) / "bundle"
+        hashes = _copy_hashing(root, copy)
+        digest = combine(hashes.items())
+        if expected_digest is not None and digest != expected_digest:
             raise InvalidInputError(
-                f"Bundle file {rel!r} has sha256 {got} but the manifest records {want}; "
-                "the bundle was modified or damaged. Refusing to load it."
+                f"Bundle {str(root)!r} has digest {digest} but the registry recorded "
+                f"{expected_digest}; the files changed after registration. Refusing to load it."
             )
-    unlisted = _unlisted_files(root, manifest)
-    if unlisted:
-        raise InvalidInputError(
-            f"Bundle {str(root)!r} holds {unlisted[0]!r}, which its manifest does not list; "
-            "refusing to load files whose digest was never recorded."
-        )
-    if manifest.flavor == "python":
-        if manifest.loader is None:
-            raise InvalidInputError(f"Bundle {str(root)!r} (flavor python) names no loader.")
-        estimator = python_flavor.load(root, manifest.loader, with_transform=manifest.has_transform)
-    else:
-        if sklearn_flavor.MODEL_FILE not in manifest.files:
-            raise InvalidInputError(
-                f"Bundle {str(root)!r} does not list {sklearn_flavor.MODEL_FILE!r} in its manifest."
+        if MANIFEST_NAME not in hashes:
+            raise NotFoundError(
+                f"{str(root)!r} is not a model bundle: it has no {MANIFEST_NAME}. "
+                "Save models with loopline.bundle.save_model."
             )
-        estimator = sklearn_flavor.load(root)
+        manifest = Manifest.parse((copy / MANIFEST_NAME).read_bytes(), path=root / MANIFEST_NAME)
+        estimator = _load_verified(root, copy, manifest, hashes, trust)
     for method in manifest.methods:
         if not callable(getattr(estimator, method, None)):
             raise InvalidInputError(
@@ -97,6 +137,46 @@ def load_model(
         return model
     calls = checked_fast_methods(model)
     return dataclasses.replace(model, calls=calls) if calls else model
+
+
+def _load_verified(
+    root: Path, copy: Path, manifest: Manifest, hashes: dict[str, str], trust: Trust
+) -> object:
+    """The estimator of the private ``copy`` of ``root``, once its files match the manifest."""
+    if manifest.flavor not in ("sklearn", "python"):
+        raise InvalidInputError(
+            f"Bundle {str(root)!r} has flavor {manifest.flavor!r}; loopline loads "
+            "['sklearn', 'python']."
+        )
+    for rel, want in manifest.files.items():
+        got = hashes.get(_inside(root, rel))
+        if got is None:
+            raise NotFoundError(f"Bundle {str(root)!r} lists {rel!r} but the file is missing.")
+        if got != want:
+            raise InvalidInputError(
+                f"Bundle file {rel!r} has sha256 {got} but the manifest records {want}; "
+                "the bundle was modified or damaged. Refusing to load it."
+            )
+    listed = {_inside(root, rel) for rel in manifest.files}
+    unlisted = sorted(f for f in hashes if f != MANIFEST_NAME and f not in listed)
+    if unlisted:
+        raise InvalidInputError(
+            f"Bundle {str(root)!r} holds {unlisted[0]!r}, which its manifest does not list; "
+            "refusing to load files whose digest was never recorded."
+        )
+    if manifest.flavor == "python":
+        if manifest.loader is None:
+            raise InvalidInputError(f"Bundle {str(root)!r} (flavor python) names no loader.")
+        trust.check_loader(manifest.loader, repr(str(root)))
+        return python_flavor.load(
+            copy, manifest.loader, with_transform=manifest.has_transform, trust=trust,
+            shown_as=root,
+        )  # fmt: skip
+    if sklearn_flavor.MODEL_FILE not in manifest.files:
+        raise InvalidInputError(
+            f"Bundle {str(root)!r} does not list {sklearn_flavor.MODEL_FILE!r} in its manifest."
+        )
+    return sklearn_flavor.load(copy, trust=trust, shown_as=root)
 
 
 def checked_fast_methods(model: LoadedModel) -> dict[str, Method]:
@@ -138,15 +218,3 @@ def checked_fast_methods(model: LoadedModel) -> dict[str, Method]:
                 model.path,
             )
     return kept
-
-
-def _unlisted_files(root: Path, manifest: Manifest) -> list[str]:
-    """Files in the bundle that are neither the manifest nor listed in it."""
-    from loopline.bundle.manifest import MANIFEST_NAME
-
-    present = sorted(
-        Path(dirpath, f).relative_to(root).as_posix()
-        for dirpath, _, filenames in os.walk(root)
-        for f in filenames
-    )
-    return [f for f in present if f != MANIFEST_NAME and f not in manifest.files]

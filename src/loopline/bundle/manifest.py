@@ -110,8 +110,17 @@ class Manifest:
                 f"{str(directory)!r} is not a model bundle: it has no {MANIFEST_NAME}. "
                 "Save models with loopline.bundle.save_model."
             )
+        return cls.parse(path.read_bytes(), path=path)
+
+    @classmethod
+    def parse(cls, text: bytes, *, path: Path) -> Manifest:
+        """The manifest in ``text``, read from ``path`` (named in errors).
+
+        Raises:
+            InvalidInputError: not UTF-8 YAML, or a field is missing or mangled.
+        """
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
+            data = yaml.safe_load(text.decode("utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InvalidInputError(f"{str(path)!r} is not valid YAML: {exc}.") from exc
         return cls.from_dict(data, source=repr(str(path)))

@@ -2,9 +2,12 @@
 
 The model object has ``save(directory)`` and its class a ``load(directory)`` classmethod (or
 staticmethod) returning the model. The bundle records the class as ``module:QualName`` (the
-*loader*), so loading imports code — never unknown bytes — and only after every file's
+*loader*), so loading imports code — never unknown bytes — and only code the operator
+trusts: the loader must be in :attr:`Trust.loaders <loopline.bundle.trust.Trust.loaders>`
+(``LOOPLINE_TRUSTED_LOADERS``), checked before anything is imported, and after every file's
 digest was checked against the manifest (and the registry's tree digest, when given).
-Whatever the model's own ``load`` reads, the registry recorded its digest first.
+``load(directory)`` receives a private copy of what was verified, removed once it returns:
+it must read what it needs before returning.
 
 A fitted scikit-learn ``transform`` may travel with it (saved with skops, allow-listed
 types only): the served model is then ``model.<method>(transform.transform(x))``, the
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline.bundle import sklearn_flavor
+from loopline.bundle.trust import Trust
 from loopline.errors import InvalidInputError
 
 MODEL_DIR = "model"
@@ -66,8 +70,21 @@ def save(model: Any, directory: Path, *, transform: Any = None) -> tuple[list[st
     return files, loader
 
 
-def load(directory: Path, loader: str, *, with_transform: bool) -> Any:
-    """Import the loader class and load the model (digests were checked by the caller)."""
+def load(
+    directory: Path,
+    loader: str,
+    *,
+    with_transform: bool,
+    trust: Trust,
+    shown_as: Path | None = None,
+) -> Any:
+    """Import the loader class and load the model (digests were checked by the caller).
+
+    Raises:
+        InvalidInputError: ``loader`` is not in ``trust.loaders`` (nothing was imported), or
+            it cannot be imported.
+    """
+    trust.check_loader(loader, repr(str(shown_as or directory)))
     module_name, _, qualname = loader.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
@@ -81,7 +98,9 @@ def load(directory: Path, loader: str, *, with_transform: bool) -> Any:
     model = target.load(directory / MODEL_DIR)
     if not with_transform:
         return model
-    transform = sklearn_flavor.load(directory, name=TRANSFORM_FILE)
+    transform = sklearn_flavor.load(
+        directory, name=TRANSFORM_FILE, trust=trust, shown_as=shown_as
+    )
     return TransformThen(transform=transform, model=model)
 
 
