@@ -9,6 +9,7 @@ waited for, with a deadline.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -61,17 +62,19 @@ def start_detached(
         BackendError: the process exited before serving (the message quotes its log).
         StepTimeoutError: it did not serve within ``deadline`` seconds.
     """
-    files.ensure_dir()
-    with open(files.log_path, "ab") as logf:
+    log_fd, log_pipe = files.open_log_pipe(command[0])
+    try:
         proc = subprocess.Popen(
             list(command),
             env=dict(env),
             stdin=subprocess.DEVNULL,
-            stdout=logf,
+            stdout=log_fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
         )
+    finally:
+        os.close(log_fd)
     until = time.monotonic() + deadline
     delay = 0.05
     while time.monotonic() < until:
@@ -85,6 +88,7 @@ def start_detached(
             other = locate(files)
             if other is not None:  # lost a start race: use the winner
                 return Located(url=other.url)
+            _wait_for_log(log_pipe)
             raise BackendError(
                 f"The control plane exited with code {code} before serving. Last lines of "
                 f"{files.log_path}:\n{_log_tail(files)}"
@@ -96,6 +100,19 @@ def start_detached(
     raise StepTimeoutError(
         f"The control plane did not start serving within {deadline:g} s; see {files.log_path}."
     )
+
+
+def _wait_for_log(log_pipe: int, timeout: float = 2.0) -> None:
+    """Wait (≤ ``timeout`` s) for the log pipe of an exited control plane to write its last
+    output and end, reaping it."""
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        try:
+            if os.waitpid(log_pipe, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.01)
 
 
 def _log_tail(files: ControlPlaneFiles, lines: int = 15) -> str:

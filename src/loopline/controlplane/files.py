@@ -4,7 +4,9 @@
 - ``endpoint.json``: ``{"url", "pid", "process_start", "started_at"}`` of the running control
   plane, written atomically once it accepts connections and removed when it stops cleanly.
 - ``lock``: held (``flock``) by the running control plane, so two never share one home.
-- ``controlplane.log``: where a control plane started by the CLI writes its output.
+- ``controlplane.log``: where a control plane started by the CLI writes its output, through
+  a detached log pipe (:meth:`ControlPlaneFiles.open_log_pipe`): mode 0600, rotated by size
+  and age like the replicas' logs (``controlplane.log.1`` …).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import IO
 
 from loopline.artifacts.owner import process_start_ticks
-from loopline.errors import ConfigurationError, ConflictError
+from loopline.deploy.engines.process_log import LogFilePolicy
+from loopline.errors import BackendError, ConfigurationError, ConflictError
 
 TOKEN_BYTES = 32
 
@@ -63,11 +66,13 @@ class ControlPlaneFiles:
 
     Args:
         home: ``$LOOPLINE_HOME``; the files live in ``home / "controlplane"``.
+        log_policy: how ``controlplane.log`` rotates.
     """
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, log_policy: LogFilePolicy | None = None) -> None:
         self.home = home
         self.dir = home / "controlplane"
+        self.log_policy = LogFilePolicy() if log_policy is None else log_policy
 
     @property
     def token_path(self) -> Path:
@@ -87,6 +92,47 @@ class ControlPlaneFiles:
 
     def ensure_dir(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def open_log_pipe(self, python: str) -> tuple[int, int]:
+        """Start the detached log pipe that writes ``controlplane.log`` (0600, rotated under
+        ``log_policy``) with the interpreter ``python``; return the pipe's write end, for the
+        control plane's stdout and stderr (the caller closes it once the child has it), and
+        the log pipe's pid. The log pipe ends when every holder of the write end has exited.
+
+        Raises:
+            BackendError: the log file cannot be created or the log pipe cannot start.
+        """
+        self.ensure_dir()
+        try:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # a log left by an older control plane may be wider
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise BackendError(f"Could not create {str(self.log_path)!r}: {exc}") from exc
+        read_end, write_end = os.pipe()
+        argv = self.log_policy.pipe_argv(python, self.log_path)
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
+                argv,
+                dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, read_end, 0),
+                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                ],
+                setsid=True,
+            )
+        except OSError as exc:
+            os.close(write_end)
+            raise BackendError(
+                f"Could not start the log pipe of {str(self.log_path)!r} with {python!r}: {exc}"
+            ) from exc
+        finally:
+            os.close(read_end)
+        return write_end, pid
 
     # ---- token ---------------------------------------------------------------------------------
 
