@@ -170,9 +170,10 @@ class Balancer:
         health checks, the non-draining ones are tried anyway.
         """
         of_revision = self._by_revision.get(revision, ())
-        candidates = [
-            b for b in of_revision if b.healthy and not b.draining and b is not exclude
-        ]  # fmt: skip
+        candidates = []
+        for b in of_revision:  # a loop, as a comprehension is one more call (a copy per call)
+            if b.healthy and not b.draining and b is not exclude:
+                candidates.append(b)
         if not candidates:
             candidates = [b for b in of_revision if not b.draining and b is not exclude]
             if not candidates:

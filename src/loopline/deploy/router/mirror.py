@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MAX_COMPARED = 4 * 1024 * 1024  # bytes of an answer kept for the comparison
 MIRROR_HEADER = b"x-loopline-mirror: 1\r\n"  # marks the copies a mirror revision receives
+_AFTER_REQUEST_LINE = b"\r\n" + MIRROR_HEADER  # the request line's end, then the mark
 PER_BACKEND = 4  # a copy goes only to a mirror backend with fewer requests outstanding
 
 
@@ -145,9 +146,12 @@ class MirrorProtocol(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        self._keep = self.parser.should_keep_alive() and self._size <= MAX_COMPARED
-        status = self.parser.get_status_code()
-        self._end((status, b"".join(self._body)) if self._size <= MAX_COMPARED else None)
+        if self._size > MAX_COMPARED:
+            self._end(None)
+            return
+        self._keep = self.parser.should_keep_alive()
+        body = self._body
+        self._end(self.parser.get_status_code(), body[0] if len(body) == 1 else b"".join(body))
 
     def timed_out(self) -> None:
         """No complete answer by the deadline (called by the router's sweep)."""
@@ -157,19 +161,20 @@ class MirrorProtocol(asyncio.Protocol):
         self.closed = True
         self._end(None)
 
-    def _end(self, answer: tuple[int, bytes] | None) -> None:
+    def _end(self, status: int | None, body: bytes = b"") -> None:
+        """The copy is over: answered with ``status`` and ``body``, or failed (None)."""
         shadow, self.shadow = self.shadow, None
         if shadow is None:  # idle, or already ended
-            if self.transport is not None and not self.closed and answer is None:
+            if self.transport is not None and not self.closed and status is None:
                 self.transport.close()
             return
         self.mirroring.done(self)
-        if answer is None:
+        if status is None:
             shadow.mirror_failed()
             if self.transport is not None:
                 self.transport.close()
         else:
-            shadow.mirror_answered(*answer)
+            shadow.mirror_answered(status, body)
             if self._keep and not self.closed and not self.backend.draining:
                 self.backend.mirror_pool.append(self)
             elif self.transport is not None:
@@ -233,9 +238,9 @@ class Mirroring:
         shadow = ex.shadow = Shadow(counters)
         self.in_flight += 1
         target.outstanding += 1
-        head = ex.request
-        line = head.find(b"\r\n") + 2
-        request = head[:line] + MIRROR_HEADER + head[line:] + ex.body
+        request = ex.request.replace(b"\r\n", _AFTER_REQUEST_LINE, 1)
+        if ex.body:
+            request += ex.body
         while target.mirror_pool:
             mp = target.mirror_pool.pop()
             if not mp.closed:
