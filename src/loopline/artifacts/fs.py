@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +39,13 @@ from loopline.artifacts._localfs import (
 from loopline.artifacts._staging import DATA_DIR, StagingArea
 from loopline.artifacts._uri import RESERVED_PREFIX, check_uri, parse_root, segment_problem
 from loopline.artifacts.digest import combine, local_files, stream_sha256
+from loopline.artifacts.orphans import (
+    ORPHAN_GRACE_SECONDS,
+    References,
+    is_orphan,
+    local_artifact_folders,
+    remote_artifact_folders,
+)
 from loopline.artifacts.owner import Owner
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import (
@@ -402,6 +410,39 @@ class FsspecArtifactStore(ArtifactStore):
                 continue
             fs.rm(directory, recursive=True)
             removed.append(uri)
+        return removed
+
+    def sweep_orphans(
+        self, referenced: Collection[str], *, now: float, grace: float = ORPHAN_GRACE_SECONDS
+    ) -> list[str]:
+        """Remove published folders no live or pending row references, ``grace`` seconds
+        after they last changed (local) or were completed (remote); return their URIs.
+
+        Raises:
+            InvalidInputError: ``grace`` is negative or not finite.
+        """
+        if not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
+            raise InvalidInputError(
+                f"Orphan grace {grace!r} must be a finite number of seconds ≥ 0."
+            )
+        rels = []
+        for uri in referenced:
+            try:
+                rels.append(self.validate(uri)[len(self._root.prefix) :])
+            except InvalidInputError:
+                continue  # another store's URI (or none at all) protects nothing here
+        references = References.of(rels)
+        if self._root.is_local:
+            folders = list(local_artifact_folders(Path(self._root.path), references))
+        else:
+            self._fs.invalidate_cache()
+            folders = remote_artifact_folders(self._fs, self._root.path, self.COMPLETE_MARKER)
+        removed: list[str] = []
+        for folder in folders:
+            if is_orphan(folder, references, now, grace):
+                uri = self._root.prefix + folder.rel
+                self.delete(uri)
+                removed.append(uri)
         return removed
 
     def _writer_abandoned(self, marker: str) -> bool:

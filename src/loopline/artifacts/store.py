@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
+
+from loopline.artifacts.orphans import ORPHAN_GRACE_SECONDS
 
 
 class ArtifactStore(abc.ABC):
@@ -72,6 +74,15 @@ class ArtifactStore(abc.ABC):
     def sweep(self, keep: Sequence[str] = ()) -> list[str]:
         """Remove leftovers of crashed writes (staging directories no process owns any more)
         and return what was removed. URIs in ``keep`` are never touched."""
+
+    @abc.abstractmethod
+    def sweep_orphans(
+        self, referenced: Collection[str], *, now: float, grace: float = ORPHAN_GRACE_SECONDS
+    ) -> list[str]:
+        """Remove published artifact folders that no live or pending row references (a power
+        loss undid the row, not the rename) once ``grace`` seconds old at ``now``; return
+        their URIs. ``referenced`` is every live and pending row's URI: those folders, and
+        any folder above one, are never touched (see :mod:`loopline.artifacts.orphans`)."""
 
     @abc.abstractmethod
     def validate(self, uri: str) -> str:

@@ -5,12 +5,18 @@ already renamed into place) and staging directories. Before a run starts, every 
 execution whose owner process is gone is marked FAILED, its PENDING outputs are deleted and
 marked DELETED, and the artifact store sweeps its staging area. Steps that had completed are
 untouched: their outputs are LIVE, so the next run takes them from the cache.
+
+A power loss can also undo the last committed rows (SQLite ``synchronous=NORMAL``) while the
+renames of their bytes into place survive: published folders no live or pending row names
+are removed too, once ``orphan_grace`` seconds old (:meth:`ArtifactStore.sweep_orphans`).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
+from loopline.artifacts.orphans import ORPHAN_GRACE_SECONDS
 from loopline.artifacts.owner import Owner
 from loopline.artifacts.store import ArtifactStore
 from loopline.errors import LooplineError
@@ -18,8 +24,14 @@ from loopline.metadata.entities import ArtifactState, ExecutionState
 from loopline.metadata.store import MetadataStore
 
 
-def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:
-    """Fail the executions of dead runners and delete their unpublished outputs.
+def recover(
+    metadata: MetadataStore,
+    artifacts: ArtifactStore,
+    *,
+    orphan_grace: float = ORPHAN_GRACE_SECONDS,
+) -> list[int]:
+    """Fail the executions of dead runners, delete their unpublished outputs, and remove
+    published folders no live or pending row names (after ``orphan_grace`` seconds).
 
     Returns the ids of the executions that were marked FAILED.
     """
@@ -53,6 +65,12 @@ def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:
                 properties={"status": "crashed", "ended_at": datetime.now(UTC).isoformat()},
             )
     artifacts.sweep()
+    referenced = [
+        a.uri
+        for state in (ArtifactState.LIVE, ArtifactState.PENDING)
+        for a in metadata.list_artifacts(state=state)
+    ]
+    artifacts.sweep_orphans(referenced, now=time.time(), grace=orphan_grace)
     return dead
 
 
