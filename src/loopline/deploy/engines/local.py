@@ -225,13 +225,13 @@ class LocalEngine(DeployEngine):
             return
         deadline = time.monotonic() + LOG_DRAIN_SECONDS
         delay = 0.005
-        while self._reap(log_pipe) is None:
+        while self._reap(log_pipe) is None and process_stat(log_pipe) is not None:
             if time.monotonic() >= deadline:
                 self._ended_pipes.add(log_pipe)
                 return
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
-        self._children.pop(log_pipe, None)
+        self._children.pop(log_pipe, None)  # ended (reaped here, or by someone else)
 
     def start_replica(self, replica_id: str, template: Template) -> ProcessHandle:
         port = free_port(self.host)
