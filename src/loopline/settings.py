@@ -58,6 +58,18 @@ DECLARED: tuple[Setting, ...] = (
         "",
         "Who is acting, recorded on alias moves and overrides; defaults to the OS user.",
     ),
+    Setting(
+        "LOOPLINE_TRUSTED_LOADERS",
+        "",
+        "Comma-separated module:QualName of the python-flavor model loaders a model server may "
+        "import (exact names; none by default). See docs/security.md.",
+    ),
+    Setting(
+        "LOOPLINE_TRUSTED_TYPES",
+        "",
+        "Comma-separated exact type or function names a skops model file may hold beyond "
+        "loopline's built-in list (loopline.bundle.TRUSTED_TYPES). See docs/security.md.",
+    ),
 )
 
 
@@ -71,6 +83,8 @@ class Settings:
     max_workers: int
     controlplane_url: str
     user: str
+    trusted_loaders: tuple[str, ...] = ()
+    trusted_types: tuple[str, ...] = ()
 
     @classmethod
     def from_env(
@@ -108,7 +122,14 @@ class Settings:
             max_workers=max_workers,
             controlplane_url=raw["LOOPLINE_CONTROLPLANE_URL"],
             user=user,
+            trusted_loaders=_names(raw["LOOPLINE_TRUSTED_LOADERS"]),
+            trusted_types=_names(raw["LOOPLINE_TRUSTED_TYPES"]),
         )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """The non-empty entries of a comma-separated list, stripped (checked by their user)."""
+    return tuple(sorted({n.strip() for n in text.split(",") if n.strip()}))
 
 
 def _os_user() -> str:

@@ -57,12 +57,21 @@ def commands(draw: st.DrawFn) -> ServeCommand:
         max_latency_ms=draw(st.floats(1.0, 1e12, **_finite)),
         max_queue_rows=draw(st.integers(1, 10**9)),
         max_body_bytes=draw(st.integers(1, 10**12)),
+        max_header_bytes=(head := draw(st.integers(1, 10**9))),
+        max_url_bytes=draw(st.integers(1, head)),
+        head_timeout=draw(st.floats(0.1, 1e9, **_finite)),
+        body_timeout=draw(st.floats(0.1, 1e9, **_finite)),
+        idle_timeout=draw(st.floats(0.1, 1e9, **_finite)),
+        max_connections=draw(st.integers(1, 10**6)),
+        max_pipelined=draw(st.integers(1, 10**6)),
         log_dir=log_dir,
         log_sample_rate=draw(st.floats(0.0, 1.0)) if log_dir is not None else 1.0,
         log_max_bytes=draw(st.integers(1, 10**13)) if log_dir is not None else 1 << 30,
         log_max_age=draw(st.floats(1e-3, 1e10, **_finite)) if log_dir is not None else 2592000.0,
         graceful_timeout=draw(st.floats(1.0, 1e9, **_finite)),
         drain_seconds=draw(st.floats(0.0, 1e9, **_finite)),
+        expected_digest=draw(st.none() | st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True)),
+        allow_unverified=draw(st.booleans()),
     )
 
 
@@ -142,11 +151,22 @@ def test_malformed_argv_is_an_error_naming_the_flag(argv: list[str], match: str)
         ({"max_batch_size": 0}, r"--max-batch-size 0 is out of range: use at least 1"),
         ({"max_queue_rows": 0}, r"--max-queue-rows 0 is out of range"),
         ({"max_body_bytes": 0}, r"--max-body-bytes 0 is out of range"),
+        ({"max_header_bytes": 0}, r"--max-header-bytes 0 is out of range"),
+        (
+            {"max_header_bytes": 8000, "max_url_bytes": 9000},
+            r"--max-url-bytes 9000 is larger than --max-header-bytes 8000",
+        ),
+        ({"head_timeout": 0.0}, r"--head-timeout 0.0 is out of range: use at least 0.1"),
+        ({"idle_timeout": float("inf")}, r"--idle-timeout must be a finite number"),
+        ({"max_connections": 0}, r"--max-connections 0 is out of range"),
+        ({"max_pipelined": 1.5}, r"--max-pipelined must be an integer, not 1.5"),
         ({"max_latency_ms": 0.5}, r"--max-latency-ms 0.5 is out of range: use at least 1"),
         ({"max_latency_ms": float("nan")}, r"--max-latency-ms must be a finite number"),
         ({"graceful_timeout": 0}, r"--graceful-timeout 0 is out of range"),
         ({"drain_seconds": -1.0}, r"--drain-seconds -1.0 is out of range: use at least 0"),
         ({"log_sample_rate": 0.5}, r"--log-sample-rate 0.5 has no effect without --log-dir"),
+        ({"expected_digest": "abc"}, r"--expected-digest 'abc' is not a digest; write sha256:"),
+        ({"allow_unverified": 1}, r"--allow-unverified is on or off \(a bool\), not 1"),
         (
             {"log_dir": Path("logs"), "log_sample_rate": 1.5},
             r"--log-sample-rate 1.5 is out of range: use between 0 and 1",
@@ -176,6 +196,7 @@ def test_defaults_are_those_of_the_serving_options() -> None:
         batching.max_batch_size, batching.max_latency_ms, batching.max_queue_rows,
     )  # fmt: skip
     assert DEFAULT.max_body_bytes == ServerOptions().max_body_bytes
+    assert DEFAULT.server_options().http == ServerOptions().http
     assert DEFAULT.log_sample_rate == LogOptions(Path("x")).sample_rate
     assert DEFAULT.batching is ServedModel.__dataclass_fields__["batching"].default
 
@@ -211,9 +232,10 @@ def test_loopline_serve_flags_are_the_commands_flags_with_its_defaults() -> None
         assert options[flag].default == value, flag
         if value is None:
             continue
-        shown = ("batching" if value else "no-batching") if attr == "batching" else str(value)
+        shown = (flag[2:] if value else "no-" + flag[2:]) if isinstance(value, bool) else str(value)
         found = re.search(re.escape(flag) + r"\b[^\[]*\[default: ([^\]]+)\]", help_text)
-        assert found is not None and found.group(1) == shown, flag
+        # (click wraps long help lines after a hyphen: "no-allow- unverified")
+        assert found is not None and found.group(1).replace("- ", "-") == shown, flag
 
 
 def test_loopline_serve_reports_an_invalid_value_naming_the_flag() -> None:
@@ -247,7 +269,8 @@ def test_the_serve_process_serves_a_model_directory_and_stops_gracefully(
     models: Any, v2_body: Any, tmp_path: Path
 ) -> None:
     command = ServeCommand(models=(str(models.dirs["lr"]),), port=0, name="lr", batching=True,
-                           log_dir=tmp_path / "logs", graceful_timeout=5.0)  # fmt: skip
+                           log_dir=tmp_path / "logs", graceful_timeout=5.0,
+                           expected_digest=models.lr.digest)  # fmt: skip
     proc = subprocess.Popen(
         command.process_argv(sys.executable), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,

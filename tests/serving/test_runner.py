@@ -89,9 +89,8 @@ def slow_model(tmp_path_factory: pytest.TempPathFactory, models: Any) -> Path:
 
 @pytest.fixture()
 def two_workers(slow_model: Path) -> Iterator[ServeProcess]:
-    server = ServeProcess(
-        [str(slow_model), "--port", "0", "--workers", "2", "--graceful-timeout", "20"]
-    )
+    args = ["--allow-unverified", "--port", "0", "--workers", "2", "--graceful-timeout", "20"]
+    server = ServeProcess([str(slow_model), *args])
     try:
         server.wait_ready()
         yield server
@@ -193,7 +192,9 @@ def test_sigterm_answers_every_request_in_flight_then_exits_zero(
 def test_readiness_turns_false_during_drain_while_requests_still_succeed(
     slow_model: Path, models: Any
 ) -> None:
-    server = ServeProcess([str(slow_model), "--port", "0", "--drain-seconds", "2"])
+    server = ServeProcess(
+        [str(slow_model), "--allow-unverified", "--port", "0", "--drain-seconds", "2"]
+    )
     try:
         server.wait_ready()
         server.proc.send_signal(signal.SIGTERM)
@@ -243,7 +244,8 @@ def test_workers_stop_when_the_supervisor_is_killed_with_sigkill(
 def test_unbindable_port_and_missing_bundle_are_clear_errors(
     tmp_path: Path, slow_model: Path
 ) -> None:
-    cmd = [sys.executable, "-c", "from loopline.cli.main import main; main()", "serve"]
+    cmd = [sys.executable, "-c", "from loopline.cli.main import main; main()", "serve",
+           "--allow-unverified"]  # fmt: skip
     r = subprocess.run([*cmd, str(tmp_path / "ghost")], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     r = subprocess.run([*cmd, str(tmp_path)], capture_output=True, text=True, timeout=60)

@@ -55,6 +55,18 @@ class _Parsed(click.ParamType[Any]):
 )
 @click.option("--name", default=_D.name, help="Model name for directory models.")
 @click.option(
+    "--expected-digest",
+    default=_D.expected_digest,
+    metavar="sha256:HEX",
+    help="The registry's digest the one model directory must have.",
+)
+@click.option(
+    "--allow-unverified/--no-allow-unverified",
+    default=_D.allow_unverified,
+    show_default=True,
+    help="Serve model directories with no digest to check (warns on start).",
+)
+@click.option(
     "--batching/--no-batching",
     default=_D.batching,
     show_default=True,
@@ -128,6 +140,8 @@ def serve(
     port: int,
     workers: int,
     name: str | None,
+    expected_digest: str | None,
+    allow_unverified: bool,
     batching: bool,
     max_batch_size: int,
     max_latency_ms: float,
@@ -140,10 +154,14 @@ def serve(
     graceful_timeout: float,
     drain_seconds: float,
 ) -> None:
-    """Serve MODEL_REF (a model directory, name@alias or name/version) over HTTP.
+    """Serve MODEL_REF (name@alias, name/version, or a model directory written as a path:
+    ./dir or /abs/dir) over HTTP.
 
-    Several MODEL_REFs serve several versions of a model side by side
-    (/v2/models/{m}/versions/{v}); the first answers the unversioned paths.
+    A reference is resolved by the registry and checked against its recorded digest, even
+    when a folder of that name exists. A directory is served only with the digest it must
+    have, or when explicitly allowed unverified. Several MODEL_REFs serve several versions
+    of a model side by side (/v2/models/{m}/versions/{v}); the first answers the
+    unversioned paths.
     """
     from loopline.cli.serve_process import serve as run
 
@@ -154,6 +172,8 @@ def serve(
             port=port,
             workers=workers,
             name=name,
+            expected_digest=expected_digest,
+            allow_unverified=allow_unverified,
             batching=batching,
             max_batch_size=max_batch_size,
             max_latency_ms=max_latency_ms,

@@ -3,8 +3,11 @@
 The composition root of one server: its arguments are a :class:`~loopline.serving.ServeCommand`
 argv (:meth:`~loopline.serving.ServeCommand.to_argv`, the same flags as ``loopline serve``),
 parsed by :meth:`~loopline.serving.ServeCommand.from_argv` without click. It loads the models
-(model directories, or registry references through the platform built from the
-``LOOPLINE_*`` settings) and runs the server. ``loopline serve`` (the click front end) builds a
+(registry references through the platform built from the ``LOOPLINE_*`` settings, checked
+against the registry's digest; or model directories written as paths, checked against
+``--expected-digest`` or served unverified with ``--allow-unverified``, said loudly) with the
+operator's trust (``LOOPLINE_TRUSTED_LOADERS``, ``LOOPLINE_TRUSTED_TYPES``) and runs the
+server. ``loopline serve`` (the click front end) builds a
 ``ServeCommand`` and calls :func:`serve` here too, so both share one code path.
 
 It lives in the CLI layer because resolving a registry reference needs the platform, which
@@ -19,38 +22,91 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from loopline.errors import InvalidInputError, LooplineError
+from loopline.errors import ConfigurationError, InvalidInputError, LooplineError
 from loopline.serving import ServeCommand, ServedModel, ServerHandle
+from loopline.types import ModelRef
+
+if TYPE_CHECKING:
+    from loopline.bundle import Trust
+    from loopline.settings import Settings
+
+log = logging.getLogger("loopline.serve")
 
 ANNOUNCEMENT = "loopline serve: listening on {url} ({workers} workers)"
 """The first line a server prints to stdout once its port is bound (InfraValidator and the
 tests read the URL from it)."""
 
 
-def load_models(command: ServeCommand) -> list[ServedModel]:
-    """The command's models, loaded: all directories, or all registry references.
+def model_source(text: str) -> Path | ModelRef:
+    """What a MODEL_REF names: a directory when written as a path (``./taxi/3``, ``../m``,
+    ``/abs/m``, ``.``), else a registry reference — even when a folder of that name exists.
 
     Raises:
-        InvalidInputError: directories and references are mixed, or ``--name`` is given for
-            registry references.
-        NotFoundError: a reference does not resolve.
+        InvalidInputError: ``text`` is neither (the message shows how to write a path).
     """
-    paths = [Path(m) for m in command.models]
-    is_dir = [p.is_dir() for p in paths]
-    if all(is_dir):
-        return _directory_models(paths, command)
-    if any(is_dir):
+    if text in (".", "..") or text.startswith(("/", "./", "../")):
+        return Path(text)
+    try:
+        return ModelRef.parse(text)
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"MODEL_REF {text!r} is not a registry reference ({exc}) nor written as a path; "
+            f"to serve a model directory write it as a path, e.g. ./{text}."
+        ) from None
+
+
+def load_models(command: ServeCommand, settings: Settings | None = None) -> list[ServedModel]:
+    """The command's models, loaded: all directories, or all registry references.
+
+    ``settings`` (default: from the environment) give the operator's trust and the stores.
+
+    Raises:
+        InvalidInputError: directories and references are mixed; ``--name``,
+            ``--expected-digest`` or ``--allow-unverified`` is given for registry references;
+            a directory has neither a digest to check nor ``--allow-unverified``.
+        NotFoundError: a reference does not resolve.
+        ConfigurationError: a trusted loader or type in the settings is not an exact name.
+    """
+    sources = [model_source(m) for m in command.models]
+    paths = [s for s in sources if isinstance(s, Path)]
+    if settings is None:
+        from loopline.settings import Settings
+
+        settings = Settings.from_env()
+    if len(paths) == len(sources):
+        return _directory_models(paths, command, _trust(settings))
+    if paths:
         raise InvalidInputError(
             f"MODEL_REFs {list(command.models)} mix model directories and registry references; "
             "serve either directories or references (name@alias, name/version)."
         )
-    if command.name is not None:
-        raise InvalidInputError(
-            f"--name {command.name!r} applies to model directories; registry references "
-            f"{list(command.models)} are served under their registered name."
+    for flag, value in (
+        ("--name", command.name),
+        ("--expected-digest", command.expected_digest),
+        ("--allow-unverified", command.allow_unverified or None),
+    ):
+        if value is not None:
+            raise InvalidInputError(
+                f"{flag} applies to model directories; registry references "
+                f"{list(command.models)} are served under their registered name and checked "
+                "against the registry's digest."
+            )
+    return _registry_models(command, settings)
+
+
+def _trust(settings: Settings) -> Trust:
+    from loopline.bundle import Trust
+
+    try:
+        return Trust(
+            loaders=frozenset(settings.trusted_loaders), types=frozenset(settings.trusted_types)
         )
-    return _registry_models(command)
+    except InvalidInputError as exc:
+        raise ConfigurationError(
+            f"LOOPLINE_TRUSTED_LOADERS / LOOPLINE_TRUSTED_TYPES: {exc}"
+        ) from None
 
 
 def serve(command: ServeCommand) -> int:
@@ -80,12 +136,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _directory_models(paths: list[Path], command: ServeCommand) -> list[ServedModel]:
+def _directory_models(
+    paths: list[Path], command: ServeCommand, trust: Trust
+) -> list[ServedModel]:
     from loopline.bundle import load_model
 
+    if command.expected_digest is not None and len(paths) != 1:
+        raise InvalidInputError(
+            f"--expected-digest checks one model directory, but {len(paths)} are served; "
+            "serve several versions by their registry references (name/version) instead."
+        )
+    if command.expected_digest is not None and command.allow_unverified:
+        raise InvalidInputError(
+            "--expected-digest and --allow-unverified contradict each other: the directory "
+            "is either checked against the digest or served unverified; pass one."
+        )
+    if command.expected_digest is None and not command.allow_unverified:
+        raise InvalidInputError(
+            f"Model directory {str(paths[0])!r} has no digest to check it against, so anyone "
+            "who can write it chooses the code this server runs. Serve the model by its "
+            "registry reference (name/version or name@alias), pass --expected-digest "
+            "sha256:<hex> (the registry's digest), or pass --allow-unverified to serve it "
+            "unverified."
+        )
     served = []
     for i, path in enumerate(paths):
-        model = load_model(path)
+        if command.allow_unverified:
+            _warn_unverified(path)
+        model = load_model(path, expected_digest=command.expected_digest, trust=trust)
         meta = model.manifest.metadata
         name = command.name or str(
             meta.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "-", path.resolve().name)
@@ -97,13 +175,24 @@ def _directory_models(paths: list[Path], command: ServeCommand) -> list[ServedMo
     return served
 
 
-def _registry_models(command: ServeCommand) -> list[ServedModel]:
+def _warn_unverified(path: Path) -> None:
+    message = (
+        f"WARNING: serving UNVERIFIED model directory {str(path.resolve())!r} "
+        "(--allow-unverified): no registry digest was checked; whoever can write that "
+        "directory chooses what this server loads."
+    )
+    sys.stderr.write(f"loopline serve: {message}\n")
+    sys.stderr.flush()
+    log.warning("%s", message)
+
+
+def _registry_models(command: ServeCommand, settings: Settings) -> list[ServedModel]:
     from loopline.bundle import load_model
     from loopline.platform import Platform
-    from loopline.types import ModelRef
 
+    trust = _trust(settings)
     served = []
-    with Platform.from_env() as platform:
+    with Platform(settings) as platform:
         for i, text in enumerate(command.models):
             resolved = platform.registry.resolve(ModelRef.parse(text))
             artifact = resolved.artifact
@@ -118,7 +207,7 @@ def _registry_models(command: ServeCommand) -> list[ServedModel]:
                     "loopline serves only models whose digest the registry recorded."
                 )
             with platform.artifacts.open_local(artifact.uri) as local:
-                model = load_model(local, expected_digest=artifact.digest)
+                model = load_model(local, expected_digest=artifact.digest, trust=trust)
             aliases = (resolved.alias,) if resolved.alias else ()
             served.append(
                 ServedModel(

@@ -20,6 +20,7 @@ layer above serving, so the process that loads the models lives in the CLI layer
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 #: ``python -m SERVE_MODULE ARGV…`` serves ``ServeCommand.from_argv(ARGV)``.
 SERVE_MODULE = "loopline.cli.serve_process"
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _field_default(cls: type, name: str) -> Any:
@@ -53,8 +56,10 @@ class ServeCommand:
     """A ``loopline serve`` process: the models it serves and every server option.
 
     Attributes:
-        models: model directories, or registry references (``name@alias``, ``name/version``);
-            the first one answers the unversioned paths.
+        models: registry references (``name@alias``, ``name/version``, ``name``), or model
+            directories written as paths (``./taxi/3``, ``/abs/dir``); the first one answers
+            the unversioned paths. A reference always goes to the registry, even when a
+            folder of that name exists.
         host: interface to bind.
         port: TCP port (0 = any free port; the chosen one is announced).
         workers: worker processes sharing the port (SO_REUSEPORT).
@@ -71,6 +76,11 @@ class ServeCommand:
             ``log_dir``; ``--log-max-age`` also takes ``30d``, ``12h``).
         graceful_timeout: seconds to finish in-flight requests after SIGTERM.
         drain_seconds: after SIGTERM, report not-ready but keep accepting for this long.
+        expected_digest: the ``sha256:<hex>`` tree digest the one model directory must have
+            (what the registry recorded for it); a directory is served only with it or with
+            ``allow_unverified``.
+        allow_unverified: serve model directories without a digest to check them against
+            (said loudly on start); never needed for registry references.
 
     Raises:
         InvalidInputError: a value is missing or out of range; the message names its flag.
@@ -92,6 +102,8 @@ class ServeCommand:
     log_max_age: float = _LOG_MAX_AGE
     graceful_timeout: float = 30.0
     drain_seconds: float = 0.0
+    expected_digest: str | None = None
+    allow_unverified: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -120,6 +132,17 @@ class ServeCommand:
                 raise InvalidInputError(f"--name: {exc}") from None
         if not isinstance(self.batching, bool):
             raise InvalidInputError(f"--batching is on or off (a bool), not {self.batching!r}.")
+        if not isinstance(self.allow_unverified, bool):
+            raise InvalidInputError(
+                f"--allow-unverified is on or off (a bool), not {self.allow_unverified!r}."
+            )
+        if self.expected_digest is not None and (
+            not isinstance(self.expected_digest, str) or not _DIGEST.fullmatch(self.expected_digest)
+        ):
+            raise InvalidInputError(
+                f"--expected-digest {self.expected_digest!r} is not a digest; write "
+                "sha256: followed by 64 lowercase hex digits, as the registry records it."
+            )
         _check_int("--max-batch-size", self.max_batch_size, 1, None, "rows per model call")
         _check_int("--max-queue-rows", self.max_queue_rows, 1, None, "rows queued at most")
         _check_int("--max-body-bytes", self.max_body_bytes, 1, None, "bytes per request body")
@@ -274,6 +297,8 @@ _FLAGS: tuple[_Flag, ...] = (
     _Flag("--log-max-age", "log_max_age", float, lambda t: parse_age(t, "--log-max-age")),
     _Flag("--graceful-timeout", "graceful_timeout", float),
     _Flag("--drain-seconds", "drain_seconds", float),
+    _Flag("--expected-digest", "expected_digest", str),
+    _Flag("--allow-unverified", "allow_unverified", bool),
 )
 _BY_NAME: dict[str, _Flag] = {f.name: f for f in _FLAGS} | {
     "--no-" + f.name[2:]: f for f in _FLAGS if f.kind is bool
