@@ -11,6 +11,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
+from loopline.bundle import tree_digest
 from loopline.components import (
     Evaluator,
     ExampleGen,
@@ -166,7 +167,9 @@ def test_infra_validation_refuses_a_directory_the_server_cannot_load(tmp_path: P
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "loopline-model.yaml").write_text("format: nonsense\n")
     with pytest.raises(_Refused, match="the model server exited with code"):
-        validate_serving(tmp_path / "model", [], timeout=60)
+        validate_serving(
+            tmp_path / "model", [], timeout=60, digest=tree_digest(tmp_path / "model")
+        )
 
 
 def test_pusher_refuses_a_model_that_failed_infra_validation(

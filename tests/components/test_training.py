@@ -12,7 +12,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from loopline.bundle import load_model
+from loopline.bundle import Trust, load_model
 from loopline.components import (
     ExampleGen,
     ExampleValidator,
@@ -131,7 +131,8 @@ def test_a_model_of_another_framework_saves_itself_with_the_transform(
     assert model.properties["flavor"] == "python"
     rows = harness.read_table(result, "ExampleGen", "examples", "eval")
     with harness.artifacts.open_local(model.uri) as local:
-        loaded = load_model(local, expected_digest=model.digest)
+        trust = Trust(loaders=frozenset({"tests.bundle.selfsaving:Centroids"}))
+        loaded = load_model(local, expected_digest=model.digest, trust=trust)
         assert loaded.manifest.loader == "tests.bundle.selfsaving:Centroids"
         assert loaded.manifest.has_transform
         columns = [s.name for s in loaded.signature.inputs]

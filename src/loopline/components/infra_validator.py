@@ -1,7 +1,9 @@
 """InfraValidator: load the candidate exactly as serving will, in a separate process.
 
-It starts the real model server (``ServeCommand((MODEL_DIR,), port=0).process_argv(python)``:
-the process every deployment replica runs, bound to 127.0.0.1) in its own session, waits for
+It starts the real model server (``ServeCommand((MODEL_DIR,), port=0,
+expected_digest=DIGEST).process_argv(python)``: the process every deployment replica runs,
+bound to 127.0.0.1, checking the bytes against the Model's recorded digest and loading with
+the operator's trust from the environment) in its own session, waits for
 ``/v2/health/ready`` (the server is ready only after its warm-up inference succeeded), sends
 ``num_examples`` rows of the eval split to ``/invocations`` and checks that every row gets a
 prediction; then stops the server (SIGTERM, then SIGKILL after a grace period).
@@ -124,12 +126,14 @@ def _records(examples: Input[Examples] | None, model_dir: Path, n: int) -> list[
 
 
 def validate_serving(
-    model_dir: Path, records: list[dict[str, Json]], *, timeout: float
+    model_dir: Path, records: list[dict[str, Json]], *, timeout: float, digest: str
 ) -> dict[str, Json]:
-    """Serve ``model_dir`` in a child process and query it; raises _Refused with a reason."""
+    """Serve ``model_dir`` (which must have ``digest``) in a child process and query it;
+    raises _Refused with a reason."""
     deadline = time.monotonic() + timeout
     cmd = ServeCommand(
-        models=(str(model_dir),),
+        models=(str(Path(model_dir).absolute()),),
+        expected_digest=digest,
         host="127.0.0.1",
         port=0,
         name="infra-validation",
@@ -185,10 +189,12 @@ def InfraValidator(
     started = time.monotonic()
     facts: dict[str, Json] = {"mode": "serve_and_query"}
     try:
-        if model.digest is not None and tree_digest(model.path) != model.digest:
+        if model.digest is None:
+            raise _Refused("the model has no recorded digest, so no server would load it")
+        if tree_digest(model.path) != model.digest:
             raise _Refused(f"the model bytes do not match the recorded digest {model.digest}")
         records = _records(examples, model.path, num_examples)
-        facts.update(validate_serving(model.path, records, timeout=timeout))
+        facts.update(validate_serving(model.path, records, timeout=timeout, digest=model.digest))
         blessed, reason = True, "the model server loaded the model and answered every query"
     except _Refused as exc:
         blessed, reason = False, str(exc)
