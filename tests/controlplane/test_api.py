@@ -239,7 +239,7 @@ def test_reads_from_other_hosts_need_the_token(fake_cluster: FakeCluster) -> Non
 
     async def get(headers: dict[str, str]) -> httpx.Response:
         transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://cp") as remote:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as remote:
             return await remote.get("/v1/deployments", headers=headers)
 
     denied = asyncio.run(get({}))

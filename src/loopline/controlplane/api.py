@@ -1,19 +1,19 @@
 """The control plane's REST API (Starlette): routes, bearer-token auth and JSON errors.
 
-Every mutating request (POST, PUT, PATCH, DELETE) needs ``Authorization: Bearer <token>``;
-reads are open to loopback clients and need the token from anywhere else. Errors are
+Access (:mod:`loopline.controlplane.access`): the ``Host`` must be on the allow-list (421
+otherwise); every mutating request (POST, PUT, PATCH, DELETE) needs ``Authorization: Bearer
+<token>``; reads are open only when client and ``Host`` are both loopback. Errors are
 ``{"error": <sentence>, "reason": <kind>}`` (plus ``field`` when a spec field is at fault)
 with a 4xx code; an unexpected failure is a 500 with a generic message, never a traceback.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import json
 import logging
+import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,11 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from loopline import __version__
+from loopline.controlplane.access import AccessControl, normalise_hosts
 from loopline.controlplane.openapi import openapi_document
 from loopline.controlplane.service import ControlPlane, check_spec_name
+from loopline.deploy.fields import FINITE
 from loopline.errors import (
     AlreadyExistsError,
     BackendError,
@@ -37,10 +38,10 @@ from loopline.errors import (
     StepTimeoutError,
     UnauthorizedError,
 )
+from loopline.types import is_ascii_digits, non_finite
 
 log = logging.getLogger(__name__)
 
-MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BODY_BYTES = 1024 * 1024
 _FIELD = re.compile(r"(?:Deployment|AnalysisTemplate|Trigger|Monitor) field ([A-Za-z0-9_.\[\]]+)")
 
@@ -56,6 +57,27 @@ _STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
 )
 
 
+class FiniteJSONResponse(JSONResponse):
+    """A JSON response that renders a record holding NaN or ±Infinity (stored before specs
+    refused them) with ``null`` in their place, instead of failing with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except ValueError:  # Out of range float values are not JSON compliant
+            return super().render(_finite(content))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def error_response(exc: LooplineError) -> JSONResponse:
     """The JSON error for a loopline error, with its HTTP status."""
     code, reason = next(
@@ -69,60 +91,20 @@ def error_response(exc: LooplineError) -> JSONResponse:
     return JSONResponse(body, status_code=code, headers=headers)
 
 
-class TokenAuth:
-    """ASGI middleware: bearer token on mutations (and on reads from non-loopback clients)."""
-
-    def __init__(self, app: ASGIApp, *, token: str) -> None:
-        self.app = app
-        self.token = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._allowed(scope):
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"]
-        given = _bearer(scope)
-        what = "changes" if method in MUTATING else "reads from other hosts"
-        problem = "carries no bearer token" if given is None else "carries a wrong token"
-        exc = UnauthorizedError(
-            f"{method} {scope['path']} {problem}; control-plane {what} need "
-            "'Authorization: Bearer <token>' with the token in "
-            "$LOOPLINE_HOME/controlplane/token (the loopline CLI sends it for you)."
-        )
-        await error_response(exc)(scope, receive, send)
-
-    def _allowed(self, scope: Scope) -> bool:
-        given = _bearer(scope)
-        if given is not None and hmac.compare_digest(given, self.token):
-            return True
-        if scope["method"] in MUTATING:
-            return False
-        return _is_loopback(scope.get("client"))
-
-
-def _bearer(scope: Scope) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key == b"authorization":
-            scheme, _, credentials = value.partition(b" ")
-            if scheme.lower() == b"bearer" and credentials.strip():
-                return bytes(credentials.strip())
-    return None
-
-
-def _is_loopback(client: Any) -> bool:
-    if not client:
-        return False
-    try:
-        return ipaddress.ip_address(client[0]).is_loopback
-    except ValueError:
-        return False
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(service: ControlPlane, *, token: str) -> Starlette:
-    """The ASGI app of the control plane over ``service``, guarded by ``token``."""
+def create_app(
+    service: ControlPlane, *, token: str, allowed_hosts: Iterable[str] = ()
+) -> Starlette:
+    """The ASGI app of the control plane over ``service``, guarded by ``token`` and the
+    ``Host`` allow-list (loopback names plus ``allowed_hosts``; see
+    :mod:`loopline.controlplane.access`).
+
+    Raises:
+        ValueError: an entry of ``allowed_hosts`` is not a host name.
+    """
+    hosts = normalise_hosts(allowed_hosts)
     api = _Api(service)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -197,7 +179,7 @@ def create_app(service: ControlPlane, *, token: str) -> Starlette:
             405: not_found,
         },
     )
-    app.add_middleware(TokenAuth, token=token)
+    app.add_middleware(AccessControl, token=token, allowed_hosts=hosts)
     return app
 
 
@@ -208,31 +190,36 @@ class _Api:
         self.s = service
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": __version__})
+        return FiniteJSONResponse({"status": "ok", "version": __version__})
 
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi_document())
+        return FiniteJSONResponse(openapi_document())
 
     async def list_deployments(self, request: Request) -> Response:
-        return JSONResponse({"items": await run_in_threadpool(self.s.list_deployments)})
+        items = await run_in_threadpool(self.s.list_deployments)
+        body: dict[str, Any] = {"items": items}
+        unreadable = self.s.store.unreadable()
+        if unreadable:
+            body["unreadable"] = [{"name": n, "error": e} for n, e in sorted(unreadable.items())]
+        return FiniteJSONResponse(body)
 
     async def get_deployment(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(self.s.get_deployment, name))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.get_deployment, name))
 
     async def create_deployment(self, request: Request) -> Response:
-        doc = await _body(request)
+        doc = await _body(request, "Deployment")
         view, outcome = await run_in_threadpool(
             lambda: self.s.apply(doc, create_only=True, cause=_cause(request, "create"))
         )
-        return JSONResponse({"outcome": outcome, "deployment": view}, status_code=201)
+        return FiniteJSONResponse({"outcome": outcome, "deployment": view}, status_code=201)
 
     async def put_deployment(self, request: Request) -> Response:
         doc = await _named_body(request, "Deployment", "deployments")
         view, outcome = await run_in_threadpool(
             lambda: self.s.apply(doc, cause=_cause(request, "apply"))
         )
-        return JSONResponse(
+        return FiniteJSONResponse(
             {"outcome": outcome, "deployment": view},
             status_code=201 if outcome == "created" else 200,
         )
@@ -240,38 +227,38 @@ class _Api:
     async def delete_deployment(self, request: Request) -> Response:
         name = _name(request)
         await run_in_threadpool(self.s.delete, name)
-        return JSONResponse({"outcome": "deleted", "name": name})
+        return FiniteJSONResponse({"outcome": "deleted", "name": name})
 
     async def scale(self, request: Request) -> Response:
         name = _name(request)
         body = await _object(request)
-        return JSONResponse(await run_in_threadpool(self.s.scale, name, body.get("replicas")))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.scale, name, body.get("replicas")))
 
     async def set_model(self, request: Request) -> Response:
         name = _name(request)
         body = await _object(request)
         cause = _cause(request, f"set model {body.get('model')}")
-        return JSONResponse(
+        return FiniteJSONResponse(
             await run_in_threadpool(self.s.set_model, name, body.get("model"), cause)
         )
 
     async def rollout_status(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(self.s.rollout_status, name))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.rollout_status, name))
 
     async def pause(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(self.s.set_paused, name, True))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.set_paused, name, True))
 
     async def resume(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(self.s.set_paused, name, False))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.set_paused, name, False))
 
     async def undo(self, request: Request) -> Response:
         name = _name(request)
         body = await _object(request, allow_empty=True)
         view, skipped = await run_in_threadpool(self.s.undo, name, body.get("toRevision", 0))
-        return JSONResponse({"skipped": skipped, "deployment": view})
+        return FiniteJSONResponse({"skipped": skipped, "deployment": view})
 
     async def set_autoscaling(self, request: Request) -> Response:
         name = _name(request)
@@ -281,7 +268,7 @@ class _Api:
                 "The body needs 'autoscaling': the spec.autoscaling block, or null to remove it."
             )
         block = body["autoscaling"]
-        return JSONResponse(await run_in_threadpool(self.s.set_autoscaling, name, block))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.set_autoscaling, name, block))
 
     async def promote(self, request: Request) -> Response:
         name = _name(request)
@@ -289,27 +276,27 @@ class _Api:
         full = body.get("full", False)
         if not isinstance(full, bool):
             raise InvalidInputError(f"full = {full!r} is invalid: it must be true or false.")
-        return JSONResponse(await run_in_threadpool(self.s.promote, name, full))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.promote, name, full))
 
     async def abort(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(self.s.abort, name))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.abort, name))
 
     async def retry(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(self.s.retry, name))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.retry, name))
 
     async def list_templates(self, request: Request) -> Response:
-        return JSONResponse({"items": await run_in_threadpool(self.s.list_templates)})
+        return FiniteJSONResponse({"items": await run_in_threadpool(self.s.list_templates)})
 
     async def get_template(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(self.s.get_template, name))
+        return FiniteJSONResponse(await run_in_threadpool(self.s.get_template, name))
 
     async def put_template(self, request: Request) -> Response:
         doc = await _named_body(request, "AnalysisTemplate", "analysistemplates")
         view, outcome = await run_in_threadpool(self.s.apply_template, doc)
-        return JSONResponse(
+        return FiniteJSONResponse(
             {"outcome": outcome, "template": view},
             status_code=201 if outcome == "created" else 200,
         )
@@ -317,19 +304,20 @@ class _Api:
     async def delete_template(self, request: Request) -> Response:
         name = _name(request)
         await run_in_threadpool(self.s.delete_template, name)
-        return JSONResponse({"outcome": "deleted", "name": name})
+        return FiniteJSONResponse({"outcome": "deleted", "name": name})
 
     async def list_triggers(self, request: Request) -> Response:
-        return JSONResponse({"items": await run_in_threadpool(lambda: self.s.triggers().list())})
+        items = await run_in_threadpool(lambda: self.s.triggers().list())
+        return FiniteJSONResponse({"items": items})
 
     async def get_trigger(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(lambda: self.s.triggers().get(name)))
+        return FiniteJSONResponse(await run_in_threadpool(lambda: self.s.triggers().get(name)))
 
     async def put_trigger(self, request: Request) -> Response:
         doc = await _named_body(request, "Trigger", "triggers")
         view, outcome = await run_in_threadpool(lambda: self.s.triggers().apply(doc))
-        return JSONResponse(
+        return FiniteJSONResponse(
             {"outcome": outcome, "trigger": view},
             status_code=201 if outcome == "created" else 200,
         )
@@ -337,25 +325,26 @@ class _Api:
     async def delete_trigger(self, request: Request) -> Response:
         name = _name(request)
         await run_in_threadpool(lambda: self.s.triggers().delete(name))
-        return JSONResponse({"outcome": "deleted", "name": name})
+        return FiniteJSONResponse({"outcome": "deleted", "name": name})
 
     async def trigger_history(self, request: Request) -> Response:
         name = _name(request)
         limit = _int_param(request, "limit")
         items = await run_in_threadpool(lambda: self.s.triggers().history(name, limit))
-        return JSONResponse({"items": items})
+        return FiniteJSONResponse({"items": items})
 
     async def list_monitors(self, request: Request) -> Response:
-        return JSONResponse({"items": await run_in_threadpool(lambda: self.s.monitors().list())})
+        items = await run_in_threadpool(lambda: self.s.monitors().list())
+        return FiniteJSONResponse({"items": items})
 
     async def get_monitor(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse(await run_in_threadpool(lambda: self.s.monitors().get(name)))
+        return FiniteJSONResponse(await run_in_threadpool(lambda: self.s.monitors().get(name)))
 
     async def put_monitor(self, request: Request) -> Response:
         doc = await _named_body(request, "Monitor", "monitors")
         view, outcome = await run_in_threadpool(lambda: self.s.monitors().apply(doc))
-        return JSONResponse(
+        return FiniteJSONResponse(
             {"outcome": outcome, "monitor": view},
             status_code=201 if outcome == "created" else 200,
         )
@@ -363,7 +352,7 @@ class _Api:
     async def delete_monitor(self, request: Request) -> Response:
         name = _name(request)
         await run_in_threadpool(lambda: self.s.monitors().delete(name))
-        return JSONResponse({"outcome": "deleted", "name": name})
+        return FiniteJSONResponse({"outcome": "deleted", "name": name})
 
     async def monitor_windows(self, request: Request) -> Response:
         name = _name(request)
@@ -372,23 +361,24 @@ class _Api:
         items = await run_in_threadpool(
             lambda: self.s.monitors().windows(name, version=version, limit=limit)
         )
-        return JSONResponse({"items": items})
+        return FiniteJSONResponse({"items": items})
 
     async def revisions(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse({"items": await run_in_threadpool(self.s.revisions, name)})
+        return FiniteJSONResponse({"items": await run_in_threadpool(self.s.revisions, name)})
 
     async def deployment_replicas(self, request: Request) -> Response:
         name = _name(request)
-        return JSONResponse({"items": await run_in_threadpool(self.s.replicas, name)})
+        return FiniteJSONResponse({"items": await run_in_threadpool(self.s.replicas, name)})
 
     async def all_replicas(self, request: Request) -> Response:
-        return JSONResponse({"items": await run_in_threadpool(self.s.replicas, None)})
+        return FiniteJSONResponse({"items": await run_in_threadpool(self.s.replicas, None)})
 
     async def events(self, request: Request) -> Response:
         name = _name(request)
         limit = _int_param(request, "limit")
-        return JSONResponse({"items": await run_in_threadpool(self.s.list_events, name, limit)})
+        items = await run_in_threadpool(self.s.list_events, name, limit)
+        return FiniteJSONResponse({"items": items})
 
     async def replica_log(self, request: Request) -> Response:
         replica_id = request.path_params["replica_id"]
@@ -410,12 +400,17 @@ def _int_param(request: Request, key: str) -> int | None:
     raw = request.query_params.get(key)
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise InvalidInputError(f"Query parameter {key}={raw!r} is invalid: use an integer ≥ 0.")
+    if not is_ascii_digits(raw, most=9):
+        raise InvalidInputError(
+            f"Query parameter {key}={raw!r} is invalid: use an integer from 0 to 999999999 "
+            "in ASCII digits."
+        )
     return int(raw)
 
 
-async def _body(request: Request) -> Any:
+async def _body(request: Request, kind: str = "") -> Any:
+    """The JSON body; NaN and ±Infinity (which Python's ``json`` reads) are refused, naming
+    the field (as ``{kind} field …`` when the body is an object of that kind)."""
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidInputError(
@@ -425,16 +420,22 @@ async def _body(request: Request) -> Any:
     if not raw.strip():
         raise InvalidInputError("The request body is empty; send a JSON object.")
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
     except ValueError as exc:
         raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+    bad = non_finite(doc)
+    if bad is not None:
+        where = f"{kind} field {bad[0]}" if kind else f"The request body's field {bad[0]}"
+        error = InvalidDefinitionError if kind else InvalidInputError
+        raise error(f"{where} = {bad[1]!r} is invalid: it {FINITE}.")
+    return doc
 
 
 async def _named_body(request: Request, kind: str, collection: str) -> Any:
     """The body of a PUT to ``/v1/<collection>/<name>``: its ``metadata.name`` must be the
     URL's name."""
     name = _name(request)
-    doc = await _body(request)
+    doc = await _body(request, kind)
     meta = doc.get("metadata") if isinstance(doc, dict) else None
     given = meta.get("name") if isinstance(meta, dict) else None
     if given != name:

@@ -13,6 +13,7 @@ import httpx
 from loopline.errors import (
     AlreadyExistsError,
     BackendError,
+    ConfigurationError,
     ConflictError,
     InvalidDefinitionError,
     InvalidInputError,
@@ -30,6 +31,7 @@ _ERRORS: dict[str, type[LooplineError]] = {
     "Conflict": ConflictError,
     "Unauthorized": UnauthorizedError,
     "Timeout": StepTimeoutError,
+    "MisdirectedRequest": ConfigurationError,
 }
 
 

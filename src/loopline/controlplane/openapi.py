@@ -103,6 +103,11 @@ def openapi_document() -> dict[str, Any]:
     mon = {"$ref": "#/components/schemas/Monitor"}
     auth: list[dict[str, list[str]]] = [{"bearer": []}]
     items = {"type": "object", "properties": {"items": {"type": "array"}}}
+    deployment_list = {"type": "object", "properties": {
+        "items": {"type": "array"},
+        "unreadable": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "error": {"type": "string"}}}},
+    }}  # fmt: skip
     return {
         "openapi": "3.1.0",
         "info": {
@@ -212,7 +217,11 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/healthz": {"get": _op("Liveness of the control plane", _json({}, "ok"))},
             "/v1/deployments": {
-                "get": _op("List deployments", _json(items, "deployments")),
+                "get": _op(
+                    "List deployments (and, under 'unreadable', those whose stored record "
+                    "this version refuses, with why)",
+                    _json(deployment_list, "deployments"),
+                ),
                 "post": _op(
                     "Create a deployment",
                     _json(dep, "created"),

@@ -30,6 +30,7 @@ from loopline.controlplane.views import (
 from loopline.deploy.analysis import AnalysisTemplate
 from loopline.deploy.autoscaling import Autoscaling
 from loopline.deploy.deployment import Deployment
+from loopline.deploy.fields import MAX_REPLICAS
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.replica import Replica
 from loopline.deploy.spec import DeploymentSpec, template_hash
@@ -182,9 +183,14 @@ class ControlPlane:
 
     def scale(self, name: str, replicas: Any) -> JsonDict:
         """Set the replica count (the template, and so the revision, stays)."""
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        if (
+            isinstance(replicas, bool)
+            or not isinstance(replicas, int)
+            or not 0 <= replicas <= MAX_REPLICAS
+        ):
             raise InvalidInputError(
-                f"replicas = {replicas!r} is invalid: it must be an integer ≥ 0."
+                f"replicas = {replicas!r} is invalid: it must be an integer at least 0 and at "
+                f"most {MAX_REPLICAS}."
             )
         with self._mutate:
             d = self._current(name)

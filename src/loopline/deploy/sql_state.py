@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
@@ -69,10 +70,15 @@ from loopline.deploy.writes import (
     SetStatus,
     Write,
 )
-from loopline.errors import ConfigurationError, NotFoundError
+from loopline.errors import ConfigurationError, ConflictError, NotFoundError
 from loopline.metadata.sql.engine import is_memory_sqlite, read_engine, transact
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# What decoding a stored document raises when this version refuses it (a spec rule added
+# since it was written, such as no NaN) or it lacks a key.
+_UNREADABLE = (ValueError, KeyError, TypeError)
 
 schema = MetaData()
 deployments = Table(
@@ -112,6 +118,7 @@ class SqlDeploymentStateStore(DeploymentStateStore):
             threading.RLock() if is_memory_sqlite(engine.url) else contextlib.nullcontext()
         )
         self._decoded = _Decoded()
+        self._unreadable: dict[str, str] = {}
 
     @classmethod
     def from_metadata(cls, metadata: object) -> SqlDeploymentStateStore:
@@ -158,11 +165,36 @@ class SqlDeploymentStateStore(DeploymentStateStore):
 
         return d.memo(("dep", n), tuple(row), build)
 
+    def _readable(self, row: Any) -> Deployment | None:
+        """The row's deployment, or None when this version refuses what is stored (noted in
+        :meth:`unreadable`, logged once per stored text)."""
+        try:
+            d = self._deployment(row)
+        except _UNREADABLE as exc:
+            why = str(exc)
+            if self._unreadable.get(row.name) != why:
+                log.error("Deployment %r is stored in a form this version refuses: %s",
+                          row.name, why)  # fmt: skip
+            self._unreadable[row.name] = why
+            return None
+        self._unreadable.pop(row.name, None)
+        return d
+
     def _get(self, conn: Connection, name: str) -> Deployment:
         row = conn.execute(_DEPLOYMENT.where(deployments.c.name == name)).first()
         if row is None:
             raise self._not_found(conn, name)
-        return self._deployment(row)
+        d = self._readable(row)
+        if d is None:
+            raise ConflictError(
+                f"Deployment {name!r} is stored in a form this version refuses "
+                f"({self._unreadable[name]}); apply a corrected spec over it "
+                "(loopline apply -f FILE), then delete it if it is not wanted."
+            )
+        return d
+
+    def unreadable(self) -> dict[str, str]:
+        return dict(self._unreadable)
 
     @staticmethod
     def _not_found(conn: Connection, name: str) -> NotFoundError:
@@ -181,18 +213,26 @@ class SqlDeploymentStateStore(DeploymentStateStore):
         decoded = self._decoded
         revs: dict[str, list[Revision]] = {}
         for dep, key, raw in conn.execute(vq):
-            revs.setdefault(dep, []).append(decoded.get(("rev", dep, key), raw, revision_from_json))
+            try:
+                rev = decoded.get(("rev", dep, key), raw, revision_from_json)
+            except _UNREADABLE as exc:
+                # Left out: the controller writes the revision of the spec's template again.
+                log.warning("Revision %s of deployment %r is left out: %s", key, dep, exc)
+                continue
+            revs.setdefault(dep, []).append(rev)
         reps: dict[str, list[Replica]] = {}
         for dep, key, raw in conn.execute(pq):
             reps.setdefault(dep, []).append(decoded.get(("rep", dep, key), raw, replica_from_json))
         if name is None:  # a full read: what it did not see is gone
             decoded.keep_only(rows, revs, reps)
-        return [
-            DeploymentSnapshot.of(
-                self._deployment(row), revs.get(row.name, ()), reps.get(row.name, ())
-            )
-            for row in rows
-        ]
+            self._unreadable = {k: v for k, v in self._unreadable.items()
+                                if k in {r.name for r in rows}}  # fmt: skip
+        out = []
+        for row in rows:
+            d = self._readable(row)
+            if d is not None:
+                out.append(DeploymentSnapshot.of(d, revs.get(row.name, ()), reps.get(row.name, ())))
+        return out
 
     # ---- the store -------------------------------------------------------------------------
 
@@ -205,7 +245,13 @@ class SqlDeploymentStateStore(DeploymentStateStore):
                     name=spec.name, spec=spec.to_dict(), generation=1, created_at=now,
                     status=status_to_json(d.status), router=None))  # fmt: skip
                 return d
-            current = self._deployment(row)
+            current = self._readable(row)
+            if current is None:  # a corrected spec replaces one this version refuses
+                generation = row.generation + 1
+                conn.execute(update(deployments).where(deployments.c.name == spec.name).values(
+                    spec=spec.to_dict(), generation=generation))  # fmt: skip
+                self._unreadable.pop(spec.name, None)
+                return Deployment(spec, generation, row.created_at)
             if current.spec == spec:
                 return current
             conn.execute(update(deployments).where(deployments.c.name == spec.name).values(
@@ -220,14 +266,19 @@ class SqlDeploymentStateStore(DeploymentStateStore):
 
     def list_deployments(self) -> list[Deployment]:
         def fn(conn: Connection) -> list[Deployment]:
-            rows = conn.execute(_DEPLOYMENT.order_by(deployments.c.name))
-            return [self._deployment(r) for r in rows]
+            rows = conn.execute(_DEPLOYMENT.order_by(deployments.c.name)).all()
+            self._unreadable = {k: v for k, v in self._unreadable.items()
+                                if k in {r.name for r in rows}}  # fmt: skip
+            return [d for d in map(self._readable, rows) if d is not None]
 
         return self._read(fn, "list deployments")
 
     def delete_deployment(self, name: str) -> None:
         def fn(conn: Connection) -> None:
-            self._get(conn, name)
+            found = conn.execute(select(deployments.c.name).where(deployments.c.name == name))
+            if found.first() is None:
+                raise self._not_found(conn, name)
+            self._unreadable.pop(name, None)
             for table in (replicas, revisions):
                 conn.execute(delete(table).where(table.c.deployment == name))
             conn.execute(delete(deployments).where(deployments.c.name == name))

@@ -68,6 +68,13 @@ class DeploymentStateStore(abc.ABC):
             InvalidInputError: a write concerns another deployment.
         """
 
+    def unreadable(self) -> dict[str, str]:
+        """Deployments whose stored record this version refuses (a spec stored before a rule
+        that now rejects it), with the reason, as of the last full read. Lists and the sync
+        loop leave them out; reading one alone raises ConflictError; applying a corrected
+        spec over it, or deleting it, clears it."""
+        return {}
+
     def list_revisions(self, name: str) -> list[Revision]:
         """The deployment's revisions, by number. Raises NotFoundError."""
         return list(self.snapshot(name).revisions)
