@@ -14,7 +14,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
@@ -25,6 +24,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from loopline.bundle import LoadedModel, infer_signature, load_model, save_model
 from loopline.serving import ServedModel, ServerOptions, create_app
 from loopline.serving.app import ModelServerApp
+from loopline.serving.runner import make_server
 
 
 @dataclass
@@ -92,7 +92,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
 
 class ThreadedServer:
-    """uvicorn serving an app on 127.0.0.1:<free port> in a background thread."""
+    """The worker's uvicorn server (connection limits included) serving an app on
+    127.0.0.1:<free port> in a background thread."""
 
     def __init__(self, app: ModelServerApp) -> None:
         self.app = app
@@ -100,16 +101,7 @@ class ThreadedServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
-            loop="uvloop",
-            http="httptools",
-            timeout_graceful_shutdown=5,
-        )
-        self.server = uvicorn.Server(config)
+        self.server = make_server(app, graceful_timeout=5)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:

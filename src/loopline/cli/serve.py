@@ -97,6 +97,48 @@ class _Parsed(click.ParamType[Any]):
     help="Larger request bodies get 413.",
 )
 @click.option(
+    "--max-header-bytes",
+    default=_D.max_header_bytes,
+    show_default=True,
+    help="A larger request head (request line and headers) gets 431.",
+)
+@click.option(
+    "--max-url-bytes",
+    default=_D.max_url_bytes,
+    show_default=True,
+    help="A longer request URL gets 414.",
+)
+@click.option(
+    "--head-timeout",
+    default=_D.head_timeout,
+    show_default=True,
+    help="Seconds from a request's first byte to its complete head; then 408 and close.",
+)
+@click.option(
+    "--body-timeout",
+    default=_D.body_timeout,
+    show_default=True,
+    help="Seconds from a complete head to the complete body; then 408 and close.",
+)
+@click.option(
+    "--idle-timeout",
+    default=_D.idle_timeout,
+    show_default=True,
+    help="Seconds a connection may wait for a request (fresh or kept alive); then closed.",
+)
+@click.option(
+    "--max-connections",
+    default=_D.max_connections,
+    show_default=True,
+    help="Open connections per worker; one more gets 503 and is closed.",
+)
+@click.option(
+    "--max-pipelined",
+    default=_D.max_pipelined,
+    show_default=True,
+    help="Pipelined requests queued per connection; reading stops while the queue is full.",
+)
+@click.option(
     "--log-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=_D.log_dir,
@@ -147,6 +189,13 @@ def serve(
     max_latency_ms: float,
     max_queue_rows: int,
     max_body_bytes: int,
+    max_header_bytes: int,
+    max_url_bytes: int,
+    head_timeout: float,
+    body_timeout: float,
+    idle_timeout: float,
+    max_connections: int,
+    max_pipelined: int,
     log_dir: Path | None,
     log_sample_rate: float,
     log_max_bytes: int,
@@ -179,6 +228,13 @@ def serve(
             max_latency_ms=max_latency_ms,
             max_queue_rows=max_queue_rows,
             max_body_bytes=max_body_bytes,
+            max_header_bytes=max_header_bytes,
+            max_url_bytes=max_url_bytes,
+            head_timeout=head_timeout,
+            body_timeout=body_timeout,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+            max_pipelined=max_pipelined,
             log_dir=log_dir,
             log_sample_rate=log_sample_rate,
             log_max_bytes=log_max_bytes,

@@ -40,6 +40,7 @@ from loopline.serving.http import (
     Receive,
     Scope,
     Send,
+    SendFailed,
     error_body,
     read_json,
     respond,
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 _LIVE = orjson.dumps({"live": True})
 _METRICS_PERIOD_S = 1.0
+_SEND_FAILED_LOG_PERIOD_S = 60.0  # a failed send is logged at most once a minute, with a count
 
 
 class ModelServerApp:
@@ -67,6 +69,8 @@ class ModelServerApp:
         self._pred_log: SegmentWriter | None = None
         self._feedback_log: SegmentWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._send_failed_logged_at: float | None = None
+        self._send_failed_unlogged = 0
         for entry in self.table.entries:
             self.metrics.ready.set(entry.labels, 0.0)
             if entry.served.batching:
@@ -182,9 +186,27 @@ class ModelServerApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            try:
+                await self._http(scope, receive, send)
+            except SendFailed as exc:
+                self._send_failed(exc, time.monotonic())
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    def _send_failed(self, exc: SendFailed, now: float) -> None:
+        """Count a response that could not be sent; log it (one line, no traceback) at most
+        once per period, so a client cannot fill the log."""
+        self.metrics.send_failed.inc(())
+        self._send_failed_unlogged += 1
+        last = self._send_failed_logged_at
+        if last is None or now - last >= _SEND_FAILED_LOG_PERIOD_S:
+            log.warning(
+                "Could not send %d response(s) since the last report: %s",
+                self._send_failed_unlogged,
+                exc,
+            )
+            self._send_failed_logged_at = now
+            self._send_failed_unlogged = 0
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.errors import InvalidInputError
+from loopline.serving.limits import HttpLimits
 from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
 from loopline.types import check_name, parse_age, parse_byte_size
 
@@ -46,6 +47,7 @@ def _field_default(cls: type, name: str) -> Any:
 
 _BATCHING = BatchingOptions()
 _SERVER = ServerOptions()
+_HTTP = _SERVER.http
 _SAMPLE_RATE: float = _field_default(LogOptions, "sample_rate")
 _LOG_MAX_BYTES: int = _field_default(LogOptions, "max_bytes")
 _LOG_MAX_AGE: float = _field_default(LogOptions, "max_age")
@@ -68,6 +70,10 @@ class ServeCommand:
         batching: adaptive batching of concurrent requests.
         max_batch_size, max_latency_ms, max_queue_rows: the :class:`BatchingOptions` limits.
         max_body_bytes: larger request bodies get 413.
+        max_header_bytes, max_url_bytes, head_timeout, body_timeout, idle_timeout,
+            max_connections, max_pipelined: the :class:`HttpLimits` of each worker (431 for
+            a larger head, 414 for a longer URL, 408 past a deadline, 503 beyond the
+            connections).
         log_dir: where prediction logs and feedback go (None: no logging).
         log_sample_rate: share of requests logged (needs ``log_dir``).
         log_max_bytes: the log directory is rotated to at most this many bytes (needs
@@ -96,6 +102,13 @@ class ServeCommand:
     max_latency_ms: float = _BATCHING.max_latency_ms
     max_queue_rows: int = _BATCHING.max_queue_rows
     max_body_bytes: int = _SERVER.max_body_bytes
+    max_header_bytes: int = _HTTP.max_header_bytes
+    max_url_bytes: int = _HTTP.max_url_bytes
+    head_timeout: float = _HTTP.head_timeout
+    body_timeout: float = _HTTP.body_timeout
+    idle_timeout: float = _HTTP.idle_timeout
+    max_connections: int = _HTTP.max_connections
+    max_pipelined: int = _HTTP.max_pipelined
     log_dir: Path | None = None
     log_sample_rate: float = _SAMPLE_RATE
     log_max_bytes: int = _LOG_MAX_BYTES
@@ -146,6 +159,15 @@ class ServeCommand:
         _check_int("--max-batch-size", self.max_batch_size, 1, None, "rows per model call")
         _check_int("--max-queue-rows", self.max_queue_rows, 1, None, "rows queued at most")
         _check_int("--max-body-bytes", self.max_body_bytes, 1, None, "bytes per request body")
+        _check_int("--max-header-bytes", self.max_header_bytes, 1, None, "bytes per request head")
+        _check_int("--max-url-bytes", self.max_url_bytes, 1, None, "bytes per request URL")
+        if self.max_url_bytes > self.max_header_bytes:
+            raise InvalidInputError(
+                f"--max-url-bytes {self.max_url_bytes} is larger than --max-header-bytes "
+                f"{self.max_header_bytes}; the URL is part of the head."
+            )
+        _check_int("--max-connections", self.max_connections, 1, None, "per worker process")
+        _check_int("--max-pipelined", self.max_pipelined, 1, None, "queued per connection")
         for flag, attr, low, high, hint in _FLOAT_RANGES:
             set_(self, attr, _check_float(flag, getattr(self, attr), low, high, hint))
         _check_int("--log-max-bytes", self.log_max_bytes, 1, None, "the log directory's size")
@@ -240,6 +262,15 @@ class ServeCommand:
             )
         return ServerOptions(
             max_body_bytes=self.max_body_bytes,
+            http=HttpLimits(
+                max_header_bytes=self.max_header_bytes,
+                max_url_bytes=self.max_url_bytes,
+                head_timeout=self.head_timeout,
+                body_timeout=self.body_timeout,
+                idle_timeout=self.idle_timeout,
+                max_connections=self.max_connections,
+                max_pipelined=self.max_pipelined,
+            ),
             batching=BatchingOptions(
                 max_batch_size=self.max_batch_size,
                 max_latency_ms=self.max_latency_ms,
@@ -291,6 +322,13 @@ _FLAGS: tuple[_Flag, ...] = (
     _Flag("--max-latency-ms", "max_latency_ms", float),
     _Flag("--max-queue-rows", "max_queue_rows", int),
     _Flag("--max-body-bytes", "max_body_bytes", int),
+    _Flag("--max-header-bytes", "max_header_bytes", int),
+    _Flag("--max-url-bytes", "max_url_bytes", int),
+    _Flag("--head-timeout", "head_timeout", float),
+    _Flag("--body-timeout", "body_timeout", float),
+    _Flag("--idle-timeout", "idle_timeout", float),
+    _Flag("--max-connections", "max_connections", int),
+    _Flag("--max-pipelined", "max_pipelined", int),
     _Flag("--log-dir", "log_dir", Path),
     _Flag("--log-sample-rate", "log_sample_rate", float),
     _Flag("--log-max-bytes", "log_max_bytes", int, lambda t: parse_byte_size(t, "--log-max-bytes")),
@@ -311,6 +349,9 @@ _FLOAT_RANGES: tuple[tuple[str, str, float, float | None, str], ...] = (
     ("--log-sample-rate", "log_sample_rate", 0.0, 1.0, "1 logs every request"),
     ("--graceful-timeout", "graceful_timeout", 1.0, None, "seconds for in-flight requests"),
     ("--drain-seconds", "drain_seconds", 0.0, None, "0 when a router already drained it"),
+    ("--head-timeout", "head_timeout", 0.1, None, "seconds to receive a request head"),
+    ("--body-timeout", "body_timeout", 0.1, None, "seconds to receive a request body"),
+    ("--idle-timeout", "idle_timeout", 0.1, None, "seconds a connection may wait idle"),
 )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from loopline.errors import InvalidInputError
+from loopline.serving.protocols import check_request_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,6 +24,11 @@ class BodyTooLarge(Exception):
 
 class ClientDisconnected(Exception):
     """The client went away before sending its whole body; nothing is answered."""
+
+
+class SendFailed(Exception):
+    """The server could not send a response (the connection is gone or a header is invalid);
+    nothing more can be answered on this request."""
 
 
 class HttpError(Exception):
@@ -55,7 +61,8 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[Any, st
             except ValueError:
                 raise InvalidInputError("The Content-Length header is not a number.") from None
         elif name == b"x-request-id":
-            rid = value.decode("latin-1")[:128]
+            rid = value.decode("latin-1")
+            check_request_id(rid, "The X-Request-ID header")
     chunks = []
     size = 0
     more = True
@@ -79,12 +86,21 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[Any, st
 async def respond(
     send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
+    """Send one complete response.
+
+    Raises:
+        SendFailed: the server refused the response (e.g. an invalid header) or the
+            connection failed; the caller counts it and moves on.
+    """
     base = _JSON if not headers or headers[0][0] != b"content-type" else []
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*base, (b"content-length", b"%d" % len(body)), *headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*base, (b"content-length", b"%d" % len(body)), *headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+    except (RuntimeError, OSError) as exc:
+        raise SendFailed(str(exc)) from exc

@@ -156,6 +156,12 @@ class Metrics:
             "than max_age).",
             ("reason",),
         )
+        self.send_failed = self._add(
+            "loopline_response_send_failures_total",
+            "counter",
+            "Responses that could not be sent (the connection was gone or a header invalid).",
+            (),
+        )
 
     def _add(
         self,
@@ -202,7 +208,8 @@ class Metrics:
                     f'{n}="{_escape(v)}"' for n, v in zip(metric.labels, key, strict=False)
                 )
                 if metric.kind != "histogram":
-                    lines.append(f"{name}{{{lab}}} {_num(value)}")
+                    labelled = f"{name}{{{lab}}}" if lab else name
+                    lines.append(f"{labelled} {_num(value)}")
                     continue
                 cum = 0.0
                 for bound, count in zip(metric.buckets, value, strict=False):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopline.errors import InvalidInputError
+from loopline.serving.limits import HttpLimits
 from loopline.types import check_name
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class ServerOptions:
 
     Attributes:
         max_body_bytes: larger request bodies get 413.
+        http: the HTTP connection limits (head and URL size, deadlines, connections,
+            pipelining) of each worker.
         batching: limits used by every model served with ``batching=True``.
         log: prediction/feedback logging, or None for off.
         metrics_dir: shared directory where workers publish metric snapshots (None: this
@@ -116,6 +119,7 @@ class ServerOptions:
     """
 
     max_body_bytes: int = 8 * 1024 * 1024
+    http: HttpLimits = field(default_factory=HttpLimits)
     batching: BatchingOptions = field(default_factory=BatchingOptions)
     log: LogOptions | None = None
     metrics_dir: Path | None = None

@@ -80,9 +80,26 @@ def decode_v2(body: Any, signature: Signature) -> tuple[Raw, list[str] | None, s
             if o not in known:
                 raise InvalidInputError(f"Unknown output {o!r}; the model has outputs {known}.")
     rid = body.get("id")
-    if rid is not None and not isinstance(rid, str):
-        raise InvalidInputError("Field 'id' must be a string.")
+    if rid is not None:
+        if not isinstance(rid, str):
+            raise InvalidInputError("Field 'id' must be a string.")
+        check_request_id(rid, "Field 'id'")
     return raw, outputs, rid
+
+
+#: A request id (V2 ``id``, ``X-Request-ID``) is echoed in a response header: 1-128 printable
+#: ASCII characters, so it can never break or inject a header.
+MAX_REQUEST_ID = 128
+
+
+def check_request_id(rid: str, what: str) -> None:
+    """Raise InvalidInputError unless ``rid`` is empty or 1-128 printable ASCII characters."""
+    if len(rid) > MAX_REQUEST_ID or not (rid.isascii() and rid.isprintable()):
+        raise InvalidInputError(
+            f"{what} ({rid[:40]!r}{'…' if len(rid) > 40 else ''}, {len(rid)} characters) must "
+            f"be at most {MAX_REQUEST_ID} printable ASCII characters (no control characters); "
+            "it is echoed in the x-request-id response header."
+        )
 
 
 def _v2_tensor(tensor: dict[str, Any], spec: TensorSpec) -> np.ndarray[Any, Any]:

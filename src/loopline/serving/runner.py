@@ -69,6 +69,7 @@ def _make_server_class() -> Any:
         raise DependencyMissingError(
             "Serving needs uvicorn. Install it with: pip install 'loopline[serve]'"
         ) from exc
+    from loopline.serving.connection import sweep  # uvicorn's protocol: imported on first use
 
     class _Server(uvicorn.Server):
         app_ref: ModelServerApp
@@ -90,6 +91,11 @@ def _make_server_class() -> Any:
 
         def _exit(self) -> None:
             self.should_exit = True
+
+        async def on_tick(self, counter: int) -> bool:
+            # Ten ticks a second: apply the connections' deadlines (HttpLimits).
+            sweep(self.server_state.connections, asyncio.get_running_loop().time())
+            return bool(await super().on_tick(counter))
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             # A connection the kernel already accepted into the backlog, or a request already
@@ -155,6 +161,32 @@ def _has_unread_request(connection: Any) -> bool:
     return buf[0] > 0
 
 
+def make_server(
+    app: ModelServerApp, *, graceful_timeout: float = 30.0, drain_seconds: float = 0.0
+) -> Any:
+    """The uvicorn server of one worker running ``app``, with its connection limits
+    (``app.options.http``) and graceful shutdown; ``serve(sockets=[...])`` runs it."""
+    import uvicorn
+
+    from loopline.serving.connection import protocol_class
+
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http=protocol_class(app.options.http),
+        ws="none",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(max(1, graceful_timeout)),
+        backlog=2048,
+    )
+    server = _make_server_class()(config)
+    server.app_ref = app
+    server.drain_seconds = drain_seconds
+    return server
+
+
 def serve_worker(
     models: Sequence[ServedModel],
     *,
@@ -165,23 +197,9 @@ def serve_worker(
     drain_seconds: float = 0.0,
 ) -> None:
     """Run one worker in this process until SIGTERM (blocks)."""
-    import uvicorn
-
     sock = _listen_socket(host, port, listen=True)
     app = create_app(models, options=options)
-    config = uvicorn.Config(
-        app,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=int(max(1, graceful_timeout)),
-        backlog=2048,
-    )
-    server = _make_server_class()(config)
-    server.app_ref = app
-    server.drain_seconds = drain_seconds
+    server = make_server(app, graceful_timeout=graceful_timeout, drain_seconds=drain_seconds)
     server.run(sockets=[sock])
 
 
@@ -318,4 +336,4 @@ def _worker_entry(
     )
 
 
-__all__ = ["ServerHandle", "run_server", "serve_worker"]
+__all__ = ["ServerHandle", "make_server", "run_server", "serve_worker"]
