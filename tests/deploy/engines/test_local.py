@@ -6,6 +6,7 @@ import os
 import signal
 import stat
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from loopline.artifacts.owner import process_stat
+from loopline.bundle import tree_digest
 from loopline.deploy.engines.base import DeployEngine
 from loopline.deploy.engines.local import LocalEngine, ReplicaArgv
 from loopline.deploy.spec import Batching, Logging, Template
@@ -204,8 +206,13 @@ def test_a_replica_is_the_real_model_server_with_batching_and_prediction_logs(
     from loopline.serving import read_prediction_logs
 
     root = tmp_path / "predictions"
+    digest = tree_digest(model_dir)  # a directory is served only against its digest
+
+    def checked(replica_id: str, command: ServeCommand) -> list[str]:
+        return replace(command, expected_digest=digest).process_argv(sys.executable)
+
     engine = LocalEngine(log_dir=tmp_path / "logs", prediction_log_root=root,
-                         graceful_timeout=5)  # fmt: skip
+                         graceful_timeout=5, argv=checked)  # fmt: skip
     template = Template(
         model=str(model_dir),
         batching=Batching(enabled=True, max_batch_size=8),
@@ -229,6 +236,35 @@ def test_a_replica_is_the_real_model_server_with_batching_and_prediction_logs(
     assert gone.code == 0  # a graceful shutdown, logs flushed
     logged = read_prediction_logs(root, model="clf")
     assert logged.height == 1
+
+
+PRINT_CWD = (sys.executable, "-c",
+             "import os, time\n"
+             "print('cwd=' + os.getcwd(), flush=True)\n"
+             "time.sleep(60)\n")  # fmt: skip
+
+
+def test_a_replica_starts_in_its_own_private_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    control_plane_dir = tmp_path / "controlplane-cwd"
+    control_plane_dir.mkdir()
+    monkeypatch.chdir(control_plane_dir)
+    engine = LocalEngine(log_dir=tmp_path / "logs", argv=lambda replica_id, command: PRINT_CWD)
+    handle = engine.start_replica("web-abc-1", Template(model="iris/1"))
+    log = Path(handle.log_path or "")
+    try:
+        def printed() -> list[str]:
+            return [ln for ln in log.read_text().splitlines() if ln.startswith("cwd=")]
+
+        wait_for(printed, timeout=30, what="the replica's cwd line")
+        cwd = printed()[0].split()[0].removeprefix("cwd=")
+        assert Path(cwd) != control_plane_dir
+        assert Path(cwd) == tmp_path / "replicas" / "web-abc-1"
+        assert stat.S_IMODE(Path(cwd).stat().st_mode) == 0o700
+        assert engine.poll(handle) is None  # the launcher exec'd the replica: same pid
+    finally:
+        engine.stop(handle, grace=5)
 
 
 def test_process_logs_are_private_files_in_a_private_folder(tmp_path: Path) -> None:

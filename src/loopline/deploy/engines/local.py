@@ -14,6 +14,12 @@ the control plane is down. An exit is reported once the log pipe has written wha
 process sent (or after ``LOG_DRAIN_SECONDS``). A process is identified by
 pid *and* start time (``/proc/<pid>/stat`` field 22), so a reused pid is never mistaken
 for a replica, and a restarted control plane re-adopts processes from those two numbers.
+
+A replica starts in its own working directory, ``<work_root>/<replica_id>`` (mode 0700), not
+the control plane's: a relative path or a module in the control plane's directory never
+reaches it (``python -m`` puts the working directory first on ``sys.path``). posix_spawn has
+no ``chdir``, so the replica's argv is run through a minimal launcher (``python -I -S -c``)
+that changes directory and ``exec``s it: same pid, same start time.
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ class LocalEngine(DeployEngine):
         env: extra environment for the processes (added to this process's environment).
         router_ready_timeout: seconds a new router may take to answer its admin endpoint.
         log_policy: how each process's log file rotates (size, rotated files kept, age).
+        work_root: where each replica gets its working directory, ``<work_root>/<replica_id>``
+            (default: ``replicas`` beside ``log_dir``).
     """
 
     survives_control_plane: ClassVar[bool] = True
@@ -90,8 +98,10 @@ class LocalEngine(DeployEngine):
         env: Mapping[str, str] | None = None,
         router_ready_timeout: float = 10.0,
         log_policy: LogFilePolicy | None = None,
+        work_root: Path | None = None,
     ) -> None:
         self.log_dir = Path(log_dir)
+        self.work_root = self.log_dir.parent / "replicas" if work_root is None else Path(work_root)
         self.host = host
         self.python = python
         self.prediction_log_root = prediction_log_root
@@ -147,7 +157,9 @@ class LocalEngine(DeployEngine):
 
     # ---- launching ---------------------------------------------------------------------------
 
-    def _spawn(self, argv: list[str], log_name: str, port: int) -> ProcessHandle:
+    def _spawn(
+        self, argv: list[str], log_name: str, port: int, cwd: Path | None = None
+    ) -> ProcessHandle:
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = self.log_dir / f"{log_name}.log"
         env = {**os.environ, **self.env}
@@ -182,10 +194,11 @@ class LocalEngine(DeployEngine):
                 )
             except OSError as exc:
                 raise BackendError(f"could not run {self.python!r}: {exc}") from exc
+            started = argv if cwd is None else [*_chdir_launcher(self.python), str(cwd), *argv]
             try:
                 pid = os.posix_spawnp(
-                    argv[0],
-                    argv,
+                    started[0],
+                    started,
                     env,
                     file_actions=[
                         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -245,7 +258,16 @@ class LocalEngine(DeployEngine):
             argv = list(self.argv(replica_id, command))
         if not argv:
             raise BackendError(f"cannot start replica {replica_id!r}: the argv hook gave []")
-        return self._spawn(argv, replica_id, port)
+        workdir = self.work_root / replica_id
+        try:
+            workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            workdir.chmod(0o700)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot start replica {replica_id!r}: no working directory {str(workdir)!r} "
+                f"({exc})"
+            ) from exc
+        return self._spawn(argv, replica_id, port, cwd=workdir)
 
     def start_router(
         self, deployment: str, port: int, admin_port: int, workers: int = 1,
@@ -356,6 +378,12 @@ class LocalEngine(DeployEngine):
                 gone = ProcessExit(code=None)
         self._children.pop(handle.pid, None)
         return gone
+
+
+def _chdir_launcher(python: str) -> list[str]:
+    """``argv + [DIR, *ARGV]`` changes to DIR and execs ARGV (isolated mode, no site)."""
+    code = "import os,sys;os.chdir(sys.argv[1]);os.execvp(sys.argv[2],sys.argv[2:])"
+    return [python, "-I", "-S", "-c", code]
 
 
 def _http_status(host: str, port: int, path: str, timeout: float) -> int | None:
