@@ -75,7 +75,8 @@ def main() -> None:
         port = 19400 + (hash(name) % 300)
         server = subprocess.Popen(
             [str(ROOT / ".venv/bin/loopline"), "serve", str(ART / f"loopline_{name}"),
-             "--port", str(port), "--workers", "2", *(["--batching"] if args.batching else [])],
+             "--allow-unverified", "--port", str(port), "--workers", "2",
+             *(["--batching"] if args.batching else [])],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

@@ -56,6 +56,7 @@ def peer_spec(peer, model, port):
             venv("loopline", "loopline"),
             "serve",
             str(ART / f"loopline_{model}"),
+            "--allow-unverified",  # a bundle save_loopline.py just built
             "--host",
             HOST,
             "--port",

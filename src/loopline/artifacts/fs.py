@@ -295,7 +295,9 @@ class FsspecArtifactStore(ArtifactStore):
     @contextlib.contextmanager
     def open_local(self, uri: str) -> Iterator[Path]:
         """A local directory with the bytes: the store's own directory when local (read
-        only!), a verified download otherwise (removed after the block).
+        only! and live: verify what you read, not the folder — see
+        :meth:`ArtifactStore.open_local`), a verified download otherwise (removed after the
+        block).
 
         Raises:
             NotFoundError: nothing is published at ``uri``.

@@ -64,7 +64,12 @@ class ArtifactStore(abc.ABC):
     @contextlib.contextmanager
     def open_local(self, uri: str) -> Iterator[Path]:
         """A local directory holding the published bytes (the store's own directory when
-        local, a downloaded copy otherwise). Treat it as read-only. Raises NotFoundError."""
+        local, a downloaded copy otherwise). Treat it as read-only. Raises NotFoundError.
+
+        The local store hands out its live directory: whoever can write the store can change
+        a file after a reader hashed it. A reader that deserialises what it checked reads
+        each file once (``loopline.bundle.load_model`` copies the tree into a private folder
+        while hashing it, then loads that copy)."""
 
     @abc.abstractmethod
     def delete(self, uri: str) -> None:
