@@ -32,8 +32,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tests.controlplane.conftest import TOKEN, register_bc
-from tests.fuzz.documents import DEPLOYMENTS, MONITOR, TEMPLATE, trigger
-from tests.fuzz.mutations import FUZZ, WEIRD_TEXT, mutated
+from tests.fuzz.documents import AUTOSCALED, DEPLOYMENTS, MONITOR, TEMPLATE, trigger
+from tests.fuzz.mutations import FUZZ, WEIRD_TEXT, mutated, weird_values
 
 from loopline.bundle import infer_signature, save_model
 from loopline.controlplane.api import create_app
@@ -103,8 +103,14 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     try:
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
             a = Api(http)
-            # the objects the mutated documents refer to, so that valid ones are accepted
+            # the objects the mutated documents refer to, so that valid ones are accepted,
+            # and the valid documents themselves, so that a refused change has one to spare
             assert a.put(TEMPLATE, "AnalysisTemplate", "quality").status_code < 300
+            for doc in DEPLOYMENTS:
+                r = a.put(doc, "Deployment", doc["metadata"]["name"])
+                assert r.status_code < 300, r.text
+            assert a.put(MONITOR, "Monitor", "bc").status_code < 300
+            assert a.put(trigger(str(PIPELINE)), "Trigger", "retrain").status_code < 300
             yield a
     finally:
         server.should_exit = True
@@ -124,37 +130,47 @@ def check_answer(r: httpx.Response, spec: bool = False) -> Any:
         assert "Traceback" not in body["error"]
         names = NAMES_A_FIELD.search(body["error"])
         if spec and body.get("reason") == "Invalid" and names and names.group(1) != "(document)":
-            assert body.get("field") == names.group(1), body
+            if not open_field_finding(body["error"]):
+                assert body.get("field") == names.group(1), body
     return body
 
 
-def check_readable(a: Api, kind: str, name: Any) -> None:
-    """Nothing half-stored: the kind's list and the object read back as strict JSON."""
+def check_readable(a: Api, kind: str, name: Any) -> Any:
+    """Nothing half-stored: the kind's list and the object read back as strict JSON.
+    Returns the object's answer (its JSON body)."""
     collection = COLLECTIONS[kind]
     listed = a.http.get(f"/v1/{collection}")
     assert listed.status_code == 200, listed.text
     json.dumps(listed.json(), allow_nan=False)
-    if isinstance(name, str) and name:
-        one = a.http.get(f"/v1/{collection}/{quote(name, safe='')}")
-        assert one.status_code in (200, 400, 404), one.text
-        json.dumps(check_answer(one), allow_nan=False)
+    if not (isinstance(name, str) and name):
+        return None
+    one = a.http.get(f"/v1/{collection}/{quote(name, safe='')}")
+    assert one.status_code in (200, 400, 404), one.text
+    body = check_answer(one)
+    json.dumps(body, allow_nan=False)
+    return body
 
 
 def fuzz_put(a: Api, doc: Any, kind: str) -> None:
+    """PUT ``doc``; a refused one leaves the stored object (if any) exactly as it was."""
     meta = doc.get("metadata") if isinstance(doc, dict) else None
     name = meta.get("name") if isinstance(meta, dict) else None
     url_name = name if isinstance(name, str) and name.strip("/.") else "fallback"
-    check_answer(a.put(doc, kind, url_name), spec=True)
-    check_readable(a, kind, url_name)
+    before = check_answer(a.http.get(f"/v1/{COLLECTIONS[kind]}/{quote(url_name, safe='')}"))
+    r = a.put(doc, kind, url_name)
+    check_answer(r, spec=True)
+    after = check_readable(a, kind, url_name)
+    if r.status_code >= 400:
+        assert after == before, f"a refused {kind} changed what was stored: {r.text}"
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=40)
 @given(doc=st.sampled_from(DEPLOYMENTS).flatmap(mutated))
 def test_a_mutated_deployment_never_gets_a_5xx_and_is_never_half_stored(api: Api, doc: Any) -> None:
     fuzz_put(api, doc, "Deployment")
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=25)
 @given(doc=mutated(TEMPLATE))
 def test_a_mutated_analysis_template_never_gets_a_5xx_and_is_never_half_stored(
     api: Api, doc: Any
@@ -163,13 +179,13 @@ def test_a_mutated_analysis_template_never_gets_a_5xx_and_is_never_half_stored(
     assert api.put(TEMPLATE, "AnalysisTemplate", "quality").status_code < 300  # put it back
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=25)
 @given(doc=mutated(MONITOR))
 def test_a_mutated_monitor_never_gets_a_5xx_and_is_never_half_stored(api: Api, doc: Any) -> None:
     fuzz_put(api, doc, "Monitor")
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=25)
 @given(doc=mutated(trigger(str(PIPELINE))))
 def test_a_mutated_trigger_never_gets_a_5xx_and_is_never_half_stored(api: Api, doc: Any) -> None:
     fuzz_put(api, doc, "Trigger")
@@ -181,7 +197,7 @@ names = st.one_of(
 )
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=25)
 @given(name=names.filter(lambda n: n != ""), kind=st.sampled_from(sorted(COLLECTIONS)))
 def test_any_name_in_a_url_gets_a_json_answer_below_500(api: Api, name: str, kind: str) -> None:
     collection = COLLECTIONS[kind]
@@ -192,7 +208,7 @@ def test_any_name_in_a_url_gets_a_json_answer_below_500(api: Api, name: str, kin
     check_readable(api, kind, name)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=25)
 @given(name=names)
 def test_any_name_in_a_document_gets_a_json_answer_below_500(api: Api, name: str) -> None:
     doc = json.loads(json.dumps(DEPLOYMENTS[0]))
@@ -214,7 +230,7 @@ query_values = st.one_of(
 )
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=60)
 @given(where=st.sampled_from(QUERY_ENDPOINTS), value=query_values)
 def test_any_query_parameter_gets_an_answer_below_500(
     api: Api, where: tuple[str, str], value: str
@@ -224,6 +240,42 @@ def test_any_query_parameter_gets_an_answer_below_500(
     assert r.status_code < 500, r.text
     if r.headers.get("content-type", "").startswith("application/json"):
         check_answer(r)
+
+
+verb_values = st.one_of(weird_values, st.integers(0, 5), st.sampled_from(["bc/1", "bc@champion"]))
+VERBS = (
+    ("PUT", "scale", "replicas"),
+    ("PATCH", "scale", "replicas"),
+    ("PUT", "model", "model"),
+    ("PUT", "autoscaling", "autoscaling"),
+    ("POST", "rollout/undo", "toRevision"),
+    ("POST", "rollout/promote", "full"),
+    ("POST", "rollout/pause", None),
+    ("POST", "rollout/resume", None),
+    ("POST", "rollout/abort", None),
+    ("POST", "rollout/retry", None),
+)
+
+
+@settings(FUZZ, max_examples=50)
+@given(
+    deployment=st.sampled_from(DEPLOYMENTS),
+    verb=st.sampled_from(VERBS),
+    value=st.one_of(verb_values, mutated(AUTOSCALED["spec"]["autoscaling"])),
+    raw=st.one_of(st.none(), st.binary(max_size=40), st.sampled_from([b"NaN", b"[]", b"{"])),
+)
+def test_any_body_on_a_deployments_verbs_gets_a_json_answer_below_500(
+    api: Api,
+    deployment: dict[str, Any],
+    verb: tuple[str, str, str | None],
+    value: Any,
+    raw: bytes | None,
+) -> None:
+    method, path, key = verb
+    name = deployment["metadata"]["name"]
+    body = raw if raw is not None else json.dumps({key: value} if key else {}).encode()
+    check_answer(api.http.request(method, f"/v1/deployments/{name}/{path}", content=body))
+    check_readable(api, "Deployment", name)
 
 
 # ---- what the fuzzers found (both answered 500 before issue #11's fixes) ------------------------
@@ -242,3 +294,27 @@ def test_a_limit_too_large_for_the_database_is_a_400_naming_the_parameter(api: A
     r = api.http.get(f"/v1/monitors/bc/windows?limit={10**30}")
     assert r.status_code == 400, r.text
     assert "limit" in r.json()["error"]
+
+
+# ---- a finding in the spec area (I4 of issue #11): pinned until it is fixed ---------------------
+# check_answer tolerates exactly this input class (open_field_finding); when the fix lands,
+# the strict xfail fails: drop both.
+
+
+def open_field_finding(error: str) -> bool:
+    """A Deployment duration refused as ``Field spec.… = …`` (no kind before ``field``): the
+    API's field pattern misses it, so the JSON error has no ``field``."""
+    return error.startswith("Field spec.")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #11 (I4): deploy/duration.py says 'Field spec.…' without the kind, so "
+    "the API's error has no 'field'",
+)
+def test_a_bad_pause_duration_is_a_400_naming_the_field(api: Api) -> None:
+    doc = json.loads(json.dumps(DEPLOYMENTS[2]))
+    doc["spec"]["strategy"]["canary"]["steps"][1]["pause"]["duration"] = "soon"
+    r = api.put(doc, "Deployment", "canary")
+    assert r.status_code == 400, r.text
+    assert r.json().get("field") == "spec.strategy.canary.steps[1].pause.duration", r.text
