@@ -86,7 +86,8 @@ class LogFilePolicy:
         """The argv of a log-pipe process writing ``path`` under this policy."""
         return [
             python, "-I", str(SCRIPT), "--max-bytes", str(self.max_bytes),
-            "--backups", str(self.backups), "--max-age", repr(float(self.max_age)), str(path),
+            "--backups", str(self.backups), "--max-age", repr(float(self.max_age)),
+            str(path.absolute()),
         ]  # fmt: skip
 
 
