@@ -18,8 +18,11 @@ Proxies (``--proxies``, default ``loopline``), each in front of the same two bac
   ``loopline``     ``python -m loopline.deploy.router --workers N`` (``--router-workers``),
                    both backends one revision, no weights (the plain case).
   ``loopline-weighted``   the same router with the backends as two revisions, weights 80/20.
-  ``loopline-mirror``     weights 80/20 and a mirror of 20 % of the requests served by the
-                   first revision to the second (copies compared with the served answers).
+  ``loopline-mirror``     weights 80/20 and a mirror of 20 % of the requests to a third,
+                   shadow revision: one more backend that only answers copies, a fake server
+                   that answers at once (so the mirror's bound of 4 outstanding per backend
+                   never drops a copy, and every copy's cost is measured); copies are compared
+                   with the served answers.
   ``loopline-base``   the plain case run from another source tree (``--baseline-src``, e.g.
                    ``git archive <commit> src | tar -x -C DIR``): the router before a change.
   ``haproxy``, ``haproxy-<N>t``   HAProxy as a peer, ``nbthread`` 1 or N: ``mode http``,
@@ -34,9 +37,13 @@ over rounds. ``router_cpu_us_per_request`` (``<proxy>_cpu_us_per_request`` for H
 the proxy process tree's CPU time (from /proc) per request served through it (``*_user_us_*``
 its user-space part);
 ``backends_cpu_us_per_request_{direct,routed,<proxy>}`` the same for the two backends'
-process trees, hit directly, through the loopline router and through the other proxies. Measured Python
-processes run without PYTHONDONTWRITEBYTECODE (as in benchmarks/serving). Everything binds
-127.0.0.1 and stops by itself.
+process trees, hit directly, through the loopline router and through the other proxies. The
+loopline variants are also compared with the plain router round by round (``*_vs_plain``:
+medians of per-round ratios); the mirror variant reports its counters,
+``loopline_mirror_copied_share`` (copies sent / requests served, per round) and
+``loopline_mirror_cpu_vs_weighted`` (the copies' cost on top of the same weights). Measured
+Python processes run without PYTHONDONTWRITEBYTECODE (as in benchmarks/serving). Everything
+binds 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -147,10 +154,12 @@ def cpu_seconds(pid: int, user_only: bool = False) -> float:
 
 
 class Target:
-    """Where wrk points: path and body of the requests, the backends' ports."""
+    """Where wrk points: path and body of the requests, the backends' ports (and the shadow's,
+    the mirror variant's third backend, 0 if none)."""
 
     def __init__(self, path: str, body: Path | None, ports: list[int]) -> None:
         self.path, self.body, self.ports = path, body, ports
+        self.shadow = 0
 
     def direct(self, connections: int, duration: int) -> tuple[float, float, int]:
         procs = [
@@ -191,7 +200,8 @@ def start_backends(case: str, procs: list[subprocess.Popen[bytes]]) -> Target:
     for port in ports:  # one at a time: two start-ups at once starve each other
         procs.append(subprocess.Popen(
             pinned("load", [str(LOOPLINE), "serve", str(bundle), "--port", str(port),
-                            "--workers", "1", *(["--batching"] if m.group(2) else [])]),
+                            "--workers", "1", "--allow-unverified",  # a bundle we just built
+                            *(["--batching"] if m.group(2) else [])]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1])
@@ -200,13 +210,25 @@ def start_backends(case: str, procs: list[subprocess.Popen[bytes]]) -> Target:
 
 PROXY = re.compile(r"loopline(?:-weighted|-mirror|-base)?|haproxy(?:-(\d+)t)?")
 ADMIN: dict[str, int] = {}  # loopline variant -> its admin port (for the mirror counters)
-# What the loopline variants are given: (revision of each backend, weights, mirror).
+# What the loopline variants are given: (revision of each backend, weights, mirror); the
+# mirror variant also gets the shadow backend, revision "shadow" (no weight: copies only).
 TABLES: dict[str, tuple[tuple[str, str], dict[str, int] | None, dict[str, object] | None]] = {
     "loopline": (("r", "r"), None, None),
     "loopline-base": (("r", "r"), None, None),
     "loopline-weighted": (("r1", "r2"), {"r1": 80, "r2": 20}, None),
-    "loopline-mirror": (("r1", "r2"), {"r1": 80, "r2": 20}, {"revision": "r2", "percent": 20}),
+    "loopline-mirror": (("r1", "r2"), {"r1": 80, "r2": 20}, {"revision": "shadow", "percent": 20}),
 }
+
+
+def start_shadow(procs: list[subprocess.Popen[bytes]]) -> int:
+    """The mirror variant's shadow backend (a fake server answering at once); its port."""
+    port = free_port()
+    procs.append(subprocess.Popen(
+        pinned("load", [sys.executable, str(FAKE), "--port", str(port), "--id", "shadow"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
+    ))  # fmt: skip
+    wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1])
+    return port
 
 
 def ensure_haproxy() -> str:
@@ -253,14 +275,14 @@ def start_proxy(
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{aport}/healthz", procs[-1])
         revisions, weights, mirror = TABLES[name]
-        table: dict[str, object] = {
-            "backends": [
-                {"id": f"b{i}", "host": "127.0.0.1", "port": p, "revision": rev}
-                for i, (p, rev) in enumerate(zip(target.ports, revisions, strict=True))
-            ],
-            "weights": weights,
-        }
+        backends = [
+            {"id": f"b{i}", "host": "127.0.0.1", "port": p, "revision": rev}
+            for i, (p, rev) in enumerate(zip(target.ports, revisions, strict=True))
+        ]
+        table: dict[str, object] = {"backends": backends, "weights": weights}
         if mirror is not None:
+            backends.append({"id": "shadow", "host": "127.0.0.1", "port": target.shadow,
+                             "revision": "shadow"})  # fmt: skip
             table["mirror"] = mirror
         httpx.put(f"http://127.0.0.1:{aport}/backends", json=table).raise_for_status()
         ADMIN[name] = aport
@@ -316,7 +338,9 @@ def measure(
     case: str, args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes]]
 ) -> dict[str, object]:
     target = start_backends(case, procs)
-    backend_pids = [p.pid for p in procs]
+    backend_pids = [p.pid for p in procs]  # the shadow's CPU is not the backends'
+    if "loopline-mirror" in args.proxies:
+        target.shadow = start_shadow(procs)
     check = httpx.post(
         f"http://127.0.0.1:{target.ports[0]}{target.path}",
         content=target.body.read_bytes() if target.body else FAKE_BODY,
@@ -332,16 +356,23 @@ def measure(
     def backends_cpu() -> float:
         return sum(cpu_seconds(pid) for pid in backend_pids)
 
+    def mirror_counters() -> dict[str, int]:
+        url = f"http://127.0.0.1:{ADMIN['loopline-mirror']}/stats?window=600"
+        counters: dict[str, int] = httpx.get(url).json()["mirror"]["shadow"]
+        return counters
+
     modes = ["direct", *args.proxies]
     # mode -> per round: req/s, p50 ms, errors, proxy CPU µs/request, backends CPU µs/request,
     # proxy user-space CPU µs/request
     samples: dict[str, list[tuple[float, float, int, float, float, float]]] = {m: [] for m in modes}
+    copied: list[float] = []  # mirror variant, per round: copies sent / requests served
     for r in range(args.rounds):
         shift = r % len(modes)  # rotate the order so each mode goes first in turn
         for mode in modes[shift:] + modes[:shift]:
             pid = proxies[mode][1] if mode != "direct" else None
             b0 = backends_cpu()
             c0, u0 = (cpu_seconds(pid), cpu_seconds(pid, user_only=True)) if pid else (0.0, 0.0)
+            sent0 = mirror_counters()["sent"] if mode == "loopline-mirror" else 0
             if pid is None:
                 rps, p50, errors = target.direct(args.connections, args.duration)
             else:
@@ -351,6 +382,8 @@ def measure(
             user_us = (cpu_seconds(pid, user_only=True) - u0) / served * 1e6 if pid else 0.0
             backends_us = (backends_cpu() - b0) / served * 1e6
             samples[mode].append((rps, p50, errors, proxy_us, backends_us, user_us))
+            if mode == "loopline-mirror":
+                copied.append((mirror_counters()["sent"] - sent0) / served)
 
     def med(mode: str, i: int) -> float:
         return statistics.median(s[i] for s in samples[mode])
@@ -384,8 +417,13 @@ def measure(
                 result[f"{p}_cpu_vs_plain"] = round(statistics.median(
                     v[3] / b[3] for v, b in pairs), 3)  # fmt: skip
     if "loopline-mirror" in args.proxies:  # were the copies sent, answered, compared?
-        doc = httpx.get(f"http://127.0.0.1:{ADMIN['loopline-mirror']}/stats?window=600").json()
-        result["loopline_mirror_counters"] = doc["mirror"].get("r2")
+        result["loopline_mirror_counters"] = mirror_counters()
+        result["loopline_mirror_copied_share"] = round(statistics.median(copied), 3)
+        if "loopline-weighted" in args.proxies:  # the copies' own cost
+            pairs = list(zip(samples["loopline-mirror"], samples["loopline-weighted"],
+                             strict=True))  # fmt: skip
+            result["loopline_mirror_cpu_vs_weighted"] = round(statistics.median(
+                v[3] / b[3] for v, b in pairs), 3)  # fmt: skip
     result["errors"] = sum(s[2] for m in modes for s in samples[m])
     result["rps_by_round"] = {m: [round(s[0]) for s in samples[m]] for m in modes}
     result["rounds"] = args.rounds
