@@ -115,12 +115,12 @@ def test_a_bad_grace_is_rejected_naming_it(local_store: FsspecArtifactStore) -> 
         local_store.sweep_orphans([], now=time.time(), grace=-1)
 
 
-def test_a_folder_whose_row_a_power_loss_rolled_back_is_swept_by_recovery(
+def test_a_folder_whose_row_a_power_loss_rolled_back_is_swept_by_the_orphan_sweep(
     tmp_path: Path,
 ) -> None:
     from loopline.metadata import ArtifactState
     from loopline.metadata.urls import open_store
-    from loopline.pipeline.recovery import recover
+    from loopline.pipeline.recovery import sweep_orphaned_folders
 
     db = tmp_path / "loopline.db"
     store = FsspecArtifactStore(str(tmp_path / "artifacts"))
@@ -149,9 +149,9 @@ def test_a_folder_whose_row_a_power_loss_rolled_back_is_swept_by_recovery(
     try:
         assert [a.uri for a in md.list_artifacts()] == [live]  # no row names the folder
         assert store.exists(uri)
-        recover(md, store)  # within the grace: a writer may be about to commit its row
-        assert store.exists(uri)
-        recover(md, store, orphan_grace=0.0)
+        assert sweep_orphaned_folders(md, store) == []  # within the grace: a writer may
+        assert store.exists(uri)  # be about to commit its row
+        assert sweep_orphaned_folders(md, store, grace=0.0) == [uri]
         assert not store.exists(uri) and store.exists(live)
     finally:
         md.close()

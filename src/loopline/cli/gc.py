@@ -39,6 +39,7 @@ from loopline.metadata import (
     plan_gc,
 )
 from loopline.metadata.collection import resume
+from loopline.pipeline.recovery import sweep_orphaned_folders
 from loopline.platform import Platform
 from loopline.registry.registry import ModelRegistry
 from loopline.types import Json, ModelRef, format_age, parse_age
@@ -156,12 +157,15 @@ def gc(dry_run: bool, keep_last: int, older_than: str, yes: bool, as_json: bool)
     with Platform.from_env() as platform:
         metadata, artifacts = platform.metadata, platform.artifacts
         resumed = [] if dry_run else resume(metadata, artifacts.delete)
+        # folders a power loss left without their rows (pipeline/recovery.py)
+        orphans = [] if dry_run else sweep_orphaned_folders(metadata, artifacts)
         graph = metadata.retention_graph()
         roots = protected_roots(metadata, platform.registry, deployed_model_refs(metadata))
         plan = plan_gc(graph, policy, roots=roots, now=datetime.now(UTC))
         freed = sum(size_of(artifacts, uri) for uri in plan.uris)
         summary = _summary(graph, plan, freed)
         summary["resumed"] = [r.name for r in resumed]
+        summary["orphaned_folders_removed"] = list[Json](orphans)
         summary["dry_run"] = dry_run
         if not as_json:
             _print(summary, resumed=len(resumed))
@@ -192,6 +196,10 @@ def gc(dry_run: bool, keep_last: int, older_than: str, yes: bool, as_json: bool)
 def _print(summary: dict[str, Json], *, resumed: int) -> None:
     if resumed:
         console.print(f"finished {resumed} collection(s) an earlier gc left half-done")
+    orphans = summary["orphaned_folders_removed"]
+    if orphans:
+        assert isinstance(orphans, list)
+        console.print(f"removed {len(orphans)} artifact folder(s) no row names (a power loss)")
     runs = summary["runs"]
     assert isinstance(runs, list)
     if not runs:

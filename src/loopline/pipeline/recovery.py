@@ -7,8 +7,10 @@ marked DELETED, and the artifact store sweeps its staging area. Steps that had c
 untouched: their outputs are LIVE, so the next run takes them from the cache.
 
 A power loss can also undo the last committed rows (SQLite ``synchronous=NORMAL``) while the
-renames of their bytes into place survive: published folders no live or pending row names
-are removed too, once ``orphan_grace`` seconds old (:meth:`ArtifactStore.sweep_orphans`).
+renames of their bytes into place survive: :func:`sweep_orphaned_folders` removes published
+folders no live or pending row names, once ``grace`` seconds old
+(:meth:`ArtifactStore.sweep_orphans`). It reads every artifact row and walks the artifact
+root, so ``loopline gc`` runs it, not every pipeline run.
 """
 
 from __future__ import annotations
@@ -24,14 +26,8 @@ from loopline.metadata.entities import ArtifactState, ExecutionState
 from loopline.metadata.store import MetadataStore
 
 
-def recover(
-    metadata: MetadataStore,
-    artifacts: ArtifactStore,
-    *,
-    orphan_grace: float = ORPHAN_GRACE_SECONDS,
-) -> list[int]:
-    """Fail the executions of dead runners, delete their unpublished outputs, and remove
-    published folders no live or pending row names (after ``orphan_grace`` seconds).
+def recover(metadata: MetadataStore, artifacts: ArtifactStore) -> list[int]:
+    """Fail the executions of dead runners and delete their unpublished outputs.
 
     Returns the ids of the executions that were marked FAILED.
     """
@@ -65,13 +61,20 @@ def recover(
                 properties={"status": "crashed", "ended_at": datetime.now(UTC).isoformat()},
             )
     artifacts.sweep()
+    return dead
+
+
+def sweep_orphaned_folders(
+    metadata: MetadataStore, artifacts: ArtifactStore, *, grace: float = ORPHAN_GRACE_SECONDS
+) -> list[str]:
+    """Remove published folders that no live or pending artifact row names (a power loss
+    undid their rows), once ``grace`` seconds old; returns the URIs removed."""
     referenced = [
         a.uri
         for state in (ArtifactState.LIVE, ArtifactState.PENDING)
         for a in metadata.list_artifacts(state=state)
     ]
-    artifacts.sweep_orphans(referenced, now=time.time(), grace=orphan_grace)
-    return dead
+    return artifacts.sweep_orphans(referenced, now=time.time(), grace=grace)
 
 
 def _delete(metadata: MetadataStore, artifacts: ArtifactStore, artifact_id: int, uri: str) -> None:
