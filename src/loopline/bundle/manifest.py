@@ -15,6 +15,8 @@ from loopline.errors import InvalidInputError, NotFoundError
 MANIFEST_NAME = "loopline-model.yaml"
 FORMAT_VERSION = 1
 INPUT_KINDS = ("frame", "array")
+#: A manifest larger than this is refused before it is parsed (save_model writes a few KiB).
+MAX_MANIFEST_BYTES = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class Manifest:
         try:
             files = data["files"]
             methods = tuple(data["methods"])
+            if not methods or not all(isinstance(m, str) and m for m in methods):
+                raise TypeError("methods")
             if not isinstance(files, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in files.items()
             ):
@@ -119,8 +123,17 @@ class Manifest:
         Raises:
             InvalidInputError: not UTF-8 YAML, or a field is missing or mangled.
         """
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise InvalidInputError(
+                f"{str(path)!r} is {len(text)} bytes; a manifest holds at most "
+                f"{MAX_MANIFEST_BYTES} (its example is at most 5 rows). The bundle is damaged."
+            )
         try:
             data = yaml.safe_load(text.decode("utf-8"))
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InvalidInputError(f"{str(path)!r} is not valid YAML: {exc}.") from exc
+        except RecursionError:
+            raise InvalidInputError(
+                f"{str(path)!r} nests too deeply to be a manifest; the bundle is damaged."
+            ) from None
         return cls.from_dict(data, source=repr(str(path)))

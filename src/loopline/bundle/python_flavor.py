@@ -81,8 +81,8 @@ def load(
     """Import the loader class and load the model (digests were checked by the caller).
 
     Raises:
-        InvalidInputError: ``loader`` is not in ``trust.loaders`` (nothing was imported), or
-            it cannot be imported.
+        InvalidInputError: ``loader`` is not in ``trust.loaders`` (nothing was imported), it
+            cannot be imported, or its ``load`` raised on the bundle's files.
     """
     trust.check_loader(loader, repr(str(shown_as or directory)))
     module_name, _, qualname = loader.partition(":")
@@ -95,7 +95,14 @@ def load(
             f"The bundle's loader {loader!r} cannot be imported ({exc}); install the project "
             "that defines it where the model is served."
         ) from exc
-    model = target.load(directory / MODEL_DIR)
+    try:
+        model = target.load(directory / MODEL_DIR)
+    except Exception as exc:  # the loader's own error on these bytes: a damaged bundle
+        raise InvalidInputError(
+            f"The loader {loader!r} could not load the bundle {str(shown_as or directory)!r} "
+            f"({type(exc).__name__}: {exc}); the bundle is damaged or was saved by another "
+            "version of that class."
+        ) from exc
     if not with_transform:
         return model
     transform = sklearn_flavor.load(
