@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from loopline.errors import ConfigurationError
 
@@ -59,6 +60,13 @@ DECLARED: tuple[Setting, ...] = (
         "Who is acting, recorded on alias moves and overrides; defaults to the OS user.",
     ),
     Setting(
+        "LOOPLINE_CONTROLPLANE_HOSTS",
+        "",
+        "Comma-separated host names (or addresses) the control plane answers to besides "
+        "127.0.0.1, localhost and [::1], such as the name a reverse proxy uses; a request "
+        "naming any other Host gets 421. Reads through these names need the token.",
+    ),
+    Setting(
         "LOOPLINE_TRUSTED_LOADERS",
         "",
         "Comma-separated module:QualName of the python-flavor model loaders a model server may "
@@ -77,7 +85,7 @@ DECLARED: tuple[Setting, ...] = (
 class Settings:
     """Resolved settings. Relative paths are resolved against the working directory."""
 
-    db_url: str
+    db_url: str = field(repr=False)  # may hold a password: print redact_url(db_url)
     artifact_root: str
     home: Path
     max_workers: int
@@ -85,6 +93,7 @@ class Settings:
     user: str
     trusted_loaders: tuple[str, ...] = ()
     trusted_types: tuple[str, ...] = ()
+    controlplane_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(
@@ -124,12 +133,35 @@ class Settings:
             user=user,
             trusted_loaders=_names(raw["LOOPLINE_TRUSTED_LOADERS"]),
             trusted_types=_names(raw["LOOPLINE_TRUSTED_TYPES"]),
+            controlplane_hosts=_names(raw["LOOPLINE_CONTROLPLANE_HOSTS"]),
         )
 
 
 def _names(text: str) -> tuple[str, ...]:
     """The non-empty entries of a comma-separated list, stripped (checked by their user)."""
     return tuple(sorted({n.strip() for n in text.split(",") if n.strip()}))
+
+
+_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "secret", "token", "sslpassword"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (``user:PASSWORD@host``) and secret query parameters
+    (``?password=…``) replaced by ``***``: the form in which a database URL is printed or
+    logged. Text that is not a URL comes back unchanged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    user, at, host = parts.netloc.rpartition("@")
+    netloc = f"{user.split(':', 1)[0]}:***@{host}" if at and ":" in user else parts.netloc
+    query = "&".join(
+        f"{k}=***" if eq and k.lower() in _SECRET_PARAMS else f"{k}{eq}{v}"
+        for k, eq, v in (item.partition("=") for item in parts.query.split("&"))
+    )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _os_user() -> str:

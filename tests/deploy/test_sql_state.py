@@ -80,6 +80,7 @@ class TestPostgresStateStore(DeploymentStateStoreContract):
             {"deploy_deployments", "deploy_revisions", "deploy_replicas"},
         ),
         ("loopline.deploy.template_store", {"deploy_analysis_templates"}),
+        ("loopline.deploy.sql_lease", {"controller_leases"}),
     ],
 )
 def test_the_mapped_tables_match_what_the_migrations_create(

@@ -7,6 +7,7 @@ import logging
 import click
 
 from loopline.cli.output import err_console, handle_errors
+from loopline.settings import Settings, redact_url
 
 
 @click.command("controlplane")
@@ -44,11 +45,18 @@ def controlplane(host: str, port: int, sync_interval: float) -> None:
         service = build_controlplane(platform)
 
         def started(url: str) -> None:
-            err_console.print(f"control plane serving at {url} (state: {platform.settings.db_url})")
+            err_console.print(started_message(url, platform.settings))
 
         run_controlplane(
-            service, files, host=host, port=port, sync_interval=sync_interval, on_started=started
-        )
+            service, files, host=host, port=port, sync_interval=sync_interval,
+            on_started=started, allowed_hosts=platform.settings.controlplane_hosts,
+        )  # fmt: skip
+
+
+def started_message(url: str, settings: Settings) -> str:
+    """The line a started control plane prints (and so writes to controlplane.log): its URL
+    and its database, never the database's password."""
+    return f"control plane serving at {url} (state: {redact_url(settings.db_url)})"
 
 
 @click.command("down")

@@ -190,7 +190,9 @@ class _Api:
         self.s = service
 
     async def healthz(self, request: Request) -> Response:
-        return FiniteJSONResponse({"status": "ok", "version": __version__})
+        return FiniteJSONResponse(
+            {"status": "ok", "version": __version__, **self.s.controllers_status()}
+        )
 
     async def openapi(self, request: Request) -> Response:
         return FiniteJSONResponse(openapi_document())

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.controlplane.events import EventLog
+from loopline.controlplane.leadership import LEASE_SECONDS, Leadership, holder_id
 from loopline.controlplane.pinning import ModelPinner
 from loopline.controlplane.service import ControlPlane
 from loopline.controlplane.triggers import DeploymentRollouts, TriggerOperations
@@ -39,6 +43,7 @@ def build_controlplane(
     autoscale_period: float = 15.0,
     trigger_interval: float = 2.0,
     monitor_interval: float = 5.0,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> ControlPlane:
     """A ControlPlane whose replicas are model-server processes on this machine (the local
     engine starts ``python -m loopline.cli.serve_process`` from each revision's template).
@@ -55,6 +60,8 @@ def build_controlplane(
         trigger_interval: seconds between rounds of the trigger loop.
         monitor_interval: seconds between rounds of the monitor loop (each applied Monitor
             ticks once a round over ``$LOOPLINE_HOME/predictions``).
+        lease_seconds: how long the controllers' lease lasts unrenewed: a standby on the
+            same database takes over this long after the holder stopped renewing.
     """
     settings = platform.settings
     home = settings.home
@@ -96,11 +103,21 @@ def build_controlplane(
         pinner=ModelPinner(registry=platform.registry, metadata=platform.metadata),
         events=EventLog(clock=time.time),
         host=host,
+        leadership=_leadership(engines, home, lease_seconds) if engines is not None else None,
     )
     if engines is not None:
         service.triggers_ops = _trigger_operations(platform, service, engines, trigger_interval)
         service.monitors_ops = _monitor_operations(platform, service, engines, monitor_interval)
     return service
+
+
+def _leadership(engine: Any, home: Path, lease_seconds: float) -> Leadership:
+    """The controllers' lease in the metadata database: one controller per database."""
+    from loopline.deploy.sql_lease import SqlLeaseStore
+
+    description = f"pid {os.getpid()} on {socket.gethostname()}, LOOPLINE_HOME {home}"
+    return Leadership(SqlLeaseStore(engine), description, ttl=lease_seconds,
+                      holder=holder_id(home))  # fmt: skip
 
 
 def _trigger_operations(

@@ -6,7 +6,9 @@ with the server's sentence as the message.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -35,6 +37,37 @@ _ERRORS: dict[str, type[LooplineError]] = {
 }
 
 
+def check_token_transport(url: str) -> None:
+    """Refuse a URL over which the bearer token would cross a network in clear text: the
+    token goes only over ``https://`` or to a loopback address (``127.0.0.1``, ``[::1]``,
+    ``localhost``).
+
+    Raises:
+        ConfigurationError: plain ``http://`` (or no scheme) to any other host; the message
+            names ``LOOPLINE_CONTROLPLANE_URL``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ConfigurationError(
+        f"LOOPLINE_CONTROLPLANE_URL={url!r} would send the control-plane token in clear text "
+        f"to {host or 'an unknown host'!r}; use an https:// URL (a TLS proxy in front of the "
+        "control plane), or a loopback one (http://127.0.0.1:PORT, e.g. through ssh -L)."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ControlPlaneClient:
     """Talks to one control plane.
 
@@ -45,6 +78,8 @@ class ControlPlaneClient:
     """
 
     def __init__(self, url: str, *, token: str | None, timeout: float = 30.0) -> None:
+        if token is not None:
+            check_token_transport(url)
         self.url = url.rstrip("/")
         self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -16,8 +16,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+from loopline.controlplane.access import HOSTS_SETTING, normalise_hosts
 from loopline.controlplane.api import create_app
 from loopline.controlplane.files import ControlPlaneFiles, own_endpoint
 from loopline.controlplane.service import ControlPlane
@@ -67,6 +68,7 @@ def run_controlplane(
     sync_interval: float = 0.25,
     shutdown_timeout: float = 15.0,
     on_started: Callable[[str], None] | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> None:
     """Serve the API and run the sync loop until SIGTERM or SIGINT.
 
@@ -78,11 +80,22 @@ def run_controlplane(
         sync_interval: seconds between syncs of every deployment.
         shutdown_timeout: seconds to wait for the loop and in-flight replica stops on exit.
         on_started: called with the URL once the API accepts connections.
+        allowed_hosts: ``Host`` names served besides the loopback ones
+            (``LOOPLINE_CONTROLPLANE_HOSTS``); a specific bound address is added to them.
 
     Raises:
         ConflictError: another control plane runs for the same home.
-        ConfigurationError: the address cannot be bound.
+        ConfigurationError: the address cannot be bound, or an allowed host is not a name.
     """
+    hosts = list(allowed_hosts)
+    if host not in ("0.0.0.0", "::"):
+        hosts.append(host)
+    try:
+        hosts = sorted(normalise_hosts(hosts))
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{HOSTS_SETTING}: {exc}; list host names or addresses, separated by commas."
+        ) from None
     try:
         import uvicorn
     except ImportError:
@@ -99,7 +112,7 @@ def run_controlplane(
         if ":" in url_host:
             url_host = f"[{url_host}]"
         url = f"http://{url_host}:{bound}"
-        app = create_app(service, token=token)
+        app = create_app(service, token=token, allowed_hosts=hosts)
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
         )

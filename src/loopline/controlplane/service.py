@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.controlplane.events import NORMAL, WARNING, EventLog
+from loopline.controlplane.leadership import Leadership
 from loopline.controlplane.pinning import ModelPin, ModelPinner
 from loopline.controlplane.rollout import rollout_status
 from loopline.controlplane.triggers import TriggerOperations
@@ -68,6 +69,8 @@ class ControlPlane:
         delete_timeout: seconds a delete may take to drain and stop every replica.
         triggers: the Trigger operations and loop (None: this control plane keeps none).
         monitors: the Monitor operations and loop (None: this control plane keeps none).
+        leadership: the database's controllers' lease (None: run the controllers always,
+            for a store no other process shares).
     """
 
     def __init__(
@@ -80,8 +83,10 @@ class ControlPlane:
         delete_timeout: float = 60.0,
         triggers: TriggerOperations | None = None,
         monitors: MonitorOperations | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.manager = manager
+        self.leadership = leadership
         self.triggers_ops = triggers
         self.monitors_ops = monitors
         self.store = manager.store
@@ -254,7 +259,15 @@ class ControlPlane:
             NotFoundError: no such deployment.
             ConflictError: it is already being deleted.
             StepTimeoutError: the replicas did not stop within ``delete_timeout``.
+            ConflictError: this control plane is a standby (another one runs the
+                controllers, and so the replicas, of this database).
         """
+        if self.leadership is not None and not self.leadership.leading:
+            leader = self.leadership.status()["leader"] or "another control plane"
+            raise ConflictError(
+                f"This control plane is a standby: the controllers of its database run in "
+                f"{leader}; delete deployment {name!r} through that one."
+            )
         with self._mutate:  # a read-modify-write in flight finishes first
             self._check_not_deleting(name)
         try:
@@ -349,24 +362,38 @@ class ControlPlane:
         self.manager.sync_all(self)
 
     def run(self, stop: threading.Event, interval: float = 0.25) -> None:
+        """The controllers until ``stop``: with a :attr:`leadership`, only while this control
+        plane holds the database's controllers' lease (an API-only standby otherwise);
+        without one, always."""
+        if self.leadership is None:
+            self._run_controllers(stop, interval)
+        else:
+            self.leadership.run(stop, lambda lost: self._run_controllers(lost, interval))
+
+    def _run_controllers(self, stop: threading.Event, interval: float) -> None:
         """The manager's sync loop (adopt, then a tick every ``interval`` s until ``stop``)
         with this control plane's hooks; the trigger loop and the monitor loop, if any, each on
-        a thread of its own."""
-        if self.triggers_ops is not None:
+        a thread of its own; returns once all three have stopped."""
+        loops = [
             threading.Thread(
-                target=self.triggers_ops.run,
-                args=(stop,),
-                name="controlplane-triggers",
-                daemon=True,
-            ).start()
-        if self.monitors_ops is not None:
-            threading.Thread(
-                target=self.monitors_ops.run,
-                args=(stop,),
-                name="controlplane-monitors",
-                daemon=True,
-            ).start()
-        self.manager.run(stop, interval, hooks=self)
+                target=ops.run, args=(stop,), name=f"controlplane-{kind}", daemon=True
+            )
+            for kind, ops in (("triggers", self.triggers_ops), ("monitors", self.monitors_ops))
+            if ops is not None
+        ]
+        for thread in loops:
+            thread.start()
+        try:
+            self.manager.run(stop, interval, hooks=self)
+        finally:
+            for thread in loops:
+                thread.join()
+
+    def controllers_status(self) -> dict[str, object]:
+        """Whether this control plane runs the controllers (for /healthz)."""
+        if self.leadership is None:
+            return {"controllers": "active", "leader": None}
+        return self.leadership.status()
 
     # ---- the loop's hooks --------------------------------------------------------------------
 
