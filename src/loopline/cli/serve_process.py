@@ -24,7 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loopline.errors import ConfigurationError, InvalidInputError, LooplineError
+from loopline.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    LooplineError,
+    NotFoundError,
+)
 from loopline.serving import ServeCommand, ServedModel, ServerHandle
 from loopline.types import ModelRef
 
@@ -194,7 +199,16 @@ def _registry_models(command: ServeCommand, settings: Settings) -> list[ServedMo
     served = []
     with Platform(settings) as platform:
         for i, text in enumerate(command.models):
-            resolved = platform.registry.resolve(ModelRef.parse(text))
+            try:
+                resolved = platform.registry.resolve(ModelRef.parse(text))
+            except NotFoundError as exc:
+                if not Path(text).exists():
+                    raise
+                raise NotFoundError(
+                    f"{exc} (A folder {text!r} exists here, but a reference is never read "
+                    f"from a folder; to serve it as a model directory write ./{text} with "
+                    "--expected-digest or --allow-unverified.)"
+                ) from None
             artifact = resolved.artifact
             if artifact.state.value != "live":
                 raise InvalidInputError(
