@@ -296,6 +296,31 @@ def test_pipelined_requests_within_the_queue_are_all_answered_in_order(
     assert answers.index(b"text/plain") > answers.rindex(b'{"live":true}')
 
 
+def test_malformed_http_is_answered_400_and_closed_without_a_log_line(
+    defaults: ThreadedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG - 1)
+    caplog.clear()
+    with _connect(defaults) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n")
+        answer = _read_until_closed(sock)
+    assert _status(answer) == 400
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_an_upgrade_request_is_answered_as_plain_http_then_the_connection_closes(
+    defaults: ThreadedServer,
+) -> None:
+    with _connect(defaults) as sock:
+        sock.sendall(
+            b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
+            b"Upgrade: websocket\r\n\r\nGET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
+        answer = _read_until_closed(sock)
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert _status(answer) == 200
+
+
 # ------------------------------------------------------------------------ request ids
 @pytest.mark.parametrize(
     ("rid", "match"),
