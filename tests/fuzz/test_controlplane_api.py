@@ -318,3 +318,31 @@ def test_a_bad_pause_duration_is_a_400_naming_the_field(api: Api) -> None:
     r = api.put(doc, "Deployment", "canary")
     assert r.status_code == 400, r.text
     assert r.json().get("field") == "spec.strategy.canary.steps[1].pause.duration", r.text
+
+
+def nested(depth: int) -> str:
+    """JSON text of a list nested ``depth`` deep (written out: encoding it would recurse)."""
+    return "[" * depth + "0" + "]" * depth
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #11 (I4): the API's body reader catches ValueError only; json.loads of a "
+    "deeply nested body raises RecursionError: 500",
+)
+def test_a_deeply_nested_body_is_a_400(api: Api) -> None:
+    r = api.http.put("/v1/deployments/rolling", content=b"[" * 100_000)
+    assert r.status_code == 400, r.text
+    check_answer(r)
+
+
+@pytest.mark.parametrize("depth", [100, 900])
+def test_a_trigger_with_deeply_nested_params_is_refused_or_reads_back(api: Api, depth: int) -> None:
+    doc = trigger(str(PIPELINE))
+    doc["metadata"]["name"] = f"deep-{depth}"
+    doc["spec"]["run"]["params"] = {"deep": "DEEP"}
+    body = json.dumps(doc).replace('"DEEP"', nested(depth))
+    r = api.http.put(f"/v1/triggers/deep-{depth}", content=body)
+    check_answer(r, spec=True)
+    check_readable(api, "Trigger", f"deep-{depth}")
+    check_answer(api.http.delete(f"/v1/triggers/deep-{depth}"))

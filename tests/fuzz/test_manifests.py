@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -56,6 +56,11 @@ LOADERS = (
     "tests/fuzz/hostile.py:SelfLoading",
 )
 BASES = ("sklearn", "hostile-skops", "python-pickle", "centroids")
+SWAPPABLE = {
+    "sklearn": "model.skops",
+    "hostile-skops": "model.skops",
+    "centroids": "model/centroids.npy",
+}
 TRUSTS = (Trust(), Trust(loaders=frozenset({CENTROIDS})))
 YAML_TAGS = (
     "!!python/object/apply:os.system ['true']",
@@ -181,18 +186,18 @@ def test_a_mutated_manifest_never_runs_code_and_fails_with_a_loopline_error(
 ) -> None:
     digest = hashlib.sha256(bundles.pickle_payload).hexdigest()
     manifest = yaml.safe_load((bundles.bases[base] / MANIFEST_NAME).read_text())
-    swap = base in ("sklearn", "hostile-skops") and data.draw(st.booleans())
-    if swap:  # the skops file becomes the hostile pickle, listed with its true digest
-        manifest["files"]["model.skops"] = digest
+    swapped = SWAPPABLE.get(base)
+    swap = swapped is not None and data.draw(st.booleans())
+    if swap:  # a model file becomes the hostile pickle, listed with its true digest
+        manifest["files"][swapped] = digest
     doc = data.draw(manifest_edits(manifest, digest))
-    assume(not open_manifest_finding(doc))
     text = manifest_text(data.draw, doc)
     with tempfile.TemporaryDirectory(prefix="fuzz-bundle-") as tmp:
         directory = Path(tmp) / "bundle"
         shutil.copytree(bundles.bases[base], directory)
         (directory / MANIFEST_NAME).write_text(text, encoding="utf-8")
         if swap:
-            (directory / "model.skops").write_bytes(bundles.pickle_payload)
+            (directory / str(swapped)).write_bytes(bundles.pickle_payload)
         try:
             edited = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -217,22 +222,9 @@ def test_the_untouched_bundles_load_only_when_trusted(bundles: Bundles) -> None:
     assert not bundles.marker.exists()
 
 
-# ---- findings in model loading (I1 of issue #11): pinned until they are fixed ------------------
-# The fuzz test above skips exactly the inputs of an open finding (open_manifest_finding);
-# when the fix lands, the strict xfail fails: drop both.
+# ---- what the fuzzer found (each raised a non-loopline error before issue #11's fixes) ---------
 
 
-def open_manifest_finding(doc: Any) -> bool:
-    """``methods`` holding a non-string (``[["predict"]]``): load_model raises TypeError."""
-    methods = doc.get("methods") if isinstance(doc, dict) else None
-    return isinstance(methods, list) and not all(isinstance(m, str) for m in methods)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #11 (I1): Manifest.from_dict keeps a non-string method; load_model's "
-    "getattr then raises TypeError",
-)
 @pytest.mark.parametrize("methods", [[["predict"]], [None], [1]])
 def test_a_method_that_is_not_a_string_is_refused_naming_the_field(
     bundles: Bundles, tmp_path: Path, methods: list[Any]
@@ -246,11 +238,6 @@ def test_a_method_that_is_not_a_string_is_refused_naming_the_field(
         load_model(directory)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #11 (I1): a trusted python-flavor loader that fails on the bundle's bytes "
-    "raises its own error (NotADirectoryError, numpy's ValueError) out of load_model",
-)
 @pytest.mark.parametrize("model_file", ["model", "model/centroids.npy"])
 def test_a_trusted_loader_failing_on_the_bundles_bytes_is_an_invalid_input_error(
     bundles: Bundles, tmp_path: Path, model_file: str
@@ -278,3 +265,14 @@ def test_the_marker_does_appear_when_an_operator_trusts_the_hostile_function(
         assert bundles.marker.exists()
     finally:
         bundles.marker.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "a: " + "[" * 5_000, "- " * 3_000 + "x"])
+def test_a_deeply_nested_manifest_is_an_invalid_input_error(
+    bundles: Bundles, tmp_path: Path, text: str
+) -> None:
+    directory = tmp_path / "bundle"
+    shutil.copytree(bundles.bases["sklearn"], directory)
+    (directory / MANIFEST_NAME).write_text(text)
+    with pytest.raises(InvalidInputError, match="loopline-model.yaml"):
+        load_model(directory)

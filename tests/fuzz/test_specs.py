@@ -85,3 +85,18 @@ def test_a_mutated_trigger_is_refused_naming_its_field_or_round_trips(doc: Any) 
 def test_the_documents_the_fuzzers_mutate_are_valid(parse: Callable[[Any], Any], doc: Any) -> None:
     check_parse(parse, doc)
     parse(doc)  # accepted, not refused
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #11 (I4): load_yaml catches YAMLError only; deeply nested YAML raises "
+    "RecursionError out of from_yaml",
+)
+@pytest.mark.parametrize(
+    "from_yaml", [DeploymentSpec.from_yaml, AnalysisTemplate.from_yaml, MonitorSpec.from_yaml]
+)
+def test_deeply_nested_yaml_is_refused_as_an_invalid_definition(
+    from_yaml: Callable[[str], Any],
+) -> None:
+    with pytest.raises(InvalidDefinitionError):
+        from_yaml("[" * 100_000)
