@@ -1,0 +1,69 @@
+"""What the control plane's API answers: JSON bodies that survive a stored NaN, and the JSON
+error (status, ``reason``, ``field``) of each loopline error."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from loopline.errors import (
+    AlreadyExistsError,
+    BackendError,
+    ConflictError,
+    InvalidDefinitionError,
+    InvalidInputError,
+    LooplineError,
+    NotFoundError,
+    StepTimeoutError,
+    UnauthorizedError,
+)
+
+_FIELD = re.compile(r"(?:Deployment|AnalysisTemplate|Trigger|Monitor) field ([A-Za-z0-9_.\[\]]+)")
+
+_STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
+    (InvalidDefinitionError, 400, "Invalid"),
+    (InvalidInputError, 400, "BadRequest"),
+    (NotFoundError, 404, "NotFound"),
+    (AlreadyExistsError, 409, "AlreadyExists"),
+    (ConflictError, 409, "Conflict"),
+    (UnauthorizedError, 401, "Unauthorized"),
+    (StepTimeoutError, 504, "Timeout"),
+    (BackendError, 503, "BackendUnavailable"),
+)
+
+
+class FiniteJSONResponse(JSONResponse):
+    """A JSON response that renders a record holding NaN or ±Infinity (stored before specs
+    refused them) with ``null`` in their place, instead of failing with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except ValueError:  # Out of range float values are not JSON compliant
+            return super().render(_finite(content))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def error_response(exc: LooplineError) -> JSONResponse:
+    """The JSON error for a loopline error, with its HTTP status."""
+    code, reason = next(
+        ((c, r) for kind, c, r in _STATUS if isinstance(exc, kind)), (500, "InternalError")
+    )
+    body: dict[str, Any] = {"error": str(exc), "reason": reason}
+    match = _FIELD.search(str(exc))
+    if match and isinstance(exc, InvalidDefinitionError):
+        body["field"] = match.group(1)
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return JSONResponse(body, status_code=code, headers=headers)
