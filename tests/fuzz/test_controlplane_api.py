@@ -278,6 +278,37 @@ def test_any_body_on_a_deployments_verbs_gets_a_json_answer_below_500(
     check_readable(api, "Deployment", name)
 
 
+header_text = st.one_of(
+    st.sampled_from(
+        ["127.0.0.1", "localhost", "127.0.0.1:1", "[::1]", "evil.example", "", " ", "a" * 300,
+         "localhost.", "127.0.0.1.nip.io", "0x7f000001", "xn--e1afmkfd", "LOCALHOST"]
+    ),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40),
+)  # fmt: skip
+auth_text = st.one_of(
+    st.just(f"Bearer {TOKEN}"),
+    st.sampled_from(["", "Bearer", "Bearer ", "bearer x", "Basic dXNlcjpwYXNz", "Bearer " * 50]),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60),
+)
+
+
+@settings(FUZZ, max_examples=40)
+@given(
+    host=header_text,
+    authorization=auth_text,
+    method=st.sampled_from(["GET", "PUT", "DELETE"]),
+    path=st.sampled_from(["/v1/deployments", "/v1/deployments/rolling", "/healthz", "/nope"]),
+)
+def test_any_host_and_authorization_header_gets_a_json_answer_below_500(
+    api: Api, host: str, authorization: str, method: str, path: str
+) -> None:
+    headers = {"Host": host.strip(), "Authorization": authorization.strip()}  # h11's rule
+    body = json.dumps(DEPLOYMENTS[0]).encode() if method == "PUT" else None
+    r = api.http.request(method, path, headers=headers, content=body)
+    check_answer(r)
+    check_readable(api, "Deployment", "rolling")
+
+
 # ---- what the fuzzers found (both answered 500 before issue #11's fixes) ------------------------
 
 
