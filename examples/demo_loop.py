@@ -119,7 +119,7 @@ class Watcher:
 
 
 def close_the_loop(
-    env: dict[str, str], workspace: Path, url: str, console: Console, limit: float = 300.0
+    env: dict[str, str], workspace: Path, url: str, console: Console, limit: float = 600.0
 ) -> tuple[Timeline, Counts]:
     """Serve April's second half while the loop runs; return when the trigger's run ended
     (and its rollout settled) or after ``limit`` seconds."""
