@@ -216,6 +216,8 @@ other_bodies = st.one_of(
 def check_answer(r: httpx.Response) -> None:
     """Below 500 (503 only when overloaded), JSON, and an error body names the problem."""
     assert r.status_code < 500 or r.status_code == 503, r.text
+    if r.status_code == 503:  # overloaded or not ready: the client is told when to retry
+        assert "retry-after" in r.headers, r.text
     body = r.json()
     if r.status_code >= 400:
         message = body.get("error") or body.get("message")
