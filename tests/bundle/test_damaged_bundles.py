@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,16 @@ def test_a_trusted_loader_failing_on_the_files_names_the_loader_and_the_bundle(
         r"\(ValueError: ",
     ):
         load_model(directory, trust=trust)
+
+
+def test_a_link_or_a_fifo_in_a_bundle_is_refused_without_reading_it(
+    bundles: dict[str, Path], tmp_path: Path
+) -> None:
+    directory = shutil.copytree(bundles["sklearn"], tmp_path / "linked")
+    (directory / "passwd").symlink_to("/etc/passwd")
+    with pytest.raises(InvalidInputError, match=r"holds 'passwd', a symbolic link"):
+        load_model(directory)
+    directory = shutil.copytree(bundles["sklearn"], tmp_path / "fifo")
+    os.mkfifo(directory / "pipe")  # opening it for reading would wait for a writer forever
+    with pytest.raises(InvalidInputError, match=r"holds 'pipe', a special file"):
+        load_model(directory)

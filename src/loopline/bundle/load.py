@@ -56,11 +56,14 @@ def _copy_hashing(root: Path, dest: Path) -> dict[str, str]:
         (dest / rel_dir).mkdir(parents=True, exist_ok=True)
         for name in filenames:
             src = base / name
-            try:
-                fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
+            try:  # no links followed; O_NONBLOCK: a FIFO must not block the open
+                fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError as exc:
                 _refuse_link(root, src)
-                raise
+                raise InvalidInputError(
+                    f"Bundle {str(root)!r} holds {str(src.relative_to(root))!r}, which cannot "
+                    f"be read ({exc.strerror}); refusing to load it."
+                ) from exc
             with open(fd, "rb") as fin:
                 if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
                     _refuse_link(root, src)
