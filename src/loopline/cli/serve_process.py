@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from loopline.bundle import Trust
     from loopline.settings import Settings
 
-log = logging.getLogger("loopline.serve")
-
 ANNOUNCEMENT = "loopline serve: listening on {url} ({workers} workers)"
 """The first line a server prints to stdout once its port is bound (InfraValidator and the
 tests read the URL from it)."""
@@ -186,9 +184,8 @@ def _warn_unverified(path: Path) -> None:
         "(--allow-unverified): no registry digest was checked; whoever can write that "
         "directory chooses what this server loads."
     )
-    sys.stderr.write(f"loopline serve: {message}\n")
+    sys.stderr.write(f"loopline serve: {message}\n")  # the server's (or replica's) log
     sys.stderr.flush()
-    log.warning("%s", message)
 
 
 def _registry_models(command: ServeCommand, settings: Settings) -> list[ServedModel]:
