@@ -21,12 +21,14 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "No such deployment, revision or replica.",
         409: "Conflict: exists already, paused, or being deleted.",
         504: "The operation did not finish within its deadline.",
+        421: "The Host header is not on the allow-list (127.0.0.1, localhost, [::1] and "
+        "LOOPLINE_CONTROLPLANE_HOSTS).",
     }
     return {str(c): _json(_ERROR, text[c]) for c in codes}
 
 
 def _op(summary: str, ok: dict[str, Any], *errors: int, body: Any = None, **kw: Any) -> Any:
-    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors(*errors)}}
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors(*errors, 421)}}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     op.update(kw)
@@ -34,6 +36,18 @@ def _op(summary: str, ok: dict[str, Any], *errors: int, body: Any = None, **kw: 
 
 
 _NUM = {"type": ["number", "null"]}
+_HEALTH: dict[str, Any] = {
+    "type": "object",
+    "description": "`controllers`: whether this control plane runs the controllers of its "
+    "database (`active`) or serves the API only while another holds the lease (`standby`); "
+    "`leader`: who holds it.",
+    "properties": {
+        "status": {"type": "string"},
+        "version": {"type": "string"},
+        "controllers": {"enum": ["active", "standby"]},
+        "leader": {"type": ["string", "null"]},
+    },
+}
 _MONITOR_STATUS: dict[str, Any] = {
     "type": "object",
     "description": "loopline.monitor.status.MonitorStatus: the last window's drift per "
@@ -215,7 +229,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "paths": {
-            "/healthz": {"get": _op("Liveness of the control plane", _json({}, "ok"))},
+            "/healthz": {"get": _op("Liveness of the control plane", _json(_HEALTH, "ok"))},
             "/v1/deployments": {
                 "get": _op(
                     "List deployments (and, under 'unreadable', those whose stored record "
