@@ -17,12 +17,12 @@ from loopline.controlplane.events import EventLog
 from loopline.controlplane.leadership import Leadership, holder_id
 from loopline.controlplane.pinning import ModelPinner
 from loopline.controlplane.service import ControlPlane
-from loopline.deploy.lease import CONTROLLERS
+from loopline.deploy.lease import CONTROLLERS, InMemoryLeaseStore, Lease
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.sql_lease import SqlLeaseStore
 from loopline.deploy.sql_state import SqlDeploymentStateStore
 from loopline.deploy.sync import SyncResult
-from loopline.errors import ConflictError
+from loopline.errors import BackendError, ConflictError
 from loopline.metadata import open_store
 from loopline.metadata.store import MetadataStore
 from loopline.registry.registry import ModelRegistry
@@ -181,3 +181,42 @@ def test_a_control_plane_restarted_in_its_home_takes_its_lease_back_at_once(
         assert other.description == "restarted"
     finally:
         metadata.close()
+
+
+class _FlakyLeases(InMemoryLeaseStore):
+    """Leases whose database becomes unreachable when ``down`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = threading.Event()
+
+    def acquire(self, name: str, holder: str, description: str, now: float, ttl: float) -> Lease:
+        if self.down.is_set():
+            raise BackendError("The lease store failed to take the lease: database is gone.")
+        return super().acquire(name, holder, description, now, ttl)
+
+
+def test_a_holder_that_cannot_renew_stops_its_controllers_and_leads_again_later() -> None:
+    leases = _FlakyLeases()
+    leadership = Leadership(leases, "the holder", ttl=0.6)
+    stop = threading.Event()
+    lost_seen = threading.Event()
+    runs: list[int] = []
+
+    def lead(lost: threading.Event) -> None:
+        runs.append(len(runs))
+        lost.wait()
+        lost_seen.set()
+
+    thread = threading.Thread(target=leadership.run, args=(stop, lead))
+    thread.start()
+    try:
+        wait_for(lambda: leadership.leading, timeout=30, what="the holder to lead")
+        leases.down.set()
+        wait_for(lost_seen.is_set, timeout=30, what="the controllers to stop")
+        assert not leadership.leading
+        leases.down.clear()
+        wait_for(lambda: len(runs) == 2, timeout=30, what="the holder to lead again")
+    finally:
+        stop.set()
+        thread.join(30)
