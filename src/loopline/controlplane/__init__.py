@@ -10,8 +10,13 @@ Key contracts:
 - **Replicas outlive it.** Replicas and routers run in their own sessions; SIGTERM stops the
   API and the loop and leaves them serving.
 - **Auth.** A token is created on first start in ``$LOOPLINE_HOME/controlplane/token``
-  (mode 0600). Every POST/PUT/PATCH/DELETE needs ``Authorization: Bearer <token>`` (401
-  otherwise); reads are open to loopback clients only. The API binds 127.0.0.1 by default.
+  (mode 0600). The ``Host`` must be loopback or listed in ``LOOPLINE_CONTROLPLANE_HOSTS``
+  (421 otherwise: DNS rebinding). Every POST/PUT/PATCH/DELETE needs ``Authorization: Bearer
+  <token>`` (401 otherwise); reads go without it only when client and ``Host`` are both
+  loopback. The API binds 127.0.0.1 by default.
+- **One controller per database.** The controllers run only in the holder of the
+  database's ``controllers`` lease; another control plane on the same database serves the
+  API as a standby and takes over when the lease expires.
 - **Errors.** ``{"error": <sentence>, "reason": <kind>}`` with 400 (invalid spec; ``field``
   names it), 401, 404, 409 (exists, paused, being deleted), 504; never a traceback.
 - **Discovery.** ``$LOOPLINE_HOME/controlplane/endpoint.json`` records URL, pid and process
