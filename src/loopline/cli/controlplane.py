@@ -38,7 +38,8 @@ def controlplane(host: str, port: int, sync_interval: float) -> None:
     if not is_loopback(host):
         err_console.print(
             f"[yellow]warning:[/] binding {host}: the control-plane API is reachable from other "
-            "hosts; every request then needs the bearer token, and traffic is not encrypted."
+            "hosts; every request then needs the bearer token, and traffic is not encrypted. "
+            "Clients must name this address, or a host listed in LOOPLINE_CONTROLPLANE_HOSTS."
         )
     with Platform.from_env() as platform:
         files = ControlPlaneFiles(platform.settings.home)
