@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from loopline.deploy.engines.local import free_port
+from loopline.deploy.router.client import RouterAdminClient
 from loopline.deploy.router.proxy import Router
 from loopline.deploy.router.server import serve
 
@@ -64,12 +66,15 @@ def backend() -> Iterator[Callable[..., tuple[int, subprocess.Popen[bytes]]]]:
 
 
 class RouterThread:
-    """A Router served by an event loop on a background thread."""
+    """A Router served by an event loop on a background thread; ``admin`` is an admin client
+    holding its secret."""
 
     def __init__(self, router: Router) -> None:
         self.router = router
         self.port = free_port()
         self.admin_port = free_port()
+        self.secret = secrets.token_urlsafe(32)
+        self.admin = RouterAdminClient(self.admin_port, self.secret)
         self.runner = asyncio.Runner()
         self.loop = self.runner.get_loop()
         self._stop = asyncio.Event()
@@ -82,6 +87,7 @@ class RouterThread:
                 host="127.0.0.1",
                 port=self.port,
                 admin_port=self.admin_port,
+                admin_secret=self.secret,
                 stop=self._stop,
                 shutdown_grace=2.0,
             )

@@ -94,7 +94,7 @@ class System:
         self.manager = DeploymentManager(
             store=self.store,
             engine=self.engine,
-            routing=LocalRouting(self.engine, stop_grace=5),
+            routing=LocalRouting(self.engine, stop_grace=5, secret_dir=tmp / "routers"),
             backoff=BackoffPolicy(initial=0.5, cap=2, reset_after=30),
             # The load threads share this process's GIL with the probes: give them room.
             probe_timeout=2.0,

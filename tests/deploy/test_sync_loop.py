@@ -253,11 +253,14 @@ def test_a_sync_whose_commit_fails_leaves_no_process_and_no_record_behind() -> N
     assert len(store.list_replicas("web")) == 2
 
 
-def test_a_failed_sync_stops_the_router_it_started_so_failures_never_pile_up_routers() -> None:
+def test_a_failed_sync_stops_the_router_it_started_so_failures_never_pile_up_routers(
+    tmp_path: Path,
+) -> None:
     from loopline.deploy.local_routing import LocalRouting
 
     store, engine = FailingCommits(), FakeEngine()
-    manager = DeploymentManager(store=store, engine=engine, routing=LocalRouting(engine),
+    routing = LocalRouting(engine, secret_dir=tmp_path)
+    manager = DeploymentManager(store=store, engine=engine, routing=routing,
                                 clock=FakeClock(), background_stops=False)  # fmt: skip
     manager.apply(make_spec(replicas=1))
     store.failures = 3

@@ -87,7 +87,8 @@ def build_controlplane(
     manager = DeploymentManager(
         store=store if store is not None else open_state_store(platform),
         engine=engine,
-        routing=LocalRouting(engine, stop_grace=stop_grace),
+        routing=LocalRouting(engine, stop_grace=stop_grace,
+                             secret_dir=home / "deployments" / "routers"),
         host=host,
         drain_timeout=drain_timeout,
         stop_grace=stop_grace,

@@ -15,6 +15,7 @@ import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -113,7 +114,7 @@ class FakeEngine(DeployEngine):
 
     def start_router(
         self, deployment: str, port: int, admin_port: int, workers: int = 1,
-        preview_port: int = 0,
+        preview_port: int = 0, *, admin_secret_file: Path,
     ) -> ProcessHandle:  # fmt: skip
         pid = next(self._pids)
         self.processes[pid] = FakeProcess(f"router:{deployment}", None, port=port or 30000 + pid)

@@ -21,7 +21,6 @@ from loopline.deploy.analysis import (
 )
 from loopline.deploy.analysis.providers import AgreementProvider, RouterMetricProvider
 from loopline.deploy.route_table import Backend, RouteTable
-from loopline.deploy.router.client import RouterAdminClient
 from loopline.deploy.traffic import Traffic
 from loopline.errors import BackendError, InvalidInputError
 
@@ -161,7 +160,7 @@ def test_measures_a_real_router_in_front_of_two_revisions(
     canary_port, _ = backend(id="canary")
     stable_port, _ = backend(id="stable", latency_ms=30)
     rt = router_thread()
-    RouterAdminClient(rt.admin_port).set_routes(RouteTable(
+    rt.admin.set_routes(RouteTable(
         (Backend("c", "127.0.0.1", canary_port, "new1"),
          Backend("s", "127.0.0.1", stable_port, "old1")),
         Traffic((("new1", 1), ("old1", 3))),

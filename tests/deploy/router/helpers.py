@@ -4,8 +4,10 @@ thread with a preview port, read the stats."""
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httptools
@@ -33,7 +35,7 @@ def push(
     labels: dict[str, str] | None = None,
 ) -> None:
     """``PUT /backends`` a route table through the real admin client."""
-    RouterAdminClient(rt.admin_port).set_routes(
+    rt.admin.set_routes(
         RouteTable(
             tuple(Backend(id=i, host="127.0.0.1", port=p, revision=r) for i, p, r in backends),
             Traffic(
@@ -116,10 +118,20 @@ class PreviewRouterThread(RouterThread):
         self.runner.run(
             serve(
                 self.router, host="127.0.0.1", port=self.port, admin_port=self.admin_port,
-                stop=self._stop, shutdown_grace=2.0, preview_port=self.preview_port,
+                admin_secret=self.secret, stop=self._stop, shutdown_grace=2.0,
+                preview_port=self.preview_port,
             )
         )  # fmt: skip
         self.runner.close()
+
+
+def admin_secret(directory: Path) -> tuple[Path, str]:
+    """A fresh router admin secret in ``directory/admin.secret`` (mode 0600): (path, secret)."""
+    secret = secrets.token_urlsafe(32)
+    path = directory / "admin.secret"
+    path.write_text(secret)
+    path.chmod(0o600)
+    return path, secret
 
 
 def stats(rt: Any, window: float = 60) -> dict[str, Any]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import httptools
 import pytest
 
+from loopline.deploy.router.limits import RouterLimits
 from loopline.deploy.router.plain import KNOWN_HEADS, KNOWN_PAUSE, KnownHeads, PlainBuffer
-from loopline.deploy.router.protocols import _plain_request
+from loopline.deploy.router.protocols import plain_request
 from loopline.deploy.router.upstream import _plain_response
 
 BODY = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1.0]}]}'
@@ -27,7 +28,7 @@ class Side:
         parser = httptools.HttpResponseParser if responses else httptools.HttpRequestParser
         self.buffer = PlainBuffer(parser, self.spilled.append)
         self.known = KnownHeads(responses=responses)
-        self.is_plain = _plain_response if responses else _plain_request
+        self.is_plain = _plain_response if responses else plain_request(RouterLimits())
 
     def feed(self, data: bytes) -> bytes | None:
         return self.buffer.feed(data, self.is_plain, self.known)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.deploy.router.helpers import push, stats, v2
+from tests.deploy.router.helpers import admin_secret, push, stats, v2
 
 from loopline.deploy.codec import router_from_json, router_to_json
 from loopline.deploy.deployment import Deployment, RouterProcess
@@ -69,10 +69,12 @@ def test_the_local_engine_starts_a_router_with_a_preview_port(
     green, _ = backend(id="green")
     engine = LocalEngine(log_dir=tmp_path, router_ready_timeout=30)
     admin, preview = free_port(), free_port()
-    handle = engine.start_router("web", 0, admin, preview_port=preview)
+    secret_file, secret = admin_secret(tmp_path)
+    handle = engine.start_router("web", 0, admin, preview_port=preview,
+                                 admin_secret_file=secret_file)
     try:
-        push(SimpleNamespace(admin_port=admin), [("b", blue, "blue"), ("g", green, "green")],
-             {"blue": 1}, preview="green")  # fmt: skip
+        rt = SimpleNamespace(admin=RouterAdminClient(admin, secret))
+        push(rt, [("b", blue, "blue"), ("g", green, "green")], {"blue": 1}, preview="green")
         assert _ids(handle.port) == {"blue"}
         assert _ids(preview) == {"green"}
         assert RouterAdminClient(admin).describe()["preview"] == "green"
@@ -88,9 +90,9 @@ def _deployment(router: RouterProcess | None, port: int | None = None) -> Deploy
     return Deployment(spec=spec, generation=1, created_at=0.0, router=router)
 
 
-def test_local_routing_allocates_a_preview_port_once_and_keeps_it() -> None:
+def test_local_routing_allocates_a_preview_port_once_and_keeps_it(tmp_path: Path) -> None:
     engine = FakeEngine()
-    routing = LocalRouting(engine)
+    routing = LocalRouting(engine, secret_dir=tmp_path)
     first = routing.ensure(_deployment(None))
     assert first is not None and first.preview_port > 0
     assert first.preview_port != first.port

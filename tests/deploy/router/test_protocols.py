@@ -15,7 +15,6 @@ import httpx
 from tests.deploy.router.helpers import Responses
 
 from loopline.deploy.route_table import Backend, RouteTable
-from loopline.deploy.router.client import RouterAdminClient
 
 INFER = b"/v2/models/m/infer"
 BODY = b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}'
@@ -45,7 +44,7 @@ def _read(s: socket.socket, n: int) -> tuple[list[tuple[int, dict[bytes, bytes],
 def _router(backend: Callable[..., Any], router_thread: Callable[..., Any], **opts: Any) -> Any:
     port, _ = backend(id="a", **opts)
     rt = router_thread(response_timeout=0.5)
-    RouterAdminClient(rt.admin_port).set_routes(
+    rt.admin.set_routes(
         RouteTable((Backend(id="a", host="127.0.0.1", port=port, revision="r"),))
     )
     return rt
@@ -155,7 +154,7 @@ def test_a_close_delimited_response_is_forwarded_to_its_end_then_the_client_clos
         server.answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nno length"  # type: ignore[attr-defined]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         rt = router_thread(health_interval=60.0)
-        RouterAdminClient(rt.admin_port).set_routes(
+        rt.admin.set_routes(
             RouteTable((Backend("c", "127.0.0.1", server.server_address[1], "r"),))
         )
         with socket.create_connection(("127.0.0.1", rt.port), timeout=5) as s:
@@ -175,7 +174,7 @@ def test_answers_504_when_the_replica_sends_part_of_a_head_and_stalls(
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         rt = router_thread(health_interval=60.0, response_timeout=0.5)
-        RouterAdminClient(rt.admin_port).set_routes(
+        rt.admin.set_routes(
             RouteTable((Backend("s", "127.0.0.1", server.server_address[1], "r"),))
         )
         started = time.monotonic()

@@ -22,7 +22,7 @@ BODY = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]
 def _set(
     rt: Any, backends: list[tuple[str, int, str]], weights: dict[str, int] | None = None
 ) -> None:
-    RouterAdminClient(rt.admin_port).set_routes(
+    rt.admin.set_routes(
         RouteTable(
             tuple(Backend(id=i, host="127.0.0.1", port=p, revision=r) for i, p, r in backends),
             Traffic(None if weights is None else tuple(sorted(weights.items()))),
@@ -120,7 +120,7 @@ def test_drain_waits_for_in_flight_requests_and_sends_new_ones_elsewhere(
         t.start()
     time.sleep(0.3)
     started = time.monotonic()
-    assert RouterAdminClient(rt.admin_port).drain("slow", timeout=5)
+    assert rt.admin.drain("slow", timeout=5)
     assert time.monotonic() - started > 0.2  # it waited for the in-flight request
     assert {httpx.post(url, json=BODY).json()["id"] for _ in range(6)} == {"fast"}
     for t in threads:

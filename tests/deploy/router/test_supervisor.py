@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.deploy.router.helpers import admin_secret
 
 from loopline.deploy.engines.local import LocalEngine, free_port
 from loopline.deploy.route_table import Backend, RouteTable
@@ -37,9 +38,12 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
     pb, _ = backend(id="b")
     engine = LocalEngine(log_dir=tmp_path, router_ready_timeout=30)
     admin_port = free_port()
-    handle = engine.start_router("web", 0, admin_port, workers=2)
+    secret_file, secret = admin_secret(tmp_path)
+    handle = engine.start_router("web", 0, admin_port, workers=2, admin_secret_file=secret_file)
     try:
-        client = RouterAdminClient(admin_port)
+        client = RouterAdminClient(admin_port, secret)
+        # the supervisor asks for the secret too (its workers are driven with it)
+        assert httpx.put(f"http://127.0.0.1:{admin_port}/backends", json={}).status_code == 401
         client.set_routes(
             RouteTable(
                 (Backend("a", "127.0.0.1", pa, "r1"), Backend("b", "127.0.0.1", pb, "r2")),
@@ -77,7 +81,8 @@ def test_workers_share_the_port_follow_one_backend_set_and_are_restarted(
 
 def test_workers_stop_when_the_supervisor_is_killed_with_sigkill(tmp_path: Path) -> None:
     engine = LocalEngine(log_dir=tmp_path, router_ready_timeout=30)
-    handle = engine.start_router("web", 0, free_port(), workers=2)
+    handle = engine.start_router("web", 0, free_port(), workers=2,
+                                 admin_secret_file=admin_secret(tmp_path)[0])
     try:
         deadline = time.monotonic() + 20
         while len(workers := _children(handle.pid)) < 2 and time.monotonic() < deadline:
@@ -100,9 +105,11 @@ def test_workers_share_the_preview_port_and_their_figures_add_up(
     green, _ = backend(id="green", echo="", disagree_every=2)  # wrong on even inputs
     engine = LocalEngine(log_dir=tmp_path, router_ready_timeout=30)
     admin_port, preview_port = free_port(), free_port()
-    handle = engine.start_router("web", 0, admin_port, workers=2, preview_port=preview_port)
+    secret_file, secret = admin_secret(tmp_path)
+    handle = engine.start_router("web", 0, admin_port, workers=2, preview_port=preview_port,
+                                 admin_secret_file=secret_file)
     try:
-        client = RouterAdminClient(admin_port)
+        client = RouterAdminClient(admin_port, secret)
         backends = (Backend("b", "127.0.0.1", blue, "blue"),
                     Backend("g", "127.0.0.1", green, "green"))  # fmt: skip
         client.set_routes(RouteTable(

@@ -67,8 +67,10 @@ def test_the_admin_api_answers_400_and_keeps_the_table_it_had(
 ) -> None:
     rt = router_thread()
     url = f"http://127.0.0.1:{rt.admin_port}/backends"
-    assert httpx.put(url, json=table_to_json(TABLE)).status_code == 200
-    r = httpx.put(url, json={**table_to_json(TABLE), "mirror": {"revision": "new", "percent": 101}})
+    auth = {"authorization": f"Bearer {rt.secret}"}
+    assert httpx.put(url, json=table_to_json(TABLE), headers=auth).status_code == 200
+    bad = {**table_to_json(TABLE), "mirror": {"revision": "new", "percent": 101}}
+    r = httpx.put(url, json=bad, headers=auth)
     assert r.status_code == 400 and "'mirror.percent'" in r.json()["error"]
     described = httpx.get(url).json()
     assert described["mirror"] == {"revision": "new", "percent": 25}

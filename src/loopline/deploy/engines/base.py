@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from loopline.deploy.spec import Template
@@ -50,13 +51,15 @@ class DeployEngine(abc.ABC):
     @abc.abstractmethod
     def start_router(
         self, deployment: str, port: int, admin_port: int, workers: int = 1,
-        preview_port: int = 0,
+        preview_port: int = 0, *, admin_secret_file: Path,
     ) -> ProcessHandle:  # fmt: skip
         """Launch the deployment's router on ``port`` (0: any free port); its admin API
         listens on loopback ``admin_port`` (chosen by the caller, never 0). Returns once the
         admin API answers. ``workers`` > 1 runs that many proxy processes on the port.
         ``preview_port`` > 0: the router also serves the preview revision there (0: no
-        preview port).
+        preview port). ``admin_secret_file`` (mode 0600, written by the caller) holds the
+        secret the router's admin API asks of every change; its path, never the secret, is
+        on the router's command line.
 
         Raises:
             BackendError: the router could not be launched or did not come up in time.

@@ -271,7 +271,7 @@ class LocalEngine(DeployEngine):
 
     def start_router(
         self, deployment: str, port: int, admin_port: int, workers: int = 1,
-        preview_port: int = 0,
+        preview_port: int = 0, *, admin_secret_file: Path,
     ) -> ProcessHandle:  # fmt: skip
         if not admin_port:
             raise InvalidDefinitionError("start_router needs an explicit admin port (not 0).")
@@ -280,6 +280,7 @@ class LocalEngine(DeployEngine):
             self.python, "-m", "loopline.deploy.router", "--name", deployment,
             "--host", self.host, "--port", str(port), "--admin-port", str(admin_port),
             "--workers", str(workers), "--preview-port", str(preview_port),
+            "--admin-secret-file", str(admin_secret_file),
         ]  # fmt: skip
         handle = self._spawn(argv, f"router-{deployment}", port)
         deadline = time.monotonic() + self.router_ready_timeout

@@ -13,17 +13,27 @@ from loopline.errors import BackendError
 
 
 class RouterAdminClient:
-    """Talks to ``http://127.0.0.1:<admin_port>``; every call has a deadline."""
+    """Talks to ``http://127.0.0.1:<admin_port>``; every call has a deadline.
 
-    def __init__(self, admin_port: int, timeout: float = 5.0) -> None:
+    ``secret``: the router's admin secret (the content of the file it was started with),
+    sent on every call. Without it only reads work (health, backends, stats, metrics); a
+    change answers 401, raised as :class:`BackendError`.
+    """
+
+    def __init__(self, admin_port: int, secret: str | None = None, timeout: float = 5.0) -> None:
         self.base = f"http://127.0.0.1:{admin_port}"
         self.timeout = timeout
+        self._headers = {} if secret is None else {"authorization": f"Bearer {secret}"}
+
+    def __repr__(self) -> str:  # never shows the secret
+        return f"RouterAdminClient({self.base!r})"
 
     def _request(
         self, method: str, path: str, body: object = None, timeout: float | None = None
     ) -> httpx.Response:
         try:
-            r = httpx.request(method, self.base + path, json=body, timeout=timeout or self.timeout)
+            r = httpx.request(method, self.base + path, json=body, headers=self._headers,
+                              timeout=timeout or self.timeout)  # fmt: skip
         except httpx.HTTPError as exc:
             raise BackendError(
                 f"Router admin at {self.base} did not answer {method} {path}: {exc!r}. "

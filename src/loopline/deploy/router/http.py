@@ -7,8 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 
-MAX_HEAD = 64 * 1024
-MAX_BODY = 64 * 1024 * 1024
+MAX_HEAD = 64 * 1024  # the admin API's head limit (asyncio's StreamReader default)
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
 )
@@ -105,8 +104,10 @@ def simple_response(
 
 
 REASONS = {
-    400: "Bad Request", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout",
+    413: "Payload Too Large", 414: "URI Too Long", 421: "Misdirected Request",
+    431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout",
 }  # fmt: skip
 
 

@@ -33,6 +33,10 @@ KNOWN_PAUSE = 16 * KNOWN_HEADS  # new heads not learned after a full memory hit 
 CONTENT_LENGTH = re.compile(rb"\ncontent-length:[ \t]*(\d+)[ \t]*\r\n", re.IGNORECASE)
 
 
+class HeadTooLarge(Exception):
+    """A message head not complete after more bytes than the buffer's ``head_limit``."""
+
+
 class KnownHeads:
     """Heads that passed the predicate and the checking parser, with their body's length.
 
@@ -95,15 +99,18 @@ class PlainBuffer:
         parser_class: ``httptools.HttpRequestParser`` or ``HttpResponseParser``.
         on_full: called with every byte of a message that is not plain (from its first
             byte), for the full parser.
+        head_limit: a head still not complete after this many bytes raises
+            :class:`HeadTooLarge` (None: it goes to the full parser past ``PLAIN_LIMIT``).
     """
 
-    __slots__ = ("buf", "checker", "end", "expect", "framing", "on_full", "parser_class",
-                 "vetted")  # fmt: skip
+    __slots__ = ("buf", "checker", "end", "expect", "framing", "head_limit", "on_full",
+                 "parser_class", "vetted")  # fmt: skip
 
-    def __init__(self, parser_class: Callable[[Framing], Any],
-                 on_full: Callable[[bytes], None]) -> None:  # fmt: skip
+    def __init__(self, parser_class: Callable[[Framing], Any], on_full: Callable[[bytes], None],
+                 head_limit: int | None = None) -> None:  # fmt: skip
         self.parser_class = parser_class
         self.on_full = on_full
+        self.head_limit = head_limit
         self.framing = Framing()
         self.checker = parser_class(self.framing)
         self.buf = b""
@@ -118,7 +125,7 @@ class PlainBuffer:
 
         ``is_plain(buf, end)`` judges a complete head (``buf[:end]``); ``known`` (None: none)
         frames the heads it knows and learns the others. Raises ``httptools.HttpParserError``
-        for a malformed message.
+        for a malformed message, :class:`HeadTooLarge` for a head past ``head_limit``.
         """
         buf = self.buf + data if self.buf else data
         if self.expect:  # a known head: framed by length
@@ -136,6 +143,10 @@ class PlainBuffer:
         else:
             end = buf.find(b"\r\n\r\n")
             if end < 0:  # head not complete yet
+                limit = self.head_limit
+                if limit is not None and len(buf) > limit:
+                    self.buf = b""
+                    raise HeadTooLarge(f"no head within {limit} bytes")
                 if len(buf) > PLAIN_LIMIT:
                     self._give_up(buf)
                     return None

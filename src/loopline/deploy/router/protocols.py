@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httptools
 
-from loopline.deploy.router.http import HOP_BY_HOP, MAX_BODY, NOT_PLAIN, error_response
-from loopline.deploy.router.plain import PlainBuffer
+from loopline.deploy.router.http import HOP_BY_HOP, NOT_PLAIN, error_response
+from loopline.deploy.router.limits import Phase, RouterLimits
+from loopline.deploy.router.plain import HeadTooLarge, PlainBuffer
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
@@ -63,24 +65,49 @@ class Exchange:
         self.shadow: Shadow | None = None  # mirrored: the copy's bookkeeping
 
 
+class _Refused(Exception):
+    """Raised in a full-parser callback to stop parsing; ``status`` 0: close after the queue."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class ClientProtocol(asyncio.Protocol):
-    """One client connection."""
+    """One client connection, within the router's :class:`RouterLimits`.
+
+    Limits cost the plain path nothing per request beyond a counter: the head and URL caps
+    are part of the plain predicate (a head over them goes to the full parser, which answers
+    414/431), and the deadlines are read off the connection's state by the router's sweep
+    (:meth:`phase`, ``requests``).
+    """
 
     def __init__(self, router: Router, preview: bool = False) -> None:
         self.router = router
         # where requests go: by the route table, or (preview port) to the preview revision
         self.dispatch = router.dispatch_preview if preview else router.dispatch
+        self.limits: RouterLimits = router.limits
+        self.is_plain = router.plain_request
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.plain = PlainBuffer(httptools.HttpRequestParser, self._full)
+        self.plain = PlainBuffer(httptools.HttpRequestParser, self._full,
+                                 self.limits.max_header_bytes)  # fmt: skip
         self.known = router.request_heads
         self.full = False  # the full parser is in the middle of a message
         self.queue: deque[Exchange] = deque()
         self.current: Exchange | None = None
         self.closed = False
         self.upstream: UpstreamProtocol | None = None
+        self.requests = 0  # requests framed so far (the sweep tells one phase from the next)
+        self.seen: tuple[Phase, int] | None = None  # (phase, requests) the sweep saw last
+        self.seen_at = 0.0  # since when (monotonic)
+        self.paused = False  # reading paused: the pipelined queue is full (or stopped)
+        self.stopped = False  # reading stopped for good: answer what is queued, then close
+        self._in_body = False  # the full parser has the head of its message
+        self._head_fed = 0  # bytes fed to the full parser since its head began
         self._url = b""
         self._headers: list[bytes] = []
+        self._hsize = 0
         self._body: list[bytes] = []
         self._size = 0
         self._expect = False
@@ -88,7 +115,16 @@ class ClientProtocol(asyncio.Protocol):
     # transport callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.router.clients.add(self)
+        clients = self.router.clients
+        if len(clients) >= self.limits.max_connections:
+            msg = (f"The router has {self.limits.max_connections} open client connections, its "
+                   "limit; retry shortly.")  # fmt: skip
+            self.write(error_response(503, msg, keep_alive=False, retry_after=1))
+            self.closed = True
+            transport.close()
+            self.router.refused_connections += 1
+            return
+        clients.add(self)
 
     def data_received(self, data: bytes) -> None:
         """Frame requests: a plain one is buffered until complete, then sent whole.
@@ -99,13 +135,14 @@ class ClientProtocol(asyncio.Protocol):
         """
         try:
             if self.full:
-                self.parser.feed_data(data)
+                self._feed_full(data)
                 return
-            buf = self.plain.feed(data, _plain_request, self.known)
+            buf = self.plain.feed(data, self.is_plain, self.known)
             if buf is None:
                 return
             # One whole request (a CRLF after it, which llhttp skips, goes along: servers
             # ignore empty lines before a request line).
+            self.requests += 1
             ex = Exchange(self, buf, b"", True, buf.startswith(b"HEAD "), True)
             if self.current is None and not self.queue:  # usual: nothing waits before it
                 self.current = ex
@@ -116,8 +153,50 @@ class ClientProtocol(asyncio.Protocol):
                 self.next()
         except httptools.HttpParserUpgrade:
             self.reject(400, "Protocol upgrades are not supported by the router.")
+        except HeadTooLarge:
+            self.reject(431, self._head_message())
         except httptools.HttpParserError as exc:
-            self.reject(400, f"Malformed HTTP request: {exc}.")
+            refused = exc.__context__ if isinstance(exc.__context__, _Refused) else None
+            if refused is None:
+                self.reject(400, f"Malformed HTTP request: {exc}.")
+            elif refused.status:
+                self.reject(refused.status, str(refused))
+            else:
+                self._close_after_queue()
+
+    def _feed_full(self, data: bytes) -> None:
+        """Feed the full parser; a head it holds beyond the cap (plus one read) gets 431."""
+        in_head = not self._in_body
+        self.parser.feed_data(data)
+        if in_head and self.full and not self._in_body:  # a head still open after this read
+            self._head_fed += len(data)
+            if self._head_fed > self.limits.max_header_bytes:
+                self.reject(431, self._head_message())
+                return
+        if len(self.queue) >= self.limits.max_pipelined and not self.paused:
+            self.paused = True  # resumed by next() once the queue has room
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def _head_message(self) -> str:
+        return (f"The request head is larger than the router's limit of "
+                f"{self.limits.max_header_bytes} bytes.")  # fmt: skip
+
+    def _close_after_queue(self) -> None:
+        """Stop reading; answer what is queued (or being answered), then close."""
+        self.closed_for_reading()
+        last = self.queue[-1] if self.queue else self.current
+        if last is not None:
+            last.keep_alive = False
+        elif self.transport is not None:
+            self.transport.close()
+
+    def closed_for_reading(self) -> None:
+        """Read nothing more from this connection."""
+        self.stopped = True
+        if self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
 
     def _full(self, buf: bytes) -> None:
         """Hand ``buf`` (from a message's first byte) and what follows to the full parser."""
@@ -142,30 +221,50 @@ class ClientProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url, self._headers, self._body, self._size = b"", [], [], 0
         self._expect = False
+        self._in_body = False
+        self._head_fed = self._hsize = 0
         self.full = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self.limits.max_url_bytes:
+            raise _Refused(414, f"The request URL is longer than the router's limit of "
+                                f"{self.limits.max_url_bytes} bytes.")  # fmt: skip
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._hsize += len(name) + len(value) + 4
         low = name.lower()
         if low == b"expect":
             self._expect = value.lower() == b"100-continue"
-        elif low not in HOP_BY_HOP and low not in (b"content-length", b"transfer-encoding"):
+        elif low == b"content-length":
+            if value.isdigit() and (len(value) > 18 or int(value) > self.limits.max_body_bytes):
+                raise _Refused(413, self._body_message())
+        elif low not in HOP_BY_HOP and low != b"transfer-encoding":
             self._headers.append(b"%s: %s\r\n" % (name, value))
 
     def on_headers_complete(self) -> None:
+        if len(self._url) + self._hsize > self.limits.max_header_bytes:
+            raise _Refused(431, self._head_message())
+        if self.current is not None and len(self.queue) >= self.limits.max_pipelined:
+            raise _Refused(0, "")  # answer what is queued, then close
+        self._in_body = True
         if self._expect:  # the body is buffered here, so say "go on" ourselves
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
+    def _body_message(self) -> str:
+        return (f"The request body is larger than the router's limit of "
+                f"{self.limits.max_body_bytes} bytes.")  # fmt: skip
+
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
-        if self._size > MAX_BODY:
-            raise httptools.HttpParserError(f"request body exceeds {MAX_BODY} bytes")
+        if self._size > self.limits.max_body_bytes:
+            raise _Refused(413, self._body_message())
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         self.full = False  # at a message boundary: the next bytes may be framed plainly
+        self._in_body = False
+        self.requests += 1
         method = self.parser.get_method()
         body = b"".join(self._body)
         version = self.parser.get_http_version().encode()
@@ -181,7 +280,35 @@ class ClientProtocol(asyncio.Protocol):
         if self.closed or not self.queue:
             return
         self.current = self.queue.popleft()
+        if self.paused and not self.stopped and len(self.queue) < self.limits.max_pipelined \
+                and self.transport is not None:  # fmt: skip
+            self.paused = False
+            self.transport.resume_reading()
         self.dispatch(self.current)
+
+    def phase(self) -> Phase:
+        """Where this connection is (for the router's deadline sweep)."""
+        if self.current is not None or self.queue:
+            return Phase.BUSY
+        if self.full:
+            return Phase.BODY if self._in_body else Phase.HEAD
+        plain = self.plain
+        if plain.buf:
+            return Phase.BODY if plain.vetted or plain.expect else Phase.HEAD
+        return Phase.IDLE
+
+    def overdue(self, phase: Phase) -> None:
+        """Past the deadline of ``phase`` (HEAD, BODY or IDLE): 408 unless idle, and close."""
+        if phase is Phase.IDLE:
+            self.router.idle_closed += 1
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.router.timed_out_requests += 1
+        what = "head" if phase is Phase.HEAD else "body"
+        timeout = self.limits.timeout(phase)
+        self.reject(408, f"The request {what} did not arrive within the router's {timeout:g} s "
+                         "limit.")  # fmt: skip
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
@@ -199,12 +326,33 @@ class ClientProtocol(asyncio.Protocol):
 
     def reject(self, status: int, message: str) -> None:
         self.write(error_response(status, message, keep_alive=False))
+        self.closed_for_reading()
         if self.transport is not None:
             self.transport.close()
 
 
-def _plain_request(buf: bytes, end: int) -> bool:
-    """An HTTP/1.1 request head without any NOT_PLAIN header."""
-    return buf.endswith(b" HTTP/1.1", 0, buf.find(b"\r\n")) and not NOT_PLAIN.search(
-        buf[:end].lower()
-    )
+def plain_request(limits: RouterLimits) -> Callable[[bytes, int], bool]:
+    """The predicate of a plain request head within ``limits``: HTTP/1.1, no NOT_PLAIN
+    header, a request line, a head and an announced body no longer than the caps (else the
+    full parser takes the request, and answers 414, 431 or 413 at once)."""
+    max_line = limits.max_url_bytes + 24  # method, spaces, " HTTP/1.1": ≥ the URL's cap
+    max_head = limits.max_header_bytes
+    max_body = limits.max_body_bytes
+
+    def is_plain(buf: bytes, end: int) -> bool:
+        line_end = buf.find(b"\r\n")
+        if line_end > max_line or end > max_head or not buf.endswith(b" HTTP/1.1", 0, line_end):
+            return False
+        low = buf[:end].lower()
+        if NOT_PLAIN.search(low):
+            return False
+        at = low.find(b"\ncontent-length:")
+        if at < 0:
+            return True
+        stop = low.find(b"\r", at)
+        value = low[at + 16 : stop if stop >= 0 else end].strip()
+        if not value.isdigit():
+            return True  # the checking parser refuses it
+        return len(value) <= 18 and int(value) <= max_body
+
+    return is_plain

@@ -9,10 +9,18 @@ preview revision served on the preview port only, and a hold for requests that f
 backend (:mod:`~loopline.deploy.router.hold`). Each answer is counted per revision
 (:mod:`~loopline.deploy.router.metrics`).
 
-Requests are buffered (bodies ≤ 64 MiB) so that an inference whose connection fails before
-any response byte arrives is retried once on another ready backend (inference is safe to
-retry). A failed pooled keep-alive connection first gets one fresh connection to the same
-backend, since idle connections going stale is normal.
+Client connections are held to :class:`~loopline.deploy.router.limits.RouterLimits` (head,
+URL and body caps, head/body/idle deadlines, a connection cap, a bounded pipelined queue).
+Requests are buffered (bodies ≤ ``max_body_bytes``, the model server's cap) so that an
+inference whose connection fails before any response byte arrives is retried once on another
+ready backend (inference is safe to retry). A failed pooled keep-alive connection first gets
+one fresh connection to the same backend, since idle connections going stale is normal.
+
+Only a backend the router cannot connect to is taken out of rotation at once (else the
+health checks decide): a connection the backend closes after it got the request, or an
+answer it sends that is not valid HTTP, says something about that request, not about the
+replica, so it is retried elsewhere (a closed connection) or answered 502 (a malformed
+answer), and never marks the backend unhealthy.
 """
 
 from __future__ import annotations
@@ -32,11 +40,12 @@ from loopline.deploy.router.header_routes import HeaderRouter
 from loopline.deploy.router.health import health_loop
 from loopline.deploy.router.hold import HOLD_LIMIT, HoldQueue
 from loopline.deploy.router.http import error_response
+from loopline.deploy.router.limits import Phase, RouterLimits, overdue
 from loopline.deploy.router.metrics import BOUNDS, RevisionMetrics
 from loopline.deploy.router.mirror import PER_BACKEND as MIRROR_PER_BACKEND
 from loopline.deploy.router.mirror import Mirroring
 from loopline.deploy.router.plain import KnownHeads
-from loopline.deploy.router.protocols import ClientProtocol, Exchange
+from loopline.deploy.router.protocols import ClientProtocol, Exchange, plain_request
 from loopline.deploy.router.upstream import UpstreamProtocol
 from loopline.deploy.router.wire import table_to_json
 
@@ -70,6 +79,7 @@ class Router:
             outstanding (its own served ones included); else it is dropped (and counted).
         mirror_timeout: seconds a mirror backend has for its whole answer (then an error).
         hold_limit: requests held at most while no backend is ready (then 503).
+        limits: the client connections' HTTP limits (default: the model server's).
     """
 
     def __init__(
@@ -85,8 +95,14 @@ class Router:
         mirror_per_backend: int = MIRROR_PER_BACKEND,
         mirror_timeout: float = 30.0,
         hold_limit: int = HOLD_LIMIT,
+        limits: RouterLimits | None = None,
     ) -> None:
         self.name = name
+        self.limits = RouterLimits() if limits is None else limits
+        self.plain_request = plain_request(self.limits)
+        self.refused_connections = 0  # client connections refused at max_connections
+        self.timed_out_requests = 0  # requests whose head or body missed its deadline (408)
+        self.idle_closed = 0  # idle client connections closed at idle_timeout
         self.connect_timeout = connect_timeout
         self.response_timeout = response_timeout
         self.health_interval = health_interval
@@ -291,7 +307,7 @@ class Router:
             )
         except (OSError, TimeoutError) as exc:
             log.warning("Cannot connect to backend %s: %r", backend.id, exc)
-            self.failed(ex, backend, reused=False)
+            self.failed(ex, backend, reused=False, refused=True)
             return
         if ex.client.closed:
             self.complete(ex, backend)
@@ -317,8 +333,15 @@ class Router:
             m.codes[ex.status] += 1
             m.sum += seconds
 
-    def failed(self, ex: Exchange, backend: BackendState, reused: bool) -> None:
-        """The backend failed ``ex`` before sending any response byte: retry or give up."""
+    def failed(self, ex: Exchange, backend: BackendState, reused: bool,
+               refused: bool = False) -> None:  # fmt: skip
+        """The backend failed ``ex`` before sending any response byte: retry or give up.
+
+        ``refused``: no connection could be opened; only that takes the backend out of
+        rotation (until its next passed health check). A connection closed after the request
+        was sent is this request's failure, not the replica's (a dead replica refuses the
+        retry's fresh connection, and is taken out then).
+        """
         self.balancer.release(backend)
         if ex.client.closed:
             ex.done = True
@@ -327,8 +350,9 @@ class Router:
             ex.fresh_retry = True  # an idle pooled connection went stale: one fresh try
             self._send(ex, backend, allow_pooled=False)
             return
-        backend.healthy = False  # until the next health check passes
-        backend.close_pool()
+        if refused:
+            backend.healthy = False  # until the next health check passes
+            backend.close_pool()
         if ex.tried is not None:  # this was already the retry
             ex.tried = backend
             self.stats.failed += 1
@@ -354,6 +378,16 @@ class Router:
             for ex in self.hold.expired(math.inf):
                 self._hold_expired(ex)
 
+    def malformed_answer(self, ex: Exchange, backend: BackendState) -> None:
+        """``backend`` answered ``ex`` with bytes that are not valid HTTP, before any of them
+        reached the client: 502, no retry (the request would likely do the same elsewhere),
+        and the backend stays in rotation."""
+        self.balancer.release(backend)
+        self.stats.failed += 1
+        msg = (f"Deployment {self.name!r}: the replica {backend.id!r} sent an answer that is "
+               "not valid HTTP; see the replica logs.")  # fmt: skip
+        self._answer(ex, 502, msg, backend.metrics)
+
     def _hold_expired(self, ex: Exchange) -> None:
         self.stats.no_backend += 1
         msg = (f"Deployment {self.name!r} has no ready replica: this request waited "
@@ -371,16 +405,33 @@ class Router:
         Checked every ``response_timeout / 10`` (at most 1 s), so a timeout fires up to 10 %
         late; one sweep instead of a timer per request.
         """
+        interval = min(1.0, self.response_timeout / 10, self.mirroring.timeout / 10,
+                       self.limits.sweep_interval())  # fmt: skip
         while True:
-            await asyncio.sleep(min(1.0, self.response_timeout / 10, self.mirroring.timeout / 10))
+            await asyncio.sleep(interval)
             now = time.monotonic()
-            late = [
-                c.upstream for c in self.clients
-                if c.upstream is not None and c.upstream.deadline <= now
-                and c.upstream.ex is not None and not c.upstream.ex.started
-            ]  # fmt: skip
+            late = []
+            overdue_clients = []
+            limits = self.limits
+            for c in self.clients:
+                up = c.upstream
+                if up is not None:
+                    if up.deadline <= now and up.ex is not None and not up.ex.started:
+                        late.append(up)
+                    continue
+                phase = c.phase()
+                if phase is Phase.BUSY:
+                    c.seen = None
+                    continue
+                seen = (phase, c.requests)
+                if c.seen != seen:  # first seen in this phase: its clock starts now
+                    c.seen, c.seen_at = seen, now
+                elif overdue(limits, phase, c.seen_at, now):
+                    overdue_clients.append((c, phase))
             for up in late:
                 up.timed_out()
+            for c, phase in overdue_clients:
+                c.overdue(phase)
             self.mirroring.sweep(now)
 
     def start_background_tasks(self) -> None:

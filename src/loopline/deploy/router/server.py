@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 from loopline.deploy.router.admin import admin_handler
+from loopline.deploy.router.limits import RouterLimits
 from loopline.deploy.router.proxy import Router
 from loopline.deploy.router.wire import table_from_json
 
@@ -34,6 +35,7 @@ async def serve(
     host: str,
     port: int,
     admin_port: int,
+    admin_secret: str,
     stop: asyncio.Event,
     shutdown_grace: float = 10.0,
     reuse_port: bool = False,
@@ -42,6 +44,7 @@ async def serve(
     """Serve until ``stop`` is set, then stop accepting and let requests finish (≤ grace).
 
     ``preview_port`` > 0 also listens there; requests on it go only to the preview revision.
+    Admin changes need ``admin_secret`` (see :mod:`loopline.deploy.router.admin`).
     """
     loop = asyncio.get_running_loop()
     servers = [await loop.create_server(router.protocol, sock=_listen(host, port, reuse_port))]
@@ -49,9 +52,8 @@ async def serve(
         servers.append(await loop.create_server(
             router.preview_protocol, sock=_listen(host, preview_port, reuse_port)
         ))  # fmt: skip
-    servers.append(
-        await asyncio.start_server(admin_handler(router), sock=_listen("127.0.0.1", admin_port))
-    )
+    admin = admin_handler(router, admin_secret)
+    servers.append(await asyncio.start_server(admin, sock=_listen("127.0.0.1", admin_port)))
     router.start_background_tasks()
     log.info(
         "Router %r serving on %s:%d (preview %s, admin 127.0.0.1:%d).",
@@ -71,9 +73,11 @@ def run(
     host: str,
     port: int,
     admin_port: int,
+    admin_secret: str,
     reuse_port: bool = False,
     backends_file: str | None = None,
     preview_port: int = 0,
+    limits: RouterLimits | None = None,
 ) -> None:
     """Blocking entry point; SIGTERM/SIGINT stop the router gracefully.
 
@@ -90,11 +94,12 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        router = Router(name)
+        router = Router(name, limits=limits)
         if backends_file is not None:
             router.set_routes(table_from_json(json.loads(Path(backends_file).read_text())))
         await serve(
-            router, host=host, port=port, admin_port=admin_port, stop=stop,
+            router, host=host, port=port, admin_port=admin_port, admin_secret=admin_secret,
+            stop=stop,
             reuse_port=reuse_port, preview_port=preview_port,
         )  # fmt: skip
 

@@ -7,6 +7,9 @@ every worker has drained, ``GET /backends`` sums counters, ``GET /stats`` and
 keeps the last route table and re-pushes it to a worker it had to restart. Weights stay
 exact overall: every worker runs the same smooth weighted round robin over its share of the
 traffic (mirror shares too). The preview port is shared like the main one.
+
+The supervisor's admin API asks for the same secret as a single router's (it checks it, and
+presents it to the workers, which are started with the same secret file and limits).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from loopline.deploy.router.admin import Text, admin_response, split_target
-from loopline.deploy.router.http import HttpError, parse_head, read_head
+from loopline.deploy.router.admin import Text, admin_response, read_admin_request
+from loopline.deploy.router.http import HttpError
 from loopline.deploy.router.report import (
     merge_snapshots,
     merge_stats,
@@ -46,13 +49,18 @@ class Supervisor:
     """Starts, watches and fans out to the worker processes."""
 
     def __init__(self, name: str, host: str, port: int, admin_port: int, workers: int,
-                 preview_port: int = 0) -> None:  # fmt: skip
+                 preview_port: int = 0, *, secret: str, secret_file: str,
+                 limit_argv: list[str] | None = None) -> None:  # fmt: skip
         self.name, self.host, self.port, self.admin_port = name, host, port, admin_port
         self.preview_port = preview_port
+        self.secret, self.secret_file = secret, secret_file
+        self.limit_argv = limit_argv or []
         self.ports = [_free_port() for _ in range(workers)]
         self.procs: list[asyncio.subprocess.Process | None] = [None] * workers
         self.last_backends: dict[str, Any] | None = None
-        self.client = httpx.AsyncClient(timeout=10.0)
+        self.client = httpx.AsyncClient(
+            timeout=10.0, headers={"authorization": f"Bearer {secret}"}
+        )
         # A restarted worker reads the current backend set from here before it listens,
         # so it never answers 503 while the rest of the router serves.
         self._dir = tempfile.TemporaryDirectory(prefix="loopline-router-")
@@ -63,7 +71,8 @@ class Supervisor:
             sys.executable, "-m", "loopline.deploy.router", "--name", self.name,
             "--host", self.host, "--port", str(self.port),
             "--admin-port", str(self.ports[i]), "--reuse-port", "--parent", str(os.getpid()),
-            "--preview-port", str(self.preview_port),
+            "--preview-port", str(self.preview_port), "--admin-secret-file", self.secret_file,
+            *self.limit_argv,
             *(["--backends-file", str(self.backends_file)] if self.last_backends else []),
         )  # fmt: skip
         for _ in range(100):  # ≤ 10 s for the worker's admin API to answer
@@ -135,15 +144,11 @@ class Supervisor:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            raw = await read_head(reader)
-            if raw is None:
+            request = await read_admin_request(reader, self.secret)
+            if request is None:
+                writer.close()
                 return
-            head = parse_head(raw)
-            body = await reader.readexactly(head.content_length or 0)
-            target = split_target(head.first_line)
-            if target is None:
-                raise HttpError(400, f"Bad request line {head.first_line[:80]!r}.")
-            method, path, query = target
+            method, path, query, body = request
             status, payload = await self.route(method, path, body, query)
         except HttpError as exc:
             status, payload = exc.status, {"error": str(exc)}
@@ -187,7 +192,11 @@ class Supervisor:
 
 
 def run_supervisor(
-    name: str, host: str, port: int, admin_port: int, workers: int, preview_port: int = 0
-) -> None:
-    """Blocking entry point of a multi-worker router."""
-    asyncio.run(Supervisor(name, host, port, admin_port, workers, preview_port).run())
+    name: str, host: str, port: int, admin_port: int, workers: int, preview_port: int = 0,
+    *, secret: str, secret_file: str, limit_argv: list[str] | None = None,
+) -> None:  # fmt: skip
+    """Blocking entry point of a multi-worker router (workers get ``secret_file`` and the
+    ``limit_argv`` flags)."""
+    supervisor = Supervisor(name, host, port, admin_port, workers, preview_port, secret=secret,
+                            secret_file=secret_file, limit_argv=limit_argv)  # fmt: skip
+    asyncio.run(supervisor.run())

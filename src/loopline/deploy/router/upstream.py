@@ -92,8 +92,26 @@ class UpstreamProtocol(asyncio.Protocol):
             else:
                 self.parser.feed_data(data)
         except httptools.HttpParserError:
-            if self.transport is not None:
-                self.transport.close()
+            self._malformed()
+
+    def _malformed(self) -> None:
+        """The backend's answer is not valid HTTP (e.g. a header value with a bare newline):
+        502 if the client has had none of it, else end the client's connection. Neither is
+        a sign of an unhealthy replica (see :meth:`Router.failed`)."""
+        ex, self.ex = self.ex, None
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        if ex is None or ex.done:
+            return
+        ex.client.upstream = None
+        if not ex.started:
+            self._out, self._out_size = [], 0
+            self.router.malformed_answer(ex, self.backend)
+        else:
+            self._flush(ex)
+            self.router.complete(ex, self.backend)
+            ex.client.finish(ex, keep_alive=False)
 
     def _plain(self, ex: Exchange, data: bytes) -> None:
         """Buffer a plain response until the checking parser says it is complete, then

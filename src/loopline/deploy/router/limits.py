@@ -1,0 +1,114 @@
+"""The router's HTTP limits on its client side, and the pure decision of when a connection is
+overdue.
+
+The defaults are the model server's (:class:`loopline.serving.ServerOptions`): the body cap is
+its ``max_body_bytes`` and the head, URL, deadline and pipelining limits its ``http`` ones, so
+a request the router accepts is one a replica accepts. Only ``max_connections`` is the router's
+own: it fronts every client of a deployment.
+
+A client connection is always in one :class:`Phase`, read off its state by the router's
+periodic sweep (nothing is timed per request):
+
+- ``IDLE``: nothing unanswered and no byte of a next request (fresh or kept alive). Closed
+  silently after ``idle_timeout``.
+- ``HEAD``: part of a request head has arrived. After ``head_timeout`` the router answers 408
+  and closes: a client sending one byte a second cannot hold a connection longer.
+- ``BODY``: the head is complete, the body is not. After ``body_timeout``: 408 and close.
+- ``BUSY``: a request is being answered (the backend is the slow one; the router's
+  ``response_timeout`` bounds it). No deadline.
+
+The sweep notes when it first saw a connection in a phase (for a given number of requests
+framed), so a deadline fires between its timeout and one sweep interval later, never early.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+from loopline.errors import InvalidInputError
+from loopline.serving import ServerOptions
+
+_SERVER = ServerOptions()
+
+
+class Phase(enum.Enum):
+    """Where a client connection is in its request/response cycle (see the module docstring)."""
+
+    IDLE = "idle"
+    HEAD = "head"
+    BODY = "body"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterLimits:
+    """Resource limits of the router's client connections (per router process).
+
+    Attributes:
+        max_header_bytes: a request head (request line and headers) larger than this gets 431.
+        max_url_bytes: a request target longer than this gets 414.
+        max_body_bytes: a request body larger than this gets 413 (the router buffers bodies to
+            retry them).
+        head_timeout: seconds from the first byte of a request until its head is complete (408).
+        body_timeout: seconds from a complete head until the body is complete (408).
+        idle_timeout: seconds a connection may wait for the first byte of a request, fresh or
+            kept alive after an answer; then it is closed.
+        max_connections: open client connections per router process; one beyond it gets 503
+            with Retry-After and is closed at once.
+        max_pipelined: requests queued behind the one being answered on a connection; the
+            router stops reading the connection while the queue is full, and a client whose
+            one read holds more gets the queued answers and then a closed connection.
+    """
+
+    max_header_bytes: int = _SERVER.http.max_header_bytes
+    max_url_bytes: int = _SERVER.http.max_url_bytes
+    max_body_bytes: int = _SERVER.max_body_bytes
+    head_timeout: float = _SERVER.http.head_timeout
+    body_timeout: float = _SERVER.http.body_timeout
+    idle_timeout: float = _SERVER.http.idle_timeout
+    max_connections: int = 1000
+    max_pipelined: int = _SERVER.http.max_pipelined
+    _timeouts: dict[Phase, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("max_header_bytes", "max_url_bytes", "max_body_bytes", "max_connections",
+                     "max_pipelined"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"RouterLimits.{name} is {value!r}; use an integer ≥ 1.")
+        if self.max_url_bytes > self.max_header_bytes:
+            raise InvalidInputError(
+                f"RouterLimits.max_url_bytes ({self.max_url_bytes}) is larger than "
+                f"max_header_bytes ({self.max_header_bytes}); the URL is part of the head, so "
+                "raise max_header_bytes or lower max_url_bytes."
+            )
+        for name in ("head_timeout", "body_timeout", "idle_timeout"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise InvalidInputError(
+                    f"RouterLimits.{name} is {value!r}; use a finite number of seconds > 0."
+                )
+        timeouts = {Phase.IDLE: float(self.idle_timeout), Phase.HEAD: float(self.head_timeout),
+                    Phase.BODY: float(self.body_timeout)}  # fmt: skip
+        object.__setattr__(self, "_timeouts", timeouts)
+
+    def timeout(self, phase: Phase) -> float | None:
+        """Seconds a connection may stay in ``phase`` (None: no deadline)."""
+        return self._timeouts.get(phase)
+
+    def sweep_interval(self) -> float:
+        """How often the deadlines are checked: a tenth of the shortest one, at most 1 s."""
+        return min(1.0, min(self._timeouts.values()) / 10)
+
+
+def overdue(limits: RouterLimits, phase: Phase, since: float, now: float) -> bool:
+    """True when a connection seen in ``phase`` since ``since`` is past its deadline at ``now``."""
+    timeout = limits.timeout(phase)
+    return timeout is not None and now - since >= timeout

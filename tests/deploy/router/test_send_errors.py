@@ -1,0 +1,125 @@
+"""A request that a replica cannot answer (it drops the connection, or answers with a header
+that is not valid HTTP) is that request's failure: it never takes a healthy replica out."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from tests.deploy.router.helpers import push
+
+from loopline.deploy.engines.local import free_port
+
+INFER = "/v2/models/m/infer"
+BAD_ID = {"id": "a\nb", "inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}
+GOOD = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}
+
+
+class _Replica(socketserver.StreamRequestHandler):
+    """Ready; answers inferences with its name; a request id with a newline is echoed into a
+    header the way a careless server does: the connection is dropped (``drop``) or the bare
+    newline goes out in the header (``bad-header``)."""
+
+    server: _Server
+
+    def handle(self) -> None:
+        while True:
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                byte = self.rfile.read(1)
+                if not byte:
+                    return
+                head += byte
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line[15:])
+            body = self.rfile.read(length)
+            if head.startswith(b"GET /v2/health/ready"):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            elif b'"a\\nb"' in body and self.server.mode == "drop":
+                return  # the server's send failed: it drops the connection
+            elif b'"a\\nb"' in body:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nx-request-id: a\nb\r\ncontent-length: 2"
+                                 b"\r\n\r\n{}")  # fmt: skip
+            else:
+                out = b'{"id": "%s"}' % self.server.name.encode()
+                self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 b"content-length: %d\r\n\r\n%s" % (len(out), out))  # fmt: skip
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, name: str, mode: str) -> None:
+        self.name, self.mode = name, mode
+        self.port = free_port()
+        super().__init__(("127.0.0.1", self.port), _Replica)
+
+
+@pytest.fixture
+def replicas() -> Iterator[Callable[[str], list[_Server]]]:
+    servers: list[_Server] = []
+
+    def start(mode: str) -> list[_Server]:
+        for name in ("a", "b"):
+            server = _Server(name, mode)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers.append(server)
+        return servers
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["drop", "bad-header"])
+def test_a_request_a_replica_cannot_answer_never_marks_healthy_replicas_unhealthy(
+    router_thread: Callable[..., Any], replicas: Callable[[str], list[_Server]], mode: str
+) -> None:
+    a, b = replicas(mode)
+    rt = router_thread(health_interval=60.0)  # no health check brings a replica back
+    push(rt, [("a", a.port, "r"), ("b", b.port, "r")])
+    with httpx.Client(base_url=f"http://127.0.0.1:{rt.port}", timeout=10) as client:
+        for _ in range(3):
+            r = client.post(INFER, json=BAD_ID)
+            assert r.status_code == 502
+        backends = rt.admin.describe()["backends"]
+        assert [(x["id"], x["healthy"]) for x in backends] == [("a", True), ("b", True)]
+        served = {client.post(INFER, json=GOOD).json()["id"] for _ in range(10)}
+    assert served == {"a", "b"}
+
+
+def test_a_malformed_answer_is_a_502_naming_the_replica_and_not_retried(
+    router_thread: Callable[..., Any], replicas: Callable[[str], list[_Server]]
+) -> None:
+    a, b = replicas("bad-header")
+    rt = router_thread(health_interval=60.0)
+    push(rt, [("a", a.port, "r"), ("b", b.port, "r")])
+    r = httpx.post(f"http://127.0.0.1:{rt.port}{INFER}", json=BAD_ID, timeout=10)
+    assert r.status_code == 502
+    assert "sent an answer that is not valid HTTP" in r.json()["error"]
+    assert rt.router.stats.retries == 0
+
+
+def test_a_replica_that_refuses_connections_is_still_taken_out_at_once(
+    router_thread: Callable[..., Any], replicas: Callable[[str], list[_Server]]
+) -> None:
+    a, _ = replicas("drop")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    rt = router_thread(health_interval=60.0)
+    push(rt, [("a", a.port, "r"), ("dead", dead, "r")])
+    for _ in range(4):
+        r = httpx.post(f"http://127.0.0.1:{rt.port}{INFER}", json=GOOD, timeout=10)
+        assert r.status_code == 200 and r.json()["id"] == "a"
+    healthy = {x["id"]: x["healthy"] for x in rt.admin.describe()["backends"]}
+    assert healthy == {"a": True, "dead": False}
