@@ -100,6 +100,10 @@ def paths(doc: Any, prefix: Path = ()) -> Iterator[Path]:
             yield from paths(value, (*prefix, i))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _weird(draw: st.DrawFn) -> Any:
     """A fresh copy of a weird value (the shared ``[]``/``{}`` are mutated later)."""
     return copy.deepcopy(draw(weird_values))
@@ -114,7 +118,8 @@ def _parent(doc: Any, path: Path) -> Any:
 @st.composite
 def mutated(draw: st.DrawFn, valid: Any, max_mutations: int = 3) -> Any:
     """``valid`` after 1..``max_mutations`` structured mutations: a value replaced by a weird
-    one, a key deleted, an unknown key added, or a value wrapped in a list."""
+    one, a number by a weird number, a key deleted, an unknown key added, or a value wrapped
+    in a list."""
     doc = copy.deepcopy(valid)
     for _ in range(draw(st.integers(1, max_mutations))):
         candidates = [p for p in paths(doc) if p]
@@ -123,8 +128,16 @@ def mutated(draw: st.DrawFn, valid: Any, max_mutations: int = 3) -> Any:
         path = draw(st.sampled_from(candidates))
         parent = _parent(doc, path)
         key = path[-1]
-        op = draw(st.sampled_from(["replace", "replace", "replace", "delete", "extra", "wrap"]))
-        if op == "replace":
+        op = draw(st.sampled_from(["replace", "replace", "number", "delete", "extra", "wrap"]))
+        if op == "number":  # a number becomes NaN, Infinity, huge, negative, a bool, …
+            numbers = [p for p in candidates if _is_number(_parent(doc, p)[p[-1]])]
+            if numbers:
+                path = draw(st.sampled_from(numbers))
+                parent, key = _parent(doc, path), path[-1]
+                parent[key] = draw(st.sampled_from(WEIRD_NUMBERS))
+            else:
+                parent[key] = _weird(draw)
+        elif op == "replace":
             parent[key] = _weird(draw)
         elif op == "delete":
             if isinstance(parent, dict):

@@ -26,6 +26,11 @@ NAMES_A_FIELD = re.compile(r"^((Deployment|AnalysisTemplate|Monitor|Trigger) f|F
 kind; the API test pins what that costs its JSON error)."""
 
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""The documented name rule (``loopline.types.check_name``), matched in full: no trailing
+newline, ASCII only."""
+
+
 def object_form(spec: Any) -> Any:
     """The spec's JSON object form (``to_dict``; a Monitor calls it ``to_doc``)."""
     return spec.to_dict() if hasattr(spec, "to_dict") else spec.to_doc()
@@ -38,6 +43,7 @@ def check_parse(parse: Callable[[Any], Any], doc: Any) -> None:
     except InvalidDefinitionError as exc:
         assert NAMES_A_FIELD.match(str(exc)), str(exc)
         return
+    assert NAME.fullmatch(spec.name), spec.name
     text = json.dumps(object_form(spec), allow_nan=False)
     assert parse(json.loads(text)) == spec
 
