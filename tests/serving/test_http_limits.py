@@ -79,20 +79,24 @@ def _status(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
 
+_unread: dict[socket.socket, bytes] = {}  # bytes received past the last response read
+
+
 def _read_response(sock: socket.socket) -> tuple[int, bytes, Any]:
     """One response with a Content-Length: (status, head, parsed JSON body or raw bytes)."""
     sock.settimeout(20)
-    data = b""
+    data = _unread.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         assert chunk, f"closed before a complete head: {data!r}"
         data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, rest = data.partition(b"\r\n\r\n")
     length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-    while len(body) < length:
+    while len(rest) < length:
         chunk = sock.recv(65536)
         assert chunk, "closed before the whole body"
-        body += chunk
+        rest += chunk
+    body, _unread[sock] = rest[:length], rest[length:]
     try:
         return _status(head), head, orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -278,9 +282,38 @@ def test_pipelined_requests_past_the_queue_get_the_queued_answers_then_a_close(
     with _serve(models, HttpLimits(max_pipelined=2)) as server, _connect(server) as sock:
         sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n" * 50)
         answers = _read_until_closed(sock)
-    # the one being answered plus the two queued; the other 47 were never read as requests
-    assert answers.count(b"HTTP/1.1 200 OK") == 3
-    assert answers.count(b"HTTP/1.1 ") == 3
+    # the one being answered plus four queued (twice the bound: they came in one read); the
+    # other 45 were never taken as requests
+    assert answers.count(b"HTTP/1.1 200 OK") == 5
+    assert answers.count(b"HTTP/1.1 ") == 5
+
+
+def test_a_client_pipelining_in_separate_writes_is_throttled_not_closed(
+    models: Models,
+) -> None:
+    class Slow:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def predict(self, batch: Any) -> Any:
+            time.sleep(0.2)
+            return self._inner.predict(batch)
+
+    # batching runs a slow model off the event loop, so each write is a read of its own
+    served = [ServedModel("lr", "1", Slow(models.lr), batching=True)]  # type: ignore[arg-type]
+    request = _post("/v2/models/lr/infer", _infer_body(models))
+    options = ServerOptions(http=HttpLimits(max_pipelined=3))
+    with serve_models(served, options) as server, _connect(server) as sock:
+        for _ in range(8):  # the server stops reading while three are queued; what piles up
+            sock.sendall(request)  # in the kernel meanwhile (at most 4) fits twice the bound
+            time.sleep(0.05)
+        statuses = [_read_response(sock)[0] for _ in range(8)]
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert _read_response(sock)[0] == 200  # still open
+    assert statuses == [200] * 8
 
 
 def test_pipelined_requests_within_the_queue_are_all_answered_in_order(

@@ -13,9 +13,12 @@ bound on the requests queued from one read, and no connection cap. This subclass
   began; :func:`sweep` (called by the server a few times a second) closes overdue ones,
   answering 408 when a response is still possible;
 - ``max_connections`` per worker: the connection beyond it gets 503 and is closed;
-- ``max_pipelined``: reading stops while the queue of pipelined requests is full, and a
-  request parsed beyond it (several in one read) closes the connection after the queued ones
-  are answered (RFC 9112 §9.3.2: clients retry unanswered pipelined requests).
+- ``max_pipelined``: reading stops while that many pipelined requests are queued. Requests
+  already read with the one that filled the queue (a client's writes pile up in the kernel
+  while reading is paused, then arrive in one read) are queued up to twice the bound; a
+  request past that closes the connection after the queued ones are answered (RFC 9112
+  §9.3.2: clients retry unanswered pipelined requests). llhttp cannot stop inside a read, so
+  the bound is on the queue, not on the bytes of one read.
 
 A connection the server gives up on while earlier responses are pending stops reading and
 closes after the last pending response. Bad client input is answered, never logged per request.
@@ -31,6 +34,7 @@ from typing import Any, ClassVar
 
 import httptools
 import orjson
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from loopline.serving.limits import HttpLimits, Phase, overdue
@@ -54,6 +58,22 @@ def error_response(status: int, message: str, extra: bytes = b"") -> bytes:
         len(body),
         extra,
     ) + b"connection: close\r\n\r\n" + body
+
+
+class _Flow(FlowControl):
+    """uvicorn's read/write flow control, except that reading stays paused while the
+    connection's pipeline queue is full or the connection is given up (uvicorn resumes
+    reading whenever a response completes or the application asks for body)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpToolsProtocol) -> None:
+        super().__init__(transport)
+        self._protocol = protocol
+
+    def resume_reading(self) -> None:
+        p = self._protocol
+        if p._closing or len(p.pipeline) >= p.limits.max_pipelined:
+            return
+        super().resume_reading()
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -92,6 +112,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
+        self.flow = _Flow(transport, self)
         self.since = self.loop.time()
 
     def data_received(self, data: bytes) -> None:
@@ -127,8 +148,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        if not self._closing:
-            self.flow.resume_reading()
+        self.flow.resume_reading()  # not while closing or the queue is full: see _Flow
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
@@ -165,7 +185,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if (
             cycle is not None
             and not cycle.response_complete
-            and len(self.pipeline) >= self.limits.max_pipelined
+            and len(self.pipeline) >= 2 * self.limits.max_pipelined
         ):
             self._refusal = (None, "")  # answer what is queued, then close
             raise _Refused

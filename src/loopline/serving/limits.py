@@ -50,8 +50,9 @@ class HttpLimits:
         max_connections: open connections per worker process; a connection beyond it gets
             503 with Retry-After and is closed at once (served connections are not touched).
         max_pipelined: requests queued behind the one being answered on a connection; the
-            server stops reading while the queue is full, and a client that pushes past it
-            gets the queued answers and then a closed connection.
+            server stops reading while that many are queued. Requests that arrived in the
+            same read are queued up to twice the bound; a client that pushes past that gets
+            the queued answers and then a closed connection.
     """
 
     max_header_bytes: int = 16 * 1024
