@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
@@ -262,6 +262,20 @@ def test_structured_bodies_never_get_a_5xx(
     server: Server, http: httpx.Client, body: Any, endpoint: str
 ) -> None:
     check_answer(http.post(endpoint, content=json.dumps(body, allow_nan=True)))
+    server.check_alive()
+
+
+@settings(FUZZ, max_examples=60)
+@given(request_id=st.one_of(st.sampled_from(WEIRD_TEXT), st.text(max_size=200), json_values))
+@example(request_id="a\nb")  # dropped the connection before issue #11
+def test_any_v2_id_on_a_valid_request_gets_a_json_answer_below_500(
+    server: Server, http: httpx.Client, request_id: Any
+) -> None:
+    body = {**V2_BODY, "id": request_id}
+    r = http.post("/v2/models/tab/infer", content=json.dumps(body, allow_nan=True))
+    check_answer(r)
+    if r.status_code == 200 and request_id:  # an empty id is no id: the server makes one
+        assert r.json()["id"] == request_id
     server.check_alive()
 
 
