@@ -70,7 +70,7 @@ def test_an_invalid_autoscaling_block_is_an_error_naming_file_and_field(tmp_path
     result = run("simulate", "--trace", TRACE, "-f", bad)
     assert result.exit_code == 1
     assert (f"error: {bad}: Deployment field spec.autoscaling.maxReplicas = 1 is invalid: it "
-            "must be at least 2.") in flat(result.stderr)  # fmt: skip
+            "must be at least 2 and at most 1000.") in flat(result.stderr)  # fmt: skip
 
 
 @pytest.mark.parametrize(
