@@ -70,10 +70,13 @@ class _Flow(FlowControl):
         self._protocol = protocol
 
     def resume_reading(self) -> None:
+        if not self.read_paused:
+            return
         p = self._protocol
         if p._closing or len(p.pipeline) >= p.limits.max_pipelined:
             return
-        super().resume_reading()
+        self.read_paused = False
+        self._transport.resume_reading()
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -200,7 +203,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self.phase = Phase.BUSY if self._pending() is not None else Phase.IDLE
+        cycle = self.cycle
+        pending = self.pipeline or (cycle is not None and not cycle.response_complete)
+        self.phase = Phase.BUSY if pending else Phase.IDLE
         self.since = self.loop.time()
 
     # -------------------------------------------------------------------- limits
