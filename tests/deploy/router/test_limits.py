@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -137,6 +138,19 @@ def test_a_body_over_the_cap_gets_413_before_it_is_sent(
     sock.sendall(REQUEST)
     sock.settimeout(10)
     assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    sock.close()
+
+
+def test_with_the_default_cap_a_large_body_gets_413_once_the_router_has_read_256_kib(
+    router_thread: Callable[..., Any], backend: Callable[..., Any]
+) -> None:
+    rt = _router(router_thread, backend)
+    sock = _connect(rt)
+    sock.sendall(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: 100000000\r\n\r\n" % INFER)
+    with contextlib.suppress(OSError):  # the router may close while this is still sending
+        sock.sendall(b"b" * (300 * 1024))
+    answers = _answers_until_closed(sock)
+    assert answers[0][0] == 413 and b"limit of 8388608 bytes" in answers[0][1]
     sock.close()
 
 

@@ -26,7 +26,7 @@ import httptools
 
 from loopline.deploy.router.http import HOP_BY_HOP, NOT_PLAIN, error_response
 from loopline.deploy.router.limits import Phase, RouterLimits
-from loopline.deploy.router.plain import HeadTooLarge, PlainBuffer
+from loopline.deploy.router.plain import PLAIN_LIMIT, HeadTooLarge, PlainBuffer
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
@@ -334,18 +334,32 @@ class ClientProtocol(asyncio.Protocol):
 def plain_request(limits: RouterLimits) -> Callable[[bytes, int], bool]:
     """The predicate of a plain request head within ``limits``: HTTP/1.1, no NOT_PLAIN
     header, a request line, a head and an announced body no longer than the caps (else the
-    full parser takes the request, and answers 414, 431 or 413 at once)."""
+    full parser takes the request, and answers 414, 431 or 413 at once).
+
+    With a body cap of ``PLAIN_LIMIT`` or more (the default) the announced length is not
+    read here: a plain message never grows past ``PLAIN_LIMIT`` before the full parser takes
+    it over, and that one answers 413 as soon as it reads the Content-Length.
+    """
     max_line = limits.max_url_bytes + 24  # method, spaces, " HTTP/1.1": ≥ the URL's cap
     max_head = limits.max_header_bytes
     max_body = limits.max_body_bytes
 
     def is_plain(buf: bytes, end: int) -> bool:
         line_end = buf.find(b"\r\n")
-        if line_end > max_line or end > max_head or not buf.endswith(b" HTTP/1.1", 0, line_end):
+        return (
+            line_end <= max_line
+            and end <= max_head
+            and buf.endswith(b" HTTP/1.1", 0, line_end)
+            and not NOT_PLAIN.search(buf[:end].lower())
+        )
+
+    if max_body >= PLAIN_LIMIT:
+        return is_plain
+
+    def is_plain_small_body(buf: bytes, end: int) -> bool:
+        if not is_plain(buf, end):
             return False
         low = buf[:end].lower()
-        if NOT_PLAIN.search(low):
-            return False
         at = low.find(b"\ncontent-length:")
         if at < 0:
             return True
@@ -355,4 +369,4 @@ def plain_request(limits: RouterLimits) -> Callable[[bytes, int], bool]:
             return True  # the checking parser refuses it
         return len(value) <= 18 and int(value) <= max_body
 
-    return is_plain
+    return is_plain_small_body
