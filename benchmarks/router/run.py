@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/router/run.py [--duration 4] [--rounds 3] [--connections 32]
         [--cases fake-0ms fake-5ms lr lr-batching rf-batching] [--router-workers 1]
-        [--proxies loopline loopline-weighted loopline-mirror loopline-base haproxy haproxy-2t]
-        [--baseline-src DIR]
+        [--proxies loopline loopline-weighted loopline-mirror loopline-base haproxy haproxy-2t
+                   nginx nginx-weighted nginx-mirror nginx-mirror-0 nginx-mirror-empty]
+        [--baseline-src DIR] [--loopline-src DIR] [--pin]
 
 Cases (backends):
   ``fake-<N>ms``   ``tests/deploy/fake_server.py`` (raw asyncio, answers an OIP-shaped JSON)
@@ -25,10 +26,16 @@ Proxies (``--proxies``, default ``loopline``), each in front of the same two bac
                    with the served answers.
   ``loopline-base``   the plain case run from another source tree (``--baseline-src``, e.g.
                    ``git archive <commit> src | tar -x -C DIR``): the router before a change.
-  ``haproxy``, ``haproxy-<N>t``   HAProxy as a peer, ``nbthread`` 1 or N: ``mode http``,
-                   ``balance roundrobin``, ``http-reuse always``, ``option http-keep-alive``,
-                   no health checks, no logging; config generated into a temp dir, run with
-                   ``haproxy -f CFG -db``. Installed with apt-get only when requested.
+                   ``--loopline-src DIR`` runs all the other loopline variants from DIR (e.g.
+                   a commit, while the working tree is being edited).
+  ``haproxy``, ``haproxy-<N>t``   HAProxy as a peer, ``nbthread`` 1 or N (it cannot mirror).
+  ``nginx``, ``nginx-weighted``, ``nginx-mirror``, ``nginx-mirror-0``   nginx as a peer (one
+                   worker): round robin, 80/20, 80/20 with 20 % mirrored to the shadow, and
+                   the mirror subrequest made for every request but returning at once;
+                   ``nginx-mirror-empty`` copies to a path the shadow answers with no body
+                   (nginx keeps a mirror's upstream connection only then; see peers.py).
+                   Configs and install: ``peers.py``; the peers are installed with apt-get
+                   only when requested.
 
 "Direct" runs two wrk processes at once, one per backend, with half the connections each,
 and sums their throughput. Each round measures direct and every proxy in turn, rotating the
@@ -40,10 +47,14 @@ its user-space part);
 process trees, hit directly, through the loopline router and through the other proxies. The
 loopline variants are also compared with the plain router round by round (``*_vs_plain``:
 medians of per-round ratios); the mirror variant reports its counters,
-``loopline_mirror_copied_share`` (copies sent / requests served, per round) and
-``loopline_mirror_cpu_vs_weighted`` (the copies' cost on top of the same weights). Measured
-Python processes run without PYTHONDONTWRITEBYTECODE (as in benchmarks/serving). Everything
-binds 127.0.0.1 and stops by itself.
+``loopline_mirror_sent_share`` (copies sent / requests served, per round, from the counters;
+``loopline_mirror_copied_share`` until 2026-12-07) and ``loopline_mirror_cpu_vs_weighted``
+(the copies' cost on top of the same weights). Every mirroring variant's copied share
+(``<variant>_copied_share``) is counted at the shadow (the bytes it wrote, from
+``/proc/PID/io``, over the bytes of one answer), and what a copy costs in served requests is
+computed by ``variants.py``. ``loadavg_by_round`` is the 1-minute load average as each round
+starts. Measured Python processes run without PYTHONDONTWRITEBYTECODE (as in
+benchmarks/serving). Everything binds 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -52,7 +63,7 @@ import argparse
 import json
 import os
 import re
-import shutil
+import secrets
 import socket
 import statistics
 import subprocess
@@ -62,6 +73,8 @@ import time
 from pathlib import Path
 
 import httpx
+import peers
+import variants
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "deploy" / "fake_server.py"
@@ -104,7 +117,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -
 
 # ``--pin``: the load generator and the replicas on CPU 0, the proxy alone on CPU 1 (the
 # configuration the goal is about: a proxy whose CPU does not come out of the replicas').
-PIN = {"load": [], "proxy": []}
+PIN: dict[str, list[str]] = {"load": [], "proxy": []}
 
 
 def pinned(role: str, argv: list[str]) -> list[str]:
@@ -208,7 +221,9 @@ def start_backends(case: str, procs: list[subprocess.Popen[bytes]]) -> Target:
     return Target(f"/v2/models/{model}/infer", body, ports)
 
 
-PROXY = re.compile(r"loopline(?:-weighted|-mirror|-base)?|haproxy(?:-(\d+)t)?")
+PROXY = re.compile(rf"loopline(?:-weighted|-mirror|-base)?|{peers.PEER.pattern}")
+# The modes whose proxy copies requests to the shadow backend.
+MIRRORS = ("loopline-mirror", *peers.MIRROR_PERCENT)
 ADMIN: dict[str, int] = {}  # loopline variant -> its admin port (for the mirror counters)
 # What the loopline variants are given: (revision of each backend, weights, mirror); the
 # mirror variant also gets the shadow backend, revision "shadow" (no weight: copies only).
@@ -220,40 +235,36 @@ TABLES: dict[str, tuple[tuple[str, str], dict[str, int] | None, dict[str, object
 }
 
 
-def start_shadow(procs: list[subprocess.Popen[bytes]]) -> int:
-    """The mirror variant's shadow backend (a fake server answering at once); its port."""
+def start_shadow(procs: list[subprocess.Popen[bytes]]) -> tuple[int, int, dict[str, int]]:
+    """The mirror variants' shadow backend (a fake server answering at once): its port, its
+    pid and the bytes it writes per answered copy (measured on one request; mode → bytes,
+    ``""`` for all but ``peers.EMPTY_ANSWER``), by which its ``/proc/PID/io`` write count
+    tells how many copies a proxy sent it."""
     port = free_port()
     procs.append(subprocess.Popen(
         pinned("load", [sys.executable, str(FAKE), "--port", str(port), "--id", "shadow"]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=measured_env(),
     ))  # fmt: skip
     wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1])
-    return port
+    pid = procs[-1].pid
+    sizes: dict[str, int] = {}
+    for mode, path in (("", "/v2/models/m/infer"), *((m, peers.EMPTY_PATH)
+                                                     for m in peers.EMPTY_ANSWER)):  # fmt: skip
+        before = written_bytes(pid)
+        httpx.post(f"http://127.0.0.1:{port}{path}", content=FAKE_BODY)
+        sizes[mode] = written_bytes(pid) - before
+        if sizes[mode] <= 0:
+            raise SystemExit(f"the shadow (pid {pid}) wrote {sizes[mode]} bytes for an answer; "
+                             "its /proc/PID/io cannot count the copies here")  # fmt: skip
+    return port, pid, sizes
 
 
-def ensure_haproxy() -> str:
-    """The haproxy binary, installed from Debian for the benchmark if it is missing."""
-    subprocess.run(
-        "command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)",
-        shell=True, check=True,
-    )  # fmt: skip
-    path = shutil.which("haproxy")
-    if path is None:
-        raise SystemExit("haproxy is still not on PATH after apt-get install; install it by hand.")
-    return path
-
-
-def haproxy_config(port: int, backends: list[int], threads: int) -> str:
-    """HTTP mode, round robin over the backends, kept-alive pooled upstream connections,
-    no health checks, no logging (no ``log`` line anywhere)."""
-    servers = "".join(f"    server b{i} 127.0.0.1:{p}\n" for i, p in enumerate(backends))
-    return (
-        f"global\n    nbthread {threads}\n    maxconn 4096\n\n"
-        "defaults\n    mode http\n    option http-keep-alive\n    http-reuse always\n"
-        "    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\n"
-        f"frontend bench\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\n"
-        f"backend replicas\n    balance roundrobin\n{servers}"
-    )
+def written_bytes(pid: int) -> int:
+    """Bytes ``pid`` wrote with write(2)-family calls (``wchar`` in /proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no wchar line in /proc/{pid}/io")
 
 
 def start_proxy(
@@ -265,13 +276,22 @@ def start_proxy(
     if name in TABLES:
         aport = free_port()
         env = measured_env()
-        if name == "loopline-base":
-            env["PYTHONPATH"] = str(args.baseline_src / "src")
+        tree = args.baseline_src if name == "loopline-base" else args.loopline_src
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree / "src")
+        argv = [sys.executable, "-m", "loopline.deploy.router", "--name", "bench", "--port",
+                str(port), "--admin-port", str(aport), "--workers", str(args.router_workers)]
+        headers = {}
+        main_py = (tree or ROOT) / "src" / "loopline" / "deploy" / "router" / "__main__.py"
+        if "--admin-secret-file" in main_py.read_text():  # routers that guard their admin API
+            secret = tmp / "admin-secret"
+            if not secret.exists():
+                secret.write_text(secrets.token_urlsafe(32))
+                secret.chmod(0o600)
+            argv += ["--admin-secret-file", str(secret)]
+            headers["authorization"] = f"Bearer {secret.read_text()}"
         procs.append(subprocess.Popen(
-            pinned("proxy", [sys.executable, "-m", "loopline.deploy.router", "--name",
-                             "bench", "--port", str(port), "--admin-port", str(aport),
-                             "--workers", str(args.router_workers)]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            pinned("proxy", argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{aport}/healthz", procs[-1])
         revisions, weights, mirror = TABLES[name]
@@ -284,18 +304,13 @@ def start_proxy(
             backends.append({"id": "shadow", "host": "127.0.0.1", "port": target.shadow,
                              "revision": "shadow"})  # fmt: skip
             table["mirror"] = mirror
-        httpx.put(f"http://127.0.0.1:{aport}/backends", json=table).raise_for_status()
+        httpx.put(f"http://127.0.0.1:{aport}/backends", json=table,
+                  headers=headers).raise_for_status()  # fmt: skip
         ADMIN[name] = aport
         return port, procs[-1].pid
-    m = PROXY.fullmatch(name)  # validated in main()
-    threads = int(m.group(1) or 1) if m else 1
-    cfg = tmp / f"{name}.cfg"
-    cfg.write_text(haproxy_config(port, target.ports, threads))
-    with (tmp / f"{name}.log").open("wb") as log:
-        procs.append(subprocess.Popen(
-            pinned("proxy", [args.haproxy, "-f", str(cfg), "-db"]),
-            stdout=log, stderr=subprocess.STDOUT,
-        ))  # fmt: skip
+    argv = peers.peer_argv(name, port, target.ports, target.shadow, tmp, args.binaries)
+    with (tmp / f"{name}.log").open("ab") as log:
+        procs.append(subprocess.Popen(pinned("proxy", argv), stdout=log, stderr=subprocess.STDOUT))
     try:
         wait_http(f"http://127.0.0.1:{port}{HEALTH}", procs[-1], timeout=30)
     except SystemExit:
@@ -339,8 +354,9 @@ def measure(
 ) -> dict[str, object]:
     target = start_backends(case, procs)
     backend_pids = [p.pid for p in procs]  # the shadow's CPU is not the backends'
-    if "loopline-mirror" in args.proxies:
-        target.shadow = start_shadow(procs)
+    shadow_pid, answer_bytes = 0, {"": 1}
+    if any(m in MIRRORS for m in args.proxies):
+        target.shadow, shadow_pid, answer_bytes = start_shadow(procs)
     check = httpx.post(
         f"http://127.0.0.1:{target.ports[0]}{target.path}",
         content=target.body.read_bytes() if target.body else FAKE_BODY,
@@ -366,13 +382,18 @@ def measure(
     # proxy user-space CPU µs/request
     samples: dict[str, list[tuple[float, float, int, float, float, float]]] = {m: [] for m in modes}
     copied: list[float] = []  # mirror variant, per round: copies sent / requests served
+    # mode -> per round: copies the shadow answered / requests served (from its /proc/PID/io)
+    shares: dict[str, list[float]] = {m: [] for m in modes}
+    loads: list[float] = []  # the 1-minute load average as each round starts
     for r in range(args.rounds):
+        loads.append(round(os.getloadavg()[0], 2))
         shift = r % len(modes)  # rotate the order so each mode goes first in turn
         for mode in modes[shift:] + modes[:shift]:
             pid = proxies[mode][1] if mode != "direct" else None
             b0 = backends_cpu()
             c0, u0 = (cpu_seconds(pid), cpu_seconds(pid, user_only=True)) if pid else (0.0, 0.0)
             sent0 = mirror_counters()["sent"] if mode == "loopline-mirror" else 0
+            w0 = written_bytes(shadow_pid) if shadow_pid else 0
             if pid is None:
                 rps, p50, errors = target.direct(args.connections, args.duration)
             else:
@@ -382,6 +403,9 @@ def measure(
             user_us = (cpu_seconds(pid, user_only=True) - u0) / served * 1e6 if pid else 0.0
             backends_us = (backends_cpu() - b0) / served * 1e6
             samples[mode].append((rps, p50, errors, proxy_us, backends_us, user_us))
+            if shadow_pid:  # whole answers only: the router's health checks write a few bytes
+                size = answer_bytes.get(mode, answer_bytes[""])
+                shares[mode].append((written_bytes(shadow_pid) - w0) // size / served)
             if mode == "loopline-mirror":
                 copied.append((mirror_counters()["sent"] - sent0) / served)
 
@@ -407,25 +431,25 @@ def measure(
         result[k["cpu"]] = round(med(mode, 3), 1)
         result[k["user"]] = round(med(mode, 5), 1)
         result[k["backends"]] = round(med(mode, 4), 1)
-    if "loopline" in args.proxies:  # the variants against the plain router, round by round
-        for mode in args.proxies:
-            if mode.startswith("loopline-"):
-                p = mode.replace("-", "_")
-                pairs = list(zip(samples[mode], samples["loopline"], strict=True))
-                result[f"{p}_rps_vs_plain"] = round(statistics.median(
-                    v[0] / b[0] for v, b in pairs), 3)  # fmt: skip
-                result[f"{p}_cpu_vs_plain"] = round(statistics.median(
-                    v[3] / b[3] for v, b in pairs), 3)  # fmt: skip
+    # the variants against their plain proxy, round by round; what a mirrored copy costs
+    result.update(variants.compare(
+        {m: [(s[0], s[3]) for s in samples[m]] for m in args.proxies},
+        {m: shares[m] for m in args.proxies if m in MIRRORS and shadow_pid},
+    ))  # fmt: skip
+    if shadow_pid:  # copies counted while a proxy that does not mirror was measured
+        result["shadow_copies_from_non_mirrors"] = round(sum(
+            v * s[0] * args.duration for m in modes if m not in MIRRORS
+            for v, s in zip(shares[m], samples[m], strict=True)))  # fmt: skip
     if "loopline-mirror" in args.proxies:  # were the copies sent, answered, compared?
         result["loopline_mirror_counters"] = mirror_counters()
-        result["loopline_mirror_copied_share"] = round(statistics.median(copied), 3)
-        if "loopline-weighted" in args.proxies:  # the copies' own cost
-            pairs = list(zip(samples["loopline-mirror"], samples["loopline-weighted"],
-                             strict=True))  # fmt: skip
-            result["loopline_mirror_cpu_vs_weighted"] = round(statistics.median(
-                v[3] / b[3] for v, b in pairs), 3)  # fmt: skip
+        result["loopline_mirror_sent_share"] = round(statistics.median(copied), 3)
     result["errors"] = sum(s[2] for m in modes for s in samples[m])
     result["rps_by_round"] = {m: [round(s[0]) for s in samples[m]] for m in modes}
+    result["cpu_us_by_round"] = {m: [round(s[3], 1) for s in samples[m]] for m in args.proxies}
+    if shadow_pid:
+        result["copied_share_by_round"] = {m: [round(v, 4) for v in shares[m]] for m in MIRRORS
+                                           if m in args.proxies}  # fmt: skip
+    result["loadavg_by_round"] = loads
     result["rounds"] = args.rounds
     result["duration_s"] = args.duration
     return result
@@ -441,12 +465,17 @@ def main() -> None:
     parser.add_argument(
         "--proxies", nargs="+", default=["loopline"],
         help="measured in turn against direct: loopline, loopline-weighted, loopline-mirror, "
-        "loopline-base, haproxy (nbthread 1), haproxy-<N>t",
+        "loopline-base, haproxy (nbthread 1), haproxy-<N>t, nginx, nginx-weighted, "
+        "nginx-mirror, nginx-mirror-0, nginx-mirror-empty",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, help="also append each result line to this file")
     parser.add_argument(
         "--baseline-src", type=Path,
         help="source tree (with src/loopline) of the loopline-base proxy",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loopline-src", type=Path,
+        help="source tree (with src/loopline) of the loopline variants; default: this one",
     )  # fmt: skip
     parser.add_argument(
         "--pin", action="store_true",
@@ -459,7 +488,8 @@ def main() -> None:
         if PROXY.fullmatch(name) is None:
             parser.error(
                 f"unknown proxy {name!r}; use loopline, loopline-weighted, loopline-mirror, "
-                "loopline-base, haproxy or haproxy-<N>t"
+                "loopline-base, haproxy, haproxy-<N>t, nginx, nginx-weighted, nginx-mirror, "
+                "nginx-mirror-0 or nginx-mirror-empty"
             )
     if len(set(args.proxies)) != len(args.proxies):
         parser.error(f"--proxies lists a proxy twice: {args.proxies}")
@@ -467,8 +497,13 @@ def main() -> None:
         args.baseline_src is None or not (args.baseline_src / "src" / "loopline").is_dir()
     ):
         parser.error("loopline-base needs --baseline-src DIR with DIR/src/loopline in it")
-    need_haproxy = any(p.startswith("haproxy") for p in args.proxies)
-    args.haproxy = ensure_haproxy() if need_haproxy else None
+    if args.loopline_src is not None and not (args.loopline_src / "src" / "loopline").is_dir():
+        parser.error(f"--loopline-src {args.loopline_src}: no src/loopline in it")
+    args.binaries = {
+        binary: peers.ensure(binary, package)
+        for binary, package in (("haproxy", "haproxy"), ("nginx", "nginx-light"))
+        if any(p.startswith(binary) for p in args.proxies)
+    }
     for case in args.cases:
         line = json.dumps(scenario(case, args))
         print(line, flush=True)
