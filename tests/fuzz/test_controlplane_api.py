@@ -132,8 +132,7 @@ def check_answer(r: httpx.Response, spec: bool = False) -> Any:
         assert "Traceback" not in body["error"]
         names = NAMES_A_FIELD.search(body["error"])
         if spec and body.get("reason") == "Invalid" and names and names.group(1) != "(document)":
-            if not open_field_finding(body["error"]):
-                assert body.get("field") == names.group(1), body
+            assert body.get("field") == names.group(1), body
     return body
 
 
@@ -334,22 +333,9 @@ def test_a_limit_too_large_for_the_database_is_a_400_naming_the_parameter(api: A
     assert "limit" in r.json()["error"]
 
 
-# ---- a finding in the spec area (I4 of issue #11): pinned until it is fixed ---------------------
-# check_answer tolerates exactly this input class (open_field_finding); when the fix lands,
-# the strict xfail fails: drop both.
+# ---- findings of the fuzz suite, fixed (issue #11) ------------------------------------------
 
 
-def open_field_finding(error: str) -> bool:
-    """A Deployment duration refused as ``Field spec.… = …`` (no kind before ``field``): the
-    API's field pattern misses it, so the JSON error has no ``field``."""
-    return error.startswith("Field spec.")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #11 (I4): deploy/duration.py says 'Field spec.…' without the kind, so "
-    "the API's error has no 'field'",
-)
 def test_a_bad_pause_duration_is_a_400_naming_the_field(api: Api) -> None:
     doc = json.loads(json.dumps(DEPLOYMENTS[2]))
     doc["spec"]["strategy"]["canary"]["steps"][1]["pause"]["duration"] = "soon"
@@ -363,11 +349,6 @@ def nested(depth: int) -> str:
     return "[" * depth + "0" + "]" * depth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #11 (I4): the API's body reader catches ValueError only; json.loads of a "
-    "deeply nested body raises RecursionError: 500",
-)
 def test_a_deeply_nested_body_is_a_400(api: Api) -> None:
     r = api.http.put("/v1/deployments/rolling", content=b"[" * 100_000)
     assert r.status_code == 400, r.text

@@ -93,16 +93,11 @@ def test_the_documents_the_fuzzers_mutate_are_valid(parse: Callable[[Any], Any],
     parse(doc)  # accepted, not refused
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #11 (I4): load_yaml catches YAMLError only; deeply nested YAML raises "
-    "RecursionError out of from_yaml",
-)
 @pytest.mark.parametrize(
     "from_yaml", [DeploymentSpec.from_yaml, AnalysisTemplate.from_yaml, MonitorSpec.from_yaml]
 )
 def test_deeply_nested_yaml_is_refused_as_an_invalid_definition(
     from_yaml: Callable[[str], Any],
 ) -> None:
-    with pytest.raises(InvalidDefinitionError):
+    with pytest.raises(InvalidDefinitionError, match="nested too deeply"):
         from_yaml("[" * 100_000)

@@ -53,9 +53,13 @@ async def read_body(request: Request, kind: str = "") -> Any:
         raise InvalidInputError("The request body is empty; send a JSON object.")
     try:
         doc = json.loads(raw)
+        bad = non_finite(doc)
     except ValueError as exc:
         raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
-    bad = non_finite(doc)
+    except RecursionError:
+        raise InvalidInputError(
+            "The request body is nested too deeply; no loopline document needs that."
+        ) from None
     if bad is not None:
         where = f"{kind} field {bad[0]}" if kind else f"The request body's field {bad[0]}"
         error = InvalidDefinitionError if kind else InvalidInputError

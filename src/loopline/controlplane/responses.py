@@ -21,7 +21,11 @@ from loopline.errors import (
     UnauthorizedError,
 )
 
-_FIELD = re.compile(r"(?:Deployment|AnalysisTemplate|Trigger|Monitor) field ([A-Za-z0-9_.\[\]]+)")
+# "Deployment field spec.replicas …", or "Field spec.… = …" from a reader shared by kinds
+# (deploy/duration.py)
+_FIELD = re.compile(
+    r"(?:(?:Deployment|AnalysisTemplate|Trigger|Monitor) field|^Field) ([A-Za-z0-9_.\[\]]+)"
+)
 
 _STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
     (InvalidDefinitionError, 400, "Invalid"),

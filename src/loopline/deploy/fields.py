@@ -139,3 +139,5 @@ def load_yaml(text: str, kind: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidDefinitionError(f"{kind} YAML does not parse: {exc}") from exc
+    except RecursionError:
+        raise InvalidDefinitionError(f"{kind} YAML is nested too deeply to read.") from None

@@ -153,6 +153,8 @@ class MonitorSpec:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise InvalidDefinitionError(f"{KIND} YAML does not parse: {exc}") from exc
+        except RecursionError:
+            raise InvalidDefinitionError(f"{KIND} YAML is nested too deeply to read.") from None
         return cls.from_dict(doc)
 
     @classmethod
