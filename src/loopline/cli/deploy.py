@@ -42,6 +42,8 @@ def read_documents(path: str) -> list[dict[str, Any]]:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise InvalidDefinitionError(f"{path} does not parse as YAML: {exc}") from None
+    except RecursionError:
+        raise InvalidDefinitionError(f"{path} is nested too deeply to read as YAML.") from None
     if not docs:
         raise InvalidDefinitionError(f"{path} holds no document; write a Deployment.")
     for i, doc in enumerate(docs):
