@@ -7,6 +7,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,6 +252,33 @@ def test_connections_beyond_the_cap_get_503_and_the_served_ones_are_kept(
         s.close()
 
 
+def test_a_full_pipeline_stops_reading_and_every_request_is_still_answered(
+    router_thread: Callable[..., Any], backend: Callable[..., Any], tmp_path: Path
+) -> None:
+    gate = tmp_path / "answer"  # the replica holds every answer until this file exists
+    port, _ = backend(id="slow", echo="", gate=gate)
+    rt = router_thread(limits=RouterLimits(max_pipelined=4))
+    push(rt, [("slow", port, "r")])
+    sock = _connect(rt)
+    for _ in range(8):  # one request per read, while the first is not answered
+        sock.sendall(REQUEST)
+        time.sleep(0.03)
+    deadline = time.monotonic() + 10
+    while not any(c.paused for c in list(rt.router.clients)):
+        assert time.monotonic() < deadline, "the router never stopped reading"
+        time.sleep(0.02)
+    assert [len(c.queue) for c in list(rt.router.clients)] == [4]  # full: reading stopped
+    gate.touch()
+    got = Responses()
+    sock.settimeout(20)
+    while len(got.done) < 8:  # once there is room it reads on: every request is answered
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {len(got.done)} answers"
+        got.parser.feed_data(chunk)
+    assert [status for status, _, _ in got.done] == [200] * 8
+    sock.close()
+
+
 def test_pipelined_requests_beyond_the_queue_are_answered_up_to_it_then_closed(
     router_thread: Callable[..., Any], backend: Callable[..., Any]
 ) -> None:
@@ -258,8 +286,9 @@ def test_pipelined_requests_beyond_the_queue_are_answered_up_to_it_then_closed(
     sock = _connect(rt)
     sock.sendall(REQUEST * 50)  # one read holds all of them
     answers = _answers_until_closed(sock)
-    # one being answered, two queued; the fourth was refused and the connection closed
-    assert [status for status, _ in answers] == [200, 200, 200]
+    # one being answered, four queued (twice the bound, all read at once); the sixth was
+    # refused and the connection closed after the queued answers
+    assert [status for status, _ in answers] == [200] * 5
     sock.close()
     sock = _connect(rt)  # within the bound, pipelining works
     sock.sendall(REQUEST * 3)

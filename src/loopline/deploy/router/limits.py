@@ -58,8 +58,9 @@ class RouterLimits:
         max_connections: open client connections per router process; one beyond it gets 503
             with Retry-After and is closed at once.
         max_pipelined: requests queued behind the one being answered on a connection; the
-            router stops reading the connection while the queue is full, and a client whose
-            one read holds more gets the queued answers and then a closed connection.
+            router stops reading the connection while the queue is full; requests read with
+            the one that filled it are queued up to twice the bound, and a client whose one
+            read holds more gets the queued answers and then a closed connection.
     """
 
     max_header_bytes: int = _SERVER.http.max_header_bytes

@@ -151,6 +151,8 @@ class ClientProtocol(asyncio.Protocol):
             self.queue.append(ex)
             if self.current is None:
                 self.next()
+            elif len(self.queue) >= self.limits.max_pipelined:
+                self._pause()
         except httptools.HttpParserUpgrade:
             self.reject(400, "Protocol upgrades are not supported by the router.")
         except HeadTooLarge:
@@ -173,10 +175,14 @@ class ClientProtocol(asyncio.Protocol):
             if self._head_fed > self.limits.max_header_bytes:
                 self.reject(431, self._head_message())
                 return
-        if len(self.queue) >= self.limits.max_pipelined and not self.paused:
-            self.paused = True  # resumed by next() once the queue has room
-            if self.transport is not None:
-                self.transport.pause_reading()
+        if len(self.queue) >= self.limits.max_pipelined:
+            self._pause()
+
+    def _pause(self) -> None:
+        """Stop reading while the pipelined queue is full (next() resumes)."""
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
 
     def _head_message(self) -> str:
         return (f"The request head is larger than the router's limit of "
@@ -245,8 +251,10 @@ class ClientProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if len(self._url) + self._hsize > self.limits.max_header_bytes:
             raise _Refused(431, self._head_message())
-        if self.current is not None and len(self.queue) >= self.limits.max_pipelined:
-            raise _Refused(0, "")  # answer what is queued, then close
+        if self.current is not None and len(self.queue) >= 2 * self.limits.max_pipelined:
+            # requests read with the one that filled the queue are queued up to twice the
+            # bound (reading stops after this read); past that: answer the queue, then close
+            raise _Refused(0, "")
         self._in_body = True
         if self._expect:  # the body is buffered here, so say "go on" ourselves
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
