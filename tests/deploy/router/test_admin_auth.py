@@ -74,11 +74,14 @@ def test_an_admin_body_over_the_limit_is_refused_before_it_is_read(
     router_thread: Callable[..., Any],
 ) -> None:
     rt = router_thread()
-    for headers, status in [({}, 401), ({"authorization": f"Bearer {rt.secret}"}, 413)]:
+    for method, headers, status in [
+        (b"PUT", {}, 401), (b"PUT", {"authorization": f"Bearer {rt.secret}"}, 413),
+        (b"GET", {}, 400),  # a read without the secret takes no body at all
+    ]:  # fmt: skip
         with socket.create_connection(("127.0.0.1", rt.admin_port), timeout=10) as s:
             extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            s.sendall(b"PUT /backends HTTP/1.1\r\nhost: 127.0.0.1\r\n%s"
-                      b"content-length: 1073741824\r\n\r\n" % extra.encode())  # fmt: skip
+            s.sendall(b"%s /backends HTTP/1.1\r\nhost: 127.0.0.1\r\n%s"
+                      b"content-length: 1073741824\r\n\r\n" % (method, extra.encode()))  # fmt: skip
             assert s.recv(65536).startswith(b"HTTP/1.1 %d" % status)
 
 

@@ -99,11 +99,14 @@ async def read_admin_request(
             if host is not None and _host_name(host) not in LOOPBACK_HOSTS:
                 raise HttpError(421, f"Host {host[:80].decode('latin-1')!r} is not loopback; the "
                                      "router's admin API answers only 127.0.0.1/localhost.")
-            if method != "GET" and not authorized(headers.get(b"authorization"), secret):
+            allowed = authorized(headers.get(b"authorization"), secret)
+            if method != "GET" and not allowed:
                 raise HttpError(401, f"{method} {path} needs the router's admin secret "
                                      "(Authorization: Bearer <secret>, from the router's "
                                      "--admin-secret-file).")  # fmt: skip
             length = head.content_length or 0
+            if length and not allowed:
+                raise HttpError(400, f"A read ({method} {path}) takes no body.")
             if head.chunked:
                 raise HttpError(400, "Send the admin request's body with a Content-Length.")
             if length > ADMIN_MAX_BODY:
