@@ -123,3 +123,21 @@ def test_a_replica_that_refuses_connections_is_still_taken_out_at_once(
         assert r.status_code == 200 and r.json()["id"] == "a"
     healthy = {x["id"]: x["healthy"] for x in rt.admin.describe()["backends"]}
     assert healthy == {"a": True, "dead": False}
+
+
+def test_a_client_that_goes_away_mid_request_leaves_the_replica_healthy(
+    router_thread: Callable[..., Any], backend: Callable[..., Any]
+) -> None:
+    port, _ = backend(id="slow", latency_ms=300)
+    rt = router_thread(health_interval=60.0)
+    push(rt, [("slow", port, "r")])
+    body = b'{"inputs": []}'
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", rt.port), timeout=10) as s:
+            s.sendall(b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s"
+                      % (INFER.encode(), len(body), body))  # fmt: skip
+        # closed before the answer: the router's write to it fails, the replica is not at fault
+    backends = rt.admin.describe()["backends"]
+    assert [(x["id"], x["healthy"]) for x in backends] == [("slow", True)]
+    r = httpx.post(f"http://127.0.0.1:{rt.port}{INFER}", json=GOOD, timeout=10)
+    assert r.status_code == 200
