@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from loopline.errors import NotFoundError
 from loopline.monitor import FeatureDrift, MonitorStatus, VersionStatus
 from loopline.platform import Platform
 from loopline.settings import Settings
+from loopline.testing.artifacts import wait_for
 from tests.cli.test_deploy import stop_controlplane
 from tests.controlplane.live import kill_all_processes
 from tests.monitor.conftest import Trained, shifted, taxi_frame, trained
@@ -145,13 +145,14 @@ def test_monitor_verbs_end_to_end(env: dict[str, str], tmp_path: Path, trained: 
     send(url, rows.iloc[:400])
     send(url, shifted(rows.iloc[400:1000]))
 
-    deadline = time.monotonic() + 120
-    while True:
-        doc = json.loads(loopline("monitor", "status", "taxi-cli", "--json").stdout)
-        if doc["windows"] >= 5 and doc["firing"]:
-            break
-        assert time.monotonic() < deadline, f"no 5 windows and an alert in 120 s: {doc}"
-        time.sleep(1.0)
+    seen: dict[str, Any] = {}
+
+    def five_windows_and_an_alert() -> bool:
+        seen.update(json.loads(loopline("monitor", "status", "taxi-cli", "--json").stdout))
+        return bool(seen["windows"] >= 5 and seen["firing"])
+
+    wait_for(five_windows_and_an_alert, timeout=120, what="5 windows and an alert")
+    doc = seen
     assert (doc["model"], doc["deployment"], doc["error"]) == ("taxi", "taxi-cli", None)
     (version,) = doc["versions"]
     assert version["version"] == "1" and version["rows"] == 200

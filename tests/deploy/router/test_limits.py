@@ -16,6 +16,7 @@ from tests.deploy.router.helpers import Responses, push
 from loopline.deploy.router.limits import Phase, RouterLimits, overdue
 from loopline.errors import InvalidInputError
 from loopline.serving import ServerOptions
+from loopline.testing.artifacts import wait_for
 
 INFER = b"/v2/models/m/infer"
 BODY = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1.0]}]}'
@@ -244,10 +245,8 @@ def test_connections_beyond_the_cap_get_503_and_the_served_ones_are_kept(
         finally:
             s.close()
 
-    deadline = time.monotonic() + 10  # the router sees the close when its loop gets to it
-    while not admitted():
-        assert time.monotonic() < deadline, "a freed slot was never given to a new client"
-        time.sleep(0.05)
+    # the router sees the close when its loop gets to it
+    wait_for(admitted, timeout=10, what="a freed slot to be given to a new client")
     for s in kept:
         s.close()
 
@@ -263,10 +262,11 @@ def test_a_full_pipeline_stops_reading_and_every_request_is_still_answered(
     for _ in range(8):  # one request per read, while the first is not answered
         sock.sendall(REQUEST)
         time.sleep(0.03)
-    deadline = time.monotonic() + 10
-    while not any(c.paused for c in list(rt.router.clients)):
-        assert time.monotonic() < deadline, "the router never stopped reading"
-        time.sleep(0.02)
+    wait_for(
+        lambda: any(c.paused for c in list(rt.router.clients)),
+        timeout=10,
+        what="the router to stop reading",
+    )
     assert [len(c.queue) for c in list(rt.router.clients)] == [4]  # full: reading stopped
     gate.touch()
     got = Responses()
