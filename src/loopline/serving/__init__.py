@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from loopline.serving.app import ModelServerApp, create_app
     from loopline.serving.batcher import AdaptiveBatcher, Overloaded
     from loopline.serving.command import ServeCommand
+    from loopline.serving.limits import HttpLimits, Phase, check_limits, overdue
     from loopline.serving.log_reader import read_feedback, read_prediction_logs
     from loopline.serving.log_search import LoggedRequest, find_request
     from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
@@ -38,7 +39,11 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AdaptiveBatcher": "loopline.serving.batcher",
     "BatchingOptions": "loopline.serving.options",
+    "HttpLimits": "loopline.serving.limits",
     "LogOptions": "loopline.serving.options",
+    "Phase": "loopline.serving.limits",
+    "check_limits": "loopline.serving.limits",
+    "overdue": "loopline.serving.limits",
     "LoggedRequest": "loopline.serving.log_search",
     "ModelServerApp": "loopline.serving.app",
     "Overloaded": "loopline.serving.batcher",
@@ -57,16 +62,20 @@ _EXPORTS = {
 __all__ = [
     "AdaptiveBatcher",
     "BatchingOptions",
+    "HttpLimits",
     "LogOptions",
     "LoggedRequest",
     "ModelServerApp",
     "Overloaded",
+    "Phase",
     "ServeCommand",
     "ServedModel",
     "ServerHandle",
     "ServerOptions",
+    "check_limits",
     "create_app",
     "find_request",
+    "overdue",
     "read_feedback",
     "read_prediction_logs",
     "run_server",

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from loopline.errors import InvalidInputError
 
@@ -64,27 +66,11 @@ class HttpLimits:
     max_pipelined: int = 32
 
     def __post_init__(self) -> None:
-        for name in ("max_header_bytes", "max_url_bytes", "max_connections", "max_pipelined"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"HttpLimits.{name} is {value!r}; use an integer ≥ 1.")
-        if self.max_url_bytes > self.max_header_bytes:
-            raise InvalidInputError(
-                f"HttpLimits.max_url_bytes ({self.max_url_bytes}) is larger than "
-                f"max_header_bytes ({self.max_header_bytes}); the URL is part of the head, "
-                "so raise max_header_bytes or lower max_url_bytes."
-            )
-        for name in ("head_timeout", "body_timeout", "idle_timeout"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise InvalidInputError(
-                    f"HttpLimits.{name} is {value!r}; use a finite number of seconds > 0."
-                )
+        check_limits(
+            self,
+            integers=("max_header_bytes", "max_url_bytes", "max_connections", "max_pipelined"),
+            seconds=("head_timeout", "body_timeout", "idle_timeout"),
+        )
 
     def timeout(self, phase: Phase) -> float | None:
         """Seconds a connection may stay in ``phase`` (None: no deadline)."""
@@ -97,10 +83,45 @@ class HttpLimits:
         return None
 
 
-def overdue(limits: HttpLimits, phase: Phase, since: float, now: float) -> bool:
+def check_limits(limits: Any, *, integers: Sequence[str], seconds: Sequence[str]) -> None:
+    """Validate a limits value object (the model server's, the router's): ``integers`` are
+    ints ≥ 1, ``seconds`` finite numbers > 0, and the URL cap fits in the head cap.
+
+    Raises:
+        InvalidInputError: naming the class, the field and its value.
+    """
+    kind = type(limits).__name__
+    for name in integers:
+        value = getattr(limits, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"{kind}.{name} is {value!r}; use an integer ≥ 1.")
+    if limits.max_url_bytes > limits.max_header_bytes:
+        raise InvalidInputError(
+            f"{kind}.max_url_bytes ({limits.max_url_bytes}) is larger than "
+            f"max_header_bytes ({limits.max_header_bytes}); the URL is part of the head, "
+            "so raise max_header_bytes or lower max_url_bytes."
+        )
+    for name in seconds:
+        value = getattr(limits, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise InvalidInputError(
+                f"{kind}.{name} is {value!r}; use a finite number of seconds > 0."
+            )
+
+
+class Deadlines(Protocol):
+    def timeout(self, phase: Phase) -> float | None: ...
+
+
+def overdue(limits: Deadlines, phase: Phase, since: float, now: float) -> bool:
     """True when a connection in ``phase`` since ``since`` has passed its deadline at ``now``."""
     timeout = limits.timeout(phase)
     return timeout is not None and now - since >= timeout
 
 
-__all__ = ["HttpLimits", "Phase", "overdue"]
+__all__ = ["Deadlines", "HttpLimits", "Phase", "check_limits", "overdue"]

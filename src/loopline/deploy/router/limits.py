@@ -23,23 +23,13 @@ framed), so a deadline fires between its timeout and one sweep interval later, n
 
 from __future__ import annotations
 
-import enum
-import math
 from dataclasses import dataclass, field
 
-from loopline.errors import InvalidInputError
-from loopline.serving import ServerOptions
+# One definition of the connection phases, the field checks and the deadline rule, shared
+# with the model server (Phase and overdue are re-exported for the router's modules).
+from loopline.serving import Phase, ServerOptions, check_limits, overdue
 
 _SERVER = ServerOptions()
-
-
-class Phase(enum.Enum):
-    """Where a client connection is in its request/response cycle (see the module docstring)."""
-
-    IDLE = "idle"
-    HEAD = "head"
-    BODY = "body"
-    BUSY = "busy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,28 +64,17 @@ class RouterLimits:
     _timeouts: dict[Phase, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("max_header_bytes", "max_url_bytes", "max_body_bytes", "max_connections",
-                     "max_pipelined"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"RouterLimits.{name} is {value!r}; use an integer ≥ 1.")
-        if self.max_url_bytes > self.max_header_bytes:
-            raise InvalidInputError(
-                f"RouterLimits.max_url_bytes ({self.max_url_bytes}) is larger than "
-                f"max_header_bytes ({self.max_header_bytes}); the URL is part of the head, so "
-                "raise max_header_bytes or lower max_url_bytes."
-            )
-        for name in ("head_timeout", "body_timeout", "idle_timeout"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise InvalidInputError(
-                    f"RouterLimits.{name} is {value!r}; use a finite number of seconds > 0."
-                )
+        check_limits(
+            self,
+            integers=(
+                "max_header_bytes",
+                "max_url_bytes",
+                "max_body_bytes",
+                "max_connections",
+                "max_pipelined",
+            ),
+            seconds=("head_timeout", "body_timeout", "idle_timeout"),
+        )
         timeouts = {Phase.IDLE: float(self.idle_timeout), Phase.HEAD: float(self.head_timeout),
                     Phase.BODY: float(self.body_timeout)}  # fmt: skip
         object.__setattr__(self, "_timeouts", timeouts)
@@ -109,7 +88,4 @@ class RouterLimits:
         return min(1.0, min(self._timeouts.values()) / 10)
 
 
-def overdue(limits: RouterLimits, phase: Phase, since: float, now: float) -> bool:
-    """True when a connection seen in ``phase`` since ``since`` is past its deadline at ``now``."""
-    timeout = limits.timeout(phase)
-    return timeout is not None and now - since >= timeout
+__all__ = ["Phase", "RouterLimits", "overdue"]
