@@ -5,6 +5,7 @@ and an in-thread API server over the real ControlPlane with the shipped fake eng
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import threading
@@ -12,9 +13,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-import uvicorn
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -26,6 +27,7 @@ from loopline.bundle import infer_signature, save_model
 from loopline.controlplane.api import create_app
 from loopline.controlplane.events import EventLog
 from loopline.controlplane.pinning import ModelPinner
+from loopline.controlplane.server import HTTP_LIMITS, make_api_server
 from loopline.controlplane.service import ControlPlane
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.manager import DeploymentManager
@@ -35,6 +37,8 @@ from loopline.metadata.entities import ArtifactState
 from loopline.metadata.store import MetadataStore
 from loopline.metadata.urls import open_store
 from loopline.registry.registry import ModelRegistry
+from loopline.serving import HttpLimits
+from loopline.testing.artifacts import wait_for
 from loopline.testing.deploy import FakeEngine, FakeRouting
 
 TOKEN = "test-token-0123456789"
@@ -148,22 +152,24 @@ def fake_cluster(bc_registry: Registry) -> Iterator[FakeCluster]:
         pinner=ModelPinner(registry=bc_registry.registry, metadata=bc_registry.metadata),
         events=EventLog(clock=time.time),
     )
+    with serve_api(create_app(service, token=TOKEN)) as url:
+        yield FakeCluster(url, service, engine, bc_registry.registry)
+
+
+@contextlib.contextmanager
+def serve_api(app: Any, limits: HttpLimits = HTTP_LIMITS) -> Iterator[str]:
+    """The API ``app`` served on loopback as the control plane serves it (its connection
+    limits included) until the block ends; yields its URL."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service, token=TOKEN), log_level="warning", lifespan="off")
-    )
+    server = make_api_server(app, limits)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the API server did not start within 20 s")
-        time.sleep(0.01)
     try:
-        yield FakeCluster(f"http://127.0.0.1:{port}", service, engine, bc_registry.registry)
+        wait_for(lambda: server.started, timeout=20, what="the API server to start")
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(15)

@@ -8,7 +8,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from loopline.controlplane.service import check_spec_name
+from loopline.controlplane.responses import BodyTooLargeError
+from loopline.controlplane.views import check_spec_name
 from loopline.deploy.fields import FINITE
 from loopline.errors import InvalidDefinitionError, InvalidInputError
 from loopline.types import is_ascii_digits, non_finite
@@ -40,15 +41,40 @@ def int_param(request: Request, key: str) -> int | None:
     return int(raw)
 
 
+async def bounded_body(request: Request) -> bytes:
+    """The raw body, read only up to :data:`MAX_BODY_BYTES`: a larger ``Content-Length`` is
+    refused before a byte of the body is read, and a body streamed without one stops being
+    read at the limit (both a 413). Read once; later calls return the same bytes."""
+    cached: bytes | None = getattr(request, "_body", None)
+    if cached is not None:
+        return cached
+    declared = request.headers.get("content-length")
+    if declared is not None and is_ascii_digits(declared, most=19):
+        if int(declared) > MAX_BODY_BYTES:
+            raise BodyTooLargeError(_too_large(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLargeError(_too_large(f"more than {MAX_BODY_BYTES}"))
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's own cache: request.body() now returns these bytes
+    return body
+
+
+def _too_large(size: str) -> str:
+    return (
+        f"The request body has {size} bytes; the control plane accepts at most "
+        f"{MAX_BODY_BYTES} bytes (1 MiB)."
+    )
+
+
 async def read_body(request: Request, kind: str = "") -> Any:
     """The JSON body; NaN and ±Infinity (which Python's ``json`` reads) are refused, naming
     the field (as ``{kind} field …`` when the body is an object of that kind)."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidInputError(
-            f"The request body has {len(raw)} bytes; the control plane accepts at most "
-            f"{MAX_BODY_BYTES}."
-        )
+    raw = await bounded_body(request)
     if not raw.strip():
         raise InvalidInputError("The request body is empty; send a JSON object.")
     try:
@@ -84,7 +110,7 @@ async def named_body(request: Request, kind: str, collection: str) -> Any:
 
 async def json_object(request: Request, allow_empty: bool = False) -> dict[str, Any]:
     """A JSON object body (``{}`` for an empty body when ``allow_empty``)."""
-    if allow_empty and not (await request.body()).strip():
+    if allow_empty and not (await bounded_body(request)).strip():
         return {}
     doc = await read_body(request)
     if not isinstance(doc, dict):

@@ -27,7 +27,14 @@ _FIELD = re.compile(
     r"(?:(?:Deployment|AnalysisTemplate|Trigger|Monitor) field|^Field) ([A-Za-z0-9_.\[\]]+)"
 )
 
+
+
+class BodyTooLargeError(InvalidInputError):
+    """A request body over the control plane's limit (answered 413)."""
+
+
 _STATUS: tuple[tuple[type[LooplineError], int, str], ...] = (
+    (BodyTooLargeError, 413, "RequestEntityTooLarge"),
     (InvalidDefinitionError, 400, "Invalid"),
     (InvalidInputError, 400, "BadRequest"),
     (NotFoundError, 404, "NotFound"),
@@ -70,4 +77,6 @@ def error_response(exc: LooplineError) -> JSONResponse:
     if match and isinstance(exc, InvalidDefinitionError):
         body["field"] = match.group(1)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    if code == 413:  # the rest of the body is not read: the connection cannot be reused
+        headers = {"Connection": "close"}
     return JSONResponse(body, status_code=code, headers=headers)

@@ -4,11 +4,12 @@
 the socket, starts the sync loop on a thread, writes ``endpoint.json`` once it accepts
 connections and serves until SIGTERM/SIGINT. Shutdown stops the loop and the API but leaves
 every replica and router running (they live in their own sessions), so the next start
-re-adopts them.
+re-adopts them. The API's connections have the model server's limits (:data:`HTTP_LIMITS`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -17,14 +18,30 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from loopline.controlplane.access import HOSTS_SETTING, normalise_hosts
 from loopline.controlplane.api import create_app
 from loopline.controlplane.files import ControlPlaneFiles, own_endpoint
 from loopline.controlplane.service import ControlPlane
-from loopline.errors import ConfigurationError, DependencyMissingError, StepTimeoutError
+from loopline.errors import ConfigurationError, StepTimeoutError, require
+from loopline.serving import HttpLimits
 
 log = logging.getLogger(__name__)
+
+#: The API's connection limits (the model server's machinery, :mod:`loopline.serving.connection`):
+#: heads ≤ 16 KiB (431), URLs ≤ 8 KiB (414), 10 s to send a head and 30 s a body (408), idle
+#: keep-alive connections closed after 15 s, at most 256 connections (503), 8 pipelined
+#: requests. Bodies are capped at 1 MiB by the handlers (413, :mod:`.bodies`).
+HTTP_LIMITS = HttpLimits(
+    max_header_bytes=16 * 1024,
+    max_url_bytes=8 * 1024,
+    head_timeout=10.0,
+    body_timeout=30.0,
+    idle_timeout=15.0,
+    max_connections=256,
+    max_pipelined=8,
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -96,13 +113,7 @@ def run_controlplane(
         raise ConfigurationError(
             f"{HOSTS_SETTING}: {exc}; list host names or addresses, separated by commas."
         ) from None
-    try:
-        import uvicorn
-    except ImportError:
-        raise DependencyMissingError(
-            "The control plane needs starlette and uvicorn. Install them with: "
-            "pip install 'loopline[serve]'"
-        ) from None
+    require("uvicorn", "serve", "The control plane")
     lock = files.acquire_lock()
     try:
         token = files.ensure_token()
@@ -113,10 +124,7 @@ def run_controlplane(
             url_host = f"[{url_host}]"
         url = f"http://{url_host}:{bound}"
         app = create_app(service, token=token, allowed_hosts=hosts)
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
-        )
-        server = uvicorn.Server(config)
+        server = make_api_server(app)
         stop = threading.Event()
         loop = threading.Thread(
             target=service.run, args=(stop, sync_interval), name="controlplane-sync", daemon=True
@@ -153,6 +161,34 @@ def run_controlplane(
             sock.close()
     finally:
         lock.close()
+
+
+def make_api_server(app: Any, limits: HttpLimits = HTTP_LIMITS) -> Any:
+    """The uvicorn server of the API ``app`` with the connection ``limits`` (deadlines applied
+    ten times a second); ``serve(sockets=[...])`` or ``run(sockets=[...])`` runs it.
+
+    Raises:
+        DependencyMissingError: uvicorn is not installed (the ``serve`` extra).
+    """
+    require("uvicorn", "serve", "The control plane")
+    import uvicorn
+
+    from loopline.serving.connection import protocol_class, sweep  # uvicorn's protocol
+
+    class _LimitedServer(uvicorn.Server):
+        async def on_tick(self, counter: int) -> bool:
+            sweep(self.server_state.connections, asyncio.get_running_loop().time())
+            return bool(await super().on_tick(counter))
+
+    config = uvicorn.Config(
+        app,
+        http=protocol_class(limits),
+        ws="none",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+    return _LimitedServer(config)
 
 
 def _announce(

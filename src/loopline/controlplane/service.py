@@ -3,8 +3,8 @@
 ``ControlPlane`` wraps a :class:`~loopline.deploy.manager.DeploymentManager`: it pins model
 references before storing specs and serialises read-modify-write mutations (scale, set model,
 pause, undo). It runs the manager's sync loop (:meth:`DeploymentManager.run`, the one loop,
-which also keeps deletions from racing it) with itself as the loop's hooks: each sync's
-before/after views and actions become events and downtime reports. Everything durable is in
+which also keeps deletions from racing it) with :class:`SyncEvents` as the loop's hooks: each
+sync's before/after views and actions become events and downtime reports. Everything durable is in
 the manager's state store and the metadata store.
 """
 
@@ -17,16 +17,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopline.controlplane.events import NORMAL, WARNING, EventLog
+from loopline.controlplane.events import WARNING, EventLog
 from loopline.controlplane.leadership import Leadership
 from loopline.controlplane.pinning import ModelPin, ModelPinner
+from loopline.controlplane.replica_log import tail_lines
 from loopline.controlplane.rollout import rollout_status
+from loopline.controlplane.sync_events import SyncEvents
 from loopline.controlplane.triggers import TriggerOperations
 from loopline.controlplane.views import (
     deployment_view,
     replica_view,
     revision_view,
     strip_server_fields,
+    template_view,
 )
 from loopline.deploy.analysis import AnalysisTemplate
 from loopline.deploy.autoscaling import Autoscaling
@@ -35,14 +38,11 @@ from loopline.deploy.fields import MAX_REPLICAS
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.replica import Replica
 from loopline.deploy.spec import DeploymentSpec, template_hash
-from loopline.deploy.status import DeploymentStatus
 from loopline.deploy.strategies import verbs
-from loopline.deploy.sync import SyncResult
-from loopline.deploy.template_store import AnalysisTemplateStore, StoredTemplate
+from loopline.deploy.template_store import AnalysisTemplateStore
 from loopline.errors import (
     AlreadyExistsError,
     ConflictError,
-    InvalidDefinitionError,
     InvalidInputError,
     NotFoundError,
     StepTimeoutError,
@@ -54,12 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_LOG_BYTES = 4 * 1024 * 1024
-
-
 class ControlPlane:
-    """Deployment operations over a manager, a model pinner and an event log; the hooks of
-    the manager's sync loop (:class:`~loopline.deploy.manager.SyncHooks`).
+    """Deployment operations over a manager, a model pinner and an event log; runs the
+    manager's sync loop with :class:`~loopline.controlplane.sync_events.SyncEvents` as hooks.
 
     Args:
         manager: the deployment manager (its store is the source of truth).
@@ -95,8 +92,7 @@ class ControlPlane:
         self.host = host
         self.delete_timeout = delete_timeout
         self._mutate = threading.Lock()  # one read-modify-write at a time
-        self._last_error: dict[str, str] = {}
-        self._down_since: dict[str, float] = {}
+        self.sync_events = SyncEvents(events)
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -139,7 +135,7 @@ class ControlPlane:
         path = Path(rep.log_path)
         if not path.is_file():
             raise NotFoundError(f"The log file {str(path)!r} of replica {replica_id!r} is gone.")
-        return _tail(path, tail)
+        return tail_lines(path, tail)
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -327,13 +323,13 @@ class ControlPlane:
         ``unchanged``. Raises InvalidDefinitionError naming the field."""
         template = AnalysisTemplate.from_dict(doc)
         stored, outcome = self._template_store().apply(template, time.time())
-        return _template_view(stored), outcome
+        return template_view(stored), outcome
 
     def list_templates(self) -> list[JsonDict]:
-        return [_template_view(t) for t in self._template_store().list()]
+        return [template_view(t) for t in self._template_store().list()]
 
     def get_template(self, name: str) -> JsonDict:
-        return _template_view(self._template_store().get(name))
+        return template_view(self._template_store().get(name))
 
     def delete_template(self, name: str) -> None:
         self._template_store().delete(name)
@@ -359,7 +355,7 @@ class ControlPlane:
     def sync_once(self) -> None:
         """One tick of the sync loop (every deployment once), with this control plane's
         hooks; an error in one deployment is reported and does not stop the others."""
-        self.manager.sync_all(self)
+        self.manager.sync_all(self.sync_events)
 
     def run(self, stop: threading.Event, interval: float = 0.25) -> None:
         """The controllers until ``stop``: with a :attr:`leadership`, only while this control
@@ -384,7 +380,7 @@ class ControlPlane:
         for thread in loops:
             thread.start()
         try:
-            self.manager.run(stop, interval, hooks=self)
+            self.manager.run(stop, interval, hooks=self.sync_events)
         finally:
             for thread in loops:
                 thread.join()
@@ -394,51 +390,6 @@ class ControlPlane:
         if self.leadership is None:
             return {"controllers": "active", "leader": None}
         return self.leadership.status()
-
-    # ---- the loop's hooks --------------------------------------------------------------------
-
-    def synced(self, result: SyncResult) -> None:
-        """Events from one sync's before/after views and actions; downtime tracking."""
-        name = result.name
-        self._last_error.pop(name, None)
-        before = result.before.deployment.status.autoscaler
-        after = result.after.deployment.status.autoscaler
-        if after is not None and (before is None or after.observed_at != before.observed_at):
-            for e in after.events:  # the autoscaler's decision of this sync
-                kind = WARNING if e.get("type") == "Warning" else NORMAL
-                self.events.add(name, str(e["reason"]), str(e["message"]), kind)
-        if not result.actions:
-            return
-        old = result.before.deployment.status
-        self.events.record_sync(name, result.before.revisions, old, result.actions)
-        new = result.after.deployment.status
-        if new != old:
-            self._track_downtime(name, old, new)
-
-    def sync_failed(self, name: str, error: Exception) -> None:
-        """A failed sync becomes one SyncFailed event (again only when the error changes)."""
-        message = f"Sync failed: {error}"
-        if self._last_error.get(name) != message:
-            log.error("Sync of deployment %r failed; retrying next round.", name, exc_info=error)
-            self.events.add(name, "SyncFailed", message, WARNING)
-            self._last_error[name] = message
-
-    # ---- helpers -----------------------------------------------------------------------------
-
-    def _track_downtime(self, name: str, old: DeploymentStatus, new: DeploymentStatus) -> None:
-        """Report each stretch with no available replica (Recreate's downtime, a crash)."""
-        now = self.events.clock()
-        if old.available_replicas > 0 and new.available_replicas == 0:
-            self._down_since[name] = now
-        elif new.available_replicas > 0 and name in self._down_since:
-            lasted = now - self._down_since.pop(name)
-            self.events.add(
-                name,
-                "Downtime",
-                f"No replica was available for {lasted:.1f} s; available again: "
-                f"{new.available_replicas}",
-                WARNING,
-            )
 
     def _store(self, spec: DeploymentSpec, cause: str) -> Deployment:
         pinned = self.pinner.pin(spec, cause=cause)
@@ -470,39 +421,3 @@ class ControlPlane:
         raise NotFoundError(
             f"Replica {replica_id!r} does not exist; list replicas with: loopline get replicas"
         )
-
-
-def _tail(path: Path, lines: int | None) -> str:
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        if lines is None:
-            f.seek(max(0, size - MAX_LOG_BYTES))
-            return f.read().decode(errors="replace")
-        if lines <= 0:
-            return ""
-        block, data, pos = 64 * 1024, b"", size
-        while pos > 0 and data.count(b"\n") <= lines and len(data) < MAX_LOG_BYTES:
-            step = min(block, pos)
-            pos -= step
-            f.seek(pos)
-            data = f.read(step) + data
-    text = data.decode(errors="replace")
-    kept = text.splitlines(keepends=True)[-lines:]
-    return "".join(kept)
-
-
-def check_spec_name(name: str) -> str:
-    """Validate a deployment name from a URL path."""
-    try:
-        return check_name("Deployment", name)
-    except InvalidInputError as exc:
-        raise InvalidDefinitionError(str(exc)) from exc
-
-
-def _template_view(stored: StoredTemplate) -> JsonDict:
-    doc = stored.template.to_dict()
-    meta = doc.get("metadata")
-    if isinstance(meta, dict):
-        meta["generation"] = stored.generation
-        meta["creationTimestamp"] = stored.created_at
-    return doc

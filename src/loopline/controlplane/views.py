@@ -1,4 +1,5 @@
-"""The JSON shapes the API returns for deployments, revisions and replicas."""
+"""The JSON shapes the API returns for deployments, revisions, replicas and AnalysisTemplates,
+and the check of a deployment name taken from a URL."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from loopline.deploy.replica import Replica
 from loopline.deploy.revision import Revision
 from loopline.deploy.spec import template_hash
 from loopline.deploy.status import ConditionType, Reason
-from loopline.types import JsonDict
+from loopline.deploy.template_store import StoredTemplate
+from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.types import JsonDict, check_name
 
 
 def deployment_view(d: Deployment, pins: dict[str, ModelPin], host: str) -> JsonDict:
@@ -130,3 +133,22 @@ def strip_server_fields(doc: object) -> object:
     if isinstance(meta, dict):
         clean["metadata"] = {k: v for k, v in meta.items() if k not in SERVER_FIELDS}
     return clean
+
+
+def check_spec_name(name: str) -> str:
+    """Validate a deployment name from a URL path."""
+    try:
+        return check_name("Deployment", name)
+    except InvalidInputError as exc:
+        raise InvalidDefinitionError(str(exc)) from exc
+
+
+def template_view(stored: StoredTemplate) -> JsonDict:
+    """An AnalysisTemplate as the API shows it: its document, with the store's generation and
+    creation time in ``metadata``."""
+    doc = stored.template.to_dict()
+    meta = doc.get("metadata")
+    if isinstance(meta, dict):
+        meta["generation"] = stored.generation
+        meta["creationTimestamp"] = stored.created_at
+    return doc
