@@ -1,20 +1,25 @@
 """The composition root: the one place that builds concrete stores from settings.
 
 Code below this layer receives explicit ``MetadataStore`` / ``ArtifactStore`` /
-``ModelRegistry`` arguments and never reads the environment.
+``ModelRegistry`` / ``Trust`` arguments and never reads the environment.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from loopline.artifacts.fs import FsspecArtifactStore
 from loopline.artifacts.store import ArtifactStore
+from loopline.errors import ConfigurationError, InvalidInputError
 from loopline.metadata.store import MetadataStore
 from loopline.metadata.urls import open_store
 from loopline.registry.registry import ModelRegistry
 from loopline.settings import Settings
+
+if TYPE_CHECKING:
+    from loopline.bundle import Trust
 
 
 class Platform:
@@ -43,6 +48,17 @@ class Platform:
         """The model registry over the metadata and artifact stores."""
         return ModelRegistry(self.metadata, self.artifacts)
 
+    @cached_property
+    def trust(self) -> Trust:
+        """What a loaded model bundle may run (``LOOPLINE_TRUSTED_LOADERS``,
+        ``LOOPLINE_TRUSTED_TYPES``): given to every ``load_model`` of this process — the model
+        server, pipeline steps (``StepContext.trust``) and monitors' references.
+
+        Raises:
+            ConfigurationError: an entry is not an exact name; the message names the setting.
+        """
+        return build_trust(self.settings)
+
     def close(self) -> None:
         """Close the metadata store if it was opened."""
         if "metadata" in self.__dict__:
@@ -58,3 +74,21 @@ class Platform:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def build_trust(settings: Settings) -> Trust:
+    """The operator's :class:`~loopline.bundle.Trust` from ``settings``.
+
+    Raises:
+        ConfigurationError: an entry is not an exact name; the message names the setting.
+    """
+    from loopline.bundle import Trust
+
+    try:
+        return Trust(
+            loaders=frozenset(settings.trusted_loaders), types=frozenset(settings.trusted_types)
+        )
+    except InvalidInputError as exc:
+        raise ConfigurationError(
+            f"LOOPLINE_TRUSTED_LOADERS / LOOPLINE_TRUSTED_TYPES: {exc}"
+        ) from None

@@ -2,7 +2,9 @@
 
 The candidate ``model`` (and the ``baseline_model``, usually from the
 :func:`~loopline.components.resolvers.latest_blessed_model` resolver) are loaded from their
-bundles with their recorded digests checked, and scored on the same rows. Slices: ``overall``
+bundles with their recorded digests checked and the operator's trust (``StepContext.trust``:
+a ``python``-flavor model's loader must be in ``LOOPLINE_TRUSTED_LOADERS``, as for serving),
+and scored on the same rows. Slices: ``overall``
 plus one per value of each ``slicing_features`` column (``company=Flash Cab``). Thresholds and
 policies follow :mod:`loopline.components.blessing` (TFMA's code semantics).
 
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from loopline.bundle import load_model
+from loopline.bundle import Trust, load_model
 from loopline.components.blessing import OVERALL, MetricThreshold, Verdict, validate_metrics
 from loopline.components.metrics import (
     is_classifier,
@@ -81,9 +83,13 @@ def score(
     label: str,
     masks: Mapping[str, np.ndarray[Any, Any]],
     positive_label: str | None,
+    trust: Trust | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per slice of the bundle at ``model_path`` (its digest verified first)."""
-    loaded = load_model(model_path, expected_digest=digest)
+    """Metrics per slice of the bundle at ``model_path`` (its digest verified first), loaded
+    with ``trust`` (None: loopline's built-in trust only)."""
+    loaded = load_model(
+        model_path, expected_digest=digest, trust=trust if trust is not None else Trust()
+    )
     columns = [s.name for s in loaded.signature.inputs]
     missing = [c for c in columns if c not in table.column_names]
     if missing:
@@ -138,13 +144,13 @@ def Evaluator(
     parsed = [MetricThreshold.from_dict(t) for t in thresholds or []]
     table = read_split(examples.path, split, examples.properties)
     masks = slice_masks(table, slicing_features or [])
-    current = score(model.path, model.digest, table, label, masks, positive_label)
+    current = score(model.path, model.digest, table, label, masks, positive_label, ctx.trust)
     base = baseline_model
     same = base is not None and base.digest is not None and base.digest == model.digest
     if same:
         base = None
     baseline = (
-        score(base.path, base.digest, table, label, masks, positive_label)
+        score(base.path, base.digest, table, label, masks, positive_label, ctx.trust)
         if base is not None
         else None
     )

@@ -164,4 +164,5 @@ def _monitor_operations(
         artifacts=platform.artifacts,
         log_root=platform.settings.home / "predictions",
         interval=interval,
+        trust=platform.trust,
     )

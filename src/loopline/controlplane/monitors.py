@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.artifacts import ArtifactStore
 from loopline.controlplane.views import strip_server_fields
@@ -40,6 +40,9 @@ from loopline.monitor import (
 from loopline.registry import ModelRegistry
 from loopline.types import JsonDict, ModelRef
 
+if TYPE_CHECKING:
+    from loopline.bundle import Trust
+
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +57,8 @@ class MonitorOperations:
             (``$LOOPLINE_HOME/predictions``).
         interval: seconds between rounds of the monitor loop.
         clock: epoch seconds (the ``now`` of every tick).
+        trust: what loading a model bundle for a reference may run (the operator's
+            ``Platform.trust``; None: loopline's built-in trust only).
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class MonitorOperations:
         log_root: Path,
         interval: float = 5.0,
         clock: Callable[[], float] = time.time,
+        trust: Trust | None = None,
     ) -> None:
         self.store = store
         self.deployments = deployments
@@ -76,6 +82,7 @@ class MonitorOperations:
         self.log_root = log_root
         self.interval = interval
         self.clock = clock
+        self.trust = trust
         self._runners: dict[str, tuple[int, MonitorRunner]] = {}
         self._errors: dict[str, str] = {}
         self._lineage: dict[tuple[str, str], ModelLineage] = {}
@@ -169,6 +176,7 @@ class MonitorOperations:
             self.artifacts,
             self.log_root,
             model=self._model(stored.spec),
+            trust=self.trust,
         )
         self._runners[name] = (stored.generation, runner)
         return runner

@@ -12,9 +12,10 @@ and its ``examples`` input, then down from those Examples to the newest live
 * Calibration rows: the same split's rows (``<examples>/<split>.parquet``), for
   :func:`loopline.data.calibrate`.
 * Prediction reference: the model's own predictions on the ``eval`` split (else ``train``),
-  computed once by loading the bundle with its digest checked — the same code the server
-  runs. When the bundle cannot be loaded here, the prediction reference is the version's first
-  window (the runner's fallback; ``prediction`` is then None).
+  computed once by loading the bundle with its digest checked and the operator's ``Trust``
+  (passed down from the composition root) — the same code the server runs. When the bundle
+  cannot be loaded here, the prediction reference is the version's first window (the
+  runner's fallback; ``prediction`` is then None).
 * CBPE (classifiers with ``predict_proba``): fitted on the eval split's scores, predictions
   and labels; class order is the estimator's ``classes_``.
 
@@ -29,7 +30,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -50,6 +51,9 @@ from loopline.errors import InvalidInputError, LooplineError, NotFoundError
 from loopline.metadata import Artifact, ArtifactState, Direction, EventType, MetadataStore
 from loopline.monitor.cbpe import CBPE
 from loopline.registry import ModelRegistry
+
+if TYPE_CHECKING:
+    from loopline.bundle import Trust
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +91,12 @@ def find_reference(
     features: tuple[str, ...] | None = None,
     *,
     registry: ModelRegistry | None = None,
+    trust: Trust | None = None,
 ) -> Reference:
     """The reference of ``model`` version ``version``, through the registry and lineage.
+
+    ``trust`` is what loading the bundle may run (the operator's, as for serving; None:
+    loopline's built-in trust only).
 
     Raises:
         NotFoundError: the version is not registered, or its lineage has no Trainer examples
@@ -122,7 +130,7 @@ def find_reference(
     label = art.properties.get("label")
     label = str(label) if isinstance(label, str) else None
     with artifacts.open_local(art.uri) as local:
-        bundle = _load_bundle(Path(local), art.digest)
+        bundle = _load_bundle(Path(local), art.digest, trust)
     inputs = _model_inputs(bundle, full, label)
     monitored = _monitored(inputs, features, model, version)
     profile = Profile(full.num_rows, tuple(f for f in full.features if f.name in monitored))
@@ -190,12 +198,14 @@ def _consumer_output(metadata: MetadataStore, art: Artifact, type_name: str) -> 
     return max(found, key=lambda a: a.id) if found else None
 
 
-def _load_bundle(path: Path, digest: str | None) -> Any:
+def _load_bundle(path: Path, digest: str | None, trust: Trust | None) -> Any:
     """The loaded bundle, or None when it cannot be loaded here (then no prediction reference)."""
-    from loopline.bundle import load_model
+    from loopline.bundle import Trust, load_model
 
     try:
-        return load_model(path, expected_digest=digest)
+        return load_model(
+            path, expected_digest=digest, trust=trust if trust is not None else Trust()
+        )
     except (LooplineError, ImportError, OSError, ValueError) as exc:
         log.warning(
             "The model bundle at %s cannot be loaded here (%s); the prediction "

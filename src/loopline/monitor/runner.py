@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -65,6 +65,9 @@ from loopline.monitor.windows import (
 from loopline.registry import ModelRegistry
 from loopline.types import ArtifactId, JsonDict
 
+if TYPE_CHECKING:
+    from loopline.bundle import Trust
+
 log = logging.getLogger(__name__)
 
 
@@ -91,7 +94,11 @@ class _Tick:
 
 
 class MonitorRunner:
-    """Runs one monitor. Not thread-safe: one runner (one thread) per monitor."""
+    """Runs one monitor. Not thread-safe: one runner (one thread) per monitor.
+
+    ``trust`` is what loading a version's bundle for its reference may run (the operator's,
+    from the composition root; None: loopline's built-in trust only).
+    """
 
     def __init__(
         self,
@@ -105,6 +112,7 @@ class MonitorRunner:
         model: str | None = None,
         lateness: float = DEFAULT_LATENESS_S,
         find: Callable[..., Reference] = find_reference,
+        trust: Trust | None = None,
     ) -> None:
         name = spec.model or model
         if name is None:
@@ -116,6 +124,7 @@ class MonitorRunner:
         self.artifacts, self.model, self.lateness = artifacts, name, lateness
         self.source = LogSource(log_root, name)
         self._find = find
+        self.trust = trust
         self._references: dict[str, Reference] = {}
         self._calibrations: dict[tuple[str, int], Calibration] = {}
         self._cbpe: dict[str, CBPE | None] = {}
@@ -331,6 +340,7 @@ class MonitorRunner:
                 version,
                 self.spec.features,
                 registry=self.registry,
+                trust=self.trust,
             )
             self._references[version] = ref
         return ref

@@ -1,7 +1,9 @@
 """Entry point of a step running in its own process: ``python -m loopline.pipeline.child``.
 
 Reads the payload the runner wrote, imports the component's module (by name, or from its
-file), calls the function with the same handles a thread would get, and writes a result file.
+file), calls the function with the same handles a thread would get — the same
+``StepContext``, with the runner's ``trust`` — and writes a result file. The child reads no
+setting: what it may load comes in the payload.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import sys
 import traceback
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.errors import GateFailedError
 from loopline.pipeline.context import StepContext
 from loopline.pipeline.ports import Input, Output
+
+if TYPE_CHECKING:
+    from loopline.bundle import Trust
 
 
 def _load_module(name: str, file: str | None) -> ModuleType:
@@ -40,7 +45,9 @@ def _load_module(name: str, file: str | None) -> ModuleType:
 def main(payload_file: str) -> int:
     payload = json.loads(Path(payload_file).read_text())
     result: dict[str, Any] = {}
-    ctx = StepContext(**payload["context"])
+    context = dict(payload["context"])
+    trust = trust_of(context.pop("trust", None))
+    ctx = StepContext(**context, trust=trust)
     outputs: dict[str, Output[Any]] = {
         k: Output(
             type_name=v["type_name"],
@@ -92,6 +99,16 @@ def main(payload_file: str) -> int:
     tmp.write_text(json.dumps(result, default=str))
     tmp.rename(payload["result"])
     return 0
+
+
+def trust_of(data: Any) -> Trust | None:
+    """The :class:`~loopline.bundle.Trust` the runner sent (``{"loaders": […], "types":
+    […]}``), or None for loopline's built-in trust."""
+    if data is None:
+        return None
+    from loopline.bundle import Trust
+
+    return Trust(loaders=frozenset(data["loaders"]), types=frozenset(data["types"]))
 
 
 def _find_context_arg(module: ModuleType, component_name: str) -> str | None:

@@ -7,6 +7,11 @@ What is logged lands on the step's execution in the metadata store (metrics with
 ``ctx.metadata`` and ``ctx.artifacts`` are the run's metadata and artifact stores, for the few
 steps that act on the platform itself (Pusher registers a model version). They are set for
 ``isolation="thread"`` steps only; a ``"process"`` step gets None and must not need them.
+
+``ctx.trust`` is what a step that loads a model bundle (Evaluator) passes to ``load_model``:
+the operator's :class:`~loopline.bundle.Trust`, given to the runner by the composition root
+(``LOOPLINE_TRUSTED_LOADERS``, ``LOOPLINE_TRUSTED_TYPES``); a ``"process"`` step gets the same.
+None means loopline's built-in trust only.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from loopline.types import Json
 
 if TYPE_CHECKING:
     from loopline.artifacts.store import ArtifactStore
+    from loopline.bundle import Trust
     from loopline.metadata.store import MetadataStore
 
 
@@ -37,6 +43,7 @@ class StepContext:
     tags: dict[str, str] = field(default_factory=dict)
     metadata: MetadataStore | None = field(default=None, repr=False)
     artifacts: ArtifactStore | None = field(default=None, repr=False)
+    trust: Trust | None = field(default=None, repr=False)
 
     def log_metrics(
         self, metrics: Mapping[str, float] | None = None, *, step: int = 0, **kw: float

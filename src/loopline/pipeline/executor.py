@@ -133,6 +133,7 @@ def _in_process(inv: Invocation) -> Outcome:
                 "step_id": inv.context.step_id,
                 "execution_id": inv.context.execution_id,
                 "attempt": inv.context.attempt,
+                "trust": _trust_json(inv.context),
             },
             "result": str(result_path),
         }
@@ -175,6 +176,14 @@ def _in_process(inv: Invocation) -> Outcome:
             traceback=result.get("traceback", ""),
         )
     return Outcome()
+
+
+def _trust_json(context: StepContext) -> dict[str, Json] | None:
+    """The step's trust as the child rebuilds it (:func:`loopline.pipeline.child.trust_of`)."""
+    trust = context.trust
+    if trust is None:
+        return None
+    return {"loaders": list[Json](sorted(trust.loaders)), "types": list[Json](sorted(trust.types))}
 
 
 def _input_json(value: Input[Any] | None) -> dict[str, Json] | None:

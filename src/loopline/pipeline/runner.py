@@ -32,6 +32,8 @@ from loopline.types import Json
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from loopline.bundle import Trust
+
 _OK = (ExecutionState.COMPLETE, ExecutionState.CACHED)
 
 
@@ -44,6 +46,10 @@ class LocalRunner:
         log_dir: one sub-directory per run holds a log file per step.
         max_workers: how many steps run at once.
         console: where live progress goes; None for silence.
+        trust: what a step that loads a model bundle (Evaluator) lets it run: the operator's
+            trust, built by the composition root from ``LOOPLINE_TRUSTED_LOADERS`` and
+            ``LOOPLINE_TRUSTED_TYPES`` (None: loopline's built-in trust only). Steps receive
+            it as ``StepContext.trust``, also in a child process.
     """
 
     def __init__(
@@ -54,12 +60,14 @@ class LocalRunner:
         log_dir: Path,
         max_workers: int = 2,
         console: Console | None = None,
+        trust: Trust | None = None,
     ) -> None:
         self.metadata = metadata
         self.artifacts = artifacts
         self.log_dir = log_dir
         self.max_workers = max_workers
         self.console = console
+        self.trust = trust
 
     def run(
         self,
@@ -110,6 +118,7 @@ class LocalRunner:
             log_dir=self.log_dir / run_name,
             cache=cache,
             owner=owner,
+            trust=self.trust,
         )
         results: dict[str, StepResult] = {}
         try:

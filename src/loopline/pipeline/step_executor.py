@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline import __version__
 from loopline.artifacts.owner import Owner
@@ -34,6 +34,9 @@ from loopline.pipeline.results import StepResult
 from loopline.pipeline.step import Step
 from loopline.types import Json
 
+if TYPE_CHECKING:
+    from loopline.bundle import Trust
+
 RETRY_BACKOFF_SECONDS = 0.5
 RETRY_BACKOFF_CAP_SECONDS = 30.0
 
@@ -50,6 +53,7 @@ class RunScope:
     log_dir: Path
     cache: bool
     owner: Owner
+    trust: Trust | None = None  # the operator's, for steps that load a model bundle
 
 
 class StepExecutor:
@@ -246,7 +250,9 @@ class StepExecutor:
         outcome = Outcome()
         result_outputs: dict[str, int | None] = {}
         for attempt in range(1, attempts + 1):
-            ctx = StepContext(self.scope.run_name, step.id, execution.id, attempt=attempt)
+            ctx = StepContext(
+                self.scope.run_name, step.id, execution.id, attempt=attempt, trust=self.scope.trust
+            )
             if step.options.isolation == "thread":
                 ctx.metadata, ctx.artifacts = self.scope.metadata, self.scope.artifacts
             outcome, result_outputs = self._attempt(
