@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopline.errors import (
-    ConfigurationError,
     InvalidInputError,
     LooplineError,
     NotFoundError,
@@ -100,16 +99,9 @@ def load_models(command: ServeCommand, settings: Settings | None = None) -> list
 
 
 def _trust(settings: Settings) -> Trust:
-    from loopline.bundle import Trust
+    from loopline.platform import build_trust
 
-    try:
-        return Trust(
-            loaders=frozenset(settings.trusted_loaders), types=frozenset(settings.trusted_types)
-        )
-    except InvalidInputError as exc:
-        raise ConfigurationError(
-            f"LOOPLINE_TRUSTED_LOADERS / LOOPLINE_TRUSTED_TYPES: {exc}"
-        ) from None
+    return build_trust(settings)
 
 
 def serve(command: ServeCommand) -> int:
