@@ -13,6 +13,9 @@ method). Feedback rows: ``request_id``, ``row``, ``ts``, ``model``, ``version``,
 predictions and labels on ``(request_id, row)``.
 
 Segments appear atomically (written as ``.tmp-*`` then renamed); readers skip dot-files.
+They hold clients' inputs and labels, so they are private to the server's user: each file is
+created 0600 (before a byte is written) and every folder the writer creates is 0700 (a folder
+that exists already, such as the log directory an operator made, is left as it is).
 The request path only appends a reference to an in-memory buffer bounded in rows
 (``LogOptions.buffer_rows``) and in bytes (``LogOptions.buffer_bytes``, counted by
 :func:`record_bytes`), so a few huge requests cannot hold much memory; when either bound would
@@ -53,6 +56,34 @@ from loopline.serving.options import LogOptions
 log = logging.getLogger(__name__)
 
 __all__ = ["STREAMS", "LogRecord", "SegmentWriter", "build_table", "record_bytes"]
+
+FILE_MODE = 0o600  # a segment: only the server's user reads clients' inputs and labels
+DIR_MODE = 0o700  # a folder the writer creates for segments
+
+
+def private_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents, each :data:`DIR_MODE` whatever the umask; a
+    folder that exists already is left as it is (another writer may create it meanwhile)."""
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(folder, DIR_MODE)
+
+
+def _private_file(path: Path) -> None:
+    """Create the empty file ``path`` with :data:`FILE_MODE` (the Parquet writer then opens
+    it again, truncating it, which keeps its mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +189,7 @@ class SegmentWriter:
         self.rotated_bytes = 0
 
     def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root)
         self._thread = threading.Thread(
             target=self._loop, name=f"loopline-{self.root.name}-log", daemon=True
         )
@@ -255,11 +286,12 @@ class SegmentWriter:
 
     def _write(self, model: str, version: str, table: pa.Table) -> None:
         folder = self.root / f"model={model}" / f"version={version}"
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dirs(folder)
         stamp = datetime.now(UTC).strftime(SEGMENT_STAMP)
         name = f"{stamp}-{os.getpid()}-{next(self._seq)}.parquet"
         tmp = folder / f".tmp-{name}"
         try:
+            _private_file(tmp)
             pq.write_table(table, tmp)
             os.replace(tmp, folder / name)
         finally:
