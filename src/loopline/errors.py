@@ -4,7 +4,8 @@
 LooplineError
 ├── InvalidDefinitionError(ValueError)   the pipeline/spec author fixes their definition
 ├── InvalidInputError(ValueError)        the caller fixes the request or the data
-│   └── PathTraversalError               an artifact URI tried to leave its store root
+│   ├── PathTraversalError               an artifact URI tried to leave its store root
+│   └── UnsupportedMediaTypeError        a body's media type or coding is not one read here
 ├── NotFoundError(LookupError)           the caller named something that does not exist
 ├── AlreadyExistsError                   the caller tried to create something twice
 ├── ConflictError                        the object changed under the caller; retry or re-read
@@ -38,6 +39,11 @@ class InvalidInputError(LooplineError, ValueError):
 
 class PathTraversalError(InvalidInputError):
     """An artifact URI points outside the store root (``..``, absolute path, other scheme)."""
+
+
+class UnsupportedMediaTypeError(InvalidInputError):
+    """A request body comes in a media type or content coding the reader does not take
+    (e.g. binary tensors labelled ``application/json``); the caller re-sends it as named."""
 
 
 class NotFoundError(LooplineError, LookupError):

@@ -29,8 +29,8 @@ import orjson
 
 from loopline import __version__
 from loopline.bundle import Batch, coerce_batch
-from loopline.errors import InvalidInputError, NotFoundError
-from loopline.serving import protocols
+from loopline.errors import InvalidInputError, NotFoundError, UnsupportedMediaTypeError
+from loopline.serving import binary, protocols
 from loopline.serving.batcher import AdaptiveBatcher, Outputs, Overloaded
 from loopline.serving.feedback import feedback_records
 from loopline.serving.http import (
@@ -42,6 +42,7 @@ from loopline.serving.http import (
     Send,
     SendFailed,
     error_body,
+    read_body,
     read_json,
     respond,
 )
@@ -250,7 +251,11 @@ class ModelServerApp:
                     {
                         "name": self.options.server_name,
                         "version": __version__,
-                        "extensions": ["model_repository_versions", "feedback"],
+                        "extensions": [
+                            "model_repository_versions",
+                            "feedback",
+                            "binary_tensor_data",
+                        ],
                     }
                 ),
             )
@@ -359,29 +364,54 @@ class ModelServerApp:
                         f"Model {served.name!r} version {served.version} is not ready.",
                         [(b"retry-after", b"1")],
                     )
-                body, rid = await read_json(scope, receive, self.options.max_body_bytes)
+                read = await read_body(scope, receive, self.options.max_body_bytes)
+                rid = read.request_id
+                if protocol != "v2" and read.inference_header is not None:
+                    raise InvalidInputError(
+                        "The Inference-Header-Content-Length header (binary tensor data) is "
+                        "read by V2 inference only (/v2/models/{m}/infer); send this endpoint "
+                        "an all-JSON body without it."
+                    )
+                body = binary.split_body(read.data, read.inference_header, read.content_type)
                 sig = served.model.signature
-                wanted = None
+                request = None
                 key = "predictions"
                 if protocol == "v2":
-                    raw, wanted, body_id = protocols.decode_v2(body, sig)
-                    rid = body_id or rid
-                elif protocol == "mlflow":
-                    raw = protocols.decode_mlflow(body, sig)
+                    if body.raw and body.tensors is not None:
+                        request = protocols.parse_v2_raw(body.tensors, sig)
+                    else:
+                        request = protocols.parse_v2(body.document, sig, body.tensors)
+                    raw = request.inputs
+                    rid = request.id or rid
                 else:
-                    raw, key = protocols.decode_predict(body, sig)
+                    if protocol == "mlflow":
+                        raw = protocols.decode_mlflow(body.document, sig)
+                    else:
+                        raw, key = protocols.decode_predict(body.document, sig)
                 batch, rows = coerce_batch(sig, raw)
                 outputs = await self._predict(entry, batch, rows)
                 if rid is None:
                     rid = uuid.uuid4().hex
-                if protocol == "v2":
+                framing: list[tuple[bytes, bytes]] = []
+                if request is not None:
+                    wanted = request.outputs
                     shown = outputs if wanted is None else {k: outputs[k] for k in wanted}
-                    payload = protocols.encode_v2(served.name, served.version, rid, shown, sig)
+                    as_binary = request.binary_outputs(shown)
+                    if as_binary:
+                        payload, head = protocols.encode_v2_binary(
+                            served.name, served.version, rid, shown, sig, as_binary
+                        )
+                        framing = [
+                            (b"content-type", binary.OCTET_STREAM),
+                            (binary.HEADER, b"%d" % head),
+                        ]
+                    else:
+                        payload = protocols.encode_v2(served.name, served.version, rid, shown, sig)
                 else:
                     payload = protocols.encode_predictions(outputs, key)
                 self._log_prediction(rid, served, batch, rows, outputs)
                 status = 200
-                headers = [(b"x-request-id", rid.encode("latin-1", "replace"))]
+                headers = [*framing, (b"x-request-id", rid.encode("latin-1", "replace"))]
             except ClientDisconnected:
                 status = 499  # nginx's "client closed request", for the metrics only
                 raise
@@ -391,6 +421,8 @@ class ModelServerApp:
                     error_body(protocol, exc.status, str(exc)),
                     exc.headers,
                 )
+            except UnsupportedMediaTypeError as exc:
+                status, payload = 415, error_body(protocol, 415, str(exc))
             except InvalidInputError as exc:
                 status, payload = 400, error_body(protocol, 400, str(exc))
             except BodyTooLarge:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,6 +18,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON = [(b"content-type", b"application/json")]
+#: zlib window bits of each Content-Encoding read (HTTP's deflate is the zlib format).
+_WBITS = {b"gzip": 31, b"x-gzip": 31, b"deflate": 15}
 
 
 class BodyTooLarge(Exception):
@@ -44,15 +48,39 @@ def error_body(protocol: str, status: int, message: str) -> bytes:
             400: "BAD_REQUEST",
             404: "RESOURCE_DOES_NOT_EXIST",
             413: "BAD_REQUEST",
+            415: "BAD_REQUEST",
             503: "TEMPORARILY_UNAVAILABLE",
         }.get(status, "INTERNAL_ERROR")
         return orjson.dumps({"error_code": code, "message": message})
     return orjson.dumps({"error": message})
 
 
-async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[Any, str | None]:
-    """Read the body (at most ``limit`` bytes) and parse it; also return X-Request-ID."""
+@dataclass(frozen=True, slots=True)
+class RequestBody:
+    """A request body, decoded from its Content-Encoding, with the headers that say how to
+    read it: ``request_id`` (X-Request-ID, checked), ``inference_header`` (the raw
+    Inference-Header-Content-Length value) and ``content_type`` (raw)."""
+
+    data: bytes
+    request_id: str | None = None
+    inference_header: bytes | None = None
+    content_type: bytes | None = None
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> RequestBody:
+    """Read the body (at most ``limit`` bytes, before and after decoding a gzip or deflate
+    Content-Encoding) and the headers that say how to read it.
+
+    Raises:
+        BodyTooLarge: over ``limit``.
+        InvalidInputError: a bad Content-Length or X-Request-ID, or a body that is not valid
+            data of its Content-Encoding.
+        HttpError: 415 for a Content-Encoding other than gzip, deflate or identity.
+    """
     rid = None
+    inference_header = None
+    content_type = None
+    encoding = None
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -63,6 +91,12 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[Any, st
         elif name == b"x-request-id":
             rid = value.decode("latin-1")
             check_request_id(rid, "The X-Request-ID header")
+        elif name == b"content-type":
+            content_type = value
+        elif name == b"inference-header-content-length":
+            inference_header = value
+        elif name == b"content-encoding":
+            encoding = value
     chunks = []
     size = 0
     more = True
@@ -77,8 +111,46 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[Any, st
         chunks.append(chunk)
         more = message.get("more_body", False)
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if encoding is not None:
+        raw = decode_content(raw, encoding, limit)
+    return RequestBody(raw, rid, inference_header, content_type)
+
+
+def decode_content(data: bytes, encoding: bytes, limit: int) -> bytes:
+    """``data`` decoded from Content-Encoding ``encoding`` (gzip, deflate = zlib, identity),
+    at most ``limit`` bytes once decoded (a small bomb cannot expand past the body limit)."""
+    coding = encoding.strip().lower()
+    if coding in (b"", b"identity"):
+        return data
+    if coding not in _WBITS:
+        raise HttpError(
+            415,
+            f"The Content-Encoding {encoding[:40].decode('latin-1')!r} is not supported; "
+            "send the body as gzip, deflate or identity.",
+            [(b"accept-encoding", b"gzip, deflate")],
+        )
+    decoder = zlib.decompressobj(_WBITS[coding])
     try:
-        return orjson.loads(raw), rid
+        out = decoder.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(
+            f"The body is not valid {coding.decode()} data (its Content-Encoding): {exc}."
+        ) from None
+    if len(out) > limit:
+        raise BodyTooLarge
+    if not decoder.eof or decoder.unused_data:
+        raise InvalidInputError(
+            f"The body is not one complete {coding.decode()} stream (its Content-Encoding): "
+            f"{'it ends early' if not decoder.eof else 'bytes follow the end of the stream'}."
+        )
+    return out
+
+
+async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[Any, str | None]:
+    """Read the body (at most ``limit`` bytes) and parse it; also return X-Request-ID."""
+    body = await read_body(scope, receive, limit)
+    try:
+        return orjson.loads(body.data), body.request_id
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
 

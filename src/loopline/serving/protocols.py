@@ -1,4 +1,5 @@
-"""Wire formats: Open Inference Protocol (V2) and the MLflow / KServe V1 / TF Serving adapters.
+"""Wire formats of the MLflow / KServe V1 / TF Serving adapters (and, re-exported, the Open
+Inference Protocol V2 of :mod:`loopline.serving.v2`).
 
 Decoders turn a parsed JSON body into ``{input name: values}`` for
 :func:`loopline.bundle.coerce_batch`; encoders turn outputs into response bytes. Every
@@ -7,174 +8,31 @@ malformed body raises InvalidInputError naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import orjson
 
-from loopline.bundle import Signature, TensorSpec
+from loopline.bundle import Signature
 from loopline.errors import InvalidInputError
+from loopline.serving.v2 import (
+    MAX_REQUEST_ID,
+    V2_ACCEPTS,
+    V2_DATATYPE,
+    V2Request,
+    check_request_id,
+    decode_v2,
+    encode_v2,
+    encode_v2_binary,
+    parse_v2,
+    parse_v2_raw,
+    v2_metadata,
+)
+from loopline.serving.v2 import need_object as _need_dict
 
 Raw = dict[str, Any]
 _NP = orjson.OPT_SERIALIZE_NUMPY
-
-#: V2 datatype of each signature dtype, and the V2 datatypes accepted for it.
-V2_DATATYPE = {
-    "float64": "FP64",
-    "float32": "FP32",
-    "int64": "INT64",
-    "bool": "BOOL",
-    "string": "BYTES",
-}
-_INTS = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
-V2_ACCEPTS = {
-    "float64": {"FP64", "FP32", "FP16"} | _INTS,
-    "float32": {"FP64", "FP32", "FP16"} | _INTS,
-    "int64": _INTS,
-    "bool": {"BOOL"},
-    "string": {"BYTES"},
-}
-_ALL_V2 = {"BOOL", "FP16", "FP32", "FP64", "BF16", "BYTES"} | _INTS
-
-
-def _need_dict(body: Any, what: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InvalidInputError(
-            f"The {what} body must be a JSON object, not {type(body).__name__}."
-        )
-    return body
-
-
-# ---------------------------------------------------------------------------- V2
-def decode_v2(body: Any, signature: Signature) -> tuple[Raw, list[str] | None, str | None]:
-    """Decode a V2 ``$inference_request``; return (inputs, requested outputs, request id)."""
-    body = _need_dict(body, "inference request")
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise InvalidInputError("Field 'inputs' must be a non-empty list of tensors.")
-    specs = {s.name: s for s in signature.inputs}
-    raw: Raw = {}
-    for i, tensor in enumerate(inputs):
-        if not isinstance(tensor, dict):
-            raise InvalidInputError(f"inputs[{i}] must be an object with name/shape/datatype/data.")
-        name = tensor.get("name")
-        if not isinstance(name, str):
-            raise InvalidInputError(f"inputs[{i}].name must be a string.")
-        spec = specs.get(name)
-        if spec is None:
-            raise InvalidInputError(f"Unknown input {name!r}; the model takes {list(specs)}.")
-        if name in raw:
-            raise InvalidInputError(f"Input {name!r} appears twice in 'inputs'.")
-        raw[name] = _v2_tensor(tensor, spec)
-    outputs = None
-    if body.get("outputs") is not None:
-        req = body["outputs"]
-        if not isinstance(req, list) or not all(
-            isinstance(o, dict) and isinstance(o.get("name"), str) for o in req
-        ):
-            raise InvalidInputError("Field 'outputs' must be a list of objects with a 'name'.")
-        outputs = [o["name"] for o in req]
-        known = [s.name for s in signature.outputs]
-        for o in outputs:
-            if o not in known:
-                raise InvalidInputError(f"Unknown output {o!r}; the model has outputs {known}.")
-    rid = body.get("id")
-    if rid is not None:
-        if not isinstance(rid, str):
-            raise InvalidInputError("Field 'id' must be a string.")
-        check_request_id(rid, "Field 'id'")
-    return raw, outputs, rid
-
-
-#: A request id (V2 ``id``, ``X-Request-ID``) is echoed in a response header: 1-128 printable
-#: ASCII characters, so it can never break or inject a header.
-MAX_REQUEST_ID = 128
-
-
-def check_request_id(rid: str, what: str) -> None:
-    """Raise InvalidInputError unless ``rid`` is empty or 1-128 printable ASCII characters."""
-    if len(rid) > MAX_REQUEST_ID or not (rid.isascii() and rid.isprintable()):
-        raise InvalidInputError(
-            f"{what} ({rid[:40]!r}{'…' if len(rid) > 40 else ''}, {len(rid)} characters) must "
-            f"be at most {MAX_REQUEST_ID} printable ASCII characters (no control characters); "
-            "it is echoed in the x-request-id response header."
-        )
-
-
-def _v2_tensor(tensor: dict[str, Any], spec: TensorSpec) -> np.ndarray[Any, Any]:
-    name = spec.name
-    shape = tensor.get("shape")
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-    ):
-        raise InvalidInputError(
-            f"Input {name!r} needs 'shape', a non-empty list of non-negative integers."
-        )
-    datatype = tensor.get("datatype")
-    if datatype not in _ALL_V2:
-        raise InvalidInputError(f"Input {name!r} has unknown datatype {datatype!r}.")
-    if datatype not in V2_ACCEPTS[spec.dtype]:
-        raise InvalidInputError(
-            f"Input {name!r} has datatype {datatype} but the model expects "
-            f"{V2_DATATYPE[spec.dtype]}."
-        )
-    data = tensor.get("data")
-    if not isinstance(data, list):
-        raise InvalidInputError(f"Input {name!r} needs 'data', a list of values.")
-    from loopline.bundle import coerce_array
-
-    arr = coerce_array(spec, data)
-    size = int(np.prod(shape))
-    if arr.size != size:
-        raise InvalidInputError(
-            f"Input {name!r} has {arr.size} values but shape {shape} needs {size}."
-        )
-    return arr.reshape(shape)
-
-
-def encode_v2(
-    model: str,
-    version: str,
-    rid: str | None,
-    outputs: Mapping[str, np.ndarray[Any, Any]],
-    signature: Signature,
-) -> bytes:
-    out = []
-    for name, arr in outputs.items():
-        spec = signature.output(name)
-        data: Any = arr.reshape(-1)
-        if data.dtype.kind == "O":
-            data = data.tolist()
-        out.append(
-            {
-                "name": name,
-                "datatype": V2_DATATYPE[spec.dtype],
-                "shape": list(arr.shape),
-                "data": data,
-            }
-        )
-    body: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": out}
-    if rid is not None:
-        body["id"] = rid
-    return orjson.dumps(body, option=_NP)
-
-
-def v2_metadata(name: str, versions: Sequence[str], signature: Signature) -> bytes:
-    def spec(s: TensorSpec) -> dict[str, Any]:
-        return {"name": s.name, "datatype": V2_DATATYPE[s.dtype], "shape": list(s.shape)}
-
-    return orjson.dumps(
-        {
-            "name": name,
-            "versions": list(versions),
-            "platform": "loopline_sklearn",
-            "inputs": [spec(s) for s in signature.inputs],
-            "outputs": [spec(s) for s in signature.outputs],
-        }
-    )
 
 
 # ------------------------------------------------------------------ row / column forms
@@ -281,3 +139,23 @@ def decode_predict(body: Any, signature: Signature) -> tuple[Raw, str]:
     if "instances" in body:
         return decode_rows(body["instances"], signature, "instances"), "predictions"
     return decode_columns(body["inputs"], signature, "inputs"), "outputs"
+
+
+__all__ = [
+    "MAX_REQUEST_ID",
+    "V2_ACCEPTS",
+    "V2_DATATYPE",
+    "V2Request",
+    "check_request_id",
+    "decode_columns",
+    "decode_mlflow",
+    "decode_predict",
+    "decode_rows",
+    "decode_v2",
+    "encode_predictions",
+    "encode_v2",
+    "encode_v2_binary",
+    "parse_v2",
+    "parse_v2_raw",
+    "v2_metadata",
+]
