@@ -177,6 +177,7 @@ def make_server(
         ws="none",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # the app reads no client address: skip a middleware per request
         log_level="warning",
         timeout_graceful_shutdown=int(max(1, graceful_timeout)),
         backlog=2048,
