@@ -342,6 +342,8 @@ def versions(family):
         "mlflow": ["mlflow", "uvicorn", "gunicorn"],
         "kserve": ["kserve", "fastapi", "uvicorn"],
         "loopline": ["loopline", "uvicorn", "uvloop", "httptools"],
+        "mlserver": ["mlserver", "mlserver-sklearn", "uvloop"],
+        "pytriton": ["nvidia-pytriton"],
     }[family]
     pkgs += ["scikit-learn", "numpy"]
     code = (
