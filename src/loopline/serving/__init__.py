@@ -15,6 +15,11 @@ Key contracts:
   request (and its feedback) by request id.
 - :class:`ServeCommand` is one server process's models and options: ``to_argv``/``from_argv``
   (exact inverses), ``server_options()``, ``run(load_models)``; every launcher builds one.
+- The model repository extension (``POST /v2/repository/index``, ``…/models/{m}/load``,
+  ``…/unload``) loads and unloads models from a :class:`ModelSource` (a
+  :class:`FolderRepository`, or the registry's in the CLI layer) given in
+  ``ServerOptions.repository`` (:class:`RepositoryOptions`: source, token, the state folder
+  that makes every worker converge).
 - ``run_server`` runs N worker processes, each with its own SO_REUSEPORT socket on the port,
   and shuts down gracefully on SIGTERM.
 """
@@ -32,6 +37,14 @@ if TYPE_CHECKING:
     from loopline.serving.log_reader import read_feedback, read_prediction_logs
     from loopline.serving.log_search import LoggedRequest, find_request
     from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
+    from loopline.serving.repository import (
+        FolderRepository,
+        LoadParameters,
+        LoadSpec,
+        ModelSource,
+        RepositoryOptions,
+        read_token,
+    )
     from loopline.serving.runner import ServerHandle, run_server, serve_worker
 
 # Imported on first use: the deploy spec reads the serving defaults (options), and the
@@ -39,6 +52,12 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AdaptiveBatcher": "loopline.serving.batcher",
     "BatchingOptions": "loopline.serving.options",
+    "FolderRepository": "loopline.serving.repository",
+    "LoadParameters": "loopline.serving.repository",
+    "LoadSpec": "loopline.serving.repository",
+    "ModelSource": "loopline.serving.repository",
+    "RepositoryOptions": "loopline.serving.repository",
+    "read_token": "loopline.serving.repository",
     "HttpLimits": "loopline.serving.limits",
     "LogOptions": "loopline.serving.options",
     "Phase": "loopline.serving.limits",
@@ -62,12 +81,17 @@ _EXPORTS = {
 __all__ = [
     "AdaptiveBatcher",
     "BatchingOptions",
+    "FolderRepository",
     "HttpLimits",
+    "LoadParameters",
+    "LoadSpec",
     "LogOptions",
     "LoggedRequest",
     "ModelServerApp",
+    "ModelSource",
     "Overloaded",
     "Phase",
+    "RepositoryOptions",
     "ServeCommand",
     "ServedModel",
     "ServerHandle",
@@ -78,6 +102,7 @@ __all__ = [
     "overdue",
     "read_feedback",
     "read_prediction_logs",
+    "read_token",
     "run_server",
     "serve_worker",
 ]

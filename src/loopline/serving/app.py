@@ -9,6 +9,8 @@ Routes (``m`` = model name, ``v`` = version number or alias):
 - KServe V1 and TF Serving: ``GET /v1/models``, ``/v1/models/{m}``;
   ``POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict``.
 - ``GET /metrics`` (Prometheus).
+- Model repository extension: ``POST /v2/repository/index``,
+  ``POST /v2/repository/models/{m}/load`` and ``…/unload`` (:mod:`.repository_control`).
 
 Status codes: 400 bad input (naming the field), 404 unknown model/version/route, 405 wrong
 method, 413 body too large, 503 not ready or overloaded (with Retry-After). A 500 is only for
@@ -50,6 +52,7 @@ from loopline.serving.metrics import Metrics, publish_snapshot, read_snapshots
 from loopline.serving.model_table import Entry, ModelTable
 from loopline.serving.options import ServedModel, ServerOptions
 from loopline.serving.prediction_log import LogRecord, SegmentWriter
+from loopline.serving.repository_control import RepositoryControl
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class ModelServerApp:
     def __init__(self, models: Sequence[ServedModel], options: ServerOptions) -> None:
         self.options = options
         self.metrics = Metrics()
-        self.table = ModelTable(models)
+        self.table = ModelTable(models, allow_empty=options.repository is not None)
         self.shutting_down = False
         self._started = False
         self._pred_log: SegmentWriter | None = None
@@ -76,6 +79,9 @@ class ModelServerApp:
             self.metrics.ready.set(entry.labels, 0.0)
             if entry.served.batching:
                 entry.batcher = self._make_batcher(entry)
+        self.repository = RepositoryControl(
+            self.table, self.metrics, options.repository, options.worker_id, self._make_batcher
+        )
 
     def _make_batcher(self, entry: Entry) -> AdaptiveBatcher:
         labels = entry.labels
@@ -153,10 +159,12 @@ class ModelServerApp:
         if self.options.metrics_dir is not None:
             self.options.metrics_dir.mkdir(parents=True, exist_ok=True)
             self._tasks.append(asyncio.create_task(self._publish_metrics()))
+        await self.repository.start()  # the models other workers loaded or unloaded
         self._started = True
 
     async def shutdown(self) -> None:
         self.begin_shutdown()
+        await self.repository.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -252,6 +260,7 @@ class ModelServerApp:
                         "name": self.options.server_name,
                         "version": __version__,
                         "extensions": [
+                            "model_repository",
                             "model_repository_versions",
                             "feedback",
                             "binary_tensor_data",
@@ -275,6 +284,8 @@ class ModelServerApp:
                 self.metrics.render(others),
                 [(b"content-type", b"text/plain; version=0.0.4")],
             )
+        if path.startswith("/v2/repository/"):
+            raise HttpError(405, f"Use POST for {path}.")
         if path.startswith("/v2/models/"):
             entry, rest = self._v2_entry(path)
             if rest == "":
@@ -325,15 +336,19 @@ class ModelServerApp:
 
     # ------------------------------------------------------------------- POST
     async def _post(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if path.startswith("/v2/repository/"):
+            return await self.repository.handle(path, scope, receive, send)
         if path == "/invocations":
             entry = self.table.default_entry()
             if entry is None:
                 raise HttpError(404, "This server serves several models; use /v2/models/{m}/infer.")
-            return await self._infer(entry, "mlflow", scope, receive, send)
+            with entry:  # counted in flight: an unload waits for it
+                return await self._infer(entry, "mlflow", scope, receive, send)
         if path.startswith("/v2/models/"):
             entry, rest = self._v2_entry(path)
             if rest == "infer":
-                return await self._infer(entry, "v2", scope, receive, send)
+                with entry:
+                    return await self._infer(entry, "v2", scope, receive, send)
             if rest == "feedback":
                 return await self._feedback(entry, scope, receive, send)
             raise HttpError(
@@ -343,7 +358,8 @@ class ModelServerApp:
             entry, verb = self._v1_entry(path)
             if verb != "predict":
                 raise HttpError(404, f"No such endpoint POST {path}; use :predict.")
-            return await self._infer(entry, "v1", scope, receive, send)
+            with entry:
+                return await self._infer(entry, "v1", scope, receive, send)
         raise HttpError(404, f"No such endpoint POST {path}.")
 
     async def _infer(

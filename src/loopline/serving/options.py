@@ -12,6 +12,7 @@ from loopline.types import check_name
 
 if TYPE_CHECKING:
     from loopline.bundle import LoadedModel
+    from loopline.serving.repository import RepositoryOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,8 @@ class ServerOptions:
             worker's metrics only).
         worker_id: this worker's name in ``metrics_dir``.
         server_name: reported by ``GET /v2``.
+        repository: the model repository extension (its source, token and the state folder
+            the workers share); None: the repository index only, no load or unload.
     """
 
     max_body_bytes: int = 8 * 1024 * 1024
@@ -125,6 +128,7 @@ class ServerOptions:
     metrics_dir: Path | None = None
     worker_id: str = "0"
     server_name: str = "loopline"
+    repository: RepositoryOptions | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
