@@ -34,7 +34,7 @@ from loopline.bundle import Batch, coerce_batch
 from loopline.errors import InvalidInputError, NotFoundError, UnsupportedMediaTypeError
 from loopline.serving import binary, protocols
 from loopline.serving.batcher import AdaptiveBatcher, Outputs, Overloaded
-from loopline.serving.feedback import feedback_records
+from loopline.serving.feedback import feedback_records, log_feedback
 from loopline.serving.http import (
     BodyTooLarge,
     ClientDisconnected,
@@ -57,6 +57,7 @@ from loopline.serving.repository_control import RepositoryControl
 log = logging.getLogger(__name__)
 
 _LIVE = orjson.dumps({"live": True})
+_RETRY_SOON = [(b"retry-after", b"1")]  # every 503 says why and when to retry
 _METRICS_PERIOD_S = 1.0
 _SEND_FAILED_LOG_PERIOD_S = 60.0  # a failed send is logged at most once a minute, with a count
 
@@ -243,14 +244,32 @@ class ModelServerApp:
         except HttpError as exc:
             await respond(send, exc.status, error_body(protocol, exc.status, str(exc)), exc.headers)
 
+    def _not_ready(self, entry: Entry | None = None) -> str:
+        """Why the server (or ``entry``) is not ready: the sentence of its 503."""
+        if self.shutting_down:
+            return "The server is shutting down; send requests to another replica."
+        if not self._started:
+            return "The server is starting: its models are warming up."
+        entries = [entry] if entry is not None else self.table.entries
+        for e in entries:
+            if not e.ready:
+                return (
+                    f"Model {e.served.name!r} version {e.served.version} is not ready: it "
+                    "failed its warm-up or is still loading (the server log says which)."
+                )
+        return "The server is not ready."
+
     # -------------------------------------------------------------------- GET
     async def _get(self, path: str, send: Send) -> None:
         if path == "/v2/health/live":
             return await respond(send, 200, _LIVE)
         if path in ("/v2/health/ready", "/ping", "/health"):
-            ready = self.ready
-            body = orjson.dumps({"ready": ready}) if path == "/v2/health/ready" else b"\n"
-            return await respond(send, 200 if ready else 503, body)
+            if self.ready:
+                body = orjson.dumps({"ready": True}) if path == "/v2/health/ready" else b"\n"
+                return await respond(send, 200, body)
+            why = {"error": self._not_ready()}
+            body = orjson.dumps({"ready": False, **why} if path == "/v2/health/ready" else why)
+            return await respond(send, 503, body, _RETRY_SOON)
         if path == "/v2":
             return await respond(
                 send,
@@ -295,9 +314,12 @@ class ModelServerApp:
                     send, 200, protocols.v2_metadata(entry.served.name, versions, sig)
                 )
             if rest == "ready":
-                ok = entry.ready and not self.shutting_down
-                body = orjson.dumps({"name": entry.served.name, "ready": ok})
-                return await respond(send, 200 if ok else 503, body)
+                name = entry.served.name
+                if entry.ready and not self.shutting_down:
+                    return await respond(send, 200, orjson.dumps({"name": name, "ready": True}))
+                reason = self._not_ready(entry)
+                body = orjson.dumps({"name": name, "ready": False, "error": reason})
+                return await respond(send, 503, body, _RETRY_SOON)
             raise HttpError(404, f"No such endpoint {path}.")
         if path.startswith("/v1/models/"):
             entry, suffix = self._v1_entry(path)
@@ -508,13 +530,8 @@ class ModelServerApp:
             return await respond(
                 send, 413, error_body("v2", 413, "The feedback body is too large.")
             )
-        accepted = sum(r.rows for r in records if writer.offer(r))
-        dropped = sum(r.rows for r in records) - accepted
-        await respond(
-            send,
-            200 if not dropped else 503,
-            orjson.dumps({"accepted": accepted, "dropped": dropped}),
-        )
+        status, payload, headers = log_feedback(records, writer)
+        await respond(send, status, payload, headers)
 
 
 def create_app(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -55,7 +56,7 @@ from loopline.serving.options import LogOptions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STREAMS", "LogRecord", "SegmentWriter", "build_table", "record_bytes"]
+__all__ = ["STREAMS", "LogRecord", "Refusal", "SegmentWriter", "build_table", "record_bytes"]
 
 FILE_MODE = 0o600  # a segment: only the server's user reads clients' inputs and labels
 DIR_MODE = 0o700  # a folder the writer creates for segments
@@ -96,6 +97,21 @@ class LogRecord:
     version: str
     rows: int
     columns: Mapping[str, Mapping[str, np.ndarray[Any, Any]]]  # "inputs"/"outputs"/"label"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a writer did not buffer a record.
+
+    Attributes:
+        reason: a clause naming the cause and the bound (``the feedback log's buffer holds
+            100000 of its 100000 rows until the next write``).
+        retry_after: seconds after which the same record may be accepted; None when it never
+            fits (it alone passes a buffer bound): send it in smaller parts.
+    """
+
+    reason: str
+    retry_after: int | None
 
 
 def record_bytes(record: LogRecord) -> int:
@@ -179,6 +195,8 @@ class SegmentWriter:
         self._pending: list[LogRecord] = []
         self._rows = 0
         self._bytes = 0
+        self._failed_at: float | None = None  # time.monotonic() of the last failed write
+        self._failure = ""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -201,31 +219,66 @@ class SegmentWriter:
         return self._bytes
 
     def offer(self, record: LogRecord) -> bool:
-        """Buffer ``record`` unless that would pass ``buffer_rows`` or ``buffer_bytes`` (then
-        drop and count). Never blocks long: the lock only guards an append."""
+        """Buffer ``record`` unless :meth:`admit` refuses it (then it is dropped and counted).
+        Never blocks long: the lock only guards an append."""
+        return self.admit(record) is None
+
+    def admit(self, record: LogRecord) -> Refusal | None:
+        """Buffer ``record`` and return None; or drop and count it and return why: the writer
+        is closed, its last write failed less than ``flush_seconds`` ago (the disk is full or
+        gone; the next write tries again), or the record would pass ``buffer_rows`` or
+        ``buffer_bytes``."""
         size = record_bytes(record)
         options = self.options
         with self._lock:
-            if (
-                self._rows + record.rows > options.buffer_rows
-                or self._bytes + size > options.buffer_bytes
-            ):
+            refusal = self._refusal(record.rows, size, time.monotonic())
+            if refusal is not None:
                 self.dropped += record.rows
-                full = True
             else:
                 self._pending.append(record)
                 self._rows += record.rows
                 self._bytes += size
-                full = False
                 flush_now = (
                     self._rows >= options.flush_rows or 2 * self._bytes >= options.buffer_bytes
                 )
-        if full:
+        if refusal is not None:
             self._on_dropped(record.rows)
-            return False
+            return refusal
         if flush_now:
             self._wake.set()
-        return True
+        return None
+
+    def _refusal(self, rows: int, size: int, tick: float) -> Refusal | None:
+        """Why a record of ``rows`` rows and ``size`` bytes cannot be buffered now (under the
+        lock); ``tick``: ``time.monotonic()``."""
+        o, stream = self.options, self.root.name
+        if rows > o.buffer_rows or size > o.buffer_bytes:
+            return Refusal(
+                f"one request of {rows} rows and {size} bytes is more than the {stream} log "
+                f"buffers at most ({o.buffer_rows} rows, {o.buffer_bytes} bytes)",
+                None,
+            )
+        if self._stop.is_set():
+            return Refusal(f"the {stream} log is closed: the server is shutting down", 1)
+        if self._failed_at is not None and tick - self._failed_at < o.flush_seconds:
+            return Refusal(
+                f"the last write of the {stream} log failed ({self._failure}); the next one "
+                "tries again",
+                max(1, math.ceil(o.flush_seconds)),
+            )
+        if self._rows + rows > o.buffer_rows:
+            return Refusal(
+                f"the {stream} log's buffer holds {self._rows} of its {o.buffer_rows} rows "
+                "until the next write",
+                1,
+            )
+        if self._bytes + size > o.buffer_bytes:
+            return Refusal(
+                f"the {stream} log's buffer holds {self._bytes} of its {o.buffer_bytes} bytes "
+                "until the next write",
+                1,
+            )
+        return None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -276,11 +329,15 @@ class SegmentWriter:
             n = sum(r.rows for r in recs)
             try:
                 self._write(model, version, build_table(recs))
-            except Exception:  # disk full, bad data: count the loss, keep serving
+            except Exception as exc:  # disk full, bad data: count the loss, keep serving
                 log.exception("Could not write %d %s log rows; dropping them.", n, self.root.name)
+                with self._lock:  # refuse records for a while: they would be lost too
+                    self._failed_at, self._failure = time.monotonic(), _describe(exc)
                 self.dropped += n
                 self._on_dropped(n)
                 continue
+            with self._lock:
+                self._failed_at = None
             self.written += n
             self._on_written(n)
 
@@ -306,6 +363,11 @@ class SegmentWriter:
             self._thread = None
         else:
             self.flush()
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def now() -> float:
