@@ -39,7 +39,7 @@ class _Parsed(click.ParamType[Any]):
 
 
 @click.command("serve")
-@click.argument("model_refs", nargs=-1, required=True, metavar="MODEL_REF...")
+@click.argument("model_refs", nargs=-1, metavar="MODEL_REF...")
 @click.option("--host", default=_D.host, show_default=True, help="Interface to bind.")
 @click.option(
     "--port",
@@ -65,6 +65,30 @@ class _Parsed(click.ParamType[Any]):
     default=_D.allow_unverified,
     show_default=True,
     help="Serve model directories with no digest to check (warns on start).",
+)
+@click.option(
+    "--repository",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=_D.repository,
+    help="Serve the models of this folder (DIR/NAME/VERSION/ bundles) instead of MODEL_REFs.",
+)
+@click.option(
+    "--repository-digests",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=_D.repository_digests,
+    help="'NAME/VERSION sha256:HEX' lines the repository's versions are checked against.",
+)
+@click.option(
+    "--repository-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=_D.repository_token_file,
+    help="File (mode 0600) with the token that model load/unload requests need.",
+)
+@click.option(
+    "--repository-allow-unauthenticated/--no-repository-allow-unauthenticated",
+    default=_D.repository_allow_unauthenticated,
+    show_default=True,
+    help="Let anyone who reaches the port load and unload models (trusted hosts only).",
 )
 @click.option(
     "--batching/--no-batching",
@@ -184,6 +208,10 @@ def serve(
     name: str | None,
     expected_digest: str | None,
     allow_unverified: bool,
+    repository: Path | None,
+    repository_digests: Path | None,
+    repository_token_file: Path | None,
+    repository_allow_unauthenticated: bool,
     batching: bool,
     max_batch_size: int,
     max_latency_ms: float,
@@ -211,6 +239,10 @@ def serve(
     have, or when explicitly allowed unverified. Several MODEL_REFs serve several versions
     of a model side by side (/v2/models/{m}/versions/{v}); the first answers the
     unversioned paths.
+
+    --repository DIR serves the newest version of every model in DIR (DIR/NAME/VERSION/)
+    instead; with --repository-token-file, POST /v2/repository/models/NAME/load and
+    /unload load and unload models while serving.
     """
     from loopline.cli.serve_process import serve as run
 
@@ -223,6 +255,10 @@ def serve(
             name=name,
             expected_digest=expected_digest,
             allow_unverified=allow_unverified,
+            repository=repository,
+            repository_digests=repository_digests,
+            repository_token_file=repository_token_file,
+            repository_allow_unauthenticated=repository_allow_unauthenticated,
             batching=batching,
             max_batch_size=max_batch_size,
             max_latency_ms=max_latency_ms,

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,13 +29,13 @@ from typing import TYPE_CHECKING
 from loopline.errors import (
     InvalidInputError,
     LooplineError,
-    NotFoundError,
 )
 from loopline.serving import ServeCommand, ServedModel, ServerHandle
 from loopline.types import ModelRef
 
 if TYPE_CHECKING:
     from loopline.bundle import Trust
+    from loopline.serving import FolderRepository, RepositoryOptions
     from loopline.settings import Settings
 
 ANNOUNCEMENT = "loopline serve: listening on {url} ({workers} workers)"
@@ -71,12 +73,14 @@ def load_models(command: ServeCommand, settings: Settings | None = None) -> list
         NotFoundError: a reference does not resolve.
         ConfigurationError: a trusted loader or type in the settings is not an exact name.
     """
-    sources = [model_source(m) for m in command.models]
-    paths = [s for s in sources if isinstance(s, Path)]
     if settings is None:
         from loopline.settings import Settings
 
         settings = Settings.from_env()
+    if command.repository is not None:
+        return _repository_models(_folder(command, settings))
+    sources = [model_source(m) for m in command.models]
+    paths = [s for s in sources if isinstance(s, Path)]
     if len(paths) == len(sources):
         return _directory_models(paths, command, _trust(settings))
     if paths:
@@ -114,7 +118,81 @@ def serve(command: ServeCommand) -> int:
         sys.stdout.write(ANNOUNCEMENT.format(url=handle.url, workers=handle.workers) + "\n")
         sys.stdout.flush()
 
-    return command.run(lambda: load_models(command), on_started=announce)
+    from loopline.settings import Settings
+
+    settings = Settings.from_env()
+    state_dir = Path(tempfile.mkdtemp(prefix="loopline-repository-"))  # 0700
+    try:
+        return command.run(
+            lambda: load_models(command, settings),
+            on_started=announce,
+            repository=repository_options(command, settings, state_dir),
+        )
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def repository_options(
+    command: ServeCommand, settings: Settings, state_dir: Path | None = None
+) -> RepositoryOptions:
+    """The model repository extension of ``command``'s server: its source (the
+    ``--repository`` folder, or the registry for references), its token and the folder its
+    workers share (``state_dir``).
+
+    Raises:
+        InvalidInputError: the token file is unreadable, readable by others or too short, or
+            a token flag is given for model directories (they cannot be loaded at run time).
+    """
+    from loopline.serving import ModelSource, RepositoryOptions, read_token
+
+    source: ModelSource | None
+    if command.repository is not None:
+        source = _folder(command, settings)
+    elif command.models and all(isinstance(model_source(m), ModelRef) for m in command.models):
+        from loopline.cli.registry_source import RegistrySource
+
+        source = RegistrySource(
+            settings, _trust(settings), command.models, batching=command.batching
+        )
+    else:
+        source = None
+        if command.repository_token_file is not None or command.repository_allow_unauthenticated:
+            raise InvalidInputError(
+                "--repository-token-file and --repository-allow-unauthenticated apply to a "
+                "model repository (--repository DIR) or registry references; model "
+                "directories are not loaded or unloaded while serving."
+            )
+    token = None
+    if command.repository_token_file is not None:
+        token = read_token(command.repository_token_file)
+    return RepositoryOptions(
+        source=source,
+        token=token,
+        allow_unauthenticated=command.repository_allow_unauthenticated,
+        state_dir=state_dir,
+        drain_timeout=command.graceful_timeout,
+    )
+
+
+def _folder(command: ServeCommand, settings: Settings) -> FolderRepository:
+    from loopline.serving import FolderRepository
+
+    assert command.repository is not None
+    return FolderRepository(
+        command.repository,
+        _trust(settings),
+        digests=command.repository_digests,
+        allow_unverified=command.allow_unverified,
+        batching=command.batching,
+    )
+
+
+def _repository_models(source: FolderRepository) -> list[ServedModel]:
+    """The newest version of every model in the folder (a model that fails stops the start,
+    naming it)."""
+    from loopline.serving import LoadParameters
+
+    return [source.load(source.resolve(name, LoadParameters())) for name in source.names()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,48 +259,10 @@ def _warn_unverified(path: Path) -> None:
 
 
 def _registry_models(command: ServeCommand, settings: Settings) -> list[ServedModel]:
-    from loopline.bundle import load_model
-    from loopline.platform import Platform
+    from loopline.cli.registry_source import RegistrySource
 
-    trust = _trust(settings)
-    served = []
-    with Platform(settings) as platform:
-        for i, text in enumerate(command.models):
-            try:
-                resolved = platform.registry.resolve(ModelRef.parse(text))
-            except NotFoundError as exc:
-                if not Path(text).exists():
-                    raise
-                raise NotFoundError(
-                    f"{exc} (A folder {text!r} exists here, but a reference is never read "
-                    f"from a folder; to serve it as a model directory write ./{text} with "
-                    "--expected-digest or --allow-unverified.)"
-                ) from None
-            artifact = resolved.artifact
-            if artifact.state.value != "live":
-                raise InvalidInputError(
-                    f"Model {text!r} resolves to artifact {artifact.uri!r} in state "
-                    f"{artifact.state.value!r}; only live artifacts can be served."
-                )
-            if artifact.digest is None:
-                raise InvalidInputError(
-                    f"Model {text!r} (artifact {artifact.uri!r}) has no recorded digest; "
-                    "loopline serves only models whose digest the registry recorded."
-                )
-            with platform.artifacts.open_local(artifact.uri) as local:
-                model = load_model(local, expected_digest=artifact.digest, trust=trust)
-            aliases = (resolved.alias,) if resolved.alias else ()
-            served.append(
-                ServedModel(
-                    resolved.name,
-                    str(resolved.version),
-                    model,
-                    aliases=aliases,
-                    batching=command.batching,
-                    default=i == 0,
-                )
-            )
-    return served
+    source = RegistrySource(settings, _trust(settings), command.models, batching=command.batching)
+    return source.load_all()
 
 
 if __name__ == "__main__":

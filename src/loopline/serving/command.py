@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, S
 from loopline.types import check_name, parse_age, parse_byte_size
 
 if TYPE_CHECKING:
+    from loopline.serving.repository import RepositoryOptions
     from loopline.serving.runner import ServerHandle
 
 #: ``python -m SERVE_MODULE ARGV…`` serves ``ServeCommand.from_argv(ARGV)``.
@@ -87,6 +88,15 @@ class ServeCommand:
             ``allow_unverified``.
         allow_unverified: serve model directories without a digest to check them against
             (said loudly on start); never needed for registry references.
+        repository: serve the models of this folder (``DIR/NAME/VERSION/`` bundles, the
+            newest version of each) instead of MODEL_REFs, and load or unload them at run
+            time (``docs/serving.md``, model repository).
+        repository_digests: the digests file the repository's versions are checked against
+            (``NAME/VERSION sha256:HEX`` lines); else ``allow_unverified`` is needed.
+        repository_token_file: a file (mode 0600) holding the token that
+            ``POST /v2/repository/models/NAME/load`` and ``/unload`` need.
+        repository_allow_unauthenticated: load and unload need no token (without a token
+            file or this, they are off).
 
     Raises:
         InvalidInputError: a value is missing or out of range; the message names its flag.
@@ -117,14 +127,18 @@ class ServeCommand:
     drain_seconds: float = 0.0
     expected_digest: str | None = None
     allow_unverified: bool = False
+    repository: Path | None = None
+    repository_digests: Path | None = None
+    repository_token_file: Path | None = None
+    repository_allow_unauthenticated: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "models", tuple(self.models))
-        if not self.models:
+        if not self.models and self.repository is None:
             raise InvalidInputError(
                 "MODEL_REF is missing: pass at least one model directory or registry "
-                "reference (name@alias or name/version)."
+                "reference (name@alias or name/version), or --repository DIR."
             )
         for model in self.models:
             if not isinstance(model, str) or not model or model.startswith("-"):
@@ -156,6 +170,7 @@ class ServeCommand:
                 f"--expected-digest {self.expected_digest!r} is not a digest; write "
                 "sha256: followed by 64 lowercase hex digits, as the registry records it."
             )
+        self._check_repository()
         _check_int("--max-batch-size", self.max_batch_size, 1, None, "rows per model call")
         _check_int("--max-queue-rows", self.max_queue_rows, 1, None, "rows queued at most")
         _check_int("--max-body-bytes", self.max_body_bytes, 1, None, "bytes per request body")
@@ -185,6 +200,47 @@ class ServeCommand:
                         f"{flag} {getattr(self, attr)!r} has no effect without --log-dir; "
                         "add --log-dir DIR to log predictions."
                     )
+
+    def _check_repository(self) -> None:
+        set_ = object.__setattr__
+        for attr in ("repository", "repository_digests", "repository_token_file"):
+            if getattr(self, attr) is not None:
+                set_(self, attr, Path(getattr(self, attr)))
+        if not isinstance(self.repository_allow_unauthenticated, bool):
+            raise InvalidInputError(
+                "--repository-allow-unauthenticated is on or off (a bool), not "
+                f"{self.repository_allow_unauthenticated!r}."
+            )
+        if self.repository_token_file is not None and self.repository_allow_unauthenticated:
+            raise InvalidInputError(
+                "--repository-token-file and --repository-allow-unauthenticated contradict "
+                "each other: load and unload either need the token or need none; pass one."
+            )
+        if self.repository is None:
+            if self.repository_digests is not None:
+                raise InvalidInputError(
+                    "--repository-digests checks the versions of a model repository; add "
+                    "--repository DIR."
+                )
+            return
+        if self.models:
+            raise InvalidInputError(
+                f"--repository serves the models of {str(self.repository)!r}; MODEL_REFs "
+                f"{list(self.models)} cannot be added to it. Serve either the folder or the "
+                "MODEL_REFs."
+            )
+        for flag, value in (("--name", self.name), ("--expected-digest", self.expected_digest)):
+            if value is not None:
+                raise InvalidInputError(
+                    f"{flag} applies to one model directory given as MODEL_REF; a repository's "
+                    "models are named by their folders and checked by --repository-digests."
+                )
+        if (self.repository_digests is None) == (not self.allow_unverified):
+            raise InvalidInputError(
+                f"--repository {str(self.repository)!r} needs --repository-digests FILE (the "
+                "digest each NAME/VERSION must have) or --allow-unverified (anyone who can "
+                "write the folder chooses the code this server runs); pass one of them."
+            )
 
     # ---- argv --------------------------------------------------------------------------------
 
@@ -284,11 +340,14 @@ class ServeCommand:
         load_models: Callable[[], Sequence[ServedModel]],
         *,
         on_started: Callable[[ServerHandle], None] | None = None,
+        repository: RepositoryOptions | None = None,
     ) -> int:
         """Serve what ``load_models`` returns until SIGTERM/SIGINT; return the exit code.
 
         ``load_models`` turns :attr:`models` into loaded models (references need the
         registry); it runs once the port is reserved, see :func:`run_server`.
+        ``repository`` (built by the composition root: its source may need the registry)
+        turns on loading and unloading models at run time.
         """
         from loopline.serving.runner import run_server
 
@@ -297,7 +356,7 @@ class ServeCommand:
             host=self.host,
             port=self.port,
             workers=self.workers,
-            options=self.server_options(),
+            options=replace(self.server_options(), repository=repository),
             graceful_timeout=self.graceful_timeout,
             drain_seconds=self.drain_seconds,
             on_started=on_started or (lambda handle: None),
@@ -337,6 +396,10 @@ _FLAGS: tuple[_Flag, ...] = (
     _Flag("--drain-seconds", "drain_seconds", float),
     _Flag("--expected-digest", "expected_digest", str),
     _Flag("--allow-unverified", "allow_unverified", bool),
+    _Flag("--repository", "repository", Path),
+    _Flag("--repository-digests", "repository_digests", Path),
+    _Flag("--repository-token-file", "repository_token_file", Path),
+    _Flag("--repository-allow-unauthenticated", "repository_allow_unauthenticated", bool),
 )
 _BY_NAME: dict[str, _Flag] = {f.name: f for f in _FLAGS} | {
     "--no-" + f.name[2:]: f for f in _FLAGS if f.kind is bool
