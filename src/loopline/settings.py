@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from loopline.errors import ConfigurationError
+from loopline.errors import ConfigurationError, InvalidInputError
+from loopline.types import parse_age, parse_byte_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,42 @@ DECLARED: tuple[Setting, ...] = (
         "Comma-separated exact type or function names a skops model file may hold beyond "
         "loopline's built-in list (loopline.bundle.TRUSTED_TYPES). See docs/security.md.",
     ),
+    Setting(
+        "LOOPLINE_PREDICTION_LOG_MAX_BYTES",
+        "",
+        "Size bound of a prediction-log directory (e.g. 500MB, 2GiB): the default of "
+        "loopline serve --log-max-bytes and of replicas whose deployment template sets no "
+        "logging.maxBytes. Empty: the server's default (LogOptions.max_bytes).",
+    ),
+    Setting(
+        "LOOPLINE_PREDICTION_LOG_MAX_AGE",
+        "",
+        "Age after which prediction-log segments are deleted (e.g. 30d, 12h): the default of "
+        "loopline serve --log-max-age and of replicas whose deployment template sets no "
+        "logging.maxAge. Empty: the server's default (LogOptions.max_age).",
+    ),
+    Setting(
+        "LOOPLINE_PREDICTION_LOG_BUFFER_BYTES",
+        "",
+        "Bytes a server buffers per log stream and worker before records are dropped (e.g. "
+        "64MiB): the default of loopline serve --log-buffer-bytes and of replicas. Empty: "
+        "the server's default (LogOptions.buffer_bytes).",
+    ),
+    Setting(
+        "LOOPLINE_ORPHAN_GRACE",
+        "",
+        "How old an artifact folder no row names must be before loopline gc removes it "
+        "(e.g. 1h, 30m). Empty: the sweep's default (loopline.artifacts ORPHAN_GRACE_SECONDS).",
+    ),
 )
+
+#: The accepted form of each setting that takes a size or an age, shown when it is refused.
+_EXAMPLES = {
+    "LOOPLINE_PREDICTION_LOG_MAX_BYTES": "64MiB",
+    "LOOPLINE_PREDICTION_LOG_BUFFER_BYTES": "64MiB",
+    "LOOPLINE_PREDICTION_LOG_MAX_AGE": "30d",
+    "LOOPLINE_ORPHAN_GRACE": "1h",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +130,10 @@ class Settings:
     trusted_loaders: tuple[str, ...] = ()
     trusted_types: tuple[str, ...] = ()
     controlplane_hosts: tuple[str, ...] = ()
+    prediction_log_max_bytes: int | None = None  # None: the server's own default
+    prediction_log_max_age: float | None = None
+    prediction_log_buffer_bytes: int | None = None
+    orphan_grace: float | None = None  # None: the orphan sweep's own default
 
     @classmethod
     def from_env(
@@ -134,7 +174,40 @@ class Settings:
             trusted_loaders=_names(raw["LOOPLINE_TRUSTED_LOADERS"]),
             trusted_types=_names(raw["LOOPLINE_TRUSTED_TYPES"]),
             controlplane_hosts=_names(raw["LOOPLINE_CONTROLPLANE_HOSTS"]),
+            prediction_log_max_bytes=_size(raw, "LOOPLINE_PREDICTION_LOG_MAX_BYTES"),
+            prediction_log_max_age=_age(raw, "LOOPLINE_PREDICTION_LOG_MAX_AGE"),
+            prediction_log_buffer_bytes=_size(raw, "LOOPLINE_PREDICTION_LOG_BUFFER_BYTES"),
+            orphan_grace=_age(raw, "LOOPLINE_ORPHAN_GRACE"),
         )
+
+
+def _size(raw: Mapping[str, str], env: str) -> int | None:
+    """Bytes of a size setting (``64MiB``, ``500MB``, ``1073741824``), None when unset."""
+    text = raw[env].strip()
+    if not text:
+        return None
+    try:
+        return parse_byte_size(text, env)
+    except InvalidInputError:
+        raise ConfigurationError(
+            f"{env}={raw[env]!r} is not a size of at least 1 byte; write bytes (1073741824) "
+            "or a number with a unit, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB "
+            f"(powers of 1024), e.g. {env}={_EXAMPLES[env]}."
+        ) from None
+
+
+def _age(raw: Mapping[str, str], env: str) -> float | None:
+    """Seconds of an age setting (``30d``, ``12h``, ``90m``, ``45s``), None when unset."""
+    text = raw[env].strip()
+    if not text:
+        return None
+    try:
+        return parse_age(text, env)
+    except InvalidInputError:
+        raise ConfigurationError(
+            f"{env}={raw[env]!r} is not a positive age; write a number with a unit, s, m, h, "
+            f"d or w, or a bare number of seconds, e.g. {env}={_EXAMPLES[env]}."
+        ) from None
 
 
 def _names(text: str) -> tuple[str, ...]:

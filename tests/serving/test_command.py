@@ -68,6 +68,7 @@ def commands(draw: st.DrawFn) -> ServeCommand:
         log_sample_rate=draw(st.floats(0.0, 1.0)) if log_dir is not None else 1.0,
         log_max_bytes=draw(st.integers(1, 10**13)) if log_dir is not None else 1 << 30,
         log_max_age=draw(st.floats(1e-3, 1e10, **_finite)) if log_dir is not None else 2592000.0,
+        log_buffer_bytes=draw(st.integers(1, 10**12)) if log_dir is not None else 64 << 20,
         graceful_timeout=draw(st.floats(1.0, 1e9, **_finite)),
         drain_seconds=draw(st.floats(0.0, 1e9, **_finite)),
         expected_digest=draw(st.none() | st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True)),

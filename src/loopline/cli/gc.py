@@ -157,8 +157,11 @@ def gc(dry_run: bool, keep_last: int, older_than: str, yes: bool, as_json: bool)
     with Platform.from_env() as platform:
         metadata, artifacts = platform.metadata, platform.artifacts
         resumed = [] if dry_run else resume(metadata, artifacts.delete)
-        # folders a power loss left without their rows (pipeline/recovery.py)
-        orphans = [] if dry_run else sweep_orphaned_folders(metadata, artifacts)
+        # folders a power loss left without their rows (pipeline/recovery.py), once they are
+        # LOOPLINE_ORPHAN_GRACE old (unset: the sweep's own default)
+        grace = platform.settings.orphan_grace
+        given = {} if grace is None else {"grace": grace}
+        orphans = [] if dry_run else sweep_orphaned_folders(metadata, artifacts, **given)
         graph = metadata.retention_graph()
         roots = protected_roots(metadata, platform.registry, deployed_model_refs(metadata))
         plan = plan_gc(graph, policy, roots=roots, now=datetime.now(UTC))

@@ -179,14 +179,25 @@ class _Parsed(click.ParamType[Any]):
     type=_Parsed("SIZE", parse_byte_size),
     default=_D.log_max_bytes,
     show_default=True,
-    help="Rotate the log directory to at most this size: bytes, 500MB or 1GiB (needs --log-dir).",
+    help="Rotate the log directory to at most this size: bytes, 500MB or 1GiB (needs --log-dir; "
+    "LOOPLINE_PREDICTION_LOG_MAX_BYTES sets the default).",
 )
 @click.option(
     "--log-max-age",
     type=_Parsed("AGE", parse_age),
     default=_D.log_max_age,
     show_default=True,
-    help="Delete log segments older than this: 30d, 12h, 90m or seconds (needs --log-dir).",
+    help="Delete log segments older than this: 30d, 12h, 90m or seconds (needs --log-dir; "
+    "LOOPLINE_PREDICTION_LOG_MAX_AGE sets the default).",
+)
+@click.option(
+    "--log-buffer-bytes",
+    type=_Parsed("SIZE", parse_byte_size),
+    default=_D.log_buffer_bytes,
+    show_default=True,
+    help="Bytes of records buffered per log stream and worker; beyond it records are dropped "
+    "and counted: bytes or 64MiB (needs --log-dir; LOOPLINE_PREDICTION_LOG_BUFFER_BYTES sets "
+    "the default).",
 )
 @click.option(
     "--graceful-timeout",
@@ -228,6 +239,7 @@ def serve(
     log_sample_rate: float,
     log_max_bytes: int,
     log_max_age: float,
+    log_buffer_bytes: int,
     graceful_timeout: float,
     drain_seconds: float,
 ) -> None:
@@ -247,6 +259,10 @@ def serve(
     from loopline.cli.serve_process import serve as run
 
     try:
+        if log_dir is not None:
+            log_max_bytes, log_max_age, log_buffer_bytes = _log_policy(
+                click.get_current_context(), log_max_bytes, log_max_age, log_buffer_bytes
+            )
         command = ServeCommand(
             models=model_refs,
             host=host,
@@ -275,6 +291,7 @@ def serve(
             log_sample_rate=log_sample_rate,
             log_max_bytes=log_max_bytes,
             log_max_age=log_max_age,
+            log_buffer_bytes=log_buffer_bytes,
             graceful_timeout=graceful_timeout,
             drain_seconds=drain_seconds,
         )
@@ -282,3 +299,27 @@ def serve(
     except LooplineError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)
+
+
+def _log_policy(
+    ctx: click.Context, max_bytes: int, max_age: float, buffer_bytes: int
+) -> tuple[int, float, int]:
+    """The log flags given on the command line, else their ``LOOPLINE_PREDICTION_LOG_*``
+    setting, else the server's default (what click filled in).
+
+    Raises:
+        ConfigurationError: a setting is malformed; the message names it.
+    """
+    from loopline.settings import Settings
+
+    settings = Settings.from_env()
+
+    def pick(name: str, given: Any, setting: Any) -> Any:
+        defaulted = ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT
+        return setting if defaulted and setting is not None else given
+
+    return (
+        pick("log_max_bytes", max_bytes, settings.prediction_log_max_bytes),
+        pick("log_max_age", max_age, settings.prediction_log_max_age),
+        pick("log_buffer_bytes", buffer_bytes, settings.prediction_log_buffer_bytes),
+    )

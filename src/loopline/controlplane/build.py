@@ -72,6 +72,9 @@ def build_controlplane(
         prediction_log_root=home / "predictions",
         graceful_timeout=graceful_timeout,
         drain_seconds=0.0,  # the router stops sending before the replica is stopped
+        log_max_bytes=settings.prediction_log_max_bytes,  # the LOOPLINE_PREDICTION_LOG_*
+        log_max_age=settings.prediction_log_max_age,  # settings: for templates that set none
+        log_buffer_bytes=settings.prediction_log_buffer_bytes,
         env={
             "LOOPLINE_DB_URL": settings.db_url,
             "LOOPLINE_ARTIFACT_ROOT": settings.artifact_root,

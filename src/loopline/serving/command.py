@@ -52,6 +52,7 @@ _HTTP = _SERVER.http
 _SAMPLE_RATE: float = _field_default(LogOptions, "sample_rate")
 _LOG_MAX_BYTES: int = _field_default(LogOptions, "max_bytes")
 _LOG_MAX_AGE: float = _field_default(LogOptions, "max_age")
+_LOG_BUFFER_BYTES: int = _field_default(LogOptions, "buffer_bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class ServeCommand:
             ``log_dir``; ``--log-max-bytes`` also takes ``500MB``, ``1GiB``).
         log_max_age: log segments older than this many seconds are deleted (needs
             ``log_dir``; ``--log-max-age`` also takes ``30d``, ``12h``).
+        log_buffer_bytes: bytes of records buffered per log stream and worker before new
+            ones are dropped (needs ``log_dir``; ``--log-buffer-bytes`` also takes ``64MiB``).
         graceful_timeout: seconds to finish in-flight requests after SIGTERM.
         drain_seconds: after SIGTERM, report not-ready but keep accepting for this long.
         expected_digest: the ``sha256:<hex>`` tree digest the one model directory must have
@@ -123,6 +126,7 @@ class ServeCommand:
     log_sample_rate: float = _SAMPLE_RATE
     log_max_bytes: int = _LOG_MAX_BYTES
     log_max_age: float = _LOG_MAX_AGE
+    log_buffer_bytes: int = _LOG_BUFFER_BYTES
     graceful_timeout: float = 30.0
     drain_seconds: float = 0.0
     expected_digest: str | None = None
@@ -186,6 +190,7 @@ class ServeCommand:
         for flag, attr, low, high, hint in _FLOAT_RANGES:
             set_(self, attr, _check_float(flag, getattr(self, attr), low, high, hint))
         _check_int("--log-max-bytes", self.log_max_bytes, 1, None, "the log directory's size")
+        _check_int("--log-buffer-bytes", self.log_buffer_bytes, 1, None, "per stream and worker")
         set_(self, "log_max_age", parse_age(self.log_max_age, "--log-max-age"))
         if self.log_dir is not None:
             set_(self, "log_dir", Path(self.log_dir))
@@ -194,6 +199,7 @@ class ServeCommand:
                 ("--log-sample-rate", "log_sample_rate", _SAMPLE_RATE),
                 ("--log-max-bytes", "log_max_bytes", _LOG_MAX_BYTES),
                 ("--log-max-age", "log_max_age", _LOG_MAX_AGE),
+                ("--log-buffer-bytes", "log_buffer_bytes", _LOG_BUFFER_BYTES),
             ):
                 if getattr(self, attr) != default:
                     raise InvalidInputError(
@@ -315,6 +321,7 @@ class ServeCommand:
                 self.log_sample_rate,
                 max_bytes=self.log_max_bytes,
                 max_age=self.log_max_age,
+                buffer_bytes=self.log_buffer_bytes,
             )
         return ServerOptions(
             max_body_bytes=self.max_body_bytes,
@@ -392,6 +399,12 @@ _FLAGS: tuple[_Flag, ...] = (
     _Flag("--log-sample-rate", "log_sample_rate", float),
     _Flag("--log-max-bytes", "log_max_bytes", int, lambda t: parse_byte_size(t, "--log-max-bytes")),
     _Flag("--log-max-age", "log_max_age", float, lambda t: parse_age(t, "--log-max-age")),
+    _Flag(
+        "--log-buffer-bytes",
+        "log_buffer_bytes",
+        int,
+        lambda t: parse_byte_size(t, "--log-buffer-bytes"),
+    ),
     _Flag("--graceful-timeout", "graceful_timeout", float),
     _Flag("--drain-seconds", "drain_seconds", float),
     _Flag("--expected-digest", "expected_digest", str),

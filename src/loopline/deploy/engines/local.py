@@ -80,6 +80,11 @@ class LocalEngine(DeployEngine):
         log_policy: how each process's log file rotates (size, rotated files kept, age).
         work_root: where each replica gets its working directory, ``<work_root>/<replica_id>``
             (default: ``replicas`` beside ``log_dir``).
+        log_max_bytes, log_max_age: the prediction-log rotation of a replica whose template
+            enables logging but sets no ``logging.maxBytes``/``maxAge`` (the operator's
+            ``LOOPLINE_PREDICTION_LOG_*`` settings; None: the server's defaults).
+        log_buffer_bytes: the log buffer's byte bound of a replica that logs (None: the
+            server's default).
     """
 
     survives_control_plane: ClassVar[bool] = True
@@ -99,6 +104,9 @@ class LocalEngine(DeployEngine):
         router_ready_timeout: float = 10.0,
         log_policy: LogFilePolicy | None = None,
         work_root: Path | None = None,
+        log_max_bytes: int | None = None,
+        log_max_age: float | None = None,
+        log_buffer_bytes: int | None = None,
     ) -> None:
         self.log_dir = Path(log_dir)
         self.work_root = self.log_dir.parent / "replicas" if work_root is None else Path(work_root)
@@ -111,6 +119,9 @@ class LocalEngine(DeployEngine):
         self.env = dict(env or {})
         self.router_ready_timeout = router_ready_timeout
         self.log_policy = LogFilePolicy() if log_policy is None else log_policy
+        self.log_max_bytes = log_max_bytes
+        self.log_max_age = log_max_age
+        self.log_buffer_bytes = log_buffer_bytes
         self._children: dict[int, int | None] = {}  # our children → exit code once reaped
         self._log_pipes: dict[int, int] = {}  # our child → its log pipe (also our child)
         self._ended_pipes: set[int] = set()  # log pipes of exited processes, not reaped yet
@@ -136,10 +147,14 @@ class LocalEngine(DeployEngine):
             settings.update(
                 log_dir=self.prediction_log_root, log_sample_rate=template.logging.sample_rate
             )
-            if template.logging.max_bytes is not None:
-                settings["log_max_bytes"] = template.logging.max_bytes
-            if template.logging.max_age is not None:
-                settings["log_max_age"] = template.logging.max_age
+            max_bytes, max_age = template.logging.max_bytes, template.logging.max_age
+            for key, value in (  # the template's own bounds first, then the engine's
+                ("log_max_bytes", max_bytes if max_bytes is not None else self.log_max_bytes),
+                ("log_max_age", max_age if max_age is not None else self.log_max_age),
+                ("log_buffer_bytes", self.log_buffer_bytes),
+            ):
+                if value is not None:
+                    settings[key] = value
         if self.graceful_timeout is not None:
             settings["graceful_timeout"] = self.graceful_timeout
         if self.drain_seconds is not None:
