@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "autoscale": "loopline.cli.autoscale:autoscale",
     "triggers": "loopline.cli.triggers:triggers",
     "monitor": "loopline.cli.monitor:monitor",
+    "render": "loopline.cli.render:render",
 }
 
 
