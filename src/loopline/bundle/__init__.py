@@ -22,6 +22,7 @@ from loopline.bundle.digest import file_sha256, tree_digest
 from loopline.bundle.load import load_model
 from loopline.bundle.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from loopline.bundle.model import LoadedModel
+from loopline.bundle.native import native_flavor
 from loopline.bundle.save import save_model
 from loopline.bundle.signature import DTYPES, Signature, TensorSpec, infer_signature
 from loopline.bundle.trust import TRUSTED_TYPES, Trust
@@ -42,6 +43,7 @@ __all__ = [
     "file_sha256",
     "infer_signature",
     "load_model",
+    "native_flavor",
     "save_model",
     "tree_digest",
 ]

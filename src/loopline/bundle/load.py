@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from loopline.artifacts.digest import CHUNK, combine
-from loopline.bundle import linear, python_flavor, sklearn_flavor
+from loopline.bundle import (
+    lightgbm_flavor,
+    linear,
+    native,
+    python_flavor,
+    sklearn_flavor,
+    xgboost_flavor,
+)
 from loopline.bundle.forest import Method, fast_methods
 from loopline.bundle.manifest import MANIFEST_NAME, Manifest
 from loopline.bundle.model import LoadedModel
@@ -148,10 +155,10 @@ def _load_verified(
     root: Path, copy: Path, manifest: Manifest, hashes: dict[str, str], trust: Trust
 ) -> object:
     """The estimator of the private ``copy`` of ``root``, once its files match the manifest."""
-    if manifest.flavor not in ("sklearn", "python"):
+    if manifest.flavor not in ("sklearn", "python", *native.FLAVORS):
         raise InvalidInputError(
             f"Bundle {str(root)!r} has flavor {manifest.flavor!r}; loopline loads "
-            "['sklearn', 'python']."
+            f"{['sklearn', 'python', *native.FLAVORS]}."
         )
     for rel, want in manifest.files.items():
         got = hashes.get(_inside(root, rel))
@@ -177,6 +184,15 @@ def _load_verified(
             copy, manifest.loader, with_transform=manifest.has_transform, trust=trust,
             shown_as=root,
         )  # fmt: skip
+    if manifest.flavor in native.FLAVORS:
+        flavor = xgboost_flavor if manifest.flavor == "xgboost" else lightgbm_flavor
+        for name in (flavor.MODEL_FILE, native.SPEC_FILE):
+            if name not in manifest.files:
+                raise InvalidInputError(
+                    f"Bundle {str(root)!r} does not list {name!r} in its manifest."
+                )
+        booster = flavor.load(copy, shown_as=root)
+        return native.with_transform(booster, copy, manifest.files, trust=trust, shown_as=root)
     if sklearn_flavor.MODEL_FILE not in manifest.files:
         raise InvalidInputError(
             f"Bundle {str(root)!r} does not list {sklearn_flavor.MODEL_FILE!r} in its manifest."

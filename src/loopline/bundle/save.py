@@ -13,15 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from loopline.bundle import python_flavor, sklearn_flavor
+from loopline.bundle import lightgbm_flavor, native, python_flavor, sklearn_flavor, xgboost_flavor
 from loopline.bundle.batch import coerce_batch
 from loopline.bundle.digest import file_sha256
 from loopline.bundle.manifest import Manifest
 from loopline.bundle.signature import Signature, TensorSpec, _columns_of, dtype_name
 from loopline.errors import AlreadyExistsError, InvalidInputError
 
-FLAVORS = ("sklearn", "python")
-_ENV_PACKAGES = ("loopline", "scikit-learn", "numpy", "scipy", "skops", "pandas")
+FLAVORS = ("sklearn", "python", *native.FLAVORS)
+_NATIVE = {"xgboost": xgboost_flavor, "lightgbm": lightgbm_flavor}
+_ENV_PACKAGES = (
+    "loopline", "scikit-learn", "numpy", "scipy", "skops", "pandas",
+    "xgboost", "xgboost-cpu", "lightgbm",
+)  # fmt: skip
 _EXAMPLE_ROWS = 5
 
 
@@ -79,7 +83,7 @@ def save_model(
     path: str | os.PathLike[str],
     *,
     signature: Signature,
-    flavor: str = "sklearn",
+    flavor: str | None = None,
     methods: Sequence[str] = ("predict",),
     metadata: Mapping[str, Any] | None = None,
     input_example: Any = None,
@@ -87,9 +91,13 @@ def save_model(
 ) -> Path:
     """Save ``model`` as a bundle directory at ``path`` and return the path.
 
-    Flavors: ``"sklearn"`` (skops; compose any preprocessing into a scikit-learn Pipeline)
-    and ``"python"`` (a model of any framework that saves itself, see
-    :mod:`loopline.bundle.python_flavor`; a fitted scikit-learn ``transform`` may precede it).
+    Flavors: ``"sklearn"`` (skops; compose any preprocessing into a scikit-learn Pipeline),
+    ``"python"`` (a model of any framework that saves itself, see
+    :mod:`loopline.bundle.python_flavor`; a fitted scikit-learn ``transform`` may precede it),
+    ``"xgboost"`` and ``"lightgbm"`` (the library's own format, see
+    :mod:`loopline.bundle.native`; a ``transform``, or the steps of a ``Pipeline`` ending in
+    the booster, may precede it). ``flavor`` None: the native flavor of an XGBoost or
+    LightGBM model, else ``"sklearn"``.
 
     The bundle appears atomically (written under a temporary name, then renamed).
     ``methods`` are the estimator methods served, e.g. ``("predict", "predict_proba")``;
@@ -101,12 +109,19 @@ def save_model(
         AlreadyExistsError: ``path`` exists and is not an empty directory.
         InvalidInputError: unknown flavor, a method the model lacks, a bad example.
     """
+    detected = native.native_flavor(model)
+    flavor = flavor or detected or "sklearn"
     if flavor not in FLAVORS:
         raise InvalidInputError(f"Unknown flavor {flavor!r}; loopline saves {list(FLAVORS)}.")
-    if transform is not None and flavor != "python":
+    if detected is not None and flavor != detected:
         raise InvalidInputError(
-            "transform= goes with flavor 'python'; for scikit-learn models compose it into "
-            "the model: Pipeline([('transform', t), ('model', m)])."
+            f"{type(model).__name__} comes from {detected}; save it with flavor {detected!r} "
+            f"(the default for it), which loads without running code, not {flavor!r}."
+        )
+    if transform is not None and flavor == "sklearn":
+        raise InvalidInputError(
+            "transform= goes with flavor 'python' (or 'xgboost', 'lightgbm'); for scikit-learn "
+            "models compose it into the model: Pipeline([('transform', t), ('model', m)])."
         )
     if flavor == "python":
         python_flavor.loader_of(model)  # the save/load protocol, before anything else
@@ -118,6 +133,11 @@ def save_model(
             raise InvalidInputError(
                 f"Model {type(model).__name__} has no method {method!r} to serve."
             )
+    if flavor in _NATIVE:
+        transform, model = native.split_pipeline(model, transform)
+        model = _NATIVE[flavor].wrap(
+            model, signature=signature if transform is None else None, methods=methods
+        )
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise AlreadyExistsError(
@@ -144,6 +164,9 @@ def save_model(
         loader: str | None = None
         if flavor == "python":
             files, loader = python_flavor.save(model, staging, transform=transform)
+        elif flavor in _NATIVE:
+            files = _NATIVE[flavor].save(model, staging)
+            files += native.save_transform(transform, staging)
         else:
             files = sklearn_flavor.save(model, staging)
         manifest = Manifest(

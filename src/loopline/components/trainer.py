@@ -5,8 +5,11 @@ dense float matrix) when a TransformGraph is connected, else the raw feature Dat
 returns a fitted scikit-learn estimator. The bundle (``loopline.bundle``, skops, never pickle)
 holds ``Pipeline([("transform", fitted transform), ("model", estimator)])``, so its signature
 is the raw feature columns and serving applies the very transform training used; the
-manifest records the package versions. Hyperparameters: the ``hyperparameters`` parameter,
-overridden by the Tuner's best ones when ``tuned_hyperparameters`` is connected.
+manifest records the package versions. An XGBoost or LightGBM model (or a Pipeline ending
+in one) is saved in its library's own format instead (flavors ``xgboost``/``lightgbm``, which
+load without running code), the transform beside it. Hyperparameters: the
+``hyperparameters`` parameter, overridden by the Tuner's best ones when
+``tuned_hyperparameters`` is connected.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from loopline.bundle import infer_signature, save_model
+from loopline.bundle import infer_signature, load_model, native_flavor, save_model
 from loopline.components.example_validator import require_validated
 from loopline.components.metrics import compute_metrics
 from loopline.components.training_data import fitted_transform, load_split
@@ -85,11 +88,17 @@ def trainer_template(
     raw, columns = data.raw, list(data.columns)
     fitted_on = getattr(estimator, "feature_names_in_", None)
     if transform is None and fitted_on is not None:
-        columns = [str(c) for c in fitted_on]  # train_fn chose a subset of the columns
+        # train_fn chose a subset of the columns (LightGBM reports spaces in names as "_")
+        spaced = {c.replace(" ", "_"): c for c in columns}
+        columns = [str(c) if str(c) in raw.columns else spaced.get(str(c), str(c))
+                   for c in fitted_on]  # fmt: skip
         raw = raw[columns]
-    # scikit-learn estimators are saved with skops, the transform composed in; a model of
-    # any other framework saves itself (flavor "python") with the transform beside it.
-    flavor = "sklearn" if hasattr(estimator, "get_params") else "python"
+    # scikit-learn estimators are saved with skops, the transform composed in; XGBoost and
+    # LightGBM models (or a Pipeline ending in one) in their library's format, and a model of
+    # any other framework saves itself (flavor "python"), with the transform beside them.
+    flavor = native_flavor(estimator) or (
+        "sklearn" if hasattr(estimator, "get_params") else "python"
+    )
     if transform is not None and flavor == "sklearn":
         from sklearn.pipeline import Pipeline as SkPipeline
 
@@ -103,7 +112,7 @@ def trainer_template(
         signature=infer_signature(raw),
         methods=methods,
         flavor=flavor,
-        transform=transform if flavor == "python" else None,
+        transform=transform if flavor != "sklearn" else None,
         metadata={
             "label": label,
             "hyperparameters": params,
@@ -114,7 +123,9 @@ def trainer_template(
         },
         input_example=raw.head(5),
     )
-    if flavor == "python" and transform is not None:
+    if flavor not in ("sklearn", "python"):  # measured as served: strings → categoricals
+        served = load_model(model.path).estimator
+    elif flavor == "python" and transform is not None:
         from loopline.bundle.python_flavor import TransformThen
 
         served = TransformThen(transform=transform, model=estimator)
@@ -123,7 +134,7 @@ def trainer_template(
     ctx.log_metrics({f"train_{k}": v for k, v in train_metrics.items() if v == v})
     model.properties.update(
         label=label,
-        framework="sklearn" if flavor == "sklearn" else type(estimator).__module__.split(".")[0],
+        framework=flavor if flavor != "python" else type(estimator).__module__.split(".")[0],
         flavor=flavor,
         estimator=type(estimator).__name__,
         hyperparameters=params,
