@@ -177,3 +177,15 @@ def test_the_error_lists_every_problem_one_per_line() -> None:
     text = str(info.value)
     assert "Service/taxi spec.ports[0].port: 70000 is not a port number" in text
     assert "PodDisruptionBudget/taxi spec.minAvailable: 5 exceeds the 2 replicas" in text
+
+
+def test_without_the_extra_validation_says_which_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from loopline.errors import DependencyMissingError
+
+    monkeypatch.setitem(sys.modules, "kubernetes_validate", None)
+    with pytest.raises(DependencyMissingError, match=r"pip install 'loopline\[k8s-validate\]'"):
+        check(rendered())
