@@ -49,7 +49,8 @@ def commands(draw: st.DrawFn) -> ServeCommand:
     return ServeCommand(
         models=tuple(draw(st.lists(_arg, min_size=1, max_size=3))),
         host=draw(_arg),
-        port=draw(st.integers(0, 65535)),
+        port=(port := draw(st.integers(0, 65535))),
+        grpc_port=draw(st.none() | st.integers(0, 65535).filter(lambda p: p == 0 or p != port)),
         workers=draw(st.integers(1, 64)),
         name=draw(st.none() | _name),
         batching=draw(st.booleans()),
@@ -204,7 +205,7 @@ def test_defaults_are_those_of_the_serving_options() -> None:
 
 def test_run_server_keyword_defaults_agree_with_the_command() -> None:
     params = inspect.signature(run_server).parameters
-    for attr in ("host", "port", "workers", "graceful_timeout", "drain_seconds"):
+    for attr in ("host", "port", "grpc_port", "workers", "graceful_timeout", "drain_seconds"):
         assert params[attr].default == getattr(DEFAULT, attr), attr
 
 

@@ -48,6 +48,13 @@ class _Parsed(click.ParamType[Any]):
     help="TCP port (0 = any free port; the chosen one is printed).",
 )
 @click.option(
+    "--grpc-port",
+    type=int,
+    default=_D.grpc_port,
+    help="Also serve gRPC (KServe's inference.GRPCInferenceService) on this port "
+    "(0 = any free port; printed). Off when not given.",
+)
+@click.option(
     "--workers",
     default=_D.workers,
     show_default=True,
@@ -215,6 +222,7 @@ def serve(
     model_refs: tuple[str, ...],
     host: str,
     port: int,
+    grpc_port: int | None,
     workers: int,
     name: str | None,
     expected_digest: str | None,
@@ -250,7 +258,7 @@ def serve(
     when a folder of that name exists. A directory is served only with the digest it must
     have, or when explicitly allowed unverified. Several MODEL_REFs serve several versions
     of a model side by side (/v2/models/{m}/versions/{v}); the first answers the
-    unversioned paths.
+    unversioned paths. --grpc-port adds the Open Inference Protocol over gRPC.
 
     --repository DIR serves the newest version of every model in DIR (DIR/NAME/VERSION/)
     instead; with --repository-token-file, POST /v2/repository/models/NAME/load and
@@ -267,6 +275,7 @@ def serve(
             models=model_refs,
             host=host,
             port=port,
+            grpc_port=grpc_port,
             workers=workers,
             name=name,
             expected_digest=expected_digest,

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 ANNOUNCEMENT = "loopline serve: listening on {url} ({workers} workers)"
 """The first line a server prints to stdout once its port is bound (InfraValidator and the
-tests read the URL from it)."""
+tests read the URL from it); :data:`GRPC_ANNOUNCEMENT` follows on the same line when the
+server serves gRPC."""
+GRPC_ANNOUNCEMENT = "; gRPC on {target}"
 
 
 def model_source(text: str) -> Path | ModelRef:
@@ -115,7 +117,10 @@ def serve(command: ServeCommand) -> int:
     )
 
     def announce(handle: ServerHandle) -> None:
-        sys.stdout.write(ANNOUNCEMENT.format(url=handle.url, workers=handle.workers) + "\n")
+        line = ANNOUNCEMENT.format(url=handle.url, workers=handle.workers)
+        if handle.grpc_target is not None:
+            line += GRPC_ANNOUNCEMENT.format(target=handle.grpc_target)
+        sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
     from loopline.settings import Settings

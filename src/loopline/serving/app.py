@@ -533,6 +533,22 @@ class ModelServerApp:
         status, payload, headers = log_feedback(records, writer)
         await respond(send, status, payload, headers)
 
+    # ------------------------------------------- the inference core, for other transports
+    async def predict(self, entry: Entry, batch: Batch, rows: int) -> Outputs:
+        """``batch`` through ``entry``'s batching queue, or straight to its model (the gRPC
+        service calls this, as ``_infer`` does).
+
+        Raises:
+            Overloaded: the batching queue refused or shed the request.
+        """
+        return await self._predict(entry, batch, rows)
+
+    def log_prediction(
+        self, rid: str, served: ServedModel, batch: Batch, rows: int, outputs: Outputs
+    ) -> None:
+        """Offer one answered request to the prediction log (sampled; never blocks)."""
+        self._log_prediction(rid, served, batch, rows, outputs)
+
 
 def create_app(
     models: Sequence[ServedModel], *, options: ServerOptions | None = None

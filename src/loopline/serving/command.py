@@ -9,7 +9,8 @@ replica's launch path is therefore deployment template → ServeCommand → argv
 
 Defaults have one source, the serving option dataclasses (:class:`BatchingOptions`,
 :class:`ServerOptions`, :class:`LogOptions`, :class:`ServedModel`); the flags that have no
-option dataclass (host, port, workers, graceful timeout, drain seconds) are defined here.
+option dataclass (host, port, gRPC port, workers, graceful timeout, drain seconds) are
+defined here.
 ``loopline serve``'s flag defaults and the local engine read them from this class.
 
 The process entry point is ``python -m loopline.cli.serve_process`` (:data:`SERVE_MODULE`):
@@ -66,6 +67,8 @@ class ServeCommand:
             folder of that name exists.
         host: interface to bind.
         port: TCP port (0 = any free port; the chosen one is announced).
+        grpc_port: also serve gRPC (KServe's ``inference.GRPCInferenceService``) on this
+            port (0 = any free port; announced); None (the default) serves HTTP only.
         workers: worker processes sharing the port (SO_REUSEPORT).
         name: model name for directory models (default: the bundle's name, else the
             directory's); registry references keep their registered name.
@@ -108,6 +111,7 @@ class ServeCommand:
     models: tuple[str, ...]
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int | None = None
     workers: int = 1
     name: str | None = None
     batching: bool = _field_default(ServedModel, "batching")
@@ -155,6 +159,13 @@ class ServeCommand:
                 f"--host {self.host!r} is not an interface address; use e.g. 127.0.0.1."
             )
         _check_int("--port", self.port, 0, 65535, "0 picks any free port")
+        if self.grpc_port is not None:
+            _check_int("--grpc-port", self.grpc_port, 0, 65535, "0 picks any free port")
+            if self.grpc_port == self.port != 0:
+                raise InvalidInputError(
+                    f"--grpc-port {self.grpc_port} is the HTTP --port; give gRPC a port of "
+                    "its own."
+                )
         _check_int("--workers", self.workers, 1, 64, "worker processes sharing the port")
         if self.name is not None:
             try:
@@ -366,6 +377,7 @@ class ServeCommand:
             options=replace(self.server_options(), repository=repository),
             graceful_timeout=self.graceful_timeout,
             drain_seconds=self.drain_seconds,
+            grpc_port=self.grpc_port,
             on_started=on_started or (lambda handle: None),
         )
 
@@ -381,6 +393,7 @@ class _Flag:
 _FLAGS: tuple[_Flag, ...] = (
     _Flag("--host", "host", str),
     _Flag("--port", "port", int),
+    _Flag("--grpc-port", "grpc_port", int),
     _Flag("--workers", "workers", int),
     _Flag("--name", "name", str),
     _Flag("--batching", "batching", bool),

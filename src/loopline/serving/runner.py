@@ -8,6 +8,11 @@ shutdown within a deadline before killing what is left.
 Each worker on SIGTERM: readiness turns false at once; after ``drain_seconds`` (time for a
 router to notice) it stops accepting connections, answers the requests in flight (at most
 ``graceful_timeout`` seconds), flushes its logs and exits 0.
+
+With ``grpc_port`` each worker also serves gRPC (:mod:`loopline.serving.grpc_server`) on its
+event loop, on a second port reserved and shared the same way; on shutdown the gRPC listener
+stops taking RPCs with the HTTP one and answers those in flight before the models' batching
+queues close.
 """
 
 from __future__ import annotations
@@ -31,12 +36,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.errors import DependencyMissingError, InvalidInputError
 from loopline.lifetime import die_with_parent
 from loopline.serving.app import ModelServerApp, create_app
 from loopline.serving.options import ServedModel, ServerOptions
+
+if TYPE_CHECKING:
+    from loopline.serving.grpc_server import GrpcListener
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +52,7 @@ _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 _READ_PENDING_S = 2.0  # at most this long to read requests sent before SIGTERM
 
 
-def _listen_socket(host: str, port: int, *, listen: bool) -> socket.socket:
+def _listen_socket(host: str, port: int, *, listen: bool, flag: str = "--port") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,7 +62,7 @@ def _listen_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise InvalidInputError(
-            f"Cannot bind {host}:{port} ({exc.strerror}); choose another --port or stop the "
+            f"Cannot bind {host}:{port} ({exc.strerror}); choose another {flag} or stop the "
             "process using it."
         ) from exc
     if listen:
@@ -74,6 +82,7 @@ def _make_server_class() -> Any:
     class _Server(uvicorn.Server):
         app_ref: ModelServerApp
         drain_seconds: float = 0.0
+        grpc: GrpcListener | None = None
         _draining = False
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -97,7 +106,18 @@ def _make_server_class() -> Any:
             sweep(self.server_state.connections, asyncio.get_running_loop().time())
             return bool(await super().on_tick(counter))
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)  # the models are warm (lifespan) by now
+            if self.grpc is not None and not self.should_exit:
+                await self.grpc.start()
+
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # gRPC stops taking RPCs now and answers those in flight while HTTP drains; it
+            # is done before uvicorn's lifespan shutdown closes the batching queues.
+            grpc_stopped = None
+            if self.grpc is not None:
+                grace = float(self.config.timeout_graceful_shutdown or 0)
+                grpc_stopped = asyncio.ensure_future(self.grpc.stop(grace))
             # A connection the kernel already accepted into the backlog, or a request already
             # sent on an accepted connection, is in flight for the client: adopt the backlog,
             # stop listening, and read what was sent before uvicorn closes idle connections.
@@ -114,6 +134,8 @@ def _make_server_class() -> Any:
                 _has_unread_request(c) for c in list(self.server_state.connections)
             ):
                 await asyncio.sleep(0.005)
+            if grpc_stopped is not None:
+                await grpc_stopped
             await super().shutdown(sockets=sockets)
 
         def _adopt_backlog(
@@ -162,10 +184,15 @@ def _has_unread_request(connection: Any) -> bool:
 
 
 def make_server(
-    app: ModelServerApp, *, graceful_timeout: float = 30.0, drain_seconds: float = 0.0
+    app: ModelServerApp,
+    *,
+    graceful_timeout: float = 30.0,
+    drain_seconds: float = 0.0,
+    grpc: GrpcListener | None = None,
 ) -> Any:
     """The uvicorn server of one worker running ``app``, with its connection limits
-    (``app.options.http``) and graceful shutdown; ``serve(sockets=[...])`` runs it."""
+    (``app.options.http``) and graceful shutdown; ``serve(sockets=[...])`` runs it. With
+    ``grpc``, that listener starts once the models are warm and stops with the server."""
     import uvicorn
 
     from loopline.serving.connection import protocol_class
@@ -185,6 +212,7 @@ def make_server(
     server = _make_server_class()(config)
     server.app_ref = app
     server.drain_seconds = drain_seconds
+    server.grpc = grpc
     return server
 
 
@@ -196,26 +224,46 @@ def serve_worker(
     options: ServerOptions,
     graceful_timeout: float = 30.0,
     drain_seconds: float = 0.0,
+    grpc_port: int | None = None,
 ) -> None:
-    """Run one worker in this process until SIGTERM (blocks)."""
+    """Run one worker in this process until SIGTERM (blocks); with ``grpc_port``, it serves
+    gRPC on that port too."""
     sock = _listen_socket(host, port, listen=True)
     app = create_app(models, options=options)
-    server = make_server(app, graceful_timeout=graceful_timeout, drain_seconds=drain_seconds)
+    grpc = None
+    if grpc_port is not None:
+        from loopline.serving.grpc_server import GrpcListener
+
+        grpc = GrpcListener(app, host, grpc_port)
+    server = make_server(
+        app, graceful_timeout=graceful_timeout, drain_seconds=drain_seconds, grpc=grpc
+    )
     server.run(sockets=[sock])
 
 
 class ServerHandle:
-    """What :func:`run_server` reports once the port is bound."""
+    """What :func:`run_server` reports once the port is bound (``grpc_port``: the gRPC port,
+    or None when the server does not serve gRPC)."""
 
-    def __init__(self, host: str, port: int, workers: int) -> None:
+    def __init__(self, host: str, port: int, workers: int, grpc_port: int | None = None) -> None:
         self.host = host
         self.port = port
         self.workers = workers
+        self.grpc_port = grpc_port
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def grpc_target(self) -> str | None:
+        """``host:port`` of the gRPC listener, as a gRPC channel takes it."""
+        if self.grpc_port is None:
+            return None
+        from loopline.serving.grpc_server import grpc_target
+
+        return grpc_target(self.host, self.grpc_port)
 
 
 def run_server(
@@ -227,22 +275,35 @@ def run_server(
     options: ServerOptions | None = None,
     graceful_timeout: float = 30.0,
     drain_seconds: float = 0.0,
+    grpc_port: int | None = None,
     on_started: Callable[[ServerHandle], None] = lambda handle: None,
 ) -> int:
     """Serve until SIGTERM/SIGINT; return the exit code (0 after a clean shutdown).
 
+    ``grpc_port`` (0: any free port) also serves gRPC from every worker; None: HTTP only.
+
     Raises:
-        InvalidInputError: bad worker count or the port cannot be bound.
+        InvalidInputError: bad worker count, a port cannot be bound, or the gRPC port is the
+            HTTP port.
     """
     if workers < 1:
         raise InvalidInputError(f"--workers is {workers}; use 1 or more worker processes.")
+    if grpc_port is not None and grpc_port != 0 and grpc_port == port:
+        raise InvalidInputError(
+            f"--grpc-port {grpc_port} is the HTTP --port; give gRPC a port of its own."
+        )
     options = options or ServerOptions()
     reserve = _listen_socket(host, port, listen=False)
     port = reserve.getsockname()[1]
+    reserved = [reserve]
     try:
+        if grpc_port is not None:
+            reserved.append(_listen_socket(host, grpc_port, listen=False, flag="--grpc-port"))
+            grpc_port = reserved[-1].getsockname()[1]
         models = load_models()
     except BaseException:
-        reserve.close()
+        for sock in reserved:
+            sock.close()
         raise
     # Move the loaded models (and everything imported) out of the collector's reach: full
     # collections in the workers then scan only request garbage (shorter pauses, fewer
@@ -258,7 +319,9 @@ def run_server(
         opts = replace(options, worker_id=str(i), metrics_dir=metrics_dir)
         proc = ctx.Process(
             target=_worker_entry,
-            args=(models, host, port, opts, graceful_timeout, drain_seconds, supervisor),
+            args=(
+                models, host, port, opts, graceful_timeout, drain_seconds, grpc_port, supervisor
+            ),
             name=f"loopline-worker-{i}",
             daemon=False,
         )
@@ -271,7 +334,7 @@ def run_server(
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     procs = [start(i) for i in range(workers)]
     restarts = [0] * workers
-    on_started(ServerHandle(host, port, workers))
+    on_started(ServerHandle(host, port, workers, grpc_port))
     code = 0
     try:
         while not stopping.wait(0.2):
@@ -290,7 +353,8 @@ def run_server(
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-        reserve.close()
+        for sock in reserved:
+            sock.close()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return code
@@ -322,6 +386,7 @@ def _worker_entry(
     options: ServerOptions,
     graceful_timeout: float,
     drain_seconds: float,
+    grpc_port: int | None,
     supervisor: int,
 ) -> None:
     for s in (signal.SIGTERM, signal.SIGINT):
@@ -334,6 +399,7 @@ def _worker_entry(
         options=options,
         graceful_timeout=graceful_timeout,
         drain_seconds=drain_seconds,
+        grpc_port=grpc_port,
     )
 
 
