@@ -19,7 +19,9 @@ LooplineError
 ```
 
 HTTP status codes are assigned only in the HTTP layers (serving, control plane).
-Messages are sentences that name the offending value and the next step.
+Messages are sentences that name the offending value and the next step. A value a user sent
+is quoted through :func:`shown` (and a name built from user keys through :func:`clip`), so a
+message stays short however large the value: ``'xxxx…(1048576 characters)'``.
 """
 
 from __future__ import annotations
@@ -102,3 +104,30 @@ def require(module: str, extra: str, feature: str) -> None:
             f"{feature} needs the {module!r} package, which is not installed. "
             f"Install it with: pip install 'loopline[{extra}]'"
         )
+
+
+#: How many characters of a user's value an error message quotes.
+SHOWN_CHARACTERS = 60
+
+
+def clip(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` when it has at most ``limit`` characters, else its first ``limit`` and its
+    length: ``spec.run.params.xxxx…(1048592 characters)``."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text)} characters)"
+
+
+def shown_field(path: str) -> str:
+    """A field path quoted in a message (``spec.run.params.<key>``: a user's key may be
+    long), clipped like :func:`clip` at 200 characters."""
+    return clip(path, 200)
+
+
+def shown(value: object, limit: int = SHOWN_CHARACTERS) -> str:
+    """How an error message quotes ``value`` a user sent: its ``repr``, clipped to ``limit``
+    characters with the full length said (a string's own length: ``'xxxx'…(1048576
+    characters)``), so a 1 MiB field never makes a 1 MiB message."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}…({len(value)} characters)"
+    return clip(repr(value), limit)

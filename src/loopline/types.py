@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from loopline.errors import InvalidInputError
+from loopline.errors import InvalidInputError, shown
 
 Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
 JsonDict: TypeAlias = "dict[str, Json]"
@@ -52,8 +52,8 @@ def check_name(kind: str, value: str) -> str:
     """
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInputError(
-            f"{kind} name {value!r} is not valid: use 1-128 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit."
+            f"{kind} name {shown(value)} is not valid: use 1-128 letters, digits, '_', '.' or "
+            "'-', starting with a letter or digit."
         )
     return value
 
@@ -78,7 +78,8 @@ class ModelRef:
         """
         if not isinstance(text, str) or not text:
             raise InvalidInputError(
-                f"Model reference {text!r} is empty; write name@alias, name/version or name."
+                f"Model reference {shown(text)} is empty; write name@alias, name/version or "
+                "name."
             )
         if "@" in text:
             name, _, alias = text.partition("@")
@@ -90,7 +91,8 @@ class ModelRef:
             check_name("Model", name)
             if not is_ascii_digits(ver) or int(ver) < 1:
                 raise InvalidInputError(
-                    f"Model reference {text!r} has version {ver!r}; versions are integers ≥ 1, "
+                    f"Model reference {shown(text)} has version {shown(ver)}; versions are "
+                    "integers ≥ 1, "
                     "as in 'taxi/3'."
                 )
             return cls(name=name, version=int(ver))
@@ -121,12 +123,13 @@ def parse_byte_size(value: str | int, field: str) -> int:
         m = _SIZE.fullmatch(str(value).strip())
         if m is None:
             raise InvalidInputError(
-                f"{field} {value!r} is not a size; write bytes (1073741824) or a number with a "
-                "unit: KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)."
+                f"{field} {shown(value)} is not a size; write bytes (1073741824) or a number "
+                "with a unit: KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of "
+                "1024)."
             )
         size = int(float(m.group(1)) * _SIZE_UNIT[(m.group(2) or "b").lower()])
     if size < 1:
-        raise InvalidInputError(f"{field} {value!r} must be at least 1 byte.")
+        raise InvalidInputError(f"{field} {shown(value)} must be at least 1 byte.")
     return size
 
 
@@ -139,12 +142,12 @@ def parse_age(value: str | float, field: str) -> float:
         m = _AGE.fullmatch(str(value).strip())
         if m is None:
             raise InvalidInputError(
-                f"{field} {value!r} is not an age; write a number with a unit: s, m, h, d or w "
-                "(30d = 30 days), or a bare number of seconds."
+                f"{field} {shown(value)} is not an age; write a number with a unit: s, m, h, d "
+                "or w (30d = 30 days), or a bare number of seconds."
             )
         seconds = float(m.group(1)) * _AGE_UNIT[m.group(2)]
     if not seconds > 0 or seconds == float("inf"):
-        raise InvalidInputError(f"{field} {value!r} must be a positive, finite age.")
+        raise InvalidInputError(f"{field} {shown(value)} must be a positive, finite age.")
     return seconds
 
 

@@ -19,7 +19,7 @@ from loopline.cli.output import console, handle_errors
 from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.analysis.template import AnalysisTemplate
 from loopline.deploy.spec import DeploymentSpec
-from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.errors import InvalidDefinitionError, InvalidInputError, shown
 from loopline.triggers import TriggerSpec, yaml_on
 
 
@@ -105,7 +105,7 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
             MonitorSpec.from_dict(strip_server_fields(doc))
         else:
             raise InvalidDefinitionError(
-                f"Document {i + 1} of {filename} has kind {kind!r}; loopline applies kinds "
+                f"Document {i + 1} of {filename} has kind {shown(kind)}; loopline applies kinds "
                 "'Deployment', 'AnalysisTemplate', 'Monitor' and 'Trigger'."
             )
     docs.sort(key=lambda d: _APPLY_ORDER[d["kind"]])

@@ -23,7 +23,7 @@ import click
 
 from loopline import __version__
 from loopline.cli.output import err_console, handle_errors
-from loopline.errors import InvalidDefinitionError
+from loopline.errors import InvalidDefinitionError, shown
 
 if TYPE_CHECKING:
     from loopline.deploy import DeploymentSpec
@@ -74,7 +74,7 @@ def render(filename: str, target: str, image: str, namespace: str, gateway: str 
     for i, doc in enumerate(docs):
         if doc.get("kind") != "Deployment":
             raise InvalidDefinitionError(
-                f"Document {i + 1} of {filename} is a {doc.get('kind')!r}; render --target "
+                f"Document {i + 1} of {filename} is a {shown(doc.get('kind'))}; render --target "
                 f"{target} renders Deployments only (apply the others with loopline apply)."
             )
         specs.append(DeploymentSpec.from_dict(doc))

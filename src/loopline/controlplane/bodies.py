@@ -11,7 +11,7 @@ from starlette.requests import Request
 from loopline.controlplane.responses import BodyTooLargeError
 from loopline.controlplane.views import check_spec_name
 from loopline.deploy.fields import FINITE
-from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.errors import InvalidDefinitionError, InvalidInputError, clip, shown, shown_field
 from loopline.types import is_ascii_digits, non_finite
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -35,7 +35,7 @@ def int_param(request: Request, key: str) -> int | None:
         return None
     if not is_ascii_digits(raw, most=9):
         raise InvalidInputError(
-            f"Query parameter {key}={raw!r} is invalid: use an integer from 0 to 999999999 "
+            f"Query parameter {key}={shown(raw)} is invalid: use an integer from 0 to 999999999 "
             "in ASCII digits."
         )
     return int(raw)
@@ -87,7 +87,8 @@ async def read_body(request: Request, kind: str = "") -> Any:
             "The request body is nested too deeply; no loopline document needs that."
         ) from None
     if bad is not None:
-        where = f"{kind} field {bad[0]}" if kind else f"The request body's field {bad[0]}"
+        field = shown_field(bad[0])
+        where = f"{kind} field {field}" if kind else f"The request body's field {field}"
         error = InvalidDefinitionError if kind else InvalidInputError
         raise error(f"{where} = {bad[1]!r} is invalid: it {FINITE}.")
     return doc
@@ -102,8 +103,8 @@ async def named_body(request: Request, kind: str, collection: str) -> Any:
     given = meta.get("name") if isinstance(meta, dict) else None
     if given != name:
         raise InvalidDefinitionError(
-            f"{kind} field metadata.name = {given!r} does not match the URL's name {name!r}; "
-            f"send the object to /v1/{collection}/{given}."
+            f"{kind} field metadata.name = {shown(given)} does not match the URL's name "
+            f"{shown(name)}; send the object to /v1/{collection}/{clip(str(given))}."
         )
     return doc
 
@@ -114,5 +115,5 @@ async def json_object(request: Request, allow_empty: bool = False) -> dict[str, 
         return {}
     doc = await read_body(request)
     if not isinstance(doc, dict):
-        raise InvalidInputError(f"The request body must be a JSON object, not {doc!r}.")
+        raise InvalidInputError(f"The request body must be a JSON object, not {shown(doc)}.")
     return doc

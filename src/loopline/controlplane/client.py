@@ -23,6 +23,7 @@ from loopline.errors import (
     NotFoundError,
     StepTimeoutError,
     UnauthorizedError,
+    shown,
 )
 
 _ERRORS: dict[str, type[LooplineError]] = {
@@ -154,7 +155,7 @@ class ControlPlaneClient:
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
-                f"Deployment field metadata.name = {name!r} is invalid: it must be a name."
+                f"Deployment field metadata.name = {shown(name)} is invalid: it must be a name."
             )
         result: dict[str, Any] = self.request(
             "PUT", f"/v1/deployments/{name}", json=doc, cause=cause
@@ -246,7 +247,8 @@ class ControlPlaneClient:
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
-                f"AnalysisTemplate field metadata.name = {name!r} is invalid: it must be a name."
+                f"AnalysisTemplate field metadata.name = {shown(name)} is invalid: it must be "
+                "a name."
             )
         result: dict[str, Any] = self.request(
             "PUT", f"/v1/analysistemplates/{name}", json=doc
@@ -270,7 +272,7 @@ class ControlPlaneClient:
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
-                f"Trigger field metadata.name = {name!r} is invalid: it must be a name."
+                f"Trigger field metadata.name = {shown(name)} is invalid: it must be a name."
             )
         result: dict[str, Any] = self.request("PUT", f"/v1/triggers/{name}", json=doc).json()
         return result
@@ -298,7 +300,7 @@ class ControlPlaneClient:
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
-                f"Monitor field metadata.name = {name!r} is invalid: it must be a name."
+                f"Monitor field metadata.name = {shown(name)} is invalid: it must be a name."
             )
         result: dict[str, Any] = self.request("PUT", f"/v1/monitors/{name}", json=doc).json()
         return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from loopline.errors import InvalidDefinitionError
+from loopline.errors import InvalidDefinitionError, shown, shown_field
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -49,6 +49,6 @@ def format_duration(seconds: float) -> str:
 
 def _bad(field: str, value: object) -> InvalidDefinitionError:
     return InvalidDefinitionError(
-        f"Field {field} = {value!r} is invalid: it must be a duration such as '30s', '5m', "
-        "'1h30m', '250ms' or a number of seconds."
+        f"Field {shown_field(field)} = {shown(value)} is invalid: it must be a duration such as "
+        "'30s', '5m', '1h30m', '250ms' or a number of seconds."
     )

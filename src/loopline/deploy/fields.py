@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from loopline.deploy.duration import parse_duration
-from loopline.errors import InvalidDefinitionError
+from loopline.errors import InvalidDefinitionError, shown, shown_field
 from loopline.types import non_finite
 
 E = TypeVar("E", bound=enum.Enum)
@@ -34,9 +34,12 @@ FINITE = "must be a finite number (NaN and Infinity are not numbers a spec may h
 def invalid(
     path: str, value: object, rule: str, kind: str = "Deployment"
 ) -> InvalidDefinitionError:
-    """The error for field ``path`` of a ``kind`` holding ``value`` that breaks ``rule``."""
-    where = path or "(document)"
-    return InvalidDefinitionError(f"{kind} field {where} = {value!r} is invalid: it {rule}.")
+    """The error for field ``path`` of a ``kind`` holding ``value`` that breaks ``rule`` (both
+    quoted short: :func:`~loopline.errors.shown`)."""
+    where = shown_field(path) if path else "(document)"
+    return InvalidDefinitionError(
+        f"{kind} field {where} = {shown(value)} is invalid: it {rule}."
+    )
 
 
 class Fields:
@@ -50,8 +53,8 @@ class Fields:
         unknown = sorted(str(k) for k in data if k not in known)
         if unknown:
             raise InvalidDefinitionError(
-                f"{kind} field {path or '(document)'} has unknown key(s) {unknown}; known keys "
-                f"are {sorted(known)}."
+                f"{kind} field {shown_field(path) or '(document)'} has unknown key(s) "
+                f"{shown(unknown, 200)}; known keys are {sorted(known)}."
             )
         bad = non_finite(dict(data), path)
         if bad is not None:

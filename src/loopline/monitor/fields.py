@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from loopline.errors import InvalidDefinitionError
+from loopline.errors import InvalidDefinitionError, shown, shown_field
 from loopline.types import non_finite
 
 KIND = "Monitor"
@@ -23,9 +23,8 @@ FINITE = "must be a finite number (NaN and Infinity are not numbers a spec may h
 
 def invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
     """The error for field ``path`` holding ``value`` that breaks ``rule``."""
-    return InvalidDefinitionError(
-        f"{KIND} field {path or '(document)'} = {value!r} is invalid: it {rule}."
-    )
+    where = shown_field(path) if path else "(document)"
+    return InvalidDefinitionError(f"{KIND} field {where} = {shown(value)} is invalid: it {rule}.")
 
 
 def parse_duration(value: object, path: str) -> float:
@@ -68,8 +67,8 @@ class Fields:
         unknown = sorted(str(k) for k in data if k not in known)
         if unknown:
             raise InvalidDefinitionError(
-                f"{KIND} field {path or '(document)'} has unknown key(s) {unknown}; known keys "
-                f"are {sorted(known)}."
+                f"{KIND} field {shown_field(path) or '(document)'} has unknown key(s) "
+                f"{shown(unknown, 200)}; known keys are {sorted(known)}."
             )
         bad = non_finite(dict(data), path)
         if bad is not None:

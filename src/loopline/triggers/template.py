@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.errors import InvalidDefinitionError, InvalidInputError, shown, shown_field
 from loopline.types import Json
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
@@ -32,14 +32,14 @@ def _expressions(text: str) -> Iterator[tuple[str, str, int]]:
         parsed = _EXPRESSION.match(m.group(1))
         if parsed is None:
             raise InvalidInputError(
-                f"placeholder {m.group(0)!r} is not NAME, NAME.FIELD or NAME ± INTEGER"
+                f"placeholder {shown(m.group(0))} is not NAME, NAME.FIELD or NAME ± INTEGER"
             )
         number = int(parsed.group("number") or 0)
         offset = -number if parsed.group("op") == "-" else number
         yield m.group(0), parsed.group("name"), offset
     rest = _PLACEHOLDER.sub("", text)
     if "{{" in rest or "}}" in rest:
-        raise InvalidInputError(f"{text!r} has an unbalanced '{{{{' or '}}}}'")
+        raise InvalidInputError(f"{shown(text)} has an unbalanced '{{{{' or '}}}}'")
 
 
 def check_template(value: Json, allowed: frozenset[str], field: str) -> None:
@@ -59,13 +59,15 @@ def check_template(value: Json, allowed: frozenset[str], field: str) -> None:
         found = list(_expressions(value))
     except InvalidInputError as exc:
         raise InvalidDefinitionError(
-            f"Trigger field {field} = {value!r} is invalid: {exc}, e.g. '{{{{span}}}}'."
+            f"Trigger field {shown_field(field)} = {shown(value)} is invalid: {exc}, e.g. "
+            "'{{span}}'."
         ) from None
     for _, name, _ in found:
         if name not in allowed:
             raise InvalidDefinitionError(
-                f"Trigger field {field} = {value!r} is invalid: it names {name!r}, which this "
-                f"trigger's event does not provide; known names: {sorted(allowed)}."
+                f"Trigger field {shown_field(field)} = {shown(value)} is invalid: it names "
+                f"{shown(name)}, which this trigger's event does not provide; known names: "
+                f"{sorted(allowed)}."
             )
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.errors import InvalidDefinitionError, InvalidInputError, shown, shown_field
 
 MAX_LENGTH = 1000
 """Longest condition accepted, in characters."""
@@ -110,7 +110,7 @@ class Condition:
 
 def _invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
     return InvalidDefinitionError(
-        f"AnalysisTemplate field {path} = {value!r} is invalid: it {rule}."
+        f"AnalysisTemplate field {shown_field(path)} = {shown(value)} is invalid: it {rule}."
     )
 
 
@@ -133,13 +133,14 @@ def _check(node: ast.AST, path: str, text: str, depth: int) -> str:
             return _BOOL
         if isinstance(node.value, int | float):
             return _NUM
-        raise _invalid(path, text, f"contains the literal {node.value!r}; only numbers are allowed")
+        literal = shown(node.value)
+        raise _invalid(path, text, f"contains the literal {literal}; only numbers are allowed")
     if isinstance(node, ast.Name):
         if node.id == "result":
             return _ANY
         if node.id in _BOOL_NAMES:
             return _BOOL
-        raise _invalid(path, text, f"names {node.id!r}; the only variable is result")
+        raise _invalid(path, text, f"names {shown(node.id)}; the only variable is result")
     if isinstance(node, ast.BoolOp):
         for v in node.values:
             want(v, _BOOL)
