@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from loopline.bundle import infer_signature, save_model, tree_digest
 from loopline.cli.main import cli
 from loopline.cli.registry_source import RegistrySource
+from loopline.cli.serve import serve
 from loopline.cli.serve_process import load_models, repository_options
 from loopline.errors import InvalidInputError, NotFoundError
 from loopline.metadata import open_store
@@ -73,6 +74,9 @@ def test_repository_flags_round_trip_through_argv(tmp_path: Path) -> None:
     open_ = ServeCommand(models=("taxi@champion",), repository_allow_unauthenticated=True)
     assert open_.to_argv() == ["taxi@champion", "--repository-allow-unauthenticated"]
     assert ServeCommand.from_argv(open_.to_argv()) == open_
+    for parsed in (command, open_):  # loopline serve (click) reads the same argv the same way
+        params = dict(serve.make_context("serve", parsed.to_argv()).params)
+        assert ServeCommand(models=params.pop("model_refs"), **params) == parsed
 
 
 @pytest.mark.parametrize(
