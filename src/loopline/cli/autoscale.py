@@ -15,6 +15,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from loopline.cli import kube
 from loopline.cli.deploy import read_documents
 from loopline.cli.output import console, handle_errors, json_option, print_json
 from loopline.controlplane.views import strip_server_fields
@@ -51,6 +52,7 @@ def autoscale() -> None:
 @click.option("--rps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Target requests per second per replica.")  # fmt: skip
 @click.option("--off", is_flag=True, help="Stop autoscaling (the replica count stays).")
+@kube.on_engine(kube.autoscale)
 @handle_errors
 def deployment_cmd(name: str, min_replicas: int, max_replicas: int | None,
                    cpu_percent: int | None, in_flight: float | None, rps: float | None,
@@ -63,6 +65,17 @@ def deployment_cmd(name: str, min_replicas: int, max_replicas: int | None,
             client.set_autoscaling(name, None)
         console.print(f"deployment/{name} autoscaling removed")
         return
+    block = autoscaling_block(name=name, min_replicas=min_replicas, max_replicas=max_replicas,
+                              cpu_percent=cpu_percent, in_flight=in_flight, rps=rps)
+    with connect() as client:
+        client.set_autoscaling(name, block)
+    console.print(f"deployment/{name} autoscaled ({min_replicas}..{max_replicas} replicas)")
+
+
+def autoscaling_block(*, name: str, min_replicas: int, max_replicas: int | None,
+                      cpu_percent: int | None, in_flight: float | None,
+                      rps: float | None) -> JsonDict:  # fmt: skip
+    """The ``spec.autoscaling`` block of ``autoscale deployment``'s flags, checked."""
     if max_replicas is None:
         raise InvalidInputError("Pass --max N (the most replicas), or --off.")
     metrics: list[Json] = []
@@ -76,9 +89,7 @@ def deployment_cmd(name: str, min_replicas: int, max_replicas: int | None,
     if metrics:
         block["metrics"] = metrics
     Autoscaling.from_dict(block)  # fail here, naming the field, before reaching the server
-    with connect() as client:
-        client.set_autoscaling(name, block)
-    console.print(f"deployment/{name} autoscaled ({min_replicas}..{max_replicas} replicas)")
+    return block
 
 
 @autoscale.command("simulate")

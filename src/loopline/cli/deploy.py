@@ -13,6 +13,7 @@ from typing import Any
 import click
 import yaml
 
+from loopline.cli import kube
 from loopline.cli.connect import connect
 from loopline.cli.deploy_output import emit, machine_format, output_options, split_resource
 from loopline.cli.output import console, handle_errors
@@ -81,6 +82,7 @@ _APPLY_ORDER = {"AnalysisTemplate": 0, "Deployment": 1, "Monitor": 2, "Trigger":
               help="YAML file of Deployments, AnalysisTemplates, Monitors and Triggers ('-' "
                    "reads stdin).")  # fmt: skip
 @output_options
+@kube.on_engine(kube.apply, image=kube.image_option, gateway=kube.gateway_option)
 @handle_errors
 def apply(filename: str, output: str | None, as_json: bool) -> None:
     """Create or update the Deployments, AnalysisTemplates, Monitors and Triggers described in
@@ -196,6 +198,7 @@ def delete(resource: tuple[str, ...], timeout: float) -> None:
 @click.argument("resource", nargs=-1, required=True)
 @click.option("--replicas", required=True, type=click.IntRange(0))
 @output_options
+@kube.on_engine(kube.scale)
 @handle_errors
 def scale(resource: tuple[str, ...], replicas: int, output: str | None, as_json: bool) -> None:
     """Set the number of replicas of a deployment."""

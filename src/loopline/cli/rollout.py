@@ -7,6 +7,7 @@ import time
 
 import click
 
+from loopline.cli import kube
 from loopline.cli.connect import connect
 from loopline.cli.deploy_output import (
     emit,
@@ -47,6 +48,7 @@ def rollout() -> None:
               help="How long to wait (e.g. 90s, 5m; 0 waits without limit).")  # fmt: skip
 @click.option("-w", "--watch/--no-watch", default=True, show_default=True,
               help="Wait for the rollout to finish; --no-watch reports once.")  # fmt: skip
+@kube.on_engine(kube.rollout_status)
 @handle_errors
 def status(resource: tuple[str, ...], timeout: str, watch: bool) -> None:
     """Wait for the rollout to finish; exit 1 if it fails (progress deadline) or times out."""
@@ -82,6 +84,7 @@ def status(resource: tuple[str, ...], timeout: str, watch: bool) -> None:
 @click.option("--revision", default=None, type=click.IntRange(1),
               help="Show one revision in full.")  # fmt: skip
 @output_options
+@kube.on_engine(kube.rollout_history)
 @handle_errors
 def history(resource: tuple[str, ...], revision: int | None, output: str | None,
             as_json: bool) -> None:  # fmt: skip
@@ -108,6 +111,7 @@ def history(resource: tuple[str, ...], revision: int | None, output: str | None,
 
 @rollout.command("pause")
 @click.argument("resource", nargs=-1, required=True)
+@kube.on_engine(kube.rollout_pause)
 @handle_errors
 def pause(resource: tuple[str, ...]) -> None:
     """Pause: template changes wait (scaling still applies) until resumed."""
@@ -119,6 +123,7 @@ def pause(resource: tuple[str, ...]) -> None:
 
 @rollout.command("resume")
 @click.argument("resource", nargs=-1, required=True)
+@kube.on_engine(kube.rollout_resume)
 @handle_errors
 def resume(resource: tuple[str, ...]) -> None:
     """Resume a paused deployment; pending template changes roll out."""
@@ -131,6 +136,7 @@ def resume(resource: tuple[str, ...]) -> None:
 @rollout.command("promote")
 @click.argument("resource", nargs=-1, required=True)
 @click.option("--full", is_flag=True, help="Skip every remaining step (Canary).")
+@kube.on_engine(kube.rollout_promote)
 @handle_errors
 def promote(resource: tuple[str, ...], full: bool) -> None:
     """Canary: go past the current pause, analysis or step; BlueGreen: switch traffic."""
@@ -142,6 +148,7 @@ def promote(resource: tuple[str, ...], full: bool) -> None:
 
 @rollout.command("abort")
 @click.argument("resource", nargs=-1, required=True)
+@kube.on_engine(kube.rollout_abort)
 @handle_errors
 def abort(resource: tuple[str, ...]) -> None:
     """Send all traffic back to the stable revision at once; the canary scales down after
@@ -167,6 +174,7 @@ def retry(resource: tuple[str, ...]) -> None:
 @click.argument("resource", nargs=-1, required=True)
 @click.option("--to-revision", default=0, show_default=True, type=click.IntRange(0),
               help="Revision to return to (0: the previous one).")  # fmt: skip
+@kube.on_engine(kube.rollout_undo)
 @handle_errors
 def undo(resource: tuple[str, ...], to_revision: int) -> None:
     """Roll back to an earlier revision's model and template."""

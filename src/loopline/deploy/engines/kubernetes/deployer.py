@@ -1,0 +1,357 @@
+"""The Kubernetes engine: a Deployment spec applied to a cluster and its rollout verbs.
+
+:class:`KubernetesDeployer` works on the objects :func:`render_manifests` draws, through a
+:class:`~loopline.deploy.engines.kubernetes.cluster.Cluster`:
+
+- ``apply``: server-side apply of every object (field manager ``loopline``, forced). For a
+  canary or blue-green deployment whose stable track serves another model than the spec, a
+  rollout starts: the stable track keeps its model, the canary track gets the spec's, at step
+  0 (a rollout under way keeps its step; an aborted one starts over). ``NAME-canary`` carries
+  the spec (``loopline.dev/spec``) and the step (``loopline.dev/canary-step``).
+- ``status``: kubectl's rollout status of ``NAME`` (``NAME-stable`` when progressive); during
+  a canary, the step and what it waits for.
+- ``step``: one decision of :func:`~.rollouts.next_canary_step` applied — HTTPRoute weights
+  (merge patch of ``spec.rules``; without a Gateway, the replica ratio of the two tracks) and
+  replicas, with field manager ``loopline-rollout``. ``rollout status`` calls it while it
+  watches, so the canary moves while someone waits for it.
+- ``promote`` (``--full``: every step), ``abort`` (all traffic to stable, canary to zero).
+  When the last step is done, promotion copies the canary's pod template to ``NAME-stable``;
+  once that rolled out, traffic returns to the stable track and the canary scales to zero.
+  Blue-green's promotion sends all traffic to the preview first (the switch), then does the same.
+- ``history``/``undo`` from ReplicaSets; ``pause``/``resume`` = ``spec.paused``; ``scale``
+  through ``/scale``; ``autoscale`` applies or deletes the HorizontalPodAutoscaler.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from loopline.deploy.autoscaling import Autoscaling
+from loopline.deploy.engines.kubernetes.autoscaler import horizontal_pod_autoscaler
+from loopline.deploy.engines.kubernetes.cluster import Cluster, ObjectRef
+from loopline.deploy.engines.kubernetes.pod import (
+    MODEL_ANNOTATION,
+    MODEL_DIGEST_ANNOTATION,
+    ModelSource,
+)
+from loopline.deploy.engines.kubernetes.render import TRACK_LABEL, render_manifests
+from loopline.deploy.engines.kubernetes.rollouts import (
+    CanaryProgress,
+    Revision,
+    RolloutStatus,
+    deployment_status,
+    merge_diff,
+    next_canary_step,
+    revisions,
+    template_without_hash,
+    undo_target,
+)
+from loopline.deploy.engines.kubernetes.traffic import (
+    GatewayRef,
+    RolloutPosition,
+    Split,
+    canary_split,
+    http_route,
+)
+from loopline.deploy.spec import DeploymentSpec
+from loopline.errors import InvalidInputError, NotFoundError
+from loopline.types import Json, JsonDict
+
+SPEC_ANNOTATION = "loopline.dev/spec"
+STEP_ANNOTATION = "loopline.dev/canary-step"
+PAUSE_ANNOTATION = "loopline.dev/pause-started"
+ABORTED_ANNOTATION = "loopline.dev/aborted"
+PROMOTING_ANNOTATION = "loopline.dev/promoting"
+_DEPLOYMENT, _ROUTE = ("apps/v1", "Deployment"), ("gateway.networking.k8s.io/v1", "HTTPRoute")
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What ``apply`` did: each object's reference and outcome (created, configured,
+    unchanged), the render warnings, and whether a rollout started."""
+
+    objects: tuple[tuple[ObjectRef, str], ...]
+    warnings: tuple[str, ...]
+    rollout: bool
+
+
+class KubernetesDeployer:
+    """Deployments of one namespace of a cluster (see the module docstring)."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.cluster, self.namespace = cluster, namespace
+
+    def _ref(self, name: str, kind: tuple[str, str] = _DEPLOYMENT) -> ObjectRef:
+        return ObjectRef(kind[0], kind[1], name, self.namespace)
+
+    def _find(self, ref: ObjectRef) -> JsonDict | None:
+        try:
+            return self.cluster.get(ref)
+        except NotFoundError:
+            return None
+
+    # ---- apply -----------------------------------------------------------------------------
+
+    def apply(self, spec: DeploymentSpec, *, image: str, gateway: GatewayRef | None = None,
+              model: ModelSource | None = None) -> Applied:  # fmt: skip
+        name, position, rollout = spec.name, None, False
+        source = model or ModelSource(spec.model)
+        if spec.strategy.progressive:
+            stable = self._find(self._ref(f"{name}-stable"))
+            stable_model = _annotations(stable).get(MODEL_ANNOTATION)
+            if stable is not None and stable_model != source.reference:
+                canary = self._find(self._ref(f"{name}-canary"))
+                notes = _annotations(canary)
+                same = notes.get(MODEL_ANNOTATION) == source.reference
+                keep = same and not notes.get(ABORTED_ANNOTATION) and not notes.get(
+                    PROMOTING_ANNOTATION)  # fmt: skip
+                step = int(str(notes.get(STEP_ANNOTATION) or 0)) if keep else 0
+                position, rollout = RolloutPosition(_source(stable), step), True
+        manifests = render_manifests(spec, image=image, namespace=self.namespace,
+                                     gateway=gateway, model=model, position=position)
+        outcomes = []
+        for obj in manifests.objects:
+            ref = ObjectRef.of(obj)
+            if ref.kind == "Deployment" and ref.name == f"{name}-canary":
+                extra = {SPEC_ANNOTATION: json.dumps(spec.to_dict(), sort_keys=True),
+                         STEP_ANNOTATION: str(position.step_index if position else 0)}
+                meta = obj["metadata"]
+                assert isinstance(meta, dict) and isinstance(meta["annotations"], dict)
+                meta["annotations"] = {**meta["annotations"], **extra}
+            before = self._find(ref)
+            after = self.cluster.apply(obj)
+            outcomes.append((ref, "created" if before is None else "unchanged"
+                             if _version(before) == _version(after) else "configured"))
+        if rollout:  # a retried rollout forgets its abort and its pause
+            self.cluster.patch(self._ref(f"{name}-canary"), {"metadata": {"annotations": {
+                ABORTED_ANNOTATION: None, PAUSE_ANNOTATION: None, PROMOTING_ANNOTATION: None}}})
+        return Applied(tuple(outcomes), manifests.warnings, rollout)
+
+    # ---- status and stepping ---------------------------------------------------------------
+
+    def status(self, name: str, *, now: float) -> RolloutStatus:
+        """The rollout status, after one :meth:`step` of a progressive rollout."""
+        layout = self._layout(name)
+        if layout is None:
+            return deployment_status(self.cluster.get(self._ref(name)))
+        progress = self.step(name, now=now)
+        canary = self.cluster.get(self._ref(f"{name}-canary"))
+        if _annotations(canary).get(ABORTED_ANNOTATION):
+            return RolloutStatus(False, True, f"rollout of {name!r} aborted: all traffic is on "
+                                 "the stable track; apply the spec again to retry")  # fmt: skip
+        if progress is None:
+            stable = deployment_status(self.cluster.get(self._ref(f"{name}-stable")))
+            return replace(stable, message=f"stable track: {stable.message}")
+        steps = len(layout.strategy.canary.steps) if layout.strategy.canary else 0
+        where = f"step {progress.step_index} of {steps} done" if steps else "preview running"
+        return RolloutStatus(False, False, f"rollout of {name!r}: {where}; {progress.waiting}")
+
+    def step(self, name: str, *, now: float, promote: bool = False,
+             full: bool = False) -> CanaryProgress | None:  # fmt: skip
+        """Move a progressive rollout one decision on; None when none is under way."""
+        spec = self._layout(name)
+        if spec is None:
+            return None
+        stable = self.cluster.get(self._ref(f"{name}-stable"))
+        canary = self.cluster.get(self._ref(f"{name}-canary"))
+        notes = _annotations(canary)
+        if notes.get(PROMOTING_ANNOTATION):
+            return self._finish(spec, stable)
+        if notes.get(MODEL_ANNOTATION) == _annotations(stable).get(MODEL_ANNOTATION):
+            return None  # at rest
+        progress = CanaryProgress(int(str(notes.get(STEP_ANNOTATION) or 0)),
+                                  _float(notes.get(PAUSE_ANNOTATION)),
+                                  bool(notes.get(ABORTED_ANNOTATION)))  # fmt: skip
+        if progress.aborted:
+            return progress
+        ready = deployment_status(canary).done
+        if _spec(canary).get("paused") and not (promote or full):
+            return replace(progress, waiting=f"deployment {name!r} is paused; resume it")
+        strategy = spec.strategy.canary
+        if strategy is None:  # blue-green: the preview waits for promote
+            if promote or full or (spec.strategy.blue_green and ready and
+                                   spec.strategy.blue_green.auto_promotion_enabled):  # fmt: skip
+                return self._promote(spec, stable, canary)
+            return replace(progress, waiting="preview ready; run loopline rollout promote to "
+                           "switch" if ready else "waiting for the preview to be ready")
+        new = next_canary_step(strategy, progress, now=now, canary_ready=ready, promote=promote,
+                               full=full)  # fmt: skip
+        if new.step_index >= len(strategy.steps):
+            return self._promote(spec, stable, canary)
+        if (new.step_index, new.pause_started) != (progress.step_index, progress.pause_started):
+            self._traffic(spec, _split(spec, stable, new.step_index, self._route(name)))
+            self.cluster.patch(self._ref(f"{name}-canary"), {"metadata": {"annotations": {
+                STEP_ANNOTATION: str(new.step_index),
+                PAUSE_ANNOTATION: None if new.pause_started is None else str(new.pause_started),
+            }}})  # fmt: skip
+        return new
+
+    def promote(self, name: str, *, now: float, full: bool = False) -> CanaryProgress | None:
+        if self._layout(name) is None:
+            raise InvalidInputError(f"Deployment {name!r} is neither Canary nor BlueGreen on "
+                                    "the cluster; there is nothing to promote.")  # fmt: skip
+        return self.step(name, now=now, promote=True, full=full)
+
+    def abort(self, name: str) -> None:
+        spec = self._layout(name)
+        if spec is None:
+            raise InvalidInputError(f"Deployment {name!r} is neither Canary nor BlueGreen on "
+                                    "the cluster; there is no rollout to abort.")  # fmt: skip
+        stable = self.cluster.get(self._ref(f"{name}-stable"))
+        self._traffic(spec, _split(spec, stable, None, self._route(name)))
+        self.cluster.patch(self._ref(f"{name}-canary"),
+                           {"metadata": {"annotations": {ABORTED_ANNOTATION: "true"}}})
+
+    def _promote(self, spec: DeploymentSpec, stable: JsonDict, canary: JsonDict) -> CanaryProgress:
+        """The last step done (or blue-green's switch): the stable track takes the canary's
+        template; traffic stays where it is (blue-green: all on the preview) meanwhile."""
+        name = spec.name
+        if spec.strategy.blue_green is not None:
+            self._traffic(spec, Split(100, 0, (), None, _int(_spec(canary).get("replicas"))))
+        template = json.loads(json.dumps(_spec(canary)["template"]))
+        template["metadata"]["labels"][TRACK_LABEL] = "stable"
+        notes = {k: _annotations(canary).get(k) for k in (MODEL_ANNOTATION,
+                                                          MODEL_DIGEST_ANNOTATION)}  # fmt: skip
+        self.cluster.patch(self._ref(f"{name}-stable"), {
+            "metadata": {"annotations": notes},
+            "spec": {"template": merge_diff(_spec(stable)["template"], template)},
+        })  # fmt: skip
+        self.cluster.patch(self._ref(f"{name}-canary"),
+                           {"metadata": {"annotations": {PROMOTING_ANNOTATION: "true"}}})
+        return CanaryProgress(waiting=f"promoting: {name}-stable rolls out the new model")
+
+    def _finish(self, spec: DeploymentSpec, stable: JsonDict) -> CanaryProgress | None:
+        status = deployment_status(stable)
+        if not status.done:
+            return CanaryProgress(waiting=f"promoting: {status.message}")
+        self._traffic(spec, _split(spec, stable, None, self._route(spec.name)))
+        self.cluster.patch(self._ref(f"{spec.name}-canary"), {"metadata": {"annotations": {
+            PROMOTING_ANNOTATION: None, STEP_ANNOTATION: "0", PAUSE_ANNOTATION: None}}})
+        return None
+
+    def _traffic(self, spec: DeploymentSpec, split: Split) -> None:
+        """Weights (route, or blue-green's Service selector) and replicas for ``split``."""
+        name = spec.name
+        route = self._route(name)
+        if route is not None:
+            port = route["spec"]["rules"][-1]["backendRefs"][0]["port"]  # type: ignore[index, call-overload]
+            rules = http_route(name=name, namespace=self.namespace, labels={},
+                               gateway=GatewayRef("unused"), port=int(str(port)),
+                               split=split)["spec"]  # fmt: skip
+            assert isinstance(rules, dict)
+            self.cluster.patch(self._ref(name, _ROUTE), {"spec": {"rules": rules["rules"]}})
+        elif spec.strategy.blue_green is not None:
+            track = "canary" if split.canary_weight == 100 else "stable"
+            self.cluster.patch(self._ref(name, ("v1", "Service")),
+                               {"spec": {"selector": {TRACK_LABEL: track}}})
+        if split.stable_replicas is not None:
+            self.cluster.scale(self._ref(f"{name}-stable"), split.stable_replicas)
+        self.cluster.scale(self._ref(f"{name}-canary"), split.canary_replicas)
+
+    def _route(self, name: str) -> JsonDict | None:
+        return self._find(self._ref(name, _ROUTE))
+
+    def _layout(self, name: str) -> DeploymentSpec | None:
+        """The spec of a progressive deployment (from ``NAME-canary``), None for a plain one.
+
+        Raises NotFoundError when neither exists."""
+        canary = self._find(self._ref(f"{name}-canary"))
+        if canary is None:
+            if self._find(self._ref(name)) is None:
+                raise NotFoundError(f"Deployment {name!r} is not on the cluster in namespace "
+                                    f"{self.namespace!r}; apply it first.")  # fmt: skip
+            return None
+        return DeploymentSpec.from_dict(json.loads(str(_annotations(canary)[SPEC_ANNOTATION])))
+
+    # ---- history, undo, pause, scale, autoscale --------------------------------------------
+
+    def _target(self, name: str) -> str:
+        return name if self._layout(name) is None else f"{name}-stable"
+
+    def history(self, name: str) -> list[Revision]:
+        deployment = self.cluster.get(self._ref(self._target(name)))
+        selector = _spec(deployment).get("selector")
+        labels = selector.get("matchLabels") if isinstance(selector, dict) else None
+        found = self.cluster.list("apps/v1", "ReplicaSet", namespace=self.namespace,
+                                  labels={str(k): str(v) for k, v in (labels or {}).items()}
+                                  if isinstance(labels, dict) else None)  # fmt: skip
+        return revisions(deployment, found.items)
+
+    def undo(self, name: str, to_revision: int = 0) -> bool:
+        """Return to a revision's pod template; False when it is the current one already."""
+        target = self._target(name)
+        deployment = self.cluster.get(self._ref(target))
+        goal = template_without_hash(undo_target(name, self.history(name), to_revision).template)
+        current = _spec(deployment)["template"]
+        if current == goal:
+            return False
+        self.cluster.patch(self._ref(target), {"spec": {"template": merge_diff(current, goal)}})
+        return True
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        names = [name] if self._layout(name) is None else [f"{name}-stable", f"{name}-canary"]
+        for n in names:
+            self.cluster.patch(self._ref(n), {"spec": {"paused": paused or None}})
+
+    def scale(self, name: str, replicas: int) -> int:
+        return self.cluster.scale(self._ref(self._target(name)), replicas)
+
+    def autoscale(self, name: str, block: JsonDict | None) -> JsonDict | None:
+        """Apply the HPA of ``block`` (``spec.autoscaling`` form), or delete it (None)."""
+        target = self._target(name)
+        if block is None:
+            self.cluster.delete(self._ref(name, ("autoscaling/v2", "HorizontalPodAutoscaler")))
+            return None
+        labels = _meta(self.cluster.get(self._ref(target))).get("labels")
+        hpa, _ = horizontal_pod_autoscaler(Autoscaling.from_dict(block), name=name,
+                                           namespace=self.namespace, target=target,
+                                           labels=labels if isinstance(labels, dict) else {})
+        return self.cluster.apply(hpa)
+
+
+def _split(spec: DeploymentSpec, stable: JsonDict, step: int | None,
+           route: JsonDict | None) -> Split:  # fmt: skip
+    autoscaled = spec.autoscaling is not None
+    position = None if step is None else RolloutPosition(_source(stable), step)
+    if spec.strategy.canary is not None:
+        return canary_split(spec.strategy.canary, spec.replicas, position,
+                            gateway=route is not None, autoscaled=autoscaled)  # fmt: skip
+    return Split(0, 0, (), None if autoscaled else spec.replicas, 0)
+
+
+def _meta(obj: JsonDict | None) -> dict[str, Json]:
+    meta = (obj or {}).get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _annotations(obj: JsonDict | None) -> dict[str, Json]:
+    notes = _meta(obj).get("annotations")
+    return notes if isinstance(notes, dict) else {}
+
+
+def _spec(obj: JsonDict) -> JsonDict:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _version(obj: JsonDict) -> Json:
+    return _meta(obj).get("resourceVersion")
+
+
+def _source(stable: JsonDict) -> ModelSource:
+    notes = _annotations(stable)
+    reference, digest = str(notes.get(MODEL_ANNOTATION) or ""), notes.get(MODEL_DIGEST_ANNOTATION)
+    return ModelSource(reference, digest=digest if isinstance(digest, str) else None,
+                       in_image=reference.startswith("/"))  # fmt: skip
+
+
+def _float(value: Json) -> float | None:
+    try:
+        return None if value is None else float(str(value))
+    except ValueError:
+        return None
+
+
+def _int(value: Json) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
