@@ -25,7 +25,7 @@ from loopline.testing.kube_controller import DeploymentControllerSim
 
 pytest.importorskip("lightkube", reason="the k8s extra (lightkube) is not installed")
 
-from loopline.deploy.engines.kubernetes.cluster_lightkube import LightkubeCluster  # noqa: E402
+from loopline.deploy.engines.kubernetes.cluster_lightkube import LightkubeCluster
 
 IMAGE = "registry.example.com/loopline:1.0"
 NS = "default"
