@@ -15,9 +15,9 @@ import pytest
 from tests.deploy.router.helpers import push
 
 from loopline.deploy.route_table import Backend, RouteTable
-from loopline.deploy.router import admin
 from loopline.deploy.router.admin import read_secret
 from loopline.deploy.router.client import RouterAdminClient
+from loopline.deploy.router.limits import RouterLimits
 from loopline.deploy.router.wire import table_to_json
 from loopline.deploy.traffic import Traffic
 from loopline.errors import BackendError
@@ -86,10 +86,9 @@ def test_an_admin_body_over_the_limit_is_refused_before_it_is_read(
 
 
 def test_an_admin_request_that_stalls_is_closed_at_the_deadline(
-    router_thread: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    router_thread: Callable[..., Any],
 ) -> None:
-    monkeypatch.setattr(admin, "ADMIN_DEADLINE", 0.5)
-    rt = router_thread()
+    rt = router_thread(limits=RouterLimits(head_timeout=0.5))
     with socket.create_connection(("127.0.0.1", rt.admin_port), timeout=10) as s:
         s.sendall(b"PUT /backends HTTP/1.1\r\nhost: 127.0.0.1\r\n")
         assert s.recv(65536).startswith(b"HTTP/1.1 408")

@@ -9,7 +9,7 @@ import pytest
 from loopline.deploy.router.limits import RouterLimits
 from loopline.deploy.router.plain import KNOWN_HEADS, KNOWN_PAUSE, KnownHeads, PlainBuffer
 from loopline.deploy.router.protocols import plain_request
-from loopline.deploy.router.upstream import _plain_response
+from loopline.deploy.router.upstream import plain_response
 
 BODY = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1.0]}]}'
 REQUEST = b"POST /v2/models/m/infer HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (
@@ -28,7 +28,8 @@ class Side:
         parser = httptools.HttpResponseParser if responses else httptools.HttpRequestParser
         self.buffer = PlainBuffer(parser, self.spilled.append)
         self.known = KnownHeads(responses=responses)
-        self.is_plain = _plain_response if responses else plain_request(RouterLimits())
+        limits = RouterLimits()
+        self.is_plain = plain_response(limits) if responses else plain_request(limits)
 
     def feed(self, data: bytes) -> bytes | None:
         return self.buffer.feed(data, self.is_plain, self.known)

@@ -28,6 +28,10 @@ _LIMITS = (  # flag, field, type, help
     ("--idle-timeout", "idle_timeout", float, "seconds an idle client connection stays open"),
     ("--max-connections", "max_connections", int, "client connections per process (then 503)"),
     ("--max-pipelined", "max_pipelined", int, "requests queued per connection"),
+    ("--max-response-head-bytes", "max_response_head_bytes", int,
+     "replica response heads larger get 502"),
+    ("--max-admin-connections", "max_admin_connections", int,
+     "admin API connections per process (then 503)"),
 )
 
 
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         run_supervisor(
             args.name, args.host, args.port, args.admin_port, args.workers, args.preview_port,
             secret=secret, secret_file=args.admin_secret_file,
-            limit_argv=limit_argv(limits),
+            limit_argv=limit_argv(limits), limits=limits,
         )  # fmt: skip
     else:
         run(

@@ -28,7 +28,9 @@ async def health_loop(balancer: Balancer, path: bytes, interval: float,
 
 
 async def check(b: BackendState, path: bytes) -> bool:
-    """One ``GET path`` answered 200 within a second."""
+    """One ``GET path`` answered 200 within a second. Whatever the backend sends, this
+    returns (a status line over the reader's 64 KiB limit is a failed check, not an error
+    that would end the health loop)."""
     try:
         r, w = await asyncio.wait_for(asyncio.open_connection(b.host, b.port), 1.0)
     except (OSError, TimeoutError):
@@ -38,7 +40,7 @@ async def check(b: BackendState, path: bytes) -> bool:
                 % (path, b.host.encode()))  # fmt: skip
         line = await asyncio.wait_for(r.readline(), 1.0)
         return line[9:12] == b"200"
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        return False
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+        return False  # ValueError: StreamReader.readline past its limit
     finally:
         w.close()

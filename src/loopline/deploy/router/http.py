@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass
 
-MAX_HEAD = 64 * 1024  # the admin API's head limit (asyncio's StreamReader default)
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
 )
@@ -75,18 +73,6 @@ def parse_head(raw: bytes) -> Head:
             continue
         headers.append((name.strip(), value))
     return Head(first, headers, length, chunked, keep_alive)
-
-
-async def read_head(reader: asyncio.StreamReader) -> bytes | None:
-    """The raw head, or None on a clean EOF before any byte. Raises HttpError(431/400)."""
-    try:
-        return await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            return None
-        raise HttpError(400, "Connection closed in the middle of a message head.") from None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, f"Message head exceeds {MAX_HEAD} bytes.") from None
 
 
 def simple_response(

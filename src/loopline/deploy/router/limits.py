@@ -3,8 +3,12 @@ overdue.
 
 The defaults are the model server's (:class:`loopline.serving.ServerOptions`): the body cap is
 its ``max_body_bytes`` and the head, URL, deadline and pipelining limits its ``http`` ones, so
-a request the router accepts is one a replica accepts. Only ``max_connections`` is the router's
-own: it fronts every client of a deployment.
+a request the router accepts is one a replica accepts. ``max_connections`` is the router's
+own: it fronts every client of a deployment. So are the two limits that face elsewhere: the
+cap on a replica's response head (a replica, or anything the admin API was pointed at, must
+not grow the router with an endless head; Envoy's default cap is 60 KiB), and the admin API's
+connection cap (its requests are held to the same head, body and deadline limits as a
+client's; see :mod:`loopline.deploy.router.admin`).
 
 A client connection is always in one :class:`Phase`, read off its state by the router's
 periodic sweep (nothing is timed per request):
@@ -51,6 +55,11 @@ class RouterLimits:
             router stops reading the connection while the queue is full; requests read with
             the one that filled it are queued up to twice the bound, and a client whose one
             read holds more gets the queued answers and then a closed connection.
+        max_response_head_bytes: a replica's response head (status line and headers) larger
+            than this is not forwarded: the client gets 502, the connection to the replica is
+            closed, and the replica stays in rotation (an answer says nothing of its health).
+        max_admin_connections: open admin API connections per router process; one beyond it
+            gets 503 with Retry-After and is closed at once.
     """
 
     max_header_bytes: int = _SERVER.http.max_header_bytes
@@ -61,6 +70,8 @@ class RouterLimits:
     idle_timeout: float = _SERVER.http.idle_timeout
     max_connections: int = 1000
     max_pipelined: int = _SERVER.http.max_pipelined
+    max_response_head_bytes: int = 64 * 1024
+    max_admin_connections: int = 64
     _timeouts: dict[Phase, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +83,8 @@ class RouterLimits:
                 "max_body_bytes",
                 "max_connections",
                 "max_pipelined",
+                "max_response_head_bytes",
+                "max_admin_connections",
             ),
             seconds=("head_timeout", "body_timeout", "idle_timeout"),
         )

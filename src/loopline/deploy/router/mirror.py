@@ -122,6 +122,8 @@ class MirrorProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._keep = True
+        self._head_open = False  # inside a response head
+        self._head_fed = 0  # bytes received since that head began
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -139,6 +141,17 @@ class MirrorProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             self._end(None)
+            return
+        if self._head_open:  # a head still open beyond the cap (plus one read): an error
+            self._head_fed += len(data)
+            if self._head_fed > self.mirroring.max_head:
+                self._end(None)
+
+    def on_message_begin(self) -> None:
+        self._head_open, self._head_fed = True, 0
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -192,11 +205,14 @@ class Mirroring:
             never queues behind, or ahead of, the requests a canary really serves.
         timeout: seconds a mirror backend has for its whole answer (then an error).
         connect_timeout: seconds to open a connection to a mirror backend.
+        max_head: bytes a mirror backend's response head may hold (more: an error).
     """
 
     def __init__(self, balancer: Balancer, *, limit: int, timeout: float,
-                 connect_timeout: float, per_backend: int = PER_BACKEND) -> None:  # fmt: skip
+                 connect_timeout: float, max_head: int,
+                 per_backend: int = PER_BACKEND) -> None:  # fmt: skip
         self.balancer = balancer
+        self.max_head = max_head
         self.limit = limit
         self.per_backend = per_backend
         self.timeout = timeout

@@ -20,7 +20,8 @@ Only a backend the router cannot connect to is taken out of rotation at once (el
 health checks decide): a connection the backend closes after it got the request, or an
 answer it sends that is not valid HTTP, says something about that request, not about the
 replica, so it is retried elsewhere (a closed connection) or answered 502 (a malformed
-answer), and never marks the backend unhealthy.
+answer, or a response head over ``RouterLimits.max_response_head_bytes``), and never marks
+the backend unhealthy.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from loopline.deploy.router.mirror import PER_BACKEND as MIRROR_PER_BACKEND
 from loopline.deploy.router.mirror import Mirroring
 from loopline.deploy.router.plain import KnownHeads
 from loopline.deploy.router.protocols import ClientProtocol, Exchange, plain_request
-from loopline.deploy.router.upstream import UpstreamProtocol
+from loopline.deploy.router.upstream import NOT_HTTP, UpstreamProtocol, plain_response
 from loopline.deploy.router.wire import table_to_json
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class Router:
         self.name = name
         self.limits = RouterLimits() if limits is None else limits
         self.plain_request = plain_request(self.limits)
+        self.plain_response = plain_response(self.limits)
         self.refused_connections = 0  # client connections refused at max_connections
         self.timed_out_requests = 0  # requests whose head or body missed its deadline (408)
         self.idle_closed = 0  # idle client connections closed at idle_timeout
@@ -120,7 +122,8 @@ class Router:
         self.metrics: dict[str, RevisionMetrics] = {}  # by revision; "" = answered unrouted
         self.mirroring = Mirroring(self.balancer, limit=mirror_limit, timeout=mirror_timeout,
                                    connect_timeout=connect_timeout,
-                                   per_backend=mirror_per_backend)  # fmt: skip
+                                   per_backend=mirror_per_backend,
+                                   max_head=self.limits.max_response_head_bytes)  # fmt: skip
         self.hold = HoldQueue(self._hold_expired, hold_limit)
         # heads seen before, framed by their length alone (see deploy/router/plain.py)
         self.request_heads = KnownHeads(responses=False)
@@ -378,14 +381,13 @@ class Router:
             for ex in self.hold.expired(math.inf):
                 self._hold_expired(ex)
 
-    def malformed_answer(self, ex: Exchange, backend: BackendState) -> None:
-        """``backend`` answered ``ex`` with bytes that are not valid HTTP, before any of them
-        reached the client: 502, no retry (the request would likely do the same elsewhere),
-        and the backend stays in rotation."""
+    def malformed_answer(self, ex: Exchange, backend: BackendState, why: str = NOT_HTTP) -> None:
+        """``backend`` answered ``ex`` with bytes that are not valid HTTP (or a head over the
+        cap; ``why`` says which), before any of them reached the client: 502, no retry (the
+        request would likely do the same elsewhere), and the backend stays in rotation."""
         self.balancer.release(backend)
         self.stats.failed += 1
-        msg = (f"Deployment {self.name!r}: the replica {backend.id!r} sent an answer that is "
-               "not valid HTTP; see the replica logs.")  # fmt: skip
+        msg = f"Deployment {self.name!r}: the replica {backend.id!r} {why}; see the replica logs."
         self._answer(ex, 502, msg, backend.metrics)
 
     def _hold_expired(self, ex: Exchange) -> None:

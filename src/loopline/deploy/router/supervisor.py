@@ -9,7 +9,8 @@ exact overall: every worker runs the same smooth weighted round robin over its s
 traffic (mirror shares too). The preview port is shared like the main one.
 
 The supervisor's admin API asks for the same secret as a single router's (it checks it, and
-presents it to the workers, which are started with the same secret file and limits).
+presents it to the workers, which are started with the same secret file and limits), and is
+held to the same limits (:func:`~loopline.deploy.router.admin.admin_endpoint`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from loopline.deploy.router.admin import Text, admin_response, read_admin_request
-from loopline.deploy.router.http import HttpError
+from loopline.deploy.router.admin import Text, admin_endpoint
+from loopline.deploy.router.limits import RouterLimits
 from loopline.deploy.router.report import (
     merge_snapshots,
     merge_stats,
@@ -50,8 +51,10 @@ class Supervisor:
 
     def __init__(self, name: str, host: str, port: int, admin_port: int, workers: int,
                  preview_port: int = 0, *, secret: str, secret_file: str,
-                 limit_argv: list[str] | None = None) -> None:  # fmt: skip
+                 limit_argv: list[str] | None = None,
+                 limits: RouterLimits | None = None) -> None:  # fmt: skip
         self.name, self.host, self.port, self.admin_port = name, host, port, admin_port
+        self.limits = RouterLimits() if limits is None else limits
         self.preview_port = preview_port
         self.secret, self.secret_file = secret, secret_file
         self.limit_argv = limit_argv or []
@@ -142,24 +145,13 @@ class Supervisor:
             return 200, merged if query.get("format") == "json" else Text(render_metrics(merged))
         return 404, {"error": f"No admin route {method} {path}."}
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def answer(self, method: str, path: str, query: dict[str, str],
+                     body: bytes) -> tuple[int, object]:  # fmt: skip
+        """One admin request (already read and authorized), answered 502 if a worker fails."""
         try:
-            request = await read_admin_request(reader, self.secret)
-            if request is None:
-                writer.close()
-                return
-            method, path, query, body = request
-            status, payload = await self.route(method, path, body, query)
-        except HttpError as exc:
-            status, payload = exc.status, {"error": str(exc)}
+            return await self.route(method, path, body, query)
         except (ValueError, httpx.HTTPError) as exc:
-            status, payload = 502, {"error": f"Router worker call failed: {exc!r}"}
-        except (ConnectionError, asyncio.IncompleteReadError):
-            writer.close()
-            return
-        writer.write(admin_response(status, payload))
-        await writer.drain()
-        writer.close()
+            return 502, {"error": f"Router worker call failed: {exc!r}"}
 
     async def run(self) -> None:
         stop = asyncio.Event()
@@ -167,7 +159,8 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await asyncio.gather(*(self._spawn(i) for i in range(len(self.ports))))  # in parallel
-        server = await asyncio.start_server(self.handle, "127.0.0.1", self.admin_port)
+        handle = admin_endpoint(self.answer, self.secret, self.limits)
+        server = await asyncio.start_server(handle, "127.0.0.1", self.admin_port)
         while not stop.is_set():  # supervise: restart a worker that died
             for i, proc in enumerate(self.procs):
                 if proc is not None and proc.returncode is not None:
@@ -194,9 +187,11 @@ class Supervisor:
 def run_supervisor(
     name: str, host: str, port: int, admin_port: int, workers: int, preview_port: int = 0,
     *, secret: str, secret_file: str, limit_argv: list[str] | None = None,
+    limits: RouterLimits | None = None,
 ) -> None:  # fmt: skip
     """Blocking entry point of a multi-worker router (workers get ``secret_file`` and the
-    ``limit_argv`` flags)."""
+    ``limit_argv`` flags; the supervisor's admin API is held to ``limits``)."""
     supervisor = Supervisor(name, host, port, admin_port, workers, preview_port, secret=secret,
-                            secret_file=secret_file, limit_argv=limit_argv)  # fmt: skip
+                            secret_file=secret_file, limit_argv=limit_argv,
+                            limits=limits)  # fmt: skip
     asyncio.run(supervisor.run())

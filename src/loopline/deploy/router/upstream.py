@@ -1,21 +1,33 @@
 """One pooled keep-alive connection from the router to a backend (see
-:mod:`loopline.deploy.router.protocols` for the plain and full paths)."""
+:mod:`loopline.deploy.router.protocols` for the plain and full paths).
+
+A backend's answer is bounded like a client's request: its head may hold at most
+``RouterLimits.max_response_head_bytes`` (an endless header stream is cut there, never
+buffered), and it must start reaching the client within the router's ``response_timeout``
+(a head that trickles in times out like a silent backend). Either breach answers the client
+502 or 504 and closes the connection to the backend, which stays in rotation: only a refused
+connection or the health checks take a backend out.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING
 
 import httptools
 
 from loopline.deploy.router.http import HOP_BY_HOP, NOT_PLAIN, error_response
-from loopline.deploy.router.plain import PlainBuffer
+from loopline.deploy.router.plain import HeadTooLarge, PlainBuffer
 from loopline.deploy.router.protocols import Exchange
 
 if TYPE_CHECKING:
     from loopline.deploy.router.balancer import BackendState
+    from loopline.deploy.router.limits import RouterLimits
     from loopline.deploy.router.proxy import Router
+
+NOT_HTTP = "sent an answer that is not valid HTTP"
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -26,7 +38,9 @@ class UpstreamProtocol(asyncio.Protocol):
         self.backend = backend
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.plain = PlainBuffer(httptools.HttpResponseParser, self._full)
+        self.head_limit = router.limits.max_response_head_bytes
+        self.plain = PlainBuffer(httptools.HttpResponseParser, self._full, self.head_limit)
+        self.is_plain = router.plain_response
         self.known = router.response_heads
         self.ex: Exchange | None = None
         self.reused = False
@@ -35,6 +49,9 @@ class UpstreamProtocol(asyncio.Protocol):
         self.full = False  # this response goes through the full parser
         self._reason = b""
         self._headers: list[bytes] = []
+        self._hsize = 0  # bytes of the status line's reason and the headers the parser gave
+        self._head_open = False  # the full parser is inside a response head
+        self._head_fed = 0  # bytes fed to the full parser since that head began
         self._chunked = False
         self._length = False
         self._keep = True
@@ -90,14 +107,31 @@ class UpstreamProtocol(asyncio.Protocol):
             if ex.plain and not self.full:
                 self._plain(ex, data)
             else:
-                self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._malformed()
+                self._feed_full(data)
+        except HeadTooLarge:
+            self._malformed(self._head_message())
+        except httptools.HttpParserError as exc:
+            too_large = isinstance(exc.__context__, HeadTooLarge)
+            self._malformed(self._head_message() if too_large else NOT_HTTP)
 
-    def _malformed(self) -> None:
-        """The backend's answer is not valid HTTP (e.g. a header value with a bare newline):
-        502 if the client has had none of it, else end the client's connection. Neither is
-        a sign of an unhealthy replica (see :meth:`Router.failed`)."""
+    def _feed_full(self, data: bytes) -> None:
+        """Feed the full parser; a head still open beyond the cap (plus one read) is refused
+        (the parser's own callbacks refuse a complete one over the cap)."""
+        self.parser.feed_data(data)
+        if self._head_open:
+            self._head_fed += len(data)
+            if self._head_fed > self.head_limit:
+                raise HeadTooLarge(f"no response head within {self.head_limit} bytes")
+
+    def _head_message(self) -> str:
+        return (f"sent a response head larger than the router's limit of {self.head_limit} "
+                "bytes")  # fmt: skip
+
+    def _malformed(self, why: str = NOT_HTTP) -> None:
+        """The backend's answer is not valid HTTP (e.g. a header value with a bare newline)
+        or its head is over the cap: 502 if the client has had none of it, else end the
+        client's connection. Neither is a sign of an unhealthy replica (see
+        :meth:`Router.failed`)."""
         ex, self.ex = self.ex, None
         self.closed = True
         if self.transport is not None:
@@ -107,7 +141,7 @@ class UpstreamProtocol(asyncio.Protocol):
         ex.client.upstream = None
         if not ex.started:
             self._out, self._out_size = [], 0
-            self.router.malformed_answer(ex, self.backend)
+            self.router.malformed_answer(ex, self.backend, why)
         else:
             self._flush(ex)
             self.router.complete(ex, self.backend)
@@ -124,7 +158,7 @@ class UpstreamProtocol(asyncio.Protocol):
         if ex.is_head:  # its Content-Length announces a body that never comes: full parser
             buf = self.plain.feed(data, _never, None)
         else:
-            buf = self.plain.feed(data, _plain_response, self.known)
+            buf = self.plain.feed(data, self.is_plain, self.known)
         if buf is None:
             return
         router = self.router
@@ -148,16 +182,24 @@ class UpstreamProtocol(asyncio.Protocol):
     def _full(self, buf: bytes) -> None:
         """Hand ``buf`` (from the response's first byte) and the rest to the full parser."""
         self.full = True
-        self.parser.feed_data(buf)
+        self._feed_full(buf)
 
     def on_message_begin(self) -> None:
         self._reason, self._headers = b"", []
         self._chunked = self._length = False
+        self._hsize = self._head_fed = 0
+        self._head_open = True
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
+        self._hsize += len(reason)
+        if self._hsize > self.head_limit:
+            raise HeadTooLarge("response status line over the cap")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._hsize += len(name) + len(value) + 4
+        if self._hsize > self.head_limit:
+            raise HeadTooLarge("response head over the cap")
         low = name.lower()
         if low in HOP_BY_HOP:
             return
@@ -169,6 +211,7 @@ class UpstreamProtocol(asyncio.Protocol):
         self._headers.append(b"%s: %s\r\n" % (name, value))
 
     def on_headers_complete(self) -> None:
+        self._head_open = False
         ex = self.ex
         if ex is None:
             return
@@ -240,15 +283,23 @@ class UpstreamProtocol(asyncio.Protocol):
             ex.client.finish(ex, keep_alive=False)
 
 
-def _plain_response(buf: bytes, end: int) -> bool:
-    """A final HTTP/1.1 response head with a Content-Length and no NOT_PLAIN header."""
-    low = buf[:end].lower()
-    return (
-        buf.startswith(b"HTTP/1.1 ")
-        and buf[9] >= 50  # not 1xx
-        and low.find(b"\ncontent-length:") >= 0  # (`in` would try an int first, and raise)
-        and not NOT_PLAIN.search(low)
-    )
+def plain_response(limits: RouterLimits) -> Callable[[bytes, int], bool]:
+    """The predicate of a plain response head within ``limits``: final, HTTP/1.1, with a
+    Content-Length and no NOT_PLAIN header, no larger than the response head cap (else the
+    full parser takes it, and refuses it)."""
+    max_head = limits.max_response_head_bytes
+
+    def is_plain(buf: bytes, end: int) -> bool:
+        low = buf[:end].lower()
+        return (
+            end <= max_head
+            and buf.startswith(b"HTTP/1.1 ")
+            and buf[9] >= 50  # not 1xx
+            and low.find(b"\ncontent-length:") >= 0  # (`in` would try an int first, and raise)
+            and not NOT_PLAIN.search(low)
+        )
+
+    return is_plain
 
 
 def _never(buf: bytes, end: int) -> bool:
