@@ -89,6 +89,7 @@ class _Effects:
     """What one sync did besides writes: processes it launched, how to retire replicas."""
 
     launched: list[ProcessHandle] = field(default_factory=list)
+    new_replicas: list[str] = field(default_factory=list)  # ids of the replicas it created
     drains: dict[str, bool] = field(default_factory=dict)  # replica id → drain before stop
     router_started: bool = False  # a new router process, recorded only by this sync's commit
 
@@ -332,6 +333,9 @@ class DeploymentManager:
             for handle in effects.launched:
                 with contextlib.suppress(Exception):
                     self.engine.stop(handle, 0.0)
+            for rid in effects.new_replicas:  # e.g. their working directories
+                with contextlib.suppress(Exception):
+                    self.engine.release_replica(rid)
             if effects.router_started and self.routing is not None:
                 with contextlib.suppress(Exception):
                     self.routing.stop(view.deployment)
@@ -420,6 +424,7 @@ class DeploymentManager:
                 slot = Replica(id=f"{rev.name}-{secrets.token_hex(3)}", deployment=rev.deployment,
                                revision=rev.hash, phase=ReplicaPhase.PENDING,
                                created_at=self.clock())  # fmt: skip
+                effects.new_replicas.append(slot.id)
                 view.write(PutReplica(self._launch(slot, rev, effects)))
             case RestartReplica(replica_id=rid):
                 rep = view.replica(rid)

@@ -2,10 +2,11 @@
 
 A replica marked TERMINATING by a sync is retired after that sync's commit: the router was
 already given a table without it, so it first waits (≤ ``drain_timeout``) for requests in
-flight, then SIGTERM → SIGKILL after ``stop_grace``, then its record is removed in its own
-small commit. With a pool this happens on worker threads (a drain never blocks the loop);
-without one, inline (deterministic tests). One stop per replica at a time; a stop that failed
-is retried by the next sync.
+flight, then SIGTERM → SIGKILL after ``stop_grace``, then the engine releases what it kept
+for the replica (its working directory), then its record is removed in its own small
+commit. With a pool this happens on worker threads (a drain never blocks the loop); without
+one, inline (deterministic tests). One stop per replica at a time; a stop that failed is
+retried by the next sync.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from loopline.deploy.replica import Replica
 from loopline.deploy.routing import Routing
 from loopline.deploy.state import DeploymentStateStore
 from loopline.deploy.writes import DropReplica
-from loopline.errors import NotFoundError
+from loopline.errors import BackendError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,10 @@ class Retirer:
             handle = process_handle(rep)
             if handle is not None:
                 self.engine.stop(handle, self.stop_grace)
+            try:  # a replica that never started (or crashed) has a directory too
+                self.engine.release_replica(rep.id)
+            except BackendError as exc:  # the replica is stopped all the same
+                log.warning("Replica %r is stopped but not released: %s", rep.id, exc)
             self.store.commit(d.name, [DropReplica(rep.id)])
             return True
         except NotFoundError:

@@ -81,3 +81,13 @@ class DeployEngine(abc.ABC):
     @abc.abstractmethod
     def stop(self, handle: ProcessHandle, grace: float) -> ProcessExit:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; returns how it ended."""
+
+    def release_replica(self, replica_id: str) -> None:  # noqa: B027 - optional: a no-op
+        """Replica ``replica_id`` is gone for good (retired, its deployment deleted, or its
+        start undone) and its process stopped: remove what the engine keeps for it (the local
+        engine: its working directory). A replica restarted in place is not released, and
+        keeps it. Engines that keep nothing per replica keep this default, which does nothing.
+
+        Raises:
+            BackendError: what the engine kept could not be removed.
+        """

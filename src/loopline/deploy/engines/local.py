@@ -15,11 +15,14 @@ process sent (or after ``LOG_DRAIN_SECONDS``). A process is identified by
 pid *and* start time (``/proc/<pid>/stat`` field 22), so a reused pid is never mistaken
 for a replica, and a restarted control plane re-adopts processes from those two numbers.
 
-A replica starts in its own working directory, ``<work_root>/<replica_id>`` (mode 0700), not
-the control plane's: a relative path or a module in the control plane's directory never
-reaches it (``python -m`` puts the working directory first on ``sys.path``). posix_spawn has
-no ``chdir``, so the replica's argv is run through a minimal launcher (``python -I -S -c``)
-that changes directory and ``exec``s it: same pid, same start time.
+A replica starts in its own working directory, ``<work_root>/<replica_id>`` (both mode 0700;
+see :mod:`~loopline.deploy.engines.workdir`), not the control plane's: a relative path or a
+module in the control plane's directory never reaches it (``python -m`` puts the working
+directory first on ``sys.path``). posix_spawn has no ``chdir``, so the replica's argv is run
+through a minimal launcher (``python -I -S -c``) that changes directory and ``exec``s it:
+same pid, same start time. A replica restarted in place (same id) reuses its directory;
+:meth:`LocalEngine.release_replica` removes it once the replica is gone for good, and a
+failed start removes the one it made.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import http.client
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -39,6 +43,7 @@ from loopline.artifacts.owner import process_stat
 from loopline.deploy.engines.base import DeployEngine, ProcessExit, ProcessHandle
 from loopline.deploy.engines.proc import session_cpu_seconds
 from loopline.deploy.engines.process_log import LogFilePolicy
+from loopline.deploy.engines.workdir import chdir_launcher, make_work_dir, remove_work_dir
 from loopline.deploy.spec import Template
 from loopline.errors import BackendError, InvalidDefinitionError, InvalidInputError
 from loopline.serving import ServeCommand
@@ -209,7 +214,7 @@ class LocalEngine(DeployEngine):
                 )
             except OSError as exc:
                 raise BackendError(f"could not run {self.python!r}: {exc}") from exc
-            started = argv if cwd is None else [*_chdir_launcher(self.python), str(cwd), *argv]
+            started = argv if cwd is None else [*chdir_launcher(self.python), str(cwd), *argv]
             try:
                 pid = os.posix_spawnp(
                     started[0],
@@ -273,16 +278,17 @@ class LocalEngine(DeployEngine):
             argv = list(self.argv(replica_id, command))
         if not argv:
             raise BackendError(f"cannot start replica {replica_id!r}: the argv hook gave []")
-        workdir = self.work_root / replica_id
+        workdir, created = make_work_dir(self.work_root, replica_id)
         try:
-            workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            workdir.chmod(0o700)
-        except OSError as exc:
-            raise BackendError(
-                f"cannot start replica {replica_id!r}: no working directory {str(workdir)!r} "
-                f"({exc})"
-            ) from exc
-        return self._spawn(argv, replica_id, port, cwd=workdir)
+            return self._spawn(argv, replica_id, port, cwd=workdir)
+        except BackendError:
+            if created:  # nothing ran in it
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
+
+    def release_replica(self, replica_id: str) -> None:
+        """Remove the replica's working directory and everything in it."""
+        remove_work_dir(self.work_root, replica_id)
 
     def start_router(
         self, deployment: str, port: int, admin_port: int, workers: int = 1,
@@ -394,12 +400,6 @@ class LocalEngine(DeployEngine):
                 gone = ProcessExit(code=None)
         self._children.pop(handle.pid, None)
         return gone
-
-
-def _chdir_launcher(python: str) -> list[str]:
-    """``argv + [DIR, *ARGV]`` changes to DIR and execs ARGV (isolated mode, no site)."""
-    code = "import os,sys;os.chdir(sys.argv[1]);os.execvp(sys.argv[2],sys.argv[2:])"
-    return [python, "-I", "-S", "-c", code]
 
 
 def _http_status(host: str, port: int, path: str, timeout: float) -> int | None:
