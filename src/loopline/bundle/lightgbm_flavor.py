@@ -27,6 +27,7 @@ from loopline.bundle.native import (
     BoosterModel,
     NativeSpec,
     Refusing,
+    check_classes,
     check_methods,
     classes_of,
     read_file,
@@ -151,6 +152,7 @@ def load(directory: Path, *, shown_as: Path | None = None) -> BoosterModel:
         booster = lgb.Booster(model_str=text)
     except (UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
         raise InvalidInputError(f"{shown!r} could not be loaded by LightGBM ({exc}).") from exc
+    check_classes(spec, booster.num_model_per_iteration(), shown=shown)
     features = booster.feature_name()
     if spec.columns and (
         len(features) != len(spec.columns)

@@ -120,6 +120,13 @@ class NativeSpec:
             raise InvalidInputError("classes holds a value that is not a string or number.")
         if self.classes_dtype is not None and self.classes_dtype not in DTYPES:
             raise InvalidInputError(f"classes_dtype {self.classes_dtype!r} is not a dtype name.")
+        if self.classes_dtype is not None:
+            try:
+                self.labels()
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise InvalidInputError(
+                    f"classes {list(self.classes)!r} are not {self.classes_dtype} values."
+                ) from exc
         unknown = [c for c in self.categorical if c not in self.columns]
         if unknown:
             raise InvalidInputError(f"categorical column {unknown[0]!r} is not in columns.")
@@ -320,6 +327,16 @@ class Refusing:
             raise InvalidInputError(
                 f"{self.library} refused the input: {library_message(exc)}"
             ) from exc
+
+
+def check_classes(spec: NativeSpec, outputs: int, *, shown: str) -> None:
+    """Refuse a description whose classes do not match the booster's ``outputs`` per row
+    (1 for a binary model)."""
+    if spec.kind == "classifier" and len(spec.classes) != max(outputs, 2):
+        raise InvalidInputError(
+            f"{shown!r} predicts {max(outputs, 2)} classes but its estimator.json lists "
+            f"{len(spec.classes)}; the bundle is damaged."
+        )
 
 
 def served(spec: NativeSpec, booster: Any, run: Prediction) -> BoosterModel:

@@ -31,6 +31,7 @@ from loopline.bundle.native import (
     BoosterModel,
     NativeSpec,
     Refusing,
+    check_classes,
     check_methods,
     classes_of,
     read_file,
@@ -200,6 +201,8 @@ def load(directory: Path, *, shown_as: Path | None = None) -> BoosterModel:
     except xgb.core.XGBoostError as exc:
         raise InvalidInputError(f"{shown!r} could not be loaded by XGBoost ({exc}).") from exc
     booster.set_param({"nthread": THREADS})
+    learner = json.loads(booster.save_config())["learner"]
+    check_classes(spec, int(learner["learner_model_param"].get("num_class", "0")), shown=shown)
     if spec.categorical:
         _check_recodes(xgb.__version__, f"model {shown!r}")
     if spec.columns and list(booster.feature_names or ()) != list(spec.columns):
