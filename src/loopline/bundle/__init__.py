@@ -5,7 +5,8 @@ Key contracts:
 - A bundle is a directory with ``loopline-model.yaml`` (format version, flavor, signature,
   served methods, environment, per-file sha256, input example) and the flavor's files.
 - ``save_model`` writes atomically (temporary directory, then rename); never pickle: the
-  ``sklearn`` flavor uses skops.
+  ``sklearn`` flavor uses skops, the ``xgboost`` and ``lightgbm`` flavors the libraries' own
+  formats, which load without running code (:mod:`loopline.bundle.native`).
 - ``load_model`` reads the bundle once into a private copy, verifies the registry's
   ``expected_digest`` (:func:`tree_digest`, the same ``sha256:<hex>`` the artifact store
   computes) and every file's sha256 on what it read, and loads from that copy. It runs only
