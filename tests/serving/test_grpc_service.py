@@ -20,6 +20,7 @@ from tritonclient.utils import InferenceServerException
 
 from loopline.serving import (
     BatchingOptions,
+    HttpLimits,
     LogOptions,
     ServedModel,
     ServerOptions,
@@ -400,3 +401,43 @@ def test_repository_changes_are_off_without_a_token(channel: grpc.Channel) -> No
         code, details = status(error)
         assert code == grpc.StatusCode.PERMISSION_DENIED
         assert "is off on this server: start it with --repository-token-file" in details
+
+
+# ---- connection limits ---------------------------------------------------------------------------
+
+
+def _live(channel: grpc.Channel) -> bool:
+    return bool(call(channel, "ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse).live)
+
+
+def test_a_connection_past_max_connections_is_closed(models: Any) -> None:
+    options = ServerOptions(http=HttpLimits(max_connections=2, idle_timeout=300))
+    app = create_app([ServedModel("lr", "1", models.lr)], options=options)
+    local = [("grpc.use_local_subchannel_pool", 1)]  # a connection per channel
+    with GrpcServer(app) as server:
+        channels = [grpc.insecure_channel(server.target, options=local) for _ in range(3)]
+        try:
+            assert _live(channels[0]) and _live(channels[1])
+            with pytest.raises(grpc.RpcError) as error:
+                _live(channels[2])
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert _live(channels[0])  # the open ones keep working
+        finally:
+            for ch in channels:
+                ch.close()
+
+
+def test_an_idle_connection_is_closed_and_the_client_reconnects(models: Any) -> None:
+    options = ServerOptions(http=HttpLimits(idle_timeout=0.5))
+    app = create_app([ServedModel("lr", "1", models.lr)], options=options)
+    with GrpcServer(app) as server, grpc.insecure_channel(server.target) as channel:
+        states: list[grpc.ChannelConnectivity] = []
+        channel.subscribe(states.append)
+        assert _live(channel)
+        wait_for(
+            lambda: grpc.ChannelConnectivity.READY in states
+            and states[-1] == grpc.ChannelConnectivity.IDLE,
+            timeout=30,
+            what="the server to close the idle connection",
+        )
+        assert _live(channel)  # on a new connection

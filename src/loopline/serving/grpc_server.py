@@ -6,10 +6,15 @@ thread hop. Every worker binds the port with ``SO_REUSEPORT`` (the supervisor re
 as for HTTP), so the kernel spreads connections over the workers; a gRPC channel is one
 long-lived connection, so one channel talks to one worker.
 
-Limits: a message larger than the server's ``max_body_bytes`` (either way) is
-RESOURCE_EXHAUSTED; at most ``http.max_connections`` RPCs run at once per worker (beyond:
-RESOURCE_EXHAUSTED). On shutdown the listener stops taking RPCs and answers those in flight
-within the grace period.
+Limits, HTTP's (``ServerOptions``) read for HTTP/2: a message larger than
+``max_body_bytes`` (either way) is RESOURCE_EXHAUSTED; a worker keeps at most
+``http.max_connections`` connections (one more is closed at once: the client sees
+UNAVAILABLE) and runs at most ``http.max_connections × http.max_pipelined`` calls at once,
+the bound HTTP has too (beyond: RESOURCE_EXHAUSTED; the HTTP/2 concurrent-streams setting is
+left alone, since a client that fills it gets streams refused as UNAVAILABLE), and it closes
+a connection that has had no call for ``http.idle_timeout`` seconds (a GOAWAY: the client
+reconnects on its next call). On shutdown the listener stops taking RPCs and answers those
+in flight within the grace period.
 """
 
 from __future__ import annotations
@@ -48,13 +53,16 @@ class GrpcListener:
         from loopline.serving.grpc_service import InferenceService
 
         options = self.app.options
+        limits = options.http
         server = grpc.aio.server(
             options=[
                 ("grpc.so_reuseport", 1),
                 ("grpc.max_receive_message_length", options.max_body_bytes),
                 ("grpc.max_send_message_length", options.max_body_bytes),
+                ("grpc.max_allowed_incoming_connections", limits.max_connections),
+                ("grpc.max_connection_idle_ms", max(1, round(limits.idle_timeout * 1000))),
             ],
-            maximum_concurrent_rpcs=options.http.max_connections,
+            maximum_concurrent_rpcs=limits.max_connections * limits.max_pipelined,
         )
         server.add_registered_method_handlers(
             pb.SERVICE_NAME, InferenceService(self.app).method_handlers()
