@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "triggers": "loopline.cli.triggers:triggers",
     "monitor": "loopline.cli.monitor:monitor",
     "render": "loopline.cli.render:render",
+    "build": "loopline.cli.build:build",
 }
 
 

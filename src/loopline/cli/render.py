@@ -23,13 +23,15 @@ import click
 
 from loopline import __version__
 from loopline.cli.output import err_console, handle_errors
+from loopline.deploy.images import default_tag
 from loopline.errors import InvalidDefinitionError, shown
 
 if TYPE_CHECKING:
     from loopline.deploy import DeploymentSpec
     from loopline.deploy.engines.kubernetes import ModelSource
 
-DEFAULT_IMAGE = f"loopline:{__version__}"
+DEFAULT_IMAGE = default_tag(__version__)
+"""The tag loopline build gives the image."""
 
 
 @click.command("render")

@@ -9,6 +9,8 @@ Key contracts:
   the model (port ``model``) and the evidence (port ``evidence``), associated to the model's
   context (type ``model``); ``alias_history`` reads them back, newest first.
 - ``undo`` moves an alias back to where it was before its latest move and is itself a move.
+- ``record_image`` records a container image (by digest) that serves a version, as an
+  ``ImageBuild`` execution reading the model; ``model_images`` reads them back.
 
 Imports ``metadata``, ``artifacts``, ``errors`` and ``types`` only.
 """
@@ -23,16 +25,28 @@ from loopline.registry.entities import (
     RegisteredModel,
     ResolvedModel,
 )
+from loopline.registry.images import (
+    IMAGE_ARTIFACT_TYPE,
+    IMAGE_BUILD_TYPE,
+    ModelImage,
+    model_images,
+    record_image,
+)
 from loopline.registry.registry import ModelRegistry
 
 __all__ = [
     "ALIAS_MOVE_TYPE",
+    "IMAGE_ARTIFACT_TYPE",
+    "IMAGE_BUILD_TYPE",
     "MODEL_CONTEXT_TYPE",
     "REGISTRATION_TYPE",
     "AliasAction",
     "AliasMove",
+    "ModelImage",
     "ModelRegistry",
     "ModelSummary",
     "RegisteredModel",
     "ResolvedModel",
+    "model_images",
+    "record_image",
 ]
