@@ -57,15 +57,28 @@ def test_rejects_bad_roots(root: str, message: str) -> None:
         FsspecArtifactStore(root)
 
 
-def test_root_whose_backend_is_missing_says_what_to_install() -> None:
-    try:
-        import s3fs  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("s3fs is installed here")
-    with pytest.raises(DependencyMissingError, match="pip install s3fs"):
-        FsspecArtifactStore("s3://bucket/prefix")
+def test_root_whose_backend_is_missing_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(  # as on a machine without the object-store backends
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("s3fs", "gcsfs", "adlfs") else real_find_spec(name, *a),
+    )
+    for root, module, extra in (
+        ("s3://bucket/prefix", "s3fs", "s3"),
+        ("gs://bucket/prefix", "gcsfs", "gcs"),
+        ("az://container/prefix", "adlfs", "azure"),
+    ):
+        with pytest.raises(
+            DependencyMissingError,
+            match=rf"Artifact store root '{root}' needs the '{module}' package, which is not "
+            rf"installed\. Install it with: pip install 'loopline\[{extra}\]'",
+        ):
+            FsspecArtifactStore(root)
 
 
 def test_publish_is_a_rename_of_the_staged_directory(local_store: FsspecArtifactStore) -> None:

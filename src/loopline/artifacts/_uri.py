@@ -13,12 +13,26 @@ import os
 import re
 from dataclasses import dataclass
 
-from loopline.errors import DependencyMissingError, InvalidInputError, PathTraversalError
+from loopline.errors import (
+    DependencyMissingError,
+    InvalidInputError,
+    PathTraversalError,
+    require,
+)
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,254}$")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 RESERVED_PREFIX = "_LOOPLINE"
 LOCAL_SCHEMES = ("file", "local")
+#: The object stores loopline has an extra for: scheme → (the fsspec backend, the extra).
+OBJECT_STORE_EXTRAS = {
+    "s3": ("s3fs", "s3"),
+    "s3a": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"),
+    "gcs": ("gcsfs", "gcs"),
+    "az": ("adlfs", "azure"),
+    "abfs": ("adlfs", "azure"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +90,15 @@ def parse_root(root: str) -> Root:
         return _local_root(os.path.normpath("/" + path))
     import fsspec  # imported on first remote root: local stores never pay for it
 
+    extra = OBJECT_STORE_EXTRAS.get(scheme)
+    if extra is not None:
+        require(extra[0], extra[1], f"Artifact store root {root!r}")
     try:
         cls = fsspec.get_filesystem_class(scheme)
     except ImportError as exc:
         raise DependencyMissingError(
             f"Artifact store root {root!r} needs the fsspec backend for {scheme!r}, which is "
-            f"not installed ({exc}). Install it, e.g. pip install s3fs / gcsfs / adlfs."
+            f"not installed ({exc}). Install the package fsspec names."
         ) from exc
     except ValueError as exc:
         raise InvalidInputError(
