@@ -53,3 +53,18 @@ def test_a_huge_name_or_body_is_refused_in_under_a_kib(fake_cluster: FakeCluster
     query = fake_cluster.url + "/v1/deployments/bc/events?limit=" + "9" * 4000
     body = _refused(httpx.get(query, headers=AUTH))
     assert body["error"].startswith("Query parameter limit='999")
+
+
+def test_a_huge_value_given_to_a_verb_is_refused_in_under_a_kib(
+    fake_cluster: FakeCluster,
+) -> None:
+    url = fake_cluster.url + "/v1/deployments/bc"
+    assert httpx.put(url, content=_deployment(), headers=AUTH).status_code == 201
+    for method, verb, body in (
+        ("PUT", "scale", {"replicas": BIG}),
+        ("PUT", "model", {"model": [BIG]}),
+        ("POST", "rollout/undo", {"toRevision": BIG}),
+        ("POST", "rollout/promote", {"full": BIG}),
+    ):
+        r = httpx.request(method, f"{url}/{verb}", json=body, headers=AUTH)
+        assert "characters)" in _refused(r)["error"], verb

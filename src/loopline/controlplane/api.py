@@ -34,7 +34,7 @@ from loopline.controlplane.bodies import (
 from loopline.controlplane.openapi import openapi_document
 from loopline.controlplane.responses import FiniteJSONResponse, error_response
 from loopline.controlplane.service import ControlPlane
-from loopline.errors import InvalidInputError, LooplineError
+from loopline.errors import InvalidInputError, LooplineError, shown
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class _Api:
         body = await json_object(request, allow_empty=True)
         full = body.get("full", False)
         if not isinstance(full, bool):
-            raise InvalidInputError(f"full = {full!r} is invalid: it must be true or false.")
+            raise InvalidInputError(f"full = {shown(full)} is invalid: it must be true or false.")
         return FiniteJSONResponse(await run_in_threadpool(self.s.promote, name, full))
 
     async def abort(self, request: Request) -> Response:

@@ -46,6 +46,7 @@ from loopline.errors import (
     InvalidInputError,
     NotFoundError,
     StepTimeoutError,
+    shown,
 )
 from loopline.types import JsonDict, check_name
 
@@ -190,7 +191,7 @@ class ControlPlane:
             or not 0 <= replicas <= MAX_REPLICAS
         ):
             raise InvalidInputError(
-                f"replicas = {replicas!r} is invalid: it must be an integer at least 0 and at "
+                f"replicas = {shown(replicas)} is invalid: it must be an integer at least 0 and at "
                 f"most {MAX_REPLICAS}."
             )
         with self._mutate:
@@ -204,7 +205,7 @@ class ControlPlane:
         """Point the deployment at another model reference (a new revision if it resolves
         to another version)."""
         if not isinstance(ref, str):
-            raise InvalidInputError(f"model = {ref!r} is invalid: it must be a string.")
+            raise InvalidInputError(f"model = {shown(ref)} is invalid: it must be a string.")
         with self._mutate:
             d = self._current(name)
             template = replace(d.spec.template, model=ref)
@@ -233,7 +234,7 @@ class ControlPlane:
         """
         if isinstance(to_revision, bool) or not isinstance(to_revision, int) or to_revision < 0:
             raise InvalidInputError(
-                f"toRevision = {to_revision!r} is invalid: it must be an integer ≥ 0 "
+                f"toRevision = {shown(to_revision)} is invalid: it must be an integer ≥ 0 "
                 "(0 means the previous revision)."
             )
         with self._mutate:
