@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# Building the first time takes minutes (the base image, then ~900 MB of layers).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 TOOLS = ("podman", "runc", "docker-registry")
 
@@ -163,3 +164,6 @@ def test_a_built_image_pushed_by_digest_serves_its_baked_model(
         subprocess.run(["podman", "stop", "--time", "10", name], capture_output=True,
                        timeout=120, check=False)  # fmt: skip
         server.wait(timeout=120)
+        # The pulled copy goes; the built layers stay in storage as the next build's cache.
+        subprocess.run(["podman", "rmi", reference], capture_output=True, timeout=120,
+                       check=False)  # fmt: skip
