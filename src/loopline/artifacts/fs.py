@@ -8,8 +8,9 @@ Two code paths behind one contract:
   commit: a reader sees all of the artifact or nothing.
 - **remote root** (``s3://``, ``gs://``, ``memory://``, …): object stores have no atomic
   directory rename, so ``publish`` writes a ``_LOOPLINE_WRITER`` owner marker, uploads every
-  file, then writes ``_LOOPLINE_COMPLETE`` last. ``exists``/``digest``/``open_local`` require
-  the completion marker; ``sweep`` removes uploads whose writer died.
+  file (concurrently where the back-end is async), then writes ``_LOOPLINE_COMPLETE`` last:
+  that object is the commit. ``exists``/``digest``/``open_local`` require the completion
+  marker; ``sweep`` removes uploads whose writer died.
 
 Every public method validates its URI first (see ``_uri.py``).
 """
@@ -252,8 +253,8 @@ class FsspecArtifactStore(ArtifactStore):
         marker = json.dumps({"digest": digest, "files": len(files), "published_at": time.time()})
         try:
             fs.pipe_file(f"{path}/{self.WRITER_MARKER}", Owner.current().to_json())
-            for rel, local in files:
-                fs.put_file(str(local), f"{path}/{rel}")
+            if files:  # one call: async back-ends (s3fs, gcsfs, adlfs) upload concurrently
+                fs.put([str(local) for _, local in files], [f"{path}/{rel}" for rel, _ in files])
             fs.pipe_file(f"{path}/{self.COMPLETE_MARKER}", marker.encode())
         except BaseException as exc:
             with contextlib.suppress(Exception):  # best effort; sweep() removes what is left
@@ -312,10 +313,11 @@ class FsspecArtifactStore(ArtifactStore):
         entry = self._staging.create()
         try:
             data = entry / DATA_DIR
-            for rel, remote in self._remote_files(uri):
-                dest = data / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self._fs.get_file(remote, str(dest))
+            remotes = self._remote_files(uri)
+            for rel, _ in remotes:
+                (data / rel).parent.mkdir(parents=True, exist_ok=True)
+            if remotes:  # one call: async back-ends download concurrently
+                self._fs.get([r for _, r in remotes], [str(data / rel) for rel, _ in remotes])
             self._verify_download(uri, data)
             yield data
         finally:

@@ -136,9 +136,15 @@ class MotoS3Server:
     def create_bucket(self, name: str) -> None:
         """Create bucket ``name`` (moto checks no signature, so a plain PUT does)."""
         request = urllib.request.Request(f"{self.endpoint_url}/{name}", method="PUT")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            if response.status != 200:
-                raise RuntimeError(f"Creating bucket {name!r} answered {response.status}.")
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                pass
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise RuntimeError(
+                f"Creating bucket {name!r} answered {exc.code}: {detail} (bucket names are 3-63 "
+                "lower-case letters, digits, '.' and '-')."
+            ) from None
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s) and remove its log."""
