@@ -40,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "monitor": "loopline.cli.monitor:monitor",
     "render": "loopline.cli.render:render",
     "build": "loopline.cli.build:build",
+    "compile": "loopline.cli.kubeflow:compile_",
+    "step": "loopline.cli.kubeflow:step",
+    "submit": "loopline.cli.kubeflow:submit",
 }
 
 

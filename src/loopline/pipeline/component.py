@@ -105,6 +105,8 @@ def component(
     timeout: float | None = None,
     cache: bool = True,
     isolation: Isolation = "thread",
+    cpu: str | None = None,
+    memory: str | None = None,
 ) -> Callable[[Callable[..., Any]], Component]: ...
 
 
@@ -117,6 +119,8 @@ def component(
     timeout: float | None = None,
     cache: bool = True,
     isolation: Isolation = "thread",
+    cpu: str | None = None,
+    memory: str | None = None,
 ) -> Component | Callable[[Callable[..., Any]], Component]:
     """Declare a component. Use bare (``@component``) or with options.
 
@@ -127,11 +131,20 @@ def component(
         cache: reuse the outputs of an identical earlier execution (on by default).
         isolation: ``"thread"`` runs in the runner's process, ``"process"`` in a child
             process (killed at the timeout; a crash cannot take the runner down).
+        cpu, memory: the container's limits when the pipeline is compiled for Kubeflow
+            Pipelines (``"2"``, ``"500m"``; ``"4Gi"``); the local runner limits neither.
 
     Raises:
         InvalidDefinitionError: a parameter lacks an annotation or has an unsupported type.
     """
-    options = StepOptions(retries=retries, timeout=timeout, cache=cache, isolation=isolation)
+    options = StepOptions(
+        retries=retries,
+        timeout=timeout,
+        cache=cache,
+        isolation=isolation,
+        cpu=cpu,
+        memory=memory,
+    )
     options.validate(name or (fn.__name__ if fn else "component"))
 
     def wrap(f: Callable[..., Any]) -> Component:

@@ -4,6 +4,7 @@ parameters (``Param``)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,14 +16,23 @@ if TYPE_CHECKING:
     from loopline.pipeline.component import Component
 
 
+CPU_QUANTITY = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)m?")
+MEMORY_QUANTITY = re.compile(r"(?:\d+(?:\.\d+)?|\.\d+)(?:[KMGTPE]i|[kKMGTPE])?")
+
+
 @dataclass(frozen=True, slots=True)
 class StepOptions:
-    """How a step runs: retries, timeout (seconds), caching and isolation."""
+    """How a step runs: retries, timeout (seconds), caching, isolation, and the container
+    limits ``cpu`` (Kubernetes quantity: ``"2"``, ``"500m"``) and ``memory`` (``"4Gi"``,
+    ``"512M"``) that ``loopline compile`` gives the step's container on Kubeflow Pipelines
+    (the local runner runs steps on this machine and limits neither)."""
 
     retries: int = 0
     timeout: float | None = None
     cache: bool = True
     isolation: str = "thread"
+    cpu: str | None = None
+    memory: str | None = None
 
     def validate(self, owner: str) -> None:
         """Raise InvalidDefinitionError naming ``owner`` if an option is out of range."""
@@ -39,6 +49,19 @@ class StepOptions:
         if self.isolation not in ("thread", "process"):
             raise InvalidDefinitionError(
                 f"{owner}: isolation={self.isolation!r} must be 'thread' or 'process'."
+            )
+        if self.cpu is not None and not (
+            isinstance(self.cpu, str) and CPU_QUANTITY.fullmatch(self.cpu)
+        ):
+            raise InvalidDefinitionError(
+                f"{owner}: cpu={self.cpu!r} must be a CPU quantity string such as '2' or '500m'."
+            )
+        if self.memory is not None and not (
+            isinstance(self.memory, str) and MEMORY_QUANTITY.fullmatch(self.memory)
+        ):
+            raise InvalidDefinitionError(
+                f"{owner}: memory={self.memory!r} must be a memory quantity string such as "
+                "'4Gi' or '512M'."
             )
 
 
@@ -111,12 +134,13 @@ class Step:
         return dataclasses.replace(self, id=step_id)
 
     def with_options(self, **changes: Any) -> Step:
-        """A copy with other run options (``retries``, ``timeout``, ``cache``, ``isolation``)."""
+        """A copy with other run options (``retries``, ``timeout``, ``cache``, ``isolation``,
+        ``cpu``, ``memory``)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(StepOptions)}
         if unknown:
             raise InvalidDefinitionError(
                 f"Step {self.id!r}: unknown option(s) {', '.join(sorted(unknown))}; "
-                "known: retries, timeout, cache, isolation."
+                "known: retries, timeout, cache, isolation, cpu, memory."
             )
         options = dataclasses.replace(self.options, **changes)
         options.validate(f"Step {self.id!r}")

@@ -1,0 +1,307 @@
+"""Compile a ``Pipeline`` to Kubeflow Pipelines v2 IR (a ``PipelineSpec``) as plain dicts.
+
+Every step becomes one container component whose container runs the generic step runner::
+
+    loopline step exec --executor-input {{$}} --step NAME --pipeline-file FILE
+        --code-fingerprint SHA256 --run-name {{$.pipeline_job_name}}
+
+in loopline's image (built by ``loopline build``, which has no ENTRYPOINT, so KFP and
+kfp.local can pass this command). ``FILE`` is where the pipeline file is inside the image
+(relative to its working directory); the fingerprint is the step's code fingerprint, so a
+step refuses to run code other than what was compiled, and KFP's own cache key changes when
+the code does. Artifact types map to KFP's system types; parameters keep their types;
+``cache``, ``retries`` and the ``cpu``/``memory`` limits of a step are carried over.
+
+Pure: no I/O, no kfp import. The result parses with ``kfp-pipeline-spec`` and loads in kfp.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loopline import __version__
+from loopline.errors import InvalidDefinitionError, InvalidInputError
+from loopline.pipeline.artifact_types import ArtifactType, Dataset, Metrics, Model
+from loopline.pipeline.component import Component, ParameterSpec
+from loopline.pipeline.fingerprint import code_parts, fingerprint
+from loopline.pipeline.graph import Pipeline
+from loopline.pipeline.step import OutputRef, Param, Step
+from loopline.types import Json
+
+SCHEMA_VERSION = "2.1.0"
+EXECUTOR_INPUT = "{{$}}"
+JOB_NAME = "{{$.pipeline_job_name}}"
+RETRY_BACKOFF = "1s"
+RETRY_BACKOFF_FACTOR = 2.0
+RETRY_BACKOFF_MAX = "30s"
+
+PARAMETER_TYPES: Mapping[type, str] = {
+    bool: "BOOLEAN",
+    int: "NUMBER_INTEGER",
+    float: "NUMBER_DOUBLE",
+    str: "STRING",
+    list: "LIST",
+    dict: "STRUCT",
+}
+
+_SYSTEM_TYPES: tuple[tuple[type[ArtifactType], str], ...] = (
+    (Dataset, "system.Dataset"),  # Examples is a Dataset
+    (Model, "system.Model"),
+    (Metrics, "system.Metrics"),
+)
+
+_MEMORY_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KfpTarget:
+    """Where the compiled steps run.
+
+    Attributes:
+        image: the container image holding loopline and the project (``loopline build``).
+        pipeline_file: the pipeline file's path inside the image, relative to its working
+            directory (``/app`` for ``loopline build --app``) or absolute.
+        attribute: the ``Pipeline`` object's name when the file defines several.
+    """
+
+    image: str
+    pipeline_file: str
+    attribute: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.image or any(c.isspace() for c in self.image):
+            raise InvalidInputError(
+                f"Image {self.image!r} is not an image reference; pass --image NAME[:TAG]."
+            )
+        if not self.pipeline_file:
+            raise InvalidInputError("The pipeline file's path in the image is empty.")
+
+
+def system_type(artifact_type: type[ArtifactType]) -> str:
+    """KFP's schema title for a loopline artifact type (``system.Artifact`` when none fits)."""
+    for base, title in _SYSTEM_TYPES:
+        if issubclass(artifact_type, base):
+            return title
+    return "system.Artifact"
+
+
+def kfp_name(kind: str, name: str) -> str:
+    """KFP's sanitized form of a name: lower case, runs of other characters as one ``-``."""
+    return f"{kind}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def step_fingerprint(step: Step) -> str:
+    """The code fingerprint ``loopline step exec`` checks: the step's function and the
+    project-local code it calls (as in the local runner's cache key)."""
+    return fingerprint(code_parts(step.component.fn))
+
+
+def compile_pipeline(pipeline: Pipeline, target: KfpTarget) -> dict[str, Any]:
+    """The ``PipelineSpec`` of ``pipeline`` as a JSON-able dict.
+
+    Raises:
+        InvalidDefinitionError: two step names differ only in what KFP sanitizes away.
+    """
+    names: dict[str, str] = {}
+    for step in pipeline.steps:
+        task = kfp_name("task", step.id)[len("task-") :]
+        if task in names:
+            raise InvalidDefinitionError(
+                f"Pipeline {pipeline.name!r}: steps {names[task]!r} and {step.id!r} both become "
+                f"the Kubeflow task {task!r}; rename one with .with_id(...)."
+            )
+        names[task] = step.id
+    task_of = {step_id: task for task, step_id in names.items()}
+    components: dict[str, Any] = {}
+    executors: dict[str, Any] = {}
+    tasks: dict[str, Any] = {}
+    for step in pipeline.steps:
+        task = task_of[step.id]
+        comp_name, exec_name = f"comp-{task}", f"exec-{task}"
+        components[comp_name] = _component(step.component, exec_name)
+        executors[exec_name] = {"container": _container(step, target)}
+        tasks[task] = _task(step, comp_name, task_of)
+    root: dict[str, Any] = {"dag": {"tasks": tasks}}
+    params = pipeline.params()
+    if params:
+        root["inputDefinitions"] = {
+            "parameters": {
+                name: _root_parameter(pipeline, name, default) for name, default in params.items()
+            }
+        }
+    spec: dict[str, Any] = {
+        "pipelineInfo": {"name": kfp_name("p", pipeline.name)[2:]},
+        "schemaVersion": SCHEMA_VERSION,
+        "sdkVersion": f"loopline-{__version__}",
+        "components": components,
+        "deploymentSpec": {"executors": executors},
+        "root": root,
+    }
+    if pipeline.description:
+        spec["pipelineInfo"]["description"] = pipeline.description
+    spec["pipelineInfo"]["displayName"] = pipeline.name
+    return spec
+
+
+def _artifact_type(artifact_type: type[ArtifactType]) -> dict[str, str]:
+    return {"schemaTitle": system_type(artifact_type), "schemaVersion": "0.0.1"}
+
+
+def _component(comp: Component, exec_name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"executorLabel": exec_name}
+    inputs: dict[str, Any] = {}
+    if comp.inputs:
+        inputs["artifacts"] = {
+            name: {
+                "artifactType": _artifact_type(port.type),
+                **({"isOptional": True} if port.optional else {}),
+            }
+            for name, port in comp.inputs.items()
+        }
+    if comp.parameters:
+        inputs["parameters"] = {
+            name: _parameter(spec) for name, spec in comp.parameters.items()
+        }
+    if inputs:
+        out["inputDefinitions"] = inputs
+    if comp.outputs:
+        out["outputDefinitions"] = {
+            "artifacts": {
+                name: {"artifactType": _artifact_type(port.type)}
+                for name, port in comp.outputs.items()
+            }
+        }
+    return out
+
+
+def _parameter(spec: ParameterSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"parameterType": PARAMETER_TYPES[spec.type]}
+    if spec.has_default or spec.optional:
+        out["isOptional"] = True
+    if spec.has_default and spec.default is not None and not isinstance(spec.default, Param):
+        out["defaultValue"] = spec.default
+    return out
+
+
+def _root_parameter(pipeline: Pipeline, name: str, default: Json) -> dict[str, Any]:
+    kinds = {
+        PARAMETER_TYPES[s.component.parameters[arg].type]
+        for s in pipeline.steps
+        for arg, value in s.arguments.items()
+        if isinstance(value, Param) and value.name == name
+    }
+    if len(kinds) != 1:
+        raise InvalidDefinitionError(
+            f"Pipeline {pipeline.name!r}: parameter {name!r} feeds step parameters of types "
+            f"{', '.join(sorted(kinds))}; Kubeflow needs one type per pipeline parameter."
+        )
+    out: dict[str, Any] = {"parameterType": kinds.pop(), "isOptional": True}
+    if default is not None:
+        out["defaultValue"] = default
+    return out
+
+
+def _task(step: Step, comp_name: str, task_of: Mapping[str, str]) -> dict[str, Any]:
+    artifacts: dict[str, Any] = {}
+    parameters: dict[str, Any] = {}
+    for name, value in step.arguments.items():
+        if isinstance(value, OutputRef):
+            artifacts[name] = {
+                "taskOutputArtifact": {
+                    "producerTask": task_of[value.step_id],
+                    "outputArtifactKey": value.port,
+                }
+            }
+        elif isinstance(value, Param):
+            parameters[name] = {"componentInputParameter": value.name}
+        elif name in step.component.parameters:
+            if value is None and step.component.parameters[name].default is None:
+                continue  # the component's own default, None, applies
+            parameters[name] = {"runtimeValue": {"constant": value}}
+    out: dict[str, Any] = {
+        "taskInfo": {"name": step.id},
+        "componentRef": {"name": comp_name},
+        "cachingOptions": {"enableCache": bool(step.options.cache)},
+    }
+    if artifacts or parameters:
+        out["inputs"] = {
+            **({"artifacts": artifacts} if artifacts else {}),
+            **({"parameters": parameters} if parameters else {}),
+        }
+    upstream = sorted({task_of[s] for s in step.upstream_ids()})
+    if upstream:
+        out["dependentTasks"] = upstream
+    if step.options.retries:
+        out["retryPolicy"] = {
+            "maxRetryCount": step.options.retries,
+            "backoffDuration": RETRY_BACKOFF,
+            "backoffFactor": RETRY_BACKOFF_FACTOR,
+            "backoffMaxDuration": RETRY_BACKOFF_MAX,
+        }
+    return out
+
+
+def _container(step: Step, target: KfpTarget) -> dict[str, Any]:
+    args = [
+        "--executor-input",
+        EXECUTOR_INPUT,
+        "--step",
+        step.id,
+        "--pipeline-file",
+        target.pipeline_file,
+        "--code-fingerprint",
+        step_fingerprint(step),
+        "--run-name",
+        JOB_NAME,
+    ]
+    if target.attribute:
+        args += ["--pipeline", target.attribute]
+    container: dict[str, Any] = {
+        "image": target.image,
+        "command": ["loopline", "step", "exec"],
+        "args": args,
+    }
+    resources: dict[str, Any] = {}
+    if step.options.cpu is not None:
+        resources["cpuLimit"] = cpu_cores(step.options.cpu)
+        resources["resourceCpuLimit"] = step.options.cpu
+    if step.options.memory is not None:
+        resources["memoryLimit"] = memory_gigabytes(step.options.memory)
+        resources["resourceMemoryLimit"] = step.options.memory
+    if resources:
+        container["resources"] = resources
+    return container
+
+
+def cpu_cores(quantity: str) -> float:
+    """``"500m"`` → 0.5, ``"2"`` → 2.0 (the quantity was checked by ``StepOptions``)."""
+    if quantity.endswith("m"):
+        return float(quantity[:-1]) / 1000
+    return float(quantity)
+
+
+def memory_gigabytes(quantity: str) -> float:
+    """A memory quantity in decimal gigabytes, as KFP's ``memoryLimit`` (``"4Gi"`` →
+    4.294967296)."""
+    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity)
+    if match is None or match.group(2) not in _MEMORY_UNITS:
+        raise InvalidDefinitionError(f"Memory quantity {quantity!r} is not valid, e.g. '4Gi'.")
+    return float(match.group(1)) * _MEMORY_UNITS[match.group(2)] / 10**9
