@@ -1,4 +1,6 @@
-"""A chain of N empty steps (each reads the previous step's output), for the benchmarks."""
+"""A chain of N near-empty steps for the benchmarks: each reads the previous step's output file
+and writes a small output file of its own (prefect_chain.py, dagster_chain.py and kfp_chain.py
+do the same work)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ def first(out: Output[Dataset]) -> None:
 
 @component
 def step(prev: Input[Dataset], out: Output[Dataset]) -> None:
-    (out.path / "x").write_text("0")
+    (out.path / "x").write_text((prev.path / "x").read_text())
 
 
 steps = [first()]
