@@ -1,5 +1,6 @@
 """A request that a replica cannot answer (it drops the connection, or answers with a header
-that is not valid HTTP) is that request's failure: it never takes a healthy replica out."""
+that is not valid HTTP) is that request's failure: it never takes a healthy replica out; a
+connection lost before the request went out sends it elsewhere."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.deploy.router.helpers import push
+from tests.deploy.router.helpers import push, wait_for_stats
 
 from loopline.deploy.engines.local import free_port
+from loopline.deploy.router.mirror import MirrorProtocol
+from loopline.deploy.router.upstream import UpstreamProtocol
+from loopline.deploy.traffic import Mirror
 
 INFER = "/v2/models/m/infer"
 BAD_ID = {"id": "a\nb", "inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}
@@ -141,3 +145,43 @@ def test_a_client_that_goes_away_mid_request_leaves_the_replica_healthy(
     assert [(x["id"], x["healthy"]) for x in backends] == [("slow", True)]
     r = httpx.post(f"http://127.0.0.1:{rt.port}{INFER}", json=GOOD, timeout=10)
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["served", "mirrored"])
+def test_a_connection_lost_before_the_request_goes_out_loses_no_request(
+    router_thread: Callable[..., Any], backend: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch, kind: str,
+) -> None:  # fmt: skip
+    """A backend that is dying accepts a connection (its listener still open) and resets it
+    before the router has written the request: the request goes elsewhere (or the copy counts
+    as an error) at once. Before, the write went to a closed transport and vanished, and the
+    request waited for the 300 s response timeout (the rare failure of
+    test_kill_of_a_backend_under_load_loses_no_request)."""
+    protocol = UpstreamProtocol if kind == "served" else MirrorProtocol
+    made = protocol.connection_made
+
+    def reset_at_once(self: Any, transport: Any) -> None:
+        made(self, transport)
+        if self.backend.id == "dying":  # the peer's reset, read before the request is sent
+            transport.abort()
+
+    monkeypatch.setattr(protocol, "connection_made", reset_at_once)
+    port, _ = backend(id="a")
+    rt = router_thread(health_interval=60.0, mirror_timeout=300.0)
+    if kind == "served":
+        push(rt, [("dying", port, "r"), ("a", port, "r")])
+    else:
+        push(rt, [("a", port, "r"), ("dying", port, "canary")], {"r": 1},
+             mirror=Mirror("canary", 100))  # fmt: skip
+    with httpx.Client(base_url=f"http://127.0.0.1:{rt.port}", timeout=10) as client:
+        for _ in range(6):
+            r = client.post(INFER, json=GOOD)
+            assert r.status_code == 200 and r.json()["id"] == "a"
+    if kind == "served":
+        assert rt.router.stats.retries >= 1  # some went to "dying" first
+        # its connections were accepted: not a refusal, so it stays in rotation
+        healthy = [(x["id"], x["healthy"]) for x in rt.admin.describe()["backends"]]
+        assert healthy == [("dying", True), ("a", True)]
+    else:
+        wait_for_stats(rt, lambda s: s["mirror"]["canary"]["errors"] == 6,
+                       "six copies counted as errors")  # fmt: skip

@@ -274,6 +274,8 @@ class Mirroring:
                 self.connect_timeout,
             )
         except (OSError, TimeoutError):
+            mp = None
+        if mp is None or mp.closed:  # refused, or accepted and lost before the copy went out
             self.in_flight -= 1
             self.balancer.release(target)
             shadow.mirror_failed()

@@ -317,6 +317,9 @@ class Router:
             if up.transport is not None:
                 up.transport.close()
             return
+        if up.closed:  # accepted, then lost before the request went out (a backend dying):
+            self.failed(ex, backend, reused=False)  # a write now would vanish without a word
+            return
         up.send(ex, reused=False)
 
     def complete(self, ex: Exchange, backend: BackendState) -> None:
