@@ -19,16 +19,29 @@ LooplineError
 ```
 
 HTTP status codes are assigned only in the HTTP layers (serving, control plane).
-Messages are sentences that name the offending value and the next step. A value a user sent
-is quoted through :func:`shown` (and a name built from user keys through :func:`clip`), so a
-message stays short however large the value: ``'xxxx…(1048576 characters)'``.
+Messages are sentences that name the offending value and the next step; an error about one
+field of a definition also carries its path as ``field``
+(``InvalidDefinitionError(msg, field="spec.replicas")``), so that no one parses it back out of
+the message. A value a user sent is quoted through :func:`shown` (and a name built from user
+keys through :func:`clip`), so a message stays short however large the value:
+``'xxxx…(1048576 characters)'``.
 """
 
 from __future__ import annotations
 
 
 class LooplineError(Exception):
-    """Root of every error loopline raises on purpose."""
+    """Root of every error loopline raises on purpose.
+
+    ``field`` is the path of the one definition or request field at fault
+    (``spec.strategy.canary.steps[1].pause.duration``), as the message shows it, or None when
+    no single field is; the control plane answers it as the JSON error's ``field``. It
+    survives pickling (it lives in the instance's ``__dict__``).
+    """
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class InvalidDefinitionError(LooplineError, ValueError):

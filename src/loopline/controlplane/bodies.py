@@ -90,7 +90,7 @@ async def read_body(request: Request, kind: str = "") -> Any:
         field = shown_field(bad[0])
         where = f"{kind} field {field}" if kind else f"The request body's field {field}"
         error = InvalidDefinitionError if kind else InvalidInputError
-        raise error(f"{where} = {bad[1]!r} is invalid: it {FINITE}.")
+        raise error(f"{where} = {bad[1]!r} is invalid: it {FINITE}.", field=field)
     return doc
 
 
@@ -104,7 +104,8 @@ async def named_body(request: Request, kind: str, collection: str) -> Any:
     if given != name:
         raise InvalidDefinitionError(
             f"{kind} field metadata.name = {shown(given)} does not match the URL's name "
-            f"{shown(name)}; send the object to /v1/{collection}/{clip(str(given))}."
+            f"{shown(name)}; send the object to /v1/{collection}/{clip(str(given))}.",
+            field="metadata.name",
         )
     return doc
 

@@ -1,7 +1,8 @@
 """``ControlPlaneClient``: the HTTP client the CLI (and scripts) use, like kubectl's.
 
 Errors come back as the loopline error the server raised (``NotFoundError`` for a 404, …),
-with the server's sentence as the message.
+with the server's sentence as the message and its ``field`` (when it names one) as the error's
+``field``.
 """
 
 from __future__ import annotations
@@ -131,13 +132,15 @@ class ControlPlaneClient:
             ) from None
         if response.is_success:
             return response
+        field: str | None = None
         try:
             body = response.json()
             message, reason = str(body["error"]), str(body.get("reason", ""))
+            field = body["field"] if isinstance(body.get("field"), str) else None
         except (ValueError, KeyError, TypeError):
             message = f"{method} {path} answered {response.status_code}: {response.text[:200]}"
             reason = ""
-        raise _ERRORS.get(reason, BackendError)(message)
+        raise _ERRORS.get(reason, BackendError)(message, field=field)
 
     def _get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
@@ -155,7 +158,8 @@ class ControlPlaneClient:
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
-                f"Deployment field metadata.name = {shown(name)} is invalid: it must be a name."
+                f"Deployment field metadata.name = {shown(name)} is invalid: it must be a name.",
+                field="metadata.name",
             )
         result: dict[str, Any] = self.request(
             "PUT", f"/v1/deployments/{name}", json=doc, cause=cause
@@ -248,7 +252,8 @@ class ControlPlaneClient:
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
                 f"AnalysisTemplate field metadata.name = {shown(name)} is invalid: it must be "
-                "a name."
+                "a name.",
+                field="metadata.name",
             )
         result: dict[str, Any] = self.request(
             "PUT", f"/v1/analysistemplates/{name}", json=doc
@@ -272,7 +277,8 @@ class ControlPlaneClient:
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
-                f"Trigger field metadata.name = {shown(name)} is invalid: it must be a name."
+                f"Trigger field metadata.name = {shown(name)} is invalid: it must be a name.",
+                field="metadata.name",
             )
         result: dict[str, Any] = self.request("PUT", f"/v1/triggers/{name}", json=doc).json()
         return result
@@ -300,7 +306,8 @@ class ControlPlaneClient:
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
             raise InvalidDefinitionError(
-                f"Monitor field metadata.name = {shown(name)} is invalid: it must be a name."
+                f"Monitor field metadata.name = {shown(name)} is invalid: it must be a name.",
+                field="metadata.name",
             )
         result: dict[str, Any] = self.request("PUT", f"/v1/monitors/{name}", json=doc).json()
         return result

@@ -87,13 +87,15 @@ class ModelPinner:
             resolved = self.registry.resolve(ModelRef.parse(ref))
         except NotFoundError as exc:
             raise InvalidDefinitionError(
-                f"Deployment field spec.model = {ref!r} cannot be resolved: {exc}"
+                f"Deployment field spec.model = {ref!r} cannot be resolved: {exc}",
+                field="spec.model",
             ) from exc
         if resolved.artifact.state.value != "live":
             raise InvalidDefinitionError(
                 f"Deployment field spec.model = {ref!r} resolves to {resolved.name}/"
                 f"{resolved.version}, whose artifact is {resolved.artifact.state.value}; "
-                "only live models can be deployed. Point the reference at another version."
+                "only live models can be deployed. Point the reference at another version.",
+                field="spec.model",
             )
         pin = ModelPin(
             ref=ref,

@@ -1,10 +1,10 @@
 """What the control plane's API answers: JSON bodies that survive a stored NaN, and the JSON
-error (status, ``reason``, ``field``) of each loopline error."""
+error (status, ``reason``, and ``field`` when the error carries one:
+:attr:`loopline.errors.LooplineError.field`) of each loopline error."""
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -20,13 +20,6 @@ from loopline.errors import (
     StepTimeoutError,
     UnauthorizedError,
 )
-
-# "Deployment field spec.replicas …", or "Field spec.… = …" from a reader shared by kinds
-# (deploy/duration.py)
-_FIELD = re.compile(
-    r"(?:(?:Deployment|AnalysisTemplate|Trigger|Monitor) field|^Field) ([A-Za-z0-9_.\[\]]+)"
-)
-
 
 
 class BodyTooLargeError(InvalidInputError):
@@ -73,9 +66,8 @@ def error_response(exc: LooplineError) -> JSONResponse:
         ((c, r) for kind, c, r in _STATUS if isinstance(exc, kind)), (500, "InternalError")
     )
     body: dict[str, Any] = {"error": str(exc), "reason": reason}
-    match = _FIELD.search(str(exc))
-    if match and isinstance(exc, InvalidDefinitionError):
-        body["field"] = match.group(1)
+    if exc.field:
+        body["field"] = exc.field
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     if code == 413:  # the rest of the body is not read: the connection cannot be reused
         headers = {"Connection": "close"}

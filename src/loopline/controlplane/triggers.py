@@ -95,7 +95,8 @@ class TriggerOperations:
             raise InvalidDefinitionError(
                 f"Trigger field spec.run.pipeline = {spec.run.pipeline!r} is invalid: no such "
                 f"file on the control plane's machine (relative paths start at "
-                f"{str(Path.cwd())!r}); give an absolute path."
+                f"{str(Path.cwd())!r}); give an absolute path.",
+                field="spec.run.pipeline",
             )
         stored, outcome = self.store.apply(spec, time.time())
         return self._view(stored), outcome

@@ -50,5 +50,6 @@ def format_duration(seconds: float) -> str:
 def _bad(field: str, value: object) -> InvalidDefinitionError:
     return InvalidDefinitionError(
         f"Field {shown_field(field)} = {shown(value)} is invalid: it must be a duration such as "
-        "'30s', '5m', '1h30m', '250ms' or a number of seconds."
+        "'30s', '5m', '1h30m', '250ms' or a number of seconds.",
+        field=shown_field(field),
     )

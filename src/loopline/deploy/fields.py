@@ -38,7 +38,8 @@ def invalid(
     quoted short: :func:`~loopline.errors.shown`)."""
     where = shown_field(path) if path else "(document)"
     return InvalidDefinitionError(
-        f"{kind} field {where} = {shown(value)} is invalid: it {rule}."
+        f"{kind} field {where} = {shown(value)} is invalid: it {rule}.",
+        field=shown_field(path) if path else None,
     )
 
 
@@ -54,7 +55,8 @@ class Fields:
         if unknown:
             raise InvalidDefinitionError(
                 f"{kind} field {shown_field(path) or '(document)'} has unknown key(s) "
-                f"{shown(unknown, 200)}; known keys are {sorted(known)}."
+                f"{shown(unknown, 200)}; known keys are {sorted(known)}.",
+                field=shown_field(path) if path else None,
             )
         bad = non_finite(dict(data), path)
         if bad is not None:

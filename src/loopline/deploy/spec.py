@@ -240,7 +240,9 @@ def _parse(data: Any) -> DeploymentSpec:
     try:
         check_name("Deployment", name)
     except InvalidInputError as exc:
-        raise InvalidDefinitionError(f"Deployment field metadata.name: {exc}") from exc
+        raise InvalidDefinitionError(
+            f"Deployment field metadata.name: {exc}", field="metadata.name"
+        ) from exc
     spec = _Fields(
         top.data.get("spec"),
         "spec",
@@ -261,7 +263,9 @@ def _parse(data: Any) -> DeploymentSpec:
     try:
         ModelRef.parse(model)
     except InvalidInputError as exc:
-        raise InvalidDefinitionError(f"Deployment field spec.model: {exc}") from exc
+        raise InvalidDefinitionError(
+            f"Deployment field spec.model: {exc}", field="spec.model"
+        ) from exc
     min_ready = spec.int("minReadySeconds", 0)
     deadline = spec.int("progressDeadlineSeconds", 600, minimum=1)
     if deadline <= min_ready:
@@ -400,4 +404,4 @@ def _rotation_bound(data: Any, key: str, parse: Callable[[Any, str], T]) -> T | 
     try:
         return parse(value, f"spec.template.logging.{key}")
     except InvalidInputError as exc:
-        raise InvalidDefinitionError(str(exc)) from None
+        raise InvalidDefinitionError(str(exc), field=f"spec.template.logging.{key}") from None

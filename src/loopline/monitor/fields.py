@@ -24,7 +24,10 @@ FINITE = "must be a finite number (NaN and Infinity are not numbers a spec may h
 def invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
     """The error for field ``path`` holding ``value`` that breaks ``rule``."""
     where = shown_field(path) if path else "(document)"
-    return InvalidDefinitionError(f"{KIND} field {where} = {shown(value)} is invalid: it {rule}.")
+    return InvalidDefinitionError(
+        f"{KIND} field {where} = {shown(value)} is invalid: it {rule}.",
+        field=shown_field(path) if path else None,
+    )
 
 
 def parse_duration(value: object, path: str) -> float:
@@ -68,7 +71,8 @@ class Fields:
         if unknown:
             raise InvalidDefinitionError(
                 f"{KIND} field {shown_field(path) or '(document)'} has unknown key(s) "
-                f"{shown(unknown, 200)}; known keys are {sorted(known)}."
+                f"{shown(unknown, 200)}; known keys are {sorted(known)}.",
+                field=shown_field(path) if path else None,
             )
         bad = non_finite(dict(data), path)
         if bad is not None:

@@ -316,7 +316,9 @@ def _name(fields: Fields, key: str, kind: str) -> str:
     try:
         return check_name(kind, value)  # type: ignore[arg-type]  # checked here
     except InvalidInputError as exc:
-        raise InvalidDefinitionError(f"Trigger field {fields.sub(key)}: {exc}") from None
+        raise InvalidDefinitionError(
+            f"Trigger field {fields.sub(key)}: {exc}", field=fields.sub(key)
+        ) from None
 
 
 def _strings(fields: Fields, key: str) -> tuple[str, ...]:

@@ -60,14 +60,16 @@ def check_template(value: Json, allowed: frozenset[str], field: str) -> None:
     except InvalidInputError as exc:
         raise InvalidDefinitionError(
             f"Trigger field {shown_field(field)} = {shown(value)} is invalid: {exc}, e.g. "
-            "'{{span}}'."
+            "'{{span}}'.",
+            field=shown_field(field),
         ) from None
     for _, name, _ in found:
         if name not in allowed:
             raise InvalidDefinitionError(
                 f"Trigger field {shown_field(field)} = {shown(value)} is invalid: it names "
                 f"{shown(name)}, which this trigger's event does not provide; known names: "
-                f"{sorted(allowed)}."
+                f"{sorted(allowed)}.",
+                field=shown_field(field),
             )
 
 

@@ -110,7 +110,8 @@ class Condition:
 
 def _invalid(path: str, value: object, rule: str) -> InvalidDefinitionError:
     return InvalidDefinitionError(
-        f"AnalysisTemplate field {shown_field(path)} = {shown(value)} is invalid: it {rule}."
+        f"AnalysisTemplate field {shown_field(path)} = {shown(value)} is invalid: it {rule}.",
+        field=shown_field(path),
     )
 
 

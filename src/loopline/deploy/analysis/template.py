@@ -136,7 +136,9 @@ class AnalysisTemplate:
         try:
             check_name("AnalysisTemplate", name)  # type: ignore[arg-type]  # checked here
         except InvalidInputError as exc:
-            raise InvalidDefinitionError(f"AnalysisTemplate field metadata.name: {exc}") from None
+            raise InvalidDefinitionError(
+                f"AnalysisTemplate field metadata.name: {exc}", field="metadata.name"
+            ) from None
         spec = Fields(top.data.get("spec"), "spec", {"metrics"})
         raw = spec.data.get("metrics")
         if not isinstance(raw, list) or not raw:
@@ -185,7 +187,9 @@ def parse_metric(data: Any, path: str) -> Metric:
     try:
         check_name("Metric", name)  # type: ignore[arg-type]  # checked here
     except InvalidInputError as exc:
-        raise InvalidDefinitionError(f"AnalysisTemplate field {f.sub('name')}: {exc}") from None
+        raise InvalidDefinitionError(
+            f"AnalysisTemplate field {f.sub('name')}: {exc}", field=f.sub("name")
+        ) from None
     if "provider" not in f.data:
         raise invalid(f.sub("provider"), None, "must name where the metric is read from")
     interval = f.duration("interval", None)
