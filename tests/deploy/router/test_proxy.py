@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from tests.deploy.conftest import wait_until
 
 from loopline.deploy.engines.local import free_port
 from loopline.deploy.route_table import Backend, RouteTable
@@ -132,13 +133,17 @@ def test_health_checks_take_an_unready_backend_out_and_bring_it_back(
     backend: Callable[..., Any], router_thread: Callable[..., Any]
 ) -> None:
     pa, _ = backend(id="a")
-    pb, _ = backend(id="b", ready_delay=1.5, wait=False)
+    pb, _ = backend(id="b", ready_delay=5.0, wait=False)  # unready for 5 s from its start
     rt = router_thread(health_interval=0.2, unhealthy_after=1)
     _set(rt, [("a", pa, "r"), ("b", pb, "r")])
-    time.sleep(0.5)
+
+    def healthy() -> dict[str, bool]:
+        return {b["id"]: b["healthy"] for b in rt.admin.describe()["backends"]}
+
+    wait_until(lambda: healthy() == {"a": True, "b": False}, 5, "b taken out")
     url = f"http://127.0.0.1:{rt.port}{INFER}"
     assert {httpx.post(url, json=BODY).json()["id"] for _ in range(6)} == {"a"}
-    time.sleep(1.5)
+    wait_until(lambda: healthy() == {"a": True, "b": True}, 20, "b back once ready")
     assert {httpx.post(url, json=BODY).json()["id"] for _ in range(6)} == {"a", "b"}
 
 
