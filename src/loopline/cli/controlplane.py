@@ -30,6 +30,7 @@ def controlplane(host: str, port: int, sync_interval: float) -> None:
     from loopline.controlplane.files import ControlPlaneFiles
     from loopline.controlplane.server import is_loopback, run_controlplane
     from loopline.platform import Platform
+    from loopline.ui import create_console
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -51,6 +52,7 @@ def controlplane(host: str, port: int, sync_interval: float) -> None:
         run_controlplane(
             service, files, host=host, port=port, sync_interval=sync_interval,
             on_started=started, allowed_hosts=platform.settings.controlplane_hosts,
+            console=lambda s, token: create_console(s, token=token),
         )  # fmt: skip
 
 

@@ -88,12 +88,22 @@ class AccessControl:
         token: the bearer token.
         allowed_hosts: names allowed besides the loopback ones (already normalised by
             :func:`normalise_hosts`).
+        own_auth_prefix: a path prefix (the web console's ``/ui``) whose requests pass once
+            their ``Host`` is allowed: the app there checks its own session and CSRF token.
     """
 
-    def __init__(self, app: ASGIApp, *, token: str, allowed_hosts: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str,
+        allowed_hosts: frozenset[str],
+        own_auth_prefix: str | None = None,
+    ) -> None:
         self.app = app
         self.token = token.encode()
         self.allowed_hosts = allowed_hosts
+        self.own_auth_prefix = own_auth_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,6 +113,11 @@ class AccessControl:
         name = None if header is None else host_name(header)
         if name is None or not (is_loopback_name(name) or name in self.allowed_hosts):
             await _misdirected(header)(scope, receive, send)
+            return
+        prefix = self.own_auth_prefix
+        path = scope["path"]
+        if prefix is not None and (path == prefix or path.startswith(prefix + "/")):
+            await self.app(scope, receive, send)
             return
         given = _header(scope, b"authorization")
         token = _bearer(given)

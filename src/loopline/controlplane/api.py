@@ -19,7 +19,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from loopline import __version__
 from loopline.controlplane.access import AccessControl, normalise_hosts
@@ -42,18 +43,24 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
-    service: ControlPlane, *, token: str, allowed_hosts: Iterable[str] = ()
+    service: ControlPlane,
+    *,
+    token: str,
+    allowed_hosts: Iterable[str] = (),
+    console: ASGIApp | None = None,
 ) -> Starlette:
     """The ASGI app of the control plane over ``service``, guarded by ``token`` and the
     ``Host`` allow-list (loopback names plus ``allowed_hosts``; see
-    :mod:`loopline.controlplane.access`).
+    :mod:`loopline.controlplane.access`). ``console`` (the web console,
+    :func:`loopline.ui.create_console`) is mounted at ``/ui`` behind the Host check; it
+    checks its own sessions.
 
     Raises:
         ValueError: an entry of ``allowed_hosts`` is not a host name.
     """
     hosts = normalise_hosts(allowed_hosts)
     api = _Api(service)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/v1/deployments", api.list_deployments, methods=["GET"]),
@@ -91,6 +98,8 @@ def create_app(
         Route("/v1/replicas", api.all_replicas, methods=["GET"]),
         Route("/v1/replicas/{replica_id}/log", api.replica_log, methods=["GET"]),
     ]
+    if console is not None:
+        routes.append(Mount("/ui", app=console))
 
     async def on_loopline_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, LooplineError):
@@ -126,7 +135,12 @@ def create_app(
             405: not_found,
         },
     )
-    app.add_middleware(AccessControl, token=token, allowed_hosts=hosts)
+    app.add_middleware(
+        AccessControl,
+        token=token,
+        allowed_hosts=hosts,
+        own_auth_prefix="/ui" if console is not None else None,
+    )
     return app
 
 

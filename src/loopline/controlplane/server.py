@@ -86,6 +86,7 @@ def run_controlplane(
     shutdown_timeout: float = 15.0,
     on_started: Callable[[str], None] | None = None,
     allowed_hosts: Iterable[str] = (),
+    console: Callable[[ControlPlane, str], Any] | None = None,
 ) -> None:
     """Serve the API and run the sync loop until SIGTERM or SIGINT.
 
@@ -99,6 +100,8 @@ def run_controlplane(
         on_started: called with the URL once the API accepts connections.
         allowed_hosts: ``Host`` names served besides the loopback ones
             (``LOOPLINE_CONTROLPLANE_HOSTS``); a specific bound address is added to them.
+        console: makes the web console's ASGI app from the service and the token
+            (:func:`loopline.ui.create_console`), served at ``/ui``; None: no console.
 
     Raises:
         ConflictError: another control plane runs for the same home.
@@ -123,7 +126,8 @@ def run_controlplane(
         if ":" in url_host:
             url_host = f"[{url_host}]"
         url = f"http://{url_host}:{bound}"
-        app = create_app(service, token=token, allowed_hosts=hosts)
+        ui = None if console is None else console(service, token)
+        app = create_app(service, token=token, allowed_hosts=hosts, console=ui)
         server = make_api_server(app)
         stop = threading.Event()
         loop = threading.Thread(

@@ -1,0 +1,223 @@
+"""What each console screen shows, read through the control plane's own operations.
+
+:class:`ConsoleReads` asks the :class:`~loopline.controlplane.ControlPlane` (the same calls
+the API's GET routes make), the model registry and the run history (the same queries as
+``loopline models`` and ``loopline runs``), then hands the results to the pure builders of
+:mod:`loopline.ui.overview`, :mod:`loopline.ui.actions` and :mod:`loopline.ui.dag`. Every
+method blocks (store reads): the routes call them on the thread pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from loopline.controlplane import ControlPlane
+from loopline.deploy.strategies.progressive_sync import step_summary
+from loopline.errors import LooplineError, NotFoundError
+from loopline.metadata.entities import Artifact, EventType, ModelVersion
+from loopline.pipeline.runs import RunHistory, RunRecord
+from loopline.registry import AliasMove, ModelSummary
+from loopline.types import JsonDict
+from loopline.ui.actions import ActionState, action_states
+from loopline.ui.dag import DagLayout, DagNode, layout
+from loopline.ui.overview import OverviewRow, at, overview_row
+from loopline.ui.paging import Page, page_by_id, page_by_name
+
+BLESSING_TYPE = "ModelBlessing"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentScreen:
+    view: JsonDict
+    step: str
+    revisions: tuple[JsonDict, ...]
+    replicas: tuple[JsonDict, ...]
+    events: tuple[JsonDict, ...]
+    actions: tuple[ActionState, ...]
+    steps: tuple[str, ...]  # the canary steps, described
+    numbers: dict[str, int]  # revision hash → number
+
+
+@dataclass(frozen=True, slots=True)
+class Blessing:
+    artifact_id: int
+    blessed: bool
+    forced: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    version: ModelVersion
+    aliases: tuple[str, ...]
+    blessings: tuple[Blessing, ...]
+    deployed: tuple[str, ...]  # deployments whose current revision serves it
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScreen:
+    name: str
+    aliases: dict[str, int]
+    versions: Page[VersionRow]
+    history: tuple[AliasMove, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunScreen:
+    run: RunRecord
+    dag: DagLayout | None
+    edges: int
+
+
+class ConsoleReads:
+    """The console's reads over a control plane (its registry and metadata store included)."""
+
+    def __init__(self, service: ControlPlane) -> None:
+        self.s = service
+        self.registry = service.pinner.registry
+        self.metadata = service.pinner.metadata
+
+    # ---- deployments ---------------------------------------------------------------------
+
+    def overview(self, after: str | None) -> Page[OverviewRow]:
+        views = {str(at(v, "metadata", "name")): v for v in self.s.list_deployments()}
+        page = page_by_name(views, lambda n: n, after)
+        monitors = self._optional(lambda: self.s.monitors().list())
+        triggers = self._optional(lambda: self.s.triggers().list())
+        rows = []
+        for name in page.items:
+            try:
+                step = self._step(name)
+                revisions = self.s.revisions(name)
+            except NotFoundError:  # deleted since the list was read
+                continue
+            rows.append(overview_row(views[name], revisions, monitors, triggers, step))
+        return Page(tuple(rows), page.after, page.next_after)
+
+    def deployment(self, name: str) -> DeploymentScreen:
+        view = self.s.get_deployment(name)
+        revisions = tuple(self.s.revisions(name))
+        canary_steps = at(view, "spec", "strategy", "canary", "steps") or ()
+        steps = tuple(_describe(s) for s in canary_steps if isinstance(s, dict))
+        return DeploymentScreen(
+            view=view,
+            step=self._step(name),
+            revisions=revisions,
+            replicas=tuple(self.s.replicas(name)),
+            events=tuple(reversed(self.s.list_events(name, 50))),
+            actions=action_states(view, len(revisions)),
+            steps=steps,
+            numbers={str(at(r, "hash")): int(at(r, "number")) for r in revisions},
+        )
+
+    def _step(self, name: str) -> str:
+        d = self.s.store.get_deployment(name)
+        state = d.status.rollout
+        if not d.spec.strategy.progressive or state is None or state.canary is None:
+            return ""
+        return step_summary(d.spec, state)
+
+    @staticmethod
+    def _optional(read: Any) -> list[JsonDict]:
+        try:
+            return list(read())
+        except LooplineError:  # this control plane keeps no monitors / triggers
+            return []
+
+    # ---- registry ------------------------------------------------------------------------
+
+    def models(self, after: str | None) -> Page[ModelSummary]:
+        return page_by_name(self.registry.list_models(), lambda m: m.name, after)
+
+    def model(self, name: str, after: int | None) -> ModelScreen:
+        model = self.registry.get_model(name)
+        page = page_by_id(model.versions, lambda v: v.version, after)
+        blessings = self._blessings([v.artifact_id for v in page.items])
+        by_version: dict[int, list[str]] = {}
+        for alias, version in sorted(model.aliases.items()):
+            by_version.setdefault(version, []).append(alias)
+        deployed: dict[str, list[str]] = {}
+        for view in self.s.list_deployments():
+            pinned = str(at(view, "status", "model", "pinned"))
+            deployed.setdefault(pinned, []).append(str(at(view, "metadata", "name")))
+        rows = tuple(
+            VersionRow(
+                version=v,
+                aliases=tuple(by_version.get(v.version, ())),
+                blessings=tuple(blessings.get(v.artifact_id, ())),
+                deployed=tuple(deployed.get(f"{name}/{v.version}", ())),
+            )
+            for v in page.items
+        )
+        return ModelScreen(
+            name=name,
+            aliases=dict(model.aliases),
+            versions=Page(rows, page.after, page.next_after),
+            history=tuple(self.registry.alias_history(name)[:50]),
+        )
+
+    def _blessings(self, model_ids: list[int]) -> dict[int, list[Blessing]]:
+        """The ModelBlessing artifacts written about each model artifact (by the Evaluator:
+        an execution that read the model and wrote the blessing)."""
+        if not model_ids:
+            return {}
+        readers = {
+            e.execution_id
+            for e in self.metadata.get_events(artifact_ids=model_ids)
+            if e.type is EventType.INPUT
+        }
+        outputs = [
+            e.artifact_id
+            for e in self.metadata.get_events(execution_ids=sorted(readers))
+            if e.type is EventType.OUTPUT
+        ]
+        found: dict[int, list[Blessing]] = {}
+        for art in self.metadata.get_artifacts(sorted(set(outputs))):
+            about = art.properties.get("current_model_id")
+            if art.type_name == BLESSING_TYPE and isinstance(about, int):
+                found.setdefault(about, []).append(_blessing(art))
+        return found
+
+    # ---- runs ----------------------------------------------------------------------------
+
+    def runs(self, after: int | None) -> Page[RunRecord]:
+        history = RunHistory(self.metadata)
+        contexts = self.metadata.list_contexts(type_name="run")
+        page = page_by_id(contexts, lambda c: int(c.id), after)
+        return Page(tuple(history.show(c) for c in page.items), page.after, page.next_after)
+
+    def run(self, run_id: int) -> RunScreen:
+        record = RunHistory(self.metadata).show(str(run_id))
+        producers = {
+            artifact: step.name for step in record.steps for artifact in step.outputs.values()
+        }
+        edges = [
+            (producers[a], step.name)
+            for step in record.steps
+            for a in step.inputs.values()
+            if a in producers
+        ]
+        nodes = [DagNode(s.name, s.name, s.status, s.cached) for s in record.steps]
+        return RunScreen(record, layout(nodes, edges), len(set(edges)))
+
+
+def _blessing(art: Artifact) -> Blessing:
+    reasons = art.properties.get("reasons")
+    return Blessing(
+        artifact_id=int(art.id),
+        blessed=art.properties.get("blessed") == 1,
+        forced=art.properties.get("forced") == 1,
+        reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (),
+    )
+
+
+def _describe(step: JsonDict) -> str:
+    """A canary step as Argo's CLI lists it (``setWeight: 20``, ``pause: 30s``)."""
+    (kind, value), *_ = step.items() or [("step", "")]
+    if isinstance(value, dict):
+        if not value:
+            return f"{kind}: until promoted" if kind == "pause" else kind
+        inner = ", ".join(f"{k}={v}" for k, v in value.items())
+        return f"{kind}: {inner}"
+    return f"{kind}: {value}"
