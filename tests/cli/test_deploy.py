@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ from tests.controlplane.live import kill_all_processes, register_models
 Run = Callable[..., CompletedProcess[str]]
 __all__ = ["bc_bundles"]  # the session fixture, shared with tests/controlplane
 
+SECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+MICROS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 SPEC = """\
 apiVersion: loopline/v1
 kind: Deployment
@@ -89,6 +92,10 @@ def test_deployment_verbs_end_to_end(loopline: Run, workdir: Path) -> None:
     assert doc["status"]["model"]["pinned"] == "bc/1"
     as_yaml = yaml.safe_load(loopline("get", "deploy/bc", "-o", "yaml").stdout)
     assert (as_yaml["metadata"]["name"], as_yaml["spec"]) == ("bc", doc["spec"])
+    # timestamps read as kubectl's: RFC 3339 in UTC, seconds in metadata and conditions
+    assert re.fullmatch(SECONDS, as_yaml["metadata"]["creationTimestamp"]), as_yaml["metadata"]
+    for c in as_yaml["status"]["conditions"]:
+        assert re.fullmatch(SECONDS, c["lastTransitionTime"]), c
 
     out = loopline("set", "model", "deployment/bc", "bc/2").stdout
     assert "model updated to bc/2 (bc/2)" in out
@@ -104,6 +111,7 @@ def test_deployment_verbs_end_to_end(loopline: Run, workdir: Path) -> None:
     assert "scaled" in loopline("scale", "deployment", "bc", "--replicas=2").stdout
     replicas = yaml.safe_load(loopline("get", "replicas", "bc", "-o", "yaml").stdout)["items"]
     assert {r["model"] for r in replicas} == {"bc/1"} and len(replicas) == 2
+    assert all(re.fullmatch(MICROS, r["createdAt"]) for r in replicas), replicas
     ready = [r for r in replicas if r["ready"]]
 
     described = loopline("describe", "deployment", "bc").stdout

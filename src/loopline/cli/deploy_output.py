@@ -14,6 +14,7 @@ import yaml
 from rich.table import Table
 
 from loopline.cli.output import console
+from loopline.controlplane.timestamps import epoch
 from loopline.errors import InvalidInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,11 +61,11 @@ def split_resource(args: tuple[str, ...], want: str = "deployment") -> str:
     return name
 
 
-def age(since: float | None) -> str:
-    """kubectl-style age: 42s, 7m, 3h, 2d."""
+def age(since: str | float | None) -> str:
+    """kubectl-style age of an RFC 3339 timestamp (or epoch seconds): 42s, 7m, 3h, 2d."""
     if since is None:
         return "-"
-    s = max(0, int(time.time() - since))
+    s = max(0, int(time.time() - (epoch(since) if isinstance(since, str) else since)))
     if s < 120:
         return f"{s}s"
     if s < 7200:

@@ -20,6 +20,7 @@ from rich.table import Table
 from loopline.cli.connect import connect
 from loopline.cli.deploy_output import age, emit
 from loopline.cli.output import console, handle_errors
+from loopline.controlplane.timestamps import read_back, shown
 from loopline.monitor import (
     FeatureDrift,
     MonitorStatus,
@@ -73,7 +74,7 @@ def monitors_table(items: list[dict[str, Any]]) -> Table:
     for col in ("NAME", "DEPLOYMENT", "VERSION", "WINDOWS", "DRIFTED", "ALERTS", "AGE"):
         table.add_column(col)
     for m in items:
-        status = MonitorStatus.from_dict(m["status"])
+        status = MonitorStatus.from_dict(read_back(m["status"]))
         latest = _latest(status.versions)
         drifted = f"{len(latest.drifted)}/{len(latest.features)}" if latest else "-"
         table.add_row(
@@ -221,9 +222,9 @@ def status_cmd(name: str, as_json: bool) -> None:
     name = name.partition("/")[2] if "/" in name else name
     with connect() as client:
         doc = client.get_monitor(name)
-    status = MonitorStatus.from_dict(doc["status"])
+    status = MonitorStatus.from_dict(read_back(doc["status"]))
     if as_json:
-        emit(status.to_dict(), "json")
+        emit(shown(status.to_dict()), "json")
         return
     print_status(status)
 
@@ -241,9 +242,9 @@ def report_cmd(name: str, path: str, limit: int) -> None:
 
     name = name.partition("/")[2] if "/" in name else name
     with connect() as client:
-        status = MonitorStatus.from_dict(client.get_monitor(name)["status"])
+        status = MonitorStatus.from_dict(read_back(client.get_monitor(name)["status"]))
         windows = [
-            WindowResult.from_dict(w)
+            WindowResult.from_dict(read_back(w))
             for v in status.versions
             for w in client.monitor_windows(name, version=v.version, limit=limit)
         ]

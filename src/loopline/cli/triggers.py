@@ -15,6 +15,7 @@ from rich.table import Table
 from loopline.cli.connect import connect
 from loopline.cli.deploy_output import age, emit, machine_format, output_options
 from loopline.cli.output import console, handle_errors
+from loopline.controlplane.timestamps import epoch
 
 
 def _source(spec: dict[str, Any]) -> str:
@@ -30,8 +31,12 @@ def _source(spec: dict[str, Any]) -> str:
     return f"{kind} {body.get('monitor') or '*'}" + (f" [{what}]" if what else "")
 
 
-def _when(t: float | None) -> str:
-    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+def _when(t: str | float | None) -> str:
+    """An RFC 3339 timestamp (or epoch seconds) in local time, to the second."""
+    if t is None:
+        return "-"
+    seconds = epoch(t) if isinstance(t, str) else t
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
 def triggers_table(items: list[dict[str, Any]]) -> Table:

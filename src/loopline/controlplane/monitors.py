@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.artifacts import ArtifactStore
+from loopline.controlplane.timestamps import shown
 from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.state import DeploymentStateStore
 from loopline.errors import LooplineError, NotFoundError
@@ -121,7 +122,7 @@ class MonitorOperations:
         self, name: str, *, version: str | None = None, limit: int | None = None
     ) -> builtins.list[JsonDict]:
         """Stored window results, oldest first (with ``limit``: the newest ``limit``)."""
-        return [w.to_dict() for w in self.store.windows(name, version=version, limit=limit)]
+        return [shown(w.to_dict()) for w in self.store.windows(name, version=version, limit=limit)]
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -240,4 +241,5 @@ class MonitorOperations:
             meta["generation"] = stored.generation
             meta["creationTimestamp"] = stored.created_at
         doc["status"] = self._status(stored).to_dict()
-        return doc
+        result: JsonDict = shown(doc)
+        return result

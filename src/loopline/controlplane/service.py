@@ -26,6 +26,7 @@ from loopline.controlplane.sync_events import SyncEvents
 from loopline.controlplane.triggers import TriggerOperations
 from loopline.controlplane.views import (
     deployment_view,
+    event_view,
     replica_view,
     revision_view,
     strip_server_fields,
@@ -122,7 +123,7 @@ class ControlPlane:
 
     def list_events(self, name: str, limit: int | None = None) -> list[JsonDict]:
         self.store.get_deployment(name)
-        return [e.to_dict() for e in self.events.list(name, limit)]
+        return [event_view(e) for e in self.events.list(name, limit)]
 
     def replica_log(self, replica_id: str, tail: int | None = None) -> str:
         """The replica's log file (its last ``tail`` lines; at most 4 MiB).

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.controlplane.rollout import rollout_status
+from loopline.controlplane.timestamps import shown
 from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.rollout_state import Phase
 from loopline.errors import InvalidDefinitionError
@@ -114,7 +115,7 @@ class TriggerOperations:
     def history(self, name: str, limit: int | None = None) -> builtins.list[JsonDict]:
         """The trigger's runs, newest first."""
         self.store.get(name)
-        return [r.to_dict() for r in self.store.list_runs(trigger=name, limit=limit)]
+        return [shown(r.to_dict()) for r in self.store.list_runs(trigger=name, limit=limit)]
 
     def run(self, stop: threading.Event) -> None:
         """The trigger loop until ``stop`` (errors are logged; the loop goes on)."""
@@ -136,4 +137,5 @@ class TriggerOperations:
             # this round's skipped and deferred events, and why (the first 20)
             "waiting": list[Json](self.controller.last_decisions.get(stored.spec.name, [])[:20]),
         }
-        return doc
+        result: JsonDict = shown(doc)
+        return result

@@ -1,9 +1,12 @@
-"""The JSON shapes the API returns for deployments, revisions, replicas and AnalysisTemplates,
-and the check of a deployment name taken from a URL."""
+"""The JSON shapes the API returns for deployments, revisions, replicas, events and
+AnalysisTemplates, and the check of a deployment name taken from a URL. Their timestamps are
+RFC 3339 strings (:mod:`loopline.controlplane.timestamps`)."""
 
 from __future__ import annotations
 
+from loopline.controlplane.events import DeploymentEvent
 from loopline.controlplane.pinning import ModelPin
+from loopline.controlplane.timestamps import shown
 from loopline.deploy.deployment import Deployment
 from loopline.deploy.replica import Replica
 from loopline.deploy.revision import Revision
@@ -53,7 +56,8 @@ def deployment_view(d: Deployment, pins: dict[str, ModelPin], host: str) -> Json
         "creationTimestamp": d.created_at,
     }
     doc["status"] = status
-    return doc
+    result: JsonDict = shown(doc)
+    return result
 
 
 def phase(d: Deployment) -> str:
@@ -79,7 +83,7 @@ def phase(d: Deployment) -> str:
 def revision_view(r: Revision, pins: dict[str, ModelPin], current_hash: str) -> JsonDict:
     """One revision with its pinned model."""
     pin = pins.get(r.hash)
-    return {
+    doc: JsonDict = {
         "number": r.number,
         "hash": r.hash,
         "name": r.name,
@@ -92,13 +96,15 @@ def revision_view(r: Revision, pins: dict[str, ModelPin], current_hash: str) -> 
         "createdAt": r.created_at,
         "current": r.hash == current_hash,
     }
+    result: JsonDict = shown(doc)
+    return result
 
 
 def replica_view(rep: Replica, revisions: dict[str, Revision]) -> JsonDict:
     """One replica slot and its process."""
     rev = revisions.get(rep.revision)
     last = rep.last_exit
-    return {
+    doc: JsonDict = {
         "id": rep.id,
         "deployment": rep.deployment,
         "revision": rep.revision,
@@ -117,6 +123,14 @@ def replica_view(rep: Replica, revisions: dict[str, Revision]) -> JsonDict:
         else {"at": last.at, "code": last.code, "message": last.message},
         "logPath": rep.log_path,
     }
+    result: JsonDict = shown(doc)
+    return result
+
+
+def event_view(e: DeploymentEvent) -> JsonDict:
+    """One event of a deployment."""
+    result: JsonDict = shown(e.to_dict())
+    return result
 
 
 #: Fields the server fills in; an applied object may carry them (the output of
@@ -151,4 +165,5 @@ def template_view(stored: StoredTemplate) -> JsonDict:
     if isinstance(meta, dict):
         meta["generation"] = stored.generation
         meta["creationTimestamp"] = stored.created_at
-    return doc
+    result: JsonDict = shown(doc)
+    return result
