@@ -1,4 +1,5 @@
-"""The control plane's REST API (Starlette): routes and their handlers.
+"""The control plane's REST API (Starlette): the app and the routes' handlers (the route
+table, with each route's types, is :func:`loopline.controlplane.routes.api_endpoints`).
 
 Access (:mod:`loopline.controlplane.access`): the ``Host`` must be on the allow-list (421
 otherwise); every mutating request (POST, PUT, PATCH, DELETE) needs ``Authorization: Bearer
@@ -32,8 +33,9 @@ from loopline.controlplane.bodies import (
     path_name,
     read_body,
 )
-from loopline.controlplane.openapi import openapi_document
+from loopline.controlplane.openapi import EXTRA_SCHEMAS, Endpoint, openapi_document
 from loopline.controlplane.responses import FiniteJSONResponse, error_response
+from loopline.controlplane.routes import api_endpoints
 from loopline.controlplane.service import ControlPlane
 from loopline.errors import InvalidInputError, LooplineError, shown
 
@@ -59,44 +61,10 @@ def create_app(
         ValueError: an entry of ``allowed_hosts`` is not a host name.
     """
     hosts = normalise_hosts(allowed_hosts)
-    api = _Api(service)
+    api = ApiHandlers(service)
+    api.endpoints = api_endpoints(api)
     routes: list[BaseRoute] = [
-        Route("/healthz", api.healthz, methods=["GET"]),
-        Route("/openapi.json", api.openapi, methods=["GET"]),
-        Route("/v1/deployments", api.list_deployments, methods=["GET"]),
-        Route("/v1/deployments", api.create_deployment, methods=["POST"]),
-        Route("/v1/deployments/{name}", api.get_deployment, methods=["GET"]),
-        Route("/v1/deployments/{name}", api.put_deployment, methods=["PUT"]),
-        Route("/v1/deployments/{name}", api.delete_deployment, methods=["DELETE"]),
-        Route("/v1/deployments/{name}/scale", api.scale, methods=["PUT", "PATCH"]),
-        Route("/v1/deployments/{name}/model", api.set_model, methods=["PUT"]),
-        Route("/v1/deployments/{name}/autoscaling", api.set_autoscaling, methods=["PUT"]),
-        Route("/v1/deployments/{name}/rollout", api.rollout_status, methods=["GET"]),
-        Route("/v1/deployments/{name}/rollout/pause", api.pause, methods=["POST"]),
-        Route("/v1/deployments/{name}/rollout/resume", api.resume, methods=["POST"]),
-        Route("/v1/deployments/{name}/rollout/undo", api.undo, methods=["POST"]),
-        Route("/v1/deployments/{name}/rollout/promote", api.promote, methods=["POST"]),
-        Route("/v1/deployments/{name}/rollout/abort", api.abort, methods=["POST"]),
-        Route("/v1/deployments/{name}/rollout/retry", api.retry, methods=["POST"]),
-        Route("/v1/analysistemplates", api.list_templates, methods=["GET"]),
-        Route("/v1/analysistemplates/{name}", api.get_template, methods=["GET"]),
-        Route("/v1/analysistemplates/{name}", api.put_template, methods=["PUT"]),
-        Route("/v1/analysistemplates/{name}", api.delete_template, methods=["DELETE"]),
-        Route("/v1/triggers", api.list_triggers, methods=["GET"]),
-        Route("/v1/triggers/{name}", api.get_trigger, methods=["GET"]),
-        Route("/v1/triggers/{name}", api.put_trigger, methods=["PUT"]),
-        Route("/v1/triggers/{name}", api.delete_trigger, methods=["DELETE"]),
-        Route("/v1/triggers/{name}/history", api.trigger_history, methods=["GET"]),
-        Route("/v1/monitors", api.list_monitors, methods=["GET"]),
-        Route("/v1/monitors/{name}", api.get_monitor, methods=["GET"]),
-        Route("/v1/monitors/{name}", api.put_monitor, methods=["PUT"]),
-        Route("/v1/monitors/{name}", api.delete_monitor, methods=["DELETE"]),
-        Route("/v1/monitors/{name}/windows", api.monitor_windows, methods=["GET"]),
-        Route("/v1/deployments/{name}/revisions", api.revisions, methods=["GET"]),
-        Route("/v1/deployments/{name}/replicas", api.deployment_replicas, methods=["GET"]),
-        Route("/v1/deployments/{name}/events", api.events, methods=["GET"]),
-        Route("/v1/replicas", api.all_replicas, methods=["GET"]),
-        Route("/v1/replicas/{replica_id}/log", api.replica_log, methods=["GET"]),
+        Route(e.path, e.handler, methods=list(e.methods)) for e in api.endpoints
     ]
     if console is not None:
         routes.append(Mount("/ui", app=console))
@@ -144,11 +112,12 @@ def create_app(
     return app
 
 
-class _Api:
+class ApiHandlers:
     """Route handlers; blocking store calls run on the thread pool."""
 
     def __init__(self, service: ControlPlane) -> None:
         self.s = service
+        self.endpoints: list[Endpoint] = []
 
     async def healthz(self, request: Request) -> Response:
         return FiniteJSONResponse(
@@ -156,7 +125,7 @@ class _Api:
         )
 
     async def openapi(self, request: Request) -> Response:
-        return FiniteJSONResponse(openapi_document())
+        return FiniteJSONResponse(openapi_document(self.endpoints, EXTRA_SCHEMAS))
 
     async def list_deployments(self, request: Request) -> Response:
         items = await run_in_threadpool(self.s.list_deployments)
