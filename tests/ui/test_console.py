@@ -128,7 +128,7 @@ def test_the_deployment_page_shows_steps_weights_revisions_replicas_and_events(
 ) -> None:
     canary_in_flight(console)
     text = console.client().get("/ui/deployments/bc").text
-    assert re.search(r'<li class="current" aria-current="step">pause: until promoted</li>', text)
+    assert re.search(r'<li class="step-current" aria-current="step">pause: until promoted</li>', text)
     assert re.search(r'data-revision="2".*?25%', text, re.S)
     assert 'data-number="1"' in text and 'data-number="2"' in text
     assert "RevisionCreated" in text and "bc-" in text
@@ -246,3 +246,8 @@ def test_static_files_are_served_without_a_session(console: Console) -> None:
 def test_the_console_is_behind_the_hosts_allow_list(console: Console, host: str) -> None:
     r = console.client(signed_in=True).get("/ui/", headers={"Host": host})
     assert r.status_code == 421
+
+
+def test_the_sign_in_form_returns_to_the_page_that_asked(console: Console) -> None:
+    form = console.client(remote=True).get("/ui/login?next=/ui/models/bc")
+    assert form.status_code == 200 and 'name="next" value="/ui/models/bc"' in form.text

@@ -194,13 +194,17 @@ class _Console:
         html = render_block("fragments.html", "alert", self._context(request, message=message))
         return HTMLResponse(html, status_code=code)
 
-    def _sign_in(self, request: Request, code: int, message: str) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    def _sign_in(
+        self, request: Request, code: int, message: str, target: str | None = None
+    ) -> Response:
+        if target is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         ctx = self._context(request, message=message, next=target)
         return HTMLResponse(render_page("login.html", ctx), status_code=code)
 
     async def login_form(self, request: Request) -> Response:
-        return self._sign_in(request, 200, "")
+        base = request.scope.get("root_path", "")
+        return self._sign_in(request, 200, "", request.query_params.get("next", f"{base}/"))
 
     async def login(self, request: Request) -> Response:
         form = await _form(request)
@@ -210,7 +214,7 @@ class _Console:
             target = f"{base}/"
         if not self.keys.token_matches(form.get("token", "")):
             return self._sign_in(request, 401, "That is not the control plane's token (see "
-                                 "$LOOPLINE_HOME/controlplane/token).")  # fmt: skip
+                                 "$LOOPLINE_HOME/controlplane/token).", target)  # fmt: skip
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE,
