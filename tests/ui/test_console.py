@@ -128,7 +128,8 @@ def test_the_deployment_page_shows_steps_weights_revisions_replicas_and_events(
 ) -> None:
     canary_in_flight(console)
     text = console.client().get("/ui/deployments/bc").text
-    assert re.search(r'<li class="step-current" aria-current="step">pause: until promoted</li>', text)
+    current = r'<li class="step-current" aria-current="step">pause: until promoted</li>'
+    assert re.search(current, text)
     assert re.search(r'data-revision="2".*?25%', text, re.S)
     assert 'data-number="1"' in text and 'data-number="2"' in text
     assert "RevisionCreated" in text and "bc-" in text
