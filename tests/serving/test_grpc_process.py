@@ -19,6 +19,7 @@ import pytest
 import tritonclient.grpc as tg
 from sklearn.neighbors import KNeighborsClassifier
 from tests.serving.faulty_model import LOADER, SLOW, save_faulty
+from tritonclient.utils import InferenceServerException
 
 from loopline.bundle import infer_signature, save_model
 from loopline.errors import InvalidInputError
@@ -55,7 +56,14 @@ class Server:
 
         wait_for(ready, timeout=60, what="the server to become ready")
         with tg.InferenceServerClient(self.target) as client:
-            wait_for(client.is_server_ready, timeout=30, what="the gRPC listener")
+
+            def grpc_ready() -> bool:  # a worker listens for gRPC once HTTP listens
+                try:
+                    return bool(client.is_server_ready())
+                except InferenceServerException:
+                    return False
+
+            wait_for(grpc_ready, timeout=30, what="the gRPC listener")
 
     def grpc_listeners(self) -> int:
         """Sockets listening on the gRPC port (one per worker that started its listener)."""

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tg
 from tests.serving.echo_model import DTYPES, EXAMPLES, columns_model, echo_model
-from tests.serving.faulty_model import BUG, faulty_model
+from tests.serving.faulty_model import BUG, SLOW, faulty_model
 from tests.serving.grpc_harness import GrpcServer
 from tritonclient.utils import InferenceServerException
 
@@ -78,7 +78,8 @@ def server(
         ServedModel("lr", "2", models.lr_v2, aliases=("challenger",), batching=True),
         ServedModel("tab", "3", models.tab),
         ServedModel("columns", "1", columns_model(root)),
-        ServedModel("faulty", "1", faulty_model(root)),
+        ServedModel("faulty", "1", (faulty := faulty_model(root))),
+        ServedModel("faulty", "2", faulty, batching=True),
         *(ServedModel(f"echo-{d}", "1", echo_model(root, d), batching=True) for d in DTYPES),
     ]
     options = ServerOptions(
@@ -378,6 +379,23 @@ def test_a_bug_in_a_model_is_internal_with_an_error_reference(
     metrics = httpx.get(f"{server.url}/metrics").text
     key = 'loopline_requests_total{model="faulty",version="1",protocol="grpc",code="500"}'
     assert key in metrics
+
+
+def test_a_call_past_its_deadline_is_cancelled_on_the_worker_and_counted_499(
+    channel: grpc.Channel, server: GrpcServer
+) -> None:
+    request = pb.ModelInferRequest(model_name="faulty", model_version="2")
+    request.inputs.add(name="x", datatype="FP64", shape=[1, 1])
+    request.raw_input_contents.append(np.array([[SLOW]]).tobytes())  # a second in the model
+    infer = channel.unary_unary(f"/{pb.SERVICE_NAME}/ModelInfer")
+    with pytest.raises(grpc.RpcError) as error:
+        infer(request.SerializeToString(), timeout=0.2)
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    key = 'loopline_requests_total{model="faulty",version="2",protocol="grpc",code="499"} 1'
+    wait_for(lambda: key in httpx.get(f"{server.url}/metrics").text, timeout=30,
+             what="the cancelled call in the metrics")  # fmt: skip
+    entry = server.app.table.get("faulty", "2")
+    wait_for(lambda: entry.in_flight == 0, timeout=30, what="the call to leave the worker")
 
 
 @pytest.mark.parametrize("method", [m.name for m in pb.SERVICE.methods])

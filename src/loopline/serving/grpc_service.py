@@ -1,10 +1,11 @@
 """KServe's ``inference.GRPCInferenceService`` on the model server's inference core.
 
-:class:`InferenceService` answers the RPCs of ``grpc_predict_v2.proto`` for a
+:class:`InferenceService` holds what each RPC of ``grpc_predict_v2.proto`` means for a
 :class:`~loopline.serving.app.ModelServerApp`: the same model table, readiness, batching
-queues, prediction log and metrics (``protocol="grpc"``) as HTTP. Its handlers take and
-return serialized messages (they parse the request themselves, so a message that is not
-valid protobuf is INVALID_ARGUMENT rather than grpc's INTERNAL).
+queues, prediction log and metrics (``protocol="grpc"``) as HTTP. Its methods take the
+parsed request and return the serialized response, or raise :class:`Refused` with the status
+to answer; they run on the app's event loop (:mod:`loopline.serving.grpc_server` carries the
+calls there from its own thread and turns a :class:`Refused` into the call's status).
 
 Status codes, as the Open Inference Protocol maps them:
 
@@ -12,8 +13,6 @@ Status codes, as the Open Inference Protocol maps them:
 - NOT_FOUND: an unknown model, or a version or alias it does not have.
 - UNAVAILABLE: the model is not ready, or overloaded, or a repository change has not
   reached every worker in time (trailing metadata ``retry-after``).
-- RESOURCE_EXHAUSTED: a message over the server's body limit (grpc's own check), or more
-  RPCs in flight than the worker allows.
 - PERMISSION_DENIED: ``RepositoryModelLoad``/``Unload`` on a server whose repository
   mutations are off; UNAUTHENTICATED: without the repository token (metadata
   ``authorization: Bearer <token>``), as HTTP's 403 and 401.
@@ -30,10 +29,12 @@ cancelled call 499), so one query counts errors over every protocol.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -44,7 +45,6 @@ from loopline.errors import (
     LooplineError,
     NotFoundError,
     StepTimeoutError,
-    require,
 )
 from loopline.serving import grpc_predict_v2_pb2 as pb
 from loopline.serving import protocols
@@ -61,13 +61,24 @@ log = logging.getLogger(__name__)
 #: The Open Inference Protocol extensions the gRPC face supports.
 EXTENSIONS = ("model_repository", "model_repository_versions")
 
-_OK, _INVALID, _NOT_FOUND, _UNAVAILABLE, _INTERNAL = 200, 400, 404, 503, 500
-_UNAUTHENTICATED, _DENIED = 401, 403
-_CANCELLED = 499
+OK, INVALID, UNAUTHENTICATED, DENIED, NOT_FOUND = 200, 400, 401, 403, 404
+UNAVAILABLE, INTERNAL, CANCELLED = 503, 500, 499
+#: The gRPC status (a ``grpc.StatusCode`` name) of each HTTP-equivalent code.
+STATUS = {
+    INVALID: "INVALID_ARGUMENT",
+    UNAUTHENTICATED: "UNAUTHENTICATED",
+    DENIED: "PERMISSION_DENIED",
+    NOT_FOUND: "NOT_FOUND",
+    UNAVAILABLE: "UNAVAILABLE",
+    INTERNAL: "INTERNAL",
+}
+
+T = TypeVar("T")
 
 
-class _Refused(Exception):
-    """An RPC answered with a non-OK status: ``http`` is its HTTP equivalent (metrics)."""
+class Refused(Exception):
+    """An RPC answered with a non-OK status: ``http`` is its HTTP equivalent (a key of
+    :data:`STATUS`), ``retry_after`` the seconds for the ``retry-after`` trailing metadata."""
 
     def __init__(self, http: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -76,56 +87,33 @@ class _Refused(Exception):
 
 
 class InferenceService:
-    """The RPC handlers of one worker's :class:`ModelServerApp` (see module docstring)."""
+    """The RPCs of one worker's :class:`ModelServerApp` (see the module docstring); every
+    method runs on the app's event loop."""
 
     def __init__(self, app: ModelServerApp) -> None:
-        require("grpc", "grpc", "Serving gRPC (--grpc-port)")
         self.app = app
 
-    def method_handlers(self) -> dict[str, Any]:
-        """``{method name: grpc.RpcMethodHandler}`` for every method of the service."""
-        import grpc
-
-        behaviours = {
-            "ServerLive": self.server_live,
-            "ServerReady": self.server_ready,
-            "ModelReady": self.model_ready,
-            "ServerMetadata": self.server_metadata,
-            "ModelMetadata": self.model_metadata,
-            "ModelInfer": self.model_infer,
-            "RepositoryModelLoad": self.repository_model_load,
-            "RepositoryModelUnload": self.repository_model_unload,
-        }
-        missing = {m.name for m in pb.SERVICE.methods} ^ set(behaviours)
-        assert not missing, f"methods of grpc_predict_v2.proto without a handler: {missing}"
-        return {name: grpc.unary_unary_rpc_method_handler(b) for name, b in behaviours.items()}
-
     # ------------------------------------------------------------------ health
-    async def server_live(self, data: bytes, context: Any) -> bytes:
-        await _parse(pb.ServerLiveRequest, data, context)
+    async def server_live(self, request: Any) -> bytes:
         return bytes(pb.ServerLiveResponse(live=True).SerializeToString())
 
-    async def server_ready(self, data: bytes, context: Any) -> bytes:
-        await _parse(pb.ServerReadyRequest, data, context)
+    async def server_ready(self, request: Any) -> bytes:
         return bytes(pb.ServerReadyResponse(ready=self.app.ready).SerializeToString())
 
-    async def model_ready(self, data: bytes, context: Any) -> bytes:
-        request = await _parse(pb.ModelReadyRequest, data, context)
-        entry = await self._entry(request.name, request.version, context, "name")
+    async def model_ready(self, request: Any) -> bytes:
+        entry = self._entry(request.name, request.version, "name")
         ready = entry.ready and not self.app.shutting_down
         return bytes(pb.ModelReadyResponse(ready=ready).SerializeToString())
 
     # ---------------------------------------------------------------- metadata
-    async def server_metadata(self, data: bytes, context: Any) -> bytes:
-        await _parse(pb.ServerMetadataRequest, data, context)
+    async def server_metadata(self, request: Any) -> bytes:
         response = pb.ServerMetadataResponse(
             name=self.app.options.server_name, version=__version__, extensions=EXTENSIONS
         )
         return bytes(response.SerializeToString())
 
-    async def model_metadata(self, data: bytes, context: Any) -> bytes:
-        request = await _parse(pb.ModelMetadataRequest, data, context)
-        entry = await self._entry(request.name, request.version, context, "name")
+    async def model_metadata(self, request: Any) -> bytes:
+        entry = self._entry(request.name, request.version, "name")
         name = entry.served.name
         # The HTTP document, so both faces always describe a model the same way.
         doc = orjson.loads(
@@ -142,118 +130,82 @@ class InferenceService:
         return bytes(response.SerializeToString())
 
     # --------------------------------------------------------------- repository
-    async def repository_model_load(self, data: bytes, context: Any) -> bytes:
-        request = await _parse(pb.RepositoryModelLoadRequest, data, context)
-        name = await self._repository_name(request.model_name, "load", context)
-        spec = await self._repository(self.app.repository.load(name, LoadParameters()), context)
+    async def repository_model_load(self, request: Any, authorization: str | None) -> bytes:
+        name = self._repository_name(request.model_name, "load", authorization)
+        spec = await _repository(self.app.repository.load(name, LoadParameters()))
         response = pb.RepositoryModelLoadResponse(model_name=spec.name, isLoaded=True)
         return bytes(response.SerializeToString())
 
-    async def repository_model_unload(self, data: bytes, context: Any) -> bytes:
-        request = await _parse(pb.RepositoryModelUnloadRequest, data, context)
-        name = await self._repository_name(request.model_name, "unload", context)
-        await self._repository(self.app.repository.unload(name), context)
+    async def repository_model_unload(self, request: Any, authorization: str | None) -> bytes:
+        name = self._repository_name(request.model_name, "unload", authorization)
+        await _repository(self.app.repository.unload(name))
         response = pb.RepositoryModelUnloadResponse(model_name=name, isUnloaded=True)
         return bytes(response.SerializeToString())
 
-    async def _repository_name(self, name: str, action: str, context: Any) -> str:
+    def _repository_name(self, name: str, action: str, authorization: str | None) -> str:
         """``name`` once the caller may ``action`` models (as HTTP: 403 off, 401 token)."""
         options = self.app.repository.options
         if not options.mutable:
-            await _abort(
-                context,
-                _Refused(
-                    _DENIED,
-                    f"Model {action} is off on this server: start it with "
-                    "--repository-token-file FILE (then send the metadata authorization: "
-                    "Bearer <token>) or, where every local user is trusted, "
-                    "--repository-allow-unauthenticated.",
-                ),
+            raise Refused(
+                DENIED,
+                f"Model {action} is off on this server: start it with --repository-token-file "
+                "FILE (then send the metadata authorization: Bearer <token>) or, where every "
+                "local user is trusted, --repository-allow-unauthenticated.",
             )
-        header = next(
-            (v for k, v in context.invocation_metadata() or () if k == "authorization"), None
-        )
-        raw = header.encode("latin-1", "replace") if isinstance(header, str) else header
-        if not options.authorized(raw):
-            await _abort(
-                context,
-                _Refused(
-                    _UNAUTHENTICATED,
-                    f"Model {action} needs the server's repository token (metadata "
-                    "authorization: Bearer <token>, the token in the file given to "
-                    "--repository-token-file).",
-                ),
+        header = None if authorization is None else authorization.encode("latin-1", "replace")
+        if not options.authorized(header):
+            raise Refused(
+                UNAUTHENTICATED,
+                f"Model {action} needs the server's repository token (metadata authorization: "
+                "Bearer <token>, the token in the file given to --repository-token-file).",
             )
         if not name:
-            await _abort(context, _Refused(_INVALID, "Field 'model_name' must name a model."))
+            raise Refused(INVALID, "Field 'model_name' must name a model.")
         return name
 
-    async def _repository(self, change: Any, context: Any) -> Any:
-        """Await a load or unload, its errors as status codes (as HTTP's)."""
-        try:
-            return await change
-        except NotFoundError as exc:
-            refused = _Refused(_NOT_FOUND, str(exc))
-        except InvalidInputError as exc:
-            refused = _Refused(_INVALID, str(exc))
-        except StepTimeoutError as exc:
-            refused = _Refused(_UNAVAILABLE, str(exc), 1)
-        except LooplineError as exc:
-            refused = _Refused(_INTERNAL, str(exc))
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("A repository change failed (error ref %s).", ref)
-            refused = _Refused(_INTERNAL, f"Internal error (ref {ref}); see the server log.")
-        await _abort(context, refused)
-
     # ---------------------------------------------------------------- inference
-    async def model_infer(self, data: bytes, context: Any) -> bytes:
-        request = await _parse(pb.ModelInferRequest, data, context)
-        entry = await self._entry(request.model_name, request.model_version, context, "model_name")
+    async def model_infer(self, request: Any) -> bytes:
+        entry = self._entry(request.model_name, request.model_version, "model_name")
         with entry:  # counted in flight: an unload waits for it
-            return await self._answer(entry, request, context)
-
-    async def _answer(self, entry: Entry, request: Any, context: Any) -> bytes:
-        start = time.perf_counter()
-        metrics = self.app.metrics
-        labels = entry.labels
-        metrics.in_flight.inc(labels)
-        status = _INTERNAL
-        try:
+            start = time.perf_counter()
+            metrics = self.app.metrics
+            labels = entry.labels
+            metrics.in_flight.inc(labels)
+            status = INTERNAL
             try:
                 payload = await self._infer(entry, request)
-                status = _OK
+                status = OK
                 return payload
-            except _Refused as exc:
-                refused = exc
+            except Refused as exc:
+                status = exc.http
+                raise
             except InvalidInputError as exc:
-                refused = _Refused(_INVALID, str(exc))
+                status = INVALID
+                raise Refused(INVALID, str(exc)) from None
             except Overloaded as exc:
-                refused = _Refused(_UNAVAILABLE, str(exc), exc.retry_after)
+                status = UNAVAILABLE
+                raise Refused(UNAVAILABLE, str(exc), exc.retry_after) from None
             except (ValueError, TypeError) as exc:  # the estimator rejected the values
-                refused = _Refused(_INVALID, f"The model rejected the input: {exc}")
+                status = INVALID
+                raise Refused(INVALID, f"The model rejected the input: {exc}") from None
+            except asyncio.CancelledError:
+                status = CANCELLED  # the client went away, or its deadline passed
+                raise
             except Exception:
                 ref = uuid.uuid4().hex[:12]
                 log.exception("Prediction failed (error ref %s).", ref)
-                refused = _Refused(
-                    _INTERNAL, f"Internal error while predicting (ref {ref}); see the server log."
-                )
-            status = refused.http
-            await _abort(context, refused)
-        except BaseException:
-            if status == _INTERNAL and context.cancelled():
-                status = _CANCELLED
-            raise
-        finally:
-            metrics.in_flight.inc(labels, -1.0)
-            metrics.requests.inc((*labels, "grpc", str(status)))
-            metrics.latency.observe(labels, time.perf_counter() - start)
+                message = f"Internal error while predicting (ref {ref}); see the server log."
+                raise Refused(INTERNAL, message) from None
+            finally:
+                metrics.in_flight.inc(labels, -1.0)
+                metrics.requests.inc((*labels, "grpc", str(status)))
+                metrics.latency.observe(labels, time.perf_counter() - start)
 
     async def _infer(self, entry: Entry, request: Any) -> bytes:
         served = entry.served
         if not entry.ready:  # shutting down still answers what reached us
-            raise _Refused(
-                _UNAVAILABLE, f"Model {served.name!r} version {served.version} is not ready.", 1
+            raise Refused(
+                UNAVAILABLE, f"Model {served.name!r} version {served.version} is not ready.", 1
             )
         signature = served.model.signature
         arrays, wanted = decode_infer_request(request, signature)
@@ -274,46 +226,31 @@ class InferenceService:
         self.app.log_prediction(rid, served, batch, rows, outputs)
         return bytes(response.SerializeToString())
 
-    async def _entry(self, name: str, version: str, context: Any, field: str) -> Entry:
+    def _entry(self, name: str, version: str, field: str) -> Entry:
         if not name:
-            await _abort(context, _Refused(_INVALID, f"Field {field!r} must name a model."))
+            raise Refused(INVALID, f"Field {field!r} must name a model.")
         try:
             return self.app.table.get(name, version or None)
         except NotFoundError as exc:
-            await _abort(context, _Refused(_NOT_FOUND, str(exc)))
+            raise Refused(NOT_FOUND, str(exc)) from None
 
 
-async def _parse(message: Any, data: bytes, context: Any) -> Any:
-    from google.protobuf.message import DecodeError
-
+async def _repository(change: Awaitable[T]) -> T:
+    """Await a load or unload, its errors as statuses (as HTTP's)."""
     try:
-        return message.FromString(data)
-    except DecodeError as exc:
-        full_name = message.DESCRIPTOR.full_name
-        await _abort(
-            context,
-            _Refused(_INVALID, f"The request is not a valid {full_name} message ({exc})."),
-        )
+        return await change
+    except NotFoundError as exc:
+        raise Refused(NOT_FOUND, str(exc)) from None
+    except InvalidInputError as exc:
+        raise Refused(INVALID, str(exc)) from None
+    except StepTimeoutError as exc:
+        raise Refused(UNAVAILABLE, str(exc), 1) from None
+    except LooplineError as exc:
+        raise Refused(INTERNAL, str(exc)) from None
+    except Exception:
+        ref = uuid.uuid4().hex[:12]
+        log.exception("A repository change failed (error ref %s).", ref)
+        raise Refused(INTERNAL, f"Internal error (ref {ref}); see the server log.") from None
 
 
-_STATUS = {
-    _INVALID: "INVALID_ARGUMENT",
-    _UNAUTHENTICATED: "UNAUTHENTICATED",
-    _DENIED: "PERMISSION_DENIED",
-    _NOT_FOUND: "NOT_FOUND",
-    _UNAVAILABLE: "UNAVAILABLE",
-    _INTERNAL: "INTERNAL",
-}
-
-
-async def _abort(context: Any, refused: _Refused) -> NoReturn:
-    """End the RPC with ``refused``'s status and message (``context.abort`` raises)."""
-    import grpc
-
-    trailing = () if refused.retry_after is None else (("retry-after", str(refused.retry_after)),)
-    code = getattr(grpc.StatusCode, _STATUS[refused.http])
-    await context.abort(code, str(refused), trailing_metadata=trailing)
-    raise AssertionError("unreachable: abort raises")
-
-
-__all__ = ["EXTENSIONS", "InferenceService"]
+__all__ = ["EXTENSIONS", "STATUS", "InferenceService", "Refused"]

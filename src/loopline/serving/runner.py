@@ -9,10 +9,10 @@ Each worker on SIGTERM: readiness turns false at once; after ``drain_seconds`` (
 router to notice) it stops accepting connections, answers the requests in flight (at most
 ``graceful_timeout`` seconds), flushes its logs and exits 0.
 
-With ``grpc_port`` each worker also serves gRPC (:mod:`loopline.serving.grpc_server`) on its
-event loop, on a second port reserved and shared the same way; on shutdown the gRPC listener
-stops taking RPCs with the HTTP one and answers those in flight before the models' batching
-queues close.
+With ``grpc_port`` each worker also serves gRPC (:mod:`loopline.serving.grpc_server`, a
+listener thread whose calls are answered on the worker's event loop), on a second port
+reserved and shared the same way; on shutdown the gRPC listener stops taking RPCs with the
+HTTP one and answers those in flight before the models' batching queues close.
 """
 
 from __future__ import annotations
