@@ -21,9 +21,12 @@ import numpy as np
 
 from loopline.artifacts.digest import CHUNK, combine
 from loopline.bundle import (
+    compiler,
+    derived_predict,
     lightgbm_flavor,
     linear,
     native,
+    onnx_flavor,
     python_flavor,
     sklearn_flavor,
     xgboost_flavor,
@@ -99,6 +102,7 @@ def load_model(
     expected_digest: str | None = None,
     trust: Trust = BUILT_IN_TRUST,
     fast: bool = True,
+    compiled: bool = True,
 ) -> LoadedModel:
     """Load the bundle at ``path``.
 
@@ -107,7 +111,12 @@ def load_model(
     forests predict through :class:`~loopline.bundle.forest.ForestPredictor` (identical
     outputs, checked here on the example batch; ~10× less time per call), and scaled
     logistic regressions through :class:`~loopline.bundle.linear.LinearPredictor` (the same
-    arithmetic without scikit-learn's per-call validation; ~20× less).
+    arithmetic without scikit-learn's per-call validation; ~20× less), and a classifier
+    serving ``predict`` and ``predict_proba`` runs once per batch
+    (:mod:`~loopline.bundle.derived_predict`). With ``compiled`` (the default), a
+    scikit-learn bundle whose manifest says its ONNX model serves answers through
+    onnxruntime, once that model answers the stored input example within the tolerance
+    recorded at save (:mod:`~loopline.bundle.compiler`; else scikit-learn serves, warned).
 
     Checks, in order: ``expected_digest`` (the registry's ``sha256:<hex>`` tree digest, see
     :func:`~loopline.bundle.tree_digest`) if given; each flavor file's sha256 against the
@@ -138,6 +147,7 @@ def load_model(
             )
         manifest = Manifest.parse((copy / MANIFEST_NAME).read_bytes(), path=root / MANIFEST_NAME)
         estimator = _load_verified(root, copy, manifest, hashes, trust)
+        onnx = compiler.load_compiled(root, copy, manifest) if compiled else None
     for method in manifest.methods:
         if not callable(getattr(estimator, method, None)):
             raise InvalidInputError(
@@ -145,20 +155,31 @@ def load_model(
                 f"{type(estimator).__name__} has no such method."
             )
     model = LoadedModel(path=root, manifest=manifest, digest=digest, estimator=estimator)
+    if isinstance(estimator, onnx_flavor.OnnxPredictor):
+        return dataclasses.replace(model, compiled=estimator)
+    if onnx is not None and (onnx := compiler.checked_compiled(model, onnx)) is not None:
+        return dataclasses.replace(model, compiled=onnx)
     if not fast:
         return model
     calls = checked_fast_methods(model)
-    return dataclasses.replace(model, calls=calls) if calls else model
+    try:
+        probe = model.model_input(model.example_batch())
+    except Exception:  # the warm-up will report the problem with the model itself
+        probe = None
+    argmax = None
+    if probe is not None:
+        argmax = derived_predict.checked(estimator, manifest.methods, probe, root)
+    return dataclasses.replace(model, calls=calls, argmax=argmax)
 
 
 def _load_verified(
     root: Path, copy: Path, manifest: Manifest, hashes: dict[str, str], trust: Trust
 ) -> object:
     """The estimator of the private ``copy`` of ``root``, once its files match the manifest."""
-    if manifest.flavor not in ("sklearn", "python", *native.FLAVORS):
+    if manifest.flavor not in ("sklearn", "python", *native.FLAVORS, "onnx"):
         raise InvalidInputError(
             f"Bundle {str(root)!r} has flavor {manifest.flavor!r}; loopline loads "
-            f"{['sklearn', 'python', *native.FLAVORS]}."
+            f"{['sklearn', 'python', *native.FLAVORS, 'onnx']}."
         )
     for rel, want in manifest.files.items():
         got = hashes.get(_inside(root, rel))
@@ -193,6 +214,15 @@ def _load_verified(
                 )
         booster = flavor.load(copy, shown_as=root)
         return native.with_transform(booster, copy, manifest.files, trust=trust, shown_as=root)
+    if manifest.flavor == "onnx":
+        part = manifest.onnx
+        if part is None or part.file is None or part.file not in manifest.files:
+            raise InvalidInputError(
+                f"Bundle {str(root)!r} (flavor onnx) lists no ONNX file in its manifest."
+            )
+        return onnx_flavor.load(
+            copy, part, manifest.signature, sha256=manifest.files[part.file], shown_as=root
+        )
     if sklearn_flavor.MODEL_FILE not in manifest.files:
         raise InvalidInputError(
             f"Bundle {str(root)!r} does not list {sklearn_flavor.MODEL_FILE!r} in its manifest."

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from loopline.bundle.onnx_part import OnnxPart
 from loopline.bundle.signature import Signature
 from loopline.errors import InvalidInputError, NotFoundError
 
@@ -35,6 +36,8 @@ class Manifest:
         example: an input example (input name → list of values) used for warm-up, or None.
         loader: for flavor ``python``, the ``module:QualName`` whose ``load`` reads the model.
         has_transform: for flavor ``python``, whether a skops transform precedes the model.
+        onnx: the ONNX model of the bundle (flavor ``onnx``, or a compiled scikit-learn
+            model) and which path serves, or None (:class:`~loopline.bundle.onnx_part.OnnxPart`).
     """
 
     flavor: str
@@ -48,6 +51,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     loader: str | None = None
     has_transform: bool = False
+    onnx: OnnxPart | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,7 @@ class Manifest:
             "metadata": dict(self.metadata),
             "example": None if self.example is None else dict(self.example),
             **({"loader": self.loader, "has_transform": self.has_transform} if self.loader else {}),
+            **({"onnx": self.onnx.to_dict()} if self.onnx is not None else {}),
         }
 
     @classmethod
@@ -95,6 +100,7 @@ class Manifest:
                 example=data.get("example"),
                 loader=None if data.get("loader") is None else str(data["loader"]),
                 has_transform=bool(data.get("has_transform", False)),
+                onnx=None if data.get("onnx") is None else OnnxPart.from_dict(data["onnx"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(

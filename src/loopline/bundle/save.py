@@ -13,18 +13,27 @@ from typing import Any
 
 import numpy as np
 
-from loopline.bundle import lightgbm_flavor, native, python_flavor, sklearn_flavor, xgboost_flavor
+from loopline.bundle import (
+    compiler,
+    lightgbm_flavor,
+    native,
+    onnx_flavor,
+    python_flavor,
+    sklearn_flavor,
+    xgboost_flavor,
+)
 from loopline.bundle.batch import coerce_batch
 from loopline.bundle.digest import file_sha256
 from loopline.bundle.manifest import Manifest
+from loopline.bundle.onnx_part import OnnxPart
 from loopline.bundle.signature import Signature, TensorSpec, _columns_of, dtype_name
 from loopline.errors import AlreadyExistsError, InvalidInputError
 
-FLAVORS = ("sklearn", "python", *native.FLAVORS)
+FLAVORS = ("sklearn", "python", *native.FLAVORS, "onnx")
 _NATIVE = {"xgboost": xgboost_flavor, "lightgbm": lightgbm_flavor}
 _ENV_PACKAGES = (
     "loopline", "scikit-learn", "numpy", "scipy", "skops", "pandas",
-    "xgboost", "xgboost-cpu", "lightgbm",
+    "xgboost", "xgboost-cpu", "lightgbm", "onnxruntime", "skl2onnx",
 )  # fmt: skip
 _EXAMPLE_ROWS = 5
 
@@ -88,6 +97,8 @@ def save_model(
     metadata: Mapping[str, Any] | None = None,
     input_example: Any = None,
     transform: Any = None,
+    compile: str = "off",
+    check_data: Any = None,
 ) -> Path:
     """Save ``model`` as a bundle directory at ``path`` and return the path.
 
@@ -97,7 +108,17 @@ def save_model(
     ``"xgboost"`` and ``"lightgbm"`` (the library's own format, see
     :mod:`loopline.bundle.native`; a ``transform``, or the steps of a ``Pipeline`` ending in
     the booster, may precede it). ``flavor`` None: the native flavor of an XGBoost or
-    LightGBM model, else ``"sklearn"``.
+    LightGBM model, else ``"sklearn"``. ``"onnx"``: an ONNX model (bytes, an
+    ``onnx.ModelProto`` or a ``.onnx`` path) served by onnxruntime, see
+    :mod:`loopline.bundle.onnx_flavor`; its outputs answer the methods by name (or skl2onnx's
+    ``label``/``probabilities``/``variable``).
+
+    ``compile`` (flavor ``sklearn``): ``"auto"`` converts the model to ONNX as well, runs
+    both on ``check_data`` (default: ``input_example``) and keeps ``model.onnx`` to serve
+    when labels are equal and other outputs within the tolerance
+    (:mod:`loopline.bundle.compiler`); the manifest's ``onnx`` entry records the check or why
+    scikit-learn serves. ``"require"`` raises unless the compiled model passes; ``"off"``
+    (the default) does not try.
 
     The bundle appears atomically (written under a temporary name, then renamed).
     ``methods`` are the estimator methods served, e.g. ``("predict", "predict_proba")``;
@@ -107,7 +128,9 @@ def save_model(
 
     Raises:
         AlreadyExistsError: ``path`` exists and is not an empty directory.
-        InvalidInputError: unknown flavor, a method the model lacks, a bad example.
+        InvalidInputError: unknown flavor, a method the model lacks, a bad example, an
+            unknown ``compile`` value, or ``compile="require"`` and the model did not compile
+            (the message says why).
     """
     detected = native.native_flavor(model)
     flavor = flavor or detected or "sklearn"
@@ -128,7 +151,16 @@ def save_model(
     methods = tuple(methods)
     if not methods:
         raise InvalidInputError("Serve at least one method, e.g. methods=('predict',).")
-    for method in methods:
+    compiler.check_mode(compile)
+    if compile != "off" and flavor != "sklearn":
+        raise InvalidInputError(
+            f"compile={compile!r} compiles scikit-learn models; this one has flavor {flavor!r}."
+        )
+    onnx_data: bytes | None = None
+    onnx_part: OnnxPart | None = None
+    if flavor == "onnx":
+        onnx_data, signature, onnx_part = onnx_flavor.prepare(model, signature, methods)
+    for method in methods if flavor != "onnx" else ():
         if not callable(getattr(model, method, None)):
             raise InvalidInputError(
                 f"Model {type(model).__name__} has no method {method!r} to serve."
@@ -147,6 +179,8 @@ def save_model(
     names_in = getattr(transform if transform is not None else model, "feature_names_in_", None)
     if signature.is_tensor:
         input_kind = "array"
+    elif flavor == "onnx":
+        input_kind = "frame"
     elif names_in is not None or any(s.dtype == "string" for s in signature.inputs):
         input_kind = "frame"
         sig_names = [s.name for s in signature.inputs]
@@ -158,6 +192,15 @@ def save_model(
     else:
         input_kind = "array"
     example = _example(signature, input_example)
+    if compile != "off":
+        data = check_data if check_data is not None else input_example
+        compiled = compiler.compile_sklearn(model, signature, input_kind, methods, data)
+        if compile == "require" and compiled.data is None:
+            raise InvalidInputError(
+                f"compile='require' but {type(model).__name__} does not compile to ONNX: "
+                f"{compiled.part.reason}. Use compile='auto' to serve it with scikit-learn."
+            )
+        onnx_data, onnx_part = compiled.data, compiled.part
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -167,8 +210,12 @@ def save_model(
         elif flavor in _NATIVE:
             files = _NATIVE[flavor].save(model, staging)
             files += native.save_transform(transform, staging)
+        elif flavor == "onnx":
+            files = []
         else:
             files = sklearn_flavor.save(model, staging)
+        if onnx_data is not None:
+            files += onnx_flavor.save(onnx_data, staging)
         manifest = Manifest(
             flavor=flavor,
             signature=signature,
@@ -180,6 +227,7 @@ def save_model(
             example=example,
             loader=loader,
             has_transform=transform is not None,
+            onnx=onnx_part,
         )
         manifest.write(staging)
         for f in staging.rglob("*"):

@@ -10,15 +10,24 @@ in one) is saved in its library's own format instead (flavors ``xgboost``/``ligh
 load without running code), the transform beside it. Hyperparameters: the
 ``hyperparameters`` parameter, overridden by the Tuner's best ones when
 ``tuned_hyperparameters`` is connected.
+
+``compile`` (``"auto"``, the default; ``"off"``; ``"require"``) decides whether a scikit-learn
+model also gets a compiled path: the Trainer converts it to ONNX and compares both on the
+training rows (``save_model(compile=...)``, :mod:`loopline.bundle.compiler`); when labels are
+equal and probabilities within the tolerance, ``model.onnx`` serves. Otherwise scikit-learn
+serves and one log line says why; ``"require"`` fails the step with that reason instead. The
+Model artifact's ``serving`` property says which path serves.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from loopline.bundle import infer_signature, load_model, native_flavor, save_model
+from loopline.bundle import Manifest, infer_signature, load_model, native_flavor, save_model
+from loopline.bundle.compiler import check_mode
 from loopline.components.example_validator import require_validated
 from loopline.components.metrics import compute_metrics
 from loopline.components.training_data import fitted_transform, load_split
@@ -39,6 +48,7 @@ from loopline.pipeline import (
 )
 from loopline.types import Json
 
+_log = logging.getLogger(__name__)
 _TRAIN_FN = unbound("train_fn")
 BEST_FILE = "hyperparameters.json"
 
@@ -65,8 +75,10 @@ def trainer_template(
     hyperparameters: dict[str, Json] | None = None,
     train_split: str = "train",
     anomalies: Input[ExampleAnomalies] | None = None,
+    compile: str = "auto",
 ) -> None:
     """Fit ``train_fn`` on ``train_split`` and save the bundle to ``model``."""
+    check_mode(compile)
     require_validated(anomalies)
     transform, columns = fitted_transform(transform_graph)
     data = load_split(examples, train_split, label, transform, columns)
@@ -106,6 +118,11 @@ def trainer_template(
     methods = ["predict"]
     if hasattr(estimator, "classes_") and callable(getattr(estimator, "predict_proba", None)):
         methods.append("predict_proba")
+    if compile == "require" and flavor != "sklearn":
+        raise InvalidInputError(
+            f"compile='require' compiles scikit-learn models; train_fn returned "
+            f"{type(estimator).__name__}, saved with flavor {flavor!r}. Use compile='auto'."
+        )
     save_model(
         served,
         model.path,
@@ -122,7 +139,10 @@ def trainer_template(
             "transform_digest": transform_graph.digest if transform_graph else None,
         },
         input_example=raw.head(5),
+        compile=compile if flavor == "sklearn" else "off",
+        check_data=raw,
     )
+    serving, compile_reason = _serving_path(Manifest.read(model.path), flavor, compile)
     if flavor not in ("sklearn", "python"):  # measured as served: strings → categoricals
         served = load_model(model.path).estimator
     elif flavor == "python" and transform is not None:
@@ -142,7 +162,27 @@ def trainer_template(
         train_rows=len(data.y),
         span=examples.properties.get("span"),
         methods=list(methods),
+        serving=serving,
+        **({"compile_reason": compile_reason} if compile_reason else {}),
     )
+
+
+def _serving_path(manifest: Manifest, flavor: str, mode: str) -> tuple[str, str | None]:
+    """Which path serves the saved bundle and, when it is not ONNX, why; logged in one line."""
+    part = manifest.onnx
+    if part is not None and part.serves == "onnx" and part.check is not None:
+        check = part.check
+        _log.info(
+            "Trainer: the compiled ONNX model serves (max difference %.2g <= %g on %d rows).",
+            check.max_abs_diff,
+            check.tolerance,
+            check.rows,
+        )
+        return "onnx", None
+    if part is not None and part.reason:
+        _log.warning("Trainer: scikit-learn serves the model, not ONNX: %s.", part.reason)
+        return flavor, part.reason
+    return flavor, "compile is off" if flavor == "sklearn" and mode == "off" else None
 
 
 def Trainer(
@@ -155,9 +195,12 @@ def Trainer(
     hyperparameters: dict[str, Json] | None = None,
     train_split: str = "train",
     anomalies: Any = None,
+    compile: str = "auto",
     id: str = "Trainer",
 ) -> Step:
-    """A Trainer step running ``train_fn`` (hashed into the cache key)."""
+    """A Trainer step running ``train_fn`` (hashed into the cache key); ``compile`` is
+    ``"auto"``, ``"off"`` or ``"require"`` (see the module docstring)."""
+    check_mode(compile)
     comp: Component = bind(trainer_template, _TRAIN_FN=train_fn)
     return comp(
         examples=examples,
@@ -167,4 +210,5 @@ def Trainer(
         hyperparameters=hyperparameters,
         train_split=train_split,
         anomalies=anomalies,
+        compile=compile,
     ).with_id(id)
