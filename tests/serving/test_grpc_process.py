@@ -217,12 +217,19 @@ def test_a_grpc_port_in_use_is_refused_naming_the_flag(slow_model: Path) -> None
     )
 
 
-def test_the_grpc_extra_is_named_when_grpcio_is_missing() -> None:
+@pytest.mark.parametrize("missing", ["grpc", "google.protobuf", "google"])
+def test_a_server_without_the_grpc_extra_refuses_grpc_port_before_it_starts(
+    missing: str,
+) -> None:
     code = (
-        "import sys; sys.modules['grpc'] = None\n"
-        "from loopline.serving.grpc_server import GrpcListener\n"
-        "try:\n    GrpcListener(None, '127.0.0.1', 0)\n"
+        f"import sys; sys.modules[{missing!r}] = None\n"
+        "from loopline.serving import ServeCommand\n"
+        "def load():\n    raise AssertionError('models loaded')\n"
+        "try:\n    ServeCommand(models=('m',), port=0, grpc_port=0).run(load)\n"
         "except ImportError as exc:\n    print(exc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "pip install 'loopline[grpc]'" in out.stdout, out.stdout + out.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "Serving gRPC (--grpc-port) needs the" in out.stdout, out.stdout + out.stderr
+    assert "pip install 'loopline[grpc]'" in out.stdout

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from loopline.errors import DependencyMissingError, InvalidInputError
+from loopline.errors import DependencyMissingError, InvalidInputError, require
 from loopline.lifetime import die_with_parent
 from loopline.serving.app import ModelServerApp, create_app
 from loopline.serving.options import ServedModel, ServerOptions
@@ -292,6 +292,8 @@ def run_server(
         raise InvalidInputError(
             f"--grpc-port {grpc_port} is the HTTP --port; give gRPC a port of its own."
         )
+    if grpc_port is not None:  # here, not in each worker (which would die and be restarted)
+        _require_grpc()
     options = options or ServerOptions()
     reserve = _listen_socket(host, port, listen=False)
     port = reserve.getsockname()[1]
@@ -358,6 +360,18 @@ def run_server(
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return code
+
+
+def _require_grpc() -> None:
+    """Raise DependencyMissingError unless the ``grpc`` extra (grpcio, protobuf) is there."""
+    for module in ("grpc", "google.protobuf"):
+        try:
+            require(module, "grpc", "Serving gRPC (--grpc-port)")
+        except ModuleNotFoundError:  # the "google" namespace itself is missing
+            raise DependencyMissingError(
+                "Serving gRPC (--grpc-port) needs the 'protobuf' package, which is not "
+                "installed. Install it with: pip install 'loopline[grpc]'"
+            ) from None
 
 
 def _stop_workers(procs: list[multiprocessing.process.BaseProcess], deadline_s: float) -> int:
