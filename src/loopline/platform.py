@@ -59,6 +59,19 @@ class Platform:
         """
         return build_trust(self.settings)
 
+    @property
+    def step_trust(self) -> Trust | None:
+        """:attr:`trust` when a setting extends loopline's built-in trust, else None — the same
+        trust for ``LocalRunner`` and ``StepContext.trust``, without importing the bundle package
+        (NumPy, PyYAML: ~0.1-0.3 s) in a run whose steps load no model, such as a cached re-run.
+
+        Raises:
+            ConfigurationError: an entry is not an exact name; the message names the setting.
+        """
+        if not (self.settings.trusted_loaders or self.settings.trusted_types):
+            return None
+        return self.trust
+
     def close(self) -> None:
         """Close the metadata store if it was opened."""
         if "metadata" in self.__dict__:

@@ -70,7 +70,7 @@ def run(
             log_dir=platform.settings.home / "logs",
             max_workers=platform.settings.max_workers,
             console=None if as_json else console,
-            trust=platform.trust,
+            trust=platform.step_trust,
         )
         result = runner.run(pipeline, params=parse_params(params), cache=not no_cache, source=file)
     if as_json:
