@@ -14,6 +14,8 @@ The chain: N steps, each reading the previous step's output and writing a small 
    time / N is one per-step figure, the median of the rounds is reported.
    - loopline: the local runner in this process, SQLite metadata + local artifact store.
    - kfp.local: SubprocessRunner(use_venv=False) in this process (a Python process per task).
+   - ``--diagnose-fsync``: loopline again with ``os.fsync`` a no-op (not a mode loopline
+     has; it shows what durable artifact publishing costs per step).
    - Prefect, Dagster: one warm process each, in its own venv, driven over the line protocol of
      peer_protocol.py (their stderr goes to a log file named at the end).
 2. The cached re-run of a ``--cached-steps`` chain as a whole process (start-up, imports,
@@ -86,6 +88,22 @@ class Loopline:
 
     def close(self) -> None:
         self.md.close()
+
+
+class LooplineNoFsync(Loopline):
+    """Diagnostic only, not a mode loopline has: the same runner with ``os.fsync`` a no-op
+    for the run, to show what durable artifact publishing (fsync of each file and directory
+    entry) costs per step next to peers that do not fsync."""
+
+    name = "loopline-nofsync"
+
+    def run(self) -> float:
+        real = os.fsync
+        os.fsync = lambda fd: None
+        try:
+            return super().run()
+        finally:
+            os.fsync = real
 
 
 class Kfp:
@@ -261,6 +279,10 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="loopline and kfp.local only")
     parser.add_argument("--no-cached", action="store_true")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--diagnose-fsync", action="store_true",
+        help="also run loopline with os.fsync a no-op (diagnostic: the cost of durability)",
+    )
     args = parser.parse_args()
     if args.no_peers:
         args.prefect_python = args.dagster_python = None
@@ -278,6 +300,8 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         peer_log = stack.enter_context(open(logs / "peers.log", "w"))
         engines: list[Any] = [Loopline(args.steps, tmp / "loopline")]
+        if args.diagnose_fsync:
+            engines.append(LooplineNoFsync(args.steps, tmp / "loopline-nofsync"))
         if not args.no_kfp:
             kfp_log = stack.enter_context(open(logs / "kfp.log", "w"))
             engines.append(Kfp(args.steps, tmp / "kfp", kfp_log))
@@ -297,8 +321,8 @@ def main() -> None:
           f"interleaved rounds ({load()}):")
     for name, figures in results.items():
         med = statistics.median(figures)
-        ratio = "" if name == "loopline" else f"  loopline {med / ours:.1f}x faster"
-        print(f"  {name:10} {versions[name]:24} {med * 1000:8.1f} ms/step "
+        ratio = "" if name.startswith("loopline") else f"  loopline {med / ours:.1f}x faster"
+        print(f"  {name:16} {versions[name]:24} {med * 1000:8.1f} ms/step "
               f"(min {min(figures) * 1000:.1f}, max {max(figures) * 1000:.1f}){ratio}")
     report["per_step_ms"] = {k: [v * 1000 for v in vs] for k, vs in results.items()}
     report["versions"] = versions
@@ -311,10 +335,10 @@ def main() -> None:
         print(f"\nfully cached re-run of a {args.cached_steps}-step chain, whole process, "
               f"median of {args.repeat} interleaved ({load()}):")
         for name, figures in walls.items():
-            print(f"  {name:10} {statistics.median(figures):7.3f} s "
+            print(f"  {name:16} {statistics.median(figures):7.3f} s "
                   f"(min {min(figures):.3f}, max {max(figures):.3f})")
         if args.dagster_python:
-            print("  dagster    no cache for materialize (see dagster_chain.py)")
+            print("  dagster          no cache for materialize (see dagster_chain.py)")
         report["cached_rerun_s"] = walls
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=1) + "\n")
