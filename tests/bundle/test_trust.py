@@ -96,6 +96,19 @@ def test_a_self_saving_model_loads_only_once_its_loader_is_trusted(tmp_path: Pat
     assert (loaded.predict(x)["predict"] == Centroids.fit(x, y).predict(x)).all()
 
 
+def test_no_trust_given_is_the_built_in_trust(tmp_path: Path) -> None:
+    """A step's ``ctx.trust`` is None when the operator set no trust; passing it on loads what
+    the built-in list allows and refuses the rest."""
+    x, y = load_iris(return_X_y=True)
+    path = save_model(Centroids.fit(x, y), tmp_path / "m", signature=infer_signature(x),
+                      flavor="python")  # fmt: skip
+    with pytest.raises(InvalidInputError, match=f"names loader '{CENTROIDS}', which is not"):
+        load_model(path, trust=None)
+    lr = save_model(LogisticRegression(max_iter=500).fit(x, y), tmp_path / "lr",
+                    signature=infer_signature(x))  # fmt: skip
+    assert load_model(lr, trust=None).predict(x[:2])["predict"].shape == (2,)
+
+
 def test_trusted_names_must_be_exact() -> None:
     with pytest.raises(InvalidInputError, match=r"Trusted loader 'joblib' is not an exact name"):
         Trust(loaders=frozenset({"joblib"}))

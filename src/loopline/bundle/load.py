@@ -100,7 +100,7 @@ def load_model(
     path: str | os.PathLike[str],
     *,
     expected_digest: str | None = None,
-    trust: Trust = BUILT_IN_TRUST,
+    trust: Trust | None = BUILT_IN_TRUST,
     fast: bool = True,
     compiled: bool = True,
 ) -> LoadedModel:
@@ -123,6 +123,7 @@ def load_model(
     manifest, and that no unlisted file is present; a ``python``-flavor loader against
     ``trust.loaders``; then loads, skops trusting only its defaults and the exact names of
     :data:`~loopline.bundle.trust.TRUSTED_TYPES` and ``trust.types``.
+    ``trust=None`` is the built-in trust (a step's ``ctx.trust`` when no setting is made).
 
     Raises:
         NotFoundError: no bundle (or a listed file is missing) at ``path``.
@@ -146,7 +147,7 @@ def load_model(
                 "Save models with loopline.bundle.save_model."
             )
         manifest = Manifest.parse((copy / MANIFEST_NAME).read_bytes(), path=root / MANIFEST_NAME)
-        estimator = _load_verified(root, copy, manifest, hashes, trust)
+        estimator = _load_verified(root, copy, manifest, hashes, trust or BUILT_IN_TRUST)
         onnx = compiler.load_compiled(root, copy, manifest) if compiled else None
     for method in manifest.methods:
         if not callable(getattr(estimator, method, None)):
