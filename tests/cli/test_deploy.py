@@ -49,7 +49,7 @@ def stop_controlplane(home: Path) -> None:
         return
     with ControlPlaneClient(endpoint.url, token=files.read_token(), timeout=60) as client:
         for d in client.list_deployments():
-            client.delete(d["metadata"]["name"], timeout=60)
+            client.delete(d.metadata.name, timeout=60)
     os.kill(endpoint.pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
     while endpoint.is_alive() and time.monotonic() < deadline:

@@ -23,6 +23,8 @@ from loopline.cli.monitor import BAR_CELLS, bar, sparkline
 from loopline.controlplane.build import open_state_store
 from loopline.controlplane.client import ControlPlaneClient
 from loopline.controlplane.files import ControlPlaneFiles
+from loopline.controlplane.timestamps import shown
+from loopline.controlplane.wire import Document, ObjectMeta
 from loopline.errors import NotFoundError
 from loopline.monitor import FeatureDrift, MonitorStatus, VersionStatus
 from loopline.platform import Platform
@@ -214,5 +216,7 @@ def test_the_status_prints_names_with_markup_as_text(monkeypatch: pytest.MonkeyP
     assert "0.25 (calibrated)" in text and "██████████ 2.00×" in text and "DRIFTED" in text
     assert "Alerts: none." in text
     table = Console(width=160, record=True, force_terminal=False)
-    table.print(monitor_cli.monitors_table([{"metadata": {}, "status": status.to_dict()}]))
+    listed = Document("loopline/v1", "Monitor", ObjectMeta(status.name, 1, None), {},
+                      shown(status.to_dict()))  # fmt: skip
+    table.print(monitor_cli.monitors_table([listed]))
     assert table.export_text().split("\n")[1].split()[:5] == [hostile, "taxi", "1", "1", "1/1"]

@@ -24,6 +24,7 @@ from loopline.controlplane.api import create_app
 from loopline.controlplane.build import build_controlplane
 from loopline.controlplane.client import ControlPlaneClient
 from loopline.controlplane.service import ControlPlane
+from loopline.controlplane.wire_codec import to_json
 from loopline.deploy import LocalEngine
 from loopline.deploy.state import DeploymentStateStore
 from loopline.platform import Platform
@@ -82,7 +83,7 @@ class LiveCluster:
         deadline = time.monotonic() + timeout
         delay = 0.1
         while True:
-            status = self.client.rollout_status(name)
+            status = to_json(self.client.rollout_status(name))
             if status["done"]:
                 return status
             if status["failed"]:
@@ -107,7 +108,7 @@ class LiveCluster:
     def router_url(self, name: str) -> str:
         d = self.wait_for(
             f"the router of {name}",
-            lambda: (self.client.get_deployment(name)["status"].get("router") or {}).get("url"),
+            lambda: (r := self.client.get_deployment(name).status.router) and r.url,
         )
         return f"{d}/v2/models/bc/infer"
 
@@ -170,7 +171,7 @@ def live_cluster(
     finally:
         try:
             for d in client.list_deployments():
-                client.delete(d["metadata"]["name"], timeout=60)
+                client.delete(d.metadata.name, timeout=60)
         finally:
             stop.set()
             loop.join(30)

@@ -12,6 +12,7 @@ from tests.controlplane.conftest import TOKEN, FakeCluster
 
 from loopline.controlplane.api import create_app
 from loopline.controlplane.client import ControlPlaneClient
+from loopline.controlplane.wire_codec import to_json
 from loopline.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -137,27 +138,27 @@ def test_apply_pins_the_alias_and_a_moved_alias_makes_a_new_revision(
     client: ControlPlaneClient, fake_cluster: FakeCluster
 ) -> None:
     first = client.apply(spec())
-    assert first["outcome"] == "created"
-    model = first["deployment"]["status"]["model"]
-    assert (model["ref"], model["pinned"], model["version"]) == ("bc@champion", "bc/1", 1)
-    assert model["digest"].startswith("sha256:")
-    assert first["deployment"]["spec"]["model"] == "bc@champion"
+    assert first.outcome == "created"
+    model = first.deployment.status.model
+    assert (model.ref, model.pinned, model.version) == ("bc@champion", "bc/1", 1)
+    assert model.digest is not None and model.digest.startswith("sha256:")
+    assert first.deployment.spec["model"] == "bc@champion"
     fake_cluster.settle()
-    assert client.apply(spec())["outcome"] == "unchanged"
+    assert client.apply(spec()).outcome == "unchanged"
 
     fake_cluster.registry.set_alias("bc", "champion", 2, who="test", why="v2 wins")
     second = client.apply(spec())
-    assert second["outcome"] == "configured"
-    assert second["deployment"]["status"]["model"]["pinned"] == "bc/2"
+    assert second.outcome == "configured"
+    assert second.deployment.status.model.pinned == "bc/2"
     fake_cluster.settle()
     revisions = client.revisions("bc")
-    assert [(r["number"], r["model"], r["ref"], r["current"]) for r in revisions] == [
+    assert [(r.number, r.model, r.ref, r.current) for r in revisions] == [
         (1, "bc/1", "bc@champion", False),
         (2, "bc/2", "bc@champion", True),
     ]
     models = {p.template.model for p in fake_cluster.engine.processes.values() if p.alive}
     assert models == {"bc/2"}
-    assert client.rollout_status("bc")["done"] is True
+    assert client.rollout_status("bc").done is True
 
 
 def test_scale_keeps_the_revision_and_set_model_adds_one(
@@ -167,14 +168,14 @@ def test_scale_keeps_the_revision_and_set_model_adds_one(
     fake_cluster.settle()
     client.scale("bc", 4)
     fake_cluster.settle()
-    assert [r["replicas"] for r in client.revisions("bc")] == [4]
-    assert sum(1 for r in client.replicas("bc") if r["ready"]) == 4
+    assert [r.replicas for r in client.revisions("bc")] == [4]
+    assert sum(1 for r in client.replicas("bc") if r.ready) == 4
     out = client.set_model("bc", "bc/2", cause="loopline set model deployment/bc bc/2")
-    assert out["status"]["model"]["pinned"] == "bc/2"
+    assert out.status.model.pinned == "bc/2"
     fake_cluster.settle()
     revisions = client.revisions("bc")
-    assert [r["replicas"] for r in revisions] == [0, 4]
-    assert revisions[1]["cause"] == "loopline set model deployment/bc bc/2"
+    assert [r.replicas for r in revisions] == [0, 4]
+    assert revisions[1].cause == "loopline set model deployment/bc bc/2"
 
 
 def test_undo_returns_to_the_previous_model_and_is_refused_while_paused(
@@ -191,10 +192,10 @@ def test_undo_returns_to_the_previous_model_and_is_refused_while_paused(
         client.pause("bc")
     client.resume("bc")
     result = client.undo("bc")
-    assert result["skipped"] is False
-    assert result["deployment"]["status"]["model"]["pinned"] == "bc/1"
+    assert result.skipped is False
+    assert result.deployment.status.model.pinned == "bc/1"
     fake_cluster.settle()
-    numbers = {r["number"]: r["model"] for r in client.revisions("bc")}
+    numbers = {r.number: r.model for r in client.revisions("bc")}
     assert numbers == {2: "bc/2", 3: "bc/1"}
     with pytest.raises(NotFoundError, match="has no revision 9"):
         client.undo("bc", to_revision=9)
@@ -206,7 +207,7 @@ def test_delete_stops_replicas_and_forgets_the_deployment(
     client.apply(spec(replicas=3))
     fake_cluster.settle()
     client.delete("bc")
-    assert client.list_deployments() == []
+    assert client.list_deployments() == ()
     assert not any(p.alive for p in fake_cluster.engine.processes.values() if p.template)
     with pytest.raises(NotFoundError):
         client.delete("bc")
@@ -218,13 +219,13 @@ def test_describe_data_has_conditions_and_events(
     client.apply(spec())
     fake_cluster.settle()
     d = client.get_deployment("bc")
-    conditions = {c["type"]: c["reason"] for c in d["status"]["conditions"]}
+    conditions = {c.type: c.reason for c in d.status.conditions}
     assert conditions["Available"] == "MinimumReplicasAvailable"
     assert conditions["Progressing"] == "NewRevisionAvailable"
-    reasons = [e["reason"] for e in client.events("bc")]
+    reasons = [e.reason for e in client.events("bc")]
     assert reasons[0] == "SpecApplied"
     assert "RevisionCreated" in reasons and "ReplicaStarted" in reasons
-    assert d["status"]["router"]["port"] == 8000
+    assert d.status.router is not None and d.status.router.port == 8000
 
 
 def test_openapi_document_describes_every_route(fake_cluster: FakeCluster) -> None:
@@ -251,12 +252,12 @@ def test_reads_from_other_hosts_need_the_token(fake_cluster: FakeCluster) -> Non
 
 def test_the_output_of_get_can_be_applied_again(client: ControlPlaneClient) -> None:
     client.apply(spec())
-    shown = client.get_deployment("bc")
+    shown = to_json(client.get_deployment("bc"))  # what get -o yaml prints
     shown["spec"]["replicas"] = 3
     result = client.apply(shown)
-    assert result["outcome"] == "configured"
-    assert result["deployment"]["spec"]["replicas"] == 3
-    assert result["deployment"]["status"]["model"]["pinned"] == "bc/1"
+    assert result.outcome == "configured"
+    assert result.deployment.spec["replicas"] == 3
+    assert result.deployment.status.model.pinned == "bc/1"
 
 
 def test_a_failing_database_is_a_503_json_error_not_a_traceback(
@@ -287,10 +288,10 @@ def quality_template(name: str = "quality") -> dict[str, Any]:
 def test_analysis_templates_are_applied_listed_read_and_deleted(
     client: ControlPlaneClient,
 ) -> None:
-    assert client.apply_template(quality_template())["outcome"] == "created"
-    assert client.apply_template(quality_template())["outcome"] == "unchanged"
-    assert [t["metadata"]["name"] for t in client.list_templates()] == ["quality"]
-    assert client.get_template("quality")["metadata"]["generation"] == 1
+    assert client.apply_template(quality_template()).outcome == "created"
+    assert client.apply_template(quality_template()).outcome == "unchanged"
+    assert [t.metadata.name for t in client.list_templates()] == ["quality"]
+    assert client.get_template("quality").metadata.generation == 1
     client.delete_template("quality")
     with pytest.raises(NotFoundError, match="'quality' does not exist"):
         client.get_template("quality")
@@ -319,7 +320,7 @@ def test_rollout_verbs_refuse_a_rolling_update_deployment_with_409(
 def test_autoscaling_is_set_validated_and_removed(client: ControlPlaneClient) -> None:
     client.apply(spec())
     d = client.set_autoscaling("bc", {"minReplicas": 1, "maxReplicas": 4})
-    assert d["spec"]["autoscaling"]["maxReplicas"] == 4
+    assert d.spec["autoscaling"]["maxReplicas"] == 4
     with pytest.raises(InvalidDefinitionError, match=r"spec\.autoscaling\.maxReplicas"):
         client.set_autoscaling("bc", {"minReplicas": 3, "maxReplicas": 2})
-    assert "autoscaling" not in client.set_autoscaling("bc", None)["spec"]
+    assert "autoscaling" not in client.set_autoscaling("bc", None).spec

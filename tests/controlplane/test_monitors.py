@@ -26,6 +26,7 @@ from loopline.controlplane.events import EventLog
 from loopline.controlplane.monitors import MonitorOperations
 from loopline.controlplane.pinning import ModelPinner
 from loopline.controlplane.service import ControlPlane
+from loopline.controlplane.timestamps import read_back
 from loopline.deploy.backoff import BackoffPolicy
 from loopline.deploy.manager import DeploymentManager
 from loopline.deploy.state import InMemoryDeploymentStateStore
@@ -61,12 +62,12 @@ class MonitorCluster:
             if value:
                 return value
             if time.monotonic() > deadline:
-                shown = {m["metadata"]["name"]: m["status"] for m in self.client.list_monitors()}
+                shown = {m.metadata.name: m.status for m in self.client.list_monitors()}
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}: {shown}")
             time.sleep(0.1)
 
     def status(self, name: str) -> MonitorStatus:
-        return MonitorStatus.from_dict(self.client.get_monitor(name)["status"])
+        return MonitorStatus.from_dict(read_back(self.client.get_monitor(name).status))
 
 
 @pytest.fixture
@@ -138,10 +139,10 @@ def test_an_applied_monitor_runs_off_the_sync_loop_and_serves_its_status_and_win
 ) -> None:
     deploy_taxi(cluster)
     applied = cluster.client.apply_monitor(monitor_doc("cp-taxi"))
-    assert applied["outcome"] == "created"
-    assert applied["monitor"]["metadata"]["generation"] == 1
-    assert applied["monitor"]["status"]["windows"] == 0
-    assert cluster.client.apply_monitor(monitor_doc("cp-taxi"))["outcome"] == "unchanged"
+    assert applied.outcome == "created"
+    assert applied.monitor.metadata.generation == 1
+    assert applied.monitor.status is not None and applied.monitor.status["windows"] == 0
+    assert cluster.client.apply_monitor(monitor_doc("cp-taxi")).outcome == "unchanged"
 
     rows = trained.data.sample(900, random_state=11)
     cluster.traffic.send(rows, labels=True)
@@ -162,9 +163,9 @@ def test_an_applied_monitor_runs_off_the_sync_loop_and_serves_its_status_and_win
         ("1", 1, 300),
         ("1", 2, 300),
     ]
-    assert cluster.client.monitor_windows("cp-taxi", version="2") == []
-    (listed,) = [m for m in cluster.client.list_monitors() if m["metadata"]["name"] == "cp-taxi"]
-    assert listed["spec"]["deployment"] == "taxi" and listed["status"]["windows"] == 3
+    assert cluster.client.monitor_windows("cp-taxi", version="2") == ()
+    (listed,) = [m for m in cluster.client.list_monitors() if m.metadata.name == "cp-taxi"]
+    assert listed.spec["deployment"] == "taxi" and (listed.status or {})["windows"] == 3
 
     cluster.client.delete_monitor("cp-taxi")
     with pytest.raises(NotFoundError, match="Monitor 'cp-taxi' does not exist"):
@@ -186,7 +187,7 @@ def test_an_invalid_monitor_is_refused_with_the_field_named(cluster: MonitorClus
         cluster.client.apply_monitor(monitor_doc("cp-bad", rules=[{"name": "x", "metric": "nope"}]))
     with pytest.raises(InvalidDefinitionError, match="does not match the URL's name 'other'"):
         cluster.client.request("PUT", "/v1/monitors/other", json=monitor_doc("cp-bad"))
-    assert cluster.client.list_monitors() == []
+    assert cluster.client.list_monitors() == ()
 
 
 def test_monitor_changes_need_the_token_and_reads_do_not(cluster: MonitorCluster) -> None:

@@ -96,8 +96,8 @@ def daemon(tmp_path: Path, bc_bundles: list[Path]) -> Iterator[Daemon]:
 
 def wait_rollout(client: ControlPlaneClient, name: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while not (status := client.rollout_status(name))["done"]:
-        assert not status["failed"], status["message"]
+    while not (status := client.rollout_status(name)).done:
+        assert not status.failed, status.message
         assert time.monotonic() < deadline, f"rollout not done in {timeout} s: {status}"
         time.sleep(0.2)
 

@@ -23,6 +23,7 @@ import pytest
 from tests.controlplane.live import LiveCluster, deployment, infer_body, live_cluster
 from tests.controlplane.load import LoadGenerator
 
+from loopline.controlplane.wire_codec import to_json
 from loopline.deploy.router import RouterAdminClient
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ def template(name: str, **metric: Any) -> dict[str, Any]:
 
 
 def status(cluster: LiveCluster, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = cluster.client.get_deployment(name)["status"]
+    result: dict[str, Any] = to_json(cluster.client.get_deployment(name).status)
     return result
 
 
@@ -76,7 +77,7 @@ def wait_answers(cluster: LiveCluster, load: LoadGenerator, n: int) -> None:
 
 
 def models_running(cluster: LiveCluster, name: str) -> set[str]:
-    return {r["model"] for r in cluster.client.replicas(name)}
+    return {r.model or "" for r in cluster.client.replicas(name)}
 
 
 def router_stats(cluster: LiveCluster, name: str) -> dict[str, Any]:
@@ -327,15 +328,15 @@ def rps_autoscaling(min_replicas: int, max_replicas: int, **extra: Any) -> dict[
 
 
 def ready(cluster: LiveCluster, name: str) -> int:
-    return sum(r["ready"] for r in cluster.client.replicas(name))
+    return sum(r.ready for r in cluster.client.replicas(name))
 
 
 def rescales(cluster: LiveCluster, name: str) -> list[tuple[int, str]]:
     """The autoscaler's SuccessfulRescale events: (new size, reason), oldest first."""
     out = []
     for e in cluster.client.events(name):
-        m = re.fullmatch(r"New size: (\d+); reason: (.*)", e["message"])
-        if e["reason"] == "SuccessfulRescale" and m:
+        m = re.fullmatch(r"New size: (\d+); reason: (.*)", e.message)
+        if e.reason == "SuccessfulRescale" and m:
             out.append((int(m.group(1)), m.group(2)))
     return out
 

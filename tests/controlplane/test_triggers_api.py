@@ -68,14 +68,14 @@ def test_a_trigger_is_applied_listed_shown_and_deleted(
     pipeline = tmp_path / "pipeline.py"
     pipeline.write_text("")
     created = client.apply_trigger(trigger(pipeline))
-    assert created["outcome"] == "created"
-    assert created["trigger"]["metadata"]["generation"] == 1
-    assert client.apply_trigger(trigger(pipeline))["outcome"] == "unchanged"
+    assert created.outcome == "created"
+    assert created.trigger.metadata.generation == 1
+    assert client.apply_trigger(trigger(pipeline)).outcome == "unchanged"
     [listed] = client.list_triggers()
-    assert listed["spec"]["on"] == {"schedule": {"cron": "0 * * * *"}}
-    assert listed["status"] == {"cursor": None, "lastRun": None, "waiting": []}
-    assert client.get_trigger("retrain")["spec"]["rollout"]["alias"] == "champion"
-    assert client.trigger_history("retrain") == []
+    assert listed.spec["on"] == {"schedule": {"cron": "0 * * * *"}}
+    assert listed.status == {"cursor": None, "lastRun": None, "waiting": []}
+    assert client.get_trigger("retrain").spec["rollout"]["alias"] == "champion"
+    assert client.trigger_history("retrain") == ()
     client.delete_trigger("retrain")
     with pytest.raises(NotFoundError, match=r"Trigger 'retrain' does not exist"):
         client.get_trigger("retrain")
@@ -149,7 +149,7 @@ def test_rollouts_set_the_pinned_model_and_see_it_healthy(
     seen = rollouts.observe("bc")
     assert (seen.serving, seen.phase) == ("bc/2", RolloutPhase.HEALTHY)
     assert judge(seen, "bc/2", generation) == (Verdict.HEALTHY, "bc/2 rolled out and healthy")
-    assert client.revisions("bc")[-1]["cause"] == "trigger retrain run 1"
+    assert client.revisions("bc")[-1].cause == "trigger retrain run 1"
     fake_cluster.registry.set_alias("bc", "champion", 2, who="trigger retrain", why="healthy")
     again = rollouts.set_model("bc", "bc@champion", "trigger retrain run 1")
     assert again == generation  # pointed back at the alias: the same version, no new revision

@@ -88,7 +88,7 @@ def down(delete_deployments: bool, timeout: float) -> None:
     if delete_deployments:
         with ControlPlaneClient(endpoint.url, token=files.read_token()) as client:
             for d in client.list_deployments():
-                name = str(d["metadata"]["name"])
+                name = d.metadata.name
                 client.delete(name)
                 err_console.print(f"deleted deployment {name}")
     os.kill(endpoint.pid, signal.SIGTERM)

@@ -18,6 +18,12 @@ from loopline.cli.connect import connect
 from loopline.cli.deploy_output import emit, machine_format, output_options, split_resource
 from loopline.cli.output import console, handle_errors
 from loopline.controlplane.views import strip_server_fields
+from loopline.controlplane.wire import (
+    DeploymentApplied,
+    MonitorApplied,
+    TemplateApplied,
+    TriggerApplied,
+)
 from loopline.deploy.analysis.template import AnalysisTemplate
 from loopline.deploy.spec import DeploymentSpec
 from loopline.errors import InvalidDefinitionError, InvalidInputError, shown
@@ -111,7 +117,7 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
                 "'Deployment', 'AnalysisTemplate', 'Monitor' and 'Trigger'."
             )
     docs.sort(key=lambda d: _APPLY_ORDER[d["kind"]])
-    results = []
+    results: list[TemplateApplied | TriggerApplied | MonitorApplied | DeploymentApplied] = []
     with connect() as client:
         for doc in docs:
             if doc["kind"] == "AnalysisTemplate":
@@ -127,14 +133,14 @@ def apply(filename: str, output: str | None, as_json: bool) -> None:
         emit(results if len(results) > 1 else results[0], fmt)
         return
     for r in results:
-        if "template" in r:
-            console.print(f"analysistemplate/{r['template']['metadata']['name']} {r['outcome']}")
-        elif "trigger" in r:
-            console.print(f"trigger/{r['trigger']['metadata']['name']} {r['outcome']}")
-        elif "monitor" in r:
-            console.print(f"monitor/{r['monitor']['metadata']['name']} {r['outcome']}")
+        if isinstance(r, TemplateApplied):
+            console.print(f"analysistemplate/{r.template.metadata.name} {r.outcome}")
+        elif isinstance(r, TriggerApplied):
+            console.print(f"trigger/{r.trigger.metadata.name} {r.outcome}")
+        elif isinstance(r, MonitorApplied):
+            console.print(f"monitor/{r.monitor.metadata.name} {r.outcome}")
         else:
-            console.print(f"deployment/{r['deployment']['metadata']['name']} {r['outcome']}")
+            console.print(f"deployment/{r.deployment.metadata.name} {r.outcome}")
 
 
 @click.group("create")
@@ -231,5 +237,5 @@ def set_model(resource: str, model: str, output: str | None, as_json: bool) -> N
     if fmt is not None:
         emit(result, fmt)
         return
-    pinned = result["status"]["model"]["pinned"]
+    pinned = result.status.model.pinned
     console.print(f"deployment/{name} model updated to {model} ({pinned})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -14,7 +14,9 @@ import yaml
 from rich.table import Table
 
 from loopline.cli.output import console
+from loopline.controlplane import wire as w
 from loopline.controlplane.timestamps import epoch
+from loopline.controlplane.wire_codec import to_json
 from loopline.errors import InvalidInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,7 +41,9 @@ def machine_format(output: str | None, as_json: bool) -> str | None:
 
 
 def emit(value: Any, fmt: str) -> None:
-    """Write one document to stdout in ``fmt`` (json or yaml)."""
+    """Write one document (JSON, or wire types: their JSON) to stdout in ``fmt`` (json or
+    yaml)."""
+    value = to_json(value)
     if fmt == "yaml":
         sys.stdout.write(yaml.safe_dump(value, sort_keys=False))
     else:
@@ -75,47 +79,41 @@ def age(since: str | float | None) -> str:
     return f"{s // 86400}d"
 
 
-def _status(d: dict[str, Any]) -> dict[str, Any]:
-    status: dict[str, Any] = d.get("status") or {}
-    return status
+def endpoint(d: w.Deployment) -> str:
+    router = d.status.router
+    return router.url if router else "<pending>"
 
 
-def endpoint(d: dict[str, Any]) -> str:
-    router = _status(d).get("router")
-    return str(router["url"]) if router else "<pending>"
+def model_column(d: w.Deployment) -> str:
+    ref, pinned = d.status.model.ref, d.status.model.pinned
+    return ref if ref == pinned else f"{ref} → {pinned}"
 
 
-def model_column(d: dict[str, Any]) -> str:
-    model = _status(d).get("model") or {}
-    ref, pinned = model.get("ref"), model.get("pinned")
-    return str(ref) if ref == pinned else f"{ref} → {pinned}"
-
-
-def deployments_table(items: list[dict[str, Any]]) -> Table:
+def deployments_table(items: Sequence[w.Deployment]) -> Table:
     table = Table(box=None, header_style="bold")
     for col in ("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "STATUS", "TRAFFIC", "MODEL",
                 "ENDPOINT", "AGE"):  # fmt: skip
         table.add_column(col)
     for d in items:
-        s, spec = _status(d), d["spec"]
+        s = d.status
         table.add_row(
-            d["metadata"]["name"],
-            f"{s.get('readyReplicas', 0)}/{spec['replicas']}",
-            str(s.get("updatedReplicas", 0)),
-            str(s.get("availableReplicas", 0)),
-            str(s.get("phase", "-")),
+            d.metadata.name,
+            f"{s.ready_replicas}/{d.spec['replicas']}",
+            str(s.updated_replicas),
+            str(s.available_replicas),
+            s.phase,
             traffic_column(s),
             model_column(d),
             endpoint(d),
-            age(d["metadata"].get("creationTimestamp")),
+            age(d.metadata.creation_timestamp),
         )
     return table
 
 
-def traffic_column(status: dict[str, Any]) -> str:
+def traffic_column(status: w.DeploymentStatus) -> str:
     """``stable 80 / canary 20 +mirror 50%`` while a canary runs; ``-`` otherwise."""
-    traffic = status.get("traffic") or {}
-    rollout = status.get("rollout") or {}
+    traffic = status.traffic
+    rollout = status.rollout or {}
     weights = traffic.get("weights") or {}
     canary = rollout.get("canary")
     if not canary:
@@ -132,7 +130,7 @@ def traffic_column(status: dict[str, Any]) -> str:
     return " / ".join(parts[:2]) + (" " + " ".join(parts[2:]) if parts[2:] else "")
 
 
-def templates_table(items: list[dict[str, Any]]) -> Table:
+def templates_table(items: Sequence[w.Document]) -> Table:
     """AnalysisTemplates: name, their metrics with provider and success condition, age."""
     table = Table(box=None, header_style="bold")
     for col in ("NAME", "METRICS", "AGE"):
@@ -142,78 +140,75 @@ def templates_table(items: list[dict[str, Any]]) -> Table:
             f"{m['name']} ({next(iter(m.get('provider') or {'?': 0}))}"
             + (f": {m['successCondition']}" if m.get("successCondition") else "")
             + ")"
-            for m in t["spec"]["metrics"]
+            for m in t.spec["metrics"]
         ]
-        table.add_row(t["metadata"]["name"], "\n".join(metrics),
-                      age(t["metadata"].get("creationTimestamp")))  # fmt: skip
+        table.add_row(t.metadata.name, "\n".join(metrics), age(t.metadata.creation_timestamp))
     return table
 
 
-def replicas_table(items: list[dict[str, Any]]) -> Table:
+def replicas_table(items: Sequence[w.Replica]) -> Table:
     table = Table(box=None, header_style="bold")
     for col in ("NAME", "DEPLOYMENT", "REVISION", "MODEL", "PHASE", "READY", "PORT", "PID",
                 "RESTARTS", "AGE"):  # fmt: skip
         table.add_column(col)
     for r in items:
         table.add_row(
-            r["id"],
-            r["deployment"],
-            str(r.get("revisionNumber") or r["revision"]),
-            str(r.get("model") or "-"),
-            r["phase"],
-            "1/1" if r["ready"] else "0/1",
-            str(r.get("port") or "-"),
-            str(r.get("pid") or "-"),
-            str(r["restarts"]),
-            age(r.get("createdAt")),
+            r.id,
+            r.deployment,
+            str(r.revision_number or r.revision),
+            r.model or "-",
+            r.phase,
+            "1/1" if r.ready else "0/1",
+            str(r.port or "-"),
+            str(r.pid or "-"),
+            str(r.restarts),
+            age(r.created_at),
         )
     return table
 
 
-def revisions_table(items: list[dict[str, Any]]) -> Table:
+def revisions_table(items: Sequence[w.Revision]) -> Table:
     table = Table(box=None, header_style="bold")
     for col in ("REVISION", "MODEL", "REFERENCE", "DIGEST", "REPLICAS", "CHANGE-CAUSE"):
         table.add_column(col)
-    for r in sorted(items, key=lambda r: r["number"]):
-        mark = " (current)" if r.get("current") else ""
-        digest = str(r.get("digest") or "-")
+    for r in sorted(items, key=lambda r: r.number):
+        mark = " (current)" if r.current else ""
         table.add_row(
-            f"{r['number']}{mark}",
-            r["model"],
-            r["ref"],
-            digest[:19],
-            str(r["replicas"]),
-            r.get("cause") or "<none>",
+            f"{r.number}{mark}",
+            r.model,
+            r.ref,
+            (r.digest or "-")[:19],
+            str(r.replicas),
+            r.cause or "<none>",
         )
     return table
 
 
-def events_table(items: list[dict[str, Any]]) -> Table:
+def events_table(items: Sequence[w.Event]) -> Table:
     table = Table(box=None, header_style="bold")
     for col in ("TYPE", "REASON", "AGE", "MESSAGE"):
         table.add_column(col)
     for e in items:
-        style = "yellow" if e["type"] == "Warning" else ""
-        table.add_row(e["type"], e["reason"], age(e["at"]), e["message"], style=style)
+        style = "yellow" if e.type == "Warning" else ""
+        table.add_row(e.type, e.reason, age(e.at), e.message, style=style)
     return table
 
 
-def describe(d: dict[str, Any], revisions: list[dict[str, Any]],
-             replicas: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:  # fmt: skip
+def describe(d: w.Deployment, revisions: Sequence[w.Revision],
+             replicas: Sequence[w.Replica], events: Sequence[w.Event]) -> None:  # fmt: skip
     """Print a deployment the way ``kubectl describe deployment`` does."""
-    spec, s = d["spec"], _status(d)
-    model = s.get("model") or {}
+    spec, s = d.spec, d.status
     strategy = spec["strategy"]
     lines = [
-        ("Name", d["metadata"]["name"]),
-        ("Created", f"{age(d['metadata'].get('creationTimestamp'))} ago"),
-        ("Generation", f"{d['metadata']['generation']} (observed {s.get('observedGeneration')})"),
+        ("Name", d.metadata.name),
+        ("Created", f"{age(d.metadata.creation_timestamp)} ago"),
+        ("Generation", f"{d.metadata.generation} (observed {s.observed_generation})"),
         ("Model", model_column(d)),
-        ("Digest", str(model.get("digest") or "-")),
+        ("Digest", s.model.digest or "-"),
         ("Endpoint", endpoint(d)),
-        ("Replicas", f"{spec['replicas']} desired | {s.get('updatedReplicas', 0)} updated | "
-                     f"{s.get('replicas', 0)} total | {s.get('availableReplicas', 0)} available | "
-                     f"{s.get('unavailableReplicas', 0)} unavailable"),
+        ("Replicas", f"{spec['replicas']} desired | {s.updated_replicas} updated | "
+                     f"{s.replicas} total | {s.available_replicas} available | "
+                     f"{s.unavailable_replicas} unavailable"),
         ("StrategyType", strategy["type"]),
     ]  # fmt: skip
     if "rollingUpdate" in strategy:
@@ -233,8 +228,8 @@ def describe(d: dict[str, Any], revisions: list[dict[str, Any]],
     conditions = Table(title="Conditions", title_justify="left", box=None, header_style="bold")
     for col in ("TYPE", "STATUS", "REASON", "MESSAGE"):
         conditions.add_column(col)
-    for c in s.get("conditions", []):
-        conditions.add_row(c["type"], c["status"], c["reason"], c["message"])
+    for c in s.conditions:
+        conditions.add_row(c.type, c.status, c.reason, c.message)
     console.print(conditions)
     console.print("[bold]Revisions:[/]")
     console.print(revisions_table(revisions))

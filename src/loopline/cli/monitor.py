@@ -21,6 +21,7 @@ from loopline.cli.connect import connect
 from loopline.cli.deploy_output import age, emit
 from loopline.cli.output import console, handle_errors
 from loopline.controlplane.timestamps import read_back, shown
+from loopline.controlplane.wire import Document
 from loopline.monitor import (
     FeatureDrift,
     MonitorStatus,
@@ -68,13 +69,13 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def monitors_table(items: list[dict[str, Any]]) -> Table:
+def monitors_table(items: Sequence[Document]) -> Table:
     """Monitors: name, deployment, versions, windows, drifted features, alerts firing, age."""
     table = Table(box=None, header_style="bold")
     for col in ("NAME", "DEPLOYMENT", "VERSION", "WINDOWS", "DRIFTED", "ALERTS", "AGE"):
         table.add_column(col)
     for m in items:
-        status = MonitorStatus.from_dict(read_back(m["status"]))
+        status = MonitorStatus.from_dict(read_back(m.status))
         latest = _latest(status.versions)
         drifted = f"{len(latest.drifted)}/{len(latest.features)}" if latest else "-"
         table.add_row(
@@ -84,7 +85,7 @@ def monitors_table(items: list[dict[str, Any]]) -> Table:
             str(status.windows),
             drifted,
             str(len(status.firing)) if not status.error else f"{len(status.firing)} (error)",
-            age(m["metadata"].get("creationTimestamp")),
+            age(m.metadata.creation_timestamp),
         )
     return table
 
@@ -222,7 +223,7 @@ def status_cmd(name: str, as_json: bool) -> None:
     name = name.partition("/")[2] if "/" in name else name
     with connect() as client:
         doc = client.get_monitor(name)
-    status = MonitorStatus.from_dict(read_back(doc["status"]))
+    status = MonitorStatus.from_dict(read_back(doc.status))
     if as_json:
         emit(shown(status.to_dict()), "json")
         return
@@ -242,7 +243,7 @@ def report_cmd(name: str, path: str, limit: int) -> None:
 
     name = name.partition("/")[2] if "/" in name else name
     with connect() as client:
-        status = MonitorStatus.from_dict(read_back(client.get_monitor(name)["status"]))
+        status = MonitorStatus.from_dict(read_back(client.get_monitor(name).status))
         windows = [
             WindowResult.from_dict(read_back(w))
             for v in status.versions

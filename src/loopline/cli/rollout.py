@@ -59,13 +59,13 @@ def status(resource: tuple[str, ...], timeout: str, watch: bool) -> None:
     with connect() as client:
         while True:
             s = client.rollout_status(name)
-            message = str(s["message"])
+            message = s.message
             if message != last:
                 console.print(message)
                 last = message
-            if s["done"]:
+            if s.done:
                 return
-            if s["failed"]:
+            if s.failed:
                 raise SystemExit(1)
             if not watch:
                 raise SystemExit(1)
@@ -93,9 +93,9 @@ def history(resource: tuple[str, ...], revision: int | None, output: str | None,
     with connect() as client:
         revisions = client.revisions(name)
     if revision is not None:
-        matches = [r for r in revisions if r["number"] == revision]
+        matches = [r for r in revisions if r.number == revision]
         if not matches:
-            known = sorted(r["number"] for r in revisions)
+            known = sorted(r.number for r in revisions)
             raise NotFoundError(
                 f"Deployment {name!r} has no revision {revision}; known revisions: {known}."
             )
@@ -181,7 +181,7 @@ def undo(resource: tuple[str, ...], to_revision: int) -> None:
     name = split_resource(resource)
     with connect() as client:
         result = client.undo(name, to_revision)
-    if result["skipped"]:
+    if result.skipped:
         console.print(f"deployment/{name} skipped rollback (current template already matches)")
     else:
         console.print(f"deployment/{name} rolled back")

@@ -7,6 +7,7 @@ control plane; these verbs read them back (also ``loopline get triggers``).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ from loopline.cli.connect import connect
 from loopline.cli.deploy_output import age, emit, machine_format, output_options
 from loopline.cli.output import console, handle_errors
 from loopline.controlplane.timestamps import epoch
+from loopline.controlplane.wire import Document, TriggerRun
 
 
 def _source(spec: dict[str, Any]) -> str:
@@ -39,42 +41,42 @@ def _when(t: str | float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
-def triggers_table(items: list[dict[str, Any]]) -> Table:
+def triggers_table(items: Sequence[Document]) -> Table:
     """Triggers: name, model, event source, cooldown, rollout, last run, age."""
     table = Table(box=None, header_style="bold")
     for col in ("NAME", "MODEL", "ON", "COOLDOWN", "ROLLOUT", "LAST RUN", "AGE"):
         table.add_column(col)
     for t in items:
-        spec, status = t["spec"], t.get("status") or {}
+        spec, status = t.spec, t.status or {}
         last = status.get("lastRun")
         rollout = spec.get("rollout")
         table.add_row(
-            t["metadata"]["name"],
+            t.metadata.name,
             spec["model"],
             _source(spec),
             f"{spec.get('cooldown', 0):g}s",
             f"deployment/{rollout['deployment']}" if rollout else "-",
             f"#{last['id']} {last['state']}" if last else "-",
-            age(t["metadata"].get("creationTimestamp")),
+            age(t.metadata.creation_timestamp),
         )
     return table
 
 
-def history_table(items: list[dict[str, Any]]) -> Table:
+def history_table(items: Sequence[TriggerRun]) -> Table:
     """A trigger's runs: id, state, cause, parameters, started, ended, message."""
     table = Table(box=None, header_style="bold")
     for col in ("RUN", "STATE", "CAUSE", "PARAMS", "STARTED", "ENDED", "MESSAGE"):
         table.add_column(col, overflow="fold")
     for r in items:
-        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+        params = " ".join(f"{k}={v}" for k, v in r.params.items())
         table.add_row(
-            str(r["id"]),
-            r["state"],
-            str(r["cause"].get("summary", r["key"])),
+            str(r.id),
+            r.state,
+            str(r.cause.get("summary", r.key)),
             params or "-",
-            _when(r["createdAt"]),
-            _when(r.get("endedAt")),
-            r.get("message") or "",
+            _when(r.created_at),
+            _when(r.ended_at),
+            r.message or "",
         )
     return table
 

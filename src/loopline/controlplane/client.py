@@ -1,5 +1,10 @@
 """``ControlPlaneClient``: the HTTP client the CLI (and scripts) use, like kubectl's.
 
+Its methods send and return the wire types of :mod:`loopline.controlplane.wire` (the same
+types the API declares in its route table and OpenAPI document): ``client.get_deployment(n)
+.status.model.pinned``, not ``doc["status"]["model"]["pinned"]``; ``wire_codec.to_json`` gives
+the JSON back (what ``get -o yaml`` prints). Fields the server adds later are ignored.
+
 Errors come back as the loopline error the server raised (``NotFoundError`` for a 404, …),
 with the server's sentence as the message and its ``field`` (when it names one) as the error's
 ``field``.
@@ -8,11 +13,13 @@ with the server's sentence as the message and its ``field`` (when it names one) 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from loopline.controlplane import wire as w
+from loopline.controlplane.wire_codec import Doc, from_json, to_json
 from loopline.errors import (
     AlreadyExistsError,
     BackendError,
@@ -26,6 +33,8 @@ from loopline.errors import (
     UnauthorizedError,
     shown,
 )
+
+T = TypeVar("T")
 
 _ERRORS: dict[str, type[LooplineError]] = {
     "Invalid": InvalidDefinitionError,
@@ -142,211 +151,152 @@ class ControlPlaneClient:
             reason = ""
         raise _ERRORS.get(reason, BackendError)(message, field=field)
 
-    def _get(self, path: str, **params: Any) -> Any:
+    def _get(self, tp: type[T], path: str, **params: Any) -> T:
         clean = {k: v for k, v in params.items() if v is not None}
-        return self.request("GET", path, params=clean or None).json()
+        return from_json(tp, self.request("GET", path, params=clean or None).json())
+
+    def _send(
+        self, tp: type[T], method: str, path: str, body: Any = None, cause: str | None = None
+    ) -> T:
+        return from_json(tp, self.request(method, path, json=body, cause=cause).json())
 
     # ---- operations --------------------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._get("/healthz")
-        return result
+    def health(self) -> w.Health:
+        return self._get(w.Health, "/healthz")
 
-    def apply(self, doc: dict[str, Any], cause: str | None = None) -> dict[str, Any]:
-        """Create or update (``{"outcome": created|configured|unchanged, "deployment"}``)."""
-        meta = doc.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        if not isinstance(name, str) or not name:
-            raise InvalidDefinitionError(
-                f"Deployment field metadata.name = {shown(name)} is invalid: it must be a name.",
-                field="metadata.name",
-            )
-        result: dict[str, Any] = self.request(
-            "PUT", f"/v1/deployments/{name}", json=doc, cause=cause
-        ).json()
-        return result
+    def apply(self, doc: dict[str, Any], cause: str | None = None) -> w.DeploymentApplied:
+        """Create or update (``outcome``: created, configured or unchanged)."""
+        name = _document_name(doc, "Deployment")
+        return self._send(w.DeploymentApplied, "PUT", f"/v1/deployments/{name}", doc, cause)
 
-    def create(self, doc: dict[str, Any], cause: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self.request(
-            "POST", "/v1/deployments", json=doc, cause=cause
-        ).json()
-        return result
+    def create(self, doc: dict[str, Any], cause: str | None = None) -> w.DeploymentApplied:
+        return self._send(w.DeploymentApplied, "POST", "/v1/deployments", doc, cause)
 
-    def list_deployments(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._get("/v1/deployments")["items"]
-        return items
+    def list_deployments(self) -> tuple[w.Deployment, ...]:
+        return self._get(w.DeploymentList, "/v1/deployments").items
 
-    def get_deployment(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/v1/deployments/{name}")
-        return result
+    def get_deployment(self, name: str) -> w.Deployment:
+        return self._get(w.Deployment, f"/v1/deployments/{name}")
 
     def delete(self, name: str, timeout: float = 120.0) -> None:
         self.request("DELETE", f"/v1/deployments/{name}", timeout=timeout)
 
-    def scale(self, name: str, replicas: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.request(
-            "PUT", f"/v1/deployments/{name}/scale", json={"replicas": replicas}
-        ).json()
-        return result
+    def scale(self, name: str, replicas: int) -> w.Deployment:
+        body = to_json(w.ScaleRequest(replicas))
+        return self._send(w.Deployment, "PUT", f"/v1/deployments/{name}/scale", body)
 
-    def set_model(self, name: str, model: str, cause: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self.request(
-            "PUT", f"/v1/deployments/{name}/model", json={"model": model}, cause=cause
-        ).json()
-        return result
+    def set_model(self, name: str, model: str, cause: str | None = None) -> w.Deployment:
+        body = to_json(w.ModelRequest(model))
+        return self._send(w.Deployment, "PUT", f"/v1/deployments/{name}/model", body, cause)
 
-    def rollout_status(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/v1/deployments/{name}/rollout")
-        return result
+    def rollout_status(self, name: str) -> w.RolloutStatus:
+        return self._get(w.RolloutStatus, f"/v1/deployments/{name}/rollout")
 
-    def pause(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/deployments/{name}/rollout/pause"
-        ).json()
-        return result
+    def pause(self, name: str) -> w.Deployment:
+        return self._send(w.Deployment, "POST", f"/v1/deployments/{name}/rollout/pause")
 
-    def resume(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/deployments/{name}/rollout/resume"
-        ).json()
-        return result
+    def resume(self, name: str) -> w.Deployment:
+        return self._send(w.Deployment, "POST", f"/v1/deployments/{name}/rollout/resume")
 
-    def undo(self, name: str, to_revision: int = 0) -> dict[str, Any]:
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/deployments/{name}/rollout/undo", json={"toRevision": to_revision}
-        ).json()
-        return result
+    def undo(self, name: str, to_revision: int = 0) -> w.Undone:
+        body = to_json(w.UndoRequest(to_revision))
+        return self._send(w.Undone, "POST", f"/v1/deployments/{name}/rollout/undo", body)
 
-    def set_autoscaling(self, name: str, block: dict[str, Any] | None) -> dict[str, Any]:
+    def set_autoscaling(self, name: str, block: dict[str, Any] | None) -> w.Deployment:
         """Set ``spec.autoscaling`` (HPA v2 form), or remove it with None."""
-        result: dict[str, Any] = self.request(
-            "PUT", f"/v1/deployments/{name}/autoscaling", json={"autoscaling": block}
-        ).json()
-        return result
+        body = to_json(w.AutoscalingRequest(block))
+        return self._send(w.Deployment, "PUT", f"/v1/deployments/{name}/autoscaling", body)
 
-    def promote(self, name: str, full: bool = False) -> dict[str, Any]:
+    def promote(self, name: str, full: bool = False) -> w.Deployment:
         """``rollout promote``: past the current step (``full``: every remaining step)."""
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/deployments/{name}/rollout/promote", json={"full": full}
-        ).json()
-        return result
+        body = to_json(w.PromoteRequest(full))
+        return self._send(w.Deployment, "POST", f"/v1/deployments/{name}/rollout/promote", body)
 
-    def abort(self, name: str) -> dict[str, Any]:
+    def abort(self, name: str) -> w.Deployment:
         """``rollout abort``: all traffic back to the stable revision at once."""
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/deployments/{name}/rollout/abort"
-        ).json()
-        return result
+        return self._send(w.Deployment, "POST", f"/v1/deployments/{name}/rollout/abort")
 
-    def retry(self, name: str) -> dict[str, Any]:
+    def retry(self, name: str) -> w.Deployment:
         """``rollout retry``: start an aborted rollout over."""
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/deployments/{name}/rollout/retry"
-        ).json()
-        return result
+        return self._send(w.Deployment, "POST", f"/v1/deployments/{name}/rollout/retry")
 
-    def apply_template(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Create or update an AnalysisTemplate (``{"outcome", "template"}``)."""
-        meta = doc.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        if not isinstance(name, str) or not name:
-            raise InvalidDefinitionError(
-                f"AnalysisTemplate field metadata.name = {shown(name)} is invalid: it must be "
-                "a name.",
-                field="metadata.name",
-            )
-        result: dict[str, Any] = self.request(
-            "PUT", f"/v1/analysistemplates/{name}", json=doc
-        ).json()
-        return result
+    def apply_template(self, doc: dict[str, Any]) -> w.TemplateApplied:
+        """Create or update an AnalysisTemplate."""
+        name = _document_name(doc, "AnalysisTemplate")
+        return self._send(w.TemplateApplied, "PUT", f"/v1/analysistemplates/{name}", doc)
 
-    def list_templates(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._get("/v1/analysistemplates")["items"]
-        return items
+    def list_templates(self) -> tuple[w.Document, ...]:
+        return self._get(w.DocumentList, "/v1/analysistemplates").items
 
-    def get_template(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/v1/analysistemplates/{name}")
-        return result
+    def get_template(self, name: str) -> w.Document:
+        return self._get(w.Document, f"/v1/analysistemplates/{name}")
 
     def delete_template(self, name: str) -> None:
         self.request("DELETE", f"/v1/analysistemplates/{name}")
 
-    def apply_trigger(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Create or update a Trigger (``{"outcome", "trigger"}``)."""
-        meta = doc.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        if not isinstance(name, str) or not name:
-            raise InvalidDefinitionError(
-                f"Trigger field metadata.name = {shown(name)} is invalid: it must be a name.",
-                field="metadata.name",
-            )
-        result: dict[str, Any] = self.request("PUT", f"/v1/triggers/{name}", json=doc).json()
-        return result
+    def apply_trigger(self, doc: dict[str, Any]) -> w.TriggerApplied:
+        """Create or update a Trigger."""
+        name = _document_name(doc, "Trigger")
+        return self._send(w.TriggerApplied, "PUT", f"/v1/triggers/{name}", doc)
 
-    def list_triggers(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._get("/v1/triggers")["items"]
-        return items
+    def list_triggers(self) -> tuple[w.Document, ...]:
+        return self._get(w.DocumentList, "/v1/triggers").items
 
-    def get_trigger(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/v1/triggers/{name}")
-        return result
+    def get_trigger(self, name: str) -> w.Document:
+        return self._get(w.Document, f"/v1/triggers/{name}")
 
     def delete_trigger(self, name: str) -> None:
         self.request("DELETE", f"/v1/triggers/{name}")
 
-    def trigger_history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def trigger_history(self, name: str, limit: int | None = None) -> tuple[w.TriggerRun, ...]:
         """The trigger's runs, newest first."""
-        params = {} if limit is None else {"limit": limit}
-        items: list[dict[str, Any]] = self._get(f"/v1/triggers/{name}/history", **params)["items"]
-        return items
+        return self._get(w.TriggerRunList, f"/v1/triggers/{name}/history", limit=limit).items
 
-    def apply_monitor(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Create or update a Monitor (``{"outcome", "monitor"}``)."""
-        meta = doc.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        if not isinstance(name, str) or not name:
-            raise InvalidDefinitionError(
-                f"Monitor field metadata.name = {shown(name)} is invalid: it must be a name.",
-                field="metadata.name",
-            )
-        result: dict[str, Any] = self.request("PUT", f"/v1/monitors/{name}", json=doc).json()
-        return result
+    def apply_monitor(self, doc: dict[str, Any]) -> w.MonitorApplied:
+        """Create or update a Monitor."""
+        name = _document_name(doc, "Monitor")
+        return self._send(w.MonitorApplied, "PUT", f"/v1/monitors/{name}", doc)
 
-    def list_monitors(self) -> list[dict[str, Any]]:
+    def list_monitors(self) -> tuple[w.Document, ...]:
         """Every Monitor with its ``status`` (a MonitorStatus document)."""
-        items: list[dict[str, Any]] = self._get("/v1/monitors")["items"]
-        return items
+        return self._get(w.DocumentList, "/v1/monitors").items
 
-    def get_monitor(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/v1/monitors/{name}")
-        return result
+    def get_monitor(self, name: str) -> w.Document:
+        return self._get(w.Document, f"/v1/monitors/{name}")
 
     def delete_monitor(self, name: str) -> None:
         self.request("DELETE", f"/v1/monitors/{name}")
 
     def monitor_windows(
         self, name: str, *, version: str | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[Doc, ...]:
         """Stored windows (WindowResult documents), oldest first; ``limit``: the newest N."""
-        found = self._get(f"/v1/monitors/{name}/windows", version=version, limit=limit)
-        items: list[dict[str, Any]] = found["items"]
-        return items
+        path = f"/v1/monitors/{name}/windows"
+        return self._get(w.WindowList, path, version=version, limit=limit).items
 
-    def revisions(self, name: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._get(f"/v1/deployments/{name}/revisions")["items"]
-        return items
+    def revisions(self, name: str) -> tuple[w.Revision, ...]:
+        return self._get(w.RevisionList, f"/v1/deployments/{name}/revisions").items
 
-    def replicas(self, name: str | None = None) -> list[dict[str, Any]]:
+    def replicas(self, name: str | None = None) -> tuple[w.Replica, ...]:
         path = "/v1/replicas" if name is None else f"/v1/deployments/{name}/replicas"
-        items: list[dict[str, Any]] = self._get(path)["items"]
-        return items
+        return self._get(w.ReplicaList, path).items
 
-    def events(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._get(f"/v1/deployments/{name}/events", limit=limit)[
-            "items"
-        ]
-        return items
+    def events(self, name: str, limit: int | None = None) -> tuple[w.Event, ...]:
+        return self._get(w.EventList, f"/v1/deployments/{name}/events", limit=limit).items
 
     def replica_log(self, replica_id: str, tail: int | None = None) -> str:
         params = None if tail is None else {"tail": tail}
         return self.request("GET", f"/v1/replicas/{replica_id}/log", params=params).text
+
+
+def _document_name(doc: dict[str, Any], kind: str) -> str:
+    """``metadata.name`` of a document about to be sent (checked here: it goes in the URL)."""
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(name, str) or not name:
+        raise InvalidDefinitionError(
+            f"{kind} field metadata.name = {shown(name)} is invalid: it must be a name.",
+            field="metadata.name",
+        )
+    return name

@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from loopline.controlplane.wire import ErrorBody
+from loopline.controlplane.wire_codec import to_json
 from loopline.errors import (
     AlreadyExistsError,
     BackendError,
@@ -65,9 +67,7 @@ def error_response(exc: LooplineError) -> JSONResponse:
     code, reason = next(
         ((c, r) for kind, c, r in _STATUS if isinstance(exc, kind)), (500, "InternalError")
     )
-    body: dict[str, Any] = {"error": str(exc), "reason": reason}
-    if exc.field:
-        body["field"] = exc.field
+    body = to_json(ErrorBody(str(exc), reason, exc.field or None))
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     if code == 413:  # the rest of the body is not read: the connection cannot be reused
         headers = {"Connection": "close"}
