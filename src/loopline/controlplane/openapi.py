@@ -177,3 +177,47 @@ WINDOW_RESULT: dict[str, Any] = {
 }
 EXTRA_SCHEMAS = {"MonitorStatus": MONITOR_STATUS, "WindowResult": WINDOW_RESULT}
 """The documents carried as ``Doc`` whose shape the monitor package defines."""
+
+DEPLOYMENT_DOCUMENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "description": "A Deployment as written (docs/deploy.md); status and the server's "
+    "metadata fields are ignored.",
+    "properties": {
+        "apiVersion": {"const": "loopline/v1"},
+        "kind": {"const": "Deployment"},
+        "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+        "spec": {
+            "type": "object",
+            "required": ["model"],
+            "properties": {
+                "model": {"type": "string", "examples": ["taxi@champion"]},
+                "replicas": {"type": "integer", "minimum": 0, "default": 1},
+                "strategy": {"type": "object"},
+                "minReadySeconds": {"type": "integer"},
+                "progressDeadlineSeconds": {"type": "integer"},
+                "revisionHistoryLimit": {"type": "integer"},
+                "paused": {"type": "boolean"},
+                "port": {"type": "integer"},
+                "template": {"type": "object"},
+                "autoscaling": {"type": "object"},
+            },
+        },
+    },
+}
+"""The JSON Schema of a Deployment document a client sends (PUT/POST)."""
+
+
+def document_schema(kind: str, required: list[str], docs: str) -> dict[str, Any]:
+    """The JSON Schema of a ``kind`` document a client sends."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "loopline/v1"},
+            "kind": {"const": kind},
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "spec": {"type": "object", "required": required,
+                     "description": f"{docs} describes every field."},
+        },
+    }  # fmt: skip

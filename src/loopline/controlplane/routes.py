@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loopline.controlplane import wire as w
-from loopline.controlplane.openapi import Endpoint
+from loopline.controlplane.openapi import DEPLOYMENT_DOCUMENT, Endpoint, document_schema
 from loopline.controlplane.wire_codec import Doc
 
 if TYPE_CHECKING:
@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 
 def api_endpoints(api: ApiHandlers) -> list[Endpoint]:
     """Every route of the API, its handler taken from ``api``."""
-    deployment_doc = w.DEPLOYMENT_DOCUMENT
-    template_doc = w.document_schema("AnalysisTemplate", ["metrics"], "docs/analysis.md")
-    trigger_doc = w.document_schema("Trigger", ["model", "on", "run"], "docs/triggers.md")
-    monitor_doc = w.document_schema("Monitor", ["deployment", "window"], "docs/monitoring.md")
+    deployment_doc = DEPLOYMENT_DOCUMENT
+    template_doc = document_schema("AnalysisTemplate", ["metrics"], "docs/analysis.md")
+    trigger_doc = document_schema("Trigger", ["model", "on", "run"], "docs/triggers.md")
+    monitor_doc = document_schema("Monitor", ["deployment", "window"], "docs/monitoring.md")
     limit = ("limit", {"type": "integer", "minimum": 0, "maximum": 999999999})
     dep = "/v1/deployments/{name}"
     return [
