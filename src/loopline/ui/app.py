@@ -62,9 +62,13 @@ CSP = (
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_console(service: ControlPlane, *, token: str) -> ASGIApp:
-    """The console over ``service``; sessions are signed with the control plane's ``token``."""
-    console = _Console(ConsoleReads(service), SessionKeys(token), service)
+def create_console(
+    service: ControlPlane, *, token: str, log_directory: Path | None = None
+) -> ASGIApp:
+    """The console over ``service``; sessions are signed with the control plane's ``token``;
+    ``log_directory`` holds the replicas' prediction logs (the Lineage screen's
+    ``prediction/<id>`` references; None: those answer 404 saying so)."""
+    console = _Console(ConsoleReads(service, log_directory), SessionKeys(token), service)
     c = console
     routes = [
         Route("/", c.page(c.overview), methods=["GET"]),
@@ -75,6 +79,7 @@ def create_console(service: ControlPlane, *, token: str) -> ASGIApp:
         Route("/models/{name}/aliases", c.act(c.alias_move), methods=["POST"]),
         Route("/runs", c.page(c.runs), methods=["GET"]),
         Route("/runs/{run_id}", c.page(c.run), methods=["GET"]),
+        Route("/lineage", c.page(c.lineage), methods=["GET"]),
         Route("/live/overview", c.page(c.live_overview), methods=["GET"]),
         Route("/live/deployments/{name}", c.page(c.live_deployment), methods=["GET"]),
         Route("/live/runs/{run_id}", c.page(c.live_run), methods=["GET"]),
@@ -279,6 +284,11 @@ class _Console:
             raise NotFoundError("No run ''. List runs at /ui/runs.")
         screen = await run_in_threadpool(self.reads.run, run_id)
         return self._context(request, r=screen)
+
+    async def lineage(self, request: Request) -> Response:
+        ref = request.query_params.get("from", "")
+        screen = await run_in_threadpool(self.reads.lineage, ref)
+        return HTMLResponse(render_page("lineage.html", self._context(request, g=screen)))
 
     # ---- live ----------------------------------------------------------------------------
 

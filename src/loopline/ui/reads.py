@@ -10,6 +10,7 @@ method blocks (store reads): the routes call them on the thread pool.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loopline.controlplane import ControlPlane
@@ -21,6 +22,7 @@ from loopline.registry import AliasMove, ModelSummary
 from loopline.types import JsonDict
 from loopline.ui.actions import ActionState, action_states
 from loopline.ui.dag import DagLayout, DagNode, layout
+from loopline.ui.lineage import LineageScreen, lineage_screen
 from loopline.ui.overview import OverviewRow, at, overview_row
 from loopline.ui.paging import Page, page_by_id, page_by_name
 
@@ -73,8 +75,9 @@ class RunScreen:
 class ConsoleReads:
     """The console's reads over a control plane (its registry and metadata store included)."""
 
-    def __init__(self, service: ControlPlane) -> None:
+    def __init__(self, service: ControlPlane, log_directory: Path | None = None) -> None:
         self.s = service
+        self.log_directory = log_directory
         self.registry = service.pinner.registry
         self.metadata = service.pinner.metadata
 
@@ -200,6 +203,11 @@ class ConsoleReads:
         ]
         nodes = [DagNode(s.name, s.name, s.status, s.cached) for s in record.steps]
         return RunScreen(record, layout(nodes, edges), len(set(edges)))
+
+    # ---- lineage -------------------------------------------------------------------------
+
+    def lineage(self, ref: str) -> LineageScreen:
+        return lineage_screen(self.metadata, ref, self.log_directory)
 
 
 def _blessing(art: Artifact) -> Blessing:

@@ -1,0 +1,154 @@
+"""The Lineage screen: the upstream and downstream graph around one node, in layered columns.
+
+A reference names where to start (the ``from`` query parameter):
+
+- ``prediction/<request id>``: the logged request (found with
+  :func:`loopline.serving.find_request`, the search ``loopline lineage prediction/…`` makes),
+  then the Model artifact of the registry version that answered it;
+- ``model/<name>/<version>``: that version's Model artifact;
+- ``artifact/<id>`` and ``execution/<id>``: one node of the metadata store;
+- ``run/<id>``: a pipeline run (its ``run`` context): every execution in it.
+
+The graph is the union of :meth:`~loopline.metadata.MetadataStore.lineage` upstream
+(:data:`UPSTREAM_HOPS`) and downstream (:data:`DOWNSTREAM_HOPS`) from each start node;
+artifacts and executions alternate, and :func:`loopline.ui.dag.layout` places them in columns
+by longest path (inputs on the left). Graphs over :data:`~loopline.ui.dag.MAX_NODES` nodes
+are listed, not drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopline.errors import InvalidInputError, NotFoundError, shown
+from loopline.metadata import Direction, EventType, LineageGraph, MetadataStore
+from loopline.ui.dag import DagLayout, DagNode, layout
+
+UPSTREAM_HOPS = 10  # as `loopline lineage`: Model ← Trainer ← … ← ExampleGen ← raw spans
+DOWNSTREAM_HOPS = 4  # Model → MonitorWindow → Alert → TriggerRun
+KINDS = ("prediction", "model", "artifact", "execution", "run")
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    """An artifact (``a:<id>``) or an execution (``e:<id>``) of the graph."""
+
+    key: str
+    kind: str  # "artifact" | "execution"
+    id: int
+    type_name: str
+    name: str
+    state: str
+    start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LineageScreen:
+    ref: str
+    title: str  # what the reference resolved to, in a sentence
+    nodes: tuple[LineageNode, ...]
+    edges: int
+    dag: DagLayout | None
+
+
+def parse_ref(ref: str) -> tuple[str, tuple[str, ...]]:
+    """``kind/part/…`` → (kind, parts), checked.
+
+    Raises:
+        InvalidInputError: an unknown kind or a malformed id (the message names ``from``).
+    """
+    kind, _, rest = ref.partition("/")
+    parts = tuple(rest.split("/")) if rest else ()
+    counts = {"prediction": 1, "model": 2, "artifact": 1, "execution": 1, "run": 1}
+    if kind not in counts or len(parts) != counts[kind] or not all(parts):
+        raise InvalidInputError(
+            f"from={shown(ref)} is not a lineage reference; use prediction/<request id>, "
+            "model/<name>/<version>, artifact/<id>, execution/<id> or run/<id>."
+        )
+    numeric = parts[1:] if kind == "model" else parts if kind != "prediction" else ()
+    for p in numeric:
+        if not p.isdigit() or int(p) < 1:
+            raise InvalidInputError(
+                f"from={shown(ref)}: {shown(p)} is not an id (a whole number from 1)."
+            )
+    return kind, parts
+
+
+def lineage_screen(
+    metadata: MetadataStore, ref: str, log_directory: Path | None
+) -> LineageScreen:
+    """The graph around the node ``ref`` names.
+
+    Raises:
+        InvalidInputError: a malformed reference.
+        NotFoundError: nothing by that reference (the message names it).
+    """
+    kind, parts = parse_ref(ref)
+    artifacts: list[int] = []
+    executions: list[int] = []
+    if kind == "prediction":
+        if log_directory is None:
+            raise NotFoundError(
+                f"from={shown(ref)}: this console has no prediction-log directory; use "
+                "`loopline lineage prediction/<id>` where the logs are."
+            )
+        from loopline.serving import find_request  # Polars loads only for a prediction
+
+        request = find_request(log_directory, parts[0])
+        if not request.version.isdigit():
+            raise NotFoundError(
+                f"Request {shown(parts[0])} was answered by {request.model} version "
+                f"{shown(request.version)}, not a registry version; its lineage is not recorded."
+            )
+        mv = metadata.get_model_version(request.model, int(request.version))
+        artifacts.append(int(mv.artifact_id))
+        title = f"Request {parts[0]}, answered by {request.model} version {request.version}"
+    elif kind == "model":
+        mv = metadata.get_model_version(parts[0], int(parts[1]))
+        artifacts.append(int(mv.artifact_id))
+        title = f"Model {parts[0]} version {parts[1]} (artifact {mv.artifact_id})"
+    elif kind == "artifact":
+        artifacts.append(int(metadata.get_artifact(int(parts[0])).id))
+        title = f"Artifact {parts[0]}"
+    elif kind == "execution":
+        executions.append(int(metadata.get_execution(int(parts[0])).id))
+        title = f"Execution {parts[0]}"
+    else:
+        runs = {int(c.id): c for c in metadata.list_contexts(type_name="run")}
+        run = runs.get(int(parts[0]))
+        if run is None:
+            raise NotFoundError(f"from={shown(ref)}: no run {parts[0]}; see /ui/runs.")
+        executions += [int(e.id) for e in metadata.list_executions(context_id=run.id)]
+        title = f"Run {parts[0]} · {run.name}"
+    graphs: list[LineageGraph] = []
+    for direction, hops in ((Direction.UPSTREAM, UPSTREAM_HOPS),
+                            (Direction.DOWNSTREAM, DOWNSTREAM_HOPS)):  # fmt: skip
+        graphs += [metadata.lineage(artifact_id=a, direction=direction, hops=hops)
+                   for a in artifacts]  # fmt: skip
+        graphs += [metadata.lineage(execution_id=e, direction=direction, hops=hops)
+                   for e in executions]  # fmt: skip
+    starts = {f"a:{a}" for a in artifacts} | {f"e:{e}" for e in executions}
+    return _screen(ref, title, graphs, starts)
+
+
+def _screen(ref: str, title: str, graphs: list[LineageGraph], starts: set[str]) -> LineageScreen:
+    nodes: dict[str, LineageNode] = {}
+    edges: dict[tuple[str, str], None] = {}
+    for g in graphs:
+        for a in g.artifacts:
+            key = f"a:{a.id}"
+            nodes[key] = LineageNode(key, "artifact", int(a.id), a.type_name, a.name or a.uri,
+                                     a.state.name.lower(), key in starts)  # fmt: skip
+        for e in g.executions:
+            key = f"e:{e.id}"
+            nodes[key] = LineageNode(key, "execution", int(e.id), e.type_name, e.name or "",
+                                     e.state.name.lower(), key in starts)  # fmt: skip
+    for g in graphs:
+        for ev in g.events:
+            art, run = f"a:{ev.artifact_id}", f"e:{ev.execution_id}"
+            if art in nodes and run in nodes:
+                edges[(art, run) if ev.type is EventType.INPUT else (run, art)] = None
+    ordered = sorted(nodes.values(), key=lambda n: (n.kind != "artifact", n.id))
+    dag_nodes = [DagNode(n.key, f"{n.type_name} {n.id}", n.state) for n in ordered]
+    return LineageScreen(ref, title, tuple(ordered), len(edges), layout(dag_nodes, list(edges)))

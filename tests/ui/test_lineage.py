@@ -1,0 +1,66 @@
+"""The Lineage screen: a run's, a model version's and an artifact's graph, node links that
+open their own lineage, and bad references answered 400/404 naming them."""
+
+from __future__ import annotations
+
+import re
+
+from tests.ui.conftest import Console, tiny_pipeline
+
+from loopline.ui.lineage import parse_ref
+
+NODE = re.compile(r'id="node-(artifact|execution)-(\d+)" data-kind="\w+" data-state="(\w+)"')
+
+
+def test_a_runs_lineage_draws_its_artifacts_and_executions_in_columns(console: Console) -> None:
+    console.runner.run(tiny_pipeline())
+    c = console.client()
+    run_id = re.findall(r'<tr data-run="(\d+)"', c.get("/ui/runs").text)[0]
+    page = c.get(f"/ui/lineage?from=run/{run_id}")
+    assert page.status_code == 200
+    nodes = NODE.findall(page.text)
+    kinds = [k for k, _, _ in nodes]
+    assert kinds.count("execution") == 3 and kinds.count("artifact") == 3
+    assert len(re.findall(r'<path class="edge"', page.text)) == 6  # 3 writes, 3 reads
+    assert f"loopline lineage run/{run_id}" in page.text
+    xs = dict(re.findall(r'id="node-(\w+-\d+)"[^>]*transform="translate\((\d+),', page.text))
+    executions = sorted(int(i) for k, i, _ in nodes if k == "execution")
+    ingest, train = f"execution-{executions[0]}", f"execution-{executions[-1]}"
+    assert int(xs[ingest]) < int(xs[train])  # upstream on the left
+
+
+def test_a_model_versions_lineage_links_each_node_to_its_own_view(console: Console) -> None:
+    c = console.client()
+    page = c.get("/ui/lineage?from=model/bc/1")
+    assert page.status_code == 200 and "Model bc version 1" in page.text
+    artifact = console.metadata.get_model_version("bc", 1).artifact_id
+    assert f'data-node="a:{artifact}" aria-current="true"' in page.text
+    assert f'href="/ui/lineage?from=artifact/{artifact}"' in page.text
+    deep = c.get(f"/ui/lineage?from=artifact/{artifact}")
+    assert deep.status_code == 200 and f"Artifact {artifact}" in deep.text
+
+
+def test_the_registry_and_runs_screens_link_to_lineage(console: Console) -> None:
+    console.runner.run(tiny_pipeline())
+    c = console.client()
+    assert 'href="/ui/lineage?from=model/bc/1"' in c.get("/ui/models/bc").text
+    run_id = re.findall(r'<tr data-run="(\d+)"', c.get("/ui/runs").text)[0]
+    assert f'href="/ui/lineage?from=run/{run_id}"' in c.get(f"/ui/runs/{run_id}").text
+
+
+def test_a_bad_reference_answers_400_and_an_unknown_one_404_naming_it(console: Console) -> None:
+    c = console.client()
+    bad = c.get("/ui/lineage?from=dataset/7")
+    assert bad.status_code == 400 and "from=" in bad.text and "dataset/7" in bad.text
+    assert c.get("/ui/lineage?from=artifact/x").status_code == 400
+    missing = c.get("/ui/lineage?from=model/bc/99")
+    assert missing.status_code == 404 and "99" in missing.text
+    assert c.get("/ui/lineage?from=run/999999").status_code == 404
+    prediction = c.get("/ui/lineage?from=prediction/abc")
+    assert prediction.status_code == 404 and "prediction-log directory" in prediction.text
+
+
+def test_parse_ref_reads_each_kind() -> None:
+    assert parse_ref("model/bc/2") == ("model", ("bc", "2"))
+    assert parse_ref("prediction/req-1") == ("prediction", ("req-1",))
+    assert parse_ref("run/3") == ("run", ("3",))
