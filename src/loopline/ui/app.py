@@ -44,6 +44,7 @@ from loopline.controlplane.responses import error_response
 from loopline.errors import InvalidInputError, LooplineError, NotFoundError, shown
 from loopline.types import check_name
 from loopline.ui.actions import VERBS, alias_command, cli_command, form_int
+from loopline.ui.monitoring import window_param
 from loopline.ui.paging import after_id, after_name
 from loopline.ui.reads import ConsoleReads
 from loopline.ui.render import render_block, render_page
@@ -80,6 +81,8 @@ def create_console(
         Route("/runs", c.page(c.runs), methods=["GET"]),
         Route("/runs/{run_id}", c.page(c.run), methods=["GET"]),
         Route("/lineage", c.page(c.lineage), methods=["GET"]),
+        Route("/monitors", c.page(c.monitors), methods=["GET"]),
+        Route("/monitors/{name}", c.page(c.monitor), methods=["GET"]),
         Route("/live/overview", c.page(c.live_overview), methods=["GET"]),
         Route("/live/deployments/{name}", c.page(c.live_deployment), methods=["GET"]),
         Route("/live/runs/{run_id}", c.page(c.live_run), methods=["GET"]),
@@ -284,6 +287,23 @@ class _Console:
             raise NotFoundError("No run ''. List runs at /ui/runs.")
         screen = await run_in_threadpool(self.reads.run, run_id)
         return self._context(request, r=screen)
+
+    async def monitors(self, request: Request) -> Response:
+        after = after_name(request.query_params.get("after"))
+        raw = request.query_params.get("deployment")
+        deployment = check_name("Deployment", raw) if raw else None
+        page = await run_in_threadpool(self.reads.monitors, after, deployment)
+        ctx = self._context(request, page=page, deployment=deployment)
+        return HTMLResponse(render_page("monitors.html", ctx))
+
+    async def monitor(self, request: Request) -> Response:
+        name = check_name("Monitor", request.path_params["name"])
+        q = request.query_params
+        window = window_param(q.get("window"))
+        screen = await run_in_threadpool(
+            self.reads.monitor, name, q.get("version") or None, q.get("feature") or None, window
+        )
+        return HTMLResponse(render_page("monitor.html", self._context(request, m=screen)))
 
     async def lineage(self, request: Request) -> Response:
         ref = request.query_params.get("from", "")

@@ -15,7 +15,7 @@ from typing import Any
 
 from loopline.controlplane import ControlPlane
 from loopline.deploy.strategies.progressive_sync import step_summary
-from loopline.errors import LooplineError, NotFoundError
+from loopline.errors import LooplineError, NotFoundError, shown
 from loopline.metadata.entities import Artifact, EventType, ModelVersion
 from loopline.pipeline.runs import RunHistory, RunRecord
 from loopline.registry import AliasMove, ModelSummary
@@ -23,6 +23,7 @@ from loopline.types import JsonDict
 from loopline.ui.actions import ActionState, action_states
 from loopline.ui.dag import DagLayout, DagNode, layout
 from loopline.ui.lineage import LineageScreen, lineage_screen
+from loopline.ui.monitoring import WINDOWS, MonitorScreen, listens_to, monitor_screen
 from loopline.ui.overview import OverviewRow, at, overview_row
 from loopline.ui.paging import Page, page_by_id, page_by_name
 
@@ -203,6 +204,36 @@ class ConsoleReads:
         ]
         nodes = [DagNode(s.name, s.name, s.status, s.cached) for s in record.steps]
         return RunScreen(record, layout(nodes, edges), len(set(edges)))
+
+    # ---- monitors ------------------------------------------------------------------------
+
+    def monitors(self, after: str | None, deployment: str | None = None) -> Page[JsonDict]:
+        """Monitors by name; with ``deployment``, only those watching it."""
+        views = [m for m in self.s.monitors().list()
+                 if deployment is None or at(m, "spec", "deployment") == deployment]  # fmt: skip
+        return page_by_name(views, lambda m: str(at(m, "metadata", "name")), after)
+
+    def monitor(
+        self, name: str, version: str | None, feature: str | None, window: int | None
+    ) -> MonitorScreen:
+        ops = self.s.monitors()
+        status = ops.status(name)
+        known = [v.version for v in status.versions]
+        if version is not None and version not in known:
+            raise NotFoundError(
+                f"version={shown(version)} is not a version monitor {name!r} has windows of; "
+                f"it has {', '.join(known) or 'none yet'}."
+            )
+        chosen = version if version is not None else (known[-1] if known else None)
+        windows = ops.store.windows(name, version=chosen, limit=WINDOWS) if chosen else []
+        triggers = [t for t in self._optional(lambda: self.s.triggers().list())
+                    if listens_to(t, name)]  # fmt: skip
+        runs: list[JsonDict] = []
+        for t in triggers:
+            runs += self.s.triggers().history(str(at(t, "metadata", "name")), 20)
+        runs.sort(key=lambda r: str(r.get("createdAt")), reverse=True)
+        return monitor_screen(status, windows, version=chosen, feature=feature, window=window,
+                              triggers=triggers, runs=runs[:20])  # fmt: skip
 
     # ---- lineage -------------------------------------------------------------------------
 

@@ -1,0 +1,254 @@
+"""The Monitoring screen: one monitor's windows × features, a feature's distribution, its
+performance, its alerts and the trigger runs its alerts started.
+
+:func:`monitor_screen` is pure: :class:`~loopline.ui.reads.ConsoleReads` reads the monitor's
+status (:class:`~loopline.monitor.MonitorStatus`, what ``GET /v1/monitors/NAME`` serves), the
+selected version's stored windows, and the triggers listening to this monitor with their
+runs, and passes them in with the view state of the URL (``version``, ``feature``,
+``window``). The charts are the monitor report's own (:mod:`loopline.monitor.report_svg`:
+``line_chart`` for the per-feature sparklines and performance, ``bar_chart`` for the
+reference-vs-window distribution, bucketed as the report labels them), drawn on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from loopline.errors import InvalidInputError, NotFoundError, shown
+from loopline.monitor.report import _bucket_labels
+from loopline.monitor.report_svg import Series, bar_chart, line_chart
+from loopline.monitor.status import MonitorStatus
+from loopline.monitor.window_result import FeatureResult, PerformanceValue, WindowResult
+from loopline.types import JsonDict
+
+WINDOWS = 24  # windows shown per version (the status keeps the same history)
+
+
+@dataclass(frozen=True, slots=True)
+class HeatCell:
+    """One feature in one window: its deciding check against the threshold. ``level`` is
+    ``ok`` (under half the threshold), ``busy`` (under it), ``warn`` (over it but within
+    sampling noise), ``bad`` (drifted) or ``none`` (not compared)."""
+
+    index: int
+    value: float | None
+    threshold: float | None
+    drifted: bool
+    level: str
+    note: str  # the cell's tooltip and accessible text
+
+
+@dataclass(frozen=True, slots=True)
+class HeatRow:
+    feature: str
+    kind: str
+    metric: str | None
+    cells: tuple[HeatCell, ...]
+    sparkline: Markup
+
+
+@dataclass(frozen=True, slots=True)
+class PerfRow:
+    index: int
+    value: PerformanceValue
+    estimated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorScreen:
+    status: MonitorStatus
+    versions: tuple[str, ...]
+    version: str | None  # the selected version (None: no window yet)
+    windows: tuple[WindowResult, ...]  # of the selected version, oldest first
+    rows: tuple[HeatRow, ...]
+    feature: str | None
+    window: WindowResult | None
+    buckets: tuple[tuple[str, float, float], ...]  # label, reference share, window share
+    distribution: Markup
+    performance: tuple[Markup, ...]  # one chart per metric
+    perf_rows: tuple[PerfRow, ...]
+    triggers: tuple[JsonDict, ...]  # the triggers listening to this monitor (API views)
+    runs: tuple[JsonDict, ...]  # their runs, newest first
+
+
+def listens_to(trigger: Mapping[str, object], monitor: str) -> bool:
+    """Whether a trigger's ``spec.on`` (``alert:`` or ``decay:``) names ``monitor``."""
+    spec = trigger.get("spec")
+    on = spec.get("on") if isinstance(spec, Mapping) else None
+    if not isinstance(on, Mapping):
+        return False
+    return any(isinstance(v, Mapping) and v.get("monitor") == monitor for v in on.values())
+
+
+def monitor_screen(
+    status: MonitorStatus,
+    windows: Sequence[WindowResult],
+    *,
+    version: str | None,
+    feature: str | None,
+    window: int | None,
+    triggers: Sequence[JsonDict] = (),
+    runs: Sequence[JsonDict] = (),
+) -> MonitorScreen:
+    """The screen for ``status`` and the stored ``windows`` of the selected ``version``.
+
+    Raises:
+        NotFoundError: ``feature`` or ``window`` names none of the version's (the message
+            lists what there is).
+    """
+    versions = tuple(v.version for v in status.versions)
+    chosen = tuple(windows)[-WINDOWS:]
+    rows = tuple(_row(name, chosen) for name in _features(chosen))
+    names = [r.feature for r in rows]
+    if feature is not None and feature not in names:
+        raise NotFoundError(
+            f"feature={shown(feature)} is not a feature of {status.name}"
+            f"{f' version {version}' if version else ''}; its features are "
+            f"{', '.join(names) or 'none yet'}."
+        )
+    selected: WindowResult | None = chosen[-1] if chosen else None
+    if window is not None:
+        found = [w for w in chosen if w.index == window]
+        if not found:
+            shown_range = f"{chosen[0].index} … {chosen[-1].index}" if chosen else "none yet"
+            raise NotFoundError(
+                f"window={window} is not one of the {len(chosen)} windows shown ({shown_range}); "
+                "drop window= for the latest."
+            )
+        selected = found[0]
+    if feature is None and rows:
+        drifted = [r.feature for r in rows if r.cells and r.cells[-1].drifted]
+        feature = drifted[0] if drifted else rows[0].feature
+    buckets: tuple[tuple[str, float, float], ...] = ()
+    distribution = Markup("")
+    if selected is not None and feature is not None:
+        f = _find(selected, feature)
+        h = f.histogram if f is not None else None
+        if h is not None:
+            labels = _bucket_labels(h)
+            buckets = tuple(zip(labels, h.reference, h.current, strict=False))
+            distribution = Markup(bar_chart(
+                labels, h.reference, h.current,
+                label=f"{feature}: window {selected.index} (filled) vs reference (outlined), "
+                "share per bucket",
+            ))  # fmt: skip
+    perf_rows = tuple(
+        PerfRow(w.index, p, estimated)
+        for w in chosen
+        for estimated, values in ((False, w.performance), (True, w.estimated))
+        for p in values
+    )
+    return MonitorScreen(
+        status=status,
+        versions=versions,
+        version=version,
+        windows=chosen,
+        rows=rows,
+        feature=feature,
+        window=selected,
+        buckets=buckets,
+        distribution=distribution,
+        performance=_performance(chosen),
+        perf_rows=perf_rows,
+        triggers=tuple(triggers),
+        runs=tuple(runs),
+    )
+
+
+def window_param(raw: str | None) -> int | None:
+    """``?window=`` as a window index (0, 1, …), or None.
+
+    Raises:
+        InvalidInputError: not a whole number from 0.
+    """
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidInputError(
+            f"window={shown(raw)} is not a window index; use a whole number from 0."
+        )
+    return int(raw)
+
+
+def _features(windows: Sequence[WindowResult]) -> list[str]:
+    names: dict[str, None] = {}
+    for w in windows:
+        for f in w.features:
+            names[f.name] = None
+        if w.prediction is not None:
+            names[w.prediction.name] = None
+    return list(names)
+
+
+def _find(w: WindowResult, name: str) -> FeatureResult | None:
+    if w.prediction is not None and w.prediction.name == name:
+        return w.prediction
+    return w.feature(name)
+
+
+def _row(name: str, windows: Sequence[WindowResult]) -> HeatRow:
+    cells: list[HeatCell] = []
+    kind, metric = "", None
+    for w in windows:
+        f = _find(w, name)
+        check = f.primary if f is not None else None
+        if f is None or check is None:
+            why = "not in this window" if f is None else (f.reason or "not compared")
+            cells.append(HeatCell(w.index, None, None, False, "none", f"window {w.index}: {why}"))
+            continue
+        kind, metric = f.kind, check.metric
+        ratio = check.value / check.threshold if check.threshold > 0 else 0.0
+        level = "bad" if f.drifted else "warn" if ratio >= 1 else "busy" if ratio >= 0.5 else "ok"
+        note = (
+            f"window {w.index}: {check.metric} {check.value:.3g} vs threshold "
+            f"{check.threshold:.3g}{' (drifted)' if f.drifted else ''}"
+        )
+        cells.append(HeatCell(w.index, check.value, check.threshold, f.drifted, level, note))
+    xs = tuple(float(c.index) for c in cells)
+    line = Series(
+        name, xs, tuple(c.value for c in cells), marks=tuple(c.drifted for c in cells)
+    )
+    spark = line_chart(
+        [line],
+        label=f"{name}: {metric or 'distance'} per window against its threshold (dashed)",
+        threshold=(xs, tuple(c.threshold for c in cells)),
+        width=240,
+        height=90,
+        x_is_time=False,
+    )
+    return HeatRow(name, kind, metric, tuple(cells), Markup(spark))
+
+
+def _performance(windows: Sequence[WindowResult]) -> tuple[Markup, ...]:
+    names: dict[str, None] = {}
+    for w in windows:
+        for p in (*w.performance, *w.estimated):
+            names[p.name] = None
+    charts = []
+    for i, name in enumerate(names):
+        series = []
+        for estimated in (False, True):
+            points = [
+                (w.end_ts, p)
+                for w in windows
+                for p in (w.estimated if estimated else w.performance)
+                if p.name == name
+            ]
+            if points:
+                series.append(Series(
+                    f"{name} ({'CBPE estimate' if estimated else 'realised from labels'})",
+                    tuple(t for t, _ in points),
+                    tuple(p.value for _, p in points),
+                    css=f"s{(2 * i + int(estimated)) % 8}",
+                    lower=tuple(p.lower for _, p in points),
+                    upper=tuple(p.upper for _, p in points),
+                    dashed=estimated,
+                ))  # fmt: skip
+        charts.append(Markup(line_chart(
+            series, label=f"{name} per window: realised (solid) and CBPE estimate (dashed), "
+            "with their intervals", y_floor=None,
+        )))  # fmt: skip
+    return tuple(charts)

@@ -1,0 +1,119 @@
+"""The Monitoring screen over a real MonitorOperations with stored windows: the heat table
+with sparklines, a feature's distribution in a chosen window, performance with its interval
+and the CBPE estimate, alerts, deep links and bad selections named in 400/404."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from tests.ui.conftest import Console
+
+from loopline.controlplane.monitors import MonitorOperations
+from loopline.monitor import AlertEvent, InMemoryMonitorStore, MonitorSpec
+from loopline.monitor.store import Commit
+from loopline.monitor.window_result import (
+    Check,
+    FeatureResult,
+    Histogram,
+    PerformanceValue,
+    WindowResult,
+)
+
+NOW = 1_800_000_000.0
+
+
+def window(index: int, distance: float) -> WindowResult:
+    drifted = distance >= 0.2
+    hist = Histogram((0.5, 0.5), (0.5 - distance, 0.5 + distance), edges=(3.0,))
+    return WindowResult(
+        monitor="bc-watch", model="bc", version="1", index=index,
+        start_ts=NOW + index * 60, end_ts=NOW + index * 60 + 59, rows=300,
+        features=(
+            FeatureResult("distance", "numeric", drifted, {"js": distance},
+                          (Check("js", distance, 0.2, drifted),), histogram=hist),
+            FeatureResult("hour", "numeric", False, {"js": 0.01},
+                          (Check("js", 0.01, 0.2, False),), histogram=hist),
+        ),
+        performance=(PerformanceValue("accuracy", 0.9, 0.85, 0.94, 300, "wilson"),),
+        estimated=(PerformanceValue("accuracy", 0.88, 0.84, 0.92, 300, "cbpe",
+                                    alert_lower=0.8, alert_upper=0.97),),
+        labelled_rows=300,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def monitored(console: Console) -> Console:
+    store = InMemoryMonitorStore()
+    console.service.monitors_ops = MonitorOperations(
+        store,
+        deployments=console.service.store,
+        metadata=console.metadata,
+        registry=console.registry,
+        artifacts=console.runner.artifacts,
+        log_root=console.runner.log_dir,
+    )
+    spec = MonitorSpec.from_dict({
+        "apiVersion": "loopline/v1", "kind": "Monitor", "metadata": {"name": "bc-watch"},
+        "spec": {"deployment": "bc", "model": "bc", "window": {"rows": 300}},
+    })  # fmt: skip
+    store.apply(spec, NOW)
+    alert = AlertEvent("bc-watch", "distance", "bc", "1", "firing", "warning",
+                       "distance drifted 2 windows in a row", 1, 2, "feature:distance", 0.3)
+    commit = Commit(state={"versions": {"1": {}}, "rows": 900},
+                    windows=(window(0, 0.05), window(1, 0.3), window(2, 0.3)),
+                    alerts=(alert,))  # fmt: skip
+    store.commit("bc-watch", 0, commit, time.time(), keep_windows=100)
+    return console
+
+
+def test_the_monitors_list_links_each_monitor(monitored: Console) -> None:
+    page = monitored.client().get("/ui/monitors")
+    assert page.status_code == 200
+    assert 'href="/ui/monitors/bc-watch"' in page.text and "1 of 2 drifted" in page.text
+    filtered = monitored.client().get("/ui/monitors?deployment=other")
+    assert "bc-watch" not in filtered.text and "No monitors" in filtered.text
+
+
+def test_the_heat_table_shows_each_feature_per_window_against_its_threshold(
+    monitored: Console,
+) -> None:
+    page = monitored.client().get("/ui/monitors/bc-watch")
+    assert page.status_code == 200
+    cells = re.findall(r'<tr data-feature="(\w+)">', page.text)
+    assert cells == ["distance", "hour"]
+    drift = re.findall(r'data-window="(\d)" data-drifted="(\w+)"', page.text)
+    assert drift[:3] == [("0", "false"), ("1", "true"), ("2", "true")]
+    assert page.text.count('<td class="spark"><svg') == 2  # the report's line_chart
+    assert 'id="distribution"' in page.text and "distance: window 2 vs reference" in page.text
+    assert "CBPE estimate" in page.text and "0.85 – 0.94" in page.text
+    assert "distance drifted 2 windows in a row" in page.text
+    assert "No trigger listens" in page.text
+
+
+def test_a_deep_link_selects_the_feature_and_the_window(monitored: Console) -> None:
+    page = monitored.client().get("/ui/monitors/bc-watch?version=1&feature=hour&window=0")
+    assert page.status_code == 200
+    assert "hour: window 0 vs reference" in page.text
+    assert '<th scope="row">≥ 3</th><td>50.0%</td><td>55.0%</td>' in page.text
+
+
+def test_bad_selections_answer_400_or_404_naming_them(monitored: Console) -> None:
+    c = monitored.client()
+    bad = c.get("/ui/monitors/bc-watch?window=x")
+    assert bad.status_code == 400 and "window=" in bad.text
+    assert "feature=" in c.get("/ui/monitors/bc-watch?feature=nope").text
+    assert c.get("/ui/monitors/bc-watch?feature=nope").status_code == 404
+    assert c.get("/ui/monitors/bc-watch?window=9").status_code == 404
+    assert c.get("/ui/monitors/bc-watch?version=7").status_code == 404
+    missing = c.get("/ui/monitors/nothing")
+    assert missing.status_code == 404 and "nothing" in missing.text
+
+
+def test_the_overview_drift_column_links_to_the_deployments_monitors(monitored: Console) -> None:
+    from tests.ui.conftest import deployment
+
+    monitored.service.apply(deployment())
+    page = monitored.client().get("/ui/").text
+    assert 'href="/ui/monitors?deployment=bc"' in page
