@@ -64,3 +64,29 @@ def test_parse_ref_reads_each_kind() -> None:
     assert parse_ref("model/bc/2") == ("model", ("bc", "2"))
     assert parse_ref("prediction/req-1") == ("prediction", ("req-1",))
     assert parse_ref("run/3") == ("run", ("3",))
+
+
+def test_a_prediction_opens_the_lineage_of_the_version_that_answered(console: Console) -> None:
+    import numpy as np
+
+    from loopline.controlplane.monitors import MonitorOperations
+    from loopline.monitor import InMemoryMonitorStore
+    from loopline.serving import LogOptions
+    from loopline.serving.prediction_log import LogRecord, SegmentWriter
+
+    logs = console.runner.log_dir / "predictions"
+    console.service.monitors_ops = MonitorOperations(
+        InMemoryMonitorStore(), deployments=console.service.store, metadata=console.metadata,
+        registry=console.registry, artifacts=console.runner.artifacts, log_root=logs,
+    )  # fmt: skip
+    writer = SegmentWriter(logs, "predictions", LogOptions(logs))
+    writer.offer(LogRecord("req-42", 1_800_000_000.0, "bc", "2", 1,
+                           {"inputs": {"x": np.array([3.0])},
+                            "outputs": {"predict": np.array([1])}}))  # fmt: skip
+    writer.flush()
+    page = console.client().get("/ui/lineage?from=prediction/req-42")
+    assert page.status_code == 200 and "answered by bc version 2" in page.text
+    artifact = console.metadata.get_model_version("bc", 2).artifact_id
+    assert f'data-node="a:{artifact}" aria-current="true"' in page.text
+    missing = console.client().get("/ui/lineage?from=prediction/req-0")
+    assert missing.status_code == 404 and "req-0" in missing.text

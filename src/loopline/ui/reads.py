@@ -238,7 +238,12 @@ class ConsoleReads:
     # ---- lineage -------------------------------------------------------------------------
 
     def lineage(self, ref: str) -> LineageScreen:
-        return lineage_screen(self.metadata, ref, self.log_directory)
+        """The Lineage screen; ``prediction/…`` references search ``log_directory``, else
+        the prediction logs the control plane's monitors read."""
+        logs = self.log_directory
+        if logs is None and self.s.monitors_ops is not None:
+            logs = self.s.monitors_ops.log_root
+        return lineage_screen(self.metadata, ref, logs)
 
 
 def _blessing(art: Artifact) -> Blessing:
