@@ -45,6 +45,12 @@ def window(index: int, distance: float) -> WindowResult:
 
 @pytest.fixture
 def monitored(console: Console) -> Console:
+    return attach_monitor(console)
+
+
+def attach_monitor(console: Console) -> Console:
+    """A MonitorOperations on ``console`` with monitor ``bc-watch``: three stored windows of
+    ``bc`` version 1 (``distance`` drifts from window 1) and a firing alert."""
     store = InMemoryMonitorStore()
     console.service.monitors_ops = MonitorOperations(
         store,

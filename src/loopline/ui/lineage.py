@@ -18,12 +18,12 @@ are listed, not drawn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loopline.errors import InvalidInputError, NotFoundError, shown
 from loopline.metadata import Direction, EventType, LineageGraph, MetadataStore
-from loopline.ui.dag import DagLayout, DagNode, layout
+from loopline.ui.dag import GAP_X, NODE_HEIGHT, NODE_WIDTH, DagLayout, DagNode, PlacedEdge, layout
 
 UPSTREAM_HOPS = 10  # as `loopline lineage`: Model ← Trainer ← … ← ExampleGen ← raw spans
 DOWNSTREAM_HOPS = 4  # Model → MonitorWindow → Alert → TriggerRun
@@ -151,4 +151,25 @@ def _screen(ref: str, title: str, graphs: list[LineageGraph], starts: set[str]) 
                 edges[(art, run) if ev.type is EventType.INPUT else (run, art)] = None
     ordered = sorted(nodes.values(), key=lambda n: (n.kind != "artifact", n.id))
     dag_nodes = [DagNode(n.key, f"{n.type_name} {n.id}", n.state) for n in ordered]
-    return LineageScreen(ref, title, tuple(ordered), len(edges), layout(dag_nodes, list(edges)))
+    placed = layout(dag_nodes, list(edges))
+    return LineageScreen(ref, title, tuple(ordered), len(edges), _below(placed))
+
+
+def _below(g: DagLayout | None) -> DagLayout | None:
+    """Edges that skip a column dip into the gap under their row, so that they do not pass
+    hidden behind the boxes between (the layout's curves join box centres)."""
+    if g is None:
+        return None
+    at = {p.node.id: p for p in g.nodes}
+    edges = []
+    for e in g.edges:
+        a, b = at[e.source], at[e.target]
+        if b.x - a.x <= NODE_WIDTH + GAP_X:
+            edges.append(e)
+            continue
+        x1, y1 = a.x + NODE_WIDTH, a.y + NODE_HEIGHT // 2
+        x2, y2 = b.x, b.y + NODE_HEIGHT // 2
+        dip = max(y1, y2) + NODE_HEIGHT
+        path = f"M{x1},{y1} C{x1 + GAP_X},{dip} {x2 - GAP_X},{dip} {x2},{y2}"
+        edges.append(PlacedEdge(e.source, e.target, path))
+    return replace(g, edges=tuple(edges), height=g.height + NODE_HEIGHT // 4)

@@ -1,0 +1,39 @@
+"""The Monitoring and Lineage screens in headless chromium: each renders its SVG, passes
+axe-core (no serious or critical violation) and leaves a screenshot."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+from tests.e2e.conftest import Live, serious_violations, shot
+from tests.ui.conftest import tiny_pipeline
+from tests.ui.test_monitoring import attach_monitor
+
+
+def test_the_monitoring_screen_renders_its_heat_table_and_charts_and_passes_axe(
+    page: Page, live: Live
+) -> None:
+    attach_monitor(live.console)
+    page.goto(f"{live.url}/ui/monitors")
+    expect(page.locator("#monitors")).to_contain_text("bc-watch")
+    assert serious_violations(page) == []
+    page.get_by_role("link", name="bc-watch").click()
+    expect(page.locator('#heat td[data-drifted="true"]')).to_have_count(2)
+    expect(page.locator("td.spark svg")).to_have_count(2)
+    expect(page.locator("#distribution svg rect.cur")).to_have_count(2)
+    page.get_by_role("link", name="hour").click()
+    expect(page.locator("#dist-h")).to_contain_text("hour: window 2")
+    shot(page, "monitor")
+    assert serious_violations(page) == []
+
+
+def test_the_lineage_screen_draws_a_runs_graph_and_passes_axe(page: Page, live: Live) -> None:
+    live.console.runner.run(tiny_pipeline())
+    page.goto(f"{live.url}/ui/runs")
+    page.locator("#runs a").first.click()
+    page.get_by_role("link", name="Lineage of this run").click()
+    expect(page.locator('svg#lineage g[data-kind="execution"]')).to_have_count(3)
+    expect(page.locator('svg#lineage g[data-kind="artifact"]')).to_have_count(3)
+    shot(page, "lineage")
+    assert serious_violations(page) == []
+    page.locator('svg#lineage g[data-kind="artifact"]').first.click()
+    expect(page.locator("h1")).to_contain_text("Lineage · Artifact")
