@@ -43,13 +43,13 @@ class Plane:
     syncs: int = 0
 
     def start(self) -> None:
-        original = self.service.synced
+        original = self.service.sync_events.synced
 
         def counted(result: SyncResult) -> None:
             self.syncs += 1
             original(result)
 
-        self.service.synced = counted  # type: ignore[method-assign]
+        self.service.sync_events.synced = counted  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.service.run, args=(self.stop, 0.02))
         self.thread.start()
 

@@ -70,7 +70,7 @@ class Daemon:
         if endpoint is not None:
             with self.client(endpoint) as c:
                 for d in c.list_deployments():
-                    c.delete(d["metadata"]["name"], timeout=60)
+                    c.delete(d.metadata.name, timeout=60)
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -129,12 +129,13 @@ def test_control_plane_kill_and_sigterm_leave_serving_and_restarts_carry_on(
     with daemon.client(first) as c:
         c.apply(deployment("crash", "bc/1", 1))
         wait_rollout(c, "crash")
-        router = c.get_deployment("crash")["status"]["router"]
-        url = router["url"] + "/v2/models/bc/infer"
+        router = c.get_deployment("crash").status.router
+        assert router is not None
+        url = router.url + "/v2/models/bc/infer"
         with LoadGenerator(url, infer_body()) as load:
             c.set_model("crash", "bc/2")
             deadline = time.monotonic() + 30
-            while not (starting := [r for r in c.replicas("crash") if r["model"] == "bc/2"]):
+            while not (starting := [r for r in c.replicas("crash") if r.model == "bc/2"]):
                 assert time.monotonic() < deadline, "no bc/2 replica was started"
                 time.sleep(0.05)
             # Mid-rollout: the bc/2 replica is starting, bc/1 still serves.
@@ -155,9 +156,10 @@ def test_control_plane_kill_and_sigterm_leave_serving_and_restarts_carry_on(
     print(f"kill -9 control plane mid-rollout: {load.report}")
     assert load.report.failed == 0, load.report.errors
     assert load.report.versions["1"] > 0 and load.report.versions["2"] > 0
-    assert after["status"]["router"]["pid"] == router["pid"]  # re-adopted, not restarted
+    # re-adopted, not restarted
+    assert after.status.router is not None and after.status.router.pid == router.pid
     # the replica started before the crash was re-adopted, not started a second time
-    assert [(r["model"], r["pid"]) for r in replicas] == [("bc/2", starting[0]["pid"])]
+    assert [(r.model, r.pid) for r in replicas] == [("bc/2", starting[0].pid)]
 
     # SIGTERM: a clean exit that leaves the replica and the router serving ...
     os.kill(second.pid, signal.SIGTERM)
@@ -168,7 +170,8 @@ def test_control_plane_kill_and_sigterm_leave_serving_and_restarts_carry_on(
     third = daemon.start()
     with daemon.client(third) as c3:
         time.sleep(1.5)  # a few syncs
-        assert c3.get_deployment("crash")["status"]["router"]["pid"] == router["pid"]
-        assert [(r["pid"], r["ready"]) for r in c3.replicas("crash")] == [
-            (starting[0]["pid"], True)
+        again = c3.get_deployment("crash").status.router
+        assert again is not None and again.pid == router.pid
+        assert [(r.pid, r.ready) for r in c3.replicas("crash")] == [
+            (starting[0].pid, True)
         ]

@@ -38,7 +38,7 @@ def test_rolling_update_v1_to_v2_at_3_replicas_fails_no_request(cluster: LiveClu
     print(f"rolling update: {report}")
     assert report.failed == 0, report.errors
     assert report.versions["1"] > 0 and report.versions["2"] > 0
-    assert {r["model"] for r in c.replicas("roll") if r["phase"] == "Running"} == {"bc/2"}
+    assert {r.model for r in c.replicas("roll") if r.phase == "Running"} == {"bc/2"}
     c.delete("roll")
 
 
@@ -49,22 +49,22 @@ def test_scale_1_to_5_to_1_and_a_killed_replica_fail_no_request(cluster: LiveClu
     with LoadGenerator(cluster.router_url("scale"), infer_body()) as load:
         c.scale("scale", 5)
         cluster.wait_for("5 ready replicas", lambda: sum(
-            r["ready"] for r in c.replicas("scale")) == 5)  # fmt: skip
+            r.ready for r in c.replicas("scale")) == 5)  # fmt: skip
         scaled_up = load.report.ok
         victim = c.replicas("scale")[2]
-        os.killpg(victim["pid"], signal.SIGKILL)  # kill -9 the whole replica
+        os.killpg(victim.pid or 0, signal.SIGKILL)  # kill -9 the whole replica
         cluster.wait_for("the killed replica to restart", lambda: any(
-            r["id"] == victim["id"] and r["ready"] and r["pid"] != victim["pid"]
+            r.id == victim.id and r.ready and r.pid != victim.pid
             for r in c.replicas("scale")))  # fmt: skip
-        healed = next(r for r in c.replicas("scale") if r["id"] == victim["id"])
+        healed = next(r for r in c.replicas("scale") if r.id == victim.id)
         c.scale("scale", 1)
         cluster.wait_for("1 replica left", lambda: len(c.replicas("scale")) == 1)
         time.sleep(0.5)
     print(f"scale 1→5→1 with a kill -9: {load.report}")
     assert load.report.failed == 0, load.report.errors
     assert 0 < scaled_up < load.report.ok
-    assert healed["restarts"] == 1
-    assert "exited" in healed["lastExit"]["message"]
+    assert healed.restarts == 1
+    assert healed.last_exit is not None and "exited" in healed.last_exit.message
     c.delete("scale")
 
 
@@ -76,13 +76,13 @@ def test_rollout_undo_fails_no_request(cluster: LiveCluster) -> None:
     cluster.wait_rollout("undo")
     with LoadGenerator(cluster.router_url("undo"), infer_body()) as load:
         result = c.undo("undo")
-        assert result["deployment"]["status"]["model"]["pinned"] == "bc/1"
+        assert result.deployment.status.model.pinned == "bc/1"
         cluster.wait_rollout("undo")
         time.sleep(0.5)
     print(f"undo: {load.report}")
     assert load.report.failed == 0, load.report.errors
     assert load.report.versions["2"] > 0 and load.report.versions["1"] > 0
-    assert [r["number"] for r in c.revisions("undo")] == [2, 3]
+    assert [r.number for r in c.revisions("undo")] == [2, 3]
     c.delete("undo")
 
 
@@ -95,11 +95,11 @@ def test_recreate_reports_its_downtime(cluster: LiveCluster) -> None:
         c.set_model("recreate", "bc/2")
         cluster.wait_rollout("recreate")
         time.sleep(0.5)
-    downtime = [e for e in c.events("recreate") if e["reason"] == "Downtime"]
+    downtime = [e for e in c.events("recreate") if e.reason == "Downtime"]
     print(f"recreate: measured {load.report.downtime:.1f} s of failures; {downtime}")
     assert load.report.failed > 0  # Recreate stops every old replica first, by design
-    assert len(downtime) == 1 and downtime[0]["type"] == "Warning"
-    assert "No replica was available for" in downtime[0]["message"]
+    assert len(downtime) == 1 and downtime[0].type == "Warning"
+    assert "No replica was available for" in downtime[0].message
     c.delete("recreate")
 
 
@@ -110,22 +110,22 @@ def test_model_that_fails_to_load_stalls_and_undo_recovers(cluster: LiveCluster)
     with LoadGenerator(cluster.router_url("bad"), infer_body()) as load:
         c.apply(deployment("bad", "bc/3", 1, progressDeadlineSeconds=6))
         cluster.wait_for("the bc/3 replica to fail", lambda: any(
-            r["model"] == "bc/3" and r["lastExit"] for r in c.replicas("bad")))  # fmt: skip
+            r.model == "bc/3" and r.last_exit for r in c.replicas("bad")))  # fmt: skip
         status = cluster.wait_for(
-            "ProgressDeadlineExceeded", lambda: (s := c.rollout_status("bad"))["failed"] and s
+            "ProgressDeadlineExceeded", lambda: (s := c.rollout_status("bad")).failed and s
         )
-        assert status["message"] == "deployment 'bad' exceeded its progress deadline"
+        assert status.message == "deployment 'bad' exceeded its progress deadline"
         d = c.get_deployment("bad")
-        reasons = {x["type"]: x["reason"] for x in d["status"]["conditions"]}
+        reasons = {x.type: x.reason for x in d.status.conditions}
         assert reasons["Progressing"] == "ProgressDeadlineExceeded"
-        assert d["status"]["availableReplicas"] == 1  # the old replica keeps serving
+        assert d.status.available_replicas == 1  # the old replica keeps serving
         c.undo("bad")
         # As in Kubernetes, Progressing stays ProgressDeadlineExceeded until the controller
         # sees progress again, so wait for "done" rather than failing on "failed".
-        cluster.wait_for("the undo to complete", lambda: c.rollout_status("bad")["done"])
+        cluster.wait_for("the undo to complete", lambda: c.rollout_status("bad").done)
         time.sleep(0.5)
     print(f"failed model + undo: {load.report}")
     assert load.report.failed == 0, load.report.errors
     assert set(load.report.versions) == {"1"}
-    assert {r["model"] for r in c.replicas("bad")} == {"bc/1"}
+    assert {r.model for r in c.replicas("bad")} == {"bc/1"}
     c.delete("bad")
