@@ -1,5 +1,6 @@
 """The web console, served by the control plane at ``/ui``: the third way (after YAML and the
-CLI) to see and drive deployments, the registry and pipeline runs.
+CLI) to see and drive deployments, the registry and pipeline runs, and to read monitors and
+lineage.
 
 Key contracts:
 
