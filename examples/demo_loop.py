@@ -25,6 +25,7 @@ from rich.table import Table
 from loopline.cli.connect import connect
 from loopline.cli.deploy_output import traffic_column
 from loopline.controlplane.client import ControlPlaneClient
+from loopline.controlplane.wire_codec import to_json
 
 TERMINAL = {"promoted", "aborted", "notBlessed", "blocked", "failed", "succeeded"}
 
@@ -89,7 +90,7 @@ class Watcher:
 
     def poll(self) -> None:
         add: Callable[[str, str], None] = lambda w, d: self.timeline.add(self.console, w, d)  # noqa: E731
-        status = self.client.get_monitor("taxi").get("status") or {}
+        status = self.client.get_monitor("taxi").status or {}
         for v in status.get("versions") or []:
             if int(v.get("windows") or 0) > self.windows.get(v["version"], 0):
                 self.windows[v["version"]] = int(v["windows"])
@@ -100,18 +101,18 @@ class Watcher:
                 self.alerts.add(key)
                 add("ALERT", f"{alert['rule']} fired on taxi/{alert['version']}: {alert['reason']}")
         for run in self.client.trigger_history("taxi-drift"):
-            state = run["state"]
-            if self.runs.get(run["id"]) != state:
-                self.runs[run["id"]] = state
-                detail = run.get("message") or run.get("cause", {}).get("summary", "")
-                add(f"trigger run {run['id']}", f"{state}: {detail}")
+            state = run.state
+            if self.runs.get(run.id) != state:
+                self.runs[run.id] = state
+                detail = run.message or run.cause.get("summary", "")
+                add(f"trigger run {run.id}", f"{state}: {detail}")
                 if state in TERMINAL:
-                    self.done = run
-        status = self.client.get_deployment("taxi").get("status") or {}
-        rollout = status.get("rollout") or {}
-        weights = traffic_column(status)
+                    self.done = to_json(run)
+        deployment = self.client.get_deployment("taxi").status
+        rollout = deployment.rollout or {}
+        weights = traffic_column(deployment)
         now = " · ".join(
-            x for x in (status.get("phase"), rollout.get("message"), weights) if x and x != "-"
+            x for x in (deployment.phase, rollout.get("message"), weights) if x and x != "-"
         )
         if now != self.rollout:
             self.rollout = now
