@@ -74,6 +74,9 @@ def test_the_taxi_model_compiles_with_identical_labels_and_probabilities_within_
     assert part.check.rows == len(x) == 6822
     assert part.check.tolerance == TOLERANCE
     assert 0 < part.check.max_abs_diff <= TOLERANCE  # float32 inside onnxruntime
+    assert part.example_outputs is not None  # what the load-time check compares against
+    assert part.example_outputs["predict"] == pipeline.predict(x.head(5)).tolist()
+    assert part.example_outputs["predict_proba"] == pipeline.predict_proba(x.head(5)).tolist()
     model = load_model(path)
     assert model.serving_path == "onnx"
     batch, _ = coerce_batch(model.signature, dict(_columns_of(x) or []))
@@ -186,6 +189,32 @@ def test_a_compiled_model_that_disagrees_at_load_falls_back_to_sklearn_with_a_wa
         caplog.text
     )
     assert np.array_equal(loaded.predict(x)["predict"], model.predict(x))
+
+
+def test_a_compiled_model_without_recorded_example_outputs_is_not_served(
+    tmp_path: Path, cancer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    x, y = cancer
+    path = save_compiled(scaled_lr(x, y), tmp_path / "m", x, y)
+    part = Manifest.read(path).onnx
+    assert part is not None
+    rewrite(path, onnx=dataclasses.replace(part, example_outputs=None))
+    with caplog.at_level(logging.WARNING, logger="loopline.bundle.compiler"):
+        assert load_model(path).serving_path == "sklearn"
+    assert "comes without scikit-learn's outputs on the example rows" in caplog.text
+
+
+def test_without_an_input_example_the_first_check_rows_become_the_example(
+    tmp_path: Path, cancer: Any
+) -> None:
+    x, y = cancer
+    path = save_model(
+        scaled_lr(x, y), tmp_path / "m", signature=infer_signature(x, y), methods=BOTH,
+        compile="auto", check_data=x,
+    )  # fmt: skip
+    loaded = load_model(path)
+    assert loaded.serving_path == "onnx"
+    assert loaded.manifest.example == {"input": x[:5].tolist()}
 
 
 def test_a_tampered_compiled_model_is_refused(tmp_path: Path, cancer: Any) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sklearn.svm import SVC
 from tests.bundle.taxi_model import taxi
 
 from loopline.bundle import coerce_batch, infer_signature, load_model, save_model
-from loopline.bundle.derived_predict import ProbaArgmax, checked, proba_argmax
+from loopline.bundle.derived_predict import ProbaArgmax, proba_argmax
 from loopline.bundle.signature import _columns_of
 
 BOTH = ("predict", "predict_proba")
@@ -142,27 +143,63 @@ def test_only_known_sklearn_classifiers_serving_both_methods_are_derived(cancer:
     assert proba_argmax(lr, BOTH) is not None
 
 
-def test_a_derivation_that_differs_from_predict_on_the_example_is_dropped_with_a_warning(
-    cancer: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    x, y = cancer
-    x = StandardScaler().fit_transform(x)
-    lr = LogisticRegression().fit(x, y)
-
-    class Disagreeing(LogisticRegression):  # predict says the opposite of its probabilities
-        def predict(self, X: Any) -> Any:
-            return 1 - super().predict(X)
-
-    Disagreeing.__module__ = LogisticRegression.__module__
-    Disagreeing.__name__ = "LogisticRegression"
-    odd = Disagreeing().fit(x, y)
-    assert checked(lr, BOTH, x[:5], "lr") is not None
-    with caplog.at_level(logging.WARNING, logger="loopline.bundle.derived_predict"):
-        assert checked(odd, BOTH, x[:5], "odd") is None
-    assert "differs from its own on the example batch" in caplog.text
-
-
 def test_labels_of_an_empty_batch_are_empty() -> None:
     derived = ProbaArgmax(classes=np.array(["a", "b"], dtype=object), exact=False)
     labels = derived.labels(np.zeros((0, 2)), np.zeros((0, 1)), lambda x: np.array([]))
     assert labels.shape == (0,)
+
+
+def test_a_native_boosters_predict_comes_from_its_probabilities_too(
+    tmp_path: Path, cancer: Any
+) -> None:
+    import xgboost as xgb
+
+    x, y = cancer
+    booster = xgb.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1).fit(x, y)
+    path = save_model(
+        booster, tmp_path / "xgb", signature=infer_signature(x, y), methods=BOTH,
+        input_example=x[:5],
+    )  # fmt: skip
+    model = load_model(path)
+    assert model.manifest.flavor == "xgboost"
+    assert model.argmax is not None and model.argmax.exact
+    out = model.predict(x)
+    assert np.array_equal(out["predict"], booster.predict(x))
+    assert np.array_equal(out["predict_proba"], booster.predict_proba(x).astype(np.float64))
+
+
+def predict_in_child(model: Any, batch: Any, out: Any) -> None:
+    out.put(model.predict(batch)["predict"].tolist())
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["sklearn", "onnx"])
+def test_a_loaded_openmp_model_still_predicts_in_a_forked_worker(
+    tmp_path: Path, compiled: bool
+) -> None:
+    """A model server loads once and forks its workers: nothing at load may start OpenMP
+    (histogram gradient boosting's predict does, and GNU OpenMP hangs after fork)."""
+    pipeline, x, _ = taxi()
+    path = save_model(
+        pipeline, tmp_path / "taxi", signature=infer_signature(x), methods=BOTH,
+        input_example=x.head(5), compile="auto" if compiled else "off", check_data=x,
+    )  # fmt: skip
+    code = (  # a fresh process: this one already ran OpenMP when it fitted the model
+        "import multiprocessing, sys\n"
+        "from loopline.bundle import load_model\n"
+        f"model = load_model({str(path)!r})\n"
+        f"assert model.serving_path == {'onnx' if compiled else 'sklearn'!r}\n"
+        "from tests.bundle.test_derived_predict import predict_in_child\n"
+        "queue = multiprocessing.get_context('fork').Queue()\n"
+        "child = multiprocessing.get_context('fork').Process(\n"
+        "    target=predict_in_child, args=(model, model.example_batch(), queue))\n"
+        "child.start()\n"
+        "print(queue.get(timeout=60))\n"
+        "child.join(10)\n"
+        "sys.exit(child.exitcode)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(pipeline.predict(x.head(5)).tolist())

@@ -11,14 +11,15 @@ the reason in one sentence — and the ONNX bytes when they serve. Nothing here 
 model that cannot be compiled; ``require`` is the caller's decision.
 
 At load, :func:`load_compiled` reads the compiled path from the verified copy and
-:func:`checked_compiled` re-runs the check on the bundle's stored input example with the
-tolerance recorded at save; if either fails, scikit-learn serves and a warning says why.
+:func:`checked_compiled` runs it on the bundle's stored input example and compares with
+scikit-learn's outputs on those rows recorded at save, with the tolerance recorded then; if
+either fails, scikit-learn serves and a warning says why.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,12 @@ def compile_sklearn(
     methods: Sequence[str],
     data: Any,
     *,
+    example: Mapping[str, list[Any]] | None = None,
     tolerance: float = TOLERANCE,
 ) -> Compilation:
-    """Compile ``model`` to ONNX and keep it if it answers as ``model`` does on ``data``."""
+    """Compile ``model`` to ONNX and keep it if it answers as ``model`` does on ``data`` and
+    on ``example`` (the manifest's example rows), whose scikit-learn outputs are recorded for
+    the load-time check (:func:`checked_compiled`)."""
 
     def refused(reason: str) -> Compilation:
         return Compilation(OnnxPart(serves="sklearn", reason=reason), None)
@@ -120,6 +124,12 @@ def compile_sklearn(
         batch = check_batch(signature, data)
         x = model_input(signature, input_kind, batch)
         want = {m: np.asarray(getattr(model, m)(x)) for m in methods}
+        rows: Batch | None = None
+        want_rows: dict[str, np.ndarray[Any, Any]] = {}
+        if example is not None:
+            rows, _ = coerce_batch(signature, example)
+            x = model_input(signature, input_kind, rows)
+            want_rows = {m: np.asarray(getattr(model, m)(x)) for m in methods}
     except Exception as exc:  # the model's own failure on its data is reported, not raised
         return refused(f"the model could not answer the check rows ({_one_line(exc)})")
     from loopline.bundle.sklearn_onnx import convert
@@ -137,19 +147,30 @@ def compile_sklearn(
             continue
         try:
             sess = session(converted.data, "the converted model")
-            got = OnnxPredictor.of(sess, signature, converted.outputs, "the converted model").run(
-                batch, list(methods)
-            )
+            predictor = OnnxPredictor.of(sess, signature, converted.outputs, "the converted model")
+            got = predictor.run(batch, list(methods))
+            got_rows = predictor.run(rows, list(methods)) if rows is not None else {}
         except Exception as exc:
             reasons.append(f"onnxruntime cannot run it ({_one_line(exc)})")
             continue
         outcome = compare(want, got, tolerance=tolerance)
-        if outcome.check is not None:
-            part = OnnxPart(
-                serves="onnx", file=MODEL_FILE, outputs=converted.outputs, check=outcome.check
-            )
-            return Compilation(part, converted.data)
-        reasons.append(f"with {inputs} inputs {outcome.reason}")
+        if outcome.check is None:
+            reasons.append(f"with {inputs} inputs {outcome.reason}")
+            continue
+        on_example = compare(want_rows, got_rows, tolerance=tolerance)
+        if on_example.check is None:
+            reasons.append(f"with {inputs} inputs, on the example rows, {on_example.reason}")
+            continue
+        part = OnnxPart(
+            serves="onnx",
+            file=MODEL_FILE,
+            outputs=converted.outputs,
+            check=outcome.check,
+            example_outputs=(
+                {m: v.tolist() for m, v in want_rows.items()} if rows is not None else None
+            ),
+        )
+        return Compilation(part, converted.data)
     return refused("; ".join(dict.fromkeys(reasons)))
 
 
@@ -181,15 +202,27 @@ def load_compiled(root: Path, copy: Path, manifest: Manifest) -> OnnxPredictor |
 
 
 def checked_compiled(model: LoadedModel, predictor: OnnxPredictor) -> OnnxPredictor | None:
-    """``predictor`` if it answers the bundle's example batch as the estimator does, within
-    the tolerance recorded at save; else None, with a warning (scikit-learn serves)."""
+    """``predictor`` if it answers the bundle's example rows as scikit-learn did at save
+    (``example_outputs``), within the tolerance recorded then; else None, with a warning
+    (scikit-learn serves).
+
+    The estimator itself is not run: a model server loads before it forks its workers, and
+    some estimators (histogram gradient boosting) start OpenMP, which hangs the workers'
+    first prediction after ``fork``.
+    """
     part = model.manifest.onnx
     tolerance = part.check.tolerance if part is not None and part.check else TOLERANCE
+    expected = part.example_outputs if part is not None else None
+    if not expected or model.manifest.example is None:
+        log.warning(
+            "The compiled ONNX model of %s comes without scikit-learn's outputs on the "
+            "example rows to check it against; serving with scikit-learn.",
+            model.path,
+        )
+        return None
     try:
-        batch = model.example_batch()
-        x = model.model_input(batch)
-        want = {m: np.asarray(getattr(model.estimator, m)(x)) for m in model.methods}
-        got = predictor.run(batch, list(model.methods))
+        want = {m: np.asarray(v) for m, v in expected.items()}
+        got = predictor.run(model.example_batch(), list(want))
         outcome = compare(want, got, tolerance=tolerance)
     except Exception as exc:
         log.warning(

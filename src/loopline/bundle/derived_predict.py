@@ -4,7 +4,9 @@ A bundle serving both ``predict`` and ``predict_proba`` ran the whole pipeline t
 (the taxi model's ColumnTransformer alone costs ~4 ms a run). For the scikit-learn classifiers
 below, ``predict`` is ``classes_[argmax(predict_proba)]``, so the pipeline runs once:
 
-- forests (``RandomForestClassifier``, ``ExtraTreesClassifier``): their ``predict`` *is*
+- forests (``RandomForestClassifier``, ``ExtraTreesClassifier``) and the XGBoost/LightGBM
+  classifiers of the native flavors (:class:`~loopline.bundle.native.BoosterClassifier`,
+  alone or after their transform): their ``predict`` *is*
   ``classes_.take(argmax(predict_proba(X)))`` — the same labels by construction.
 - the others decide on a score of which ``predict_proba`` is a per-row increasing function
   (``LogisticRegression``: ``score > 0`` / ``argmax(scores)``, probabilities ``expit`` /
@@ -18,21 +20,24 @@ below, ``predict`` is ``classes_[argmax(predict_proba)]``, so the pipeline runs 
   rows only): the labels are the same on every row.
 
 Anything else (SVMs, whose Platt-scaled probabilities can disagree with ``predict``; unknown
-estimators; multi-output models) keeps calling both methods. The caller also checks the
-derived labels against ``predict`` on the bundle's example batch before using them
-(:func:`checked`), as for the other fast paths.
+estimators; multi-output models) keeps calling both methods.
+
+Nothing is run to decide: the derivation follows from the estimator's type, whose
+``predict`` was read in scikit-learn's source (1.9), and the tests compare the labels with
+``predict`` on real data for each family, so an upgrade that changed one fails there. Running
+the estimator at load to check would be worse than useless in a model server: the server
+loads once and forks its workers, and a histogram gradient boosting or k-neighbours
+``predict`` in the parent starts OpenMP, after which the workers' first ``predict`` hangs
+(GNU OpenMP does not survive ``fork``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 #: Rows whose two largest probabilities differ by at most this are labelled by ``predict``.
 NEAR_TIE = 1e-9
@@ -80,13 +85,22 @@ class ProbaArgmax:
         return labels
 
 
+_NATIVE = ("loopline.bundle.native", "BoosterClassifier")
+_THEN = ("loopline.bundle.python_flavor", "TransformThen")
+
+
 def _final(estimator: Any) -> Any:
+    """The model that answers last: the end of scikit-learn Pipelines, the model after a
+    bundle's transform."""
     kind = type(estimator)
-    while (kind.__module__, kind.__name__) == ("sklearn.pipeline", "Pipeline"):
-        steps = getattr(estimator, "steps", None)
-        if not steps:
-            return None
-        estimator = steps[-1][1]
+    while (kind.__module__, kind.__name__) in (("sklearn.pipeline", "Pipeline"), _THEN):
+        if (kind.__module__, kind.__name__) == _THEN:
+            estimator = estimator.model
+        else:
+            steps = getattr(estimator, "steps", None)
+            if not steps:
+                return None
+            estimator = steps[-1][1]
         kind = type(estimator)
     return estimator
 
@@ -98,35 +112,13 @@ def proba_argmax(estimator: Any, methods: tuple[str, ...]) -> ProbaArgmax | None
         return None
     final = _final(estimator)
     kind = type(final)
-    if not kind.__module__.startswith("sklearn.") or kind.__name__ not in _ARGMAX | _MONOTONE:
+    native = (kind.__module__, kind.__name__) == _NATIVE
+    known = kind.__module__.startswith("sklearn.") and kind.__name__ in _ARGMAX | _MONOTONE
+    if not (native or known):
         return None
     classes = getattr(final, "classes_", None)
     if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) < 2:
         return None  # multi-output models hold a list of class arrays
     if getattr(final, "n_outputs_", 1) != 1:
         return None
-    return ProbaArgmax(classes=classes, exact=kind.__name__ in _ARGMAX)
-
-
-def checked(
-    estimator: Any, methods: tuple[str, ...], probe: Any, source: object
-) -> ProbaArgmax | None:
-    """:func:`proba_argmax`, kept only if its labels equal ``estimator.predict(probe)``."""
-    derived = proba_argmax(estimator, methods)
-    if derived is None:
-        return None
-    try:
-        want = np.asarray(estimator.predict(probe))
-        got = derived.labels(np.asarray(estimator.predict_proba(probe)), probe, estimator.predict)
-        same = want.dtype == got.dtype and np.array_equal(want, got)
-    except Exception:
-        log.warning("Deriving predict from predict_proba of %s raised; calling both.", source)
-        return None
-    if not same:
-        log.warning(
-            "predict derived from predict_proba of %s differs from its own on the example "
-            "batch; calling both.",
-            source,
-        )
-        return None
-    return derived
+    return ProbaArgmax(classes=classes, exact=native or kind.__name__ in _ARGMAX)

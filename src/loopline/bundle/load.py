@@ -163,13 +163,7 @@ def load_model(
     if not fast:
         return model
     calls = checked_fast_methods(model)
-    try:
-        probe = model.model_input(model.example_batch())
-    except Exception:  # the warm-up will report the problem with the model itself
-        probe = None
-    argmax = None
-    if probe is not None:
-        argmax = derived_predict.checked(estimator, manifest.methods, probe, root)
+    argmax = derived_predict.proba_argmax(estimator, manifest.methods)
     return dataclasses.replace(model, calls=calls, argmax=argmax)
 
 

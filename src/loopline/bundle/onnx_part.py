@@ -4,7 +4,8 @@ A bundle may carry ``model.onnx``: as its only model (flavor ``onnx``), or besid
 ``model.skops`` as the *compiled path* of a scikit-learn model (``save_model(compile=...)``,
 chosen by the Trainer). The manifest's ``onnx`` entry (:class:`OnnxPart`) records the file,
 which ONNX output answers each served method, which path serves (``onnx`` or ``sklearn``) and
-why, and — for a compiled scikit-learn model — the check that chose it (:class:`Check`).
+why, and — for a compiled scikit-learn model — the check that chose it (:class:`Check`) and
+scikit-learn's outputs on the example rows, which the load-time check compares against.
 
 :func:`compare` is that check, a pure function of two sets of outputs: labels (any output that
 is not floating point) must be equal row for row; floating-point outputs may differ by at most
@@ -78,6 +79,9 @@ class OnnxPart:
             probabilities`` for skl2onnx's classifiers).
         check: the comparison with scikit-learn at save time (compiled models only).
         reason: why scikit-learn serves, in one sentence (``serves == "sklearn"`` only).
+        example_outputs: scikit-learn's outputs (method → values) on the manifest's example
+            rows at save: what the ONNX model is checked against at load, without running
+            the estimator there (compiled models only).
     """
 
     serves: str
@@ -85,6 +89,7 @@ class OnnxPart:
     outputs: Mapping[str, str] = field(default_factory=dict)
     check: Check | None = None
     reason: str | None = None
+    example_outputs: Mapping[str, list[Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"serves": self.serves}
@@ -95,6 +100,8 @@ class OnnxPart:
             out["check"] = self.check.to_dict()
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.example_outputs is not None:
+            out["example_outputs"] = {k: list(v) for k, v in self.example_outputs.items()}
         return out
 
     @classmethod
@@ -119,12 +126,19 @@ class OnnxPart:
         if reason is not None and not isinstance(reason, str):
             raise TypeError("onnx.reason")
         check = data.get("check")
+        example = data.get("example_outputs")
+        if example is not None and not (
+            isinstance(example, Mapping)
+            and all(isinstance(k, str) and isinstance(v, list) for k, v in example.items())
+        ):
+            raise TypeError("onnx.example_outputs")
         return cls(
             serves=serves,
             file=file,
             outputs=dict(outputs),
             check=None if check is None else Check.from_dict(check),
             reason=reason,
+            example_outputs=None if example is None else dict(example),
         )
 
 

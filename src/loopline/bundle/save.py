@@ -114,7 +114,8 @@ def save_model(
     ``label``/``probabilities``/``variable``).
 
     ``compile`` (flavor ``sklearn``): ``"auto"`` converts the model to ONNX as well, runs
-    both on ``check_data`` (default: ``input_example``) and keeps ``model.onnx`` to serve
+    both on ``check_data`` (default: ``input_example``, which is then also taken from the
+    first rows of ``check_data`` when not given) and keeps ``model.onnx`` to serve
     when labels are equal and other outputs within the tolerance
     (:mod:`loopline.bundle.compiler`); the manifest's ``onnx`` entry records the check or why
     scikit-learn serves. ``"require"`` raises unless the compiled model passes; ``"off"``
@@ -194,7 +195,11 @@ def save_model(
     example = _example(signature, input_example)
     if compile != "off":
         data = check_data if check_data is not None else input_example
-        compiled = compiler.compile_sklearn(model, signature, input_kind, methods, data)
+        if example is None and data is not None:  # the load-time check runs on the example
+            example = _example(signature, data)
+        compiled = compiler.compile_sklearn(
+            model, signature, input_kind, methods, data, example=example
+        )
         if compile == "require" and compiled.data is None:
             raise InvalidInputError(
                 f"compile='require' but {type(model).__name__} does not compile to ONNX: "
