@@ -70,34 +70,9 @@ def save_taxi(art: pathlib.Path = ART) -> pathlib.Path:
     """The taxi example's model (ColumnTransformer + HistGradientBoostingClassifier, span 1)
     as ``loopline_taxi``, compiled (``compile="auto"``, checked on its 6,822 training rows),
     and V2 JSON bodies ``payload/loopline_taxi_{1,32}.json`` (one input per column)."""
-    import importlib.util
+    from compiled import taxi_model  # the same model as the in-process benchmark
 
-    def example(name: str):  # the example's own code, by path
-        spec = importlib.util.spec_from_file_location(name, TAXI / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    taxi_data, taxi_utils = example("taxi_data"), example("taxi_utils")
-    trips = taxi_data.trips(*taxi_data.FIRST_MONTHS)
-    x, y = trips.drop(columns=["tip"]), trips["tip"].to_numpy()
-    transform = ColumnTransformer(
-        [
-            ("numeric", StandardScaler(), ["distance", "hour"]),
-            (
-                "categorical",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                ["company", "local", "dow", "month"],
-            ),
-        ]
-    ).fit(x)
-    model = Pipeline(
-        [("transform", transform), ("model", taxi_utils.train_fn(transform.transform(x), y, {}))]
-    )
+    model, x = taxi_model()
     dest = art / "loopline_taxi"
     shutil.rmtree(dest, ignore_errors=True)
     save_model(
@@ -121,5 +96,4 @@ def save_taxi(art: pathlib.Path = ART) -> pathlib.Path:
     return dest
 
 
-TAXI = HERE.parents[1] / "examples" / "taxi"
 save_taxi()
