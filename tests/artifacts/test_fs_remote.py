@@ -57,12 +57,14 @@ def test_writer_killed_mid_upload_leaves_nothing_visible_and_sweep_removes_it(
     script = fsspec_child_setup(objdir_store) + textwrap.dedent(
         """
         import sys, time
-        from loopline.testing.artifacts import ObjectDirFileSystem
-        real_put = ObjectDirFileSystem.put_file
+        from fsspec.implementations.local import LocalFileSystem
+        real_put = LocalFileSystem.put_file
         def slow_put(self, *args, **kwargs):  # a slow network: one object per 20 ms
             time.sleep(0.02)
             return real_put(self, *args, **kwargs)
-        ObjectDirFileSystem.put_file = slow_put
+        # objdir:// wraps a local file system; the store's one put() call of all the files
+        # reaches it file by file, so this is where the network is made slow
+        LocalFileSystem.put_file = slow_put
         with store.staging() as staged:
             for i in range(500):
                 (staged / f"part-{i:03d}").write_bytes(b"x" * 100)
