@@ -1,4 +1,4 @@
-"""Browser tests of the web console: pytest-playwright driving Debian's chromium
+"""Browser tests of the web console: Playwright driving Debian's chromium
 (``apt-get install chromium``; never ``playwright install``). Skipped, saying why, when
 chromium or Playwright is missing; a failure when the environment variable CI is set.
 Screenshots go to ``test-artifacts/console/`` (CI keeps that folder)."""
@@ -45,21 +45,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=why))
 
 
-@pytest.fixture(scope="session")
-def base_url() -> None:
-    """pytest-base-url's fixture (an instance method pytest deprecates); the tests use
-    absolute URLs of the server they start."""
-    return None
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, driven by Playwright for the tests of one module.
 
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    Not pytest-playwright's session-wide fixtures: Playwright's sync API keeps an event loop
+    running in the main thread while it lives, and every later test that runs a loop of its
+    own (``asyncio.run``: the in-process fuzzers, the gRPC tests) then failed with "Cannot
+    run the event loop while another loop is running". Stopped when the module ends.
+    """
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("CI must install chromium: run scripts/ci-browser.sh")
         pytest.skip("Debian's chromium is not installed")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--no-sandbox", "--disable-gpu"]}  # fmt: skip
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies from another test) and its page."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @dataclass
