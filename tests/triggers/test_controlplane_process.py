@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from tests.controlplane.test_process import Daemon
 
+from loopline.controlplane.wire import TriggerRun
 from loopline.metadata import open_store
 from loopline.metadata.entities import EventType
 from loopline.testing.artifacts import wait_for
@@ -84,24 +85,24 @@ def test_a_span_trigger_runs_once_across_a_control_plane_restart_and_records_lin
     assert listed["spec"]["run"]["pipeline"] == str(project / "retrain.py")
     assert listed["spec"]["on"]["newSpan"]["inputDir"] == str(project / "data")
 
-    def history() -> list[dict[str, Any]]:
+    def history() -> list[TriggerRun]:
         with daemon.client(daemon.files.live_endpoint() or endpoint) as c:
-            return c.trigger_history("retrain")
+            return list(c.trigger_history("retrain"))
 
     with daemon.client(endpoint) as c:  # the first round only sets the baseline (span 1)
         wait_for(
-            lambda: c.get_trigger("retrain")["status"]["cursor"] == 1,
+            lambda: (c.get_trigger("retrain").status or {}).get("cursor") == 1,
             timeout=60,
             what="the trigger's baseline",
         )
     write_span(project, 2)
     wait_for(
-        lambda: [r["state"] for r in history()] == ["running"],
+        lambda: [r.state for r in history()] == ["running"],
         timeout=60,
         what="the run for span 2 to start",
     )
     [run] = history()
-    pid = run["process"]["pid"]
+    pid = run.process["pid"]
 
     daemon.procs[-1].send_signal(signal.SIGKILL)  # the control plane dies mid-run
     daemon.procs[-1].wait(30)
@@ -110,16 +111,16 @@ def test_a_span_trigger_runs_once_across_a_control_plane_restart_and_records_lin
     assert restarted.pid != endpoint.pid
     release.write_text("go")
     wait_for(
-        lambda: history()[0]["state"] == "succeeded", timeout=120, what="the adopted run to finish"
+        lambda: history()[0].state == "succeeded", timeout=120, what="the adopted run to finish"
     )
     [run] = history()  # one run: found again, not started a second time
-    assert (run["process"]["pid"], run["params"]) == (pid, {"span": 2, "hold": str(release)})
-    assert run["message"] == "pushed taxi/1; no rollout configured"
+    assert (run.process["pid"], run.params) == (pid, {"span": 2, "hold": str(release)})
+    assert run.message == "pushed taxi/1; no rollout configured"
     with daemon.client(restarted) as c:
         wait_for(
             lambda: (
                 "span:2: span 2 already trained by run 1"
-                in c.get_trigger("retrain")["status"]["waiting"]
+                in (c.get_trigger("retrain").status or {}).get("waiting", [])
             ),
             timeout=60,
             what="a decision after the restart that skips span 2",
@@ -130,7 +131,8 @@ def test_a_span_trigger_runs_once_across_a_control_plane_restart_and_records_lin
 
     meta = open_store(daemon.settings.db_url)
     try:
-        execution = meta.get_execution(run["executionId"])
+        assert run.execution_id is not None
+        execution = meta.get_execution(run.execution_id)
         events = {
             (e.type, e.port): e.artifact_id for e in meta.get_events(execution_ids=[execution.id])
         }
