@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 #: heads ≤ 16 KiB (431), URLs ≤ 8 KiB (414), 10 s to send a head and 30 s a body (408), idle
 #: keep-alive connections closed after 15 s, at most 256 connections (503), 8 pipelined
 #: requests. Bodies are capped at 1 MiB by the handlers (413, :mod:`.bodies`).
+#: Seconds the API waits for open requests and streams on shutdown before closing them.
+GRACEFUL_SHUTDOWN_S = 3
+
 HTTP_LIMITS = HttpLimits(
     max_header_bytes=16 * 1024,
     max_url_bytes=8 * 1024,
@@ -191,6 +194,10 @@ def make_api_server(app: Any, limits: HttpLimits = HTTP_LIMITS) -> Any:
         log_level="warning",
         access_log=False,
         lifespan="off",
+        # A console tab's live stream (SSE) never ends by itself: without a bound, shutdown
+        # waited for every open tab to go away. API calls in flight get these seconds too; a
+        # cut delete or rollout carries on at the next start (its state is stored).
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     return _LimitedServer(config)
 
