@@ -4,20 +4,15 @@ decodes its real answers, strictly, back to the same JSON."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.routing import Route
-from tests.controlplane.conftest import TOKEN, FakeCluster, register_bc
+from tests.controlplane.conftest import TOKEN, FakeCluster, register_bc, serve_api
 from tests.fuzz.documents import MONITOR, trigger
 
 from loopline.controlplane.api import ApiHandlers, create_app
@@ -100,25 +95,14 @@ def full(tmp_path: Path, bc_bundles: list[Path]) -> Iterator[Checked]:
     platform = Platform(settings)
     register_bc(platform.metadata, platform.artifacts, bc_bundles)
     service = build_controlplane(platform)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service, token=TOKEN), log_level="critical", lifespan="off")
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the API server did not start within 20 s"
-        time.sleep(0.01)
-    checked = Checked(f"http://127.0.0.1:{sock.getsockname()[1]}")
     try:
-        yield checked
+        with serve_api(create_app(service, token=TOKEN)) as url:
+            checked = Checked(url)
+            try:
+                yield checked
+            finally:
+                checked.http.close()
     finally:
-        checked.http.close()
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
         service.manager.close(timeout=10)
         platform.close()
 
