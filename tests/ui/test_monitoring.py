@@ -123,3 +123,38 @@ def test_the_overview_drift_column_links_to_the_deployments_monitors(monitored: 
     monitored.service.apply(deployment())
     page = monitored.client().get("/ui/").text
     assert 'href="/ui/monitors?deployment=bc"' in page
+
+
+def live_data(console: Console, path: str) -> str:
+    """The first ``update`` event of the console's live stream at ``path``, as HTML."""
+    with console.client().stream("GET", f"{path}?max_events=1" if "?" not in path
+                                 else f"{path}&max_events=1") as r:  # fmt: skip
+        assert r.headers["content-type"].startswith("text/event-stream")
+        body = "".join(r.iter_text())
+    assert "event: update\n" in body
+    return "\n".join(line[6:] for line in body.splitlines() if line.startswith("data: "))
+
+
+def test_the_monitor_page_streams_its_live_part_with_the_deep_links_selection(
+    monitored: Console,
+) -> None:
+    page = monitored.client().get("/ui/monitors/bc-watch?feature=hour&window=0")
+    assert 'sse-connect="/ui/live/monitors/bc-watch?feature=hour&amp;window=0"' in page.text
+    data = live_data(monitored, "/ui/live/monitors/bc-watch?feature=hour&window=0")
+    assert "<html" not in data and 'id="heat"' in data
+    assert "hour: window 0 vs reference" in data
+
+
+def test_a_window_recorded_after_the_page_opened_reaches_the_live_stream(
+    monitored: Console,
+) -> None:
+    before = live_data(monitored, "/ui/live/monitors/bc-watch")
+    assert 'data-window="3"' not in before
+    ops = monitored.service.monitors()
+    ops.store.commit("bc-watch", 1, Commit(state={"versions": {"1": {}}, "rows": 1200},
+                                           windows=(window(3, 0.02),), alerts=()),
+                     time.time(), keep_windows=100)  # fmt: skip
+    after = live_data(monitored, "/ui/live/monitors/bc-watch")
+    assert 'data-window="3"' in after and "distance: window 3 vs reference" in after
+    bad = live_data(monitored, "/ui/live/monitors/bc-watch?feature=nope")
+    assert 'role="alert"' in bad and "feature=" in bad

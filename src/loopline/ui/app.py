@@ -86,6 +86,7 @@ def create_console(
         Route("/live/overview", c.page(c.live_overview), methods=["GET"]),
         Route("/live/deployments/{name}", c.page(c.live_deployment), methods=["GET"]),
         Route("/live/runs/{run_id}", c.page(c.live_run), methods=["GET"]),
+        Route("/live/monitors/{name}", c.page(c.live_monitor), methods=["GET"]),
         Route("/login", c.login_form, methods=["GET"]),
         Route("/login", c.login, methods=["POST"]),
         Route("/logout", c.act(c.logout), methods=["POST"]),
@@ -297,13 +298,17 @@ class _Console:
         return HTMLResponse(render_page("monitors.html", ctx))
 
     async def monitor(self, request: Request) -> Response:
+        ctx = await self._monitor_context(request)
+        return HTMLResponse(render_page("monitor.html", ctx))
+
+    async def _monitor_context(self, request: Request) -> dict[str, Any]:
         name = check_name("Monitor", request.path_params["name"])
         q = request.query_params
         window = window_param(q.get("window"))
         screen = await run_in_threadpool(
             self.reads.monitor, name, q.get("version") or None, q.get("feature") or None, window
         )
-        return HTMLResponse(render_page("monitor.html", self._context(request, m=screen)))
+        return self._context(request, m=screen)
 
     async def lineage(self, request: Request) -> Response:
         ref = request.query_params.get("from", "")
@@ -324,6 +329,11 @@ class _Console:
 
     async def live_run(self, request: Request) -> Response:
         return self._stream(request, lambda: self._run_context(request), "run.html", "live")
+
+    async def live_monitor(self, request: Request) -> Response:
+        return self._stream(
+            request, lambda: self._monitor_context(request), "monitor.html", "live"
+        )
 
     def _stream(
         self,
