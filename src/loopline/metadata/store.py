@@ -79,7 +79,12 @@ class MetadataStore(abc.ABC):
         limit: int | None = None,
         newest_first: bool = True,
     ) -> list[Artifact]:
-        """List artifacts, filtered by type, state and context (via attributions)."""
+        after: ArtifactId | None = None,
+        """List artifacts, filtered by type, state and context (via attributions).
+
+        ``after`` is a keyset cursor: only artifacts past that id in the listing's order
+        (ids below it newest first, above it oldest first), so page N of ``limit`` rows costs
+        what page 1 costs. Raises InvalidInputError for a bad ``limit`` or ``after``."""
 
     # ---- executions ------------------------------------------------------------------------
 
@@ -138,7 +143,10 @@ class MetadataStore(abc.ABC):
         limit: int | None = None,
         newest_first: bool = True,
     ) -> list[Execution]:
-        """List executions, filtered by type, state, context (via associations) and cache key."""
+        after: ExecutionId | None = None,
+        """List executions, filtered by type, state, context (via associations) and cache key.
+
+        ``after`` is a keyset cursor, as in :meth:`list_artifacts`."""
 
     @abc.abstractmethod
     def publish_execution(
@@ -207,9 +215,14 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def list_contexts(
-        self, *, type_name: str | None = None, limit: int | None = None
+        self,
+        *,
+        type_name: str | None = None,
+        limit: int | None = None,
+        after: ContextId | None = None,
     ) -> list[Context]:
-        """List contexts of a type, newest first."""
+        """List contexts of a type, newest first; ``after``: only ids below it (a keyset
+        cursor, as in :meth:`list_artifacts`)."""
 
     @abc.abstractmethod
     def attribute(self, context_id: ContextId, artifact_ids: Sequence[ArtifactId]) -> None:
@@ -287,8 +300,23 @@ class MetadataStore(abc.ABC):
         """Raises NotFoundError naming the model, the version and the known versions."""
 
     @abc.abstractmethod
-    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
-        """Versions of one model (or of all models), by name then version."""
+    def list_model_versions(
+        self,
+        name: str | None = None,
+        *,
+        newest_first: bool = False,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[ModelVersion]:
+        """Versions of one model (or of all models), by name then version (descending with
+        ``newest_first``). ``after`` is a keyset cursor on the version number of model
+        ``name``: only versions past it in that order. Raises InvalidInputError for a bad
+        ``limit`` or ``after``, or ``after`` without ``name``."""
+
+    @abc.abstractmethod
+    def list_model_names(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        """The names of registered models, ascending; ``after``: only names above it (a
+        keyset cursor). Raises InvalidInputError for a bad ``limit``."""
 
     @abc.abstractmethod
     def set_model_alias(

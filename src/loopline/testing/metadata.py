@@ -13,8 +13,10 @@ yields a fresh, empty store::
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -35,6 +37,7 @@ from loopline.metadata.entities import (
 from loopline.metadata.store import MetadataStore
 
 IN, OUT = EventType.INPUT, EventType.OUTPUT
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -477,6 +480,80 @@ class MetadataStoreContract:
         assert [c.id for c in store.list_contexts(type_name="Pipeline")] == [p2.id, p1.id]
         assert len(store.list_contexts()) == 3
         assert [c.id for c in store.list_contexts(limit=1)] == [p2.id]
+
+    # ---- keyset pages (the console's lists) ------------------------------------------------
+
+    @staticmethod
+    def _pages(
+        fetch: Callable[[int | None, int], Sequence[R]], key: Callable[[R], int], limit: int
+    ) -> list[list[int]]:
+        """Walk a keyset listing page by page: each page starts after the last key shown."""
+        pages: list[list[int]] = []
+        after: int | None = None
+        while True:
+            rows = fetch(after, limit)
+            pages.append([key(r) for r in rows])
+            if len(rows) < limit:
+                return pages
+            after = key(rows[-1])
+
+    def test_contexts_page_newest_first_after_a_cursor(self, store: MetadataStore) -> None:
+        runs = [store.put_context("run", f"r{i}").id for i in range(7)]
+        store.put_context("pipeline", "p")  # another type never shows up in a page of runs
+        pages = self._pages(
+            lambda after, n: store.list_contexts(type_name="run", after=after, limit=n),
+            lambda c: c.id,
+            3,
+        )
+        assert pages == [runs[::-1][0:3], runs[::-1][3:6], runs[::-1][6:]]
+        assert store.list_contexts(type_name="run", after=runs[0]) == []
+
+    def test_artifacts_page_in_both_orders_with_filters(self, store: MetadataStore) -> None:
+        run = store.put_context("run", "r")
+        ids = [store.put_artifact("Examples", f"mem://{i}").id for i in range(5)]
+        store.put_artifact("Model", "mem://m")
+        store.attribute(run.id, ids[1:4])
+        newest = store.list_artifacts(type_name="Examples", after=ids[3], limit=2)
+        assert [a.id for a in newest] == [ids[2], ids[1]]
+        oldest = store.list_artifacts(type_name="Examples", newest_first=False, after=ids[3])
+        assert [a.id for a in oldest] == [ids[4]]
+        in_run = store.list_artifacts(context_id=run.id, after=ids[3])
+        assert [a.id for a in in_run] == [ids[2], ids[1]]
+
+    def test_executions_page_after_a_cursor(self, store: MetadataStore) -> None:
+        ids = [store.put_execution("Trainer").id for _ in range(4)]
+        pages = self._pages(
+            lambda after, n: store.list_executions(type_name="Trainer", after=after, limit=n),
+            lambda e: e.id,
+            2,
+        )
+        assert pages == [[ids[3], ids[2]], [ids[1], ids[0]], []]
+        rest = store.list_executions(newest_first=False, after=ids[1])
+        assert [e.id for e in rest] == ids[2:]
+
+    def test_model_versions_and_names_page_by_key(self, store: MetadataStore) -> None:
+        for name in ("churn", "taxi", "taxi", "taxi", "fraud"):
+            store.create_model_version(name, self._model(store))
+        newest = store.list_model_versions("taxi", newest_first=True, limit=2)
+        assert [v.version for v in newest] == [3, 2]
+        after = store.list_model_versions("taxi", newest_first=True, after=2)
+        assert [v.version for v in after] == [1]
+        assert [v.version for v in store.list_model_versions("taxi", after=1)] == [2, 3]
+        assert store.list_model_names() == ["churn", "fraud", "taxi"]
+        assert store.list_model_names(after="churn", limit=1) == ["fraud"]
+        assert store.list_model_names(after="taxi") == []
+
+    def test_bad_cursors_name_the_field(self, store: MetadataStore) -> None:
+        with pytest.raises(InvalidInputError, match=r"after = 0 is not a valid context cursor"):
+            store.list_contexts(type_name="run", after=0)
+        with pytest.raises(InvalidInputError, match=r"after = True is not a valid artifact"):
+            store.list_artifacts(after=True)
+        with pytest.raises(InvalidInputError, match=r"after = -1 is not a valid execution"):
+            store.list_executions(after=-1)
+        with pytest.raises(InvalidInputError, match=r"after = 3 is a version number, so it needs"):
+            store.list_model_versions(after=3)
+        with pytest.raises(InvalidInputError, match=r"Limit -1 is not valid"):
+            store.list_model_names(limit=-1)
 
     def test_attribution_and_association_are_idempotent(self, store: MetadataStore) -> None:
         context, other = store.put_context("PipelineRun", "r1"), store.put_context("Pipeline", "p")

@@ -145,6 +145,16 @@ def check_limit(limit: int | None) -> int | None:
     return limit
 
 
+def check_after(kind: str, after: int | None) -> int | None:
+    """A keyset cursor: None, or the id of the last row of the previous page."""
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 1):
+        raise InvalidInputError(
+            f"after = {after!r} is not a valid {kind} cursor: pass the id of the last row of "
+            "the previous page (an integer ≥ 1), or None for the first page."
+        )
+    return after
+
+
 def list_(
     session: Session,
     *,
@@ -153,8 +163,11 @@ def list_(
     context_id: int | None,
     limit: int | None,
     newest_first: bool,
+    after: int | None = None,
 ) -> list[Artifact]:
     query = _filtered(type_name, state, context_id)
+    if check_after("artifact", after) is not None:
+        query = query.where(ArtifactRow.id < after if newest_first else ArtifactRow.id > after)
     query = query.order_by(ArtifactRow.id.desc() if newest_first else ArtifactRow.id.asc())
     if check_limit(limit) is not None:
         query = query.limit(limit)

@@ -20,7 +20,7 @@ from loopline.metadata.sql._values import (
     merge,
     utcnow,
 )
-from loopline.metadata.sql.artifacts import check_limit
+from loopline.metadata.sql.artifacts import check_after, check_limit
 from loopline.metadata.sql.schema import AssociationRow, AttributionRow, ContextRow
 
 
@@ -118,8 +118,12 @@ def update(session: Session, context_id: int, *, properties: Mapping[str, Any]) 
     return to_context(row)
 
 
-def list_(session: Session, *, type_name: str | None, limit: int | None) -> list[Context]:
+def list_(
+    session: Session, *, type_name: str | None, limit: int | None, after: int | None = None
+) -> list[Context]:
     query = select(ContextRow)
+    if check_after("context", after) is not None:
+        query = query.where(ContextRow.id < after)
     if type_name is not None:
         query = query.where(ContextRow.type_name == check_text("Context type name", type_name))
     query = query.order_by(ContextRow.id.desc())

@@ -28,7 +28,7 @@ from loopline.metadata.sql._values import (
     merge,
     utcnow,
 )
-from loopline.metadata.sql.artifacts import check_limit
+from loopline.metadata.sql.artifacts import check_after, check_limit
 from loopline.metadata.sql.schema import ArtifactRow, AssociationRow, EventRow, ExecutionRow
 from loopline.metadata.sql.states import check_execution_transition
 
@@ -156,8 +156,11 @@ def list_(
     cache_key: str | None,
     limit: int | None,
     newest_first: bool,
+    after: int | None = None,
 ) -> list[Execution]:
     query = select(ExecutionRow)
+    if check_after("execution", after) is not None:
+        query = query.where(ExecutionRow.id < after if newest_first else ExecutionRow.id > after)
     if type_name is not None:
         query = query.where(ExecutionRow.type_name == check_text("Execution type name", type_name))
     if state is not None:

@@ -16,6 +16,7 @@ from loopline.metadata.entities import (
 )
 from loopline.metadata.sql import artifacts, executions
 from loopline.metadata.sql._values import check_id, chunks, utcnow
+from loopline.metadata.sql.artifacts import check_after, check_limit
 from loopline.metadata.sql.schema import (
     ArtifactRow,
     AttributionRow,
@@ -105,11 +106,46 @@ def get_version(session: Session, name: str, version: int) -> ModelVersion:
     return to_version(row)
 
 
-def list_versions(session: Session, name: str | None) -> list[ModelVersion]:
-    query = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
+def list_versions(
+    session: Session,
+    name: str | None,
+    *,
+    newest_first: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[ModelVersion]:
+    number = ModelVersionRow.version
+    query = select(ModelVersionRow).order_by(
+        ModelVersionRow.name, number.desc() if newest_first else number
+    )
     if name is not None:
         query = query.where(ModelVersionRow.name == check_name("Model", name))
+    if check_after("model version", after) is not None:
+        if name is None:
+            raise InvalidInputError(
+                f"after = {after} is a version number, so it needs the model's name; pass "
+                "name= too, or leave after out."
+            )
+        query = query.where(number < after if newest_first else number > after)
+    if check_limit(limit) is not None:
+        query = query.limit(limit)
     return [to_version(row) for row in session.scalars(query)]
+
+
+def list_names(session: Session, *, after: str | None, limit: int | None) -> list[str]:
+    """Distinct model names, ascending, past ``after`` (the unique (name, version) index
+    serves both the order and the cursor)."""
+    query = select(ModelVersionRow.name).distinct().order_by(ModelVersionRow.name)
+    if after is not None:
+        if not isinstance(after, str):
+            raise InvalidInputError(
+                f"after = {after!r} is not a valid model cursor: pass the name of the last "
+                "model of the previous page, or None for the first page."
+            )
+        query = query.where(ModelVersionRow.name > after)
+    if check_limit(limit) is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 def set_alias(

@@ -82,7 +82,10 @@ class Base(DeclarativeBase):
 
 class ArtifactRow(Base):
     __tablename__ = "artifacts"
-    __table_args__ = (Index("ix_artifacts_type_state_id", "type_name", "state", "id"),)
+    __table_args__ = (
+        Index("ix_artifacts_type_state_id", "type_name", "state", "id"),
+        Index("ix_artifacts_type_id", "type_name", "id"),  # keyset pages by type (0007)
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     type_name: Mapped[str] = mapped_column(String(255))
@@ -97,7 +100,10 @@ class ArtifactRow(Base):
 
 class ExecutionRow(Base):
     __tablename__ = "executions"
-    __table_args__ = (Index("ix_executions_type_state_id", "type_name", "state", "id"),)
+    __table_args__ = (
+        Index("ix_executions_type_state_id", "type_name", "state", "id"),
+        Index("ix_executions_type_id", "type_name", "id"),  # keyset pages by type (0007)
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     type_name: Mapped[str] = mapped_column(String(255))
@@ -135,7 +141,10 @@ class EventRow(Base):
 
 class ContextRow(Base):
     __tablename__ = "contexts"
-    __table_args__ = (UniqueConstraint("type_name", "name", name="uq_contexts_type_name"),)
+    __table_args__ = (
+        UniqueConstraint("type_name", "name", name="uq_contexts_type_name"),
+        Index("ix_contexts_type_id", "type_name", "id"),  # runs newest first (0007)
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     type_name: Mapped[str] = mapped_column(String(255))

@@ -216,6 +216,7 @@ class SqlMetadataStore(MetadataStore):
         cache_key: str | None = None,
         properties: Mapping[str, Json] | None = None,
         started_at: datetime | None = None,
+        after: ArtifactId | None = None,
         log_uri: str | None = None,
         inputs: Sequence[tuple[str, ArtifactId]] = (),
         outputs: Sequence[tuple[str, ArtifactId]] = (),
@@ -225,6 +226,7 @@ class SqlMetadataStore(MetadataStore):
             raise InvalidInputError(
                 f"put_execution got outputs for an execution in state {state.value!r}; record "
                 "outputs with a final state, or publish them with publish_execution."
+                after=after,
             )
 
         def put(s: Session) -> Execution:
@@ -329,6 +331,7 @@ class SqlMetadataStore(MetadataStore):
         ended_at: datetime | None = None,
         contexts: Sequence[ContextId] = (),
     ) -> Execution:
+        after: ExecutionId | None = None,
         def publish_(s: Session) -> Execution:
             execution = publish.publish(
                 s,
@@ -339,6 +342,7 @@ class SqlMetadataStore(MetadataStore):
                 ended_at=ended_at,
             )
             contexts_rows.link(s, contexts, artifact_ids=sorted({e.artifact_id for e in outputs}))
+                after=after,
             return execution
 
         return self._call(publish_, write=True, what=f"publish execution {execution_id}")
@@ -403,10 +407,14 @@ class SqlMetadataStore(MetadataStore):
         )
 
     def list_contexts(
-        self, *, type_name: str | None = None, limit: int | None = None
+        self,
+        *,
+        type_name: str | None = None,
+        limit: int | None = None,
+        after: ContextId | None = None,
     ) -> list[Context]:
         return self._call(
-            lambda s: contexts.list_(s, type_name=type_name, limit=limit),
+            lambda s: contexts.list_(s, type_name=type_name, limit=limit, after=after),
             write=False,
             what="list contexts",
         )
@@ -515,9 +523,27 @@ class SqlMetadataStore(MetadataStore):
             what="read a model version",
         )
 
-    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+    def list_model_versions(
+        self,
+        name: str | None = None,
+        *,
+        newest_first: bool = False,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[ModelVersion]:
         return self._call(
-            lambda s: models.list_versions(s, name), write=False, what="list model versions"
+            lambda s: models.list_versions(
+                s, name, newest_first=newest_first, after=after, limit=limit
+            ),
+            write=False,
+            what="list model versions",
+        )
+
+    def list_model_names(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        return self._call(
+            lambda s: models.list_names(s, after=after, limit=limit),
+            write=False,
+            what="list model names",
         )
 
     def set_model_alias(
