@@ -41,6 +41,7 @@ def test_the_public_names_are_pinned() -> None:
             "profile_batches",
             "profile_from_json",
             "profile_parquet",
+            "profile_parquet_sharded",
             "profile_splits",
             "profile_table",
             "profile_to_json",

@@ -73,6 +73,7 @@ from loopline.data.schema import (
     merge_schema,
 )
 from loopline.data.schema_yaml import dump_schema, load_schema
+from loopline.data.shards import profile_parquet_sharded
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -108,6 +109,7 @@ __all__ = [
     "profile_batches",
     "profile_from_json",
     "profile_parquet",
+    "profile_parquet_sharded",
     "profile_splits",
     "profile_table",
     "profile_to_json",
