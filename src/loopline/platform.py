@@ -20,6 +20,7 @@ from loopline.settings import Settings
 
 if TYPE_CHECKING:
     from loopline.bundle import Trust
+    from loopline.deploy.engines.kubernetes.cluster_lightkube import LightkubeCluster
 
 
 class Platform:
@@ -71,6 +72,23 @@ class Platform:
         if not (self.settings.trusted_loaders or self.settings.trusted_types):
             return None
         return self.trust
+
+    def kubernetes_cluster(self, *, context: str | None = None) -> LightkubeCluster:
+        """The cluster of the kubernetes engine: this pod's, through its service account, when
+        ``KUBERNETES_SERVICE_HOST`` is set (in-cluster), else the kubeconfig's (``KUBECONFIG``,
+        then ``~/.kube/config``; ``context``: one of its contexts). Namespace:
+        ``LOOPLINE_KUBERNETES_NAMESPACE``, else the service account's or context's.
+
+        Raises:
+            DependencyMissingError: lightkube is not installed (the ``k8s`` extra).
+            ConfigurationError: no usable service account or kubeconfig.
+        """
+        from loopline.deploy.engines.kubernetes.cluster_lightkube import LightkubeCluster
+
+        namespace = self.settings.kubernetes_namespace or None
+        if self.settings.in_cluster and context is None:
+            return LightkubeCluster.in_cluster(namespace=namespace)
+        return LightkubeCluster.from_kubeconfig(context=context, namespace=namespace)
 
     def close(self) -> None:
         """Close the metadata store if it was opened."""

@@ -101,12 +101,48 @@ DECLARED: tuple[Setting, ...] = (
         "the server's default (LogOptions.buffer_bytes).",
     ),
     Setting(
+        "LOOPLINE_ENGINE",
+        "local",
+        "Where the control plane runs deployments: local (model-server processes on this "
+        "machine) or kubernetes (the cluster of the in-cluster service account when "
+        "KUBERNETES_SERVICE_HOST is set, else of KUBECONFIG / ~/.kube/config). See "
+        "docs/kubernetes.md.",
+    ),
+    Setting(
+        "LOOPLINE_KUBERNETES_NAMESPACE",
+        "",
+        "Namespace of the deployments of a kubernetes-engine control plane. Empty: the "
+        "service account's namespace in-cluster, else the kubeconfig context's.",
+    ),
+    Setting(
+        "LOOPLINE_KUBERNETES_IMAGE",
+        "",
+        "The loopline image the pods of a kubernetes-engine control plane run. Empty: "
+        "loopline:<version>, the tag loopline build gives.",
+    ),
+    Setting(
+        "LOOPLINE_KUBERNETES_GATEWAY",
+        "",
+        "[NS/]NAME[#LISTENER] of a Gateway API Gateway for canary weights on the kubernetes "
+        "engine. Empty: canaries split by replica ratio.",
+    ),
+    Setting(
+        "LOOPLINE_CONTROLPLANE_TOKEN",
+        "",
+        "The control plane's bearer token, given rather than created (in-cluster it comes "
+        "from a Secret); written to $LOOPLINE_HOME/controlplane/token (mode 0600) on start. "
+        "Empty: the token file's, created on first start.",
+    ),
+    Setting(
         "LOOPLINE_ORPHAN_GRACE",
         "",
         "How old an artifact folder no row names must be before loopline gc removes it "
         "(e.g. 1h, 30m). Empty: the sweep's default (loopline.artifacts ORPHAN_GRACE_SECONDS).",
     ),
 )
+
+ENGINES = ("local", "kubernetes")
+"""The values of ``LOOPLINE_ENGINE``."""
 
 #: The accepted form of each setting that takes a size or an age, shown when it is refused.
 _EXAMPLES = {
@@ -134,6 +170,12 @@ class Settings:
     prediction_log_max_age: float | None = None
     prediction_log_buffer_bytes: int | None = None
     orphan_grace: float | None = None  # None: the orphan sweep's own default
+    engine: str = "local"  # "local" or "kubernetes"
+    kubernetes_namespace: str = ""
+    kubernetes_image: str = ""
+    kubernetes_gateway: str = ""
+    controlplane_token: str = field(default="", repr=False)
+    in_cluster: bool = False  # KUBERNETES_SERVICE_HOST is set: running in a pod
 
     @classmethod
     def from_env(
@@ -164,6 +206,12 @@ class Settings:
                 "integer; set it to 1 or more."
             ) from None
         user = raw["LOOPLINE_USER"] or _os_user()
+        engine = raw["LOOPLINE_ENGINE"].strip()
+        if engine not in ENGINES:
+            raise ConfigurationError(
+                f"LOOPLINE_ENGINE={raw['LOOPLINE_ENGINE']!r} is not an engine; set it to "
+                f"{' or '.join(ENGINES)}."
+            )
         return cls(
             db_url=db_url,
             artifact_root=root,
@@ -178,6 +226,12 @@ class Settings:
             prediction_log_max_age=_age(raw, "LOOPLINE_PREDICTION_LOG_MAX_AGE"),
             prediction_log_buffer_bytes=_size(raw, "LOOPLINE_PREDICTION_LOG_BUFFER_BYTES"),
             orphan_grace=_age(raw, "LOOPLINE_ORPHAN_GRACE"),
+            engine=engine,
+            kubernetes_namespace=raw["LOOPLINE_KUBERNETES_NAMESPACE"].strip(),
+            kubernetes_image=raw["LOOPLINE_KUBERNETES_IMAGE"].strip(),
+            kubernetes_gateway=raw["LOOPLINE_KUBERNETES_GATEWAY"].strip(),
+            controlplane_token=raw["LOOPLINE_CONTROLPLANE_TOKEN"].strip(),
+            in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
         )
 
 

@@ -19,14 +19,20 @@ from loopline.settings import Settings, redact_url
 @click.option("--sync-interval", default=0.25, show_default=True,
               type=click.FloatRange(0.05, 10),
               help="Seconds between controller syncs.")  # fmt: skip
+@click.option("--engine", type=click.Choice(["local", "kubernetes"]), default=None,
+              help="Where deployments run: local processes, or the Kubernetes cluster of the "
+                   "in-cluster service account / kubeconfig. Default: LOOPLINE_ENGINE, else "
+                   "local.")  # fmt: skip
 @handle_errors
-def controlplane(host: str, port: int, sync_interval: float) -> None:
+def controlplane(host: str, port: int, sync_interval: float, engine: str | None) -> None:
     """Run the control plane: REST API (OpenAPI at /openapi.json) and deployment controllers.
 
     State lives in the metadata database (LOOPLINE_DB_URL). SIGTERM stops the API and the
-    controllers but leaves replicas and routers serving; the next start re-adopts them.
+    controllers but leaves replicas and routers serving; the next start re-adopts them. With
+    --engine kubernetes the deployments, and their state, live on the cluster
+    (docs/kubernetes.md).
     """
-    from loopline.controlplane.build import build_controlplane
+    from loopline.controlplane.build import build_controlplane, build_kubernetes_controlplane
     from loopline.controlplane.files import ControlPlaneFiles
     from loopline.controlplane.server import is_loopback, run_controlplane
     from loopline.platform import Platform
@@ -44,7 +50,12 @@ def controlplane(host: str, port: int, sync_interval: float) -> None:
         )
     with Platform.from_env() as platform:
         files = ControlPlaneFiles(platform.settings.home)
-        service = build_controlplane(platform)
+        if platform.settings.controlplane_token:
+            files.install_token(platform.settings.controlplane_token)
+        if (engine or platform.settings.engine) == "kubernetes":
+            service = build_kubernetes_controlplane(platform)
+        else:
+            service = build_controlplane(platform)
 
         def started(url: str) -> None:
             err_console.print(started_message(url, platform.settings))

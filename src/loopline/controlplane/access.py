@@ -8,7 +8,9 @@
   attacker's name, so it can read nothing.
 - **Token.** Every POST/PUT/PATCH/DELETE needs ``Authorization: Bearer <token>``. A read
   goes without it only when both the client address and the ``Host`` are loopback; through
-  any other name, or from another machine, reads need the token too.
+  any other name, or from another machine, reads need the token too. The one exception is
+  ``GET /healthz`` (liveness, version, controllers active or standby), open to any client
+  whose ``Host`` passes, so that a kubelet's probe needs no token in the pod spec.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = frozenset({"localhost"})
 HOSTS_SETTING = "LOOPLINE_CONTROLPLANE_HOSTS"
+HEALTH_PATH = "/healthz"  # open to probes (the Host check still applies)
 
 # A DNS name or IPv4 address, optionally with a port; or a bracketed IPv6 address.
 _HOST = re.compile(
@@ -117,6 +120,9 @@ class AccessControl:
         prefix = self.own_auth_prefix
         path = scope["path"]
         if prefix is not None and (path == prefix or path.startswith(prefix + "/")):
+            await self.app(scope, receive, send)
+            return
+        if path == HEALTH_PATH and scope["method"] == "GET":
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"authorization")

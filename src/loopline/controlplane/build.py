@@ -115,6 +115,52 @@ def build_controlplane(
     return service
 
 
+def build_kubernetes_controlplane(
+    platform: Platform,
+    *,
+    store: DeploymentStateStore | None = None,
+    host: str = "127.0.0.1",
+    lease_seconds: float = LEASE_SECONDS,
+) -> ControlPlane:
+    """A ControlPlane whose deployments run on the cluster of ``platform`` (in-cluster
+    service account, else the kubeconfig; :meth:`Platform.kubernetes_cluster`) in
+    ``LOOPLINE_KUBERNETES_NAMESPACE``, with pods running ``LOOPLINE_KUBERNETES_IMAGE`` and
+    canary weights on ``LOOPLINE_KUBERNETES_GATEWAY`` (see
+    :mod:`loopline.controlplane.kubernetes`). It keeps no Triggers (their rollouts read the
+    local deployment store) and no Monitors (they read the replicas' prediction logs, which
+    stay in the pods).
+
+    Raises:
+        DependencyMissingError: the ``k8s`` extra (lightkube) is not installed.
+        ConfigurationError: no usable service account or kubeconfig.
+        InvalidInputError: ``LOOPLINE_KUBERNETES_GATEWAY`` is not ``[NS/]NAME[#LISTENER]``.
+    """
+    from loopline import __version__
+    from loopline.controlplane.kubernetes import KubernetesControlPlane
+    from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
+    from loopline.deploy.engines.kubernetes.traffic import GatewayRef
+    from loopline.deploy.images import default_tag
+    from loopline.deploy.template_store import SqlAnalysisTemplateStore
+
+    settings = platform.settings
+    gateway = GatewayRef.parse(settings.kubernetes_gateway) if settings.kubernetes_gateway else None
+    cluster = platform.kubernetes_cluster()
+    engines = getattr(platform.metadata, "engine", None)
+    service = KubernetesControlPlane(
+        deployer=KubernetesDeployer(cluster, settings.kubernetes_namespace or cluster.namespace),
+        image=settings.kubernetes_image or default_tag(__version__),
+        gateway=gateway,
+        pinner=ModelPinner(registry=platform.registry, metadata=platform.metadata),
+        events=EventLog(clock=time.time),
+        store=store if store is not None else open_state_store(platform),
+        templates=SqlAnalysisTemplateStore(engines) if engines is not None else None,
+        host=host,
+        leadership=_leadership(engines, settings.home, lease_seconds)
+        if engines is not None else None,
+    )  # fmt: skip
+    return service
+
+
 def _leadership(engine: Any, home: Path, lease_seconds: float) -> Leadership:
     """The controllers' lease in the metadata database: one controller per database."""
     from loopline.deploy.sql_lease import SqlLeaseStore

@@ -154,6 +154,27 @@ class ControlPlaneFiles:
             os.fsync(f.fileno())
         return token
 
+    def install_token(self, token: str) -> None:
+        """Make ``token`` the token (a given one, e.g. from a Kubernetes Secret): written to
+        the token file, mode 0600, replacing what was there.
+
+        Raises:
+            ConfigurationError: ``token`` is empty or spans lines.
+        """
+        if not token.strip() or "\n" in token.strip():
+            raise ConfigurationError(
+                "LOOPLINE_CONTROLPLANE_TOKEN must be one non-empty line; put the token alone "
+                "in the Secret (kubectl create secret generic … --from-literal=token=…)."
+            )
+        self.ensure_dir()
+        temporary = self.token_path.with_name(f".token.{os.getpid()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token.strip() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.token_path)
+
     def read_token(self) -> str:
         """The token. Raises ConfigurationError if missing, empty or readable by others."""
         path = self.token_path

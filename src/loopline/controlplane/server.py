@@ -160,7 +160,7 @@ def run_controlplane(
             files.remove_endpoint(os.getpid())
             loop.join(timeout=shutdown_timeout)
             try:
-                service.manager.close(timeout=shutdown_timeout)
+                service.close(timeout=shutdown_timeout)
             except TimeoutError:
                 log.warning(
                     "Replica stops still in flight at shutdown; the next start resumes them."

@@ -387,6 +387,14 @@ class ControlPlane:
             for thread in loops:
                 thread.join()
 
+    def close(self, timeout: float) -> None:
+        """At shutdown: wait up to ``timeout`` seconds for replica stops still in flight.
+
+        Raises:
+            TimeoutError: some are still in flight (the next start resumes them).
+        """
+        self.manager.close(timeout=timeout)
+
     def controllers_status(self) -> dict[str, object]:
         """Whether this control plane runs the controllers (for /healthz)."""
         if self.leadership is None:

@@ -82,6 +82,34 @@ class LightkubeCluster(Cluster):
             ) from None
         return cls(single, namespace=namespace)
 
+    @classmethod
+    def in_cluster(
+        cls, service_account: str | Path = "/var/run/secrets/kubernetes.io/serviceaccount", *,
+        namespace: str | None = None,
+    ) -> LightkubeCluster:  # fmt: skip
+        """The cluster this pod runs in, as its service account: the token, CA and namespace
+        under ``service_account`` and ``KUBERNETES_SERVICE_HOST``/``_PORT`` (lightkube's
+        ``KubeConfig.from_service_account``).
+
+        Raises:
+            ConfigurationError: the service account's files are missing (no token mounted:
+                ``automountServiceAccountToken`` is false, or this is not a pod).
+        """
+        require("lightkube", "k8s", "The Kubernetes engine")
+        from lightkube import ConfigError, KubeConfig
+
+        from loopline.errors import ConfigurationError
+
+        try:
+            config = KubeConfig.from_service_account(service_account)
+        except (ConfigError, KeyError) as exc:
+            raise ConfigurationError(
+                f"Cannot use the in-cluster service account at {str(service_account)!r}: "
+                f"{exc}. Mount its token (automountServiceAccountToken: true), or unset "
+                "KUBERNETES_SERVICE_HOST to use KUBECONFIG."
+            ) from None
+        return cls(config.get(), namespace=namespace)
+
     def close(self) -> None:
         self._client.close()
 

@@ -113,9 +113,10 @@ class KubernetesDeployer:
         outcomes = []
         for obj in manifests.objects:
             ref = ObjectRef.of(obj)
-            if ref.kind == "Deployment" and ref.name == f"{name}-canary":
-                extra = {SPEC_ANNOTATION: json.dumps(spec.to_dict(), sort_keys=True),
-                         STEP_ANNOTATION: str(position.step_index if position else 0)}
+            if ref.kind == "Deployment" and ref.name in (name, f"{name}-canary"):
+                extra = {SPEC_ANNOTATION: json.dumps(spec.to_dict(), sort_keys=True)}
+                if ref.name != name:
+                    extra[STEP_ANNOTATION] = str(position.step_index if position else 0)
                 meta = obj["metadata"]
                 assert isinstance(meta, dict) and isinstance(meta["annotations"], dict)
                 meta["annotations"] = {**meta["annotations"], **extra}
@@ -127,6 +128,70 @@ class KubernetesDeployer:
             self.cluster.patch(self._ref(f"{name}-canary"), {"metadata": {"annotations": {
                 ABORTED_ANNOTATION: None, PAUSE_ANNOTATION: None, PROMOTING_ANNOTATION: None}}})
         return Applied(tuple(outcomes), manifests.warnings, rollout)
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def progressive(self, name: str) -> bool:
+        """Whether ``name`` is a canary or blue-green deployment (two tracks).
+
+        Raises NotFoundError when it is not on the cluster."""
+        return self._layout(name) is not None
+
+    def spec(self, name: str) -> DeploymentSpec | None:
+        """The spec ``apply`` applied last (the ``loopline.dev/spec`` annotation of ``NAME``,
+        or of ``NAME-canary``); None for a Deployment applied without it.
+
+        Raises NotFoundError when the deployment is not on the cluster."""
+        layout = self._layout(name)
+        if layout is not None:
+            return layout
+        text = _annotations(self.cluster.get(self._ref(name))).get(SPEC_ANNOTATION)
+        return None if text is None else DeploymentSpec.from_dict(json.loads(str(text)))
+
+    def progress(self, name: str) -> CanaryProgress | None:
+        """Where the progressive rollout of ``name`` is, without moving it (None: at rest or
+        not progressive)."""
+        if self._layout(name) is None:
+            return None
+        stable = self.cluster.get(self._ref(f"{name}-stable"))
+        notes = _annotations(self.cluster.get(self._ref(f"{name}-canary")))
+        if notes.get(PROMOTING_ANNOTATION):
+            return CanaryProgress(waiting=f"promoting: {name}-stable rolls out the new model")
+        if notes.get(MODEL_ANNOTATION) == _annotations(stable).get(MODEL_ANNOTATION):
+            return None
+        return CanaryProgress(int(str(notes.get(STEP_ANNOTATION) or 0)),
+                              _float(notes.get(PAUSE_ANNOTATION)),
+                              bool(notes.get(ABORTED_ANNOTATION)))  # fmt: skip
+
+    def aborted(self, name: str) -> bool:
+        """Whether the rollout of ``name`` was aborted (and not applied again since)."""
+        progress = self.progress(name)
+        return progress is not None and progress.aborted
+
+    def primary(self, name: str) -> JsonDict:
+        """The Deployment that serves ``name``'s stable traffic: ``NAME`` or ``NAME-stable``."""
+        return self.cluster.get(self._ref(self._target(name)))
+
+    def delete(self, name: str) -> list[ObjectRef]:
+        """Delete every object ``apply`` made for ``name``; returns those that were there.
+
+        Raises NotFoundError when none was."""
+        gone = []
+        for kind, names in ((_DEPLOYMENT, (name, f"{name}-stable", f"{name}-canary")),
+                            (("v1", "Service"), (name, f"{name}-stable", f"{name}-canary")),
+                            (("autoscaling/v2", "HorizontalPodAutoscaler"), (name,)),
+                            (("policy/v1", "PodDisruptionBudget"), (name,)),
+                            (_ROUTE, (name,))):  # fmt: skip
+            for n in names:
+                try:
+                    self.cluster.delete(self._ref(n, kind))
+                except NotFoundError:
+                    continue
+                gone.append(self._ref(n, kind))
+        if not gone:
+            raise NotFoundError(f"Deployment {name!r} is not on the cluster in namespace "
+                                f"{self.namespace!r}; nothing to delete.")  # fmt: skip
+        return gone
 
     # ---- status and stepping ---------------------------------------------------------------
 
