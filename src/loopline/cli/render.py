@@ -35,7 +35,8 @@ DEFAULT_IMAGE = default_tag(__version__)
 
 
 @click.command("render")
-@click.option("-f", "--filename", required=True, help="Deployment YAML file ('-' for stdin).")
+@click.option("-f", "--filename", default=None,
+              help="Deployment YAML file ('-' for stdin); not with --controller.")
 @click.option("--target", type=click.Choice(["kubernetes"]), default="kubernetes",
               show_default=True, help="What to render for.")  # fmt: skip
 @click.option("--image", default=DEFAULT_IMAGE, show_default=True,
@@ -51,20 +52,49 @@ DEFAULT_IMAGE = default_tag(__version__)
               help="Serve the model baked into the image at PATH (needs --pin for its digest).")
 @click.option("--stores-secret", default="loopline-stores", show_default=True,
               help="Secret with LOOPLINE_DB_URL and LOOPLINE_ARTIFACT_ROOT for registry models.")
+@click.option("--controller", is_flag=True,
+              help="Render the control plane in-cluster instead: ServiceAccount, Role, "
+                   "RoleBinding, Deployment and Service (docs/kubernetes.md).")  # fmt: skip
+@click.option("--create-namespace", is_flag=True,
+              help="With --controller: begin with the Namespace object.")  # fmt: skip
+@click.option("--token-secret", default=None, metavar="NAME",
+              help="With --controller: the Secret with the API token under key 'token' "
+                   "(default loopline-controlplane-token).")  # fmt: skip
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True, help="Output format.")  # fmt: skip
 @click.option("--validate/--no-validate", default=True, show_default=True,
               help="Validate the manifests (Kubernetes 1.25 and 1.37 schemas, the HTTPRoute "
                    "CRD, loopline's checks) before printing them.")  # fmt: skip
 @handle_errors
-def render(filename: str, target: str, image: str, namespace: str, gateway: str | None,
-           pin: bool, model_dir: str | None, stores_secret: str, fmt: str,
+def render(filename: str | None, target: str, image: str, namespace: str,
+           gateway: str | None, pin: bool, model_dir: str | None, stores_secret: str,
+           controller: bool, create_namespace: bool, token_secret: str | None, fmt: str,
            validate: bool) -> None:  # fmt: skip
-    """Print the Kubernetes manifests of the Deployments in a file."""
-    from loopline.cli.deploy import read_documents
-    from loopline.deploy import DeploymentSpec
+    """Print the Kubernetes manifests of the Deployments in a file, or (--controller) of the
+    control plane in-cluster."""
     from loopline.deploy.engines.kubernetes import GatewayRef, render_manifests
     from loopline.deploy.engines.kubernetes import validate as validate_objects
+
+    if controller:
+        installed = _controller_objects(filename, image=image, namespace=namespace,
+                                      gateway=gateway, pin=pin, model_dir=model_dir,
+                                      create_namespace=create_namespace,
+                                      stores_secret=stores_secret, token_secret=token_secret)
+        if validate:
+            validate_objects(installed)
+        _print(installed, fmt)
+        return
+    if filename is None:
+        raise InvalidDefinitionError(
+            "render needs -f FILE with the Deployments to render, or --controller for the "
+            "control plane in-cluster."
+        )
+    for flag, given in (("--create-namespace", create_namespace),
+                        ("--token-secret", token_secret is not None)):  # fmt: skip
+        if given:
+            raise InvalidDefinitionError(f"{flag} applies to --controller only.")
+    from loopline.cli.deploy import read_documents
+    from loopline.deploy import DeploymentSpec
 
     if model_dir is not None and not pin:
         raise InvalidDefinitionError(
@@ -91,6 +121,10 @@ def render(filename: str, target: str, image: str, namespace: str, gateway: str 
         objects += manifests.objects
     if validate:
         validate_objects(objects)
+    _print(objects, fmt)
+
+
+def _print(objects: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
         body = {"apiVersion": "v1", "kind": "List", "items": objects}
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
@@ -98,6 +132,32 @@ def render(filename: str, target: str, image: str, namespace: str, gateway: str 
         import yaml
 
         sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True))
+
+
+def _controller_objects(filename: str | None, *, image: str, namespace: str,
+                        gateway: str | None, pin: bool, model_dir: str | None,
+                        create_namespace: bool, stores_secret: str,
+                        token_secret: str | None) -> list[dict[str, Any]]:  # fmt: skip
+    """The control plane's manifest; the Deployment-only flags are refused, naming them."""
+    from loopline.deploy.engines.kubernetes import GatewayRef
+    from loopline.deploy.engines.kubernetes.controlplane_manifest import (
+        TOKEN_SECRET,
+        controlplane_manifests,
+    )
+
+    for flag, given in (("-f/--filename", filename is not None), ("--pin", pin),
+                        ("--model-dir", model_dir is not None)):  # fmt: skip
+        if given:
+            raise InvalidDefinitionError(
+                f"{flag} renders model-server Deployments; --controller renders the control "
+                "plane, which applies those itself. Run the two renders separately."
+            )
+    if gateway is not None:
+        GatewayRef.parse(gateway)  # refused here, naming it, rather than at the pod's start
+    return controlplane_manifests(image=image, namespace=namespace,
+                                  create_namespace=create_namespace, gateway=gateway,
+                                  stores_secret=stores_secret,
+                                  token_secret=token_secret or TOKEN_SECRET)  # fmt: skip
 
 
 def _model_source(spec: DeploymentSpec, model_dir: str | None) -> ModelSource:

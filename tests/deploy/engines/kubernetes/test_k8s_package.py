@@ -12,7 +12,7 @@ def test_the_package_exports_exactly_its_face() -> None:
     assert sorted(k8s.__all__) == sorted([
         "INSTANCE_LABEL", "NAME_LABEL", "SUPPORTED_VERSIONS", "TRACK_LABEL", "GatewayRef",
         "Manifests", "ModelSource", "Problem", "Resources", "RolloutPosition", "check",
-        "check_objects", "render", "render_manifests", "validate",
+        "check_objects", "controlplane_manifests", "render", "render_manifests", "validate",
     ])  # fmt: skip
 
 

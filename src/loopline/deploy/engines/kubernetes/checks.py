@@ -16,7 +16,9 @@ pod, CPU ``"lots"`` and ``containerPort: 99999`` all pass them (research: scaleo
   HTTPRoute's backends are Services of the set with that port;
 - an HPA's target is a Deployment of the set and ``minReplicas ≤ maxReplicas``;
 - a PodDisruptionBudget's integer ``minAvailable`` ≤ the replicas it covers (an autoscaled
-  Deployment counts with its HPA's ``minReplicas``).
+  Deployment counts with its HPA's ``minReplicas``);
+- RBAC and secrets (Role rules, RoleBinding references, service accounts, no secret value
+  inline): :mod:`.checks_access`.
 
 Pure functions over plain dicts; cross-object checks only look at objects in the same set.
 """
@@ -88,8 +90,12 @@ def parse_quantity(text: object) -> Decimal | None:
 
 
 def check_objects(objects: Sequence[JsonDict]) -> list[Problem]:
-    """Every problem loopline's own rules find in ``objects`` (empty: none)."""
-    return list(_Checker(objects).run())
+    """Every problem loopline's own rules find in ``objects`` (empty: none), the access
+    objects' (RBAC, Secrets: :mod:`.checks_access`) included."""
+    from loopline.deploy.engines.kubernetes.checks_access import check_access
+
+    mappings = [o for o in objects if isinstance(o, Mapping)]
+    return [*_Checker(objects).run(), *check_access(mappings)]
 
 
 def _get(data: Any, *path: str | int) -> Any:
