@@ -48,6 +48,7 @@ from loopline.ui.monitoring import window_param
 from loopline.ui.paging import after_id, after_name
 from loopline.ui.reads import ConsoleReads
 from loopline.ui.render import render_block, render_page
+from loopline.ui.runs import compared_ids, log_lines
 from loopline.ui.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Session, SessionKeys
 
 STATIC = Path(__file__).parent / "static"
@@ -80,6 +81,7 @@ def create_console(
         Route("/models/{name}/aliases", c.act(c.alias_move), methods=["POST"]),
         Route("/runs", c.page(c.runs), methods=["GET"]),
         Route("/runs/{run_id}", c.page(c.run), methods=["GET"]),
+        Route("/compare", c.page(c.compare), methods=["GET"]),
         Route("/lineage", c.page(c.lineage), methods=["GET"]),
         Route("/monitors", c.page(c.monitors), methods=["GET"]),
         Route("/monitors/{name}", c.page(c.monitor), methods=["GET"]),
@@ -286,8 +288,17 @@ class _Console:
         run_id = after_id(request.path_params["run_id"])
         if run_id is None:
             raise NotFoundError("No run ''. List runs at /ui/runs.")
-        screen = await run_in_threadpool(self.reads.run, run_id)
-        return self._context(request, r=screen)
+        q = request.query_params
+        step, tail = q.get("step") or None, log_lines(q.get("tail"))
+        screen = await run_in_threadpool(self.reads.run, run_id, step, tail)
+        return self._context(request, r=screen, tail=tail)
+
+    async def compare(self, request: Request) -> Response:
+        a, b = compared_ids(request.query_params.getlist("runs"))
+        only = request.query_params.get("only") == "diff"
+        screen = await run_in_threadpool(self.reads.compare, a, b)
+        ctx = self._context(request, c=screen, only=only)
+        return HTMLResponse(render_page("compare.html", ctx))
 
     async def monitors(self, request: Request) -> Response:
         after = after_name(request.query_params.get("after"))

@@ -4,13 +4,15 @@ A step's layer is the length of the longest path to it from a step with no input
 layer, steps are ordered by the mean position of their predecessors (one barycentre pass,
 which removes most crossings of a pipeline's mostly linear graphs). Boxes never overlap: each
 layer is a column and each step in it a row. Graphs over :data:`MAX_NODES` steps are not laid
-out (the run page shows its step table, and says why).
+out: :func:`timeline` draws them instead, one bar per step on a shared time axis (as ZenML's
+and KFP's UIs fall back for big pipelines), and the run page says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 MAX_NODES = 200
 NODE_WIDTH = 168
@@ -18,6 +20,10 @@ NODE_HEIGHT = 44
 GAP_X = 56
 GAP_Y = 20
 MARGIN = 8
+TIMELINE_AXIS = 720  # px of the time axis
+TIMELINE_LABEL = 180  # px of the step names left of it
+BAR_HEIGHT = 12
+BAR_GAP = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +123,52 @@ def _centre(preds: Sequence[str], row: dict[str, float], default: float) -> floa
     """The mean row of a node's placed predecessors (its own index when it has none)."""
     placed = [row[p] for p in preds if p in row]
     return sum(placed) / len(placed) if placed else default
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBar:
+    """A step as a bar: from its start to its end (``now`` while it runs) on the time axis;
+    a step that never started is a 2 px tick at the origin."""
+
+    node: DagNode
+    x: int
+    y: int
+    width: int
+    seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    bars: tuple[TimelineBar, ...]
+    width: int
+    height: int
+    label_width: int
+    span_seconds: float
+    bar_height: int = BAR_HEIGHT
+
+
+def timeline(
+    steps: Sequence[tuple[DagNode, datetime | None, datetime | None]], now: datetime
+) -> Timeline:
+    """One bar per ``(step, started, ended)`` in the given order, scaled so the run's span
+    fills :data:`TIMELINE_AXIS` pixels. ``now`` ends the bars of steps still running (a
+    parameter: this function reads no clock)."""
+    starts = [start for _, start, _ in steps if start is not None]
+    origin = min(starts, default=now)
+    ends = [end or now for _, start, end in steps if start is not None]
+    span = max(((e - origin).total_seconds() for e in ends), default=0.0)
+    scale = TIMELINE_AXIS / span if span > 0 else 0.0
+    bars = []
+    for index, (node, start, end) in enumerate(steps):
+        y = MARGIN + index * (BAR_HEIGHT + BAR_GAP)
+        if start is None:
+            bars.append(TimelineBar(node, TIMELINE_LABEL, y, 2, None))
+            continue
+        offset = (start - origin).total_seconds()
+        seconds = max(0.0, ((end or now) - start).total_seconds())
+        x = TIMELINE_LABEL + round(offset * scale)
+        width = max(2, round(seconds * scale))
+        bars.append(TimelineBar(node, x, y, width, seconds))
+    height = MARGIN * 2 + max(1, len(steps)) * (BAR_HEIGHT + BAR_GAP)
+    width = TIMELINE_LABEL + TIMELINE_AXIS + MARGIN * 2
+    return Timeline(tuple(bars), width, height, TIMELINE_LABEL, span)

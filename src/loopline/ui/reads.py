@@ -10,6 +10,7 @@ method blocks (store reads): the routes call them on the thread pool.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,24 @@ from loopline.controlplane import ControlPlane
 from loopline.deploy.strategies.progressive_sync import step_summary
 from loopline.errors import LooplineError, NotFoundError, shown
 from loopline.metadata.entities import Artifact, EventType, ModelVersion
-from loopline.pipeline.runs import RunHistory, RunRecord
+from loopline.pipeline.runs import RunHistory, RunRecord, StepRecord
 from loopline.registry import AliasMove, ModelSummary
 from loopline.types import JsonDict
 from loopline.ui.actions import ActionState, action_states
-from loopline.ui.dag import DagLayout, DagNode, layout
+from loopline.ui.dag import DagLayout, DagNode, Timeline, layout, timeline
 from loopline.ui.lineage import LineageScreen, lineage_screen
 from loopline.ui.monitoring import WINDOWS, MonitorScreen, listens_to, monitor_screen
 from loopline.ui.overview import OverviewRow, at, overview_row
-from loopline.ui.paging import Page, page_by_id, page_by_name
+from loopline.ui.paging import PAGE_SIZE, Page, page_by_name
+from loopline.ui.runs import (
+    LOG_LINES,
+    Comparison,
+    RunRow,
+    StepLog,
+    compare,
+    read_log,
+    run_row,
+)
 
 BLESSING_TYPE = "ModelBlessing"
 
@@ -67,10 +77,21 @@ class ModelScreen:
 
 
 @dataclass(frozen=True, slots=True)
+class StepPanel:
+    """The step chosen on the run page (``?step=``): its record, log tail and why it ran."""
+
+    step: StepRecord
+    log: StepLog
+    why: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RunScreen:
     run: RunRecord
     dag: DagLayout | None
     edges: int
+    timeline: Timeline | None = None  # drawn instead of the DAG past MAX_NODES steps
+    step: StepPanel | None = None
 
 
 class ConsoleReads:
@@ -132,14 +153,37 @@ class ConsoleReads:
     # ---- registry ------------------------------------------------------------------------
 
     def models(self, after: str | None) -> Page[ModelSummary]:
-        return page_by_name(self.registry.list_models(), lambda m: m.name, after)
+        """Models by name, one keyset page of names from the store, then each one's versions."""
+        names = self.metadata.list_model_names(after=after, limit=PAGE_SIZE + 1)
+        aliases: dict[str, dict[str, int]] = {}
+        for a in self.metadata.list_model_aliases():
+            aliases.setdefault(a.name, {})[a.alias] = a.version
+        rows = []
+        for name in names[:PAGE_SIZE]:
+            versions = self.metadata.list_model_versions(name)
+            if versions:  # not collected since the names were read
+                rows.append(ModelSummary(name, versions[-1].version, len(versions),
+                                         aliases.get(name, {})))  # fmt: skip
+        more = len(names) > PAGE_SIZE
+        return Page(tuple(rows), after, names[PAGE_SIZE - 1] if more else None)
 
     def model(self, name: str, after: int | None) -> ModelScreen:
-        model = self.registry.get_model(name)
-        page = page_by_id(model.versions, lambda v: v.version, after)
+        """A model's versions newest first, one keyset page read from the store."""
+        versions = self.metadata.list_model_versions(
+            name, newest_first=True, after=after, limit=PAGE_SIZE + 1
+        )
+        if not versions and after is None:
+            self.registry.get_model(name)  # raises NotFoundError naming the known models
+        more = len(versions) > PAGE_SIZE
+        page = Page(
+            tuple(versions[:PAGE_SIZE]),
+            None if after is None else str(after),
+            str(versions[PAGE_SIZE - 1].version) if more else None,
+        )
+        model_aliases = {a.alias: a.version for a in self.metadata.list_model_aliases(name)}
         blessings = self._blessings([v.artifact_id for v in page.items])
         by_version: dict[int, list[str]] = {}
-        for alias, version in sorted(model.aliases.items()):
+        for alias, version in sorted(model_aliases.items()):
             by_version.setdefault(version, []).append(alias)
         deployed: dict[str, list[str]] = {}
         for view in self.s.list_deployments():
@@ -156,7 +200,7 @@ class ConsoleReads:
         )
         return ModelScreen(
             name=name,
-            aliases=dict(model.aliases),
+            aliases=model_aliases,
             versions=Page(rows, page.after, page.next_after),
             history=tuple(self.registry.alias_history(name)[:50]),
         )
@@ -185,14 +229,29 @@ class ConsoleReads:
 
     # ---- runs ----------------------------------------------------------------------------
 
-    def runs(self, after: int | None) -> Page[RunRecord]:
-        history = RunHistory(self.metadata)
-        contexts = self.metadata.list_contexts(type_name="run")
-        page = page_by_id(contexts, lambda c: int(c.id), after)
-        return Page(tuple(history.show(c) for c in page.items), page.after, page.next_after)
+    def runs(self, after: int | None) -> Page[RunRow]:
+        """Runs newest first: one keyset query for the page, one per row for its steps."""
+        md = self.metadata
+        contexts = md.list_contexts(type_name="run", after=after, limit=PAGE_SIZE + 1)
+        rows = tuple(
+            run_row(c, md.list_executions(context_id=c.id)) for c in contexts[:PAGE_SIZE]
+        )
+        more = len(contexts) > PAGE_SIZE
+        return Page(
+            rows, None if after is None else str(after), str(rows[-1].id) if more else None
+        )
 
-    def run(self, run_id: int) -> RunScreen:
-        record = RunHistory(self.metadata).show(str(run_id))
+    def run(self, run_id: int, step: str | None = None, tail: int = LOG_LINES) -> RunScreen:
+        """A run with its DAG (or, past :data:`~loopline.ui.dag.MAX_NODES` steps, its
+        timeline); with ``step``, that step's log tail and why it ran."""
+        history = RunHistory(self.metadata)
+        record = history.show(str(run_id))
+        chosen = None
+        if step is not None:
+            s = record.step(step)  # NotFoundError listing the steps
+            execution = self.metadata.get_execution(s.execution_id)
+            chosen = StepPanel(s, read_log(execution.log_uri, tail),
+                               tuple(history.why(str(run_id), step)))  # fmt: skip
         producers = {
             artifact: step.name for step in record.steps for artifact in step.outputs.values()
         }
@@ -203,7 +262,21 @@ class ConsoleReads:
             if a in producers
         ]
         nodes = [DagNode(s.name, s.name, s.status, s.cached) for s in record.steps]
-        return RunScreen(record, layout(nodes, edges), len(set(edges)))
+        dag = layout(nodes, edges)
+        bars = None
+        if dag is None:
+            now = datetime.now(UTC)
+            bars = timeline([(n, _when(s.started_at), _when(s.ended_at))
+                             for n, s in zip(nodes, record.steps, strict=True)], now)  # fmt: skip
+        return RunScreen(record, dag, len(set(edges)), bars, chosen)
+
+    def compare(self, a: int, b: int) -> Comparison:
+        """Two runs side by side, with their outputs' content digests."""
+        history = RunHistory(self.metadata)
+        ra, rb = history.show(str(a)), history.show(str(b))
+        ids = sorted({i for r in (ra, rb) for s in r.steps for i in s.outputs.values()})
+        digests = {int(x.id): x.digest for x in self.metadata.get_artifacts(ids)}
+        return compare(ra, rb, digests)
 
     # ---- monitors ------------------------------------------------------------------------
 
@@ -254,6 +327,10 @@ def _blessing(art: Artifact) -> Blessing:
         forced=art.properties.get("forced") == 1,
         reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (),
     )
+
+
+def _when(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _describe(step: JsonDict) -> str:
