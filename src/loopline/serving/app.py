@@ -12,6 +12,9 @@ Routes (``m`` = model name, ``v`` = version number or alias):
 - Model repository extension: ``POST /v2/repository/index``,
   ``POST /v2/repository/models/{m}/load`` and ``…/unload`` (:mod:`.repository_control`).
 
+Inference itself (decode, predict, encode, the error answers) is :mod:`.inference`; which model
+a path names is :mod:`.routes`.
+
 Status codes: 400 bad input (naming the field), 404 unknown model/version/route, 405 wrong
 method, 413 body too large, 503 not ready or overloaded (with Retry-After). A 500 is only for
 a bug in a model, answered with the request id and never a stack trace.
@@ -22,18 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
-import uuid
 from collections.abc import Sequence
 
 import orjson
 
 from loopline import __version__
-from loopline.bundle import Batch, coerce_batch
-from loopline.errors import InvalidInputError, NotFoundError, UnsupportedMediaTypeError
-from loopline.serving import binary, protocols
-from loopline.serving.batcher import AdaptiveBatcher, Outputs, Overloaded
+from loopline.bundle import Batch
+from loopline.errors import InvalidInputError
+from loopline.serving import protocols
+from loopline.serving.batcher import Outputs
 from loopline.serving.feedback import feedback_records, log_feedback
 from loopline.serving.http import (
     BodyTooLarge,
@@ -48,11 +49,14 @@ from loopline.serving.http import (
     read_json,
     respond,
 )
+from loopline.serving.inference import Inference
 from loopline.serving.metrics import Metrics, publish_snapshot, read_snapshots
 from loopline.serving.model_table import Entry, ModelTable
 from loopline.serving.options import ServedModel, ServerOptions
-from loopline.serving.prediction_log import LogRecord, SegmentWriter
+from loopline.serving.prediction_log import SegmentWriter
 from loopline.serving.repository_control import RepositoryControl
+from loopline.serving.repository_endpoint import handle_repository
+from loopline.serving.routes import v1_entry, v2_entry
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class ModelServerApp:
     def __init__(self, models: Sequence[ServedModel], options: ServerOptions) -> None:
         self.options = options
         self.metrics = Metrics()
+        self.inference = Inference(self.metrics, options)
         self.table = ModelTable(models, allow_empty=options.repository is not None)
         self.shutting_down = False
         self._started = False
@@ -79,33 +84,10 @@ class ModelServerApp:
         for entry in self.table.entries:
             self.metrics.ready.set(entry.labels, 0.0)
             if entry.served.batching:
-                entry.batcher = self._make_batcher(entry)
+                entry.batcher = self.inference.make_batcher(entry)
+        make_batcher = self.inference.make_batcher
         self.repository = RepositoryControl(
-            self.table, self.metrics, options.repository, options.worker_id, self._make_batcher
-        )
-
-    def _make_batcher(self, entry: Entry) -> AdaptiveBatcher:
-        labels = entry.labels
-        m = self.metrics
-
-        def on_batch(rows: int, delays: list[float]) -> None:
-            m.batch_size.observe(labels, rows)
-            for d in delays:
-                m.queue_delay.observe(labels, d)
-
-        def on_done(rows: int, seconds: float) -> None:
-            m.batch_duration.observe(labels, seconds)
-
-        def on_shed(reason: str) -> None:
-            m.shed.inc((*labels, reason))
-
-        model = entry.served.model
-        return AdaptiveBatcher(
-            model.predict,
-            self.options.batching,
-            on_batch=on_batch,
-            on_done=on_done,
-            on_shed=on_shed,
+            self.table, self.metrics, options.repository, options.worker_id, make_batcher
         )
 
     # ------------------------------------------------------------------ state
@@ -156,6 +138,7 @@ class ModelServerApp:
                 on_dropped=lambda n: self.metrics.log_dropped.inc(("feedback",), n),
             )
             self._pred_log.start()
+            self.inference.pred_log = self._pred_log
             self._feedback_log.start()
         if self.options.metrics_dir is not None:
             self.options.metrics_dir.mkdir(parents=True, exist_ok=True)
@@ -306,7 +289,7 @@ class ModelServerApp:
         if path.startswith("/v2/repository/"):
             raise HttpError(405, f"Use POST for {path}.")
         if path.startswith("/v2/models/"):
-            entry, rest = self._v2_entry(path)
+            entry, rest = v2_entry(self.table, path)
             if rest == "":
                 versions = self.table.versions(entry.served.name)
                 sig = entry.served.model.signature
@@ -322,44 +305,17 @@ class ModelServerApp:
                 return await respond(send, 503, body, _RETRY_SOON)
             raise HttpError(404, f"No such endpoint {path}.")
         if path.startswith("/v1/models/"):
-            entry, suffix = self._v1_entry(path)
+            entry, suffix = v1_entry(self.table, path)
             if suffix:
                 raise HttpError(404, f"No such endpoint {path}.")
             ok = entry.ready and not self.shutting_down
             return await respond(send, 200, orjson.dumps({"name": entry.served.name, "ready": ok}))
         raise HttpError(404, f"No such endpoint {path}.")
 
-    def _v2_entry(self, path: str) -> tuple[Entry, str]:
-        parts = path[len("/v2/models/") :].split("/")
-        version = None
-        if len(parts) >= 3 and parts[1] == "versions":
-            version = parts[2]
-            rest = "/".join(parts[3:])
-        else:
-            rest = "/".join(parts[1:])
-        try:
-            return self.table.get(parts[0], version), rest
-        except NotFoundError as exc:
-            raise HttpError(404, str(exc)) from exc
-
-    def _v1_entry(self, path: str) -> tuple[Entry, str]:
-        tail = path[len("/v1/models/") :]
-        tail, colon, verb = tail.partition(":")
-        parts = tail.split("/")
-        version = None
-        if len(parts) == 3 and parts[1] in ("versions", "labels"):
-            version = parts[2]
-        elif len(parts) != 1:
-            raise HttpError(404, f"No such endpoint {path}.")
-        try:
-            return self.table.get(parts[0], version), verb if colon else ""
-        except NotFoundError as exc:
-            raise HttpError(404, str(exc)) from exc
-
     # ------------------------------------------------------------------- POST
     async def _post(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         if path.startswith("/v2/repository/"):
-            return await self.repository.handle(path, scope, receive, send)
+            return await handle_repository(self.repository, path, scope, receive, send)
         if path == "/invocations":
             entry = self.table.default_entry()
             if entry is None:
@@ -367,7 +323,7 @@ class ModelServerApp:
             with entry:  # counted in flight: an unload waits for it
                 return await self._infer(entry, "mlflow", scope, receive, send)
         if path.startswith("/v2/models/"):
-            entry, rest = self._v2_entry(path)
+            entry, rest = v2_entry(self.table, path)
             if rest == "infer":
                 with entry:
                     return await self._infer(entry, "v2", scope, receive, send)
@@ -377,7 +333,7 @@ class ModelServerApp:
                 404 if rest not in ("", "ready") else 405, f"No such endpoint POST {path}."
             )
         if path.startswith("/v1/models/"):
-            entry, verb = self._v1_entry(path)
+            entry, verb = v1_entry(self.table, path)
             if verb != "predict":
                 raise HttpError(404, f"No such endpoint POST {path}; use :predict.")
             with entry:
@@ -387,133 +343,11 @@ class ModelServerApp:
     async def _infer(
         self, entry: Entry, protocol: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        start = time.perf_counter()
-        labels = entry.labels
-        served = entry.served
-        m = self.metrics
-        m.in_flight.inc(labels)
-        status = 500
-        headers: list[tuple[bytes, bytes]] = []
-        try:
-            try:
-                if not entry.ready:  # shutting down still answers what reached us
-                    raise HttpError(
-                        503,
-                        f"Model {served.name!r} version {served.version} is not ready.",
-                        [(b"retry-after", b"1")],
-                    )
-                read = await read_body(scope, receive, self.options.max_body_bytes)
-                rid = read.request_id
-                if protocol != "v2" and read.inference_header is not None:
-                    raise InvalidInputError(
-                        "The Inference-Header-Content-Length header (binary tensor data) is "
-                        "read by V2 inference only (/v2/models/{m}/infer); send this endpoint "
-                        "an all-JSON body without it."
-                    )
-                body = binary.split_body(read.data, read.inference_header, read.content_type)
-                sig = served.model.signature
-                request = None
-                key = "predictions"
-                if protocol == "v2":
-                    if body.raw and body.tensors is not None:
-                        request = protocols.parse_v2_raw(body.tensors, sig)
-                    else:
-                        request = protocols.parse_v2(body.document, sig, body.tensors)
-                    raw = request.inputs
-                    rid = request.id or rid
-                else:
-                    if protocol == "mlflow":
-                        raw = protocols.decode_mlflow(body.document, sig)
-                    else:
-                        raw, key = protocols.decode_predict(body.document, sig)
-                batch, rows = coerce_batch(sig, raw)
-                outputs = await self._predict(entry, batch, rows)
-                if rid is None:
-                    rid = uuid.uuid4().hex
-                framing: list[tuple[bytes, bytes]] = []
-                if request is not None:
-                    wanted = request.outputs
-                    shown = outputs if wanted is None else {k: outputs[k] for k in wanted}
-                    as_binary = request.binary_outputs(shown)
-                    if as_binary:
-                        payload, head = protocols.encode_v2_binary(
-                            served.name, served.version, rid, shown, sig, as_binary
-                        )
-                        framing = [
-                            (b"content-type", binary.OCTET_STREAM),
-                            (binary.HEADER, b"%d" % head),
-                        ]
-                    else:
-                        payload = protocols.encode_v2(served.name, served.version, rid, shown, sig)
-                else:
-                    payload = protocols.encode_predictions(outputs, key)
-                self._log_prediction(rid, served, batch, rows, outputs)
-                status = 200
-                headers = [*framing, (b"x-request-id", rid.encode("latin-1", "replace"))]
-            except ClientDisconnected:
-                status = 499  # nginx's "client closed request", for the metrics only
-                raise
-            except HttpError as exc:
-                status, payload, headers = (
-                    exc.status,
-                    error_body(protocol, exc.status, str(exc)),
-                    exc.headers,
-                )
-            except UnsupportedMediaTypeError as exc:
-                status, payload = 415, error_body(protocol, 415, str(exc))
-            except InvalidInputError as exc:
-                status, payload = 400, error_body(protocol, 400, str(exc))
-            except BodyTooLarge:
-                status = 413
-                limit = self.options.max_body_bytes
-                msg = f"The request body is larger than the server's limit of {limit} bytes."
-                payload = error_body(protocol, 413, msg)
-            except Overloaded as exc:
-                status, payload = 503, error_body(protocol, 503, str(exc))
-                headers = [(b"retry-after", str(exc.retry_after).encode())]
-            except (ValueError, TypeError) as exc:  # the estimator rejected the values
-                status, payload = (
-                    400,
-                    error_body(protocol, 400, f"The model rejected the input: {exc}"),
-                )
-            except Exception:
-                ref = uuid.uuid4().hex[:12]
-                log.exception("Prediction failed (error ref %s).", ref)
-                payload = error_body(
-                    protocol,
-                    500,
-                    f"Internal error while predicting (ref {ref}); see the server log.",
-                )
-            await respond(send, status, payload, headers)
-        finally:
-            m.in_flight.inc(labels, -1.0)
-            m.requests.inc((*labels, protocol, str(status)))
-            m.latency.observe(labels, time.perf_counter() - start)
-
-    async def _predict(self, entry: Entry, batch: Batch, rows: int) -> Outputs:
-        if entry.batcher is not None:
-            return await entry.batcher.submit(batch, rows)
-        return entry.served.model.predict(batch)
-
-    def _log_prediction(
-        self, rid: str, served: ServedModel, batch: Batch, rows: int, outputs: Outputs
-    ) -> None:
-        writer = self._pred_log
-        if writer is None:
-            return
-        rate = self.options.log.sample_rate if self.options.log else 0.0
-        if rate < 1.0 and random.random() >= rate:
-            return
-        writer.offer(
-            LogRecord(
-                rid,
-                time.time(),
-                served.name,
-                served.version,
-                rows,
-                {"inputs": batch, "outputs": outputs},
-            )
+        limit = self.options.max_body_bytes
+        status, payload, headers = await self.inference.infer(
+            entry, protocol, lambda: read_body(scope, receive, limit)
         )
+        await respond(send, status, payload, headers)
 
     async def _feedback(self, entry: Entry, scope: Scope, receive: Receive, send: Send) -> None:
         writer = self._feedback_log
@@ -536,18 +370,18 @@ class ModelServerApp:
     # ------------------------------------------- the inference core, for other transports
     async def predict(self, entry: Entry, batch: Batch, rows: int) -> Outputs:
         """``batch`` through ``entry``'s batching queue, or straight to its model (the gRPC
-        service calls this, as ``_infer`` does).
+        service calls this, as the inference core does).
 
         Raises:
             Overloaded: the batching queue refused or shed the request.
         """
-        return await self._predict(entry, batch, rows)
+        return await self.inference.predict(entry, batch, rows)
 
     def log_prediction(
         self, rid: str, served: ServedModel, batch: Batch, rows: int, outputs: Outputs
     ) -> None:
         """Offer one answered request to the prediction log (sampled; never blocks)."""
-        self._log_prediction(rid, served, batch, rows, outputs)
+        self.inference.log_prediction(rid, served, batch, rows, outputs)
 
 
 def create_app(

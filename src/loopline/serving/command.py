@@ -11,7 +11,8 @@ Defaults have one source, the serving option dataclasses (:class:`BatchingOption
 :class:`ServerOptions`, :class:`LogOptions`, :class:`ServedModel`); the flags that have no
 option dataclass (host, port, gRPC port, workers, graceful timeout, drain seconds) are
 defined here.
-``loopline serve``'s flag defaults and the local engine read them from this class.
+``loopline serve``'s flag defaults and the local engine read them from this class. The
+argv syntax (flag names, kinds, parsers, range checks) is :mod:`.serve_flags`.
 
 The process entry point is ``python -m loopline.cli.serve_process`` (:data:`SERVE_MODULE`):
 loading a model by registry reference needs the platform (stores built from settings), a
@@ -20,7 +21,6 @@ layer above serving, so the process that loads the models lives in the CLI layer
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, fields, replace
@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 from loopline.errors import InvalidInputError
 from loopline.serving.limits import HttpLimits
 from loopline.serving.options import BatchingOptions, LogOptions, ServedModel, ServerOptions
-from loopline.types import check_name, parse_age, parse_byte_size
+from loopline.serving.serve_flags import (
+    BY_NAME,
+    FLAGS,
+    FLOAT_RANGES,
+    check_float,
+    check_int,
+    parse_value,
+)
+from loopline.types import check_name, parse_age
 
 if TYPE_CHECKING:
     from loopline.serving.repository import RepositoryOptions
@@ -158,15 +166,15 @@ class ServeCommand:
             raise InvalidInputError(
                 f"--host {self.host!r} is not an interface address; use e.g. 127.0.0.1."
             )
-        _check_int("--port", self.port, 0, 65535, "0 picks any free port")
+        check_int("--port", self.port, 0, 65535, "0 picks any free port")
         if self.grpc_port is not None:
-            _check_int("--grpc-port", self.grpc_port, 0, 65535, "0 picks any free port")
+            check_int("--grpc-port", self.grpc_port, 0, 65535, "0 picks any free port")
             if self.grpc_port == self.port != 0:
                 raise InvalidInputError(
                     f"--grpc-port {self.grpc_port} is the HTTP --port; give gRPC a port of "
                     "its own."
                 )
-        _check_int("--workers", self.workers, 1, 64, "worker processes sharing the port")
+        check_int("--workers", self.workers, 1, 64, "worker processes sharing the port")
         if self.name is not None:
             try:
                 check_name("Model", self.name)
@@ -186,22 +194,22 @@ class ServeCommand:
                 "sha256: followed by 64 lowercase hex digits, as the registry records it."
             )
         self._check_repository()
-        _check_int("--max-batch-size", self.max_batch_size, 1, None, "rows per model call")
-        _check_int("--max-queue-rows", self.max_queue_rows, 1, None, "rows queued at most")
-        _check_int("--max-body-bytes", self.max_body_bytes, 1, None, "bytes per request body")
-        _check_int("--max-header-bytes", self.max_header_bytes, 1, None, "bytes per request head")
-        _check_int("--max-url-bytes", self.max_url_bytes, 1, None, "bytes per request URL")
+        check_int("--max-batch-size", self.max_batch_size, 1, None, "rows per model call")
+        check_int("--max-queue-rows", self.max_queue_rows, 1, None, "rows queued at most")
+        check_int("--max-body-bytes", self.max_body_bytes, 1, None, "bytes per request body")
+        check_int("--max-header-bytes", self.max_header_bytes, 1, None, "bytes per request head")
+        check_int("--max-url-bytes", self.max_url_bytes, 1, None, "bytes per request URL")
         if self.max_url_bytes > self.max_header_bytes:
             raise InvalidInputError(
                 f"--max-url-bytes {self.max_url_bytes} is larger than --max-header-bytes "
                 f"{self.max_header_bytes}; the URL is part of the head."
             )
-        _check_int("--max-connections", self.max_connections, 1, None, "per worker process")
-        _check_int("--max-pipelined", self.max_pipelined, 1, None, "queued per connection")
-        for flag, attr, low, high, hint in _FLOAT_RANGES:
-            set_(self, attr, _check_float(flag, getattr(self, attr), low, high, hint))
-        _check_int("--log-max-bytes", self.log_max_bytes, 1, None, "the log directory's size")
-        _check_int("--log-buffer-bytes", self.log_buffer_bytes, 1, None, "per stream and worker")
+        check_int("--max-connections", self.max_connections, 1, None, "per worker process")
+        check_int("--max-pipelined", self.max_pipelined, 1, None, "queued per connection")
+        for flag, attr, low, high, hint in FLOAT_RANGES:
+            set_(self, attr, check_float(flag, getattr(self, attr), low, high, hint))
+        check_int("--log-max-bytes", self.log_max_bytes, 1, None, "the log directory's size")
+        check_int("--log-buffer-bytes", self.log_buffer_bytes, 1, None, "per stream and worker")
         set_(self, "log_max_age", parse_age(self.log_max_age, "--log-max-age"))
         if self.log_dir is not None:
             set_(self, "log_dir", Path(self.log_dir))
@@ -265,7 +273,7 @@ class ServeCommand:
         """The arguments of ``loopline serve``: the models, then each flag whose value is not
         the default. ``ServeCommand.from_argv(c.to_argv()) == c`` for every command."""
         argv = list(self.models)
-        for flag in _FLAGS:
+        for flag in FLAGS:
             value = getattr(self, flag.attr)
             if value == _DEFAULTS[flag.attr]:
                 continue
@@ -298,9 +306,9 @@ class ServeCommand:
                 positional_only = True
                 continue
             name, eq, inline = arg.partition("=")
-            flag = _BY_NAME.get(name)
+            flag = BY_NAME.get(name)
             if flag is None:
-                known = ", ".join(sorted(_BY_NAME))
+                known = ", ".join(sorted(BY_NAME))
                 raise InvalidInputError(f"{name} is not a serve option; the options are {known}.")
             if flag.kind is bool:
                 if eq:
@@ -314,7 +322,7 @@ class ServeCommand:
                 i += 1
             else:
                 raise InvalidInputError(f"{name} needs a value.")
-            values[flag.attr] = _parse(flag, text)
+            values[flag.attr] = parse_value(flag, text)
         return cls(models=tuple(models), **values)
 
     def process_argv(self, python: str) -> list[str]:
@@ -382,104 +390,6 @@ class ServeCommand:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Flag:
-    name: str  # "--max-batch-size"
-    attr: str  # "max_batch_size"
-    kind: type  # a bool flag also has its "--no-…" form
-    parse: Callable[[str], object] | None = None  # a parser of its own (units)
-
-
-_FLAGS: tuple[_Flag, ...] = (
-    _Flag("--host", "host", str),
-    _Flag("--port", "port", int),
-    _Flag("--grpc-port", "grpc_port", int),
-    _Flag("--workers", "workers", int),
-    _Flag("--name", "name", str),
-    _Flag("--batching", "batching", bool),
-    _Flag("--max-batch-size", "max_batch_size", int),
-    _Flag("--max-latency-ms", "max_latency_ms", float),
-    _Flag("--max-queue-rows", "max_queue_rows", int),
-    _Flag("--max-body-bytes", "max_body_bytes", int),
-    _Flag("--max-header-bytes", "max_header_bytes", int),
-    _Flag("--max-url-bytes", "max_url_bytes", int),
-    _Flag("--head-timeout", "head_timeout", float),
-    _Flag("--body-timeout", "body_timeout", float),
-    _Flag("--idle-timeout", "idle_timeout", float),
-    _Flag("--max-connections", "max_connections", int),
-    _Flag("--max-pipelined", "max_pipelined", int),
-    _Flag("--log-dir", "log_dir", Path),
-    _Flag("--log-sample-rate", "log_sample_rate", float),
-    _Flag("--log-max-bytes", "log_max_bytes", int, lambda t: parse_byte_size(t, "--log-max-bytes")),
-    _Flag("--log-max-age", "log_max_age", float, lambda t: parse_age(t, "--log-max-age")),
-    _Flag(
-        "--log-buffer-bytes",
-        "log_buffer_bytes",
-        int,
-        lambda t: parse_byte_size(t, "--log-buffer-bytes"),
-    ),
-    _Flag("--graceful-timeout", "graceful_timeout", float),
-    _Flag("--drain-seconds", "drain_seconds", float),
-    _Flag("--expected-digest", "expected_digest", str),
-    _Flag("--allow-unverified", "allow_unverified", bool),
-    _Flag("--repository", "repository", Path),
-    _Flag("--repository-digests", "repository_digests", Path),
-    _Flag("--repository-token-file", "repository_token_file", Path),
-    _Flag("--repository-allow-unauthenticated", "repository_allow_unauthenticated", bool),
-)
-_BY_NAME: dict[str, _Flag] = {f.name: f for f in _FLAGS} | {
-    "--no-" + f.name[2:]: f for f in _FLAGS if f.kind is bool
-}
 _DEFAULTS: dict[str, object] = {
     f.name: f.default for f in fields(ServeCommand) if f.default is not MISSING
 }
-_FLOAT_RANGES: tuple[tuple[str, str, float, float | None, str], ...] = (
-    ("--max-latency-ms", "max_latency_ms", 1.0, None, "the longest a request may wait queued"),
-    ("--log-sample-rate", "log_sample_rate", 0.0, 1.0, "1 logs every request"),
-    ("--graceful-timeout", "graceful_timeout", 1.0, None, "seconds for in-flight requests"),
-    ("--drain-seconds", "drain_seconds", 0.0, None, "0 when a router already drained it"),
-    ("--head-timeout", "head_timeout", 0.1, None, "seconds to receive a request head"),
-    ("--body-timeout", "body_timeout", 0.1, None, "seconds to receive a request body"),
-    ("--idle-timeout", "idle_timeout", 0.1, None, "seconds a connection may wait idle"),
-)
-
-
-def _range(low: float, high: float | None) -> str:
-    return f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-
-
-def _check_int(flag: str, value: object, low: int, high: int | None, hint: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"{flag} must be an integer, not {value!r} ({hint}).")
-    if value < low or (high is not None and value > high):
-        raise InvalidInputError(
-            f"{flag} {value} is out of range: use {_range(low, high)} ({hint})."
-        )
-
-
-def _check_float(flag: str, value: object, low: float, high: float | None, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInputError(f"{flag} must be a finite number, not {value!r} ({hint}).")
-    if value < low or (high is not None and value > high):
-        raise InvalidInputError(
-            f"{flag} {value!r} is out of range: use {_range(low, high)} ({hint})."
-        )
-    return float(value)
-
-
-def _parse(flag: _Flag, text: str) -> object:
-    if flag.parse is not None:
-        return flag.parse(text)
-    if flag.kind is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise InvalidInputError(f"{flag.name} {text!r} is not an integer.") from None
-    if flag.kind is float:
-        try:
-            return float(text)
-        except ValueError:
-            raise InvalidInputError(f"{flag.name} {text!r} is not a number.") from None
-    if flag.kind is Path:
-        return Path(text)
-    return text

@@ -15,7 +15,7 @@ already served is a no-op. An unload (or the versions a load replaces) leaves th
 once — new requests get 404 — then waits up to ``drain_timeout`` for the requests in
 flight, stops the model's batcher and drops the model. Each worker of the server applies
 the change (:mod:`loopline.serving.repository_state`); the request is answered when every
-live worker has.
+live worker has. The HTTP endpoints are :mod:`.repository_endpoint`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-import uuid
 from collections.abc import Callable
-
-import orjson
 
 from loopline.errors import (
     BackendError,
@@ -37,24 +34,15 @@ from loopline.errors import (
     StepTimeoutError,
 )
 from loopline.serving.batcher import AdaptiveBatcher
-from loopline.serving.http import HttpError, Receive, Scope, Send, respond
 from loopline.serving.metrics import Metrics
 from loopline.serving.model_table import Entry, ModelTable
 from loopline.serving.options import ServedModel
 from loopline.serving.repository import LoadParameters, LoadSpec, RepositoryOptions
-from loopline.serving.repository_requests import (
-    index_ready,
-    load_parameters,
-    read_object,
-    unload_parameters,
-)
 from loopline.serving.repository_state import SharedState
 
 log = logging.getLogger(__name__)
 
 READY, UNAVAILABLE, LOADING, UNLOADING = "READY", "UNAVAILABLE", "LOADING", "UNLOADING"
-_PREFIX = "/v2/repository/"
-_MODELS = "/v2/repository/models/"
 _DRAIN_POLL_S = 0.01
 
 
@@ -130,6 +118,15 @@ class RepositoryControl:
         self.state.report(self._generation, self._status())
 
     # ------------------------------------------------------------------ queries
+    def source_names(self) -> list[str]:
+        """The names of the models the source holds (blocking: call it in a thread)."""
+        source = self.options.source
+        return source.names() if source is not None else []
+
+    def unloaded_version(self, name: str) -> str:
+        """The version ``name`` served before it was unloaded ("" when never unloaded)."""
+        return self._unloaded.get(name, "")
+
     def index(self, names: list[str], *, ready_only: bool = False) -> list[dict[str, str]]:
         """The index of ``names`` (the source's and the served ones) as this worker sees it."""
         out: list[dict[str, str]] = []
@@ -143,15 +140,16 @@ class RepositoryControl:
         transit = self._transit.get(name)
         for entry in self.table.entries_of(name):
             state, reason = (READY, "") if entry.ready else (UNAVAILABLE, "warm-up failed")
-            rows.append(_row(name, entry.served.version, state, reason))
+            rows.append(index_row(name, entry.served.version, state, reason))
         if transit is not None and not any(r["version"] == transit[1] for r in rows):
-            rows.append(_row(name, transit[1], transit[0], ""))
+            rows.append(index_row(name, transit[1], transit[0], ""))
         if name in self._failed:
             version, reason = self._failed[name]
-            rows.append(_row(name, version, UNAVAILABLE, f"load failed: {reason}"))
+            rows.append(index_row(name, version, UNAVAILABLE, f"load failed: {reason}"))
         if not rows:
             version = self._unloaded.get(name, "")
-            rows.append(_row(name, version, UNAVAILABLE, "unloaded" if version else "not loaded"))
+            reason = "unloaded" if version else "not loaded"
+            rows.append(index_row(name, version, UNAVAILABLE, reason))
         return rows
 
     def _status(self) -> dict[str, dict[str, str]]:
@@ -203,7 +201,7 @@ class RepositoryControl:
             StepTimeoutError: another worker has not applied it within converge_timeout.
         """
         source = self.options.source
-        known = await asyncio.to_thread(self._source_names)
+        known = await asyncio.to_thread(self.source_names)
         if name not in known and not self.table.entries_of(name) and name not in self._unloaded:
             raise NotFoundError(
                 f"Unknown model {name!r}; this server serves {self.table.names()}"
@@ -328,83 +326,10 @@ class RepositoryControl:
                     f"but worker {status.worker} could not load it: {model['reason']}."
                 )
 
-    # --------------------------------------------------------------------- HTTP
-    async def handle(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer ``POST /v2/repository/…``.
-
-        Raises:
-            HttpError: 400 bad body, 401 no or wrong token, 403 mutations off, 404 unknown
-                model or route, 413 body too large, 503 workers not converged in time.
-        """
-        if path == _PREFIX + "index":
-            body = await read_object(scope, receive, self.options.max_body_bytes)
-            ready = index_ready(body)
-            names = await asyncio.to_thread(self._source_names)
-            return await respond(send, 200, orjson.dumps(self.index(names, ready_only=ready)))
-        name, _, action = path[len(_MODELS) :].rpartition("/")
-        if not path.startswith(_MODELS) or not name or "/" in name or action not in _ACTIONS:
-            raise HttpError(
-                404,
-                f"No such endpoint POST {path}; the repository has POST /v2/repository/index "
-                "and POST /v2/repository/models/NAME/load or /unload.",
-            )
-        self._authorize(scope, action)
-        body = await read_object(scope, receive, self.options.max_body_bytes)
-        if action == "load":
-            parameters = load_parameters(body)
-        else:
-            unload_parameters(body)
-        try:
-            if action == "load":
-                spec = await self.load(name, parameters)
-                answer = _row(spec.name, spec.version, READY, "")
-            else:
-                await self.unload(name)
-                answer = _row(name, self._unloaded.get(name, ""), UNAVAILABLE, "unloaded")
-        except NotFoundError as exc:
-            raise HttpError(404, str(exc)) from None
-        except InvalidInputError as exc:
-            raise HttpError(400, str(exc)) from None
-        except StepTimeoutError as exc:
-            raise HttpError(503, str(exc), [(b"retry-after", b"1")]) from None
-        except LooplineError as exc:
-            raise HttpError(500, str(exc)) from None
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("Model %s of %r failed (error ref %s).", action, name, ref)
-            raise HttpError(
-                500, f"Internal error while {action}ing model {name!r} (ref {ref}); see the "
-                "server log.",
-            ) from None  # fmt: skip
-        await respond(send, 200, orjson.dumps(answer))
-
-    def _source_names(self) -> list[str]:
-        source = self.options.source
-        return source.names() if source is not None else []
-
-    def _authorize(self, scope: Scope, action: str) -> None:
-        options = self.options
-        if not options.mutable:
-            raise HttpError(
-                403,
-                f"Model {action} is off on this server: start it with --repository-token-file "
-                "FILE (then send Authorization: Bearer <token>) or, where every local user is "
-                "trusted, --repository-allow-unauthenticated.",
-            )
-        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if not options.authorized(header):
-            raise HttpError(
-                401,
-                f"Model {action} needs the server's repository token (Authorization: Bearer "
-                "<token>, the token in the file given to --repository-token-file).",
-                [(b"www-authenticate", b"Bearer")],
-            )
 
 
-_ACTIONS = ("load", "unload")
-
-
-def _row(name: str, version: str, state: str, reason: str) -> dict[str, str]:
+def index_row(name: str, version: str, state: str, reason: str) -> dict[str, str]:
+    """One row of the repository index (no ``version`` key when ``version`` is empty)."""
     row = {"name": name, "version": version, "state": state, "reason": reason}
     if not version:
         del row["version"]
@@ -434,4 +359,4 @@ def _load_and_warm_up(load: Callable[[LoadSpec], ServedModel], spec: LoadSpec) -
     return served
 
 
-__all__ = ["LOADING", "READY", "UNAVAILABLE", "UNLOADING", "RepositoryControl"]
+__all__ = ["LOADING", "READY", "UNAVAILABLE", "UNLOADING", "RepositoryControl", "index_row"]
