@@ -221,13 +221,22 @@ class RunHistory:
         ]
 
     def _previous(self, current: Execution) -> Execution | None:
+        """The newest earlier execution of the same step, read in keyset pages of 100 older
+        than ``current`` (a pipeline with 10,000 runs is not read whole)."""
         pipeline = current.properties.get("pipeline")
         ctx = self.metadata.find_context("pipeline", str(pipeline)) if pipeline else None
-        for e in self.metadata.list_executions(
-            type_name=current.type_name, context_id=ctx.id if ctx else None
-        ):
-            if e.id < current.id and e.name == current.name and "cache_parts" in e.properties:
-                return e
+        after: int | None = current.id
+        while after is not None:
+            page = self.metadata.list_executions(
+                type_name=current.type_name,
+                context_id=ctx.id if ctx else None,
+                after=after,
+                limit=100,
+            )
+            for e in page:
+                if e.name == current.name and "cache_parts" in e.properties:
+                    return e
+            after = page[-1].id if len(page) == 100 else None
         return None
 
 
