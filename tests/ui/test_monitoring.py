@@ -158,3 +158,52 @@ def test_a_window_recorded_after_the_page_opened_reaches_the_live_stream(
     assert 'data-window="3"' in after and "distance: window 3 vs reference" in after
     bad = live_data(monitored, "/ui/live/monitors/bc-watch?feature=nope")
     assert 'role="alert"' in bad and "feature=" in bad
+
+
+def test_the_runs_its_alerts_triggered_link_to_their_pipeline_run(monitored: Console) -> None:
+    from tests.triggers.helpers import trigger
+    from tests.ui.conftest import tiny_pipeline
+
+    from loopline.controlplane.triggers import TriggerOperations
+    from loopline.triggers.controller import TriggerController
+    from loopline.triggers.process import ProcessLauncher
+    from loopline.triggers.run import RunChange, RunState
+    from loopline.triggers.store import InMemoryTriggerStore
+
+    monitored.runner.run(tiny_pipeline())
+    run_id = re.findall(r'<tr data-run="(\d+)"', monitored.client().get("/ui/runs").text)[0]
+    store = InMemoryTriggerStore()
+    controller = TriggerController(  # its loop is not started: the runs are written below
+        store=store, metadata=monitored.metadata, registry=monitored.registry,
+        launcher=ProcessLauncher(monitored.runner.log_dir), rollouts=None, clock=time.time,
+    )  # fmt: skip
+    monitored.service.triggers_ops = TriggerOperations(store, controller)
+    store.apply(trigger({"alert": {"monitor": "bc-watch"}}, name="retrain-bc"), NOW)
+    store.apply(trigger({"alert": {"monitor": "elsewhere"}}, name="other"), NOW)
+    started = store.create_run(trigger="retrain-bc", model="bc", keys=("alert:1",), params={},
+                               cause={"summary": "distance drifted"}, detail={}, now=NOW)  # fmt: skip
+    store.update_run(started.id, RunState.PENDING,
+                     RunChange(state=RunState.RUNNING, detail={"pipeline_run": int(run_id)}),
+                     NOW + 1)  # fmt: skip
+    page = monitored.client().get("/ui/monitors/bc-watch").text
+    assert "<code>retrain-bc</code>" in page and "<code>other</code>" not in page
+    row = re.search(rf'<tr data-trigger-run="{started.id}">.*?</tr>', page, re.S)
+    assert row is not None and f'href="/ui/runs/{run_id}">run {run_id}</a>' in row.group()
+    assert "distance drifted" in row.group()
+
+
+def test_a_monitor_without_a_window_yet_says_so_on_the_page_and_the_stream(
+    monitored: Console,
+) -> None:
+    spec = MonitorSpec.from_dict({
+        "apiVersion": "loopline/v1", "kind": "Monitor", "metadata": {"name": "fresh"},
+        "spec": {"deployment": "bc", "model": "bc", "window": {"rows": 300}},
+    })  # fmt: skip
+    monitored.service.monitors().store.apply(spec, NOW)
+    page = monitored.client().get("/ui/monitors/fresh")
+    assert page.status_code == 200, page.text
+    assert "No window has closed yet" in page.text
+    assert "No window has closed yet" in live_data(monitored, "/ui/live/monitors/fresh")
+    # A deep link's selection is kept until windows arrive (it cannot be checked before).
+    held = monitored.client().get("/ui/monitors/fresh?feature=distance&window=3")
+    assert held.status_code == 200 and "No window has closed yet" in held.text

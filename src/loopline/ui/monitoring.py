@@ -96,21 +96,23 @@ def monitor_screen(
     """The screen for ``status`` and the stored ``windows`` of the selected ``version``.
 
     Raises:
-        NotFoundError: ``feature`` or ``window`` names none of the version's (the message
-            lists what there is).
+        NotFoundError: ``feature`` or ``window`` names none of the version's windows (the
+            message lists what there is); before the first window, any selection is kept.
     """
     versions = tuple(v.version for v in status.versions)
     chosen = tuple(windows)[-WINDOWS:]
     rows = tuple(_row(name, chosen) for name in _features(chosen))
     names = [r.feature for r in rows]
-    if feature is not None and feature not in names:
+    # Before the first window closes a deep link's selection cannot be checked: it is kept,
+    # and applies once windows arrive (the page is live).
+    if feature is not None and feature not in names and chosen:
         raise NotFoundError(
             f"feature={shown(feature)} is not a feature of {status.name}"
             f"{f' version {version}' if version else ''}; its features are "
             f"{', '.join(names) or 'none yet'}."
         )
     selected: WindowResult | None = chosen[-1] if chosen else None
-    if window is not None:
+    if window is not None and chosen:
         found = [w for w in chosen if w.index == window]
         if not found:
             shown_range = f"{chosen[0].index} … {chosen[-1].index}" if chosen else "none yet"
