@@ -57,7 +57,8 @@ def compile_(
     """Compile the pipeline in FILE to Kubeflow Pipelines v2 IR (runs on KFP and Vertex AI).
 
     Every step runs `loopline step exec` in IMAGE, which must hold this project at /app
-    (build it with `loopline build --app DIR`).
+    (build it with `loopline build --app DIR`). Paths inside the project directory become
+    paths under /app; a path on this machine outside it is refused.
     """
     import yaml
 
@@ -73,8 +74,9 @@ def compile_(
             f"Pipeline file {str(file)!r} is not inside the project directory {str(app)!r}; "
             "pass --app with the directory loopline build copies to /app."
         ) from None
-    target = KfpTarget(image=image or _default_image(), pipeline_file=in_image, attribute=attribute)
-    spec = compile_pipeline(pipeline, target)
+    target = KfpTarget(image=image or _default_image(), pipeline_file=in_image, attribute=attribute,
+                       project_dir=app.as_posix())  # fmt: skip
+    spec = compile_pipeline(pipeline, target, exists=os.path.exists)
     header = f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(header + yaml.safe_dump(spec, sort_keys=True), encoding="utf-8")

@@ -12,20 +12,29 @@ step refuses to run code other than what was compiled, and KFP's own cache key c
 the code does. Artifact types map to KFP's system types; parameters keep their types;
 ``cache``, ``retries`` and the ``cpu``/``memory`` limits of a step are carried over.
 
-Pure: no I/O, no kfp import. The result parses with ``kfp-pipeline-spec`` and loads in kfp.
+Paths: a string constant (a step argument, a component default, a pipeline parameter's
+default) that is an absolute path inside the project directory on this machine
+(``KfpTarget.project_dir``) becomes the same path under the image's project directory
+(``/app``), where ``loopline build --app`` copies the project. An absolute path outside the
+project that exists on this machine (the caller's ``exists`` says so) cannot be read by a step
+on the cluster: compiling refuses it, naming the step and the parameter.
+
+Pure: no I/O (``exists`` is the caller's), no kfp import. The result parses with
+``kfp-pipeline-spec`` and loads in kfp.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from loopline import __version__
 from loopline.errors import InvalidDefinitionError, InvalidInputError
 from loopline.pipeline.artifact_types import ArtifactType, Dataset, Metrics, Model
-from loopline.pipeline.component import Component, ParameterSpec
+from loopline.pipeline.component import ParameterSpec
 from loopline.pipeline.fingerprint import code_parts, fingerprint
 from loopline.pipeline.graph import Pipeline
 from loopline.pipeline.step import OutputRef, Param, Step
@@ -37,6 +46,9 @@ JOB_NAME = "{{$.pipeline_job_name}}"
 RETRY_BACKOFF = "1s"
 RETRY_BACKOFF_FACTOR = 2.0
 RETRY_BACKOFF_MAX = "30s"
+IMAGE_PROJECT_DIR = "/app"
+"""Where ``loopline build --app DIR`` copies the project inside the image (its working
+directory)."""
 
 PARAMETER_TYPES: Mapping[type, str] = {
     bool: "BOOLEAN",
@@ -80,11 +92,15 @@ class KfpTarget:
         pipeline_file: the pipeline file's path inside the image, relative to its working
             directory (``/app`` for ``loopline build --app``) or absolute.
         attribute: the ``Pipeline`` object's name when the file defines several.
+        project_dir: the project's absolute directory on this machine (what ``loopline build
+            --app`` copies to :data:`IMAGE_PROJECT_DIR`); path constants inside it are
+            rewritten to the image's. ``None``: constants are left as they are.
     """
 
     image: str
     pipeline_file: str
     attribute: str | None = None
+    project_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not self.image or any(c.isspace() for c in self.image):
@@ -93,6 +109,23 @@ class KfpTarget:
             )
         if not self.pipeline_file:
             raise InvalidInputError("The pipeline file's path in the image is empty.")
+        if self.project_dir is not None and not posixpath.isabs(self.project_dir):
+            raise InvalidInputError(
+                f"Project directory {self.project_dir!r} is not an absolute path; resolve it."
+            )
+
+    def in_image(self, value: str) -> str | None:
+        """``value``'s path inside the image when it is an absolute path inside the project
+        directory, else ``None``."""
+        if self.project_dir is None or not value.startswith("/"):
+            return None
+        root = posixpath.normpath(self.project_dir)
+        path = posixpath.normpath(value)
+        if path == root:
+            return IMAGE_PROJECT_DIR
+        if path.startswith(root.rstrip("/") + "/"):
+            return IMAGE_PROJECT_DIR + path[len(root.rstrip("/")) :]
+        return None
 
 
 def system_type(artifact_type: type[ArtifactType]) -> str:
@@ -114,12 +147,21 @@ def step_fingerprint(step: Step) -> str:
     return fingerprint(code_parts(step.component.fn))
 
 
-def compile_pipeline(pipeline: Pipeline, target: KfpTarget) -> dict[str, Any]:
+def compile_pipeline(
+    pipeline: Pipeline, target: KfpTarget, *, exists: Callable[[str], bool] = lambda _: False
+) -> dict[str, Any]:
     """The ``PipelineSpec`` of ``pipeline`` as a JSON-able dict.
 
+    Args:
+        exists: whether a path exists on this machine (``os.path.exists`` from the CLI); an
+            absolute path constant outside the project directory that exists is refused.
+
     Raises:
-        InvalidDefinitionError: two step names differ only in what KFP sanitizes away.
+        InvalidDefinitionError: two step names differ only in what KFP sanitizes away; a
+            parameter holds a path on this machine that the image does not have (the message
+            names the step and the parameter).
     """
+    paths = _Paths(target, exists)
     names: dict[str, str] = {}
     for step in pipeline.steps:
         task = kfp_name("task", step.id)[len("task-") :]
@@ -136,15 +178,16 @@ def compile_pipeline(pipeline: Pipeline, target: KfpTarget) -> dict[str, Any]:
     for step in pipeline.steps:
         task = task_of[step.id]
         comp_name, exec_name = f"comp-{task}", f"exec-{task}"
-        components[comp_name] = _component(step.component, exec_name)
+        components[comp_name] = _component(step, exec_name, paths)
         executors[exec_name] = {"container": _container(step, target)}
-        tasks[task] = _task(step, comp_name, task_of)
+        tasks[task] = _task(step, comp_name, task_of, paths)
     root: dict[str, Any] = {"dag": {"tasks": tasks}}
     params = pipeline.params()
     if params:
         root["inputDefinitions"] = {
             "parameters": {
-                name: _root_parameter(pipeline, name, default) for name, default in params.items()
+                name: _root_parameter(pipeline, name, default, paths)
+                for name, default in params.items()
             }
         }
     spec: dict[str, Any] = {
@@ -161,11 +204,47 @@ def compile_pipeline(pipeline: Pipeline, target: KfpTarget) -> dict[str, Any]:
     return spec
 
 
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    """Rewrites path constants into the image, or refuses those the image cannot have."""
+
+    target: KfpTarget
+    exists: Callable[[str], bool]
+
+    def __call__(self, value: Json, where: str) -> Json:
+        if isinstance(value, str):
+            return self._one(value, where)
+        if isinstance(value, list):
+            return [self(v, where) for v in value]
+        if isinstance(value, dict):
+            return {k: self(v, where) for k, v in value.items()}
+        return value
+
+    def _one(self, value: str, where: str) -> str:
+        mapped = self.target.in_image(value)
+        if mapped is not None:
+            return mapped
+        if value.startswith("/") and "\n" not in value and self.exists(value):
+            inside = (
+                f"outside the project directory {self.target.project_dir!r} that "
+                "loopline build --app copies to the image's /app"
+                if self.target.project_dir
+                else "and the image has only what loopline build --app copied to /app"
+            )
+            raise InvalidDefinitionError(
+                f"{where} is {value!r}, a path on this machine {inside}; a step on Kubeflow "
+                "cannot read it. Move it into the project directory, or use a path the "
+                "cluster mounts (gs://B/K is /gcs/B/K in the step)."
+            )
+        return value
+
+
 def _artifact_type(artifact_type: type[ArtifactType]) -> dict[str, str]:
     return {"schemaTitle": system_type(artifact_type), "schemaVersion": "0.0.1"}
 
 
-def _component(comp: Component, exec_name: str) -> dict[str, Any]:
+def _component(step: Step, exec_name: str, paths: _Paths) -> dict[str, Any]:
+    comp = step.component
     out: dict[str, Any] = {"executorLabel": exec_name}
     inputs: dict[str, Any] = {}
     if comp.inputs:
@@ -178,7 +257,8 @@ def _component(comp: Component, exec_name: str) -> dict[str, Any]:
         }
     if comp.parameters:
         inputs["parameters"] = {
-            name: _parameter(spec) for name, spec in comp.parameters.items()
+            name: _parameter(spec, paths, f"Step {step.id!r} parameter {name!r} (its default)")
+            for name, spec in comp.parameters.items()
         }
     if inputs:
         out["inputDefinitions"] = inputs
@@ -192,16 +272,18 @@ def _component(comp: Component, exec_name: str) -> dict[str, Any]:
     return out
 
 
-def _parameter(spec: ParameterSpec) -> dict[str, Any]:
+def _parameter(spec: ParameterSpec, paths: _Paths, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {"parameterType": PARAMETER_TYPES[spec.type]}
     if spec.has_default or spec.optional:
         out["isOptional"] = True
     if spec.has_default and spec.default is not None and not isinstance(spec.default, Param):
-        out["defaultValue"] = spec.default
+        out["defaultValue"] = paths(spec.default, where)
     return out
 
 
-def _root_parameter(pipeline: Pipeline, name: str, default: Json) -> dict[str, Any]:
+def _root_parameter(
+    pipeline: Pipeline, name: str, default: Json, paths: _Paths
+) -> dict[str, Any]:
     kinds = {
         PARAMETER_TYPES[s.component.parameters[arg].type]
         for s in pipeline.steps
@@ -215,11 +297,13 @@ def _root_parameter(pipeline: Pipeline, name: str, default: Json) -> dict[str, A
         )
     out: dict[str, Any] = {"parameterType": kinds.pop(), "isOptional": True}
     if default is not None:
-        out["defaultValue"] = default
+        out["defaultValue"] = paths(default, f"Pipeline parameter {name!r} (its default)")
     return out
 
 
-def _task(step: Step, comp_name: str, task_of: Mapping[str, str]) -> dict[str, Any]:
+def _task(
+    step: Step, comp_name: str, task_of: Mapping[str, str], paths: _Paths
+) -> dict[str, Any]:
     artifacts: dict[str, Any] = {}
     parameters: dict[str, Any] = {}
     for name, value in step.arguments.items():
@@ -235,7 +319,8 @@ def _task(step: Step, comp_name: str, task_of: Mapping[str, str]) -> dict[str, A
         elif name in step.component.parameters:
             if value is None and step.component.parameters[name].default is None:
                 continue  # the component's own default, None, applies
-            parameters[name] = {"runtimeValue": {"constant": value}}
+            constant = paths(value, f"Step {step.id!r} parameter {name!r}")
+            parameters[name] = {"runtimeValue": {"constant": constant}}
     out: dict[str, Any] = {
         "taskInfo": {"name": step.id},
         "componentRef": {"name": comp_name},
