@@ -180,8 +180,9 @@ def test_the_runs_its_alerts_triggered_link_to_their_pipeline_run(monitored: Con
     monitored.service.triggers_ops = TriggerOperations(store, controller)
     store.apply(trigger({"alert": {"monitor": "bc-watch"}}, name="retrain-bc"), NOW)
     store.apply(trigger({"alert": {"monitor": "elsewhere"}}, name="other"), NOW)
+    cause = {"summary": "distance drifted"}
     started = store.create_run(trigger="retrain-bc", model="bc", keys=("alert:1",), params={},
-                               cause={"summary": "distance drifted"}, detail={}, now=NOW)  # fmt: skip
+                               cause=cause, detail={}, now=NOW)  # fmt: skip
     store.update_run(started.id, RunState.PENDING,
                      RunChange(state=RunState.RUNNING, detail={"pipeline_run": int(run_id)}),
                      NOW + 1)  # fmt: skip
