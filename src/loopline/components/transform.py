@@ -7,6 +7,13 @@ feature columns (the label removed) and returns an *unfitted* scikit-learn trans
 transformed (``<split>.parquet``: output features plus the label). The Trainer puts the
 fitted transform in front of the model in the saved bundle, so serving runs exactly the code
 that training ran (no training/serving skew).
+
+Memory (:mod:`loopline.components.transform_batches`): the transform pass streams every split
+``batch_rows`` rows at a time into its Parquet file. The fit reads only the feature columns
+of train; with ``fit_mode="full"`` (default) all their rows are in memory at once, because a
+scikit-learn ``fit`` takes one frame. For splits bigger than memory use ``fit_mode="sample"``
+with ``fit_rows`` (a fixed-seed uniform sample) or ``fit_mode="partial_fit"`` for
+transformers that have ``partial_fit``.
 """
 
 from __future__ import annotations
@@ -15,18 +22,25 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopline.bundle import sklearn_flavor, tree_digest
 from loopline.components.example_validator import require_validated
 from loopline.components.schema_gen import SCHEMA_FILE
-from loopline.components.tables import read_split, split_path, splits_of
+from loopline.components.tables import split_path, splits_of
+from loopline.components.transform_batches import (
+    BATCH_ROWS,
+    fit_transformer,
+    output_names,
+    write_transformed,
+)
+from loopline.components.transform_batches import dense as dense  # re-exported
+from loopline.components.transform_batches import frame as frame  # re-exported
 from loopline.components.user_code import bind, unbound
 from loopline.data import Schema as DataSchema
 from loopline.data import load_schema
-from loopline.errors import ComponentError, InvalidInputError
+from loopline.errors import ComponentError, InvalidInputError, NotFoundError
 from loopline.pipeline import (
     Component,
     ExampleAnomalies,
@@ -46,17 +60,15 @@ _PREPROCESSING_FN = unbound("preprocessing_fn")
 
 def feature_columns(table: pa.Table, label: str | None, exclude: list[str] | None) -> list[str]:
     """The columns a model reads: all but the label and ``exclude``."""
-    if label is not None and label not in table.column_names:
-        raise InvalidInputError(
-            f"Label column {label!r} is not in the examples; columns: {table.column_names}."
-        )
+    return columns_of(table.column_names, label, exclude)
+
+
+def columns_of(names: list[str], label: str | None, exclude: list[str] | None) -> list[str]:
+    """:func:`feature_columns` from the column names alone (a split file's schema)."""
+    if label is not None and label not in names:
+        raise InvalidInputError(f"Label column {label!r} is not in the examples; columns: {names}.")
     drop = {label, *(exclude or [])}
-    return [c for c in table.column_names if c not in drop]
-
-
-def frame(table: pa.Table, columns: list[str]) -> Any:
-    """A pandas DataFrame of ``columns`` (the form scikit-learn transformers take)."""
-    return table.select(columns).to_pandas()
+    return [c for c in names if c not in drop]
 
 
 def load_fitted(graph: Input[TransformGraph]) -> tuple[Any, dict[str, Any]]:
@@ -71,13 +83,6 @@ def load_fitted(graph: Input[TransformGraph]) -> tuple[Any, dict[str, Any]]:
     return sklearn_flavor.load(graph.path), info
 
 
-def dense(matrix: Any) -> np.ndarray[Any, Any]:
-    """A dense float matrix from a transformer's output (sparse or not)."""
-    if hasattr(matrix, "toarray"):
-        matrix = matrix.toarray()
-    return np.asarray(matrix, dtype=np.float64)
-
-
 @component(name="Transform")
 def transform_template(
     examples: Input[Examples],
@@ -88,11 +93,17 @@ def transform_template(
     label: str | None = None,
     exclude_columns: list[str] | None = None,
     anomalies: Input[ExampleAnomalies] | None = None,
+    fit_mode: str = "full",
+    fit_rows: int | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> None:
     """Fit ``preprocessing_fn``'s transformer on train, transform every split."""
     require_validated(anomalies)
-    train = read_split(examples.path, "train", examples.properties)
-    columns = feature_columns(train, label, exclude_columns)
+    splits = splits_of(examples.properties, examples.path)
+    if "train" not in splits or not split_path(examples.path, "train").is_file():
+        raise NotFoundError(f"The examples have no split 'train'; they have {list(splits)}.")
+    train_path = split_path(examples.path, "train")
+    columns = columns_of(pq.read_schema(train_path).names, label, exclude_columns)
     full = load_schema(schema.path / SCHEMA_FILE)
     feature_schema = DataSchema(tuple(f for f in full.features if f.name in columns))
     try:
@@ -106,34 +117,29 @@ def transform_template(
             f"preprocessing_fn returned {transformer!r}; it must return an unfitted "
             "scikit-learn transformer (with fit and transform)."
         )
-    if train.num_rows == 0:
-        raise InvalidInputError("The train split is empty; there is nothing to fit on.")
-    transformer.fit(frame(train, columns))
-    names_fn = getattr(transformer, "get_feature_names_out", None)
-    splits = splits_of(examples.properties, examples.path)
+    fitted_rows = fit_transformer(
+        transformer, train_path, columns, mode=fit_mode, fit_rows=fit_rows, batch_rows=batch_rows
+    )
+    out_names = output_names(transformer, train_path, columns)
     rows: dict[str, int] = {}
-    out_names: list[str] | None = None
     for split in splits:
-        table = train if split == "train" else read_split(examples.path, split, examples.properties)
-        values = dense(transformer.transform(frame(table, columns)))
-        if out_names is None:
-            out_names = (
-                [str(n) for n in names_fn()]
-                if callable(names_fn)
-                else [f"f{i}" for i in range(values.shape[1])]
-            )
-        arrays = {n: values[:, i] for i, n in enumerate(out_names)}
-        if label is not None:
-            arrays[label] = table.column(label).to_numpy(zero_copy_only=False)
-        pq.write_table(pa.table(arrays), split_path(transformed_examples.path, split))
-        rows[split] = table.num_rows
+        rows[split], _ = write_transformed(
+            transformer,
+            split_path(examples.path, split),
+            split_path(transformed_examples.path, split),
+            columns,
+            out_names,
+            label,
+            batch_rows=batch_rows,
+        )
     files = sklearn_flavor.save(transformer, transform_graph.path)
     info = {
         "input_columns": columns,
         "label": label,
         "output_features": out_names or [],
         "fitted_on": "train",
-        "fitted_rows": train.num_rows,
+        "fit_mode": fit_mode,
+        "fitted_rows": fitted_rows,
         "files": files,
         "transformer": type(transformer).__name__,
     }
@@ -158,9 +164,17 @@ def Transform(
     label: str | None = None,
     exclude_columns: list[str] | None = None,
     anomalies: Any = None,
+    fit_mode: str = "full",
+    fit_rows: int | None = None,
+    batch_rows: int = BATCH_ROWS,
     id: str = "Transform",
 ) -> Step:
-    """A Transform step running ``preprocessing_fn`` (hashed into the cache key)."""
+    """A Transform step running ``preprocessing_fn`` (hashed into the cache key).
+
+    ``fit_mode`` is ``"full"`` (fit on all train rows in memory), ``"sample"`` (on
+    ``fit_rows`` of them) or ``"partial_fit"`` (batch by batch); the transform pass always
+    streams ``batch_rows`` rows at a time (:mod:`loopline.components.transform_batches`).
+    """
     comp: Component = bind(transform_template, _PREPROCESSING_FN=preprocessing_fn)
     return comp(
         examples=examples,
@@ -168,4 +182,7 @@ def Transform(
         label=label,
         exclude_columns=exclude_columns,
         anomalies=anomalies,
+        fit_mode=fit_mode,
+        fit_rows=fit_rows,
+        batch_rows=batch_rows,
     ).with_id(id)
