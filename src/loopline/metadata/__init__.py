@@ -41,6 +41,7 @@ from loopline.metadata.retention import (
     RetentionPolicy,
     plan_gc,
 )
+from loopline.metadata.steps import PlannedOutput, StepOutput, StepStart
 from loopline.metadata.store import MetadataStore
 
 if TYPE_CHECKING:
@@ -86,9 +87,12 @@ __all__ = [
     "Metric",
     "ModelAlias",
     "ModelVersion",
+    "PlannedOutput",
     "RetentionGraph",
     "RetentionPolicy",
     "SqlMetadataStore",
+    "StepOutput",
+    "StepStart",
     "collect",
     "open_store",
     "plan_gc",

@@ -24,6 +24,7 @@ from loopline.metadata.entities import (
     ModelVersion,
 )
 from loopline.metadata.retention import Collection, CollectionResult, GcPlan, RetentionGraph
+from loopline.metadata.steps import PlannedOutput, StepOutput, StepStart
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
 
@@ -78,8 +79,8 @@ class MetadataStore(abc.ABC):
         context_id: ContextId | None = None,
         limit: int | None = None,
         newest_first: bool = True,
-    ) -> list[Artifact]:
         after: ArtifactId | None = None,
+    ) -> list[Artifact]:
         """List artifacts, filtered by type, state and context (via attributions).
 
         ``after`` is a keyset cursor: only artifacts past that id in the listing's order
@@ -142,8 +143,8 @@ class MetadataStore(abc.ABC):
         cache_key: str | None = None,
         limit: int | None = None,
         newest_first: bool = True,
-    ) -> list[Execution]:
         after: ExecutionId | None = None,
+    ) -> list[Execution]:
         """List executions, filtered by type, state, context (via associations) and cache key.
 
         ``after`` is a keyset cursor, as in :meth:`list_artifacts`."""
@@ -171,6 +172,56 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def find_cached_execution(self, cache_key: str) -> Execution | None:
         """Newest COMPLETE execution with this cache key whose outputs are all LIVE, or None."""
+
+    # ---- a pipeline step, in two transactions (see loopline.metadata.steps) -----------------
+
+    @abc.abstractmethod
+    def start_step(
+        self,
+        type_name: str,
+        *,
+        name: str | None = None,
+        cache_key: str | None = None,
+        properties: Mapping[str, Json] | None = None,
+        started_at: datetime | None = None,
+        log_uri: str | None = None,
+        inputs: Sequence[tuple[str, ArtifactId]] = (),
+        contexts: Sequence[ContextId] = (),
+        outputs: Sequence[PlannedOutput] = (),
+    ) -> StepStart:
+        """Record a RUNNING execution and its planned outputs in one transaction.
+
+        Like :meth:`put_execution` with state RUNNING (``inputs`` become INPUT events, the
+        execution is associated with ``contexts``), and every planned output is recorded as a
+        PENDING artifact whose property ``producer_execution`` is the new execution's id.
+        Raises NotFoundError for an unknown input artifact or context and InvalidInputError
+        for a bad value (recording nothing).
+        """
+
+    @abc.abstractmethod
+    def record_step(
+        self,
+        execution_id: ExecutionId,
+        *,
+        state: ExecutionState,
+        outputs: Sequence[StepOutput] = (),
+        discarded: Sequence[ArtifactId] = (),
+        properties: Mapping[str, Json] | None = None,
+        ended_at: datetime | None = None,
+        contexts: Sequence[ContextId] = (),
+    ) -> Execution:
+        """Finish a step in one transaction: all of it is visible or none.
+
+        Each output (a PENDING artifact) gets its digest and merged properties, an OUTPUT
+        event (index = position among the outputs of the same port), turns LIVE and is
+        attributed to every context in ``contexts``; ``outputs`` are only for ``state``
+        COMPLETE. Each ``discarded`` artifact (PENDING; its bytes were removed) turns DELETED.
+        The execution's properties are merged and it takes the final ``state``.
+
+        Raises NotFoundError for an unknown execution, artifact or context, ConflictError if
+        the execution is already final or an output is not PENDING, and InvalidInputError
+        for a non-final state, outputs of a state other than COMPLETE, or a bad value.
+        """
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -223,6 +274,14 @@ class MetadataStore(abc.ABC):
     ) -> list[Context]:
         """List contexts of a type, newest first; ``after``: only ids below it (a keyset
         cursor, as in :meth:`list_artifacts`)."""
+
+    @abc.abstractmethod
+    def count_executions(
+        self, context_ids: Sequence[ContextId]
+    ) -> dict[ContextId, dict[ExecutionState, int]]:
+        """How many executions of each state are associated with each of these contexts, in
+        one query (a runs list's steps and cache hits). A context with no executions (or
+        unknown) is absent. Raises InvalidInputError for an id that is not an integer ≥ 1."""
 
     @abc.abstractmethod
     def attribute(self, context_id: ContextId, artifact_ids: Sequence[ArtifactId]) -> None:

@@ -35,6 +35,7 @@ from loopline.metadata.entities import (
     ExecutionState,
 )
 from loopline.metadata.store import MetadataStore
+from loopline.testing.metadata_steps import StepRecordContract
 
 IN, OUT = EventType.INPUT, EventType.OUTPUT
 R = TypeVar("R")
@@ -100,7 +101,7 @@ def build_pipeline_graph(store: MetadataStore) -> PipelineGraph:
     return PipelineGraph(ids=ids)
 
 
-class MetadataStoreContract:
+class MetadataStoreContract(StepRecordContract):
     """Behaviour every ``MetadataStore`` must show. Needs a ``store`` fixture."""
 
     __test__ = False
@@ -542,6 +543,20 @@ class MetadataStoreContract:
         assert store.list_model_names() == ["churn", "fraud", "taxi"]
         assert store.list_model_names(after="churn", limit=1) == ["fraud"]
         assert store.list_model_names(after="taxi") == []
+
+    def test_count_executions_per_state_of_each_context(self, store: MetadataStore) -> None:
+        r1, r2, empty = (store.put_context("run", n) for n in ("r1", "r2", "r3"))
+        store.put_execution("A", state=ExecutionState.CACHED, contexts=[r1.id])
+        store.put_execution("B", state=ExecutionState.RUNNING, contexts=[r1.id, r2.id])
+        store.put_execution("C", state=ExecutionState.RUNNING, contexts=[r1.id])
+        counts = store.count_executions([r1.id, r2.id, empty.id, 999])
+        assert counts == {
+            r1.id: {ExecutionState.CACHED: 1, ExecutionState.RUNNING: 2},
+            r2.id: {ExecutionState.RUNNING: 1},
+        }
+        assert store.count_executions([]) == {}
+        with pytest.raises(InvalidInputError, match=r"Context id 0 is not valid"):
+            store.count_executions([0])
 
     def test_bad_cursors_name_the_field(self, store: MetadataStore) -> None:
         with pytest.raises(InvalidInputError, match=r"after = 0 is not a valid context cursor"):

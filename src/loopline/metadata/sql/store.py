@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ from loopline.metadata.sql import (
     models,
     publish,
     retention,
+    steps,
 )
 from loopline.metadata.sql import contexts as contexts_rows
 from loopline.metadata.sql import events as event_rows
@@ -55,6 +56,7 @@ from loopline.metadata.sql.engine import (
     read_engine,
     retry_transient,
 )
+from loopline.metadata.steps import PlannedOutput, StepOutput, StepStart
 from loopline.metadata.store import MetadataStore
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
@@ -104,6 +106,16 @@ class SqlMetadataStore(MetadataStore):
                 with session.begin():
                     yield session
 
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A write transaction on a plain Connection (for the Core-statement paths)."""
+        if self._closed:
+            raise BackendError(
+                f"{self!r} was closed; open a new store with loopline.metadata.open_store(url)."
+            )
+        with self._serial, self._engine.begin() as conn:
+            yield conn
+
     def _call(self, fn: Callable[[Session], T], *, write: bool, what: str) -> T:
         def attempt() -> T:
             with self._session(write=write) as session:
@@ -114,6 +126,19 @@ class SqlMetadataStore(MetadataStore):
                         raise TransientConflict from exc
                     raise
 
+        return self._retrying(attempt, what)
+
+    def _call_core(self, fn: Callable[[Connection], T], *, what: str) -> T:
+        """``fn`` in one write transaction on a plain Connection (Core statements only: no
+        ORM session is built), retried and translated like :meth:`_call`."""
+
+        def attempt() -> T:
+            with self._connection() as conn:
+                return fn(conn)
+
+        return self._retrying(attempt, what)
+
+    def _retrying(self, attempt: Callable[[], T], what: str) -> T:
         try:
             return retry_transient(attempt)
         except LooplineError:
@@ -191,6 +216,7 @@ class SqlMetadataStore(MetadataStore):
         context_id: ContextId | None = None,
         limit: int | None = None,
         newest_first: bool = True,
+        after: ArtifactId | None = None,
     ) -> list[Artifact]:
         return self._call(
             lambda s: artifacts.list_(
@@ -200,6 +226,7 @@ class SqlMetadataStore(MetadataStore):
                 context_id=context_id,
                 limit=limit,
                 newest_first=newest_first,
+                after=after,
             ),
             write=False,
             what="list artifacts",
@@ -216,7 +243,6 @@ class SqlMetadataStore(MetadataStore):
         cache_key: str | None = None,
         properties: Mapping[str, Json] | None = None,
         started_at: datetime | None = None,
-        after: ArtifactId | None = None,
         log_uri: str | None = None,
         inputs: Sequence[tuple[str, ArtifactId]] = (),
         outputs: Sequence[tuple[str, ArtifactId]] = (),
@@ -226,7 +252,6 @@ class SqlMetadataStore(MetadataStore):
             raise InvalidInputError(
                 f"put_execution got outputs for an execution in state {state.value!r}; record "
                 "outputs with a final state, or publish them with publish_execution."
-                after=after,
             )
 
         def put(s: Session) -> Execution:
@@ -306,6 +331,7 @@ class SqlMetadataStore(MetadataStore):
         cache_key: str | None = None,
         limit: int | None = None,
         newest_first: bool = True,
+        after: ExecutionId | None = None,
     ) -> list[Execution]:
         return self._call(
             lambda s: executions.list_(
@@ -316,6 +342,7 @@ class SqlMetadataStore(MetadataStore):
                 cache_key=cache_key,
                 limit=limit,
                 newest_first=newest_first,
+                after=after,
             ),
             write=False,
             what="list executions",
@@ -331,7 +358,6 @@ class SqlMetadataStore(MetadataStore):
         ended_at: datetime | None = None,
         contexts: Sequence[ContextId] = (),
     ) -> Execution:
-        after: ExecutionId | None = None,
         def publish_(s: Session) -> Execution:
             execution = publish.publish(
                 s,
@@ -342,10 +368,63 @@ class SqlMetadataStore(MetadataStore):
                 ended_at=ended_at,
             )
             contexts_rows.link(s, contexts, artifact_ids=sorted({e.artifact_id for e in outputs}))
-                after=after,
             return execution
 
         return self._call(publish_, write=True, what=f"publish execution {execution_id}")
+
+    def start_step(
+        self,
+        type_name: str,
+        *,
+        name: str | None = None,
+        cache_key: str | None = None,
+        properties: Mapping[str, Json] | None = None,
+        started_at: datetime | None = None,
+        log_uri: str | None = None,
+        inputs: Sequence[tuple[str, ArtifactId]] = (),
+        contexts: Sequence[ContextId] = (),
+        outputs: Sequence[PlannedOutput] = (),
+    ) -> StepStart:
+        return self._call_core(
+            lambda c: steps.start(
+                c,
+                type_name,
+                name=name,
+                cache_key=cache_key,
+                properties=properties,
+                started_at=started_at,
+                log_uri=log_uri,
+                inputs=inputs,
+                contexts=contexts,
+                outputs=outputs,
+            ),
+            what="record a step's start",
+        )
+
+    def record_step(
+        self,
+        execution_id: ExecutionId,
+        *,
+        state: ExecutionState,
+        outputs: Sequence[StepOutput] = (),
+        discarded: Sequence[ArtifactId] = (),
+        properties: Mapping[str, Json] | None = None,
+        ended_at: datetime | None = None,
+        contexts: Sequence[ContextId] = (),
+    ) -> Execution:
+        return self._call_core(
+            lambda c: steps.record(
+                c,
+                execution_id,
+                state=state,
+                outputs=outputs,
+                discarded=discarded,
+                properties=properties,
+                ended_at=ended_at,
+                contexts=contexts,
+            ),
+            what=f"record step execution {execution_id}",
+        )
 
     def find_cached_execution(self, cache_key: str) -> Execution | None:
         return self._call(
@@ -417,6 +496,15 @@ class SqlMetadataStore(MetadataStore):
             lambda s: contexts.list_(s, type_name=type_name, limit=limit, after=after),
             write=False,
             what="list contexts",
+        )
+
+    def count_executions(
+        self, context_ids: Sequence[ContextId]
+    ) -> dict[ContextId, dict[ExecutionState, int]]:
+        return self._call(
+            lambda s: contexts.count_executions(s, context_ids),
+            write=False,
+            what="count executions",
         )
 
     def attribute(self, context_id: ContextId, artifact_ids: Sequence[ArtifactId]) -> None:
