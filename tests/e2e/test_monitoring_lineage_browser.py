@@ -37,3 +37,24 @@ def test_the_lineage_screen_draws_a_runs_graph_and_passes_axe(page: Page, live: 
     assert serious_violations(page) == []
     page.locator('svg#lineage g[data-kind="artifact"]').first.click()
     expect(page.locator("h1")).to_contain_text("Lineage · Artifact")
+
+
+def test_a_model_versions_lineage_shows_its_registry_references_and_passes_axe(
+    page: Page, live: Live
+) -> None:
+    from tests.ui.conftest import deployment
+
+    from loopline.testing.artifacts import wait_for
+
+    s = live.console.service
+    s.apply(deployment(canary=False))  # bc@champion: version 1
+    wait_for(lambda: s.get_deployment("bc")["status"]["phase"] == "Healthy", timeout=20,
+             what="bc to roll out bc/1")  # fmt: skip
+    page.goto(f"{live.url}/ui/models/bc")
+    page.get_by_role("link", name="lineage").last.click()  # versions are newest first
+    expect(page.locator("h1")).to_contain_text("Lineage · Model bc version 1")
+    registry = page.locator("#registry")
+    expect(registry).to_contain_text("@champion")
+    expect(registry.locator('a[href="/ui/deployments/bc"]')).to_be_visible()
+    shot(page, "lineage-model")
+    assert serious_violations(page) == []

@@ -50,8 +50,8 @@ def test_the_registry_and_runs_screens_link_to_lineage(console: Console) -> None
 
 def test_a_bad_reference_answers_400_and_an_unknown_one_404_naming_it(console: Console) -> None:
     c = console.client()
-    bad = c.get("/ui/lineage?from=dataset/7")
-    assert bad.status_code == 400 and "from=" in bad.text and "dataset/7" in bad.text
+    bad = c.get("/ui/lineage?from=table/7")
+    assert bad.status_code == 400 and "from=" in bad.text and "table/7" in bad.text
     assert c.get("/ui/lineage?from=artifact/x").status_code == 400
     missing = c.get("/ui/lineage?from=model/bc/99")
     assert missing.status_code == 404 and "99" in missing.text
@@ -90,3 +90,48 @@ def test_a_prediction_opens_the_lineage_of_the_version_that_answered(console: Co
     assert f'data-node="a:{artifact}" aria-current="true"' in page.text
     missing = console.client().get("/ui/lineage?from=prediction/req-0")
     assert missing.status_code == 404 and "req-0" in missing.text
+
+
+def test_a_model_versions_lineage_shows_its_aliases_promotion_history_and_deployments(
+    console: Console,
+) -> None:
+    from tests.ui.conftest import deployment
+
+    from loopline.testing.artifacts import wait_for
+
+    console.registry.set_alias("bc", "champion", 2, who="alice", why="better on the holdout")
+    console.registry.set_alias("bc", "challenger", 1, who="bob", why="keep the old one warm")
+    console.service.apply(deployment(model="bc@champion", canary=False))
+    wait_for(lambda: console.settle(1) or console.service.get_deployment("bc")["status"]
+             ["model"]["pinned"] == "bc/2", timeout=20, what="bc to pin bc/2")  # fmt: skip
+    page = console.client().get("/ui/lineage?from=model/bc/2")
+    assert page.status_code == 200
+    section = re.search(r'<section aria-labelledby="registry-h".*?</section>', page.text, re.S)
+    assert section is not None
+    v2 = re.search(r'data-version="bc/2">.*?</table>', section.group(), re.S)
+    assert v2 is not None
+    assert '<span class="chip">@champion</span>' in v2.group()
+    assert 'href="/ui/deployments/bc">bc</a>' in v2.group()
+    moves = re.findall(r'<th scope="row">@(\w+)</th>\s*<td>(\w+): (\S+) → (\S+)</td>'
+                       r'<td>([^<]*)</td><td>([^<]*)</td>', v2.group())  # fmt: skip
+    assert moves == [("champion", "set", "1", "2", "alice", "better on the holdout")]
+    # Version 1 is not in version 2's graph: it is not listed.
+    assert 'data-version="bc/1"' not in section.group()
+    v1 = console.client().get("/ui/lineage?from=model/bc/1").text
+    assert '<span class="chip">@challenger</span>' in v1 and "no deployment" in v1
+    assert "bob" in v1 and "baseline" in v1  # champion's first move set it to version 1
+
+
+def test_a_data_sets_lineage_starts_at_that_artifact_and_other_types_are_refused(
+    console: Console,
+) -> None:
+    console.runner.run(tiny_pipeline())
+    data = [a for a in console.metadata.list_artifacts() if a.type_name == "Dataset"]
+    page = console.client().get(f"/ui/lineage?from=dataset/{data[0].id}")
+    assert page.status_code == 200 and f"Data set {data[0].id} · Dataset" in page.text
+    assert f'data-node="a:{data[0].id}" aria-current="true"' in page.text
+    model = console.metadata.get_model_version("bc", 1).artifact_id
+    refused = console.client().get(f"/ui/lineage?from=dataset/{model}")
+    assert refused.status_code == 400
+    assert f"artifact {model} is a Model, not a data set" in refused.text
+    assert f"use artifact/{model}" in refused.text

@@ -7,6 +7,7 @@ A reference names where to start (the ``from`` query parameter):
   then the Model artifact of the registry version that answered it;
 - ``model/<name>/<version>``: that version's Model artifact;
 - ``artifact/<id>`` and ``execution/<id>``: one node of the metadata store;
+- ``dataset/<id>``: an artifact of a data type (:data:`DATASET_TYPES`), checked as such;
 - ``run/<id>``: a pipeline run (its ``run`` context): every execution in it.
 
 The graph is the union of :meth:`~loopline.metadata.MetadataStore.lineage` upstream
@@ -14,20 +15,30 @@ The graph is the union of :meth:`~loopline.metadata.MetadataStore.lineage` upstr
 artifacts and executions alternate, and :func:`loopline.ui.dag.layout` places them in columns
 by longest path (inputs on the left). Graphs over :data:`~loopline.ui.dag.MAX_NODES` nodes
 are listed, not drawn.
+
+Every Model artifact of the graph that is a registry version is shown with its registry
+references (:class:`ServedVersion`): the aliases on it now, the alias moves to or from it (who,
+when, why: the promotion history) and the deployments serving it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loopline.errors import InvalidInputError, NotFoundError, shown
 from loopline.metadata import Direction, EventType, LineageGraph, MetadataStore
+from loopline.metadata.entities import ModelVersion
+from loopline.registry import AliasMove, ModelRegistry
+from loopline.types import JsonDict
 from loopline.ui.dag import GAP_X, NODE_HEIGHT, NODE_WIDTH, DagLayout, DagNode, PlacedEdge, layout
 
 UPSTREAM_HOPS = 10  # as `loopline lineage`: Model ← Trainer ← … ← ExampleGen ← raw spans
 DOWNSTREAM_HOPS = 4  # Model → MonitorWindow → Alert → TriggerRun
-KINDS = ("prediction", "model", "artifact", "execution", "run")
+KINDS = ("prediction", "model", "dataset", "artifact", "execution", "run")
+DATASET_TYPES = ("Examples", "Dataset")  # what ``dataset/<id>`` may name
+MOVES_SHOWN = 20  # alias moves listed per version
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +55,26 @@ class LineageNode:
 
 
 @dataclass(frozen=True, slots=True)
+class ServedVersion:
+    """A registry version whose Model artifact is in the graph, with its registry references
+    and where it is served."""
+
+    model: str
+    version: int
+    artifact_id: int
+    aliases: tuple[str, ...]  # the aliases pointing at it now
+    moves: tuple[AliasMove, ...]  # alias moves to or from it, newest first
+    deployments: tuple[str, ...]  # deployments whose current revision serves it
+
+
+@dataclass(frozen=True, slots=True)
 class LineageScreen:
     ref: str
     title: str  # what the reference resolved to, in a sentence
     nodes: tuple[LineageNode, ...]
     edges: int
     dag: DagLayout | None
+    versions: tuple[ServedVersion, ...] = ()
 
 
 def parse_ref(ref: str) -> tuple[str, tuple[str, ...]]:
@@ -60,11 +85,11 @@ def parse_ref(ref: str) -> tuple[str, tuple[str, ...]]:
     """
     kind, _, rest = ref.partition("/")
     parts = tuple(rest.split("/")) if rest else ()
-    counts = {"prediction": 1, "model": 2, "artifact": 1, "execution": 1, "run": 1}
+    counts = {"prediction": 1, "model": 2, "dataset": 1, "artifact": 1, "execution": 1, "run": 1}
     if kind not in counts or len(parts) != counts[kind] or not all(parts):
         raise InvalidInputError(
             f"from={shown(ref)} is not a lineage reference; use prediction/<request id>, "
-            "model/<name>/<version>, artifact/<id>, execution/<id> or run/<id>."
+            "model/<name>/<version>, dataset/<id>, artifact/<id>, execution/<id> or run/<id>."
         )
     numeric = parts[1:] if kind == "model" else parts if kind != "prediction" else ()
     for p in numeric:
@@ -76,9 +101,14 @@ def parse_ref(ref: str) -> tuple[str, tuple[str, ...]]:
 
 
 def lineage_screen(
-    metadata: MetadataStore, ref: str, log_directory: Path | None
+    metadata: MetadataStore,
+    ref: str,
+    log_directory: Path | None,
+    registry: ModelRegistry | None = None,
+    deployments: Sequence[JsonDict] = (),
 ) -> LineageScreen:
-    """The graph around the node ``ref`` names.
+    """The graph around the node ``ref`` names; with ``registry``, each registry version in
+    it with its aliases, alias moves and the ``deployments`` (API views) serving it.
 
     Raises:
         InvalidInputError: a malformed reference.
@@ -108,6 +138,15 @@ def lineage_screen(
         mv = metadata.get_model_version(parts[0], int(parts[1]))
         artifacts.append(int(mv.artifact_id))
         title = f"Model {parts[0]} version {parts[1]} (artifact {mv.artifact_id})"
+    elif kind == "dataset":
+        data = metadata.get_artifact(int(parts[0]))
+        if data.type_name not in DATASET_TYPES:
+            raise InvalidInputError(
+                f"from={shown(ref)}: artifact {parts[0]} is a {data.type_name}, not a data set "
+                f"({' or '.join(DATASET_TYPES)}); use artifact/{parts[0]}."
+            )
+        artifacts.append(int(data.id))
+        title = f"Data set {parts[0]} · {data.type_name} {data.name or data.uri}"
     elif kind == "artifact":
         artifacts.append(int(metadata.get_artifact(int(parts[0])).id))
         title = f"Artifact {parts[0]}"
@@ -129,7 +168,44 @@ def lineage_screen(
         graphs += [metadata.lineage(execution_id=e, direction=direction, hops=hops)
                    for e in executions]  # fmt: skip
     starts = {f"a:{a}" for a in artifacts} | {f"e:{e}" for e in executions}
-    return _screen(ref, title, graphs, starts)
+    screen = _screen(ref, title, graphs, starts)
+    if registry is None:
+        return screen
+    models = {n.id for n in screen.nodes if n.kind == "artifact" and n.type_name == "Model"}
+    found = [v for v in metadata.list_model_versions() if int(v.artifact_id) in models]
+    names = sorted({v.name for v in found})
+    aliases = {name: dict(registry.get_model(name).aliases) for name in names}
+    history = {name: registry.alias_history(name) for name in names}
+    return replace(screen, versions=served_versions(found, aliases, history, deployments))
+
+
+def served_versions(
+    versions: Sequence[ModelVersion],
+    aliases: Mapping[str, Mapping[str, int]],
+    history: Mapping[str, Sequence[AliasMove]],
+    deployments: Sequence[JsonDict],
+) -> tuple[ServedVersion, ...]:
+    """Each of ``versions`` with its aliases now (``aliases[model]``: alias → version), its
+    alias moves (``history[model]``, newest first: those to or from it) and the deployments
+    whose pinned model (``status.model.pinned``, ``name/version``) it is."""
+    serving: dict[str, list[str]] = {}
+    for view in deployments:
+        status = view.get("status")
+        model = status.get("model") if isinstance(status, Mapping) else None
+        pinned = model.get("pinned") if isinstance(model, Mapping) else None
+        meta = view.get("metadata")
+        name = meta.get("name") if isinstance(meta, Mapping) else None
+        if isinstance(pinned, str) and isinstance(name, str):
+            serving.setdefault(pinned, []).append(name)
+    out = []
+    for v in sorted(versions, key=lambda v: (v.name, v.version)):
+        on = tuple(sorted(a for a, n in aliases.get(v.name, {}).items() if n == v.version))
+        moves = tuple(
+            m for m in history.get(v.name, ()) if v.version in (m.from_version, m.to_version)
+        )[:MOVES_SHOWN]
+        served = tuple(sorted(serving.get(f"{v.name}/{v.version}", ())))
+        out.append(ServedVersion(v.name, v.version, int(v.artifact_id), on, moves, served))
+    return tuple(out)
 
 
 def _screen(ref: str, title: str, graphs: list[LineageGraph], starts: set[str]) -> LineageScreen:

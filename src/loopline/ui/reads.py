@@ -316,7 +316,9 @@ class ConsoleReads:
         logs = self.log_directory
         if logs is None and self.s.monitors_ops is not None:
             logs = self.s.monitors_ops.log_root
-        return lineage_screen(self.metadata, ref, logs)
+        return lineage_screen(
+            self.metadata, ref, logs, self.registry, self.s.list_deployments()
+        )
 
 
 def _blessing(art: Artifact) -> Blessing:
