@@ -4,8 +4,9 @@ Pure builders over :class:`~loopline.pipeline.runs.RunRecord` values (the same r
 ``loopline runs show`` prints) plus the few store reads they need, done by
 :class:`~loopline.ui.reads.ConsoleReads`:
 
-- :func:`run_row` — one row of the runs list from the run's context and its executions
-  (one query per row; no events, metrics or artifacts are read for a list).
+- :func:`run_row` — one row of the runs list from the run's context and how many of its
+  executions are in each state (one query for the whole page; no events, metrics or
+  artifacts are read for a list).
 - :func:`compare` — two runs side by side: parameters, per-step status, cache hit, duration,
   output digests, metrics and the cache-key parts that differ (``loopline runs diff``'s
   answer, cell by cell); every row says whether it differs.
@@ -23,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from loopline.errors import InvalidInputError, shown
-from loopline.metadata.entities import Context, Execution, ExecutionState
+from loopline.metadata.entities import Context, ExecutionState
 from loopline.pipeline.cache import explain
 from loopline.pipeline.runs import RunRecord, StepRecord
 from loopline.types import Json
@@ -48,8 +49,8 @@ class RunRow:
     cached: int
 
 
-def run_row(run: Context, executions: Sequence[Execution]) -> RunRow:
-    """A run's list row from its context and the executions associated with it."""
+def run_row(run: Context, states: Mapping[ExecutionState, int]) -> RunRow:
+    """A run's list row from its context and its executions counted by state."""
     props = run.properties
     return RunRow(
         id=int(run.id),
@@ -58,8 +59,8 @@ def run_row(run: Context, executions: Sequence[Execution]) -> RunRow:
         status=str(props.get("status", "unknown")),
         started_at=_text(props.get("started_at")),
         ended_at=_text(props.get("ended_at")),
-        steps=len(executions),
-        cached=sum(1 for e in executions if e.state is ExecutionState.CACHED),
+        steps=sum(states.values()),
+        cached=states.get(ExecutionState.CACHED, 0),
     )
 
 

@@ -5,23 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loopline.errors import AlreadyExistsError, NotFoundError
-from loopline.metadata.entities import Context
+from loopline.metadata.entities import Context, ExecutionState
 from loopline.metadata.sql import artifacts, executions
 from loopline.metadata.sql._values import (
     check_id,
     check_ids,
     check_properties,
     check_text,
+    chunks,
     merge,
     utcnow,
 )
 from loopline.metadata.sql.artifacts import check_after, check_limit
-from loopline.metadata.sql.schema import AssociationRow, AttributionRow, ContextRow
+from loopline.metadata.sql.schema import AssociationRow, AttributionRow, ContextRow, ExecutionRow
 
 
 def to_context(row: ContextRow) -> Context:
@@ -130,6 +131,25 @@ def list_(
     if check_limit(limit) is not None:
         query = query.limit(limit)
     return [to_context(row) for row in session.scalars(query)]
+
+
+def count_executions(
+    session: Session, context_ids: Sequence[int]
+) -> dict[int, dict[ExecutionState, int]]:
+    """Executions per state of each context: one ``GROUP BY`` over the associations (their
+    primary key leads with ``context_id``) joined to the executions."""
+    ids = sorted(set(check_ids("Context", context_ids)))
+    found: dict[int, dict[ExecutionState, int]] = {}
+    for part in chunks(ids):
+        query = (
+            select(AssociationRow.context_id, ExecutionRow.state, func.count())
+            .join(ExecutionRow, ExecutionRow.id == AssociationRow.execution_id)
+            .where(AssociationRow.context_id.in_(part))
+            .group_by(AssociationRow.context_id, ExecutionRow.state)
+        )
+        for context_id, state, count in session.execute(query):
+            found.setdefault(int(context_id), {})[ExecutionState(state)] = int(count)
+    return found
 
 
 def attribute(session: Session, context_id: int, artifact_ids: Sequence[int]) -> None:
