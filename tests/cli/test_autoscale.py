@@ -19,7 +19,7 @@ DEPLOYMENT = EXAMPLES / "autoscaled-deployment.yaml"
 
 
 def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, ["autoscale", *map(str, args)], env={"COLUMNS": "120"})
+    return CliRunner().invoke(cli, ["autoscale", *map(str, args)], env={"COLUMNS": "1000"})
 
 
 def flat(text: str) -> str:
