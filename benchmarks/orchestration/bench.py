@@ -4,7 +4,8 @@ kfp.local, Prefect 3 and Dagster; plus each engine's fully cached re-run as a wh
     .venv/bin/pip install -e '.[bench-kfp]'                     # kfp.local, once
     bash benchmarks/orchestration/setup_peers.sh                # Prefect and Dagster venvs, once
     .venv/bin/python benchmarks/orchestration/bench.py [--steps 20] [--repeat 5] \\
-        [--prefect-python P] [--dagster-python P] [--no-kfp] [--json-out FILE]
+        [--prefect-python P] [--dagster-python P] [--no-kfp] [--json-out FILE] \\
+        [--baseline-src DIR/src] [--diagnose-fsync]
 
 The chain: N steps, each reading the previous step's output and writing a small output
 (chain.py, kfp_chain.py, prefect_chain.py, dagster_chain.py).
@@ -14,6 +15,9 @@ The chain: N steps, each reading the previous step's output and writing a small 
    time / N is one per-step figure, the median of the rounds is reported.
    - loopline: the local runner in this process, SQLite metadata + local artifact store.
    - kfp.local: SubprocessRunner(use_venv=False) in this process (a Python process per task).
+   - ``--baseline-src DIR``: loopline from another source tree (e.g. the commit before a
+     cut: ``git archive REV src | tar -x -C DIR``, then ``DIR/src``) in a warm process of its
+     own (loopline_chain.py), in the same rounds.
    - ``--diagnose-fsync``: loopline again with ``os.fsync`` a no-op (not a mode loopline
      has; it shows what durable artifact publishing costs per step).
    - Prefect, Dagster: one warm process each, in its own venv, driven over the line protocol of
@@ -134,7 +138,9 @@ class Kfp:
 class Peer:
     """A peer's chain in its own venv, one warm process over peer_protocol.py's lines."""
 
-    def __init__(self, name: str, python: str, script: str, steps: int, log: IO[str]) -> None:
+    def __init__(
+        self, name: str, python: str, script: str, steps: int, log: IO[str], **env: str
+    ) -> None:
         self.name = name
         self.proc = subprocess.Popen(
             [python, str(HERE / script), "serve", "--steps", str(steps)],
@@ -142,7 +148,7 @@ class Peer:
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env=child_env(),
+            env=child_env(**env),
         )
         ready = self._read()
         if not ready.get("ready"):
@@ -204,12 +210,20 @@ def cwd_tmp() -> Iterator[Path]:
 
 
 def cached_commands(
-    steps: int, prefect_python: str | None, kfp: bool
+    steps: int, prefect_python: str | None, kfp: bool, baseline_src: Path | None = None
 ) -> list[tuple[str, Callable[[Path], list[str]]]]:
     loopline_exe = str(Path(sys.executable).with_name("loopline"))
     commands: list[tuple[str, Callable[[Path], list[str]]]] = [
         ("loopline", lambda d: [loopline_exe, "run", str(CHAIN), "--json"]),
     ]
+    if baseline_src is not None:
+        commands.append(
+            (
+                "loopline-baseline",
+                lambda d: ["/usr/bin/env", f"PYTHONPATH={baseline_src}", loopline_exe, "run",
+                           str(CHAIN), "--json"],
+            )
+        )
     if kfp:
         commands.append(
             (
@@ -230,7 +244,7 @@ def cached_commands(
 
 
 def fully_cached(name: str, stdout: str, steps: int) -> bool:
-    if name == "loopline":
+    if name.startswith("loopline"):
         run = json.loads(stdout)
         return len(run["steps"]) == steps and all(step["cached"] for step in run["steps"])
     answer = json.loads(stdout.strip().splitlines()[-1])
@@ -238,10 +252,15 @@ def fully_cached(name: str, stdout: str, steps: int) -> bool:
 
 
 def cached_reruns(
-    steps: int, repeat: int, prefect_python: str | None, kfp: bool, log: IO[str]
+    steps: int,
+    repeat: int,
+    prefect_python: str | None,
+    kfp: bool,
+    log: IO[str],
+    baseline_src: Path | None = None,
 ) -> dict[str, list[float]]:
     env = child_env(CHAIN_STEPS=str(steps))
-    commands = cached_commands(steps, prefect_python, kfp)
+    commands = cached_commands(steps, prefect_python, kfp, baseline_src)
     walls: dict[str, list[float]] = {name: [] for name, _ in commands}
     with contextlib.ExitStack() as stack:
         dirs = {name: stack.enter_context(cwd_tmp()) for name, _ in commands}
@@ -280,6 +299,11 @@ def main() -> None:
     parser.add_argument("--no-cached", action="store_true")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument(
+        "--baseline-src", type=Path,
+        help="another loopline source tree (its src/ folder, e.g. from `git archive`) run in "
+             "the same rounds as loopline-baseline: a cut measured against its baseline",
+    )
+    parser.add_argument(
         "--diagnose-fsync", action="store_true",
         help="also run loopline with os.fsync a no-op (diagnostic: the cost of durability)",
     )
@@ -302,6 +326,9 @@ def main() -> None:
         engines: list[Any] = [Loopline(args.steps, tmp / "loopline")]
         if args.diagnose_fsync:
             engines.append(LooplineNoFsync(args.steps, tmp / "loopline-nofsync"))
+        if args.baseline_src:
+            engines.append(Peer("loopline-baseline", sys.executable, "loopline_chain.py",
+                                args.steps, peer_log, PYTHONPATH=str(args.baseline_src)))
         if not args.no_kfp:
             kfp_log = stack.enter_context(open(logs / "kfp.log", "w"))
             engines.append(Kfp(args.steps, tmp / "kfp", kfp_log))
@@ -322,6 +349,8 @@ def main() -> None:
     for name, figures in results.items():
         med = statistics.median(figures)
         ratio = "" if name.startswith("loopline") else f"  loopline {med / ours:.1f}x faster"
+        if name == "loopline-baseline":
+            ratio = f"  this tree {med / ours:.1f}x faster"
         print(f"  {name:16} {versions[name]:24} {med * 1000:8.1f} ms/step "
               f"(min {min(figures) * 1000:.1f}, max {max(figures) * 1000:.1f}){ratio}")
     report["per_step_ms"] = {k: [v * 1000 for v in vs] for k, vs in results.items()}
@@ -330,7 +359,7 @@ def main() -> None:
     if not args.no_cached:
         with open(logs / "cached.log", "w") as log:
             walls = cached_reruns(args.cached_steps, args.repeat, args.prefect_python,
-                                  not args.no_kfp, log)
+                                  not args.no_kfp, log, args.baseline_src)
         report["load"]["after_cached"] = os.getloadavg()[0]
         print(f"\nfully cached re-run of a {args.cached_steps}-step chain, whole process, "
               f"median of {args.repeat} interleaved ({load()}):")

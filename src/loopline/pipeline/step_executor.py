@@ -23,6 +23,7 @@ from loopline.metadata.entities import (
     EventType,
     ExecutionState,
 )
+from loopline.metadata.steps import PlannedOutput, StepOutput
 from loopline.metadata.store import MetadataStore
 from loopline.pipeline.artifact_types import ArtifactType
 from loopline.pipeline.cache import cache_key
@@ -232,32 +233,46 @@ class StepExecutor:
         inputs: Mapping[str, Artifact | None],
         started: float,
     ) -> StepResult:
-        md = self.scope.metadata
+        md, store = self.scope.metadata, self.scope.artifacts
         log_path = self.scope.log_dir / f"{step.id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        execution = md.put_execution(
+        planned = [
+            PlannedOutput(
+                port,
+                spec.type.type_name,
+                # One folder level per step and port ("step.port"), not two: every new folder
+                # costs publish an fsync of its parent (docs/artifacts.md).
+                store.allocate(
+                    spec.type.type_name,
+                    f"{self.scope.pipeline}/{self.scope.run_name}/{step.id}.{port}",
+                ),
+                f"{step.id}.{port}",
+            )
+            for port, spec in step.component.outputs.items()
+        ]
+        start = md.start_step(
             step.component.name,
             name=step.id,
-            state=ExecutionState.RUNNING,
             cache_key=key,
             properties={**properties, "owner": self.scope.owner.as_dict()},
             started_at=datetime.now(UTC),
             log_uri=str(log_path),
             inputs=_input_pairs(inputs),
             contexts=self.scope.context_ids,
+            outputs=planned,
         )
+        execution = start.execution
+        rows = {p.port: row for p, row in zip(planned, start.outputs, strict=True)}
         attempts = step.options.retries + 1
         outcome = Outcome()
-        result_outputs: dict[str, int | None] = {}
+        published: list[StepOutput] = []
         for attempt in range(1, attempts + 1):
             ctx = StepContext(
                 self.scope.run_name, step.id, execution.id, attempt=attempt, trust=self.scope.trust
             )
             if step.options.isolation == "thread":
                 ctx.metadata, ctx.artifacts = self.scope.metadata, self.scope.artifacts
-            outcome, result_outputs = self._attempt(
-                step, execution.id, params, inputs, ctx, log_path
-            )
+            outcome, published = self._attempt(step, params, inputs, rows, ctx, log_path)
             if outcome.error is None or outcome.gate or attempt == attempts:
                 break
             with open(log_path, "a", encoding="utf-8") as log:
@@ -274,9 +289,11 @@ class StepExecutor:
                     md.log_metrics(execution.id, {key_: value}, step=index)
         final: dict[str, Json] = {"attempts": attempt, "params": ctx.params, "tags": dict(ctx.tags)}
         if outcome.error is None:
-            return self._finish(step, execution.id, result_outputs, final, started)
+            return self._finish(step, execution.id, published, final, started)
         final.update(error=outcome.error, gate=outcome.gate, timed_out=outcome.timed_out)
-        return self._failed(step, execution.id, outcome.error, started, final, gate=outcome.gate)
+        dropped = [row.id for row in rows.values()]
+        error, gate = outcome.error, outcome.gate
+        return self._failed(step, execution.id, error, started, final, gate=gate, discarded=dropped)
 
     def _failed(
         self,
@@ -287,10 +304,12 @@ class StepExecutor:
         properties: dict[str, Json] | None = None,
         *,
         gate: bool = False,
+        discarded: list[int] | None = None,
     ) -> StepResult:
-        self.scope.metadata.publish_execution(
+        self.scope.metadata.record_step(
             execution_id,
             state=ExecutionState.FAILED,
+            discarded=discarded or (),
             properties=properties or {"error": error},
             ended_at=datetime.now(UTC),
         )
@@ -309,20 +328,14 @@ class StepExecutor:
         self,
         step: Step,
         execution_id: int,
-        outputs: dict[str, int | None],
+        outputs: list[StepOutput],
         final: dict[str, Json],
         started: float,
     ) -> StepResult:
-        md = self.scope.metadata
-        events = [
-            Event(aid, execution_id, EventType.OUTPUT, port)
-            for port, aid in outputs.items()
-            if aid is not None
-        ]
-        md.publish_execution(
+        self.scope.metadata.record_step(
             execution_id,
             state=ExecutionState.COMPLETE,
-            outputs=events,
+            outputs=outputs,
             properties=final,
             ended_at=datetime.now(UTC),
             contexts=self.scope.context_ids,
@@ -335,19 +348,21 @@ class StepExecutor:
             seconds=time.monotonic() - started,
             error=None,
             gate=False,
-            outputs=outputs,
+            outputs={o.port: o.artifact_id for o in outputs},
         )
 
     def _attempt(
         self,
         step: Step,
-        execution_id: int,
         params: Mapping[str, Json],
         inputs: Mapping[str, Artifact | None],
+        rows: Mapping[str, Artifact],
         ctx: StepContext,
         log_path: Path,
-    ) -> tuple[Outcome, dict[str, int | None]]:
-        md, store = self.scope.metadata, self.scope.artifacts
+    ) -> tuple[Outcome, list[StepOutput]]:
+        """One attempt: stage, call, publish every output's bytes. On failure nothing of
+        this attempt stays published (the PENDING rows are reused by the next attempt)."""
+        store = self.scope.artifacts
         with contextlib.ExitStack() as stack:
             handles: dict[str, Input[Any] | None] = {}
             for port, art in inputs.items():
@@ -364,22 +379,10 @@ class StepExecutor:
                     name=art.name,
                     properties=MappingProxyType(dict(art.properties)),
                 )
-            rows: dict[str, Artifact] = {}
             outs: dict[str, Output[Any]] = {}
-            for port, spec in step.component.outputs.items():
-                uri = store.allocate(
-                    spec.type.type_name,
-                    f"{self.scope.pipeline}/{self.scope.run_name}/{step.id}/{port}",
-                )
-                rows[port] = md.put_artifact(
-                    spec.type.type_name,
-                    uri,
-                    name=f"{step.id}.{port}",
-                    state=ArtifactState.PENDING,
-                    properties={"producer_execution": execution_id},
-                )
+            for port, row in rows.items():
                 staged = stack.enter_context(store.staging())
-                outs[port] = Output(spec.type.type_name, uri, staged, f"{step.id}.{port}")
+                outs[port] = Output(row.type_name, row.uri, staged, f"{step.id}.{port}")
             outcome = invoke(
                 Invocation(
                     component=step.component,
@@ -392,13 +395,13 @@ class StepExecutor:
                     log_path=log_path,
                 )
             )
+            published: list[StepOutput] = []
             if outcome.error is None:
                 try:
                     for port, out in outs.items():
+                        properties = _json_safe(out.properties)
                         digest = store.publish(out.path, out.uri)
-                        md.update_artifact(
-                            rows[port].id, digest=digest, properties=_json_safe(out.properties)
-                        )
+                        published.append(StepOutput(rows[port].id, port, digest, properties))
                 except (LooplineError, OSError, TypeError, ValueError) as exc:
                     outcome = Outcome(
                         error=f"{type(exc).__name__}: publishing output failed: {exc}",
@@ -408,9 +411,8 @@ class StepExecutor:
                 for row in rows.values():
                     with contextlib.suppress(LooplineError, OSError):
                         store.delete(row.uri)
-                    md.update_artifact(row.id, state=ArtifactState.DELETED)
-                return outcome, {}
-            return outcome, {port: row.id for port, row in rows.items()}
+                return outcome, []
+            return outcome, published
         raise AssertionError("unreachable")  # pragma: no cover
 
 
