@@ -50,10 +50,15 @@ def _default_image() -> str:
                    "default: FILE's directory.")  # fmt: skip
 @click.option("--pipeline", "attribute", default=None, metavar="NAME",
               help="Which Pipeline object of FILE to compile, when it defines several.")
+@click.option("--stores-secret", default=None, metavar="NAME",
+              help="Give every step LOOPLINE_DB_URL and LOOPLINE_ARTIFACT_ROOT from this "
+                   "Kubernetes Secret (e.g. loopline-stores): lineage, resolvers and the "
+                   "Pusher then reach loopline's stores on the cluster.")  # fmt: skip
 @handle_errors
 def compile_(
-    file: Path, output: Path, image: str | None, app_dir: Path | None, attribute: str | None
-) -> None:
+    file: Path, output: Path, image: str | None, app_dir: Path | None, attribute: str | None,
+    stores_secret: str | None,
+) -> None:  # fmt: skip
     """Compile the pipeline in FILE to Kubeflow Pipelines v2 IR (runs on KFP and Vertex AI).
 
     Every step runs `loopline step exec` in IMAGE, which must hold this project at /app
@@ -62,7 +67,7 @@ def compile_(
     """
     import yaml
 
-    from loopline.pipeline.kubeflow import KfpTarget, compile_pipeline
+    from loopline.pipeline.kubeflow import KfpTarget, compile_pipeline, platform_spec
     from loopline.pipeline.loader import load_pipeline
 
     pipeline = load_pipeline(file, attribute=attribute)
@@ -78,8 +83,11 @@ def compile_(
                        project_dir=app.as_posix())  # fmt: skip
     spec = compile_pipeline(pipeline, target, exists=os.path.exists)
     header = f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
+    text = header + yaml.safe_dump(spec, sort_keys=True)
+    if stores_secret is not None:
+        text += "---\n" + yaml.safe_dump(platform_spec(spec, stores_secret), sort_keys=True)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(header + yaml.safe_dump(spec, sort_keys=True), encoding="utf-8")
+    output.write_text(text, encoding="utf-8")
     console.print(
         f"Compiled {len(pipeline.steps)} steps of {pipeline.name!r} to {output} (image "
         f"{target.image})",

@@ -9,7 +9,7 @@ import yaml
 
 from loopline.errors import InvalidDefinitionError, InvalidInputError
 from loopline.pipeline import Dataset, Input, Model, Output, Param, Pipeline, component
-from loopline.pipeline.kubeflow import KfpTarget, compile_pipeline, step_fingerprint
+from loopline.pipeline.kubeflow import KfpTarget, compile_pipeline, platform_spec, step_fingerprint
 from loopline.pipeline.kubeflow.ir import memory_gigabytes
 from loopline.pipeline.loader import load_pipeline
 
@@ -177,3 +177,32 @@ def test_a_broken_ir_fails_to_load_in_kfp(tmp_path: Path) -> None:
     file.write_text(yaml.safe_dump(broken))
     with pytest.raises(ParseError, match="Invalid enum value NUMBER_COMPLEX"):
         components.load_component_from_file(str(file))
+
+
+def test_the_stores_secret_reaches_every_step_through_the_kubernetes_platform_document(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("kfp.dsl", reason="kfp is not installed (pip install 'loopline[dev]')")
+    from google.protobuf import json_format
+    from kfp import components
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    spec = _spec()
+    platform = platform_spec(spec, "loopline-stores")
+    json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert sorted(executors) == ["exec-fit", "exec-make"]
+    assert executors["exec-fit"]["secretAsEnv"] == [{
+        "secretName": "loopline-stores",
+        "keyToEnv": [{"secretKey": "LOOPLINE_DB_URL", "envVar": "LOOPLINE_DB_URL"},
+                     {"secretKey": "LOOPLINE_ARTIFACT_ROOT", "envVar": "LOOPLINE_ARTIFACT_ROOT"}],
+    }]  # fmt: skip
+    file = tmp_path / "two_steps.yaml"
+    file.write_text(yaml.safe_dump(spec) + "---\n" + yaml.safe_dump(platform))
+    loaded = components.load_component_from_file(str(file))
+    assert "kubernetes" in loaded.platform_spec.platforms
+
+
+def test_a_stores_secret_that_is_not_a_kubernetes_name_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match=r"Secret name 'Stores_1' is not a Kubernetes name"):
+        platform_spec(_spec(), "Stores_1")

@@ -170,3 +170,40 @@ def test_a_step_whose_code_changed_since_compiling_is_refused(
     assert logreg.returncode != 0
     assert "Step 'train_logreg' in this image has code fingerprint" in logreg.stderr
     assert "rebuild the image" in logreg.stderr
+
+
+STORE_PROBE = '''
+from loopline.pipeline import Dataset, Output, Pipeline, StepContext, component
+
+
+@component
+def probe(out: Output[Dataset], ctx: StepContext) -> None:
+    reached = ctx.metadata is not None and ctx.artifacts is not None
+    (out.path / "stores.txt").write_text("reached" if reached else "none")
+
+
+pipeline = Pipeline("probe", [probe()])
+'''
+
+
+def test_with_lineage_on_a_step_gets_the_stores_as_in_the_local_runner(
+    tmp_path: Path, drive: Drive, clean_env: Env
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "pipeline.py").write_text(STORE_PROBE)
+    out = tmp_path / "probe.yaml"
+    subprocess.run(
+        [sys.executable, "-m", "loopline.cli", "compile", str(app / "pipeline.py"), "-o", str(out),
+         "--image", "localhost/loopline:test"],
+        cwd=app, env=clean_env(), capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    spec = yaml.safe_load(out.read_text())
+    off = drive(spec, tmp_path / "root-off", cwd=app, job="off")
+    assert (off.output_path("probe", "out") / "stores.txt").read_text() == "none"
+    env = clean_env(LOOPLINE_DB_URL=f"sqlite:///{tmp_path / 'md.db'}",
+                    LOOPLINE_ARTIFACT_ROOT=str(tmp_path / "store"),
+                    LOOPLINE_HOME=str(tmp_path / "home"))  # fmt: skip
+    on = drive(spec, tmp_path / "root-on", cwd=app, env=env, job="on")
+    assert on.tasks["probe"].returncode == 0, on.tasks["probe"].stderr[-2000:]
+    assert (on.output_path("probe", "out") / "stores.txt").read_text() == "reached"

@@ -15,7 +15,7 @@ import yaml
 
 from loopline.errors import InvalidInputError
 from loopline.pipeline import Dataset, Output, Param, Pipeline, component
-from loopline.pipeline.kubeflow import KfpClient, KfpTarget, compile_pipeline
+from loopline.pipeline.kubeflow import KfpClient, KfpTarget, compile_pipeline, platform_spec
 
 
 @component
@@ -156,3 +156,18 @@ def test_loopline_submit_prints_the_run_as_json(kfp: tuple[FakeKfp, str], tmp_pa
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert json.loads(proc.stdout)["run_id"] == "r-9"
+
+
+def test_a_file_with_the_stores_platform_document_is_uploaded_whole(
+    kfp: tuple[FakeKfp, str],
+) -> None:
+    fake, host = kfp
+    spec = yaml.safe_load(_package())
+    platform = yaml.safe_dump(platform_spec(spec, "loopline-stores")).encode()
+    package = _package() + b"---\n" + platform
+    with KfpClient(host) as client:
+        run = client.submit(package, run_name="tiny-3", params={"rows": 4})
+    assert run.run_id == "r-9"
+    upload_body = fake.requests[1][3]
+    assert b"secretName: loopline-stores" in upload_body
+    assert b"image: reg.io/loopline:1" in upload_body

@@ -19,6 +19,11 @@ default) that is an absolute path inside the project directory on this machine
 project that exists on this machine (the caller's ``exists`` says so) cannot be read by a step
 on the cluster: compiling refuses it, naming the step and the parameter.
 
+:func:`platform_spec` is the optional second document of the compiled file, KFP's Kubernetes
+platform config: every step gets ``LOOPLINE_DB_URL`` and ``LOOPLINE_ARTIFACT_ROOT`` from a
+Secret (the one ``loopline render`` uses, ``loopline-stores``), so that lineage, resolvers
+and the Pusher reach loopline's stores from inside the steps on a cluster.
+
 Pure: no I/O (``exists`` is the caller's), no kfp import. The result parses with
 ``kfp-pipeline-spec`` and loads in kfp.
 """
@@ -46,6 +51,9 @@ JOB_NAME = "{{$.pipeline_job_name}}"
 RETRY_BACKOFF = "1s"
 RETRY_BACKOFF_FACTOR = 2.0
 RETRY_BACKOFF_MAX = "30s"
+STORE_VARIABLES = ("LOOPLINE_DB_URL", "LOOPLINE_ARTIFACT_ROOT")
+"""The settings a step needs to reach loopline's stores (the keys of the stores Secret)."""
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 IMAGE_PROJECT_DIR = "/app"
 """Where ``loopline build --app DIR`` copies the project inside the image (its working
 directory)."""
@@ -237,6 +245,32 @@ class _Paths:
                 "cluster mounts (gs://B/K is /gcs/B/K in the step)."
             )
         return value
+
+
+def platform_spec(spec: Mapping[str, Any], stores_secret: str) -> dict[str, Any]:
+    """KFP's Kubernetes platform document for ``spec``: every executor gets the keys of
+    :data:`STORE_VARIABLES` from the Secret ``stores_secret`` as environment variables.
+
+    Raises:
+        InvalidInputError: ``stores_secret`` is not a Kubernetes object name.
+    """
+    if len(stores_secret) > 253 or not _SECRET_NAME.fullmatch(stores_secret):
+        raise InvalidInputError(
+            f"Secret name {stores_secret!r} is not a Kubernetes name: lowercase letters, digits, "
+            "'-' and '.', e.g. loopline-stores."
+        )
+    executors = {
+        name: {
+            "secretAsEnv": [
+                {
+                    "secretName": stores_secret,
+                    "keyToEnv": [{"secretKey": v, "envVar": v} for v in STORE_VARIABLES],
+                }
+            ]
+        }
+        for name in spec["deploymentSpec"]["executors"]
+    }
+    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
 
 
 def _artifact_type(artifact_type: type[ArtifactType]) -> dict[str, str]:

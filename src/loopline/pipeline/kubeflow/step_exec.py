@@ -128,7 +128,16 @@ def execute_step(
         )
         for port, spec in step.component.inputs.items()
     }
-    ctx = StepContext(job.run_name, step.id, execution_id or 0, trust=job.trust)
+    # With lineage on, the step gets the stores, as in the local runner (the Pusher needs them).
+    stores = lineage is not None and execution_id is not None
+    ctx = StepContext(
+        job.run_name,
+        step.id,
+        execution_id or 0,
+        metadata=job.metadata if stores else None,
+        artifacts=job.artifacts if stores else None,
+        trust=job.trust,
+    )
     with tempfile.TemporaryDirectory(prefix="loopline-step-") as tmp:
         log_path = Path(tmp) / "step.log"
         outcome = invoke(

@@ -132,7 +132,8 @@ class KfpClient:
         import yaml
 
         try:
-            spec = yaml.safe_load(package)
+            # The pipeline spec, then (loopline compile --stores-secret) the platform config.
+            spec = next(iter(yaml.safe_load_all(package)), None)
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"The pipeline file is not YAML: {exc}") from None
         if not isinstance(spec, dict) or "pipelineInfo" not in spec or "root" not in spec:
