@@ -18,14 +18,19 @@ builds it (:func:`loopline.controlplane.build.build_kubernetes_controlplane`).
   …/autoscaling`` applies or deletes it) — the control plane never fights them.
 - **Pinning** as locally: ``apply`` resolves ``name@alias`` through the registry and renders
   the version and its digest, so every pod of a revision serves the same bytes.
-- **What the Kubernetes engine does not do here**: ``analysis`` steps wait for ``rollout
-  promote`` (the analysis providers read the local replicas' router and prediction logs);
-  there are no replica processes or logs to list (``/v1/replicas`` is empty; use ``kubectl
-  logs``); ``rollout retry`` is ``apply`` of the spec again.
+- **Analysis steps** run in the loop for Prometheus metrics
+  (:mod:`loopline.deploy.engines.kubernetes.analysis`): Successful completes the step,
+  Failed/Error aborts, Inconclusive holds for ``rollout promote``. The router and
+  prediction-log providers read what only the local engine has, so a step using one waits
+  for ``rollout promote``.
+- **Not here**: replica processes and their logs (``/v1/replicas`` is empty: pods are the
+  cluster's, ``kubectl logs``); Triggers and Monitors (they read the local store and the
+  replicas' prediction logs). ``rollout retry`` applies the stored spec again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -38,6 +43,7 @@ from loopline.controlplane.pinning import ModelPinner
 from loopline.controlplane.service import ControlPlane
 from loopline.controlplane.views import strip_server_fields
 from loopline.deploy.autoscaling import Autoscaling
+from loopline.deploy.engines.kubernetes.analysis import StepAnalysis, stored_run
 from loopline.deploy.engines.kubernetes.controller import RolloutController, deployment_names
 from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
 from loopline.deploy.engines.kubernetes.pod import ModelSource
@@ -54,6 +60,8 @@ from loopline.errors import (
     shown,
 )
 from loopline.types import JsonDict
+
+log = logging.getLogger(__name__)
 
 
 class KubernetesControlPlane(ControlPlane):
@@ -91,7 +99,9 @@ class KubernetesControlPlane(ControlPlane):
         from loopline.controlplane.sync_events import SyncEvents
 
         self.deployer, self.image, self.gateway, self.clock = deployer, image, gateway, clock
-        self.controller = RolloutController(deployer, clock)
+        analysis = None if templates is None else StepAnalysis(
+            lambda name: templates.get(name).template)  # fmt: skip
+        self.controller = RolloutController(deployer, clock, analysis)
         self.leadership = leadership
         self.triggers_ops = None
         self.monitors_ops = None
@@ -112,11 +122,16 @@ class KubernetesControlPlane(ControlPlane):
     def get_deployment(self, name: str) -> JsonDict:
         progress = None
         if self.deployer.progressive(name):
-            progress = self.deployer.progress(name)
-        return deployment_view(self.deployer, name, progress)
+            progress = self.deployer.peek(name, now=self.clock())
+        return deployment_view(self.deployer, name, progress, stored_run(self.deployer, name))
 
     def rollout_status(self, name: str) -> JsonDict:
-        status = self.deployer.status(name, now=self.clock())
+        """The status as the loop left it (a GET never moves the rollout: the loop does)."""
+        status = self.deployer.status(name, now=self.clock(), move=False)
+        run = stored_run(self.deployer, name) if self.deployer.progressive(name) else None
+        if run is not None and not status.done:
+            verdict = f"{run.phase.value}{f' ({run.message})' if run.message else ''}"
+            status = replace(status, message=f"{status.message}; analysis {run.name}: {verdict}")
         return rollout_view(self.deployer.primary(name), status)
 
     def revisions(self, name: str) -> list[JsonDict]:
@@ -259,8 +274,13 @@ class KubernetesControlPlane(ControlPlane):
                 self.events.add(tick.name, "SyncFailed", tick.error, WARNING)
 
     def _run_controllers(self, stop: threading.Event, interval: float) -> None:
+        """:meth:`sync_once` every ``interval`` s until ``stop``; a failed tick is logged and
+        the next one runs (the loop never dies of one bad answer from the cluster)."""
         while not stop.is_set():
-            self.sync_once()
+            try:
+                self.sync_once()
+            except Exception:
+                log.exception("Kubernetes rollout controller: a tick failed")
             stop.wait(interval)
 
     def close(self, timeout: float) -> None:

@@ -6,6 +6,7 @@ autoscaler from the HorizontalPodAutoscaler's status."""
 
 from __future__ import annotations
 
+from loopline.deploy.analysis import AnalysisRun
 from loopline.deploy.engines.kubernetes.cluster import ObjectRef
 from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
 from loopline.deploy.engines.kubernetes.pod import MODEL_ANNOTATION, MODEL_DIGEST_ANNOTATION
@@ -21,9 +22,10 @@ from loopline.types import Json, JsonDict
 TEMPLATE_HASH_ANNOTATION = "loopline.dev/template-hash"
 
 
-def deployment_view(deployer: KubernetesDeployer, name: str,
-                    progress: CanaryProgress | None) -> JsonDict:  # fmt: skip
-    """``get deployment NAME -o yaml`` of a deployment on the cluster."""
+def deployment_view(deployer: KubernetesDeployer, name: str, progress: CanaryProgress | None,
+                    analysis: AnalysisRun | None = None) -> JsonDict:  # fmt: skip
+    """``get deployment NAME -o yaml`` of a deployment on the cluster (``analysis``: the run
+    of the analysis step the canary is at, or was last)."""
     primary = deployer.primary(name)
     meta, status = _map(primary.get("metadata")), _map(primary.get("status"))
     notes = _map(meta.get("annotations"))
@@ -53,7 +55,8 @@ def deployment_view(deployer: KubernetesDeployer, name: str,
         "rollout": None if progress is None else {
             "stepIndex": progress.step_index, "pauseStartedAt": progress.pause_started,
             "aborted": progress.aborted, "waiting": progress.waiting,
-            "canaryModel": _canary_model(deployer, name)},
+            "canaryModel": _canary_model(deployer, name),
+            "analysis": None if analysis is None else analysis.to_json()},
         "autoscaler": _autoscaler(deployer, name),
         "model": {"ref": spec.model if spec is not None else model, "pinned": model,
                   **({"digest": digest} if isinstance(digest, str) else {})},

@@ -19,13 +19,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.deploy.engines.kubernetes.kube_helpers import register_taxi
 
-from loopline.artifacts.fs import FsspecArtifactStore
 from loopline.controlplane.client import ControlPlaneClient
 from loopline.controlplane.files import ControlPlaneFiles, Endpoint
-from loopline.metadata import ArtifactState
-from loopline.metadata.urls import open_store
-from loopline.registry.registry import ModelRegistry
 from loopline.testing.kube import FakeApiServer
 from loopline.testing.kube_controller import DeploymentControllerSim
 from loopline.testing.kube_store import KINDS, KubeStore
@@ -43,23 +40,6 @@ CANARY = {"type": "Canary", "canary": {"steps": [
 def deployment(model: str) -> dict[str, Any]:
     return {"apiVersion": "loopline/v1", "kind": "Deployment", "metadata": {"name": "taxi"},
             "spec": {"model": model, "replicas": 4, "strategy": CANARY}}  # fmt: skip
-
-
-def register_taxi(db_url: str, root: str, base: Path) -> None:
-    """Versions 1 and 2 of model ``taxi`` (tiny published bundles: the pods are not run)."""
-    metadata = open_store(db_url)
-    artifacts = FsspecArtifactStore(root)
-    registry = ModelRegistry(metadata, artifacts)
-    try:
-        for version in (1, 2):
-            with artifacts.staging() as staged:
-                (Path(staged) / "MLmodel").write_text(f"version: {version}\n")
-                uri = artifacts.allocate("Model", f"taxi/v{version}")
-                digest = artifacts.publish(staged, uri)
-            art = metadata.put_artifact("Model", uri, digest=digest, state=ArtifactState.LIVE)
-            registry.register("taxi", art.id, who="test", why=f"version {version}")
-    finally:
-        metadata.close()
 
 
 def get(store: KubeStore, name: str, kind: str = "Deployment") -> Any:
@@ -83,7 +63,7 @@ def control_plane(tmp_path: Path) -> Iterator[tuple[FakeApiServer, Endpoint, dic
     with FakeApiServer() as server:
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
         db_url, root = f"sqlite:///{tmp_path}/metadata.db", str(tmp_path / "artifacts")
-        register_taxi(db_url, root, tmp_path)
+        register_taxi(db_url, root)
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("LOOPLINE_", "KUBERNETES_"))}  # fmt: skip
         env.update(LOOPLINE_DB_URL=db_url, LOOPLINE_ARTIFACT_ROOT=root,

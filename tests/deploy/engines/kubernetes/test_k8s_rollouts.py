@@ -31,7 +31,7 @@ def test_a_timed_pause_completes_when_its_duration_has_elapsed_on_the_clock() ->
 
 def test_an_analysis_step_waits_for_promote_on_kubernetes_and_full_skips_the_rest() -> None:
     held = next_canary_step(CANARY, CanaryProgress(2), now=0, canary_ready=True)
-    assert held.step_index == 2 and "analyses do not run on the Kubernetes engine" in held.waiting
+    assert held.step_index == 2 and "analyses run in a control plane" in held.waiting
     assert next_canary_step(CANARY, held, now=1, canary_ready=True, promote=True).step_index == 3
     assert next_canary_step(CANARY, held, now=1, canary_ready=False, full=True).step_index == 4
 

@@ -12,7 +12,9 @@ The control plane runs a :class:`RolloutController` in its loop when its engine 
   deployment is named once, not once per track.
 - :meth:`RolloutController.sync_all`: :meth:`~.deployer.KubernetesDeployer.step` for each
   progressive deployment (pure decisions in :func:`~.rollouts.next_canary_step`; the clock is
-  a parameter); the outcome of each is a :class:`Tick`. A failure of one deployment (the
+  a parameter), after the analysis the canary is at, if any (:mod:`.analysis`: Prometheus
+  metrics; Successful completes the step, Failed aborts); the outcome of each is a
+  :class:`Tick`. A failure of one deployment (the
   cluster refused a patch, an object was deleted meanwhile) is its tick's ``error`` and never
   stops the others.
 - :meth:`RolloutController.run`: ``sync_all`` every ``interval`` seconds until ``stop``.
@@ -27,8 +29,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from loopline.deploy.engines.kubernetes.analysis import AnalysisOutcome, StepAnalysis
 from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
 from loopline.deploy.engines.kubernetes.render import APP_NAME, INSTANCE_LABEL, NAME_LABEL
 from loopline.deploy.engines.kubernetes.rollouts import CanaryProgress
@@ -53,12 +56,13 @@ def deployment_names(deployer: KubernetesDeployer) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """One deployment's decision in one tick: where its rollout is (None: none under way)
-    or, when the decision failed, ``error``."""
+    """One deployment's decision in one tick: where its rollout is (None: none under way),
+    what its analysis did (None: not at an analysis step) or, when it failed, ``error``."""
 
     name: str
     progress: CanaryProgress | None
     error: str | None = None
+    analysis: AnalysisOutcome | None = None
 
 
 class RolloutController:
@@ -67,11 +71,14 @@ class RolloutController:
     Args:
         deployer: the namespace of a cluster.
         clock: seconds since the epoch (``time.time`` in a process; a fake in tests).
+        analysis: runs canaries' analysis steps (None: they wait for ``rollout promote``).
     """
 
-    def __init__(self, deployer: KubernetesDeployer, clock: Callable[[], float]) -> None:
+    def __init__(self, deployer: KubernetesDeployer, clock: Callable[[], float],
+                 analysis: StepAnalysis | None = None) -> None:  # fmt: skip
         self.deployer = deployer
         self.clock = clock
+        self.analysis = analysis
 
     def sync_all(self) -> list[Tick]:
         """One decision for every progressive deployment (plain ones need none: the cluster's
@@ -81,7 +88,13 @@ class RolloutController:
             try:
                 if not self.deployer.progressive(name):
                     continue
-                ticks.append(Tick(name, self.deployer.step(name, now=self.clock())))
+                outcome = None
+                if self.analysis is not None:
+                    outcome = self.analysis.sync(self.deployer, name, self.clock())
+                progress = self.deployer.step(name, now=self.clock())
+                if outcome is not None and progress is not None and not progress.aborted:
+                    progress = replace(progress, waiting=outcome.message)
+                ticks.append(Tick(name, progress, analysis=outcome))
             except LooplineError as exc:
                 log.warning("Deployment %r on Kubernetes: %s", name, exc)
                 ticks.append(Tick(name, None, str(exc)))

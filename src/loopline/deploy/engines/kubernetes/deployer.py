@@ -55,7 +55,7 @@ from loopline.deploy.engines.kubernetes.traffic import (
     http_route,
 )
 from loopline.deploy.spec import DeploymentSpec
-from loopline.errors import InvalidInputError, NotFoundError
+from loopline.errors import InvalidDefinitionError, InvalidInputError, LooplineError, NotFoundError
 from loopline.types import Json, JsonDict
 
 SPEC_ANNOTATION = "loopline.dev/spec"
@@ -146,7 +146,7 @@ class KubernetesDeployer:
         if layout is not None:
             return layout
         text = _annotations(self.cluster.get(self._ref(name))).get(SPEC_ANNOTATION)
-        return None if text is None else DeploymentSpec.from_dict(json.loads(str(text)))
+        return None if text is None else _stored_spec(name, name, text)
 
     def progress(self, name: str) -> CanaryProgress | None:
         """Where the progressive rollout of ``name`` is, without moving it (None: at rest or
@@ -162,6 +162,24 @@ class KubernetesDeployer:
         return CanaryProgress(int(str(notes.get(STEP_ANNOTATION) or 0)),
                               _float(notes.get(PAUSE_ANNOTATION)),
                               bool(notes.get(ABORTED_ANNOTATION)))  # fmt: skip
+
+    def peek(self, name: str, *, now: float) -> CanaryProgress | None:
+        """What :meth:`step` would decide now, and what the rollout waits for, without doing
+        it (None: no rollout under way)."""
+        spec = self._layout(name)
+        progress = self.progress(name)
+        if spec is None or progress is None or progress.aborted or progress.waiting:
+            return progress
+        canary = self.cluster.get(self._ref(f"{name}-canary"))
+        ready = deployment_status(canary).done
+        if _spec(canary).get("paused"):
+            return replace(progress, waiting=f"deployment {name!r} is paused; resume it")
+        strategy = spec.strategy.canary
+        if strategy is None:
+            return replace(progress, waiting="preview ready; run loopline rollout promote to "
+                           "switch" if ready else "waiting for the preview to be ready")
+        new = next_canary_step(strategy, progress, now=now, canary_ready=ready)
+        return new if new.waiting else replace(progress, waiting="moving on to the next step")
 
     def aborted(self, name: str) -> bool:
         """Whether the rollout of ``name`` was aborted (and not applied again since)."""
@@ -195,12 +213,13 @@ class KubernetesDeployer:
 
     # ---- status and stepping ---------------------------------------------------------------
 
-    def status(self, name: str, *, now: float) -> RolloutStatus:
-        """The rollout status, after one :meth:`step` of a progressive rollout."""
+    def status(self, name: str, *, now: float, move: bool = True) -> RolloutStatus:
+        """The rollout status, after one :meth:`step` of a progressive rollout (``move``
+        False: without moving it, as :meth:`peek` sees it — a controller moves it)."""
         layout = self._layout(name)
         if layout is None:
             return deployment_status(self.cluster.get(self._ref(name)))
-        progress = self.step(name, now=now)
+        progress = self.step(name, now=now) if move else self.peek(name, now=now)
         canary = self.cluster.get(self._ref(f"{name}-canary"))
         if _annotations(canary).get(ABORTED_ANNOTATION):
             return RolloutStatus(False, True, f"rollout of {name!r} aborted: all traffic is on "
@@ -327,7 +346,7 @@ class KubernetesDeployer:
                 raise NotFoundError(f"Deployment {name!r} is not on the cluster in namespace "
                                     f"{self.namespace!r}; apply it first.")  # fmt: skip
             return None
-        return DeploymentSpec.from_dict(json.loads(str(_annotations(canary)[SPEC_ANNOTATION])))
+        return _stored_spec(name, f"{name}-canary", _annotations(canary).get(SPEC_ANNOTATION))
 
     # ---- history, undo, pause, scale, autoscale --------------------------------------------
 
@@ -383,6 +402,22 @@ def _split(spec: DeploymentSpec, stable: JsonDict, step: int | None,
         return canary_split(spec.strategy.canary, spec.replicas, position,
                             gateway=route is not None, autoscaled=autoscaled)  # fmt: skip
     return Split(0, 0, (), None if autoscaled else spec.replicas, 0)
+
+
+def _stored_spec(name: str, holder: str, text: Json) -> DeploymentSpec:
+    """The spec in the ``loopline.dev/spec`` annotation of Deployment ``holder``.
+
+    Raises:
+        InvalidDefinitionError: it is missing or is not a Deployment spec; the message says
+            how to repair it (apply the spec again).
+    """
+    try:
+        return DeploymentSpec.from_dict(json.loads(str(text)))
+    except (ValueError, TypeError, LooplineError) as exc:
+        raise InvalidDefinitionError(
+            f"Deployment {holder!r}: its {SPEC_ANNOTATION} annotation is not a loopline "
+            f"Deployment spec ({exc}); apply the spec of {name!r} again to repair it."
+        ) from None
 
 
 def _meta(obj: JsonDict | None) -> dict[str, Json]:

@@ -8,8 +8,9 @@
 - :func:`next_canary_step`: one step of a canary on Kubernetes, with the local controller's
   ``step_index`` (steps before it are done). ``setWeight``/``setMirror``/``setHeaderRoute``
   complete once the canary track is ready; a ``pause`` with a duration completes when it has
-  elapsed; a ``pause`` without one, and an ``analysis`` step (analyses do not run on the
-  Kubernetes engine), wait for ``promote``; ``promote --full`` completes every step;
+  elapsed; a ``pause`` without one, and an ``analysis`` step, wait for ``promote`` (a control
+  plane with ``--engine kubernetes`` runs the analysis and promotes or aborts by its verdict:
+  :mod:`.analysis`); ``promote --full`` completes every step;
 - :func:`merge_diff`: the JSON merge patch that turns one object into another.
 """
 
@@ -179,8 +180,9 @@ def next_canary_step(
                 return CanaryProgress(index + 1)
             left = step.duration - (now - started)
             return CanaryProgress(index, started, waiting=f"paused at {label}, {left:.0f} s left")
-        why = (" (analyses do not run on the Kubernetes engine)"
-               if isinstance(step, RunAnalysis) else "")  # fmt: skip
+        why = (" (on the Kubernetes engine analyses run in a control plane with --engine "
+               "kubernetes, Prometheus metrics only)" if isinstance(step, RunAnalysis)
+               else "")  # fmt: skip
         return CanaryProgress(index, started, waiting=f"paused at {label}{why}; run loopline "
                               "rollout promote to continue")  # fmt: skip
     if promote or canary_ready:
