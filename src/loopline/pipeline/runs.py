@@ -14,6 +14,8 @@ from loopline.metadata.store import MetadataStore
 from loopline.pipeline.cache import explain
 from loopline.types import Json
 
+PREVIOUS_PAGE = 20
+
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
@@ -221,8 +223,9 @@ class RunHistory:
         ]
 
     def _previous(self, current: Execution) -> Execution | None:
-        """The newest earlier execution of the same step, read in keyset pages of 100 older
-        than ``current`` (a pipeline with 10,000 runs is not read whole)."""
+        """The newest earlier execution of the same step, read in keyset pages of
+        :data:`PREVIOUS_PAGE` older than ``current`` (a pipeline with 10,000 runs is not
+        read whole; the answer is nearly always on the first page)."""
         pipeline = current.properties.get("pipeline")
         ctx = self.metadata.find_context("pipeline", str(pipeline)) if pipeline else None
         after: int | None = current.id
@@ -231,12 +234,12 @@ class RunHistory:
                 type_name=current.type_name,
                 context_id=ctx.id if ctx else None,
                 after=after,
-                limit=100,
+                limit=PREVIOUS_PAGE,
             )
             for e in page:
                 if e.name == current.name and "cache_parts" in e.properties:
                     return e
-            after = page[-1].id if len(page) == 100 else None
+            after = page[-1].id if len(page) == PREVIOUS_PAGE else None
         return None
 
 
