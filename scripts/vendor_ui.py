@@ -7,7 +7,7 @@ and writes ``VENDOR.json`` (name, version, file, sha256, licence, tarball integr
 the files. Commit the result; ``tests/ui`` checks every file against its recorded sha256.
 
 - ``src/loopline/ui/static/vendor``: what the console's pages load (htmx 2 and its SSE
-  extension).
+  extension; uPlot and its stylesheet on the Monitoring screen).
 - ``tests/e2e/vendor``: axe-core, injected by the browser tests only (never served).
 """
 
@@ -28,6 +28,9 @@ PACKAGES = [
     ("htmx.org", "2.0.11", "dist/htmx.min.js", "htmx.min.js", "src/loopline/ui/static/vendor"),
     ("htmx-ext-sse", "2.2.4", "dist/sse.min.js", "htmx-ext-sse.min.js",
      "src/loopline/ui/static/vendor"),
+    ("uplot", "1.6.32", "dist/uPlot.iife.min.js", "uPlot.iife.min.js",
+     "src/loopline/ui/static/vendor"),
+    ("uplot", "1.6.32", "dist/uPlot.min.css", "uPlot.min.css", "src/loopline/ui/static/vendor"),
     ("axe-core", "4.10.3", "axe.min.js", "axe.min.js", "tests/e2e/vendor"),
 ]  # fmt: skip
 

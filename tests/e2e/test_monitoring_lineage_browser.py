@@ -20,8 +20,13 @@ def test_the_monitoring_screen_renders_its_heat_table_and_charts_and_passes_axe(
     expect(page.locator('#heat td[data-drifted="true"]')).to_have_count(2)
     expect(page.locator("td.spark svg")).to_have_count(2)
     expect(page.locator("#distribution svg rect.cur")).to_have_count(2)
+    # uPlot (vendored) drew the drift score over windows and the performance chart.
+    expect(page.locator('#drift-chart[data-drawn="true"] .uplot canvas')).to_have_count(1)
+    expect(page.locator('#perf-chart-0[data-drawn="true"] .uplot canvas')).to_have_count(1)
     page.get_by_role("link", name="hour").click()
     expect(page.locator("#dist-h")).to_contain_text("hour: window 2")
+    expect(page.locator("#trend-h")).to_have_text("hour: drift score per window")
+    expect(page.locator('#drift-chart[data-drawn="true"] .uplot canvas')).to_have_count(1)
     shot(page, "monitor")
     assert serious_violations(page) == []
 

@@ -120,6 +120,8 @@ def test_a_window_closed_by_the_monitor_loop_appears_on_the_open_page_without_a_
     expect(heat).to_have_text(["0", "1"], timeout=LIVE_DEADLINE_MS)
     # The deep link's feature stays selected; the newest window is shown.
     expect(page.locator("#dist-h")).to_have_text("distance: window 1 vs reference")
+    # The swapped-in charts are drawn again (charts.js runs on every htmx swap).
+    expect(page.locator('#drift-chart[data-drawn="true"] .uplot canvas')).to_have_count(1)
     assert "feature=distance" in page.url
     shot(page, "monitor-live")
     assert serious_violations(page) == []

@@ -208,3 +208,27 @@ def test_a_monitor_without_a_window_yet_says_so_on_the_page_and_the_stream(
     # A deep link's selection is kept until windows arrive (it cannot be checked before).
     held = monitored.client().get("/ui/monitors/fresh?feature=distance&window=3")
     assert held.status_code == 200 and "No window has closed yet" in held.text
+
+
+def test_the_drift_score_and_performance_series_travel_as_chart_data_for_uplot(
+    monitored: Console,
+) -> None:
+    import json
+
+    page = monitored.client().get("/ui/monitors/bc-watch?feature=distance").text
+    assert 'src="/ui/static/vendor/uPlot.iife.min.js"' in page
+    assert 'src="/ui/static/charts.js"' in page
+    found = re.findall(r'<script type="application/json" class="chart-data">(.*?)</script>', page)
+    charts = {c["id"]: c for c in map(json.loads, found)}
+    drift = charts["drift-chart"]
+    assert drift["x"] == [0, 1, 2] and drift["x_label"] == "window" and drift["y_label"] == "js"
+    assert [s["label"] for s in drift["series"]] == ["distance", "threshold"]
+    assert drift["series"][0]["values"] == [0.05, 0.3, 0.3]
+    assert drift["series"][1]["values"] == [0.2, 0.2, 0.2] and drift["series"][1]["dashed"]
+    (perf,) = [c for i, c in charts.items() if i.startswith("perf-chart-")]
+    by_label = {s["label"]: s["values"] for s in perf["series"]}
+    assert by_label["accuracy (realised from labels)"] == [0.9, 0.9, 0.9]
+    assert by_label["interval, lower"] == [0.85, 0.85, 0.85]
+    assert by_label["accuracy (CBPE estimate)"] == [0.88, 0.88, 0.88]
+    assert by_label["alert band, lower"] == [0.8, 0.8, 0.8]
+    assert 'role="img" aria-label="distance: js per window' in page

@@ -5,9 +5,13 @@ performance, its alerts and the trigger runs its alerts started.
 status (:class:`~loopline.monitor.MonitorStatus`, what ``GET /v1/monitors/NAME`` serves), the
 selected version's stored windows, and the triggers listening to this monitor with their
 runs, and passes them in with the view state of the URL (``version``, ``feature``,
-``window``). The charts are the monitor report's own (:mod:`loopline.monitor.report_svg`:
-``line_chart`` for the per-feature sparklines and performance, ``bar_chart`` for the
-reference-vs-window distribution, bucketed as the report labels them), drawn on the server.
+``window``). The small charts are the monitor report's own, drawn on the server
+(:mod:`loopline.monitor.report_svg`: ``line_chart`` for the per-feature sparklines in the
+table, ``bar_chart`` for the reference-vs-window distribution, bucketed as the report labels
+them). The series over windows (the chosen feature's drift score against its threshold, each
+performance metric with its interval and the CBPE estimate with its alert band) are
+:class:`Chart` data that the page draws with uPlot (``static/charts.js``); a table beside
+each holds the same numbers.
 """
 
 from __future__ import annotations
@@ -58,6 +62,44 @@ class PerfRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Line:
+    """One series of a :class:`Chart`: ``values[i]`` at the chart's ``x[i]`` (None: a gap);
+    ``color`` a CSS variable of console.css."""
+
+    label: str
+    values: tuple[float | None, ...]
+    color: str = "--s0"
+    dashed: bool = False
+    width: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A line chart over window indices, drawn in the browser by uPlot (``static/charts.js``
+    reads :meth:`data` from a ``<script type="application/json">``)."""
+
+    id: str
+    label: str  # the chart's accessible name and caption
+    y_label: str
+    x: tuple[int, ...]  # window indices
+    lines: tuple[Line, ...]
+
+    def data(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "x_label": "window",
+            "y_label": self.y_label,
+            "x": list(self.x),
+            "series": [
+                {"label": s.label, "values": list(s.values), "color": s.color,
+                 "dashed": s.dashed, "width": s.width}
+                for s in self.lines
+            ],
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class MonitorScreen:
     status: MonitorStatus
     versions: tuple[str, ...]
@@ -68,7 +110,8 @@ class MonitorScreen:
     window: WindowResult | None
     buckets: tuple[tuple[str, float, float], ...]  # label, reference share, window share
     distribution: Markup
-    performance: tuple[Markup, ...]  # one chart per metric
+    drift: Chart | None  # the chosen feature's deciding distance per window
+    performance: tuple[Chart, ...]  # one chart per metric
     perf_rows: tuple[PerfRow, ...]
     triggers: tuple[JsonDict, ...]  # the triggers listening to this monitor (API views)
     runs: tuple[JsonDict, ...]  # their runs, newest first
@@ -153,6 +196,7 @@ def monitor_screen(
         window=selected,
         buckets=buckets,
         distribution=distribution,
+        drift=_drift(feature, rows),
         performance=_performance(chosen),
         perf_rows=perf_rows,
         triggers=tuple(triggers),
@@ -224,33 +268,59 @@ def _row(name: str, windows: Sequence[WindowResult]) -> HeatRow:
     return HeatRow(name, kind, metric, tuple(cells), Markup(spark))
 
 
-def _performance(windows: Sequence[WindowResult]) -> tuple[Markup, ...]:
+def _drift(feature: str | None, rows: Sequence[HeatRow]) -> Chart | None:
+    row = next((r for r in rows if r.feature == feature), None)
+    if row is None:
+        return None
+    metric = row.metric or "distance"
+    return Chart(
+        id="drift-chart",
+        label=f"{row.feature}: {metric} per window (solid) against its threshold (dashed)",
+        y_label=metric,
+        x=tuple(c.index for c in row.cells),
+        lines=(
+            Line(row.feature, tuple(c.value for c in row.cells)),
+            Line("threshold", tuple(c.threshold for c in row.cells), "--bad-fg", dashed=True,
+                 width=1.5),
+        ),
+    )  # fmt: skip
+
+
+def _performance(windows: Sequence[WindowResult]) -> tuple[Chart, ...]:
+    """One chart per metric: realised from labels (solid) with its interval (thin), the CBPE
+    estimate (dashed) with the reference's alert band (thin, dashed)."""
     names: dict[str, None] = {}
     for w in windows:
         for p in (*w.performance, *w.estimated):
             names[p.name] = None
+    xs = tuple(w.index for w in windows)
     charts = []
     for i, name in enumerate(names):
-        series = []
-        for estimated in (False, True):
-            points = [
-                (w.end_ts, p)
-                for w in windows
-                for p in (w.estimated if estimated else w.performance)
-                if p.name == name
+        real = [next((p for p in w.performance if p.name == name), None) for w in windows]
+        est = [next((p for p in w.estimated if p.name == name), None) for w in windows]
+
+        def pick(values: list[PerformanceValue | None], field: str) -> tuple[float | None, ...]:
+            return tuple(None if p is None else getattr(p, field) for p in values)
+
+        lines = []
+        if any(p is not None for p in real):
+            color = f"--s{(2 * i) % 8}"
+            lines += [
+                Line(f"{name} (realised from labels)", pick(real, "value"), color),
+                Line("interval, lower", pick(real, "lower"), color, width=0.75),
+                Line("interval, upper", pick(real, "upper"), color, width=0.75),
             ]
-            if points:
-                series.append(Series(
-                    f"{name} ({'CBPE estimate' if estimated else 'realised from labels'})",
-                    tuple(t for t, _ in points),
-                    tuple(p.value for _, p in points),
-                    css=f"s{(2 * i + int(estimated)) % 8}",
-                    lower=tuple(p.lower for _, p in points),
-                    upper=tuple(p.upper for _, p in points),
-                    dashed=estimated,
-                ))  # fmt: skip
-        charts.append(Markup(line_chart(
-            series, label=f"{name} per window: realised (solid) and CBPE estimate (dashed), "
-            "with their intervals", y_floor=None,
-        )))  # fmt: skip
+        if any(p is not None for p in est):
+            color = f"--s{(2 * i + 1) % 8}"
+            lines += [
+                Line(f"{name} (CBPE estimate)", pick(est, "value"), color, dashed=True),
+                Line("alert band, lower", pick(est, "alert_lower"), "--bad-fg", True, 1.0),
+                Line("alert band, upper", pick(est, "alert_upper"), "--bad-fg", True, 1.0),
+            ]
+        charts.append(Chart(
+            id=f"perf-chart-{i}",
+            label=f"{name} per window: realised from labels (solid, thin lines its interval) "
+            "and the CBPE estimate (dashed, thin red lines its alert band)",
+            y_label=name, x=xs, lines=tuple(lines),
+        ))  # fmt: skip
     return tuple(charts)
