@@ -1,6 +1,11 @@
-"""The image for real: loopline build bakes a registered model, pushes the image by digest to
-a local registry (Debian's docker-registry), records the digest in the model registry, and
-podman runs what the registry holds; the server answers a V2 request on 127.0.0.1.
+"""The taxi example from ``loopline compile`` and ``loopline build`` to manifests that validate
+and an image that serves, for real: the session's image (conftest.py: the taxi pipeline run
+here registers taxi/1, ``loopline build --model taxi@champion --app … --push`` bakes it)
+is pushed by digest to a local registry (Debian's docker-registry) and recorded in the model
+registry; the taxi pipeline compiles against that image reference; ``loopline render``
+writes manifests for it that validate; podman pulls what the registry holds and runs the
+rendered Deployment's own container (command, args, env, user, read-only root, emptyDirs)
+and it answers a V2 request on 127.0.0.1.
 
 Needs buildah or podman (and runc), podman, docker-registry, and debootstrap or a cached base;
 .ci/run installs them. Skipped, with the reason, when one is missing.
@@ -9,130 +14,102 @@ Needs buildah or podman (and runc), podman, docker-registry, and debootstrap or 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from tests.deploy.images.image_session import BuiltImage, answers, free_port, loopline, wait_for
 
 # Building the first time takes minutes (the base image, then ~900 MB of layers).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-TOOLS = ("podman", "runc", "docker-registry")
+TRIP = {"distance": ("FP64", [1.2, 14.8]), "company": ("BYTES", ["Flash Cab", "other"]),
+        "local": ("BYTES", ["no", "yes"]), "dow": ("BYTES", ["Fri", "Mon"]),
+        "month": ("BYTES", ["Mar", "Jan"]), "hour": ("INT64", [17, 3])}  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _podman_args(container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    """``podman run`` options that give the container what its pod spec gives it: the user,
+    a read-only root file system with the emptyDir volumes writable, no capabilities, the
+    environment."""
+    security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+    args = ["--user", f"{security['runAsUser']}:{security['runAsGroup']}"]
+    if security.get("readOnlyRootFilesystem"):
+        args.append("--read-only")
+    empty = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+    for mount in container.get("volumeMounts", []):
+        assert mount["name"] in empty, f"volume {mount['name']!r} is not an emptyDir"
+        args += ["--tmpfs", f"{mount['mountPath']}:rw,mode=1777"]
+    for cap in security.get("capabilities", {}).get("drop", []):
+        args += ["--cap-drop", cap]
+    for var in container.get("env", []):
+        args += ["--env", f"{var['name']}={var['value']}"]
+    return args
 
 
-def wait_for(check, deadline: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen within {deadline} s")
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def local_registry(tmp_path: Path) -> Iterator[str]:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing or not (shutil.which("buildah") or shutil.which("podman")):
-        pytest.skip(f"the image test needs {', '.join(missing)} (apt-get install -y buildah podman "
-                    "runc docker-registry debootstrap; .ci/run does)")  # fmt: skip
-    port = free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(json.dumps({
-        "version": 0.1, "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(tmp_path / "registry")}},
-        "http": {"addr": f"127.0.0.1:{port}"},
-    }))  # fmt: skip
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        wait_for(lambda: answers(f"http://127.0.0.1:{port}/v2/"), 30, "the registry answering")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def test_a_built_image_pushed_by_digest_serves_its_baked_model(
-    tmp_path: Path, local_registry: str
+def test_the_taxi_example_compiles_builds_and_serves_from_manifests_that_validate(
+    loopline_image: BuiltImage, tmp_path: Path
 ) -> None:
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    from loopline.artifacts import FsspecArtifactStore
-    from loopline.bundle import infer_signature, save_model
-    from loopline.metadata.entities import ArtifactState
+    from loopline.deploy.engines.kubernetes import validate
     from loopline.metadata.urls import open_store
     from loopline.registry import ModelRegistry, model_images
 
-    x, y = load_iris(return_X_y=True)
-    bundle = save_model(LogisticRegression(max_iter=300).fit(x, y), tmp_path / "iris",
-                        signature=infer_signature(x), input_example=x[:2])  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLINE_")}
-    env |= {"LOOPLINE_DB_URL": f"sqlite:///{tmp_path}/metadata.db",
-            "LOOPLINE_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
-            "LOOPLINE_HOME": str(tmp_path / "home")}  # fmt: skip
-    metadata = open_store(env["LOOPLINE_DB_URL"])
-    artifacts = FsspecArtifactStore(env["LOOPLINE_ARTIFACT_ROOT"])
-    uri = artifacts.allocate("Model", "iris/model")
-    with artifacts.staging() as staged:
-        shutil.copytree(bundle, staged, dirs_exist_ok=True)
-        model_digest = artifacts.publish(staged, uri)
-    art = metadata.put_artifact("Model", uri, digest=model_digest, state=ArtifactState.LIVE)
-    registry = ModelRegistry(metadata, artifacts)
-    registry.register("iris", art.id, who="test", why="image test")
-    registry.set_alias("iris", "champion", 1, who="test", why="image test")
-
-    tag = "localhost/loopline-test:it"
-    build = subprocess.run(
-        [sys.executable, "-m", "loopline.cli", "build", "--tag", tag, "--model", "iris@champion",
-         "--extras", "serve,sklearn", "--context", str(tmp_path / "ctx"),
-         "--push", f"{local_registry}/ml"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1500,
-    )  # fmt: skip
-    assert build.returncode == 0, build.stderr[-4000:]
-    reference = build.stdout.strip().splitlines()[-1]
-    repository, _, digest = reference.partition("@")
-    assert repository == f"{local_registry}/ml/loopline-test"
+    image, env = loopline_image, loopline_image.env
+    repository, _, digest = image.reference.partition("@")
+    assert repository == f"{image.registry}/ml/loopline-test"
     assert digest.startswith("sha256:")
-    assert "STEP" in build.stderr  # the builder's progress was shown
+    assert "STEP" in image.build_log  # the builder's progress was shown
 
     # The registry holds that manifest, and the model registry recorded that digest.
     request = urllib.request.Request(
-        f"http://{local_registry}/v2/ml/loopline-test/manifests/{digest}", method="HEAD",
+        f"http://{image.registry}/v2/ml/loopline-test/manifests/{digest}", method="HEAD",
         headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
                            "application/vnd.docker.distribution.manifest.v2+json"},
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.headers["Docker-Content-Digest"] == digest
-    [image] = model_images(registry, "iris")
-    assert (image.version, image.digest, image.reference, image.pushed) == (
-        1, digest, reference, True)
-    metadata.close()
+    metadata = open_store(env["LOOPLINE_DB_URL"])
+    try:
+        from loopline.artifacts import FsspecArtifactStore
 
-    # podman runs what the registry holds (pulled by digest) with its own command: no
-    # ENTRYPOINT is in the way, and it runs as the image's non-root user.
-    subprocess.run(["podman", "pull", "--tls-verify=false", reference], check=True,
+        registry = ModelRegistry(metadata, FsspecArtifactStore(env["LOOPLINE_ARTIFACT_ROOT"]))
+        [record] = model_images(registry, "taxi")
+        assert (record.version, record.digest, record.reference, record.pushed) == (
+            1, digest, image.reference, True)
+        model_digest = registry.resolve("taxi@champion").artifact.digest
+    finally:
+        metadata.close()
+
+    # The taxi pipeline compiles against the pushed image (its paths inside the image's /app).
+    ir_file = tmp_path / "taxi.yaml"
+    loopline("compile", str(image.project / "taxi" / "pipeline.py"), "--app", str(image.project),
+             "--image", image.reference, "-o", str(ir_file), env=env, cwd=tmp_path)  # fmt: skip
+    ir = yaml.safe_load(ir_file.read_text())
+    executors = ir["deploymentSpec"]["executors"].values()
+    assert {e["container"]["image"] for e in executors} == {image.reference}
+    gen = ir["root"]["dag"]["tasks"]["examplegen"]["inputs"]["parameters"]
+    assert gen["input_dir"]["runtimeValue"]["constant"] == "/app/taxi/data"
+
+    # The manifests for that image and the baked model validate (render validates them
+    # against the Kubernetes 1.25 and 1.37 schemas and loopline's checks; so does this test).
+    rendered = loopline("render", "-f", str(image.project / "taxi" / "deployment.yaml"), "--pin",
+                        "--model-dir", "/models/taxi", "--image", image.reference, "-o", "json",
+                        env=env, cwd=tmp_path)  # fmt: skip
+    objects = json.loads(rendered)["items"]
+    assert sorted(o["kind"] for o in objects) == ["Deployment", "PodDisruptionBudget", "Service"]
+    validate(objects)
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == image.reference
+    assert container["args"][container["args"].index("--expected-digest") + 1] == model_digest
+
+    # podman runs what the registry holds (pulled by digest) with the Deployment's own
+    # container: no ENTRYPOINT is in the way, and it runs as the image's non-root user.
+    subprocess.run(["podman", "pull", "--tls-verify=false", image.reference], check=True,
                    capture_output=True, timeout=600)  # fmt: skip
     port = free_port()
     name = f"loopline-it-{port}"
@@ -140,23 +117,23 @@ def test_a_built_image_pushed_by_digest_serves_its_baked_model(
     with log.open("w") as sink:
         server = subprocess.Popen(
             ["podman", "--runtime", "runc", "run", "--rm", "--name", name, "--network", "host",
-             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000", reference,
-             "loopline", "serve", "/models/iris", "--name", "iris", "--expected-digest",
-             model_digest, "--host", "127.0.0.1", "--port", str(port)],
+             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000",
+             *_podman_args(container, pod), image.reference,
+             *container["command"], *container["args"], "--port", str(port)],
             stdout=subprocess.DEVNULL, stderr=sink,
         )  # fmt: skip
     try:
         wait_for(lambda: answers(f"http://127.0.0.1:{port}/v2/health/ready") or
                  server.poll() is not None, 180, "the server in the container getting ready")
         assert server.poll() is None, log.read_text()[-4000:]
-        body = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64",
-                                       "data": [5.1, 3.5, 1.4, 0.2]}]}).encode()  # fmt: skip
-        infer = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/iris/infer",
+        body = json.dumps({"inputs": [
+            {"name": k, "shape": [2], "datatype": t, "data": v} for k, (t, v) in TRIP.items()
+        ]}).encode()  # fmt: skip
+        infer = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/taxi/infer",
                                        data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(infer, timeout=30) as answer:
-            outputs = json.load(answer)["outputs"]
-        predicted = {o["name"]: o["data"] for o in outputs}
-        assert predicted["predict"] == [0]
+            outputs = {o["name"]: o["data"] for o in json.load(answer)["outputs"]}
+        assert set(outputs["predict"]) <= {"yes", "no"} and len(outputs["predict"]) == 2
         whoami = subprocess.run(["podman", "exec", name, "id", "-u"], capture_output=True,
                                 text=True, timeout=60, check=False)  # fmt: skip
         assert whoami.stdout.strip() == "65532"
@@ -165,5 +142,5 @@ def test_a_built_image_pushed_by_digest_serves_its_baked_model(
                        timeout=120, check=False)  # fmt: skip
         server.wait(timeout=120)
         # The pulled copy goes; the built layers stay in storage as the next build's cache.
-        subprocess.run(["podman", "rmi", reference], capture_output=True, timeout=120,
+        subprocess.run(["podman", "rmi", image.reference], capture_output=True, timeout=120,
                        check=False)  # fmt: skip
