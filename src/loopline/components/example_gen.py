@@ -124,6 +124,8 @@ def stream_splits(
     groups per split, the schema).
     """
     check_splits(splits)
+    if batch_rows < 1:
+        raise InvalidInputError(f"batch_rows={batch_rows} must be at least 1.")
     schema = input_schema(root, files, csv_block_bytes=csv_block_bytes)
     keys = key_columns(schema.names, partition_feature)
     with SplitWriter(directory, list(splits), schema, row_group_rows=batch_rows) as writer:
