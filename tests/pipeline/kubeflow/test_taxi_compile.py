@@ -218,3 +218,21 @@ def test_a_path_on_this_machine_outside_the_project_is_refused_naming_the_step_a
         params = spec["root"]["dag"]["tasks"]["load"]["inputs"]["parameters"]
         assert params["source"] == {"runtimeValue": {"constant": expected}}
         assert params["columns"] == {"runtimeValue": {"constant": ["/app/data/trips.csv"]}}
+
+
+def test_compile_with_a_stores_secret_writes_the_platform_document_after_the_pipeline(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLINE_")}
+    quickstart = REPO / "examples" / "quickstart" / "pipeline.py"
+    out = tmp_path / "q.yaml"
+    base = [sys.executable, "-m", "loopline.cli", "compile", str(quickstart), "-o", str(out)]
+    subprocess.run([*base, "--stores-secret", "loopline-stores"], env=env, cwd=tmp_path,
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    spec, platform = yaml.safe_load_all(out.read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert sorted(executors) == sorted(spec["deploymentSpec"]["executors"])
+    bad = subprocess.run([*base, "--stores-secret", "Stores"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode != 0
+    assert "Secret name 'Stores' is not a Kubernetes name" in " ".join(bad.stderr.split())
