@@ -135,3 +135,18 @@ def test_a_data_sets_lineage_starts_at_that_artifact_and_other_types_are_refused
     assert refused.status_code == 400
     assert f"artifact {model} is a Model, not a data set" in refused.text
     assert f"use artifact/{model}" in refused.text
+
+
+def test_a_graph_over_200_nodes_is_listed_not_drawn(console: Console) -> None:
+    from loopline.metadata.entities import ArtifactState, ExecutionState
+
+    md = console.metadata
+    data = md.put_artifact("Dataset", "file:///wide/in", state=ArtifactState.LIVE)
+    parts = [md.put_artifact("Dataset", f"file:///wide/{i}", state=ArtifactState.LIVE).id
+             for i in range(205)]  # fmt: skip
+    md.put_execution("Split", name="split", state=ExecutionState.COMPLETE,
+                     inputs=[("data", data.id)], outputs=[("part", p) for p in parts])  # fmt: skip
+    page = console.client().get(f"/ui/lineage?from=dataset/{data.id}")
+    assert page.status_code == 200
+    assert '<svg id="lineage"' not in page.text and "more than 200 nodes" in page.text
+    assert len(re.findall(r'<tr data-node="', page.text)) == 207  # 206 artifacts, 1 execution
