@@ -37,7 +37,7 @@ from dataclasses import replace
 from typing import Any
 
 from loopline.controlplane.events import WARNING, EventLog
-from loopline.controlplane.kubernetes_views import deployment_view, rollout_view
+from loopline.controlplane.kubernetes_views import deployment_view, revision_views, rollout_view
 from loopline.controlplane.leadership import Leadership
 from loopline.controlplane.pinning import ModelPinner
 from loopline.controlplane.service import ControlPlane
@@ -135,7 +135,7 @@ class KubernetesControlPlane(ControlPlane):
         return rollout_view(self.deployer.primary(name), status)
 
     def revisions(self, name: str) -> list[JsonDict]:
-        return [r.to_dict() for r in self.deployer.history(name)]
+        return revision_views(self.deployer.history(name))
 
     def replicas(self, name: str | None = None) -> list[JsonDict]:
         if name is not None:

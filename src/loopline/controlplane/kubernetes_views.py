@@ -11,8 +11,10 @@ from loopline.deploy.engines.kubernetes.cluster import ObjectRef
 from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
 from loopline.deploy.engines.kubernetes.pod import MODEL_ANNOTATION, MODEL_DIGEST_ANNOTATION
 from loopline.deploy.engines.kubernetes.rollouts import (
+    POD_TEMPLATE_HASH,
     REVISION_ANNOTATION,
     CanaryProgress,
+    Revision,
     RolloutStatus,
     deployment_status,
 )
@@ -65,6 +67,26 @@ def deployment_view(deployer: KubernetesDeployer, name: str, progress: CanaryPro
         "router": None,
     }
     return doc
+
+
+def revision_views(history: list[Revision]) -> list[JsonDict]:
+    """``GET …/revisions`` (``w.Revision``) from the ReplicaSets of the stable Deployment: the
+    hash is the ``pod-template-hash``, the cause ``kubernetes.io/change-cause``; the newest is
+    current."""
+    newest = max((r.number for r in history), default=0)
+    out: list[JsonDict] = []
+    for r in history:
+        meta = _map(r.template.get("metadata"))
+        notes, labels = _map(meta.get("annotations")), _map(meta.get("labels"))
+        digest = notes.get(MODEL_DIGEST_ANNOTATION)
+        out.append({
+            "number": r.number, "hash": str(labels.get(POD_TEMPLATE_HASH) or ""),
+            "name": r.replica_set, "model": r.model or "", "ref": r.model or "",
+            "digest": digest if isinstance(digest, str) else None,
+            "cause": r.change_cause or "", "replicas": r.replicas, "history": [],
+            "createdAt": None, "current": r.number == newest,
+        })  # fmt: skip
+    return out
 
 
 def rollout_view(primary: JsonDict, status: RolloutStatus) -> JsonDict:

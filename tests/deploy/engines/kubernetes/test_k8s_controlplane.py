@@ -142,8 +142,17 @@ def test_the_control_plane_drives_a_canary_on_the_cluster_to_promotion(
         view = client.get_deployment("taxi")
         assert view.status.phase == "Healthy" and view.status.model.pinned == "taxi/2"
         assert [d.metadata.name for d in client.list_deployments()] == ["taxi"]
+        revisions = client.revisions("taxi")  # taxi-stable's ReplicaSets
+        assert [(r.number, r.model, r.current) for r in revisions] == [
+            (1, "taxi/1", False), (2, "taxi/2", True)]  # fmt: skip
+    # The CLI reads the same state: straight from the cluster, and through the control plane.
     kube_env = {"KUBECONFIG": env["KUBECONFIG"], "KUBERNETES_SERVICE_HOST": ""}
     result = CliRunner().invoke(main, ["rollout", "status", "deployment/taxi", "--engine",
                                        "kubernetes", "--timeout", "30s"], env=kube_env)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "stable track" in result.output and "successfully rolled out" in result.output
+    api_env = {"LOOPLINE_CONTROLPLANE_URL": endpoint.url, "LOOPLINE_HOME": env["LOOPLINE_HOME"]}
+    result = CliRunner().invoke(main, ["rollout", "status", "deployment/taxi", "--timeout",
+                                       "30s"], env=api_env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "successfully rolled out" in result.output
