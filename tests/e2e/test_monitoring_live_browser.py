@@ -114,6 +114,9 @@ def test_a_window_closed_by_the_monitor_loop_appears_on_the_open_page_without_a_
     expect(page.locator('#heat tr[data-feature="distance"] td[data-window="0"]')).to_have_count(1)
     expect(page.locator('#performance tr[data-window="0"]').first).to_be_visible()
 
+    # A keyboard user on the feature link: the live update keeps the focus there (its href
+    # moves on to the new window; live-focus.js finds it again by its row).
+    page.locator('#heat tr[data-feature="hour"] th a').focus()
     watched.traffic.send(rows.iloc[300:], labels=True, ts=1.7e9 + 3600)
     wait_for(lambda: watched.windows("live-taxi") == 2, timeout=120,
              what="the monitor loop to close window 1")  # fmt: skip
@@ -123,5 +126,7 @@ def test_a_window_closed_by_the_monitor_loop_appears_on_the_open_page_without_a_
     # The swapped-in charts are drawn again (charts.js runs on every htmx swap).
     expect(page.locator('#drift-chart[data-drawn="true"] .uplot canvas')).to_have_count(1)
     assert "feature=distance" in page.url
+    focused = page.evaluate("document.activeElement.closest('tr')?.dataset.feature")
+    assert focused == "hour"
     shot(page, "monitor-live")
     assert serious_violations(page) == []
