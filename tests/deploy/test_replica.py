@@ -13,7 +13,12 @@ def replica(phase: ReplicaPhase) -> Replica:
 
 
 @pytest.mark.parametrize(
-    ("old", "new"), [(old, new) for old, allowed in ALLOWED_TRANSITIONS.items() for new in allowed]
+    ("old", "new"),
+    [
+        (old, new)
+        for old, allowed in ALLOWED_TRANSITIONS.items()
+        for new in sorted(allowed, key=lambda p: p.value)
+    ],
 )
 def test_every_allowed_transition_moves_the_phase_and_sets_the_fields(
     old: ReplicaPhase, new: ReplicaPhase
