@@ -22,11 +22,15 @@ bound on the requests queued from one read, and no connection cap. This subclass
 
 A connection the server gives up on while earlier responses are pending stops reading and
 closes after the last pending response. Bad client input is answered, never logged per request.
+
+Small V2 infer requests skip the ASGI layer (:mod:`.direct`): the request's cycle is run by
+the inference core instead of the ASGI app, with the same answers byte for byte.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import http
 import logging
 from collections.abc import Iterable
@@ -37,6 +41,8 @@ import orjson
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from loopline.serving.app import ModelServerApp
+from loopline.serving.direct import answer_directly, direct_entry
 from loopline.serving.limits import HttpLimits, Phase, overdue
 
 log = logging.getLogger(__name__)
@@ -87,9 +93,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """
 
     limits: ClassVar[HttpLimits] = HttpLimits()
+    #: Answer small V2 infer requests without ASGI (:mod:`.direct`) when the app allows it.
+    direct: ClassVar[bool] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        app = self.app
+        self._server_app = app if self.direct and isinstance(app, ModelServerApp) else None
         self.phase = Phase.IDLE
         self.since = self.loop.time()
         self._closing = False  # reading stopped; close after the pending responses
@@ -160,6 +170,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         elif self.phase is Phase.BUSY:
             self.phase = Phase.IDLE
             self.since = self.loop.time()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        server_app = self._server_app
+        if server_app is not None and app is server_app:
+            entry = direct_entry(server_app, cycle)
+            if entry is not None:
+                coro = answer_directly(
+                    server_app, cycle, entry, self.server_state.default_headers
+                )
+                if self.config.reset_contextvars:  # as uvicorn starts an ASGI task
+                    task = self.loop.create_task(coro, context=contextvars.Context())
+                else:
+                    task = self.loop.create_task(coro)
+                task.add_done_callback(self.tasks.discard)
+                self.tasks.add(task)
+                return
+        super()._start_asgi_task(cycle, app)
 
     # ------------------------------------------------------------ parser callbacks
     def on_message_begin(self) -> None:
@@ -275,9 +302,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         )
 
 
-def protocol_class(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
-    """A :class:`LimitedHttpToolsProtocol` class bound to ``limits`` (uvicorn's ``http=``)."""
-    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
+def protocol_class(limits: HttpLimits, *, direct: bool = True) -> type[LimitedHttpToolsProtocol]:
+    """A :class:`LimitedHttpToolsProtocol` class bound to ``limits`` (uvicorn's ``http=``);
+    ``direct=False`` sends every request through ASGI (benchmarks compare the two)."""
+    attrs = {"limits": limits, "direct": direct}
+    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), attrs)
 
 
 def sweep(connections: Iterable[object], now: float) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,21 +67,22 @@ class RequestBody:
     content_type: bytes | None = None
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> RequestBody:
-    """Read the body (at most ``limit`` bytes, before and after decoding a gzip or deflate
-    Content-Encoding) and the headers that say how to read it.
+BodyHeaders = tuple[str | None, bytes | None, bytes | None, bytes | None]
+
+
+def body_headers(headers: Iterable[tuple[bytes, bytes]], limit: int) -> BodyHeaders:
+    """The headers that say how to read a body: ``(request_id, inference_header,
+    content_type, content_encoding)``, checked in the order the client sent them.
 
     Raises:
-        BodyTooLarge: over ``limit``.
-        InvalidInputError: a bad Content-Length or X-Request-ID, or a body that is not valid
-            data of its Content-Encoding.
-        HttpError: 415 for a Content-Encoding other than gzip, deflate or identity.
+        BodyTooLarge: a Content-Length over ``limit``.
+        InvalidInputError: a bad Content-Length or X-Request-ID.
     """
     rid = None
     inference_header = None
     content_type = None
     encoding = None
-    for name, value in scope["headers"]:
+    for name, value in headers:
         if name == b"content-length":
             try:
                 if int(value) > limit:
@@ -97,6 +98,37 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> RequestBody:
             inference_header = value
         elif name == b"content-encoding":
             encoding = value
+    return rid, inference_header, content_type, encoding
+
+
+def complete_body(raw: bytes, heads: BodyHeaders, limit: int) -> RequestBody:
+    """The :class:`RequestBody` of the complete body ``raw`` read under ``heads``.
+
+    Raises:
+        BodyTooLarge: over ``limit``, before or after decoding its Content-Encoding.
+        InvalidInputError: not valid data of its Content-Encoding.
+        HttpError: 415 for a Content-Encoding other than gzip, deflate or identity.
+    """
+    if len(raw) > limit:
+        raise BodyTooLarge
+    rid, inference_header, content_type, encoding = heads
+    if encoding is not None:
+        raw = decode_content(raw, encoding, limit)
+    return RequestBody(raw, rid, inference_header, content_type)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> RequestBody:
+    """Read the body (at most ``limit`` bytes, before and after decoding a gzip or deflate
+    Content-Encoding) and the headers that say how to read it.
+
+    Raises:
+        BodyTooLarge: over ``limit``.
+        InvalidInputError: a bad Content-Length or X-Request-ID, or a body that is not valid
+            data of its Content-Encoding.
+        HttpError: 415 for a Content-Encoding other than gzip, deflate or identity.
+        ClientDisconnected: the client went away before its whole body came.
+    """
+    heads = body_headers(scope["headers"], limit)
     chunks = []
     size = 0
     more = True
@@ -111,9 +143,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> RequestBody:
         chunks.append(chunk)
         more = message.get("more_body", False)
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if encoding is not None:
-        raw = decode_content(raw, encoding, limit)
-    return RequestBody(raw, rid, inference_header, content_type)
+    return complete_body(raw, heads, limit)
 
 
 def decode_content(data: bytes, encoding: bytes, limit: int) -> bytes:
