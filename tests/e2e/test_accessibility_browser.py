@@ -16,6 +16,21 @@ from tests.ui.test_monitoring import attach_monitor
 from loopline.testing.artifacts import wait_for
 
 
+def log_request(live: Live, request_id: str) -> None:
+    """A prediction of ``bc`` version 1 logged where the console's monitors read."""
+    import numpy as np
+
+    from loopline.serving import LogOptions
+    from loopline.serving.prediction_log import LogRecord, SegmentWriter
+
+    logs = live.console.runner.log_dir  # attach_monitor's log_root
+    writer = SegmentWriter(logs, "predictions", LogOptions(logs))
+    writer.offer(LogRecord(request_id, 1_800_000_000.0, "bc", "1", 2,
+                           {"inputs": {"x": np.array([3.0, 4.0])},
+                            "outputs": {"predict": np.array([1, 0])}}))  # fmt: skip
+    writer.flush()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_screen_passes_axe_in_both_colour_schemes(
     page: Page, live: Live, scheme: str
@@ -26,6 +41,7 @@ def test_every_screen_passes_axe_in_both_colour_schemes(
              what="bc to roll out bc/1")  # fmt: skip
     live.console.runner.run(tiny_pipeline())
     attach_monitor(live.console)
+    log_request(live, "req-a11y")
     page.emulate_media(color_scheme=scheme)
     page.goto(f"{live.url}/ui/runs")
     run_id = re.sub(r"\D", "", page.locator("#runs tbody tr").first.get_attribute("data-run") or "")
@@ -41,6 +57,7 @@ def test_every_screen_passes_axe_in_both_colour_schemes(
         ("monitoring", "/ui/monitors/bc-watch?feature=distance", '#drift-chart[data-drawn="true"]'),
         ("lineage-run", f"/ui/lineage?from=run/{run_id}", "svg#lineage"),
         ("lineage-model", f"/ui/lineage?from=artifact/{artifact}", "#registry"),
+        ("lineage-prediction", "/ui/lineage?from=prediction/req-a11y", "#request-rows"),
         ("sign-in", "/ui/login", "form.login"),
     ]
     folder = ARTIFACTS / "a11y"

@@ -86,6 +86,11 @@ def test_a_prediction_opens_the_lineage_of_the_version_that_answered(console: Co
     writer.flush()
     page = console.client().get("/ui/lineage?from=prediction/req-42")
     assert page.status_code == 200 and "answered by bc version 2" in page.text
+    rows = re.search(r'<table class="grid" id="request-rows">.*?</table>', page.text, re.S)
+    assert rows is not None
+    heads = re.findall(r'<th scope="col">([^<]*)</th>', rows.group())
+    assert heads == ["Row", "input x", "output predict"]
+    assert '<th scope="row">0</th><td>3</td><td>1</td>' in rows.group()
     artifact = console.metadata.get_model_version("bc", 2).artifact_id
     assert f'data-node="a:{artifact}" aria-current="true"' in page.text
     missing = console.client().get("/ui/lineage?from=prediction/req-0")
@@ -150,3 +155,28 @@ def test_a_graph_over_200_nodes_is_listed_not_drawn(console: Console) -> None:
     assert page.status_code == 200
     assert '<svg id="lineage"' not in page.text and "more than 200 nodes" in page.text
     assert len(re.findall(r'<tr data-node="', page.text)) == 207  # 206 artifacts, 1 execution
+
+
+def test_a_requests_view_shows_its_first_rows_with_their_labels_and_cuts_long_values() -> None:
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from loopline.serving import LoggedRequest
+    from loopline.ui.lineage import ROWS_SHOWN, request_view
+
+    n = ROWS_SHOWN + 2
+    request = LoggedRequest(
+        request_id="req-7", model="taxi", version="3", ts=datetime(2026, 12, 7, tzinfo=UTC),
+        segments=(),
+        inputs=tuple({"miles": np.float64(i + 0.123456), "vec": np.arange(30.0)}
+                     for i in range(n)),
+        outputs=tuple({"predict": np.int64(i % 2)} for i in range(n)),
+        labels=tuple("yes" if i % 2 else "no" for i in range(n)),
+    )  # fmt: skip
+    view = request_view(request)
+    assert view.columns == ("input miles", "input vec", "output predict", "label")
+    assert view.total == n and len(view.rows) == ROWS_SHOWN
+    assert view.rows[1][0] == "1.123" and view.rows[1][2:] == ("1", "yes")
+    assert view.rows[0][1].startswith("[0, 1, 2") and view.rows[0][1].endswith("…")
+    assert len(view.rows[0][1]) == 40

@@ -4,7 +4,9 @@ A reference names where to start (the ``from`` query parameter):
 
 - ``prediction/<request id>``: the logged request (found with
   :func:`loopline.serving.find_request`, the search ``loopline lineage prediction/…`` makes),
-  then the Model artifact of the registry version that answered it;
+  then the Model artifact of the registry version that answered it; the request itself (its
+  first :data:`ROWS_SHOWN` rows: inputs, outputs and feedback labels) is shown too
+  (:class:`RequestView`);
 - ``model/<name>/<version>``: that version's Model artifact;
 - ``artifact/<id>`` and ``execution/<id>``: one node of the metadata store;
 - ``dataset/<id>``: an artifact of a data type (:data:`DATASET_TYPES`), checked as such;
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from loopline.errors import InvalidInputError, NotFoundError, shown
 from loopline.metadata import Direction, EventType, LineageGraph, MetadataStore
@@ -34,11 +38,16 @@ from loopline.registry import AliasMove, ModelRegistry
 from loopline.types import JsonDict
 from loopline.ui.dag import GAP_X, NODE_HEIGHT, NODE_WIDTH, DagLayout, DagNode, PlacedEdge, layout
 
+if TYPE_CHECKING:
+    from loopline.serving import LoggedRequest
+
 UPSTREAM_HOPS = 10  # as `loopline lineage`: Model ← Trainer ← … ← ExampleGen ← raw spans
 DOWNSTREAM_HOPS = 4  # Model → MonitorWindow → Alert → TriggerRun
 KINDS = ("prediction", "model", "dataset", "artifact", "execution", "run")
 DATASET_TYPES = ("Examples", "Dataset")  # what ``dataset/<id>`` may name
 MOVES_SHOWN = 20  # alias moves listed per version
+ROWS_SHOWN = 10  # rows of a logged request shown
+CELL_CHARS = 40  # a shown value is cut to this many characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,20 @@ class ServedVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestView:
+    """A logged request as the page shows it: its first :data:`ROWS_SHOWN` rows as text, one
+    column per input field, output field and (once feedback came) the label."""
+
+    request_id: str
+    model: str
+    version: str
+    at: datetime
+    columns: tuple[str, ...]  # "input x", "output predict", "label"
+    rows: tuple[tuple[str, ...], ...]
+    total: int  # rows in the request
+
+
+@dataclass(frozen=True, slots=True)
 class LineageScreen:
     ref: str
     title: str  # what the reference resolved to, in a sentence
@@ -75,6 +98,7 @@ class LineageScreen:
     edges: int
     dag: DagLayout | None
     versions: tuple[ServedVersion, ...] = ()
+    request: RequestView | None = None
 
 
 def parse_ref(ref: str) -> tuple[str, tuple[str, ...]]:
@@ -117,6 +141,7 @@ def lineage_screen(
     kind, parts = parse_ref(ref)
     artifacts: list[int] = []
     executions: list[int] = []
+    shown_request: RequestView | None = None
     if kind == "prediction":
         if log_directory is None:
             raise NotFoundError(
@@ -134,6 +159,7 @@ def lineage_screen(
         mv = metadata.get_model_version(request.model, int(request.version))
         artifacts.append(int(mv.artifact_id))
         title = f"Request {parts[0]}, answered by {request.model} version {request.version}"
+        shown_request = request_view(request)
     elif kind == "model":
         mv = metadata.get_model_version(parts[0], int(parts[1]))
         artifacts.append(int(mv.artifact_id))
@@ -168,7 +194,7 @@ def lineage_screen(
         graphs += [metadata.lineage(execution_id=e, direction=direction, hops=hops)
                    for e in executions]  # fmt: skip
     starts = {f"a:{a}" for a in artifacts} | {f"e:{e}" for e in executions}
-    screen = _screen(ref, title, graphs, starts)
+    screen = replace(_screen(ref, title, graphs, starts), request=shown_request)
     if registry is None:
         return screen
     models = {n.id for n in screen.nodes if n.kind == "artifact" and n.type_name == "Model"}
@@ -177,6 +203,42 @@ def lineage_screen(
     aliases = {name: dict(registry.get_model(name).aliases) for name in names}
     history = {name: registry.alias_history(name) for name in names}
     return replace(screen, versions=served_versions(found, aliases, history, deployments))
+
+
+def request_view(request: LoggedRequest) -> RequestView:
+    """The first :data:`ROWS_SHOWN` rows of ``request``: inputs, outputs, then the label."""
+    fields_in = list(dict.fromkeys(k for row in request.inputs for k in row))
+    fields_out = list(dict.fromkeys(k for row in request.outputs for k in row))
+    columns = [f"input {f}" for f in fields_in] + [f"output {f}" for f in fields_out]
+    labelled = bool(request.labels)
+    if labelled:
+        columns.append("label")
+    rows = []
+    for i in range(min(request.rows, ROWS_SHOWN)):
+        inputs = request.inputs[i] if i < len(request.inputs) else {}
+        outputs = request.outputs[i]
+        row = [_cell(inputs.get(f)) for f in fields_in]
+        row += [_cell(outputs.get(f)) for f in fields_out]
+        if labelled:
+            row.append(_cell(request.labels[i] if i < len(request.labels) else None))
+        rows.append(tuple(row))
+    return RequestView(request.request_id, request.model, request.version, request.ts,
+                       tuple(columns), tuple(rows), request.rows)  # fmt: skip
+
+
+def _cell(value: Any) -> str:
+    """A logged value as short text: numbers to 4 significant digits, None as —."""
+    if value is None:
+        return "—"
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        value = value.tolist()
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
 def served_versions(
