@@ -232,3 +232,19 @@ def test_the_drift_score_and_performance_series_travel_as_chart_data_for_uplot(
     assert by_label["accuracy (CBPE estimate)"] == [0.88, 0.88, 0.88]
     assert by_label["alert band, lower"] == [0.8, 0.8, 0.8]
     assert 'role="img" aria-label="distance: js per window' in page
+
+
+def test_the_monitors_list_streams_its_rows_with_the_new_window_counts(
+    monitored: Console,
+) -> None:
+    page = monitored.client().get("/ui/monitors?deployment=bc")
+    assert 'sse-connect="/ui/live/monitors?deployment=bc"' in page.text
+    before = live_data(monitored, "/ui/live/monitors?deployment=bc")
+    assert "<html" not in before and 'data-monitor="bc-watch"' in before
+    store = monitored.service.monitors().store
+    store.commit("bc-watch", 1, Commit(state={"versions": {"1": {}}, "rows": 1200},
+                                       windows=(window(3, 0.02),), alerts=()),
+                 time.time(), keep_windows=100)  # fmt: skip
+    after = live_data(monitored, "/ui/live/monitors?deployment=bc")
+    row = re.search(r'<tr data-monitor="bc-watch">.*?</tr>', after, re.S)
+    assert row is not None and "<td>4</td>" in row.group() and "no drift" in row.group()

@@ -88,6 +88,7 @@ def create_console(
         Route("/live/overview", c.page(c.live_overview), methods=["GET"]),
         Route("/live/deployments/{name}", c.page(c.live_deployment), methods=["GET"]),
         Route("/live/runs/{run_id}", c.page(c.live_run), methods=["GET"]),
+        Route("/live/monitors", c.page(c.live_monitors), methods=["GET"]),
         Route("/live/monitors/{name}", c.page(c.live_monitor), methods=["GET"]),
         Route("/login", c.login_form, methods=["GET"]),
         Route("/login", c.login, methods=["POST"]),
@@ -301,12 +302,15 @@ class _Console:
         return HTMLResponse(render_page("compare.html", ctx))
 
     async def monitors(self, request: Request) -> Response:
+        ctx = await self._monitors_context(request)
+        return HTMLResponse(render_page("monitors.html", ctx))
+
+    async def _monitors_context(self, request: Request) -> dict[str, Any]:
         after = after_name(request.query_params.get("after"))
         raw = request.query_params.get("deployment")
         deployment = check_name("Deployment", raw) if raw else None
         page = await run_in_threadpool(self.reads.monitors, after, deployment)
-        ctx = self._context(request, page=page, deployment=deployment)
-        return HTMLResponse(render_page("monitors.html", ctx))
+        return self._context(request, page=page, deployment=deployment)
 
     async def monitor(self, request: Request) -> Response:
         ctx = await self._monitor_context(request)
@@ -340,6 +344,11 @@ class _Console:
 
     async def live_run(self, request: Request) -> Response:
         return self._stream(request, lambda: self._run_context(request), "run.html", "live")
+
+    async def live_monitors(self, request: Request) -> Response:
+        return self._stream(
+            request, lambda: self._monitors_context(request), "monitors.html", "live"
+        )
 
     async def live_monitor(self, request: Request) -> Response:
         return self._stream(
