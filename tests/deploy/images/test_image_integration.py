@@ -2,7 +2,8 @@
 and an image that serves, for real: the session's image (conftest.py: the taxi pipeline run
 here registers taxi/1, ``loopline build --model taxi@champion --app … --push`` bakes it)
 is pushed by digest to a local registry (Debian's docker-registry) and recorded in the model
-registry; the taxi pipeline compiles against that image reference; ``loopline render``
+registry; the taxi pipeline compiles against that image reference and its first task runs in
+the image from the IR's command and an ExecutorInput; ``loopline render``
 writes manifests for it that validate; podman pulls what the registry holds and runs the
 rendered Deployment's own container (command, args, env, user, read-only root, emptyDirs)
 and it answers a V2 request on 127.0.0.1.
@@ -50,6 +51,38 @@ def _podman_args(container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
     return args
 
 
+def _run_task_in_image(ir: dict[str, Any], task: str, image: str, out: Path) -> dict[str, Any]:
+    """Run one compiled task in ``image`` as KFP would: the executor's command and args with
+    the ExecutorInput (``{{$}}``) built from the task's constants; outputs go to ``out``."""
+    spec = ir["root"]["dag"]["tasks"][task]
+    comp = ir["components"][spec["componentRef"]["name"]]
+    container = ir["deploymentSpec"]["executors"][comp["executorLabel"]]["container"]
+    out.mkdir()
+    out.chmod(0o777)  # the image's user writes here
+    executor_input = {
+        "inputs": {"parameterValues": {
+            k: v["runtimeValue"]["constant"]
+            for k, v in spec.get("inputs", {}).get("parameters", {}).items() if "runtimeValue" in v
+        }},
+        "outputs": {"outputFile": str(out / "executor_output.json"), "artifacts": {
+            port: {"artifacts": [{"name": port, "type": d["artifactType"], "uri": str(out / port)}]}
+            for port, d in comp["outputDefinitions"]["artifacts"].items()
+        }},
+    }  # fmt: skip
+    args = [a.replace("{{$}}", json.dumps(executor_input)).replace("{{$.pipeline_job_name}}",
+                                                                   "taxi-it")
+            for a in [*container["command"], *container["args"]]]  # fmt: skip
+    proc = subprocess.run(
+        ["podman", "--runtime", "runc", "run", "--rm", "--network", "none",
+         "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000",
+         "-v", f"{out}:{out}", image, *args],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result: dict[str, Any] = json.loads((out / "executor_output.json").read_text())
+    return result
+
+
 def test_the_taxi_example_compiles_builds_and_serves_from_manifests_that_validate(
     loopline_image: BuiltImage, tmp_path: Path
 ) -> None:
@@ -92,6 +125,12 @@ def test_the_taxi_example_compiles_builds_and_serves_from_manifests_that_validat
     assert {e["container"]["image"] for e in executors} == {image.reference}
     gen = ir["root"]["dag"]["tasks"]["examplegen"]["inputs"]["parameters"]
     assert gen["input_dir"]["runtimeValue"]["constant"] == "/app/taxi/data"
+    # Its first task runs in the image as the IR says: the data under /app, the step's code
+    # and the data's fingerprint as compiled.
+    produced = _run_task_in_image(ir, "examplegen", image.tag, tmp_path / "kfp-out")
+    [examples] = produced["artifacts"]["examples"]["artifacts"]
+    assert examples["metadata"]["loopline.type"] == "Examples"
+    assert examples["metadata"]["span"] == 1
 
     # The manifests for that image and the baked model validate (render validates them
     # against the Kubernetes 1.25 and 1.37 schemas and loopline's checks; so does this test).
