@@ -2,7 +2,9 @@
 
 Each list in the console is ordered by a unique key (a deployment's or model's name, a run's
 id, a version number); ``after`` in the URL is the last key shown, so a deep link always opens
-the same page and page N costs what page 1 costs once the store answers "after key" queries.
+the same page. Runs, models and model versions are cut by the metadata store itself (its
+``after=``/``limit=`` list queries: page N costs what page 1 costs); :func:`page_by_name` cuts
+the short lists that come whole from elsewhere (deployments, monitors).
 """
 
 from __future__ import annotations
@@ -35,18 +37,6 @@ def page_by_name(
     rows = tuple(ordered[:size])
     more = len(ordered) > size
     return Page(rows, after, key(rows[-1]) if more and rows else None)
-
-
-def page_by_id(
-    items: Iterable[T], key: Callable[[T], int], after: int | None, size: int = PAGE_SIZE
-) -> Page[T]:
-    """The rows whose integer ``key`` is below ``after``, newest (highest) first."""
-    ordered = sorted((i for i in items if after is None or key(i) < after), key=key, reverse=True)
-    rows = tuple(ordered[:size])
-    more = len(ordered) > size
-    return Page(
-        rows, None if after is None else str(after), str(key(rows[-1])) if more and rows else None
-    )
 
 
 def after_id(value: str | None) -> int | None:
