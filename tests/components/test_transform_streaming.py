@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from loopline.components import Transform
 from loopline.components.transform_batches import (
     dense,
     fit_transformer,
@@ -20,6 +22,8 @@ from loopline.components.transform_batches import (
     write_transformed,
 )
 from loopline.errors import ComponentError, InvalidInputError
+from tests.components.conftest import Harness
+from tests.components.test_training import data_steps, preprocess
 
 TAXI = Path(__file__).resolve().parents[2] / "examples" / "taxi" / "data" / "span-1" / "taxi.csv"
 NUMERIC = ["distance", "hour"]
@@ -110,3 +114,32 @@ def test_fit_modes_that_cannot_work_are_refused(taxi_split: tuple[pa.Table, Path
         fit_transformer(preprocessing(), path, COLUMNS, mode="sample")
     with pytest.raises(InvalidInputError, match=r"fit_mode='online' is not one of"):
         fit_transformer(preprocessing(), path, COLUMNS, mode="online")
+
+
+def test_the_transform_step_fits_on_a_sample_and_streams_every_split(
+    harness: Harness, cancer_dir: Path
+) -> None:
+    steps = data_steps(cancer_dir)
+    gen, _, schema, check = steps
+    transform = Transform(
+        examples=gen.outputs.examples,
+        schema=schema.outputs.schema,
+        preprocessing_fn=preprocess,
+        label="label",
+        anomalies=check.outputs.anomalies,
+        fit_mode="sample",
+        fit_rows=100,
+        batch_rows=64,
+    )
+    result = harness.run("cancer", [*steps, transform])
+    assert result.ok, result.steps
+    graph = harness.artifact(result, "Transform", "transform_graph")
+    info = json.loads(harness.read(graph, "transform.json"))
+    assert (info["fit_mode"], info["fitted_rows"]) == ("sample", 100)
+    examples = harness.artifact(result, "Transform", "transformed_examples")
+    for split in ("train", "eval"):
+        source = harness.read_table(result, "ExampleGen", "examples", split)
+        assert examples.properties["rows"][split] == source.num_rows  # type: ignore[index]
+        with harness.artifacts.open_local(examples.uri) as local:
+            groups = pq.ParquetFile(Path(local) / f"{split}.parquet").metadata.num_row_groups
+        assert groups == -(-source.num_rows // 64)  # written batch by batch
