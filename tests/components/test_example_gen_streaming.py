@@ -16,6 +16,8 @@ from loopline.components import ExampleGen, split_table
 from loopline.components.example_gen import stream_splits
 from loopline.components.tables import read_files
 from loopline.errors import InvalidInputError
+from loopline.metadata.entities import ArtifactState
+from loopline.pipeline import RunStatus
 from tests.components.conftest import Harness, write_csv
 
 TAXI = Path(__file__).resolve().parents[2] / "examples" / "taxi" / "data" / "span-1" / "taxi.csv"
@@ -138,3 +140,19 @@ def test_the_step_streams_with_a_small_batch_and_keeps_its_cache(
     assert art.properties["columns"] == expected["train"].column_names
     assert harness.read_table(result, "ExampleGen", "examples", "eval").equals(expected["eval"])
     assert harness.run("taxi", [gen]).steps["ExampleGen"].cached
+
+
+def test_a_span_failing_half_way_publishes_no_examples(harness: Harness, tmp_path: Path) -> None:
+    root = tmp_path / "span"
+    root.mkdir()
+    (root / "a.csv").write_text("id,fare\n" + "".join(f"{i},{i * 3}\n" for i in range(3000)))
+    rows = "id,fare\n" + "".join(f"{i},{i * 3}\n" for i in range(1_500_000))  # 4 MiB blocks
+    packed = gzip.compress(rows.encode(), compresslevel=1)
+    (root / "b.csv.gz").write_bytes(packed[: len(packed) * 3 // 4])  # cut off: fails late
+    gen = ExampleGen(input_dir=str(root), pattern="*.csv*", batch_rows=500)
+    result = harness.run("cut", [gen])
+    assert result.status is RunStatus.FAILED
+    assert "Input file 'b.csv.gz' is not valid CSV" in harness.error(result, "ExampleGen")
+    examples = harness.metadata.list_artifacts(type_name="Examples")
+    assert all(a.state is not ArtifactState.LIVE for a in examples)  # a.csv's rows never shown
+    assert not harness.run("cut", [gen]).ok  # and nothing was cached

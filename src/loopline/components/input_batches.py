@@ -32,8 +32,11 @@ CSV_BLOCK_BYTES = 4 << 20
 _CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 
 
-def file_schema(path: Path, *, csv_block_bytes: int = CSV_BLOCK_BYTES) -> pa.Schema:
-    """The Arrow schema of one input file, read without loading its rows."""
+def file_schema(
+    path: Path, *, csv_block_bytes: int = CSV_BLOCK_BYTES, name: str | None = None
+) -> pa.Schema:
+    """The Arrow schema of one input file (called ``name`` in errors), without its rows."""
+    shown = name if name is not None else str(path)
     fmt = file_format(path)
     try:
         if fmt == "csv":
@@ -46,10 +49,10 @@ def file_schema(path: Path, *, csv_block_bytes: int = CSV_BLOCK_BYTES) -> pa.Sch
                 pass
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise InvalidInputError(
-            f"Input file {str(path)!r} is not valid {fmt.upper()}: {exc}. Fix or remove it."
+            f"Input file {shown!r} is not valid {fmt.upper()}: {exc}. Fix or remove it."
         ) from exc
     if len(schema) == 0:
-        raise InvalidInputError(f"Input file {str(path)!r} has no columns.")
+        raise InvalidInputError(f"Input file {shown!r} has no columns.")
     return schema
 
 
@@ -64,7 +67,7 @@ def input_schema(
     """
     if not files:
         raise InvalidInputError("The span has no input files; check input_dir and pattern.")
-    schemas = [file_schema(root / f, csv_block_bytes=csv_block_bytes) for f in files]
+    schemas = [file_schema(root / f, csv_block_bytes=csv_block_bytes, name=f) for f in files]
     first = schemas[0]
     for f, s in zip(files[1:], schemas[1:], strict=True):
         if set(s.names) != set(first.names):
@@ -180,13 +183,12 @@ def _csv_error(
     name: str, columns: list[str], exc: pa.ArrowInvalid, block: int
 ) -> InvalidInputError:
     match = _CSV_COLUMN.search(str(exc))
-    column = ""
-    if match and int(match.group(1)) < len(columns):
-        column = f" column {columns[int(match.group(1))]!r}:"
+    if not match or int(match.group(1)) >= len(columns):
+        return InvalidInputError(f"Input file {name!r} is not valid CSV: {exc}. Fix or remove it.")
     return InvalidInputError(
-        f"Input file {name!r}:{column} {exc}. Streaming infers CSV column types from the "
-        f"first {block} bytes of a file; convert the file to Parquet with explicit types, or "
-        "make the first rows show the column's type."
+        f"Input file {name!r}: column {columns[int(match.group(1))]!r}: {exc}. Streaming infers "
+        f"CSV column types from the first {block} bytes of a file; convert the file to Parquet "
+        "with explicit types, or make the first rows show the column's type."
     )
 
 
