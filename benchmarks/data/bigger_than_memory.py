@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -303,14 +304,20 @@ def run_step(
     ]
     _log(f"{name}: start")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    proc = subprocess.run(
-        cmd,
-        env=env,
-        capture_output=True,
-        text=True,
-        preexec_fn=limit.enter if limit is not None else None,
-        check=False,
-    )
+    done = threading.Event()
+    watcher = threading.Thread(target=_progress, args=(name, work, done), daemon=True)
+    watcher.start()
+    try:
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=limit.enter if limit is not None else None,
+            check=False,
+        )
+    finally:
+        done.set()
     if proc.returncode != 0:
         died = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else "failed"
         result: dict[str, Any] = {
@@ -322,6 +329,15 @@ def run_step(
         result.update(limit.stats())
     _log(f"{name}: {json.dumps(result)}")
     return result
+
+
+def _progress(name: str, work: Path, done: threading.Event, every: float = 60.0) -> None:
+    """Log the bytes written under ``work`` every ``every`` seconds while a step runs."""
+    started = time.perf_counter()
+    while not done.wait(every):
+        written = sum(p.stat().st_size for p in work.rglob("*.parquet") if p.is_file())
+        _log(f"{name}: {time.perf_counter() - started:.0f} s, {written / 1e9:.2f} GB of Parquet "
+             "under the work directory")
 
 
 def old_path(data: Path, out: Path) -> dict[str, Any]:
