@@ -1,7 +1,7 @@
 """The model server's Python cost per request, without sockets: the real worker stack in-process.
 
     .venv/bin/python benchmarks/serving/hotpath.py BUNDLE [--conc 64] [--waves 400] [--repeat 5]
-        [--no-batching] [--profile out.pstats] [--body payload.json]
+        [--no-batching] [--asgi] [--profile out.pstats] [--stages] [--body payload.json]
 
 One worker's stack as ``loopline serve BUNDLE --batching`` builds it (``make_server``: uvicorn's
 config with loopline's limited httptools protocol, the ``ModelServerApp`` with its batcher and
@@ -13,7 +13,9 @@ ASGI glue, JSON, the signature check, the batcher, the model call (1/conc of a c
 batch), metrics, the response. Missing against a served request: the kernel's share (epoll,
 recv, send on loopback) and wrk's. Reports µs per request (best of ``--repeat`` runs);
 ``--profile`` writes cProfile stats of one extra run, and ``--stages`` prints them grouped by
-stage (module of the function doing the work).
+stage (the function doing the work, see ``STAGES``), scaled to the unprofiled time. ``--asgi``
+sends every request through the ASGI app (the protocol built with ``direct=False``), as before
+the direct inference path (``loopline.serving.direct``).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def request(body: bytes, path: str) -> bytes:
 
 
 async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batching: bool,
-                body: bytes, profile: str | None) -> dict[str, Any]:
+                body: bytes, profile: str | None, asgi: bool = False) -> dict[str, Any]:
     model = load_model(bundle)
     name = bundle.name.removeprefix("loopline_")
     served = ServedModel(name=str(name), version="1", model=model, batching=batching,
@@ -110,9 +112,13 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
                 answers.append(b)
 
     protocols = []
+    factory = config.http_protocol_class
+    if asgi:
+        from loopline.serving.connection import protocol_class
+
+        factory = protocol_class(app.options.http, direct=False)
     for _ in range(conc):
-        p = config.http_protocol_class(config=config, server_state=state, app_state={},
-                                       _loop=loop)
+        p = factory(config=config, server_state=state, app_state={}, _loop=loop)
         p.connection_made(FakeTransport(on_write))
         protocols.append(p)
     msg = request(body, f"/v2/models/{served.name}/infer")
@@ -145,6 +151,7 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
     return {
         "model": served.name,
         "batching": batching,
+        "path": "asgi" if asgi else "direct",
         "conc": conc,
         "waves": waves,
         "us_per_request_runs": [round(r, 1) for r in runs],
@@ -154,41 +161,67 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
     }
 
 
-STAGES = [  # (stage, substrings of "file:function"), first match wins
-    ("sklearn predict", ("sklearn/",)),
-    ("numpy", ("numpy/",)),
-    ("batcher", ("serving/batcher.py",)),
-    ("loopline model call (bundle)", ("bundle/",)),
-    ("decode/encode V2 (protocols)", ("serving/protocols.py",)),
-    ("metrics", ("serving/metrics.py",)),
-    ("prediction log", ("prediction_log.py",)),
-    ("app routing + _infer", ("serving/app.py",)),
-    ("body read + respond (http.py)", ("serving/http.py",)),
-    ("limited protocol (connection.py)", ("serving/connection.py",)),
-    ("uvicorn httptools protocol + ASGI glue", ("uvicorn/",)),
-    ("asyncio/uvloop scheduling", ("asyncio/", "uvloop", "<built-in method _asyncio", "{method 'run")),
+_CALLBACKS = ("on_message_begin", "on_url", "on_header", "on_headers_complete", "on_body",
+              "on_message_complete", "data_received")
+STAGES: list[tuple[str, list[tuple[str, tuple[str, ...]]]]] = [
+    # (stage, [(file substring or "~" for builtins, function names or () for any)]), first wins
+    ("benchmark harness (fake transport; excluded)", [("hotpath.py", ())]),
+    ("JSON decode (orjson.loads)", [("~", ("<orjson.loads>", "<built-in method orjson.loads>"))]),
+    ("JSON encode (orjson.dumps)", [("~", ("<orjson.dumps>", "<built-in method orjson.dumps>"))]),
+    ("llhttp parse + parser callbacks", [
+        ("~", ("<method 'feed_data' of 'httptools.parser.parser.HttpParser' objects>",
+               "<built-in method httptools.parser.parser.parse_url>")),
+        ("httptools_impl.py", _CALLBACKS), ("connection.py", _CALLBACKS)]),
+    ("ASGI layer: cycle, scope, receive/send messages, app call chain", [
+        ("httptools_impl.py", ("__init__", "run_asgi", "send", "receive", "_start_asgi_task")),
+        ("serving/app.py", ()), ("serving/http.py", ("read_body", "respond")),
+        ("asyncio/locks.py", ())]),
+    ("direct path: task start, body wait, response bytes", [
+        ("serving/direct.py", ("answer_directly", "_answer", "read")),
+        ("connection.py", ("_start_asgi_task",))]),
+    ("routing (path → model)", [("serving/routes.py", ()), ("model_table.py", ()),
+                                ("serving/direct.py", ("direct_entry",))]),
+    ("response complete, keep-alive bookkeeping", [
+        ("httptools_impl.py", ("on_response_complete",)),
+        ("connection.py", ("on_response_complete",))]),
+    ("V2 encode", [("serving/v2.py", ("encode_v2", "_encode_tensor", "_out")),
+                   ("serving/protocols.py", ("encode_v2",))]),
+    ("V2 decode + signature check", [("serving/v2.py", ()), ("serving/protocols.py", ()),
+                                     ("serving/binary.py", ()), ("bundle/batch.py", ())]),
+    ("batching queue hop", [("serving/batcher.py", ()), ("concurrent/futures", ()),
+                            ("threading.py", ()), ("~", ("<method 'put' of '_queue.SimpleQueue' "
+                                                         "objects>",))]),
+    ("model call", [("bundle/", ()), ("sklearn/", ()), ("numpy/", ())]),
+    ("metrics", [("serving/metrics.py", ())]),
+    ("request id (uuid4) + prediction log", [("uuid.py", ()), ("prediction_log.py", ()),
+                                             ("random.py", ())]),
+    ("inference core (status mapping, headers)", [("serving/inference.py", ()),
+                                                  ("serving/http.py", ())]),
+    ("event loop, tasks, futures", [("asyncio/", ()), ("uvloop", ()), ("~", ())]),
 ]
 
 
+def _stage_of(key: tuple[str, int, str]) -> str | None:
+    file, _line, func = key
+    for name, rules in STAGES:
+        for where, funcs in rules:
+            if (where == "~" and file == "~") or (where != "~" and where in file):
+                if not funcs or func in funcs:
+                    return name
+    return None
+
+
 def stages(profile: str, requests: int) -> list[tuple[str, float]]:
-    """Self time per stage, µs per request, from cProfile stats (builtins are charged to the
-    stage of their caller when they have a single caller stage)."""
+    """Self time per stage, µs per request, from cProfile stats. A builtin that no rule names
+    is charged to its callers' stages, in proportion to the time each caller spent in it."""
     st = pstats.Stats(profile)
     totals: dict[str, float] = {}
-
-    def stage_of(key: tuple[str, int, str]) -> str | None:
-        label = f"{key[0]}:{key[2]}"
-        for name, subs in STAGES:
-            if any(s in label for s in subs):
-                return name
-        return None
-
     for key, (_cc, _nc, tt, _ct, callers) in st.stats.items():  # type: ignore[attr-defined]
-        name = stage_of(key)
-        if name is None and key[0] == "~":  # a builtin: charge it to its callers' stages
+        name = _stage_of(key)
+        if key[0] == "~" and name == "event loop, tasks, futures" and callers:
             total_ct = sum(v[3] if len(v) > 3 else 0 for v in callers.values()) or 1.0
             for ck, cv in callers.items():
-                cn = stage_of(ck) or "other"
+                cn = _stage_of(ck) or "other"
                 share = (cv[3] if len(cv) > 3 else 0) / total_ct
                 totals[cn] = totals.get(cn, 0.0) + tt * share
             continue
@@ -206,16 +239,25 @@ def main() -> int:
     ap.add_argument("--body", type=pathlib.Path, default=None)
     ap.add_argument("--profile", default=None)
     ap.add_argument("--stages", action="store_true")
+    ap.add_argument("--asgi", action="store_true", help="every request through the ASGI app")
     a = ap.parse_args()
     body_file = a.body or (a.bundle.parent / "payload" / "loopline_1.json")
     body = body_file.read_bytes()
     uvloop.install()
     res = asyncio.run(drive(a.bundle, a.conc, a.waves, a.repeat, not a.no_batching, body,
-                            a.profile))
+                            a.profile, a.asgi))
     print(json.dumps(res))
     if a.profile and a.stages:
-        for name, us in stages(a.profile, a.waves * a.conc):
-            print(f"  {name:42s} {us:7.1f} µs/request (profiled, inflated by cProfile)")
+        rows = stages(a.profile, a.waves * a.conc)
+        harness = sum(us for name, us in rows if name.startswith("benchmark harness"))
+        total = sum(us for _, us in rows) - harness
+        best = res["us_per_request_best"]
+        print(f"  {'stage':62s} {'profiled µs':>11s} {'share':>6s} {'≈ µs unprofiled':>15s}")
+        for name, us in rows:
+            if name.startswith("benchmark harness"):
+                continue
+            print(f"  {name:62s} {us:11.1f} {us / total:6.1%} {us / total * best:15.1f}")
+        print(f"  {'total (harness excluded)':62s} {total:11.1f} {1:6.1%} {best:15.1f}")
     return 0
 
 

@@ -47,6 +47,14 @@ PEER_NAMES = {
 }
 
 
+#: Peers without the taxi case, and why.
+NO_TAXI = {
+    "pytriton": "its venv has numpy<2 and no pandas: the pipeline cannot be unpickled or "
+                "refitted there without another set-up",
+    "fastapi": "fastapi_app.py takes a 2-D float array only",
+}
+
+
 def _mlserver_dir(peer: str, model: str, port: int) -> pathlib.Path:
     d = rb.ART / "mlserver_cfg" / f"{peer}_{model}"
     (d / model).mkdir(parents=True, exist_ok=True)
@@ -122,7 +130,9 @@ def start(peer: str, model: str, port: int, logs: pathlib.Path) -> dict[str, Any
 
 
 # ------------------------------------------------------------------------- checks
-def expected_labels(model: str) -> list[int]:
+def expected_labels(model: str) -> list[Any]:
+    if model == "taxi":  # string labels, from save_loopline.py's scikit-learn pipeline
+        return list(json.loads((rb.ART / "taxi_labels.json").read_text()))
     import joblib
     import numpy as np
 
@@ -130,14 +140,16 @@ def expected_labels(model: str) -> list[int]:
     return [int(v) for v in joblib.load(rb.ART / f"{model}.joblib").predict(rows)]
 
 
-def check(s: dict[str, Any], path: str, want: list[int]) -> str | None:
+def check(s: dict[str, Any], path: str, want: list[Any]) -> str | None:
     """None when ``path`` of server ``s`` answers 4 rows right with tritonclient's defaults."""
     import numpy as np
 
     rows = np.asarray(json.loads((rb.ART / "rows.json").read_text()), dtype=np.float64)[:4]
     model = s["model"]
     try:
-        if s["peer"] == "fastapi":
+        if model == "taxi":
+            labels = check_taxi(s, path)
+        elif s["peer"] == "fastapi":
             body = json.dumps({"inputs": rows.tolist()}).encode()
             _st, resp = rb.http("POST", "/predict", s["port"], body)
             got = json.loads(resp)["predictions"]
@@ -158,10 +170,43 @@ def check(s: dict[str, Any], path: str, want: list[int]) -> str | None:
             inp.set_data_from_numpy(rows, binary_data=path == "binary")
             out = th.InferRequestedOutput("predict", binary_data=path == "binary")
             got = c.infer(model, [inp], outputs=[out]).as_numpy("predict")
-        labels = [int(v) for v in np.asarray(got).ravel()]
+        if model != "taxi":
+            labels = [int(v) for v in np.asarray(got).ravel()]
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc)[:200]}"
     return None if labels == want[:4] else f"labels {labels} != {want[:4]}"
+
+
+def check_taxi(s: dict[str, Any], path: str) -> list[str]:
+    """The labels server ``s`` gives the first 4 taxi rows over ``path`` (one input per column,
+    request parameter content_type=pd as MLServer needs for a DataFrame)."""
+    import numpy as np
+
+    cols = json.loads((rb.ART / "taxi_rows.json").read_text())
+    kinds = {"distance": ("FP64", np.float64), "hour": ("INT64", np.int64)}
+    if path == "grpc":
+        import tritonclient.grpc as client
+    else:
+        import tritonclient.http as client  # type: ignore[no-redef]
+    inputs = []
+    for name, values in cols.items():
+        wire, dtype = kinds.get(name, ("BYTES", object))
+        inp = client.InferInput(name, [4], wire)
+        arr = np.asarray(values[:4], dtype=dtype)
+        if path == "grpc":
+            inp.set_data_from_numpy(arr)
+        else:
+            inp.set_data_from_numpy(arr, binary_data=path == "binary")
+        inputs.append(inp)
+    if path == "grpc":
+        c = client.InferenceServerClient(f"127.0.0.1:{s['port'] + 1}")
+        outs = [client.InferRequestedOutput("predict")]
+    else:
+        c = client.InferenceServerClient(f"127.0.0.1:{s['port']}")
+        outs = [client.InferRequestedOutput("predict", binary_data=path == "binary")]
+    got = c.infer("taxi", inputs, outputs=outs, parameters={"content_type": "pd"})
+    return [v.decode() if isinstance(v, bytes) else str(v)
+            for v in np.asarray(got.as_numpy("predict")).ravel()]
 
 
 # ---------------------------------------------------------------------------- load
@@ -179,7 +224,7 @@ def load(s: dict[str, Any], path: str, rows: int, conc: int, dur: int) -> dict[s
     """One bounded load run; rps counts successful answers only."""
     port, model = s["port"], s["model"]
     if path == "grpc":
-        body = PAY / f"grpc_{model}_{rows}.bin"
+        body = PAY / f"grpc_{model}_{rows}.bin"  # taxi: make_bodies.py's per-column request
         with tempfile.NamedTemporaryFile("r", suffix=".log") as logf:
             cmd = ["h2load", "-t1", f"-c{conc}", "-m1", f"-D{dur}", "--warm-up-time=1",
                    "-H", "content-type: application/grpc", "-H", "te: trailers",
@@ -200,6 +245,12 @@ def load(s: dict[str, Any], path: str, rows: int, conc: int, dur: int) -> dict[s
                 "client_cpu_s": round(cpu, 2)}
     if s["peer"] == "fastapi":
         body, script, extra = PAY / f"fastapi_{rows}.json", HERE / "post.lua", {}
+    elif model == "taxi" and path == "json":
+        body, script, extra = PAY / f"v2_taxi_{rows}.json", HERE / "post.lua", {}
+    elif model == "taxi":
+        hlen = (PAY / f"v2bin_taxi_{rows}.hlen").read_text().strip()
+        body, script, extra = PAY / f"v2bin_taxi_{rows}.bin", HERE / "post_binary.lua", {
+            "HEADER_LEN": hlen}
     elif path == "json":
         body, script, extra = PAY / f"loopline_{rows}.json", HERE / "post.lua", {}
     else:
@@ -230,6 +281,9 @@ def bench(a: argparse.Namespace) -> None:
         try:
             for i, peer in enumerate(a.peers.split(",")):  # one at a time: start-up bursts
                 port = a.port + 10 * i
+                if model == "taxi" and peer in NO_TAXI:
+                    print(f"!! {peer}/taxi: {NO_TAXI[peer]}; left out")
+                    continue
                 if not (rb.port_free(port) and rb.port_free(port + 1)):
                     raise SystemExit(f"port {port} or {port + 1} busy")
                 s = start(peer, model, port, logs)

@@ -1,7 +1,9 @@
 """Train the benchmark models exactly like train.py and save them as loopline bundles.
 
 Run with the project venv: ``.venv/bin/python save_loopline.py`` (after train.py).
-Writes $ARTIFACTS/loopline_{lr,rf} and payload/loopline_{1,32}.json (V2 bodies), and checks
+Writes $ARTIFACTS/loopline_{lr,rf,taxi} and payload/loopline_{1,32}.json,
+payload/loopline_taxi_{1,32}.json (V2 bodies; taxi.joblib, taxi_rows.json and taxi_labels.json
+for the peers of paths_bench.py), and checks
 that the bundles predict exactly what the joblib models of train.py predict (same seeds,
 same scikit-learn), without unpickling them: it compares against the expected labels that
 train.py's models produce on rows.json, recomputed here.
@@ -92,6 +94,14 @@ def save_taxi(art: pathlib.Path = ART) -> pathlib.Path:
             ]
         }  # fmt: skip
         (art / "payload" / f"loopline_taxi_{n}.json").write_text(json.dumps(body))
+    # for the peers (paths_bench.py): the scikit-learn pipeline itself (MLServer loads it with
+    # mlserver-sklearn, same scikit-learn and numpy), the first 32 rows and their labels
+    import joblib
+
+    joblib.dump(model, art / "taxi.joblib")
+    head = x.head(32)
+    (art / "taxi_rows.json").write_text(json.dumps({c: head[c].tolist() for c in x.columns}))
+    (art / "taxi_labels.json").write_text(json.dumps([str(v) for v in model.predict(head)]))
     print(f"taxi: saved {dest.name}, served by {loaded.serving_path}")
     return dest
 
