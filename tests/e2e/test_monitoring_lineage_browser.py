@@ -13,6 +13,9 @@ def test_the_monitoring_screen_renders_its_heat_table_and_charts_and_passes_axe(
     page: Page, live: Live
 ) -> None:
     attach_monitor(live.console)
+    errors: list[str] = []  # script errors and failed loads (charts.js, live-focus.js, uPlot)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(f"{live.url}/ui/monitors")
     expect(page.locator("#monitors")).to_contain_text("bc-watch")
     assert serious_violations(page) == []
@@ -29,6 +32,7 @@ def test_the_monitoring_screen_renders_its_heat_table_and_charts_and_passes_axe(
     expect(page.locator('#drift-chart[data-drawn="true"] .uplot canvas')).to_have_count(1)
     shot(page, "monitor")
     assert serious_violations(page) == []
+    assert errors == []
 
 
 def test_the_lineage_screen_draws_a_runs_graph_and_passes_axe(page: Page, live: Live) -> None:

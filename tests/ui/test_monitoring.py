@@ -222,7 +222,8 @@ def test_the_drift_score_and_performance_series_travel_as_chart_data_for_uplot(
     charts = {c["id"]: c for c in map(json.loads, found)}
     drift = charts["drift-chart"]
     assert drift["x"] == [0, 1, 2] and drift["x_label"] == "window" and drift["y_label"] == "js"
-    assert [s["label"] for s in drift["series"]] == ["distance", "threshold"]
+    assert [s["label"] for s in drift["series"]] == ["distance", "threshold", "drifted"]
+    assert drift["series"][2]["values"] == [None, 0.3, 0.3] and drift["series"][2]["width"] == 0
     assert drift["series"][0]["values"] == [0.05, 0.3, 0.3]
     assert drift["series"][1]["values"] == [0.2, 0.2, 0.2] and drift["series"][1]["dashed"]
     (perf,) = [c for i, c in charts.items() if i.startswith("perf-chart-")]

@@ -64,7 +64,7 @@ class PerfRow:
 @dataclass(frozen=True, slots=True)
 class Line:
     """One series of a :class:`Chart`: ``values[i]`` at the chart's ``x[i]`` (None: a gap);
-    ``color`` a CSS variable of console.css."""
+    ``color`` a CSS variable of console.css; ``width`` 0: points only, no line."""
 
     label: str
     values: tuple[float | None, ...]
@@ -275,13 +275,16 @@ def _drift(feature: str | None, rows: Sequence[HeatRow]) -> Chart | None:
     metric = row.metric or "distance"
     return Chart(
         id="drift-chart",
-        label=f"{row.feature}: {metric} per window (solid) against its threshold (dashed)",
+        label=f"{row.feature}: {metric} per window (solid) against its threshold (dashed), "
+        "drifted windows marked",
         y_label=metric,
         x=tuple(c.index for c in row.cells),
         lines=(
             Line(row.feature, tuple(c.value for c in row.cells)),
             Line("threshold", tuple(c.threshold for c in row.cells), "--bad-fg", dashed=True,
                  width=1.5),
+            Line("drifted", tuple(c.value if c.drifted else None for c in row.cells),
+                 "--bad-fg", width=0),
         ),
     )  # fmt: skip
 

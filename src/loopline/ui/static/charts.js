@@ -2,7 +2,8 @@
    <figure class="chart"><div class="uplot-host"></div><script type="application/json"
    class="chart-data">…</script></figure> with uPlot (vendored). The data comes from
    loopline.ui.monitoring.Chart.data(): {label, x_label, y_label, x: [window indices],
-   series: [{label, values (null: a gap), color (a CSS variable), dashed, width}]}.
+   series: [{label, values (null: a gap), color (a CSS variable), dashed, width (0: points
+   only)}]}.
    Runs on load and on every htmx swap (the live SSE updates), so a live update redraws its
    charts. No inline script, no eval: the CSP stays script-src 'self'. */
 (function () {
@@ -25,12 +26,17 @@
     var series = [{ label: spec.x_label }];
     var data = [spec.x];
     spec.series.forEach(function (s) {
+      var stroke = cssVar(s.color, "#0072b2");
+      var marks = s.width === 0; // points only: marked windows (drifted)
       series.push({
         label: s.label,
-        stroke: cssVar(s.color, "#0072b2"),
-        width: s.width,
+        stroke: stroke,
+        width: marks ? 0 : s.width,
         dash: s.dashed ? [6, 4] : undefined,
-        points: { show: spec.x.length <= 48 && s.width >= 2 },
+        paths: marks ? function () { return null; } : undefined,
+        points: marks
+          ? { show: true, size: 9, fill: stroke, stroke: stroke }
+          : { show: spec.x.length <= 48 && s.width >= 2 },
         spanGaps: false,
       });
       data.push(s.values);
