@@ -223,3 +223,38 @@ def test_a_models_versions_page_newest_first_from_the_store(console: Console) ->
     assert [int(v) for v in re.findall(r'<tr data-version="(\d+)">', rest)] == [3, 2, 1]
     assert "@champion" in rest  # the alias chip sits on version 1, on the last page
     assert c.get("/ui/models/nope").status_code == 404
+
+
+# ---- artifacts, paged in SQL --------------------------------------------------------------
+
+
+def test_artifacts_page_newest_first_and_the_next_link_keeps_the_filters(
+    console: Console,
+) -> None:
+    md = console.metadata
+    run = md.put_context("run", "many", properties={"pipeline": "p"})
+    ids = [md.put_artifact("Examples", f"mem://e/{i}", state=ArtifactState.LIVE).id
+           for i in range(53)]  # fmt: skip
+    md.put_artifact("Schema", "mem://s", state=ArtifactState.LIVE)
+    md.attribute(run.id, ids)
+    c = console.client()
+    first = c.get("/ui/artifacts?type=Examples").text
+    shown = [int(i) for i in re.findall(r'<tr data-artifact="(\d+)">', first)]
+    assert shown == ids[::-1][:50]
+    assert f'href="/ui/artifacts?after={ids[3]}&amp;type=Examples"' in first
+    rest = c.get(f"/ui/artifacts?after={ids[3]}&type=Examples").text
+    assert [int(i) for i in re.findall(r'<tr data-artifact="(\d+)">', rest)] == ids[2::-1]
+    in_run = c.get(f"/ui/artifacts?run={run.id}&after={ids[1]}").text
+    assert [int(i) for i in re.findall(r'<tr data-artifact="(\d+)">', in_run)] == [ids[0]]
+    assert f'href="/ui/lineage?from=artifact/{ids[0]}"' in in_run
+
+
+def test_the_artifacts_filters_name_a_bad_value(console: Console) -> None:
+    c = console.client()
+    bad = c.get("/ui/artifacts?run=x")
+    assert bad.status_code == 400 and "run = &#39;x&#39; is invalid" in bad.text
+    pipeline = console.metadata.put_context("pipeline", "p")
+    missing = c.get(f"/ui/artifacts?run={pipeline.id}")
+    assert missing.status_code == 404 and f"run = {pipeline.id} is not a run" in missing.text
+    long = c.get("/ui/artifacts?type=" + "t" * 300)
+    assert long.status_code == 400 and "an artifact type name is at most 255" in long.text

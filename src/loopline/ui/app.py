@@ -44,6 +44,7 @@ from loopline.controlplane.responses import error_response
 from loopline.errors import InvalidInputError, LooplineError, NotFoundError, shown
 from loopline.types import check_name
 from loopline.ui.actions import VERBS, alias_command, cli_command, form_int
+from loopline.ui.artifacts import artifact_filter, artifacts_page
 from loopline.ui.monitoring import window_param
 from loopline.ui.paging import after_id, after_name
 from loopline.ui.reads import ConsoleReads
@@ -82,6 +83,7 @@ def create_console(
         Route("/runs", c.page(c.runs), methods=["GET"]),
         Route("/runs/{run_id}", c.page(c.run), methods=["GET"]),
         Route("/compare", c.page(c.compare), methods=["GET"]),
+        Route("/artifacts", c.page(c.artifacts), methods=["GET"]),
         Route("/lineage", c.page(c.lineage), methods=["GET"]),
         Route("/monitors", c.page(c.monitors), methods=["GET"]),
         Route("/monitors/{name}", c.page(c.monitor), methods=["GET"]),
@@ -293,6 +295,14 @@ class _Console:
         step, tail = q.get("step") or None, log_lines(q.get("tail"))
         screen = await run_in_threadpool(self.reads.run, run_id, step, tail)
         return self._context(request, r=screen, tail=tail)
+
+    async def artifacts(self, request: Request) -> Response:
+        q = request.query_params
+        chosen = artifact_filter(q.get("type") or None, q.get("run") or None)
+        after = after_id(q.get("after"))
+        page = await run_in_threadpool(artifacts_page, self.reads.metadata, chosen, after)
+        ctx = self._context(request, page=page, f=chosen)
+        return HTMLResponse(render_page("artifacts.html", ctx))
 
     async def compare(self, request: Request) -> Response:
         a, b = compared_ids(request.query_params.getlist("runs"))
