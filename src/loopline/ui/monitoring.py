@@ -10,8 +10,8 @@ runs, and passes them in with the view state of the URL (``version``, ``feature`
 table, ``bar_chart`` for the reference-vs-window distribution, bucketed as the report labels
 them). The series over windows (the chosen feature's drift score against its threshold, each
 performance metric with its interval and the CBPE estimate with its alert band) are
-:class:`Chart` data that the page draws with uPlot (``static/charts.js``); a table beside
-each holds the same numbers.
+:class:`~loopline.ui.chart.Chart` data that the page draws with uPlot
+(``static/charts.js``); a table beside each holds the same numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from loopline.monitor.report_svg import Series, bar_chart, line_chart
 from loopline.monitor.status import MonitorStatus
 from loopline.monitor.window_result import FeatureResult, PerformanceValue, WindowResult
 from loopline.types import JsonDict
+from loopline.ui.chart import Chart, Line
 
 WINDOWS = 24  # windows shown per version (the status keeps the same history)
 
@@ -59,44 +60,6 @@ class PerfRow:
     index: int
     value: PerformanceValue
     estimated: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One series of a :class:`Chart`: ``values[i]`` at the chart's ``x[i]`` (None: a gap);
-    ``color`` a CSS variable of console.css; ``width`` 0: points only, no line."""
-
-    label: str
-    values: tuple[float | None, ...]
-    color: str = "--s0"
-    dashed: bool = False
-    width: float = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Chart:
-    """A line chart over window indices, drawn in the browser by uPlot (``static/charts.js``
-    reads :meth:`data` from a ``<script type="application/json">``)."""
-
-    id: str
-    label: str  # the chart's accessible name and caption
-    y_label: str
-    x: tuple[int, ...]  # window indices
-    lines: tuple[Line, ...]
-
-    def data(self) -> JsonDict:
-        return {
-            "id": self.id,
-            "label": self.label,
-            "x_label": "window",
-            "y_label": self.y_label,
-            "x": list(self.x),
-            "series": [
-                {"label": s.label, "values": list(s.values), "color": s.color,
-                 "dashed": s.dashed, "width": s.width}
-                for s in self.lines
-            ],
-        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

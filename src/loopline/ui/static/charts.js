@@ -1,7 +1,7 @@
 /* loopline console: draws the line charts whose data a page carries in
    <figure class="chart"><div class="uplot-host"></div><script type="application/json"
    class="chart-data">…</script></figure> with uPlot (vendored). The data comes from
-   loopline.ui.monitoring.Chart.data(): {label, x_label, y_label, x: [window indices],
+   loopline.ui.chart.Chart.data(): {id, label, x_label, y_label, x: [whole numbers],
    series: [{label, values (null: a gap), color (a CSS variable), dashed, width (0: points
    only)}]}.
    Runs on load and on every htmx swap (the live SSE updates), so a live update redraws its
