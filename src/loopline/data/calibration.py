@@ -37,7 +37,6 @@ from typing import Literal
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from scipy.stats import chi2, norm
 
 from loopline.data.drift import (
     ALPHA,
@@ -341,6 +340,8 @@ def _distances(
 
 def _quantile(metric: Metric, d: np.ndarray, factor: float, far: float) -> float:
     """The robust (1 − far) quantile of the distances ``d`` (module docstring, step 3)."""
+    from scipy.stats import chi2, norm  # lazy: SciPy takes ~0.5 s to import
+
     if metric is Metric.NEW_VALUE_EXCESS:
         sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
         return max(float(d.mean()) + float(norm.isf(far)) * sd, float(np.quantile(d, 1 - far)))

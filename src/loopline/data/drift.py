@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
-from scipy.stats import norm
 
 from loopline.data.distances import (
     jensen_shannon_distance,
@@ -318,5 +317,7 @@ def categorical_distances(
         rate, expected = new / cur.count, ref.singletons / ref.count
         metrics[Metric.NEW_VALUE_EXCESS] = rate - expected
         se = math.sqrt(rate * (1 - rate) / cur.count + expected * (1 - expected) / ref.count)
+        from scipy.stats import norm  # lazy: SciPy takes ~0.5 s to import
+
         noise[Metric.NEW_VALUE_EXCESS] = float(norm.isf(ALPHA)) * se
     return metrics, noise, method

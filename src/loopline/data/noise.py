@@ -22,7 +22,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binom, chi2
 
 from loopline.data.distances import PSI_EPS
 from loopline.data.schema import Metric
@@ -33,6 +32,8 @@ Floats = npt.NDArray[np.float64]
 
 def sampling_noise(cells: int, n_ref: int, n_cur: int, alpha: float = 0.01) -> dict[Metric, float]:
     """Critical JS distance and PSI for ``cells`` well-filled cells (the χ² approximation)."""
+    from scipy.stats import chi2  # lazy: SciPy takes ~0.5 s to import
+
     crit = float(chi2.ppf(1.0 - alpha, max(cells - 1, 1))) * (1.0 / n_ref + 1.0 / n_cur)
     return {Metric.PSI: crit, Metric.JENSEN_SHANNON: math.sqrt(crit / (8.0 * math.log(2.0)))}
 
@@ -42,6 +43,8 @@ def null_noise(p: Floats, q: Floats, alpha: float = 0.01) -> dict[Metric, float]
 
     Both are count vectors over the same cells (cells empty on both sides dropped).
     """
+    from scipy.stats import binom  # lazy: SciPy takes ~0.5 s to import
+
     na, nb = float(p.sum()), float(q.sum())
     t = np.rint(p + q).astype(np.int64)
     share = na / (na + nb)
@@ -68,6 +71,8 @@ def null_noise(p: Floats, q: Floats, alpha: float = 0.01) -> dict[Metric, float]
 
 
 def _scaled_chi2_quantile(mean: float, var: float, alpha: float) -> float:
+    from scipy.stats import chi2  # lazy: SciPy takes ~0.5 s to import
+
     if mean <= 0.0 or var <= 0.0:
         return max(mean, 0.0)
     g = var / (2.0 * mean)
