@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.errors import InvalidInputError, shown
+from loopline.ui.rollout import Rollout
 
 VERBS = ("scale", "pause", "resume", "promote", "promote-full", "abort", "retry", "undo")
 
@@ -50,16 +51,15 @@ def alias_command(model: str, alias: str, version: int, why: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def action_states(view: Mapping[str, Any], revision_count: int) -> tuple[ActionState, ...]:
-    """Every action on the deployment whose API view is ``view``."""
+def action_states(
+    view: Mapping[str, Any], revision_count: int, rollout: Rollout | None, paused: bool
+) -> tuple[ActionState, ...]:
+    """Every action on the deployment whose API view is ``view``, with its rollout read on
+    either engine (:func:`loopline.ui.rollout.rollout_of`) and whether it is paused (the
+    rollout status's ``paused``)."""
     name = str((view.get("metadata") or {}).get("name"))
-    spec: Mapping[str, Any] = view.get("spec") or {}
-    status: Mapping[str, Any] = view.get("status") or {}
-    rollout: Mapping[str, Any] = status.get("rollout") or {}
-    progressive = (spec.get("strategy") or {}).get("type") in ("Canary", "BlueGreen")
-    in_flight = progressive and bool(rollout.get("canary"))
-    aborted = progressive and rollout.get("phase") == "Degraded" and bool(rollout.get("abort"))
-    paused = bool(spec.get("paused"))
+    in_flight = rollout is not None and rollout.in_flight
+    aborted = rollout is not None and rollout.aborted
     rows = [
         ("scale", "Scale", True, ""),
         ("pause", "Pause", not paused, "the deployment is already paused"),

@@ -3,7 +3,8 @@
 A row joins what the API serves separately: the deployment (model version, phase, replicas,
 traffic split by revision number), the monitors that watch it (drift: how many features of
 the newest version drifted in its last window, firing alerts) and the triggers that roll out
-to it (the last retrain run). Pure: the inputs are the API's JSON views.
+to it (the last retrain run). Pure: the inputs are the API's JSON views, of either engine (the
+rollout step and the split are read by :mod:`loopline.ui.rollout`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from loopline.ui.rollout import at, rollout_of, step_of, traffic_of
+
+__all__ = ["OverviewRow", "Split", "at", "drift_summary", "last_retrain", "overview_row",
+           "traffic_split"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,31 +43,14 @@ class OverviewRow:
     retrain_at: object  # the run's time (epoch seconds or RFC 3339), or None
 
 
-def at(doc: object, *keys: str) -> Any:
-    """``doc[k1][k2]…`` through JSON objects; None where a key is missing or not an object."""
-    for key in keys:
-        if not isinstance(doc, Mapping):
-            return None
-        doc = doc.get(key)
-    return doc
-
-
-def traffic_split(view: Mapping[str, Any], numbers: Mapping[str, int]) -> tuple[Split, ...]:
-    """The weights of ``status.traffic`` by revision number (highest weight first); a
-    rolling-update deployment without weights sends everything to its current revision."""
-    status = view.get("status") or {}
-    weights = (status.get("traffic") or {}).get("weights")
-    if not weights:
-        current = str(status.get("templateHash"))
-        label = f"rev {numbers[current]}" if current in numbers else "current"
-        return (Split(label, 100),)
-    items = weights.items() if isinstance(weights, dict) else weights
-    return tuple(
-        sorted(
-            (Split(f"rev {numbers[h]}" if h in numbers else str(h), int(w)) for h, w in items),
-            key=lambda s: (-s.weight, s.revision),
-        )
-    )
+def traffic_split(
+    view: Mapping[str, Any], revisions: Sequence[Mapping[str, Any]]
+) -> tuple[Split, ...]:
+    """The traffic by revision number, highest weight first, on either engine
+    (:func:`loopline.ui.rollout.traffic_of`): a Kubernetes canary's track is named by its
+    Service; a rolling-update deployment sends everything to its current revision."""
+    rows = traffic_of(view, revisions, rollout_of(view))
+    return tuple(Split(r.label, r.weight) for r in rows)
 
 
 def drift_summary(name: str, monitors: Sequence[Mapping[str, Any]]) -> tuple[str, bool]:
@@ -107,14 +96,13 @@ def overview_row(
     revisions: Sequence[Mapping[str, Any]],
     monitors: Sequence[Mapping[str, Any]],
     triggers: Sequence[Mapping[str, Any]],
-    step: str,
 ) -> OverviewRow:
-    """One deployment's row from its API view, its revisions, every monitor and trigger."""
+    """One deployment's row from its API view, its revisions, every monitor and trigger, on
+    either engine (the step and split read by :mod:`loopline.ui.rollout`)."""
     spec = at(view, "spec") or {}
     status = at(view, "status") or {}
     model = at(status, "model") or {}
     name = str(at(view, "metadata", "name"))
-    numbers = {str(r.get("hash")): int(r.get("number") or 0) for r in revisions}
     drift, drifted = drift_summary(name, monitors)
     retrain, when = last_retrain(name, triggers)
     return OverviewRow(
@@ -124,8 +112,8 @@ def overview_row(
         phase=str(status.get("phase") or "Unknown"),
         ready=int(status.get("readyReplicas") or 0),
         desired=int(spec.get("replicas") or 0),
-        step=step,
-        split=traffic_split(view, numbers),
+        step=step_of(view, rollout_of(view)),
+        split=traffic_split(view, revisions),
         drift=drift,
         drifted=drifted,
         retrain=retrain,

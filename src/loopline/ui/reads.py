@@ -3,7 +3,8 @@
 :class:`ConsoleReads` asks the :class:`~loopline.controlplane.ControlPlane` (the same calls
 the API's GET routes make), the model registry and the run history (the same queries as
 ``loopline models`` and ``loopline runs``), then hands the results to the pure builders of
-:mod:`loopline.ui.overview`, :mod:`loopline.ui.actions` and :mod:`loopline.ui.dag`. Every
+:mod:`loopline.ui.overview`, :mod:`loopline.ui.actions` and :mod:`loopline.ui.dag`; the
+deployment page is :mod:`loopline.ui.deployments` (either engine: local or Kubernetes). Every
 method blocks (store reads): the routes call them on the thread pool.
 """
 
@@ -15,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from loopline.controlplane import ControlPlane
-from loopline.deploy.strategies.progressive_sync import step_summary
 from loopline.errors import LooplineError, NotFoundError, shown
 from loopline.metadata.entities import Artifact, EventType, ModelVersion
 from loopline.pipeline.runs import RunHistory, RunRecord, StepRecord
 from loopline.registry import AliasMove, ModelSummary
 from loopline.types import JsonDict
-from loopline.ui.actions import ActionState, action_states
 from loopline.ui.dag import DagLayout, DagNode, Timeline, layout, timeline
+from loopline.ui.deployments import DeploymentReads, DeploymentScreen
 from loopline.ui.lineage import LineageScreen, lineage_screen
 from loopline.ui.monitoring import WINDOWS, MonitorScreen, listens_to, monitor_screen
 from loopline.ui.overview import OverviewRow, at, overview_row
@@ -38,18 +38,6 @@ from loopline.ui.runs import (
 )
 
 BLESSING_TYPE = "ModelBlessing"
-
-
-@dataclass(frozen=True, slots=True)
-class DeploymentScreen:
-    view: JsonDict
-    step: str
-    revisions: tuple[JsonDict, ...]
-    replicas: tuple[JsonDict, ...]
-    events: tuple[JsonDict, ...]
-    actions: tuple[ActionState, ...]
-    steps: tuple[str, ...]  # the canary steps, described
-    numbers: dict[str, int]  # revision hash → number
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +90,7 @@ class ConsoleReads:
         self.log_directory = log_directory
         self.registry = service.pinner.registry
         self.metadata = service.pinner.metadata
+        self.deployments = DeploymentReads(service)
 
     # ---- deployments ---------------------------------------------------------------------
 
@@ -113,35 +102,15 @@ class ConsoleReads:
         rows = []
         for name in page.items:
             try:
-                step = self._step(name)
                 revisions = self.s.revisions(name)
             except NotFoundError:  # deleted since the list was read
                 continue
-            rows.append(overview_row(views[name], revisions, monitors, triggers, step))
+            rows.append(overview_row(views[name], revisions, monitors, triggers))
         return Page(tuple(rows), page.after, page.next_after)
 
     def deployment(self, name: str) -> DeploymentScreen:
-        view = self.s.get_deployment(name)
-        revisions = tuple(self.s.revisions(name))
-        canary_steps = at(view, "spec", "strategy", "canary", "steps") or ()
-        steps = tuple(_describe(s) for s in canary_steps if isinstance(s, dict))
-        return DeploymentScreen(
-            view=view,
-            step=self._step(name),
-            revisions=revisions,
-            replicas=tuple(self.s.replicas(name)),
-            events=tuple(reversed(self.s.list_events(name, 50))),
-            actions=action_states(view, len(revisions)),
-            steps=steps,
-            numbers={str(at(r, "hash")): int(at(r, "number")) for r in revisions},
-        )
-
-    def _step(self, name: str) -> str:
-        d = self.s.store.get_deployment(name)
-        state = d.status.rollout
-        if not d.spec.strategy.progressive or state is None or state.canary is None:
-            return ""
-        return step_summary(d.spec, state)
+        """The deployment page, on either engine (:mod:`loopline.ui.deployments`)."""
+        return self.deployments.screen(name)
 
     @staticmethod
     def _optional(read: Any) -> list[JsonDict]:
@@ -334,13 +303,3 @@ def _blessing(art: Artifact) -> Blessing:
 def _when(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
-
-def _describe(step: JsonDict) -> str:
-    """A canary step as Argo's CLI lists it (``setWeight: 20``, ``pause: 30s``)."""
-    (kind, value), *_ = step.items() or [("step", "")]
-    if isinstance(value, dict):
-        if not value:
-            return f"{kind}: until promoted" if kind == "pause" else kind
-        inner = ", ".join(f"{k}={v}" for k, v in value.items())
-        return f"{kind}: {inner}"
-    return f"{kind}: {value}"
