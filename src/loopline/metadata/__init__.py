@@ -41,7 +41,7 @@ from loopline.metadata.retention import (
     RetentionPolicy,
     plan_gc,
 )
-from loopline.metadata.steps import PlannedOutput, StepOutput, StepStart
+from loopline.metadata.steps import PlannedOutput, StepOutput, StepRecord, StepStart
 from loopline.metadata.store import MetadataStore
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ __all__ = [
     "RetentionPolicy",
     "SqlMetadataStore",
     "StepOutput",
+    "StepRecord",
     "StepStart",
     "collect",
     "open_store",

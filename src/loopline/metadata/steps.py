@@ -41,6 +41,16 @@ class StepOutput:
 
 
 @dataclass(frozen=True)
+class StepRecord:
+    """What ``record_step`` wrote: the final execution and its outputs as published (LIVE,
+    with digests and properties), in the order given — read back in the same transaction,
+    so the next step needs no read of its own."""
+
+    execution: Execution
+    outputs: tuple[Artifact, ...]
+
+
+@dataclass(frozen=True)
 class StepStart:
     """What ``start_step`` recorded: the RUNNING execution and its PENDING outputs, in the
     order of the planned outputs."""

@@ -24,7 +24,7 @@ from loopline.metadata.entities import (
     ModelVersion,
 )
 from loopline.metadata.retention import Collection, CollectionResult, GcPlan, RetentionGraph
-from loopline.metadata.steps import PlannedOutput, StepOutput, StepStart
+from loopline.metadata.steps import PlannedOutput, StepOutput, StepRecord, StepStart
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
 
@@ -209,14 +209,15 @@ class MetadataStore(abc.ABC):
         properties: Mapping[str, Json] | None = None,
         ended_at: datetime | None = None,
         contexts: Sequence[ContextId] = (),
-    ) -> Execution:
+    ) -> StepRecord:
         """Finish a step in one transaction: all of it is visible or none.
 
         Each output (a PENDING artifact) gets its digest and merged properties, an OUTPUT
         event (index = position among the outputs of the same port), turns LIVE and is
         attributed to every context in ``contexts``; ``outputs`` are only for ``state``
         COMPLETE. Each ``discarded`` artifact (PENDING; its bytes were removed) turns DELETED.
-        The execution's properties are merged and it takes the final ``state``.
+        The execution's properties are merged and it takes the final ``state``. Returns the
+        final execution and the published outputs as stored (in the order of ``outputs``).
 
         Raises NotFoundError for an unknown execution, artifact or context, ConflictError if
         the execution is already final or an output is not PENDING, and InvalidInputError

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from loopline.metadata.entities import ExecutionState
+from loopline.metadata.entities import Artifact, ExecutionState
 
 
 class RunStatus(enum.Enum):
@@ -31,6 +31,9 @@ class StepResult:
     error: str | None
     gate: bool
     outputs: Mapping[str, int | None]
+    # The output artifacts as the store returned them, by port, when the executor has them
+    # at hand (the runner hands them to the next steps without reading them again).
+    artifacts: Mapping[str, Artifact] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,13 +222,19 @@ class LocalRunner:
 
     def _inputs(self, step: Step, results: Mapping[str, StepResult]) -> dict[str, Artifact | None]:
         ids: dict[str, int | None] = {}
+        found: dict[int, Artifact] = {}
         for port in step.component.inputs:
             ref = step.arguments.get(port)
-            ids[port] = (
-                results[ref.step_id].outputs.get(ref.port) if isinstance(ref, OutputRef) else None
-            )
-        wanted = [aid for aid in ids.values() if aid is not None]
-        found = {a.id: a for a in self.metadata.get_artifacts(wanted)} if wanted else {}
+            ids[port] = None
+            if isinstance(ref, OutputRef):
+                upstream = results[ref.step_id]
+                ids[port] = upstream.outputs.get(ref.port)
+                known = upstream.artifacts.get(ref.port)
+                if known is not None and known.id == ids[port]:
+                    found[known.id] = known  # as the store returned it when it was recorded
+        wanted = [aid for aid in ids.values() if aid is not None and aid not in found]
+        if wanted:
+            found.update((a.id, a) for a in self.metadata.get_artifacts(wanted))
         return {port: None if aid is None else found[aid] for port, aid in ids.items()}
 
     def _cancel(self, scope: RunScope, step: Step, upstream: str) -> StepResult:

@@ -196,6 +196,7 @@ class StepExecutor:
             return None
         outs = [e for e in md.get_events(execution_ids=[previous.id]) if e.type is EventType.OUTPUT]
         artifacts = md.get_artifacts([e.artifact_id for e in outs])
+        by_id = {a.id: a for a in artifacts}
         if any(not self.scope.artifacts.exists(a.uri) for a in artifacts):
             for a in artifacts:  # bytes vanished behind our back: never reuse them again
                 if not self.scope.artifacts.exists(a.uri):
@@ -220,6 +221,7 @@ class StepExecutor:
             error=None,
             gate=False,
             outputs={e.port: e.artifact_id for e in outs},
+            artifacts={e.port: by_id[e.artifact_id] for e in outs if e.artifact_id in by_id},
         )
 
     # -- a real run ----------------------------------------------------------------------
@@ -332,7 +334,7 @@ class StepExecutor:
         final: dict[str, Json],
         started: float,
     ) -> StepResult:
-        self.scope.metadata.record_step(
+        record = self.scope.metadata.record_step(
             execution_id,
             state=ExecutionState.COMPLETE,
             outputs=outputs,
@@ -349,6 +351,7 @@ class StepExecutor:
             error=None,
             gate=False,
             outputs={o.port: o.artifact_id for o in outputs},
+            artifacts={o.port: a for o, a in zip(outputs, record.outputs, strict=True)},
         )
 
     def _attempt(

@@ -80,7 +80,7 @@ class StepRecordContract:
         start = _start(store, ports=("model", "report"))
         model, report = start.outputs
         [run] = store.list_contexts(type_name="run")
-        done = store.record_step(
+        record = store.record_step(
             start.execution.id,
             state=ExecutionState.COMPLETE,
             outputs=[
@@ -90,7 +90,9 @@ class StepRecordContract:
             properties={"attempts": 1},
             contexts=[run.id],
         )
+        done = record.execution
         assert done == store.get_execution(start.execution.id)
+        assert record.outputs == (store.get_artifact(model.id), store.get_artifact(report.id))
         assert done.state is ExecutionState.COMPLETE and done.ended_at is not None
         assert done.properties == {"run": "r1", "attempts": 1}
         live = store.get_artifact(model.id)
@@ -106,12 +108,14 @@ class StepRecordContract:
 
     def test_record_step_failed_discards_the_pending_outputs(self, store: MetadataStore) -> None:
         start = _start(store)
-        failed = store.record_step(
+        record = store.record_step(
             start.execution.id,
             state=ExecutionState.FAILED,
             discarded=[start.outputs[0].id],
             properties={"error": "boom"},
         )
+        failed = record.execution
+        assert record.outputs == ()
         assert failed.state is ExecutionState.FAILED and failed.properties["error"] == "boom"
         assert store.get_artifact(start.outputs[0].id).state is ArtifactState.DELETED
         assert [e.type for e in store.get_events(execution_ids=[failed.id])] == [IN, IN]

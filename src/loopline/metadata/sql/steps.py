@@ -45,7 +45,7 @@ from loopline.metadata.sql.schema import (
     ExecutionRow,
 )
 from loopline.metadata.sql.states import check_artifact_transition, check_execution_transition
-from loopline.metadata.steps import PlannedOutput, StepOutput, StepStart
+from loopline.metadata.steps import PlannedOutput, StepOutput, StepRecord, StepStart
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
 ARTIFACTS: Table = ArtifactRow.__table__  # type: ignore[assignment]
@@ -135,7 +135,7 @@ def record(
     properties: Mapping[str, Json] | None,
     ended_at: datetime | None,
     contexts: Sequence[ContextId],
-) -> Execution:
+) -> StepRecord:
     check_id("Execution", execution_id)
     final = check_state(state)
     if final not in TERMINAL_STATES:
@@ -247,7 +247,16 @@ def record(
     if extra is not None:
         values["properties"] = merge(row["properties"], extra)
     conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(**values))
-    return _execution(execution_id, {**row, **values})
+    published: list[Artifact] = []
+    if checked:
+        rows = {
+            r["id"]: r
+            for r in conn.execute(
+                select(ARTIFACTS).where(ARTIFACTS.c.id.in_([o.artifact_id for o in checked]))
+            ).mappings()
+        }
+        published = [_artifact(o.artifact_id, dict(rows[o.artifact_id])) for o in checked]
+    return StepRecord(_execution(execution_id, {**row, **values}), tuple(published))
 
 
 # ---- helpers -------------------------------------------------------------------------------

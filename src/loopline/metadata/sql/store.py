@@ -56,7 +56,7 @@ from loopline.metadata.sql.engine import (
     read_engine,
     retry_transient,
 )
-from loopline.metadata.steps import PlannedOutput, StepOutput, StepStart
+from loopline.metadata.steps import PlannedOutput, StepOutput, StepRecord, StepStart
 from loopline.metadata.store import MetadataStore
 from loopline.types import ArtifactId, ContextId, ExecutionId, Json
 
@@ -411,7 +411,7 @@ class SqlMetadataStore(MetadataStore):
         properties: Mapping[str, Json] | None = None,
         ended_at: datetime | None = None,
         contexts: Sequence[ContextId] = (),
-    ) -> Execution:
+    ) -> StepRecord:
         return self._call_core(
             lambda c: steps.record(
                 c,
