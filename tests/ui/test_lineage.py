@@ -56,6 +56,9 @@ def test_a_bad_reference_answers_400_and_an_unknown_one_404_naming_it(console: C
     missing = c.get("/ui/lineage?from=model/bc/99")
     assert missing.status_code == 404 and "99" in missing.text
     assert c.get("/ui/lineage?from=run/999999").status_code == 404
+    pipeline = console.metadata.ensure_context("pipeline", "not-a-run")
+    not_a_run = c.get(f"/ui/lineage?from=run/{pipeline.id}")
+    assert not_a_run.status_code == 404 and f"no run {pipeline.id}" in not_a_run.text
     prediction = c.get("/ui/lineage?from=prediction/abc")
     assert prediction.status_code == 404 and "prediction-log directory" in prediction.text
 
