@@ -9,93 +9,16 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
-from tests.deploy.engines.kubernetes.kube_helpers import register_taxi
-from tests.ui.conftest import LOCAL, TOKEN, csrf_of
+from tests.ui.conftest import csrf_of
+from tests.ui.kube_console import KubeConsole, kube_console
 
-from loopline.controlplane.api import create_app
-from loopline.controlplane.events import EventLog
-from loopline.controlplane.kubernetes import KubernetesControlPlane
-from loopline.controlplane.pinning import ModelPinner
 from loopline.deploy.engines.kubernetes import GatewayRef
-from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
-from loopline.deploy.state import InMemoryDeploymentStateStore
-from loopline.deploy.template_store import InMemoryAnalysisTemplateStore
-from loopline.platform import Platform
-from loopline.settings import Settings
-from loopline.testing.kube import FakeApiServer
-from loopline.testing.kube_controller import DeploymentControllerSim
-from loopline.ui import create_console
-from loopline.ui.session import COOKIE, SessionKeys
 
 pytest.importorskip("lightkube", reason="the k8s extra (lightkube) is not installed")
-
-from loopline.deploy.engines.kubernetes.cluster_lightkube import LightkubeCluster
-
-STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
-
-
-def document(model: str, name: str = "taxi") -> dict[str, Any]:
-    return {"apiVersion": "loopline/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"model": model, "replicas": 4,
-                     "strategy": {"type": "Canary", "canary": {"steps": STEPS}}}}  # fmt: skip
-
-
-@dataclass
-class KubeConsole:
-    """The Kubernetes control plane with its console, and the fake cluster's controller."""
-
-    service: KubernetesControlPlane
-    kubelet: DeploymentControllerSim
-    app: Any
-
-    def settle(self, rounds: int = 4) -> None:
-        """The cluster's Deployment controller and the control plane's loop, in turns."""
-        for _ in range(rounds):
-            self.kubelet.sync()
-            self.service.sync_once()
-        self.kubelet.sync()
-
-    def client(self, *, signed_in: bool = False) -> TestClient:
-        c = TestClient(self.app, base_url=LOCAL, client=("127.0.0.1", 40000),
-                       follow_redirects=False)  # fmt: skip
-        if signed_in:
-            c.cookies.set(COOKIE, SessionKeys(TOKEN).new_cookie(), domain="127.0.0.1")
-        return c
-
-    def canary_at_first_pause(self) -> None:
-        """``taxi`` serving taxi/1, then applied with taxi/2: held at step 2/4 (pause)."""
-        self.service.apply(document("taxi/1"))
-        self.settle()
-        self.service.apply(document("taxi/2"))
-        self.settle()
-        rollout = self.service.get_deployment("taxi")["status"]["rollout"]
-        assert rollout is not None and rollout["stepIndex"] == 1, rollout
-
-
-def kube_console(tmp_path: Path, gateway: GatewayRef | None) -> Iterator[KubeConsole]:
-    with FakeApiServer() as server:
-        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
-        db_url, root = f"sqlite:///{tmp_path}/metadata.db", str(tmp_path / "artifacts")
-        register_taxi(db_url, root)
-        settings = Settings.from_env({"LOOPLINE_DB_URL": db_url, "LOOPLINE_ARTIFACT_ROOT": root,
-                                      "LOOPLINE_HOME": str(tmp_path / "home")})  # fmt: skip
-        with LightkubeCluster.from_kubeconfig(kubeconfig) as cluster, Platform(settings) as p:
-            service = KubernetesControlPlane(
-                deployer=KubernetesDeployer(cluster, "default"), image="loopline:test",
-                gateway=gateway, pinner=ModelPinner(registry=p.registry, metadata=p.metadata),
-                events=EventLog(clock=time.time), store=InMemoryDeploymentStateStore(),
-                templates=InMemoryAnalysisTemplateStore(),
-            )  # fmt: skip
-            app = create_app(service, token=TOKEN, console=create_console(service, token=TOKEN))
-            yield KubeConsole(service, DeploymentControllerSim(server.store), app)
 
 
 @pytest.fixture
@@ -110,8 +33,9 @@ def kube_without_gateway(tmp_path: Path) -> Iterator[KubeConsole]:
     yield from kube_console(tmp_path, None)
 
 
-def weight_row(html: str, role: str) -> str:
-    row = re.search(rf'<tr data-revision="[^"]*" data-role="{role}">.*?</tr>', html, re.S)
+def weight_row(page: str, role: str) -> str:
+    """The row of the traffic table with that role (stable, canary)."""
+    row = re.search(rf'<tr data-revision="[^"]*" data-role="{role}">.*?</tr>', page, re.S)
     assert row is not None, f"no {role} row in the traffic table"
     return row.group()
 
