@@ -28,10 +28,10 @@ class ServeProcess:
     def __init__(self, args: list[str]) -> None:
         cmd = [sys.executable, "-c", "from loopline.cli.main import main; main()", "serve", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self._read_line(deadline_s=30)
+        line = self._read_line(deadline_s=60)
         if "listening on" not in line:
             self.proc.kill()
-            err = self.proc.stderr.read() if self.proc.stderr else ""
+            _, err = self.proc.communicate()  # reaps it and closes both pipes
             raise RuntimeError(f"server did not start: {line!r} {err}")
         self.url = line.split("listening on ")[1].split()[0]
 
