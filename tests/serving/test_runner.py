@@ -178,13 +178,11 @@ def test_sigterm_answers_every_request_in_flight_then_exits_zero(
     two_workers: ServeProcess, models: Any
 ) -> None:
     socks = [_send_raw(two_workers.url, models) for _ in range(24)]  # 24 × ~20 ms of work
-    start = time.monotonic()
     two_workers.proc.send_signal(signal.SIGTERM)
     statuses = [_status_of(s) for s in socks]
     code = two_workers.proc.wait(30)
     assert statuses == [200] * 24
     assert code == 0
-    assert time.monotonic() - start < 20
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{two_workers.url}/v2/health/live", timeout=2)
 
