@@ -11,8 +11,10 @@ same ``Host`` allow-list. Then:
   answers a ``role=status`` fragment with the equivalent CLI command.
 - **Live.** A page holds one SSE stream (``/ui/live/...``): the server re-reads its live block
   every :data:`LIVE_INTERVAL` seconds and sends it when it changed (``event: update``), so a
-  change reaches the page within about half a second. ``?max_events=N`` ends a stream after N
-  updates (tests).
+  change reaches the page within about half a second; on the Kubernetes engine every
+  :data:`KUBERNETES_LIVE_INTERVAL` seconds (a deployment page is ~30 requests to the cluster's
+  API server, which the control plane's own loop needs too). ``?max_events=N`` ends a stream
+  after N updates (tests).
 - **Headers.** ``Content-Security-Policy: default-src 'self'; script-src 'self'`` (no inline
   script anywhere; data for scripts travels in ``<script type="application/json">``),
   ``X-Frame-Options: DENY``, ``Referrer-Policy: same-origin``, ``nosniff``, and ``no-store``
@@ -45,6 +47,7 @@ from loopline.errors import InvalidInputError, LooplineError, NotFoundError, sho
 from loopline.types import check_name
 from loopline.ui.actions import VERBS, alias_command, cli_command, form_int
 from loopline.ui.artifacts import artifact_filter, artifacts_page
+from loopline.ui.deployments import KUBERNETES
 from loopline.ui.monitoring import window_param
 from loopline.ui.paging import after_id, after_name
 from loopline.ui.reads import ConsoleReads
@@ -54,6 +57,7 @@ from loopline.ui.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Session, Sessio
 
 STATIC = Path(__file__).parent / "static"
 LIVE_INTERVAL = 0.25
+KUBERNETES_LIVE_INTERVAL = 1.0
 PING_EVERY = 15.0
 MAX_FORM_BYTES = 64 * 1024
 CSP = (
@@ -149,6 +153,8 @@ class _Console:
         self.reads = reads
         self.keys = keys
         self.s = service
+        kubernetes = reads.deployments.engine == KUBERNETES
+        self.interval = KUBERNETES_LIVE_INTERVAL if kubernetes else LIVE_INTERVAL
 
     # ---- access --------------------------------------------------------------------------
 
@@ -397,8 +403,8 @@ class _Console:
                     yield ": ping\n\n"
                 if await request.is_disconnected():
                     return
-                await asyncio.sleep(LIVE_INTERVAL)
-                quiet += LIVE_INTERVAL
+                await asyncio.sleep(self.interval)
+                quiet += self.interval
 
         return StreamingResponse(
             events(),
