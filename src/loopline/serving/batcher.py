@@ -10,6 +10,15 @@ projected completion (queue ahead of it, in batches, times ``d``) exceeds ``max_
 or that would push the queue past ``max_queue_rows``, is refused at once with
 :class:`Overloaded` (→ 503 + Retry-After); a queued request that has waited ``max_latency_ms``
 is shed. Each caller gets back only its own rows.
+
+Where a batch runs (:func:`runs_inline`): on the event loop when what the model call costs the
+loop, predicted for its rows by a second ``a·n + b`` fit, is under ``inline_below_ms``;
+otherwise in one worker thread, so request parsing overlaps prediction. A call made in the
+thread is measured by its own CPU time (``time.thread_time`` around the call, in the thread):
+the wall time seen from the loop includes the hop to the thread and the waits for the GIL while
+the loop parses, so under load a cheap model, once in the thread, measured above the threshold
+for good. A call made on the loop is measured by the wall time it held the loop, so a model
+that waits without using the CPU (I/O, sleeping) goes back to the thread.
 """
 
 from __future__ import annotations
@@ -64,10 +73,11 @@ class LatencyModel:
         self.b = 0.0
         self._since_fit = 0
 
-    def record(self, rows: int, seconds: float) -> None:
+    def record(self, rows: int, seconds: float, *, refit: bool = False) -> None:
+        """Add a sample; the fit is redone every 8 samples (the first 8: each), or now."""
         self.samples.append((rows, seconds))
         self._since_fit += 1
-        if self._since_fit >= 8 or len(self.samples) <= 8:
+        if refit or self._since_fit >= 8 or len(self.samples) <= 8:
             self._fit()
 
     def _fit(self) -> None:
@@ -118,6 +128,7 @@ class AdaptiveBatcher:
         self._inflight_started = 0.0
         self._inflight_rows = 0
         self.latency = LatencyModel()
+        self.loop_cost = LatencyModel()  # seconds a call holds the event loop (see runs_inline)
         self._executor: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ sizing
@@ -260,23 +271,21 @@ class AdaptiveBatcher:
         self._inflight_started = start
         self._inflight_rows = sum(i.rows for i in items)
         self._on_batch(self._inflight_rows, [start - i.enqueued for i in items])
-        inline = (
-            len(self.latency.samples) >= 4
-            and self.latency.predict(self._inflight_rows) * 1000 < self._opts.inline_below_ms
-        )
-        if inline:
-            self._finish(items, start, _run_items(self._run, items))
+        if runs_inline(self.loop_cost, self._inflight_rows, self._opts.inline_below_ms):
+            self._finish(items, start, _run_items(self._run, items, True))
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="loopline-batch")
-        fut = loop.run_in_executor(self._executor, _run_items, self._run, items)
+        fut = loop.run_in_executor(self._executor, _run_items, self._run, items, False)
         fut.add_done_callback(lambda f: self._finish(items, start, f.result()))
 
     def _finish(
-        self, items: list[_Item], start: float, results: list[Outputs | BaseException]
+        self, items: list[_Item], start: float, ran: tuple[list[Outputs | BaseException], float]
     ) -> None:
+        results, cost = ran
         seconds = time.perf_counter() - start
         self.latency.record(self._inflight_rows, seconds)
+        record_loop_cost(self.loop_cost, self._inflight_rows, cost, self._opts.inline_below_ms)
         self._on_done(self._inflight_rows, seconds)
         for item, result in zip(items, results, strict=False):
             if item.future.done():
@@ -296,7 +305,36 @@ class AdaptiveBatcher:
             self._executor = None
 
 
-def _run_items(run: RunFn, items: list[_Item]) -> list[Outputs | BaseException]:
+def runs_inline(loop_cost: LatencyModel, rows: int, inline_below_ms: float) -> bool:
+    """Whether a batch of ``rows`` rows runs on the event loop: once ``loop_cost`` (seconds a
+    model call holds the loop, see :func:`_run_items`) has 4 samples, when it predicts less
+    than ``inline_below_ms`` for ``rows``. Until then batches run in the thread, where a slow
+    first call cannot stall the loop."""
+    return len(loop_cost.samples) >= 4 and loop_cost.predict(rows) * 1000.0 < inline_below_ms
+
+
+def record_loop_cost(
+    loop_cost: LatencyModel, rows: int, seconds: float, inline_below_ms: float
+) -> None:
+    """Record that a call of ``rows`` rows holds the loop ``seconds``; one at or past
+    ``inline_below_ms`` is fitted at once, so a model that held the loop too long (it waits
+    without using the CPU, or grew slower) is not run on it again before the next refit."""
+    loop_cost.record(rows, seconds, refit=seconds * 1000.0 >= inline_below_ms)
+
+
+def _run_items(
+    run: RunFn, items: list[_Item], on_loop: bool
+) -> tuple[list[Outputs | BaseException], float]:
+    """Run the items (see :func:`_call_items`); return the results and the seconds the call
+    holds the event loop: on the loop, its wall time; in the thread, the CPU time the thread
+    spent on it (``time.thread_time``: neither the hop nor the waits for the GIL count)."""
+    clock = time.perf_counter if on_loop else time.thread_time
+    t0 = clock()
+    results = _call_items(run, items)
+    return results, clock() - t0
+
+
+def _call_items(run: RunFn, items: list[_Item]) -> list[Outputs | BaseException]:
     """Run the items as one batch; if that fails, run each alone so one bad row fails alone."""
     if len(items) == 1:
         try:

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from loopline.bundle import Batch, coerce_batch
+from loopline.bundle import Batch
 from loopline.errors import InvalidInputError, UnsupportedMediaTypeError
 from loopline.serving import binary, protocols
 from loopline.serving.batcher import AdaptiveBatcher, Outputs, Overloaded
@@ -39,6 +39,7 @@ from loopline.serving.metrics import Metrics
 from loopline.serving.model_table import Entry
 from loopline.serving.options import ServedModel, ServerOptions
 from loopline.serving.prediction_log import LogRecord, SegmentWriter
+from loopline.serving.typed_batch import typed_batch
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class Inference:
                         raw = protocols.decode_mlflow(body.document, sig)
                     else:
                         raw, key = protocols.decode_predict(body.document, sig)
-                batch, rows = coerce_batch(sig, raw)
+                batch, rows = typed_batch(sig, raw)  # converts each value once
                 outputs = await self.predict(entry, batch, rows)
                 if rid is None:  # 32 random hex digits, as uuid4().hex at a seventh of the cost
                     rid = os.urandom(16).hex()

@@ -22,6 +22,7 @@ from loopline.bundle import Signature, TensorSpec, coerce_array
 from loopline.errors import InvalidInputError
 from loopline.serving import binary
 from loopline.serving.binary import Tensors
+from loopline.serving.typed_batch import json_array
 
 Raw = dict[str, Any]
 _NP = orjson.OPT_SERIALIZE_NUMPY
@@ -272,6 +273,9 @@ def _v2_tensor(tensor: dict[str, Any], spec: TensorSpec) -> np.ndarray[Any, Any]
             f"Input {name!r} needs 'data', a list of values (or, as binary data, "
             "parameters.binary_data_size and an Inference-Header-Content-Length header)."
         )
+    fast = json_array(spec, shape, data)
+    if fast is not None:
+        return fast
     arr = coerce_array(spec, data)
     size = binary.element_count(shape)
     if arr.size != size:
