@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/serving/hotpath.py BUNDLE [--conc 64] [--waves 400] [--repeat 5]
         [--no-batching] [--asgi] [--profile out.pstats] [--stages] [--body payload.json]
+        [--stream] [--seed-ms 3] [--inline-below-ms 0]
 
 One worker's stack as ``loopline serve BUNDLE --batching`` builds it (``make_server``: uvicorn's
 config with loopline's limited httptools protocol, the ``ModelServerApp`` with its batcher and
@@ -15,7 +16,12 @@ recv, send on loopback) and wrk's. Reports µs per request (best of ``--repeat``
 ``--profile`` writes cProfile stats of one extra run, and ``--stages`` prints them grouped by
 stage (the function doing the work, see ``STAGES``), scaled to the unprofiled time. ``--asgi``
 sends every request through the ASGI app (the protocol built with ``direct=False``), as before
-the direct inference path (``loopline.serving.direct``).
+the direct inference path (``loopline.serving.direct``). ``--stream`` replaces the waves by
+``--conc`` clients that each send their next request as soon as theirs is answered (as wrk's
+connections: requests arrive while a batch runs), ``--waves × --conc`` requests per run;
+``--seed-ms`` starts the batcher as if its last 64 batches took that long (in its thread);
+``--inline-below-ms`` sets the batcher's threshold (0: every batch in its thread). The output
+says where the batcher now runs a ``--conc``-row batch (``runs_inline``) and what it measured.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import pathlib
 import pstats
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import uvloop
@@ -82,14 +89,20 @@ def request(body: bytes, path: str) -> bytes:
 
 
 async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batching: bool,
-                body: bytes, profile: str | None, asgi: bool = False) -> dict[str, Any]:
+                body: bytes, profile: str | None, asgi: bool = False,
+                stream: bool = False, inline_below_ms: float | None = None,
+                seed_ms: float | None = None) -> dict[str, Any]:
     model = load_model(bundle)
     name = bundle.name.removeprefix("loopline_")
     served = ServedModel(name=str(name), version="1", model=model, batching=batching,
                          default=True)
     from loopline.serving import create_app
 
-    app = create_app([served], options=ServerOptions())
+    options = ServerOptions()
+    if inline_below_ms is not None:  # 0: every batch in the thread, as a batcher stuck there
+        options = replace(options, batching=replace(options.batching,
+                                                    inline_below_ms=inline_below_ms))
+    app = create_app([served], options=options)
     server = make_server(app)
     config = server.config
     if not config.loaded:
@@ -98,16 +111,21 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
     loop = asyncio.get_running_loop()
     state = server.server_state
     done = 0
+    target = conc  # answers that end the wave (--stream: the run)
+    sent = 0
     all_done = asyncio.Event()
     answers: list[bytes] = []
 
-    def on_write(data: Any) -> None:
-        nonlocal done
+    def on_write(i: int, data: Any) -> None:
+        nonlocal done, sent
         b = bytes(data)
         if b.startswith(b"HTTP/1.1"):
             done += 1
-            if done == conc:
+            if done == target:
                 all_done.set()
+            elif stream and sent < target:  # this client sends its next request at once
+                sent += 1
+                loop.call_soon(protocols[i].data_received, msg)
             if len(answers) < 2:
                 answers.append(b)
 
@@ -117,16 +135,23 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
         from loopline.serving.connection import protocol_class
 
         factory = protocol_class(app.options.http, direct=False)
-    for _ in range(conc):
+    for i in range(conc):
         p = factory(config=config, server_state=state, app_state={}, _loop=loop)
-        p.connection_made(FakeTransport(on_write))
+        p.connection_made(FakeTransport(lambda data, i=i: on_write(i, data)))
         protocols.append(p)
     msg = request(body, f"/v2/models/{served.name}/infer")
 
     async def one_run(n_waves: int) -> float:
-        nonlocal done
+        nonlocal done, sent, target
         gc.collect()
         t0 = time.process_time()
+        if stream:  # every client in a closed loop of its own, as wrk's connections
+            done, sent, target = 0, conc, n_waves * conc
+            all_done.clear()
+            for p in protocols:
+                p.data_received(msg)
+            await all_done.wait()
+            return (time.process_time() - t0) / target * 1e6
         for _ in range(n_waves):
             done = 0
             all_done.clear()
@@ -135,6 +160,8 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
             await all_done.wait()
         return (time.process_time() - t0) / (n_waves * conc) * 1e6
 
+    if seed_ms is not None:
+        _seed(app, served.name, conc, seed_ms)
     await one_run(max(20, waves // 10))  # warm-up: the batcher's latency model fills
     runs = [await one_run(waves) for _ in range(repeat)]
     prof_file = None
@@ -145,6 +172,7 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
         pr.disable()
         pr.dump_stats(profile)
         prof_file = profile
+    placement = _placement(app, served.name, conc)
     for p in protocols:
         p.transport.close()
     await app.shutdown()
@@ -157,8 +185,42 @@ async def drive(bundle: pathlib.Path, conc: int, waves: int, repeat: int, batchi
         "us_per_request_runs": [round(r, 1) for r in runs],
         "us_per_request_best": round(min(runs), 1),
         "answer": answers[0][-160:].decode(errors="replace") if answers else None,
+        **placement,
         "profile": prof_file,
     }
+
+
+def _seed(app: Any, name: str, rows: int, ms: float) -> None:
+    """Start the batcher where a burst of load leaves it: 64 batches that took ``ms``, in its
+    thread (recorded in what each version decides on)."""
+    from loopline.serving.routes import v2_entry
+
+    b = v2_entry(app.table, f"/v2/models/{name}/infer")[0].batcher
+    for model in (b.latency, getattr(b, "loop_cost", None)):
+        for _ in range(64 if model is not None else 0):
+            model.record(rows, ms / 1000)
+
+
+def _placement(app: Any, name: str, rows: int) -> dict[str, Any]:
+    """Where the batcher now runs a ``rows``-row batch, and what it measured: the wall time
+    seen from the loop (``latency``, what the batcher decided on before) and, where the code
+    has it, what a call costs the loop (``loop_cost``: CPU time in the thread)."""
+    from loopline.serving.routes import v2_entry
+
+    entry, _ = v2_entry(app.table, f"/v2/models/{name}/infer")
+    b = entry.batcher
+    if b is None:
+        return {}
+    limit = b._opts.inline_below_ms
+    wall_ms = b.latency.predict(rows) * 1000
+    cost = getattr(b, "loop_cost", None)
+    out: dict[str, Any] = {"batch_wall_ms": round(wall_ms, 3)}
+    if cost is None:  # before: decided on the loop's wall time
+        out["runs_inline"] = len(b.latency.samples) >= 4 and wall_ms < limit
+    else:
+        out["batch_loop_cost_ms"] = round(cost.predict(rows) * 1000, 3)
+        out["runs_inline"] = len(cost.samples) >= 4 and cost.predict(rows) * 1000 < limit
+    return out
 
 
 _CALLBACKS = ("on_message_begin", "on_url", "on_header", "on_headers_complete", "on_body",
@@ -187,6 +249,7 @@ STAGES: list[tuple[str, list[tuple[str, tuple[str, ...]]]]] = [
     ("V2 encode", [("serving/v2.py", ("encode_v2", "_encode_tensor", "_out")),
                    ("serving/protocols.py", ("encode_v2",))]),
     ("V2 decode + signature check", [("serving/v2.py", ()), ("serving/protocols.py", ()),
+                                     ("serving/typed_batch.py", ()),
                                      ("serving/binary.py", ()), ("bundle/batch.py", ())]),
     ("batching queue hop", [("serving/batcher.py", ()), ("concurrent/futures", ()),
                             ("threading.py", ()), ("~", ("<method 'put' of '_queue.SimpleQueue' "
@@ -240,12 +303,19 @@ def main() -> int:
     ap.add_argument("--profile", default=None)
     ap.add_argument("--stages", action="store_true")
     ap.add_argument("--asgi", action="store_true", help="every request through the ASGI app")
+    ap.add_argument("--stream", action="store_true",
+                    help="each client sends its next request as soon as it is answered (as "
+                         "wrk), instead of waves: requests arrive while a batch runs")
+    ap.add_argument("--seed-ms", type=float, default=None,
+                    help="start the batcher as if its last 64 batches took this long")
+    ap.add_argument("--inline-below-ms", type=float, default=None,
+                    help="the batcher's inline_below_ms (0: every batch in its thread)")
     a = ap.parse_args()
     body_file = a.body or (a.bundle.parent / "payload" / "loopline_1.json")
     body = body_file.read_bytes()
     uvloop.install()
     res = asyncio.run(drive(a.bundle, a.conc, a.waves, a.repeat, not a.no_batching, body,
-                            a.profile, a.asgi))
+                            a.profile, a.asgi, a.stream, a.inline_below_ms, a.seed_ms))
     print(json.dumps(res))
     if a.profile and a.stages:
         rows = stages(a.profile, a.waves * a.conc)
