@@ -46,7 +46,7 @@ def trips(*months: str) -> Any:  # a pandas.DataFrame (pandas is an example-only
 
 def _write(frame: Any, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")  # writers in parallel never share it
     frame.to_csv(tmp, index=False)
     tmp.replace(target)
     return target

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from loopline.cli.main import cli
+from loopline.cli.output import reset_consoles
 from loopline.deploy.autoscaler_sim import CapacityModel, LoadTrace, simulate
 from loopline.deploy.spec import DeploymentSpec
 
@@ -19,6 +20,7 @@ DEPLOYMENT = EXAMPLES / "autoscaled-deployment.yaml"
 
 
 def run(*args: str | Path) -> Result:
+    reset_consoles()  # an earlier test in this process may have made them at another width
     return CliRunner().invoke(cli, ["autoscale", *map(str, args)], env={"COLUMNS": "1000"})
 
 

@@ -3,6 +3,7 @@ local runner, plus small real data sets written as span files."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,3 +99,16 @@ def cancer_dir(tmp_path: Path) -> Path:
     out.parent.mkdir(parents=True)
     frame.to_csv(out, index=False)
     return tmp_path / "cancer"
+
+
+@pytest.fixture(scope="session")
+def taxi_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Span 1 of the taxi example (the real January–March trips), written once per session
+    by the example's own ``taxi_data.ensure_span_one`` into a folder of the session's own."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "taxi" / "taxi_data.py"
+    spec = importlib.util.spec_from_file_location("taxi_data_for_tests", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written: Path = module.ensure_span_one(tmp_path_factory.mktemp("taxi-data"))
+    return written

@@ -20,19 +20,18 @@ from loopline.metadata.entities import ArtifactState
 from loopline.pipeline import RunStatus
 from tests.components.conftest import Harness, write_csv
 
-TAXI = Path(__file__).resolve().parents[2] / "examples" / "taxi" / "data" / "span-1" / "taxi.csv"
 SPLITS = {"train": 2, "eval": 1}
 
 
 @pytest.fixture
-def mixed_span(tmp_path: Path) -> tuple[Path, list[str]]:
+def mixed_span(tmp_path: Path, taxi_csv: Path) -> tuple[Path, list[str]]:
     """The taxi example data as four files of four formats, one with ``hour`` as double."""
     root = tmp_path / "span"
     root.mkdir()
-    shutil.copy(TAXI, root / "a.csv")
-    with TAXI.open("rb") as src, gzip.open(root / "b.csv.gz", "wb") as dst:
+    shutil.copy(taxi_csv, root / "a.csv")
+    with taxi_csv.open("rb") as src, gzip.open(root / "b.csv.gz", "wb") as dst:
         dst.write(src.read())
-    table = pacsv.read_csv(TAXI)
+    table = pacsv.read_csv(taxi_csv)
     hour = table.schema.get_field_index("hour")
     doubled = table.set_column(hour, "hour", table.column("hour").cast(pa.float64()))
     pq.write_table(doubled.slice(0, 3000), root / "c.parquet", row_group_size=700)

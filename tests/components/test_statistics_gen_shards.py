@@ -8,8 +8,6 @@ from pathlib import Path
 from loopline.components import ExampleGen, StatisticsGen
 from tests.components.conftest import Harness
 
-TAXI = Path(__file__).resolve().parents[2] / "examples" / "taxi" / "data"
-
 
 def counts(doc: dict[str, object]) -> object:
     """A profile's JSON without the float moments (summed in another order by shards)."""
@@ -20,14 +18,17 @@ def counts(doc: dict[str, object]) -> object:
     return doc
 
 
-def test_sharded_statistics_equal_one_task_statistics(harness: Harness) -> None:
-    gen = ExampleGen(input_dir=str(TAXI), pattern="span-{SPAN}/*.csv", batch_rows=1_000)
+def test_sharded_statistics_equal_one_task_statistics(harness: Harness, taxi_csv: Path) -> None:
+    gen = ExampleGen(
+        input_dir=str(taxi_csv.parents[1]), pattern="span-{SPAN}/*.csv", batch_rows=1_000
+    )
     one = StatisticsGen(examples=gen.outputs.examples, batch_rows=500).with_id("one")
     two = StatisticsGen(examples=gen.outputs.examples, shards=2, batch_rows=500).with_id("two")
     result = harness.run("taxi", [gen, one, two])
     assert result.ok
-    single, sharded = harness.artifact(result, "one", "statistics"), harness.artifact(
-        result, "two", "statistics"
+    single, sharded = (
+        harness.artifact(result, "one", "statistics"),
+        harness.artifact(result, "two", "statistics"),
     )
     assert sharded.properties["rows"] == single.properties["rows"]
     assert sharded.properties["splits"] == ["train", "eval"]  # the reference split first
@@ -37,8 +38,8 @@ def test_sharded_statistics_equal_one_task_statistics(harness: Harness) -> None:
         assert counts(b) == counts(a)
 
 
-def test_shards_below_one_fail_the_step_naming_the_value(harness: Harness) -> None:
-    gen = ExampleGen(input_dir=str(TAXI), pattern="span-{SPAN}/*.csv")
+def test_shards_below_one_fail_the_step_naming_the_value(harness: Harness, taxi_csv: Path) -> None:
+    gen = ExampleGen(input_dir=str(taxi_csv.parents[1]), pattern="span-{SPAN}/*.csv")
     stats = StatisticsGen(examples=gen.outputs.examples, shards=0)
     result = harness.run("taxi", [gen, stats])
     assert not result.ok

@@ -25,7 +25,6 @@ from loopline.errors import ComponentError, InvalidInputError
 from tests.components.conftest import Harness
 from tests.components.test_training import data_steps, preprocess
 
-TAXI = Path(__file__).resolve().parents[2] / "examples" / "taxi" / "data" / "span-1" / "taxi.csv"
 NUMERIC = ["distance", "hour"]
 CATEGORICAL = ["company", "local", "dow", "month"]
 COLUMNS = NUMERIC + CATEGORICAL
@@ -41,8 +40,8 @@ def preprocessing() -> ColumnTransformer:
 
 
 @pytest.fixture
-def taxi_split(tmp_path: Path) -> tuple[pa.Table, Path]:
-    table = pacsv.read_csv(TAXI)
+def taxi_split(tmp_path: Path, taxi_csv: Path) -> tuple[pa.Table, Path]:
+    table = pacsv.read_csv(taxi_csv)
     path = tmp_path / "train.parquet"
     pq.write_table(table, path, row_group_size=2_000)
     return table, path

@@ -39,9 +39,22 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr, highlight=False)
         return getattr(self._console, name)
 
+    def reset(self) -> None:
+        """Forget the console: the next print makes one from the environment as it is then."""
+        self._console = None
+
 
 console: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
 err_console: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
+
+
+def reset_consoles() -> None:
+    """For in-process runs of many commands (click's CliRunner in tests): rich reads the
+    terminal width (``COLUMNS``) when a console is made, and a console is made once per
+    process, so a command run with another ``COLUMNS`` needs fresh ones."""
+    for lazy in (console, err_console):
+        lazy.reset()  # type: ignore[attr-defined]
+
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables."
