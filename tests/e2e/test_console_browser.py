@@ -97,7 +97,15 @@ def test_registry_and_runs_screens_pass_axe(page: Page, live: Live) -> None:
         assert serious_violations(page) == [], path
     page.locator("#runs a").first.click()
     expect(page.locator("svg#dag g[data-status]")).to_have_count(3)
-    boxes = [page.locator(f"#node-{n}").bounding_box() for n in ("ingest", "stats", "train")]
+    # Measured in one script run: the live stream's first update swaps the graph in anew, and a
+    # node looked up before that swap and measured after it is detached (no box).
+    boxes = page.evaluate(
+        """ids => ids.map(id => {
+            const r = document.getElementById(`node-${id}`).getBoundingClientRect();
+            return {x: r.x, y: r.y, width: r.width, height: r.height};
+        })""",
+        ["ingest", "stats", "train"],
+    )
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert a and b
