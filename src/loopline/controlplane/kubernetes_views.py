@@ -63,7 +63,8 @@ def deployment_view(deployer: KubernetesDeployer, name: str, progress: CanaryPro
         "model": {"ref": spec.model if spec is not None else model, "pinned": model,
                   **({"digest": digest} if isinstance(digest, str) else {})},
         "templateHash": str(template_notes.get(TEMPLATE_HASH_ANNOTATION) or ""),
-        "phase": _phase(state, progress, _map(primary.get("spec")).get("paused") is True),
+        "phase": _phase(state, progress, _map(primary.get("spec")).get("paused") is True
+                        or (progress is not None and progress.paused)),
         "router": None,
     }
     return doc

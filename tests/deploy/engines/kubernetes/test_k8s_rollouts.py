@@ -24,7 +24,8 @@ def test_a_weight_step_completes_only_once_the_canary_is_ready() -> None:
 
 def test_a_timed_pause_completes_when_its_duration_has_elapsed_on_the_clock() -> None:
     started = next_canary_step(CANARY, CanaryProgress(1), now=100, canary_ready=True)
-    assert started == CanaryProgress(1, 100, waiting="paused at step 2 of 4 (pause 1m), 60 s left")
+    assert started == CanaryProgress(1, 100, waiting="paused at step 2 of 4 (pause 1m), 60 s left",
+                                     paused=True)  # fmt: skip
     assert next_canary_step(CANARY, started, now=159, canary_ready=True).step_index == 1
     assert next_canary_step(CANARY, started, now=160, canary_ready=True).step_index == 2
 
@@ -34,6 +35,14 @@ def test_an_analysis_step_waits_for_promote_on_kubernetes_and_full_skips_the_res
     assert held.step_index == 2 and "analyses run in a control plane" in held.waiting
     assert next_canary_step(CANARY, held, now=1, canary_ready=True, promote=True).step_index == 3
     assert next_canary_step(CANARY, held, now=1, canary_ready=False, full=True).step_index == 4
+
+
+def test_a_pause_step_timed_or_not_is_paused_and_an_analysis_step_is_not() -> None:
+    untimed = parse_canary({"steps": [{"setWeight": 20}, {"pause": {}}]})
+    assert next_canary_step(untimed, CanaryProgress(1), now=0, canary_ready=True).paused
+    assert next_canary_step(CANARY, CanaryProgress(1), now=0, canary_ready=True).paused
+    assert not next_canary_step(CANARY, CanaryProgress(2), now=0, canary_ready=True).paused
+    assert not next_canary_step(CANARY, CanaryProgress(0), now=0, canary_ready=False).paused
 
 
 def test_an_aborted_canary_never_moves() -> None:

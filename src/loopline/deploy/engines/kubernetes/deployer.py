@@ -110,11 +110,11 @@ class KubernetesDeployer:
                 position, rollout = RolloutPosition(_source(stable), step), True
         manifests = render_manifests(spec, image=image, namespace=self.namespace,
                                      gateway=gateway, model=model, position=position)
-        outcomes = []
+        outcomes, holder = [], None
         for obj in manifests.objects:
             ref = ObjectRef.of(obj)
             if ref.kind == "Deployment" and ref.name in (name, f"{name}-canary"):
-                extra = {SPEC_ANNOTATION: json.dumps(spec.to_dict(), sort_keys=True)}
+                extra = {SPEC_ANNOTATION: _dump(spec)}
                 if ref.name != name:
                     extra[STEP_ANNOTATION] = str(position.step_index if position else 0)
                 meta = obj["metadata"]
@@ -122,8 +122,16 @@ class KubernetesDeployer:
                 meta["annotations"] = {**meta["annotations"], **extra}
             before = self._find(ref)
             after = self.cluster.apply(obj)
+            if SPEC_ANNOTATION in _annotations(obj):
+                holder = (ref, after)
             outcomes.append((ref, "created" if before is None else "unchanged"
                              if _version(before) == _version(after) else "configured"))
+        live_paused = holder is not None and _spec(holder[1]).get("paused") is True
+        if holder is not None and live_paused != spec.paused:
+            # a rollout pause outlives an apply that does not pause (as after kubectl rollout
+            # pause and kubectl apply): the stored spec says what the cluster does
+            self.cluster.patch(holder[0], {"metadata": {"annotations": {
+                SPEC_ANNOTATION: _dump(replace(spec, paused=live_paused))}}})  # fmt: skip
         if rollout:  # a retried rollout forgets its abort and its pause
             self.cluster.patch(self._ref(f"{name}-canary"), {"metadata": {"annotations": {
                 ABORTED_ANNOTATION: None, PAUSE_ANNOTATION: None, PROMOTING_ANNOTATION: None}}})
@@ -175,9 +183,12 @@ class KubernetesDeployer:
         if _spec(canary).get("paused"):
             return replace(progress, waiting=f"deployment {name!r} is paused; resume it")
         strategy = spec.strategy.canary
-        if strategy is None:
+        if strategy is None:  # blue-green: paused while a ready preview waits for promote
+            auto = spec.strategy.blue_green is not None and (
+                spec.strategy.blue_green.auto_promotion_enabled)  # fmt: skip
             return replace(progress, waiting="preview ready; run loopline rollout promote to "
-                           "switch" if ready else "waiting for the preview to be ready")
+                           "switch" if ready else "waiting for the preview to be ready",
+                           paused=ready and not auto)  # fmt: skip
         new = next_canary_step(strategy, progress, now=now, canary_ready=ready)
         return new if new.waiting else replace(progress, waiting="moving on to the next step")
 
@@ -258,7 +269,8 @@ class KubernetesDeployer:
                                    spec.strategy.blue_green.auto_promotion_enabled):  # fmt: skip
                 return self._promote(spec, stable, canary)
             return replace(progress, waiting="preview ready; run loopline rollout promote to "
-                           "switch" if ready else "waiting for the preview to be ready")
+                           "switch" if ready else "waiting for the preview to be ready",
+                           paused=ready)  # fmt: skip
         new = next_canary_step(strategy, progress, now=now, canary_ready=ready, promote=promote,
                                full=full)  # fmt: skip
         if new.step_index >= len(strategy.steps):
@@ -374,12 +386,58 @@ class KubernetesDeployer:
         return True
 
     def set_paused(self, name: str, paused: bool) -> None:
-        names = [name] if self._layout(name) is None else [f"{name}-stable", f"{name}-canary"]
+        """``spec.paused`` of ``NAME`` (of both tracks when progressive), and of the stored
+        spec, so that the view says so and a re-apply of the stored spec keeps it."""
+        layout = self._layout(name)
+        stored = layout if layout is not None else self.spec(name)
+        holder = name if layout is None else f"{name}-canary"
+        names = [name] if layout is None else [f"{name}-stable", f"{name}-canary"]
         for n in names:
-            self.cluster.patch(self._ref(n), {"spec": {"paused": paused or None}})
+            body: JsonDict = {"spec": {"paused": paused or None}}
+            if n == holder and stored is not None:
+                body["metadata"] = {"annotations": {
+                    SPEC_ANNOTATION: _dump(replace(stored, paused=paused))}}  # fmt: skip
+            self.cluster.patch(self._ref(n), body)
 
     def scale(self, name: str, replicas: int) -> int:
-        return self.cluster.scale(self._ref(self._target(name)), replicas)
+        """Set the replicas of ``name`` as ``kubectl scale`` does, and in the stored spec, so
+        the rollout loop's next step and a re-apply of the stored spec keep them (applying a
+        file that names other replicas sets those, as ``kubectl apply`` does). A canary's
+        tracks are both sized for the weight they are at; a blue-green preview sized by
+        ``replicas`` follows. Under an HPA the count is set and the HPA decides from there,
+        as locally the autoscaler does. Returns the replicas of the Deployment serving stable
+        traffic.
+
+        Raises:
+            InvalidDefinitionError: the spec with these replicas is not valid (nothing changed).
+        """
+        layout = self._layout(name)
+        stored = layout if layout is not None else self.spec(name)
+        if stored is None:  # a Deployment applied without loopline's spec: the object alone
+            return self.cluster.scale(self._ref(name), replicas)
+        doc = stored.to_dict()
+        body = doc["spec"]
+        assert isinstance(body, dict)
+        new = DeploymentSpec.from_dict({**doc, "spec": {**body, "replicas": replicas}})
+        holder = name if layout is None else f"{name}-canary"
+        self.cluster.patch(self._ref(holder),
+                           {"metadata": {"annotations": {SPEC_ANNOTATION: _dump(new)}}})
+        if layout is None or new.autoscaling is not None:
+            return self.cluster.scale(self._ref(self._target(name)), replicas)
+        stable = self.cluster.get(self._ref(f"{name}-stable"))
+        notes = _annotations(self.cluster.get(self._ref(holder)))
+        progress = self.progress(name)
+        under_way = progress is not None and not progress.aborted
+        stable_replicas = replicas
+        if new.strategy.canary is not None:
+            step = int(str(notes.get(STEP_ANNOTATION) or 0)) if under_way else None
+            split = _split(new, stable, step, self._route(name))
+            stable_replicas = replicas if split.stable_replicas is None else split.stable_replicas
+            self.cluster.scale(self._ref(holder), split.canary_replicas)
+        blue_green = new.strategy.blue_green
+        if blue_green is not None and under_way and blue_green.preview_replica_count is None:
+            self.cluster.scale(self._ref(holder), replicas)
+        return self.cluster.scale(self._ref(f"{name}-stable"), stable_replicas)
 
     def autoscale(self, name: str, block: JsonDict | None) -> JsonDict | None:
         """Apply the HPA of ``block`` (``spec.autoscaling`` form), or delete it (None)."""
@@ -402,6 +460,11 @@ def _split(spec: DeploymentSpec, stable: JsonDict, step: int | None,
         return canary_split(spec.strategy.canary, spec.replicas, position,
                             gateway=route is not None, autoscaled=autoscaled)  # fmt: skip
     return Split(0, 0, (), None if autoscaled else spec.replicas, 0)
+
+
+def _dump(spec: DeploymentSpec) -> str:
+    """The ``loopline.dev/spec`` annotation of ``spec``."""
+    return json.dumps(spec.to_dict(), sort_keys=True)
 
 
 def _stored_spec(name: str, holder: str, text: Json) -> DeploymentSpec:

@@ -8,7 +8,8 @@
 - :func:`next_canary_step`: one step of a canary on Kubernetes, with the local controller's
   ``step_index`` (steps before it are done). ``setWeight``/``setMirror``/``setHeaderRoute``
   complete once the canary track is ready; a ``pause`` with a duration completes when it has
-  elapsed; a ``pause`` without one, and an ``analysis`` step, wait for ``promote`` (a control
+  elapsed; a ``pause`` without one, and an ``analysis`` step, wait for ``promote`` (a pause
+  step, timed or not, is ``paused``: phase Paused, as locally; a control
   plane with ``--engine kubernetes`` runs the analysis and promotes or aborts by its verdict:
   :mod:`.analysis`); ``promote --full`` completes every step;
 - :func:`merge_diff`: the JSON merge patch that turns one object into another.
@@ -147,12 +148,16 @@ def merge_diff(current: Json, target: Json) -> Json:
 @dataclass(frozen=True, slots=True)
 class CanaryProgress:
     """Where a canary on Kubernetes is: ``step_index`` (steps before it done), when the pause
-    at it started (None: not paused), whether it was aborted, and what it waits for."""
+    at it started (None: not paused), whether it was aborted, and what it waits for.
+    ``paused``: it waits at a pause — a ``pause`` step, timed or not, or a blue-green preview
+    ready for ``promote`` (Argo Rollouts' pause conditions): its phase is Paused, as on the
+    local engine."""
 
     step_index: int = 0
     pause_started: float | None = None
     aborted: bool = False
     waiting: str = ""
+    paused: bool = False
 
 
 def next_canary_step(
@@ -179,12 +184,14 @@ def next_canary_step(
             if now - started >= step.duration:
                 return CanaryProgress(index + 1)
             left = step.duration - (now - started)
-            return CanaryProgress(index, started, waiting=f"paused at {label}, {left:.0f} s left")
+            return CanaryProgress(index, started, waiting=f"paused at {label}, {left:.0f} s left",
+                                  paused=True)  # fmt: skip
         why = (" (on the Kubernetes engine analyses run in a control plane with --engine "
                "kubernetes, Prometheus metrics only)" if isinstance(step, RunAnalysis)
                else "")  # fmt: skip
         return CanaryProgress(index, started, waiting=f"paused at {label}{why}; run loopline "
-                              "rollout promote to continue")  # fmt: skip
+                              "rollout promote to continue",
+                              paused=isinstance(step, Pause))  # fmt: skip
     if promote or canary_ready:
         return CanaryProgress(index + 1)
     return replace(progress, waiting=f"waiting for the canary's replicas to be ready: {label}")
