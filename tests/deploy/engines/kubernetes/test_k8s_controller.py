@@ -269,7 +269,12 @@ def test_the_control_plane_scales_autoscales_and_deletes_on_the_cluster(
     controlplane: Any, deployer: KubernetesDeployer
 ) -> None:
     controlplane.apply(document("taxi/1"))
-    controlplane.scale("taxi", 3)
+    assert controlplane.scale("taxi", 3)["spec"]["replicas"] == 3
+    assert deployer.cluster.get_scale(ObjectRef("apps/v1", "Deployment", "taxi", NS)) == 3
+    paused = controlplane.set_paused("taxi", True)
+    assert paused["spec"]["paused"] is True and paused["status"]["phase"] == "Paused"
+    assert controlplane.set_paused("taxi", False)["spec"]["paused"] is False
+    controlplane.set_model("taxi", "taxi/2")  # re-applies the stored spec: the scale stays
     assert deployer.cluster.get_scale(ObjectRef("apps/v1", "Deployment", "taxi", NS)) == 3
     view = controlplane.set_autoscaling("taxi", {"minReplicas": 2, "maxReplicas": 5})
     assert view["status"]["autoscaler"]["maxReplicas"] == 5

@@ -19,7 +19,11 @@
   once that rolled out, traffic returns to the stable track and the canary scales to zero.
   Blue-green's promotion sends all traffic to the preview first (the switch), then does the same.
 - ``history``/``undo`` from ReplicaSets; ``pause``/``resume`` = ``spec.paused``; ``scale``
-  through ``/scale``; ``autoscale`` applies or deletes the HorizontalPodAutoscaler.
+  through ``/scale``; ``autoscale`` applies or deletes the HorizontalPodAutoscaler. Scale and
+  pause are written to the stored spec too, so the view reports them and nothing the engine
+  renders from that spec (the next step, a retry) undoes them; an ``apply`` of a file sets
+  its replicas again, as ``kubectl apply`` does, and a pause outlives an apply that does not
+  pause (the stored spec then says paused, as the cluster does).
 """
 
 from __future__ import annotations
