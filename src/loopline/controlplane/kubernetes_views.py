@@ -6,7 +6,7 @@ autoscaler from the HorizontalPodAutoscaler's status."""
 
 from __future__ import annotations
 
-from loopline.deploy.analysis import AnalysisRun
+from loopline.deploy.analysis import AnalysisPhase, AnalysisRun
 from loopline.deploy.engines.kubernetes.cluster import ObjectRef
 from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
 from loopline.deploy.engines.kubernetes.pod import MODEL_ANNOTATION, MODEL_DIGEST_ANNOTATION
@@ -64,7 +64,7 @@ def deployment_view(deployer: KubernetesDeployer, name: str, progress: CanaryPro
                   **({"digest": digest} if isinstance(digest, str) else {})},
         "templateHash": str(template_notes.get(TEMPLATE_HASH_ANNOTATION) or ""),
         "phase": _phase(state, progress, _map(primary.get("spec")).get("paused") is True
-                        or (progress is not None and progress.paused)),
+                        or _held(name, progress, analysis)),
         "router": None,
     }
     return doc
@@ -102,6 +102,16 @@ def rollout_view(primary: JsonDict, status: RolloutStatus) -> JsonDict:
         "observedGeneration": _int(_map(primary.get("status")).get("observedGeneration")),
         "revision": _int(_map(meta.get("annotations")).get(REVISION_ANNOTATION)),
     }
+
+
+def _held(name: str, progress: CanaryProgress | None, analysis: AnalysisRun | None) -> bool:
+    """Waiting at a pause step, for a ready preview's promotion, or on an inconclusive analysis
+    of the step the canary is at (Argo Rollouts' pause conditions; phase Paused, as locally)."""
+    if progress is None or progress.aborted:
+        return False
+    inconclusive = analysis is not None and analysis.phase is AnalysisPhase.INCONCLUSIVE
+    return progress.paused or (inconclusive and analysis is not None and
+                               analysis.name == f"{name}-step-{progress.step_index}")  # fmt: skip
 
 
 def _phase(state: RolloutStatus, progress: CanaryProgress | None, paused: bool) -> str:

@@ -185,6 +185,33 @@ def test_a_failed_prometheus_analysis_aborts_the_rollout(
     assert status.failed and "aborted" in status.message
 
 
+def test_an_inconclusive_analysis_holds_the_canary_in_phase_paused_as_locally(
+    server: FakeApiServer, deployer: KubernetesDeployer
+) -> None:
+    from loopline.controlplane.kubernetes_views import deployment_view
+
+    with FakePrometheus() as prometheus:
+        prometheus.value = 0.1  # neither result < 0.05 nor result >= 0.5: inconclusive
+        errors = AnalysisTemplate.from_dict({
+            "apiVersion": "loopline/v1", "kind": "AnalysisTemplate",
+            "metadata": {"name": "errors"},
+            "spec": {"metrics": [{"name": "error-rate", "successCondition": "result < 0.05",
+                                  "failureCondition": "result >= 0.5", "provider": {
+                                      "prometheus": {"address": prometheus.url, "query": "e"}}}]},
+        })  # fmt: skip
+        start_rollout(server, deployer, [
+            {"setWeight": 25}, {"analysis": {"templates": [{"templateName": "errors"}]}}])
+        clock = Clock()
+        analysis = StepAnalysis({"errors": errors}.__getitem__)
+        controller = RolloutController(deployer, clock, analysis)
+        controller.sync_all()
+        tick = controller.sync_all()[0]
+        assert tick.analysis is not None and "Inconclusive" in tick.analysis.message
+    progress = deployer.peek("taxi", now=clock.now)
+    view = deployment_view(deployer, "taxi", progress, stored_run(deployer, "taxi"))
+    assert view["status"]["phase"] == "Paused"
+
+
 def test_an_analysis_on_a_local_only_provider_waits_for_promote_and_says_why(
     server: FakeApiServer, deployer: KubernetesDeployer
 ) -> None:
