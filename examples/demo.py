@@ -105,6 +105,23 @@ def serve(env: dict[str, str]) -> str:
     return str(doc["status"]["router"]["url"])
 
 
+def wait_until_logged(directory: Path, request_id: str, timeout: float = 30.0) -> None:
+    """Replicas write their prediction logs in segments every few seconds (``flush_seconds``):
+    wait until the newest request's segment is there (the lineage command says why if not)."""
+    from loopline.errors import NotFoundError
+    from loopline.serving import find_request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            find_request(directory, request_id)
+            return
+        except NotFoundError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
+
+
 def the_loop(env: dict[str, str], workspace: Path, url: str) -> None:
     console.rule("7. April arrives: monitor → alert → retrain → bless → canary → promote")
     timeline, counts = close_the_loop(env, workspace, url, console)
@@ -120,7 +137,9 @@ def the_loop(env: dict[str, str], workspace: Path, url: str) -> None:
     loopline("monitor", "report", "taxi", "-o", str(report), env=env)
     loopline("lineage", "promotion/taxi/champion", env=env)  # the last move, back to its alert
     newest = max(counts.last_request, key=lambda v: int(v.split("/")[1]))
-    loopline("lineage", f"prediction/{counts.last_request[newest]}", env=env)
+    request_id = counts.last_request[newest]
+    wait_until_logged(Path(env["LOOPLINE_HOME"]) / "predictions", request_id)
+    loopline("lineage", f"prediction/{request_id}", env=env)
     if counts.failures:
         raise SystemExit("demo: requests failed during the loop")
     promoted = any(what.startswith("trigger run") and "promoted" in detail

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from loopline import __version__
-from loopline.bundle import coerce_batch
 from loopline.errors import (
     InvalidInputError,
     LooplineError,
@@ -51,6 +50,7 @@ from loopline.serving import protocols
 from loopline.serving.batcher import Overloaded
 from loopline.serving.grpc_tensors import decode_infer_request, encode_outputs
 from loopline.serving.repository import LoadParameters
+from loopline.serving.typed_batch import typed_batch
 
 if TYPE_CHECKING:
     from loopline.serving.app import ModelServerApp
@@ -212,7 +212,7 @@ class InferenceService:
         rid = request.id
         if rid:
             protocols.check_request_id(rid, "Field 'id'")
-        batch, rows = coerce_batch(signature, arrays)
+        batch, rows = typed_batch(signature, arrays)
         outputs = await self.app.predict(entry, batch, rows)
         if not rid:
             rid = uuid.uuid4().hex

@@ -24,8 +24,10 @@ class BatchingOptions:
         max_latency_ms: a request is refused (503 + Retry-After) rather than queued when its
             projected completion exceeds this, and shed if it has waited this long.
         max_queue_rows: bound on queued rows; beyond it requests get 503 at once.
-        inline_below_ms: batches whose measured latency is below this run on the event loop
-            (no thread hand-off); slower models run in a worker thread so parsing overlaps.
+        inline_below_ms: batches whose model call costs the event loop less than this run on
+            it (no thread hand-off): a call in the worker thread is charged its own CPU time,
+            a call on the loop the wall time it held the loop; slower models run in a worker
+            thread so parsing overlaps.
     """
 
     max_batch_size: int = 1024
