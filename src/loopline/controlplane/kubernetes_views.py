@@ -9,6 +9,9 @@ from __future__ import annotations
 from loopline.deploy.analysis import AnalysisPhase, AnalysisRun
 from loopline.deploy.engines.kubernetes.cluster import ObjectRef
 from loopline.deploy.engines.kubernetes.deployer import KubernetesDeployer
+from loopline.deploy.engines.kubernetes.fields import as_int as _int
+from loopline.deploy.engines.kubernetes.fields import as_list as _list
+from loopline.deploy.engines.kubernetes.fields import as_map as _map
 from loopline.deploy.engines.kubernetes.pod import MODEL_ANNOTATION, MODEL_DIGEST_ANNOTATION
 from loopline.deploy.engines.kubernetes.rollouts import (
     POD_TEMPLATE_HASH,
@@ -168,21 +171,3 @@ def _condition(value: Json) -> JsonDict:
     return {key: c.get(key) if key.startswith("last") else str(c.get(key) or "")
             for key in ("type", "status", "reason", "message", "lastUpdateTime",
                         "lastTransitionTime")}  # fmt: skip
-
-
-def _map(value: Json) -> dict[str, Json]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Json) -> list[Json]:
-    return value if isinstance(value, list) else []
-
-
-def _int(value: Json, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return default

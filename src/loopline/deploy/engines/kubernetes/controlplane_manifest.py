@@ -29,7 +29,7 @@ docs/kubernetes.md ("The control plane in-cluster") gives the commands.
 
 from __future__ import annotations
 
-from loopline.deploy.engines.kubernetes.pod import RUN_AS, STORES_SECRET
+from loopline.deploy.engines.kubernetes.pod import STORES_SECRET, container_security, pod_security
 from loopline.types import Json, JsonDict
 
 NAME = "loopline-controlplane"
@@ -147,12 +147,7 @@ def _deployment(
         "readinessProbe": probe(5, 2),
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
                       "limits": {"memory": "1Gi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
                          {"name": "home", "mountPath": HOME}],
     }
@@ -169,13 +164,7 @@ def _deployment(
                     "serviceAccountName": NAME,
                     "automountServiceAccountToken": True,
                     "terminationGracePeriodSeconds": 30,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": RUN_AS,
-                        "runAsGroup": RUN_AS,
-                        "fsGroup": RUN_AS,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pod_security(),
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}},
                                 {"name": "home", "emptyDir": {}}],

@@ -201,12 +201,7 @@ def pod_template(
         "livenessProbe": _probe(LIVE_PATH, period=10, timeout=5, failures=3),
         "readinessProbe": _probe(READY_PATH, period=5, timeout=2, failures=2),
         "resources": resources.for_workers(spec.template.workers),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(),
         "volumeMounts": mounts,
     }
     if not model.in_image:
@@ -216,16 +211,33 @@ def pod_template(
         "spec": {
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": math.ceil(DRAIN_SECONDS + GRACEFUL_SECONDS) + 5,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUN_AS,
-                "runAsGroup": RUN_AS,
-                "fsGroup": RUN_AS,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": pod_security(),
             "containers": [container],
             "volumes": volumes,
         },
+    }
+
+
+def container_security() -> JsonDict:
+    """A container's security context: no privilege escalation, a read-only root file system,
+    non-root, no capabilities (a fresh dict: manifests are edited after rendering)."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def pod_security() -> JsonDict:
+    """A pod's security context: the non-root ``RUN_AS`` user and group, the default seccomp
+    profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
 
 

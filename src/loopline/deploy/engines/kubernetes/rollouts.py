@@ -20,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from loopline.deploy.engines.kubernetes.fields import as_int as _int
+from loopline.deploy.engines.kubernetes.fields import as_list as _list
+from loopline.deploy.engines.kubernetes.fields import as_map as _map
 from loopline.deploy.engines.kubernetes.pod import MODEL_ANNOTATION
 from loopline.deploy.progressive_spec import CanaryStrategy, Pause, RunAnalysis, describe_step
 from loopline.errors import NotFoundError
@@ -195,21 +198,3 @@ def next_canary_step(
     if promote or canary_ready:
         return CanaryProgress(index + 1)
     return replace(progress, waiting=f"waiting for the canary's replicas to be ready: {label}")
-
-
-def _map(value: Json) -> dict[str, Json]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Json) -> list[Json]:
-    return value if isinstance(value, list) else []
-
-
-def _int(value: Json, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return default
