@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from loopline.components.tables import file_format
+from loopline.components.tables import check_same_columns, file_format
 from loopline.errors import InvalidInputError
 
 CSV_BLOCK_BYTES = 4 << 20
@@ -69,12 +69,7 @@ def input_schema(
         raise InvalidInputError("The span has no input files; check input_dir and pattern.")
     schemas = [file_schema(root / f, csv_block_bytes=csv_block_bytes, name=f) for f in files]
     first = schemas[0]
-    for f, s in zip(files[1:], schemas[1:], strict=True):
-        if set(s.names) != set(first.names):
-            raise InvalidInputError(
-                f"Input file {f!r} has columns {sorted(s.names)} but {files[0]!r} has "
-                f"{sorted(first.names)}; every file of a span must have the same columns."
-            )
+    check_same_columns(files, [s.names for s in schemas])
     ordered = [pa.schema([s.field(n) for n in first.names]) for s in schemas]
     unified = ordered[0]
     for f, s in zip(files[1:], ordered[1:], strict=True):

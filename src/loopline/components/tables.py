@@ -69,12 +69,7 @@ def read_files(root: Path, files: Sequence[str]) -> pa.Table:
     """Read and concatenate files (relative to ``root``); their columns must agree."""
     tables = [read_file(root / f) for f in files]
     first = tables[0]
-    for f, t in zip(files[1:], tables[1:], strict=True):
-        if set(t.column_names) != set(first.column_names):
-            raise InvalidInputError(
-                f"Input file {f!r} has columns {sorted(t.column_names)} but {files[0]!r} has "
-                f"{sorted(first.column_names)}; every file of a span must have the same columns."
-            )
+    check_same_columns(files, [t.column_names for t in tables])
     try:
         return pa.concat_tables(
             [t.select(first.column_names) for t in tables], promote_options="permissive"
@@ -83,6 +78,17 @@ def read_files(root: Path, files: Sequence[str]) -> pa.Table:
         raise InvalidInputError(
             f"The input files {list(files)} have incompatible column types: {exc}."
         ) from exc
+
+
+def check_same_columns(files: Sequence[str], columns: Sequence[Sequence[str]]) -> None:
+    """Every file of a span has the first file's columns (in any order); else an error naming
+    the file that differs and both column sets."""
+    for f, names in zip(files[1:], columns[1:], strict=True):
+        if set(names) != set(columns[0]):
+            raise InvalidInputError(
+                f"Input file {f!r} has columns {sorted(names)} but {files[0]!r} has "
+                f"{sorted(columns[0])}; every file of a span must have the same columns."
+            )
 
 
 def split_path(examples_dir: Path, split: str) -> Path:
