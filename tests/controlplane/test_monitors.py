@@ -70,8 +70,9 @@ class MonitorCluster:
         return MonitorStatus.from_dict(read_back(self.client.get_monitor(name).status))
 
 
-@pytest.fixture
-def cluster(trained: Trained, tmp_path: Path) -> Iterator[MonitorCluster]:
+def monitored_control_plane(trained: Trained, logs: Path) -> ControlPlane:
+    """A control plane on the fake engine whose monitor loop ticks every 0.1 s, reading the
+    prediction logs under ``logs`` and the trained taxi model's stores."""
     manager = DeploymentManager(
         store=InMemoryDeploymentStateStore(),
         engine=FakeEngine(),
@@ -84,7 +85,6 @@ def cluster(trained: Trained, tmp_path: Path) -> Iterator[MonitorCluster]:
         pinner=ModelPinner(registry=trained.registry, metadata=trained.metadata),
         events=EventLog(clock=time.time),
     )
-    logs = tmp_path / "predictions"
     store = SqlMonitorStore.from_metadata(trained.metadata)
     service.monitors_ops = MonitorOperations(
         store,
@@ -95,6 +95,14 @@ def cluster(trained: Trained, tmp_path: Path) -> Iterator[MonitorCluster]:
         log_root=logs,
         interval=0.1,
     )
+    return service
+
+
+@pytest.fixture
+def cluster(trained: Trained, tmp_path: Path) -> Iterator[MonitorCluster]:
+    logs = tmp_path / "predictions"
+    service = monitored_control_plane(trained, logs)
+    store = service.monitors().store
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -6,7 +6,6 @@ keeping the deep link's feature selected."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,22 +13,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from tests.controlplane.conftest import serve_api
-from tests.controlplane.test_monitors import monitor_doc
+from tests.controlplane.test_monitors import monitor_doc, monitored_control_plane
 from tests.e2e.conftest import serious_violations, shot
 from tests.monitor.conftest import Traffic, Trained, taxi_frame, trained
 from tests.ui.conftest import TOKEN
 
 from loopline.controlplane.api import create_app
-from loopline.controlplane.events import EventLog
-from loopline.controlplane.monitors import MonitorOperations
-from loopline.controlplane.pinning import ModelPinner
 from loopline.controlplane.service import ControlPlane
-from loopline.deploy.backoff import BackoffPolicy
-from loopline.deploy.manager import DeploymentManager
-from loopline.deploy.state import InMemoryDeploymentStateStore
-from loopline.monitor import SqlMonitorStore
 from loopline.testing.artifacts import wait_for
-from loopline.testing.deploy import FakeEngine, FakeRouting
 from loopline.ui import create_console
 
 __all__ = ["taxi_frame", "trained"]  # the session fixtures of tests/monitor
@@ -53,29 +44,9 @@ class Watched:
 def watched(trained: Trained, tmp_path: Path) -> Iterator[Watched]:
     """The control plane (fake engine) with its monitor loop ticking every 0.1 s and the
     console mounted, serving ``taxi/1`` with prediction logging on."""
-    manager = DeploymentManager(
-        store=InMemoryDeploymentStateStore(),
-        engine=FakeEngine(),
-        routing=FakeRouting(),
-        backoff=BackoffPolicy(),
-        background_stops=False,
-    )
-    service = ControlPlane(
-        manager=manager,
-        pinner=ModelPinner(registry=trained.registry, metadata=trained.metadata),
-        events=EventLog(clock=time.time),
-    )
     logs = tmp_path / "predictions"
-    store = SqlMonitorStore.from_metadata(trained.metadata)
-    service.monitors_ops = MonitorOperations(
-        store,
-        deployments=service.store,
-        metadata=trained.metadata,
-        registry=trained.registry,
-        artifacts=trained.artifacts,
-        log_root=logs,
-        interval=0.1,
-    )
+    service = monitored_control_plane(trained, logs)
+    store = service.monitors().store
     console = create_console(service, token=TOKEN, log_directory=logs)
     app = create_app(service, token=TOKEN, console=console)
     stop = threading.Event()
